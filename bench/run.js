@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Benchmark runner: bundles bench/<name>.ts with esbuild and runs each in its own node process,
+// so that every suite starts from a cold, comparable heap. `node bench/run.js [--quick] [name...]`.
+'use strict';
+const path = require('path');
+const fs = require('fs');
+const os = require('os');
+const { spawnSync } = require('child_process');
+const esbuild = require('esbuild');
+
+const args = process.argv.slice(2);
+const flags = args.filter((a) => a.startsWith('--'));
+let names = args.filter((a) => !a.startsWith('--'));
+const all = fs.readdirSync(__dirname).filter((f) => f.endsWith('.ts') && !f.startsWith('_')).map((f) => f.slice(0, -3)).sort();
+if (names.length === 0) names = all;
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-bench-'));
+let failed = 0;
+for (const name of names) {
+  if (!all.includes(name)) { console.error(`no benchmark named ${name} (have: ${all.join(', ')})`); process.exit(2); }
+  const outfile = path.join(out, `${name}.js`);
+  esbuild.buildSync({
+    entryPoints: [path.join(__dirname, `${name}.ts`)], bundle: true, platform: 'node', target: 'node20',
+    outfile, external: ['netlink', '*.node'], logLevel: 'error', sourcemap: 'inline',
+  });
+  const r = spawnSync(process.execPath, ['--expose-gc', outfile, ...flags], {
+    stdio: 'inherit', env: { ...process.env, ACCELNL_ROOT: path.resolve(__dirname, '..'), NODE_PATH: path.resolve(__dirname, '../node_modules') },
+  });
+  if (r.status !== 0) failed++;
+}
+fs.rmSync(out, { recursive: true, force: true });
+process.exit(failed ? 1 : 0);
