@@ -1,0 +1,47 @@
+// The errno values netlink answers with (Linux x86_64), and their symbolic names.
+
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EINTR = 4;
+export const EIO = 5;
+export const EAGAIN = 11;
+export const ENOMEM = 12;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const ENODEV = 19;
+export const EINVAL = 22;
+export const ENOSPC = 28;
+export const ERANGE = 34;
+export const ENODATA = 61;
+export const EPROTO = 71;
+export const EMSGSIZE = 90;
+export const EOPNOTSUPP = 95;
+export const EADDRINUSE = 98;
+export const ENOBUFS = 105;
+export const ETIMEDOUT = 110;
+export const ECONNREFUSED = 111;
+
+const NAMES: Record<number, string> = {
+  [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [EIO]: 'EIO', [EAGAIN]: 'EAGAIN',
+  [ENOMEM]: 'ENOMEM', [EBUSY]: 'EBUSY', [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EINVAL]: 'EINVAL',
+  [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE', [ENODATA]: 'ENODATA', [EPROTO]: 'EPROTO',
+  [EMSGSIZE]: 'EMSGSIZE', [EOPNOTSUPP]: 'EOPNOTSUPP', [EADDRINUSE]: 'EADDRINUSE',
+  [ENOBUFS]: 'ENOBUFS', [ETIMEDOUT]: 'ETIMEDOUT', [ECONNREFUSED]: 'ECONNREFUSED',
+};
+
+/** strerror() texts as glibc prints them, for CLI and error messages. */
+const TEXTS: Record<number, string> = {
+  [EPERM]: 'Operation not permitted', [ENOENT]: 'No such file or directory',
+  [EINTR]: 'Interrupted system call', [EIO]: 'Input/output error',
+  [EAGAIN]: 'Resource temporarily unavailable', [ENOMEM]: 'Cannot allocate memory',
+  [EBUSY]: 'Device or resource busy', [EEXIST]: 'File exists', [ENODEV]: 'No such device',
+  [EINVAL]: 'Invalid argument', [ENOSPC]: 'No space left on device',
+  [ERANGE]: 'Numerical result out of range', [ENODATA]: 'No data available',
+  [EPROTO]: 'Protocol error', [EMSGSIZE]: 'Message too long',
+  [EOPNOTSUPP]: 'Operation not supported', [EADDRINUSE]: 'Address already in use',
+  [ENOBUFS]: 'No buffer space available', [ETIMEDOUT]: 'Connection timed out',
+  [ECONNREFUSED]: 'Connection refused',
+};
+
+export const errnoName = (e: number): string => NAMES[Math.abs(e)] ?? `E${Math.abs(e)}`;
+export const strerror = (e: number): string => TEXTS[Math.abs(e)] ?? `Unknown error ${Math.abs(e)}`;
