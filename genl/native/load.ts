@@ -1,0 +1,67 @@
+// Finds and loads the accelnl_sock addon (built on `npm install` by genl/native/build.js).
+// Search order: $ACCELNL_NATIVE (exact file), next to this module's build/ dir, next to this
+// file (a bundle with the .node copied beside it), then ./genl/native/build under the cwd.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+/** Opaque socket handle (a Node-API external). */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+
+/** The addon's functions; see nlsock.c for the contract of each. */
+export interface Native {
+  open(protocol: number, port: number, groups: number, passcred: number): NativeHandle;
+  localPort(h: NativeHandle): number;
+  /** Returns the number of slots (datagrams per wake-up). */
+  startRecv(h: NativeHandle, buf: Uint8Array, slot: number, meta: Int32Array,
+    cb: (count: number, overrun: number, err: number) => void): number;
+  stopRecv(h: NativeHandle): void;
+  close(h: NativeHandle): void;
+  ref(h: NativeHandle, on: number): void;
+  send(h: NativeHandle, data: Uint8Array, offset: number, length: number, port: number, groups: number): number;
+  sendMany(h: NativeHandle, data: Uint8Array, spans: Int32Array, count: number, results: Int32Array): number;
+  setInt(h: NativeHandle, level: number, name: number, value: number): number;
+  getInt(h: NativeHandle, level: number, name: number): number;
+  constants: Record<string, number>;
+}
+
+export const ADDON_FILE = 'accelnl_sock.node';
+
+export interface NativeStatus {
+  native: Native | null;
+  /** The file that loaded, or null. */
+  file: string | null;
+  /** Why nothing loaded (every path tried), or null. */
+  error: string | null;
+}
+
+let cached: NativeStatus | undefined;
+
+function candidates(): string[] {
+  const env = process.env.ACCELNL_NATIVE;
+  if (env) return [path.resolve(env)];  // explicit: no silent fallback to another build
+  return [
+    path.join(__dirname, 'build/Release', ADDON_FILE),
+    path.join(__dirname, 'native/build/Release', ADDON_FILE),  // this file bundled into genl/
+    path.join(__dirname, ADDON_FILE),
+    path.join(process.cwd(), 'genl/native/build/Release', ADDON_FILE),
+  ];
+}
+
+/** Loads the addon once; never throws. */
+export function loadNative(): NativeStatus {
+  if (cached) return cached;
+  const tried: string[] = [];
+  for (const file of candidates()) {
+    if (!fs.existsSync(file)) { tried.push(`${file}: missing`); continue; }
+    try {
+      const mod = { exports: {} as Native };
+      // dlopen rather than require: bundlers and jest's module registry leave it alone.
+      process.dlopen(mod, file, os.constants.dlopen.RTLD_NOW);
+      return (cached = { native: mod.exports, file, error: null });
+    } catch (e) {
+      tried.push(`${file}: ${(e as Error).message}`);
+    }
+  }
+  return (cached = { native: null, file: null, error: `accelnl_sock.node not loaded (${tried.join('; ')})` });
+}
