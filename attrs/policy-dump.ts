@@ -38,6 +38,12 @@ export function policyIndex(s: PolicyDumpState, policy: Policy | undefined, maxt
   return s.policies.findIndex((p) => p.policy === policy && p.maxtype === maxtype);
 }
 
+/** Whether the kernel advertises an entry in policy dumps (UNSPEC, REJECT, BE16, BE32 are skipped). */
+export function isAdvertised(pt: PolicyEntry | undefined): boolean {
+  const t = pt?.type ?? NLA.UNSPEC;
+  return t !== NLA.UNSPEC && t !== NLA.REJECT && t !== NLA.BE16 && t !== NLA.BE32 && t <= NLA.UINT;
+}
+
 /**
  * Write one attribute's policy as a nest of type `nestType` (TYPE always last). Returns 0, or
  * -ENODATA and writes nothing for UNSPEC, REJECT, BE16 and BE32, which the kernel does not advertise.

@@ -1,0 +1,280 @@
+// Client library: requests with sequence tracking and timeouts, dumps as async iterators, family
+// resolution through nlctrl, and group subscriptions that only accept the server's own port.
+import {
+  type View, type Writer, getString, getU16, getU32, newWriter, putString, resetWriter, view, walk, payload, payloadLen,
+} from '../attrs';
+import { ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
+import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
+import { genlStart, msgEnd } from './message';
+import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket, resolvePort } from './socket';
+
+/** One received message: a view on a private copy of its datagram. */
+export interface Message {
+  v: View;
+  at: number;
+  len: number;
+  type: number;
+  flags: number;
+  seq: number;
+  /** genl cmd and version (meaningless for control messages). */
+  cmd: number;
+  version: number;
+  /** Attribute area of a genl message: [attrs, end). */
+  attrs: number;
+  end: number;
+  /** Sender port and destination group bitmask. */
+  port: number;
+  groups: number;
+}
+
+export interface Extack {
+  msg?: string;
+  offset?: number;
+  missType?: number;
+  missNest?: number;
+  /** Raw NLMSGERR_ATTR_POLICY payload, when sent. */
+  policy?: Uint8Array;
+}
+
+/** A negative answer from the peer, with what its extended ACK said. */
+export class NetlinkError extends Error {
+  constructor(public errno: number, public extack: Extack = {}, public warning = false) {
+    super(`${extack.msg ? extack.msg + ': ' : ''}${strerror(errno)} (${errnoName(errno)})`);
+    this.name = 'NetlinkError';
+  }
+  get code(): string { return errnoName(this.errno); }
+}
+
+/** Decode an NLMSG_ERROR or NLMSG_DONE's status and TLVs. */
+export function decodeStatus(m: Message): { error: number; extack: Extack } {
+  const dv = m.v.dv;
+  const error = m.len >= NLMSG_HDRLEN + 4 ? dv.getInt32(m.at + NLMSG_HDRLEN, true) : 0;
+  const extack: Extack = {};
+  if (!(m.flags & NLM_F.ACK_TLVS)) return { error, extack };
+  let tlv: number;
+  if (m.type === NLMSG.DONE) tlv = m.at + NLMSG_HDRLEN + 4;
+  else if (m.flags & NLM_F.CAPPED) tlv = m.at + NLMSG_HDRLEN + 4 + NLMSG_HDRLEN;
+  else tlv = m.at + NLMSG_HDRLEN + ((4 + dv.getUint32(m.at + NLMSG_HDRLEN + 4, true) + 3) & ~3);
+  walk(m.v, tlv, m.at + m.len, (at, t) => {
+    if (t === NLMSGERR_ATTR.MSG) extack.msg = getString(m.v, at);
+    else if (t === NLMSGERR_ATTR.OFFS) extack.offset = getU32(m.v, at);
+    else if (t === NLMSGERR_ATTR.MISS_TYPE) extack.missType = getU32(m.v, at);
+    else if (t === NLMSGERR_ATTR.MISS_NEST) extack.missNest = getU32(m.v, at);
+    else if (t === NLMSGERR_ATTR.POLICY) extack.policy = m.v.buf.slice(payload(at), payload(at) + payloadLen(m.v, at));
+  });
+  return { error, extack };
+}
+
+export interface ClientOptions {
+  /** The server's port: ACCEL_NL_PORT or 0x41434345 by default; 0 talks to the kernel. */
+  serverPort?: number;
+  /** NETLINK_USERSOCK by default; NETLINK_GENERIC (16) to talk to the kernel. */
+  protocol?: number;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+  /** Open the socket yourself (in-process hub, or a specific backend). */
+  open?: (onBatch: (b: Batch) => void) => NlSocket;
+  backend?: 'native' | 'npm';
+}
+
+interface Pending {
+  replies: Message[];
+  dump: boolean;
+  resolve: (m: Message[]) => void;
+  reject: (e: Error) => void;
+  onMessage?: (m: Message) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface RequestOptions {
+  flags?: number;
+  version?: number;
+  /** Write the request's attributes. */
+  fill?: (w: Writer) => void;
+  timeoutMs?: number;
+}
+
+export interface FamilyInfo {
+  name: string;
+  id: number;
+  version: number;
+  hdrsize: number;
+  maxattr: number;
+  ops: { id: number; flags: number }[];
+  groups: Map<string, number>;
+}
+
+export interface Client {
+  readonly port: number;
+  readonly serverPort: number;
+  socket: NlSocket;
+  /** A do: resolves with the replies once the ACK arrives; rejects with NetlinkError. */
+  request(type: number, cmd: number, o?: RequestOptions): Promise<Message[]>;
+  /** A dump: yields each message until NLMSG_DONE; a failing DONE or ERROR throws NetlinkError. */
+  dump(type: number, cmd: number, o?: RequestOptions): AsyncIterableIterator<Message>;
+  /** Resolve a family through nlctrl. */
+  resolve(name: string): Promise<FamilyInfo>;
+  /** Receive messages to a group (multicast, or unicast events from the server with seq 0). */
+  onEvent(cb: (m: Message) => void): () => void;
+  join(group: number): void;
+  leave(group: number): void;
+  close(): void;
+}
+
+export function createClient(o: ClientOptions = {}): Client {
+  const serverPort = o.serverPort ?? resolvePort();
+  const timeoutMs = o.timeoutMs ?? 5000;
+  const pending = new Map<number, Pending>();
+  const events = new Set<(m: Message) => void>();
+  const w = newWriter(1024);
+  let seq = (Date.now() & 0x7fffffff) | 1;
+
+  const onBatch = (b: Batch): void => {
+    for (let i = 0; i < b.count; i++) {
+      const from = b.port(i);
+      if (from !== serverPort) continue; // forged or stray: only the server may answer or notify
+      const groups = b.groups(i);
+      const data = new Uint8Array(b.data(i)); // copy: batch memory is reused
+      const v = view(data);
+      let at = 0;
+      while (data.length - at >= NLMSG_HDRLEN) {
+        const len = v.dv.getUint32(at, true);
+        if (len < NLMSG_HDRLEN || len > data.length - at) break;
+        const m: Message = {
+          v, at, len, type: v.dv.getUint16(at + 4, true), flags: v.dv.getUint16(at + 6, true),
+          seq: v.dv.getUint32(at + 8, true), cmd: data[at + 16] ?? 0, version: data[at + 17] ?? 0,
+          attrs: at + NLMSG_HDRLEN + GENL_HDRLEN, end: at + len, port: from, groups,
+        };
+        route(m);
+        at += (len + 3) & ~3;
+      }
+    }
+  };
+
+  const route = (m: Message): void => {
+    const p = m.groups ? undefined : pending.get(m.seq);
+    if (!p) {
+      for (const cb of events) cb(m);
+      return;
+    }
+    if (m.type === NLMSG.ERROR || (p.dump && m.type === NLMSG.DONE)) {
+      const { error, extack } = decodeStatus(m);
+      pending.delete(m.seq);
+      clearTimeout(p.timer);
+      if (error) p.reject(new NetlinkError(-error, extack));
+      else p.resolve(p.replies);
+      return;
+    }
+    if (p.onMessage) p.onMessage(m);
+    else p.replies.push(m);
+  };
+
+  const socket = o.open ? o.open(onBatch) : openSocket({
+    protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch,
+    onError: (e) => { for (const p of pending.values()) p.reject(e); },
+  });
+
+  const send = (type: number, cmd: number, flags: number, ro: RequestOptions, dump: boolean,
+    onMessage?: (m: Message) => void): Promise<Message[]> => {
+    seq = (seq + 1) >>> 0 || 1;
+    const s = seq;
+    resetWriter(w);
+    const at = genlStart(w, type, flags, s, socket.port, cmd, ro.version ?? 1);
+    ro.fill?.(w);
+    msgEnd(w, at);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(s);
+        reject(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${serverPort} within ${ro.timeoutMs ?? timeoutMs} ms` }));
+      }, ro.timeoutMs ?? timeoutMs);
+      pending.set(s, { replies: [], dump, resolve, reject, onMessage, timer });
+      const r = socket.send(w.buf.subarray(0, w.len), serverPort);
+      if (r < 0) {
+        pending.delete(s);
+        clearTimeout(timer);
+        reject(new NetlinkError(-r, { msg: `cannot reach the server at port ${serverPort}` }));
+      }
+    });
+  };
+
+  const client: Client = {
+    get port() { return socket.port; },
+    serverPort, socket,
+    request(type, cmd, ro = {}) {
+      return send(type, cmd, NLM_F.REQUEST | NLM_F.ACK | (ro.flags ?? 0), ro, false);
+    },
+    dump(type, cmd, ro = {}) {
+      const queue: Message[] = [];
+      let done = false;
+      let failure: Error | undefined;
+      let wake: (() => void) | undefined;
+      send(type, cmd, NLM_F.REQUEST | NLM_F.ACK | NLM_F.DUMP | (ro.flags ?? 0), ro, true, (m) => {
+        queue.push(m);
+        wake?.();
+      }).then(() => { done = true; wake?.(); }, (e: Error) => { failure = e; done = true; wake?.(); });
+      const it: AsyncIterableIterator<Message> = {
+        async next() {
+          while (!queue.length && !done) await new Promise<void>((r) => { wake = r; });
+          wake = undefined;
+          if (queue.length) return { value: queue.shift()!, done: false };
+          if (failure) throw failure;
+          return { value: undefined, done: true };
+        },
+        [Symbol.asyncIterator]() { return it; },
+      };
+      return it;
+    },
+    async resolve(name) {
+      const [m] = await client.request(GENL_ID_CTRL, CTRL_CMD.GETFAMILY, {
+        fill: (x) => putString(x, CTRL_ATTR.FAMILY_NAME, name),
+      });
+      if (!m) throw new NetlinkError(2, { msg: `no reply for family ${name}` });
+      return parseFamily(m);
+    },
+    onEvent(cb) { events.add(cb); return () => events.delete(cb); },
+    join(g) { socket.addMembership(g); },
+    leave(g) { socket.dropMembership(g); },
+    close() {
+      for (const p of pending.values()) { clearTimeout(p.timer); p.reject(new Error('client closed')); }
+      pending.clear();
+      socket.close();
+    },
+  };
+  return client;
+}
+
+/** Decode a CTRL_CMD_NEWFAMILY message. */
+export function parseFamily(m: Message): FamilyInfo {
+  const f: FamilyInfo = { name: '', id: 0, version: 0, hdrsize: 0, maxattr: 0, ops: [], groups: new Map() };
+  const v = m.v;
+  walk(v, m.attrs, m.end, (at, t) => {
+    switch (t) {
+      case CTRL_ATTR.FAMILY_NAME: f.name = getString(v, at); break;
+      case CTRL_ATTR.FAMILY_ID: f.id = getU16(v, at); break;
+      case CTRL_ATTR.VERSION: f.version = getU32(v, at); break;
+      case CTRL_ATTR.HDRSIZE: f.hdrsize = getU32(v, at); break;
+      case CTRL_ATTR.MAXATTR: f.maxattr = getU32(v, at); break;
+      case CTRL_ATTR.OPS:
+        walk(v, payload(at), at + v.dv.getUint16(at, true), (e) => {
+          const op = { id: 0, flags: 0 };
+          walk(v, payload(e), e + v.dv.getUint16(e, true), (x, tt) => {
+            if (tt === CTRL_ATTR_OP.ID) op.id = getU32(v, x);
+            else if (tt === CTRL_ATTR_OP.FLAGS) op.flags = getU32(v, x);
+          });
+          f.ops.push(op);
+        });
+        break;
+      case CTRL_ATTR.MCAST_GROUPS:
+        walk(v, payload(at), at + v.dv.getUint16(at, true), (e) => {
+          let id = 0, name = '';
+          walk(v, payload(e), e + v.dv.getUint16(e, true), (x, tt) => {
+            if (tt === CTRL_ATTR_MCAST_GRP.ID) id = getU32(v, x);
+            else if (tt === CTRL_ATTR_MCAST_GRP.NAME) name = getString(v, x);
+          });
+          f.groups.set(name, id);
+        });
+        break;
+    }
+  });
+  return f;
+}

@@ -1,0 +1,41 @@
+// Putting a server on the air: nlctrl registered, its notifications wired, a socket bound.
+import { type Family } from './family';
+import { ctrlNotifier, nlctrlFamily } from './nlctrl';
+import { register } from './registry';
+import { type Server, type ServerOptions, attach, createServer, receiveBatch } from './server';
+import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
+
+export interface Served {
+  srv: Server;
+  socket: NlSocket;
+  close(): void;
+}
+
+/** A server with nlctrl (id 0x10) and its notify group, ready for more families. */
+export function createGenlServer(o: ServerOptions = {}): Server {
+  const srv = createServer(o);
+  const ctrl = register(srv.registry, nlctrlFamily(srv));
+  srv.registry.listeners.push(ctrlNotifier(srv, ctrl));
+  return srv;
+}
+
+/**
+ * Bind `srv` to a socket: the real NETLINK_USERSOCK port by default, or what `open` returns (the
+ * in-process hub). Throws on EADDRINUSE, so a second daemon on the same port refuses to start.
+ */
+export function serve(srv: Server, o: { port: number; open?: (onBatch: (b: Batch) => void) => NlSocket }): Served {
+  const onBatch = (b: Batch): void => receiveBatch(srv, b);
+  const socket = o.open ? o.open(onBatch) : openSocket({
+    protocol: NETLINK_USERSOCK, port: o.port, credentials: true, onBatch, rcvbuf: 4 << 20, sndbuf: 4 << 20,
+    onError: (e) => { process.emitWarning(`netlink socket: ${e.message}`); },
+  });
+  attach(srv, socket);
+  return {
+    srv, socket,
+    close() { socket.close(); srv.socket = undefined; srv.dumps.clear(); srv.backlog.clear(); },
+  };
+}
+
+export function addFamily(srv: Server, fam: Family): Family {
+  return register(srv.registry, fam);
+}

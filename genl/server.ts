@@ -1,0 +1,452 @@
+// The family server: netlink_rcv_skb() + genl_rcv_msg() semantics over any NlSocket-like transport.
+// Each wake-up's datagrams are handled in order and every reply, ACK and dump chunk is written into
+// one output buffer, then sent with one sendMany.
+import {
+  type Extack, type View, type Writer, NL_VALIDATE, clearExtack, newExtack, newWriter, resetWriter, trim,
+  validate, view,
+} from '../attrs';
+import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM } from '../attrs/errno';
+import { type AckOptions, DEFAULT_ACK_OPTIONS, writeAck, writeDone } from './ack';
+import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_GOODSIZE, NLMSG_HDRLEN, NLM_F } from './consts';
+import type { DoCtx, DumpCtx, DumpHalf, Family, Op, Sender } from './family';
+import { genlStart, msgAddFlags, msgEnd } from './message';
+import { type Registry, newRegistry } from './registry';
+
+/** The part of a socket the server needs (genl/socket.ts NlSocket and the in-process hub both fit). */
+export interface ServerSocket {
+  readonly port: number;
+  sendMany(data: Uint8Array, spans: Int32Array, count?: number, results?: Int32Array): number;
+}
+
+export interface ServerOptions {
+  /** How ACKs are shaped, since a userspace peer cannot see the client's socket options. */
+  ack?: AckOptions;
+  /** Dump datagram size: the kernel's first chunk on a fresh socket is NLMSG_GOODSIZE (3776). */
+  dumpChunk?: number;
+  /** Who may run admin ops. Default: uid 0. Unknown credentials (-1) are never admin. */
+  isAdmin?: (s: Sender) => boolean;
+  /** Most datagrams queued for one port whose buffer is full before the oldest are dropped. */
+  maxBacklog?: number;
+  registry?: Registry;
+}
+
+interface DumpState {
+  ctx: DumpCtx;
+  half: DumpHalf;
+  /** > 0 while the handler has more; otherwise the status DONE will carry. */
+  status: number;
+  gen: number;
+  intr: boolean;
+  limit: number;
+  /** Offset of the open message and of the current chunk in the output writer. */
+  msgAt: number;
+  chunkAt: number;
+}
+
+export interface Counters {
+  datagrams: number;
+  messages: number;
+  errors: number;
+  truncated: number;
+  dumps: number;
+  sendFailures: number;
+  dropped: number;
+}
+
+export interface Server {
+  registry: Registry;
+  opts: Required<Omit<ServerOptions, 'registry'>>;
+  socket: ServerSocket | undefined;
+  out: Writer;
+  spans: Int32Array;
+  nspans: number;
+  results: Int32Array;
+  ext: Extack;
+  dumps: Map<number, DumpState>;
+  /** Datagrams that met a full receive buffer, per port, retried later. */
+  backlog: Map<number, Uint8Array[]>;
+  /** Unicast subscribers per group id (ports), for clients that may not join USERSOCK groups. */
+  subscribers: Map<number, Set<number>>;
+  portGone: ((port: number) => void)[];
+  counters: Counters;
+  timer: NodeJS.Timeout | undefined;
+  scheduled: boolean;
+}
+
+export function createServer(o: ServerOptions = {}): Server {
+  return {
+    registry: o.registry ?? newRegistry(),
+    opts: {
+      ack: o.ack ?? DEFAULT_ACK_OPTIONS, dumpChunk: o.dumpChunk ?? NLMSG_GOODSIZE,
+      isAdmin: o.isAdmin ?? ((s) => s.uid === 0), maxBacklog: o.maxBacklog ?? 1024,
+    },
+    socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0,
+    results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(),
+    subscribers: new Map(), portGone: [], timer: undefined, scheduled: false,
+    counters: { datagrams: 0, messages: 0, errors: 0, truncated: 0, dumps: 0, sendFailures: 0, dropped: 0 },
+  };
+}
+
+/** Queue the bytes [at, out.len) as one datagram to `port` (or to `groups`, a bitmask, via port 0). */
+function pushSpan(srv: Server, at: number, port: number, groups = 0): void {
+  if (srv.out.len === at) return;
+  if (srv.nspans * 4 + 4 > srv.spans.length) {
+    const s = new Int32Array(srv.spans.length * 2);
+    s.set(srv.spans);
+    srv.spans = s;
+    srv.results = new Int32Array(srv.spans.length / 4);
+  }
+  const i = srv.nspans++ * 4;
+  srv.spans[i] = at;
+  srv.spans[i + 1] = srv.out.len - at;
+  srv.spans[i + 2] = port | 0;
+  srv.spans[i + 3] = groups | 0;
+}
+
+/** Send everything queued. Full buffers are retried later; a vanished port ends its dumps and subscriptions. */
+export function flush(srv: Server): void {
+  const n = srv.nspans;
+  if (n === 0 || !srv.socket) { srv.nspans = 0; resetWriter(srv.out); return; }
+  const out = srv.out.buf;
+  srv.socket.sendMany(out, srv.spans, n, srv.results);
+  for (let i = 0; i < n; i++) {
+    const r = srv.results[i];
+    if (r === 0) continue;
+    const port = srv.spans[i * 4 + 2] >>> 0;
+    const groups = srv.spans[i * 4 + 3];
+    if (groups) continue; // USERSOCK group sends report ECONNREFUSED after delivering
+    srv.counters.sendFailures++;
+    if (r === -ECONNREFUSED) goneAway(srv, port);
+    else if (r === -EAGAIN || r === -ENOBUFS) {
+      const off = srv.spans[i * 4];
+      enqueue(srv, port, out.slice(off, off + srv.spans[i * 4 + 1]));
+    }
+  }
+  srv.nspans = 0;
+  resetWriter(srv.out);
+}
+
+function enqueue(srv: Server, port: number, d: Uint8Array): void {
+  let q = srv.backlog.get(port);
+  if (!q) srv.backlog.set(port, (q = []));
+  q.push(d);
+  if (q.length > srv.opts.maxBacklog) { q.shift(); srv.counters.dropped++; }
+  kick(srv, 1);
+}
+
+function goneAway(srv: Server, port: number): void {
+  srv.dumps.delete(port);
+  srv.backlog.delete(port);
+  for (const s of srv.subscribers.values()) s.delete(port);
+  for (const f of srv.portGone) f(port);
+}
+
+/** Schedule background work (backlog retries, dump continuation). */
+function kick(srv: Server, delay = 0): void {
+  if (delay === 0) {
+    if (srv.scheduled) return;
+    srv.scheduled = true;
+    setImmediate(() => { srv.scheduled = false; pump(srv); });
+  } else if (!srv.timer) {
+    srv.timer = setTimeout(() => { srv.timer = undefined; pump(srv); }, delay);
+    srv.timer.unref?.();
+  }
+}
+
+/** Retry backlogs, then advance each running dump by one chunk, so no client can starve the others. */
+function pump(srv: Server): void {
+  if (!srv.socket) return;
+  flush(srv);
+  for (const [port, q] of srv.backlog) {
+    while (q.length) {
+      ensureCopy(srv.out, q[0]);
+      pushSpan(srv, 0, port);
+      const r = sendNow(srv);
+      if (r === -EAGAIN || r === -ENOBUFS) break;
+      q.shift();
+      if (r === -ECONNREFUSED) { goneAway(srv, port); break; }
+    }
+    if (!q.length) srv.backlog.delete(port);
+  }
+  for (const [port, d] of srv.dumps) {
+    if (srv.backlog.has(port)) continue;
+    if (dumpChunk(srv, d)) srv.dumps.delete(port);
+  }
+  flush(srv);
+  if (srv.backlog.size) kick(srv, 2);
+  else if (srv.dumps.size) kick(srv);
+}
+
+function ensureCopy(w: Writer, d: Uint8Array): void {
+  const at = w.len;
+  if (at + d.length > w.buf.length) {
+    const nb = new Uint8Array(Math.max(w.buf.length * 2, at + d.length));
+    nb.set(w.buf.subarray(0, at));
+    w.buf = nb;
+    w.dv = new DataView(nb.buffer);
+  }
+  w.buf.set(d, at);
+  w.len = at + d.length;
+}
+
+function sendNow(srv: Server): number {
+  const s = srv.socket!;
+  s.sendMany(srv.out.buf, srv.spans, srv.nspans, srv.results);
+  const r = srv.results[0];
+  srv.nspans = 0;
+  resetWriter(srv.out);
+  return r;
+}
+
+/** Handle one received datagram from `sender`. Replies are queued; call flush() after a batch. */
+export function receive(srv: Server, data: Uint8Array, sender: Sender): void {
+  srv.counters.datagrams++;
+  const v = view(data);
+  const end = data.length;
+  let at = 0;
+  while (end - at >= NLMSG_HDRLEN) {
+    const len = v.dv.getUint32(at, true);
+    if (len < NLMSG_HDRLEN || len > end - at) break;
+    srv.counters.messages++;
+    handleMessage(srv, v, at, len, sender);
+    at += Math.min((len + 3) & ~3, end - at);
+  }
+}
+
+const DUMP_STARTED = 1;
+
+function handleMessage(srv: Server, v: View, at: number, len: number, sender: Sender): void {
+  const flags = v.dv.getUint16(at + 6, true);
+  const type = v.dv.getUint16(at + 4, true);
+  const ext = srv.ext;
+  clearExtack(ext);
+  let err = 0;
+  if ((flags & NLM_F.REQUEST) && type >= NLMSG.MIN_TYPE) {
+    try {
+      err = genlRcv(srv, v, at, len, flags, type, sender);
+    } catch (e) {
+      // A handler bug must never take the server down or leave the client waiting.
+      err = -EINVAL;
+      ext.msg = `internal error: ${(e as Error).message}`.slice(0, 79);
+    }
+    if (err === DUMP_STARTED) return;
+    if (err === ASYNC) return;
+  }
+  if (err) srv.counters.errors++;
+  if (err || (flags & NLM_F.ACK)) {
+    const w = srv.out;
+    const start = w.len;
+    writeAck(w, v, at, err, ext, sender.port, srv.opts.ack);
+    pushSpan(srv, start, sender.port);
+  }
+}
+
+const ASYNC = 2;
+
+function findOp(fam: Family, cmd: number): Op | undefined {
+  for (const op of fam.ops) if (op.cmd === cmd) return op;
+  return undefined;
+}
+
+function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, type: number, sender: Sender): number {
+  const ext = srv.ext;
+  const fam = srv.registry.byId.get(type);
+  if (!fam) return -ENOENT;
+  const hdrlen = NLMSG_HDRLEN + GENL_HDRLEN + (((fam.hdrsize ?? 0) + 3) & ~3);
+  if (len < hdrlen) return -EINVAL;
+  const cmd = v.buf[at + NLMSG_HDRLEN];
+  if (cmd >= (fam.resvStartOp ?? 0)) {
+    if (v.dv.getUint16(at + NLMSG_HDRLEN + 2, true)) {
+      ext.msg = 'genlmsghdr.reserved field is not 0';
+      return -EINVAL;
+    }
+    let f = flags;
+    if ((f & NLM_F.DUMP) === NLM_F.DUMP) f &= ~NLM_F.DUMP;
+    if (f & ~(NLM_F.REQUEST | NLM_F.ACK | NLM_F.ECHO)) {
+      ext.msg = 'ambiguous or reserved bits set in nlmsg_flags';
+      return -EINVAL;
+    }
+  }
+  const isDump = (flags & NLM_F.DUMP) === NLM_F.DUMP;
+  const op = findOp(fam, cmd);
+  const half = isDump ? op?.dump : op?.do;
+  if (!op || !half) return -EOPNOTSUPP;
+  if ((op.perm ?? 0) & (GENL_OP.ADMIN_PERM | GENL_OP.UNS_ADMIN_PERM) && !srv.opts.isAdmin(sender)) return -EPERM;
+  if (isDump) return startDump(srv, v, at, len, hdrlen, fam, op, half as DumpHalf, sender);
+
+  const maxattr = half.policy ? (half.maxattr ?? half.policy.maxtype) : 0;
+  const tb = new Int32Array(maxattr + 1).fill(-1);
+  if (half.policy && maxattr) {
+    const err = validate(v, at + hdrlen, at + len, maxattr, half.policy,
+      half.liberal ? NL_VALIDATE.LIBERAL : NL_VALIDATE.STRICT, ext, tb);
+    if (err) return err;
+  }
+  let replyAt = -1;
+  let replyPort = sender.port;
+  const ctx: DoCtx = {
+    family: fam, cmd, req: v, at, seq: v.dv.getUint32(at + 8, true), flags, sender, attrs: tb, ext,
+    reply(rcmd = cmd, rflags = 0) {
+      replyAt = srv.out.len;
+      genlStart(srv.out, fam.id!, rflags, ctx.seq, replyPort, rcmd, fam.version);
+      return srv.out;
+    },
+    end() {
+      if (replyAt < 0) return;
+      msgEnd(srv.out, replyAt);
+      pushSpan(srv, replyAt, replyPort);
+      replyAt = -1;
+    },
+  };
+  const r = (half as { handler: (c: DoCtx) => number | Promise<number> }).handler(ctx);
+  if (typeof r === 'number') {
+    if (replyAt >= 0) trim(srv.out, replyAt); // a reply started but not ended is dropped
+    return r;
+  }
+  // Async handler: keep a copy of the request for the ACK, answer when it settles.
+  const copy = view(v.buf.slice(at, at + len));
+  const ext2 = newExtack();
+  Object.assign(ext2, ext);
+  ctx.req = copy; ctx.at = 0; ctx.ext = ext2;
+  const shift = at;
+  if (ext2.badAttr >= 0) ext2.badAttr -= shift;
+  r.then((e) => e, (e: Error) => { ext2.msg = `internal error: ${e.message}`.slice(0, 79); return -EINVAL; })
+    .then((e) => {
+      if (replyAt >= 0) trim(srv.out, replyAt);
+      if (e || (flags & NLM_F.ACK)) {
+        const start = srv.out.len;
+        writeAck(srv.out, copy, 0, e, ext2, replyPort, srv.opts.ack);
+        pushSpan(srv, start, replyPort);
+      }
+      flush(srv);
+    });
+  return ASYNC;
+}
+
+function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number, fam: Family, op: Op,
+  half: DumpHalf, sender: Sender): number {
+  const port = sender.port;
+  if (srv.dumps.has(port)) return -EBUSY; // one dump per socket at a time, as netlink_dump_start
+  const req = view(v.buf.slice(at, at + len));
+  const ext = newExtack();
+  const maxattr = half.policy ? (half.maxattr ?? half.policy.maxtype) : 0;
+  const tb = new Int32Array(maxattr + 1).fill(-1);
+  const seq = v.dv.getUint32(at + 8, true);
+  const done = (err: number): number => {
+    // start() failed: an ordinary NLMSG_ERROR, offsets relative to the request.
+    Object.assign(srv.ext, ext);
+    if (ext.badAttr >= 0) srv.ext.badAttr = ext.badAttr + at;
+    if (ext.missNest >= 0) srv.ext.missNest = ext.missNest + at;
+    return err;
+  };
+  if (half.policy && maxattr) {
+    const err = validate(req, hdrlen, len, maxattr, half.policy,
+      half.liberal ? NL_VALIDATE.LIBERAL : NL_VALIDATE.STRICT, ext, tb);
+    if (err) return done(err);
+  }
+  const d: DumpState = {
+    ctx: undefined as unknown as DumpCtx, half, status: 1, gen: fam.generation?.() ?? 0, intr: false,
+    limit: 0, msgAt: -1, chunkAt: 0,
+  };
+  d.ctx = {
+    family: fam, cmd: op.cmd, req, seq, sender, attrs: tb, ext, state: {},
+    start(cmd = op.cmd, flags = 0) {
+      d.msgAt = srv.out.len;
+      genlStart(srv.out, fam.id!, flags, seq, port, cmd, fam.version);
+      return srv.out;
+    },
+    end() {
+      const w = srv.out;
+      if (d.msgAt < 0) return false;
+      if (w.len > d.limit && d.msgAt > d.chunkAt) {
+        trim(w, d.msgAt);
+        d.msgAt = -1;
+        return false;
+      }
+      msgEnd(w, d.msgAt);
+      if (fam.generation && fam.generation() !== d.gen) d.intr = true;
+      if (d.intr) msgAddFlags(w, d.msgAt, NLM_F.DUMP_INTR);
+      d.msgAt = -1;
+      return true;
+    },
+  };
+  if (half.start) {
+    const err = half.start(d.ctx);
+    if (err < 0) return done(err);
+  }
+  srv.counters.dumps++;
+  if (!dumpChunk(srv, d)) {
+    srv.dumps.set(port, d);
+    kick(srv);
+  }
+  return DUMP_STARTED;
+}
+
+/** Produce one dump datagram (netlink_dump). Returns true when the dump is finished. */
+function dumpChunk(srv: Server, d: DumpState): boolean {
+  const w = srv.out;
+  const port = d.ctx.sender.port;
+  d.chunkAt = w.len;
+  d.limit = d.chunkAt + srv.opts.dumpChunk;
+  if (d.status > 0) {
+    let r: number;
+    try {
+      r = d.half.handler(d.ctx);
+    } catch (e) {
+      d.ctx.ext.msg = `internal error: ${(e as Error).message}`.slice(0, 79);
+      r = -EINVAL;
+    }
+    if (d.msgAt >= 0) { trim(w, d.msgAt); d.msgAt = -1; }
+    if (r === -EMSGSIZE && w.len > d.chunkAt) r = 1;
+    if (r > 0 && w.len === d.chunkAt) r = -EMSGSIZE; // no progress: the kernel reports EMSGSIZE too
+    d.status = r;
+  }
+  if (d.status > 0 || d.limit - w.len < NLMSG_HDRLEN + 4) {
+    pushSpan(srv, d.chunkAt, port);
+    return false;
+  }
+  writeDone(w, d.ctx.seq, port, d.status, d.ctx.ext, d.ctx.req, 0, d.intr ? NLM_F.DUMP_INTR : 0, srv.opts.ack);
+  pushSpan(srv, d.chunkAt, port);
+  return true;
+}
+
+/**
+ * Send a notification to a family's multicast group: kernel multicast (pid 0, seq 0) plus a unicast
+ * copy to each subscribed port. `fill` writes the attributes.
+ */
+export function notify(srv: Server, fam: Family, group: string, cmd: number, fill: (w: Writer) => void): void {
+  const g = fam.mcgrps?.find((m) => m.name === group);
+  if (!g || g.id === undefined) return;
+  const w = srv.out;
+  const start = w.len;
+  const at = genlStart(w, fam.id!, 0, 0, 0, cmd, fam.version);
+  fill(w);
+  msgEnd(w, at);
+  const end = w.len;
+  if (g.id <= 32) pushSpan(srv, start, 0, 1 << (g.id - 1));
+  const subs = srv.subscribers.get(g.id);
+  if (subs) {
+    for (const port of subs) {
+      const s = w.len;
+      ensureCopy(w, w.buf.slice(start, end));
+      pushSpan(srv, s, port);
+    }
+  }
+  kick(srv);
+}
+
+/** Serve `srv` on a socket: handles each batch, then flushes once. */
+export function attach(srv: Server, socket: ServerSocket): void {
+  srv.socket = socket;
+}
+
+/** Process a batch of datagrams (from genl/socket.ts onBatch) and send the replies. */
+export function receiveBatch(srv: Server, batch: {
+  count: number; data(i: number): Uint8Array; port(i: number): number; uid(i: number): number;
+  gid(i: number): number; pid(i: number): number; truncated(i: number): number;
+}): void {
+  for (let i = 0; i < batch.count; i++) {
+    if (batch.truncated(i)) { srv.counters.truncated++; continue; }
+    receive(srv, batch.data(i), { port: batch.port(i), uid: batch.uid(i), gid: batch.gid(i), pid: batch.pid(i) });
+  }
+  flush(srv);
+}

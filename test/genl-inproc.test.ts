@@ -1,0 +1,169 @@
+import * as A from '../attrs';
+import * as G from '../genl';
+
+const fromHex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** A server on an in-process hub and a raw socket that records every datagram it receives. */
+function setup(serverUid = 0) {
+  const hub = G.newHub();
+  const srv = G.createGenlServer();
+  const served = G.serve(srv, { port: 0x41434345, open: (onBatch) => G.openInproc(hub, { port: 0x41434345, onBatch }) });
+  const got: Uint8Array[] = [];
+  let wake: (() => void) | undefined;
+  const raw = G.openInproc(hub, {
+    port: 4218, uid: serverUid,
+    onBatch: (b) => { for (let i = 0; i < b.count; i++) got.push(new Uint8Array(b.data(i))); wake?.(); },
+  });
+  const recv = async (n: number) => {
+    while (got.length < n) await new Promise<void>((r) => { wake = r; });
+    return got.splice(0, n);
+  };
+  return { hub, srv, served, raw, recv, got };
+}
+
+// The kernel's reply to GETFAMILY "nlctrl" (seq 100) for a socket at port 4218 (0x107a).
+const KERNEL_NLCTRL = `
+88 00 00 00 10 00 00 00 64 00 00 00 7a 10 00 00 01 02 00 00
+0b 00 02 00 6e 6c 63 74 72 6c 00 00 06 00 01 00 10 00 00 00 08 00 03 00 02 00 00 00
+08 00 04 00 00 00 00 00 08 00 05 00 00 00 00 00
+2c 00 06 00 14 00 01 00 08 00 01 00 03 00 00 00 08 00 02 00 0e 00 00 00
+14 00 02 00 08 00 01 00 0a 00 00 00 08 00 02 00 0c 00 00 00
+1c 00 07 00 18 00 01 00 08 00 02 00 10 00 00 00 0b 00 01 00 6e 6f 74 69 66 79 00 00`;
+
+describe('nlctrl over the in-process hub', () => {
+  test('GETFAMILY nlctrl is byte-identical to the kernel capture (kernel-genl.md §6.2)', async () => {
+    const t = setup();
+    t.raw.send(fromHex('20000000100001006400000000000000030100000b0002006e6c6374726c0000'), 0x41434345);
+    const [reply] = await t.recv(1);
+    expect(hex(reply)).toBe(KERNEL_NLCTRL.replace(/\s+/g, ''));
+    t.served.close();
+  });
+});
+
+describe('genl dispatch rules', () => {
+  const req = (type: number, flags: number, seq: number, cmd: number, fill?: (w: A.Writer) => void, reserved = 0) => {
+    const w = A.newWriter();
+    const at = G.genlStart(w, type, flags, seq, 0, cmd, 1);
+    w.dv.setUint16(at + 18, reserved, true);
+    fill?.(w);
+    G.msgEnd(w, at);
+    return A.bytes(w);
+  };
+  const status = (d: Uint8Array) => {
+    const v = A.view(d);
+    const m = { v, at: 0, len: d.length, type: v.dv.getUint16(4, true), flags: v.dv.getUint16(6, true), seq: 0, cmd: 0, version: 0, attrs: 20, end: d.length, port: 0, groups: 0 };
+    return { type: m.type, flags: m.flags, ...G.decodeStatus(m) };
+  };
+
+  test('success ACK is capped: 36 bytes, echo of the header only', async () => {
+    const t = setup();
+    t.raw.send(req(0x10, 5, 1, 3, (w) => A.putString(w, 2, 'nlctrl')), 0x41434345);
+    const [, ack] = await t.recv(2);
+    expect(ack.length).toBe(36);
+    expect(status(ack)).toMatchObject({ type: 2, flags: 0x100, error: 0 });
+    t.served.close();
+  });
+  test('unknown family: ENOENT, whole request echoed, no TLVs, flags 0', async () => {
+    const t = setup();
+    const r = req(0x10, 5, 2, 3, (w) => A.putString(w, 2, 'nosuch'));
+    t.raw.send(r, 0x41434345);
+    const [e] = await t.recv(1);
+    expect(e.length).toBe(36 + r.length - 16);
+    expect(status(e)).toMatchObject({ flags: 0, error: -2 });
+    expect(hex(e.subarray(20))).toBe(hex(r));
+  });
+  test('strict GETPOLICY with an unknown attribute: EINVAL + MSG + OFFS, uncapped', async () => {
+    const t = setup();
+    const r = req(0x10, 0x305, 3, 10, (w) => { A.putString(w, 2, 'nlctrl'); A.putU32(w, 20, 1); });
+    t.raw.send(r, 0x41434345);
+    const [e] = await t.recv(1);
+    expect(e.length).toBe(96);
+    expect(status(e)).toMatchObject({ flags: 0x200, error: -22, extack: { msg: 'Unknown attribute type', offset: 32 } });
+  });
+  test('header checks, unknown cmd, do on a dump-only op, unknown type, non-request', async () => {
+    const t = setup();
+    // nlctrl checks the genl header only for cmd >= 11 (resv_start_op); cmds below are legacy.
+    t.raw.send(req(0x10, 5, 4, 11, undefined, 1), 0x41434345);
+    t.raw.send(req(0x10, 5 | 0x20, 5, 11), 0x41434345);
+    t.raw.send(req(0x10, 5, 6, 99), 0x41434345);
+    t.raw.send(req(0x10, 5, 7, 10), 0x41434345);
+    t.raw.send(req(0x99, 5, 8, 1), 0x41434345);
+    t.raw.send(req(0x10, 4, 9, 3), 0x41434345);
+    const got = (await t.recv(6)).map(status);
+    expect(got[0]).toMatchObject({ error: -22, extack: { msg: 'genlmsghdr.reserved field is not 0' } });
+    expect(got[1]).toMatchObject({ error: -22, extack: { msg: 'ambiguous or reserved bits set in nlmsg_flags' } });
+    expect(got[2]).toMatchObject({ error: -95, flags: 0 });
+    expect(got[3]).toMatchObject({ error: -95 });
+    expect(got[4]).toMatchObject({ error: -2 });
+    expect(got[5]).toMatchObject({ error: 0, flags: 0x100 });
+  });
+  test('liberal GETFAMILY with trailing bytes: reply, then a success ACK carrying the warning', async () => {
+    const t = setup();
+    const w = A.newWriter();
+    const at = G.genlStart(w, 0x10, 5, 6, 0, 3, 1);
+    A.putString(w, 2, 'nlctrl');
+    w.buf[w.len] = 0xaa; w.buf[w.len + 1] = 0xbb; w.len += 2;
+    G.msgEnd(w, at);
+    t.raw.send(A.bytes(w), 0x41434345);
+    const [reply, ack] = await t.recv(2);
+    expect(reply.length).toBe(136);
+    expect(ack.length).toBe(80);
+    expect(status(ack)).toMatchObject({ flags: 0x300, error: 0, extack: { msg: 'bytes leftover after parsing attributes' } });
+  });
+  test('several requests in one datagram are answered in order, a failure does not stop the rest', async () => {
+    const t = setup();
+    const a = req(0x10, 5, 11, 3, (w) => A.putString(w, 2, 'nosuch'));
+    const b = req(0x10, 5, 12, 3, (w) => A.putString(w, 2, 'nlctrl'));
+    const both = new Uint8Array(a.length + b.length);
+    both.set(a); both.set(b, a.length);
+    t.raw.send(both, 0x41434345);
+    const got = await t.recv(3);
+    expect(status(got[0]).error).toBe(-2);
+    expect(got[1].length).toBe(136);
+    expect(status(got[2]).error).toBe(0);
+  });
+  test('family dump: NLM_F_MULTI NEWFAMILY messages then DONE, no ACK', async () => {
+    const t = setup();
+    t.raw.send(req(0x10, 0x305, 13, 3), 0x41434345);
+    const [d] = await t.recv(1);
+    const v = A.view(d);
+    const msgs: number[] = [];
+    G.forEachMessage(v, 0, d.length, (at) => { msgs.push(v.dv.getUint16(at + 4, true), v.dv.getUint16(at + 6, true)); });
+    expect(msgs).toEqual([0x10, 2, 3, 2]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(t.got.length).toBe(0);
+  });
+  test('GETPOLICY nlctrl: op map then attribute policies, DONE alone', async () => {
+    const t = setup();
+    t.raw.send(req(0x10, 0x305, 7, 10, (w) => A.putString(w, 2, 'nlctrl')), 0x41434345);
+    const [d, done] = await t.recv(2);
+    // kernel-genl.md §6.3: 424 bytes in 7 messages, then a 20-byte DONE.
+    expect(d.length).toBe(424);
+    expect(done.length).toBe(20);
+    expect(hex(d.subarray(0, 52))).toBe(
+      '340000001000020007000000' + '7a100000' + '0a020000' + '0600010010000000' + '18000980' + '14000380' +
+      '0800010000000000' + '0800020000000000');
+    expect(hex(d.subarray(0x34, 0x34 + 44))).toBe(
+      '2c0000001000020007000000' + '7a100000' + '0a020000' + '0600010010000000' + '10000980' + '0c000080' + '0800020001000000');
+  });
+});
+
+describe('client library over the hub', () => {
+  test('resolve, request errors with extack, dump iteration, forged senders ignored', async () => {
+    const t = setup();
+    const c = G.createClient({ serverPort: 0x41434345, open: (onBatch) => G.openInproc(t.hub, { onBatch }) });
+    const f = await c.resolve('nlctrl');
+    expect(f).toMatchObject({ name: 'nlctrl', id: 0x10, version: 2, maxattr: 0 });
+    expect(f.ops).toEqual([{ id: 3, flags: 0xe }, { id: 10, flags: 0xc }]);
+    expect(f.groups.get('notify')).toBe(16);
+    await expect(c.resolve('nosuch')).rejects.toMatchObject({ errno: 2, code: 'ENOENT' });
+    await expect(c.request(0x10, 3, { fill: (w) => A.putStringNoNul(w, 2, 'nlctrl') }))
+      .rejects.toMatchObject({ errno: 22, extack: { msg: 'Attribute failed policy validation', offset: 20 } });
+    const names: string[] = [];
+    for await (const m of c.dump(0x10, 3)) names.push(G.parseFamily(m).name);
+    expect(names).toEqual(['nlctrl']);
+    c.close();
+    t.served.close();
+  });
+});
