@@ -139,11 +139,17 @@ export function resolvePort(arg?: string | number): number {
 export function openSocket(opts: OpenOptions): NlSocket {
   const native = loadNative().native;
   const backend = opts.backend ?? (native ? 'native' : 'npm');
-  if (backend === 'native') {
-    if (!native) throw new Error(`native socket backend unavailable: ${loadNative().error}`);
-    return openNative(native, opts);
+  if (backend === 'native' && !native) throw new Error(`native socket backend unavailable: ${loadNative().error}`);
+  try {
+    return backend === 'native' ? openNative(native!, opts) : openNpm(opts);
+  } catch (e) {
+    const err = asNlError(e);
+    if (err.code === 'EADDRINUSE') {
+      const p = opts.port ?? 0;
+      err.message = `netlink port ${p} (0x${p.toString(16)}) is already in use on protocol ${opts.protocol} (EADDRINUSE)`;
+    }
+    throw err;
   }
-  return openNpm(opts);
 }
 
 function defaultOnError(err: NlError): void {

@@ -12,8 +12,11 @@ const E = os.constants.errno;
 
 interface Rx { data: Buffer; port: number; groups: number; uid: number; gid: number; pid: number; truncated: number }
 
-/** Opens a socket that copies every datagram into `rx` and counts its batches. */
-function collect(o: Partial<OpenOptions> = {}) {
+/**
+ * Opens a socket that copies every datagram into `rx` and counts its batches. Multicast receivers
+ * pass `keep` so group traffic from other test files running in parallel cannot disturb them.
+ */
+function collect(o: Partial<OpenOptions> & { keep?: (r: Rx) => boolean } = {}) {
   const rx: Rx[] = [];
   const batches: number[] = [];
   const errors: Error[] = [];
@@ -23,8 +26,9 @@ function collect(o: Partial<OpenOptions> = {}) {
     onBatch(b: Batch) {
       batches.push(b.count);
       for (let i = 0; i < b.count; i++) {
-        rx.push({ data: Buffer.from(b.data(i)), port: b.port(i), groups: b.groups(i), uid: b.uid(i), gid: b.gid(i),
-          pid: b.pid(i), truncated: b.truncated(i) });
+        const r = { data: Buffer.from(b.data(i)), port: b.port(i), groups: b.groups(i), uid: b.uid(i), gid: b.gid(i),
+          pid: b.pid(i), truncated: b.truncated(i) };
+        if (!o.keep || o.keep(r)) rx.push(r);
       }
     },
     onError: (e) => errors.push(e),
@@ -100,6 +104,7 @@ describe('native backend', () => {
       let err: any;
       try { collect({ port, backend }); } catch (e) { err = e; }
       expect(err).toMatchObject({ code: 'EADDRINUSE', errno: -E.EADDRINUSE });
+      expect(err.message).toBe(`netlink port ${port} (0x${port.toString(16)}) is already in use on protocol 2 (EADDRINUSE)`);
     }
   });
 
@@ -156,9 +161,9 @@ describe('native backend', () => {
   });
 
   test('multicast: member receives; the group send returns -ECONNREFUSED after delivering', async () => {
-    const member = collect(), other = collect();
-    member.sock.addMembership(3);
     const cli = collect();
+    const member = collect({ keep: (r) => r.port === cli.sock.port }), other = collect();
+    member.sock.addMembership(3);
     expect(cli.sock.send(Buffer.from('event'), 0, 1 << 2)).toBe(-E.ECONNREFUSED);
     await until(() => member.rx.length === 1);
     expect(member.rx[0]).toMatchObject({ port: cli.sock.port, groups: 4 });
@@ -192,9 +197,9 @@ describe('native backend', () => {
   });
 
   test('multicast overrun is reported (ENOBUFS) and the queue still drains', async () => {
-    const member = collect({ rcvbuf: 4096 });
-    member.sock.addMembership(7);
     const cli = collect();
+    const member = collect({ rcvbuf: 4096, keep: (r) => r.port === cli.sock.port });
+    member.sock.addMembership(7);
     for (let i = 0; i < 200; i++) cli.sock.send(Buffer.alloc(512, i), 0, 1 << 6);
     await until(() => member.overruns > 0 && member.rx.length > 0);
     expect(member.rx.length).toBeLessThan(200);
@@ -274,9 +279,9 @@ describe('npm backend', () => {
     const p = gone.sock.port;
     gone.sock.close();
     const sendErrors: number[][] = [];
-    const member = collect();
-    member.sock.addMembership(5);
     const cli = collect({ backend: 'npm', onSendError: (errno, port, groups) => sendErrors.push([errno, port, groups]) });
+    const member = collect({ keep: (r) => r.port === cli.sock.port });
+    member.sock.addMembership(5);
     cli.sock.addMembership(6);  // root may subscribe through the npm backend too
     expect(cli.sock.send(Buffer.from('g'), 0, 1 << 4)).toBe(0);
     expect(cli.sock.send(Buffer.from('u'), p)).toBe(0);
@@ -347,7 +352,7 @@ describe('as user nobody', () => {
           try { s.addMembership(1); out.add = 'ok'; } catch (e: any) { out.add = e.code; }
           try { openSocket({ protocol: NETLINK_USERSOCK, groups: 1, onBatch }); out.bind = 'ok'; }
           catch (e: any) { out.bind = e.code; }
-          out.groupSend = s.send(Buffer.from('x'), 0, 1);
+          out.groupSend = s.send(Buffer.from('nobody group send'), 0, 1);
           s.close();
         }
         console.log(JSON.stringify(out));
@@ -370,7 +375,7 @@ describe('as user nobody', () => {
   });
 
   test('nobody cannot join a USERSOCK group (EPERM) but may send to one', async () => {
-    const member = collect();
+    const member = collect({ keep: (r) => r.data.toString() === 'nobody group send' });
     member.sock.addMembership(1);
     const r = await bundle.run(['member']);
     expect(r).toMatchObject({ status: 0, stderr: '' });
