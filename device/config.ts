@@ -1,0 +1,130 @@
+// Daemon configuration: a YAML file, or the embedded default of two devices. Validated with
+// messages that name the offending key, since a typo here should never start a wrong emulator.
+import { parse } from 'yaml';
+import { BLOCKS, SEVERITIES, type Block, type Severity } from './enums';
+import type { EmulatorConfig } from './emulator';
+import type { DeviceSpec, Versions } from './model';
+
+export type DeviceConfig = Partial<Omit<DeviceSpec, 'rand' | 'index'>> & { index?: number };
+
+/** Background error rates in events per second, per block and severity. */
+export type SimRates = Partial<Record<Block, Partial<Record<Severity, number>>>>;
+
+export interface Config {
+  emulator: Partial<EmulatorConfig>;
+  devices: DeviceConfig[];
+  simulate: SimRates | undefined;
+  /** Telemetry tick period. */
+  tickMs: number;
+}
+
+export const DEFAULT_CONFIG_YAML = `# accelnl default configuration: two emulated accelerators.
+seed: 1
+tick-ms: 100
+storm:
+  burst: 10
+  interval-ms: 5000
+reset-ms: 50
+devices:
+  - {}
+  - {}
+# simulate:            # background errors, events per second (off unless given)
+#   hbm: { correctable: 2, uncorrectable-nonfatal: 0.01 }
+`;
+
+export class ConfigError extends Error {}
+
+const KEYS = new Set(['seed', 'tick-ms', 'storm', 'reset-ms', 'ce-retire-threshold', 'devices', 'simulate']);
+const DEV_KEYS = new Set(['index', 'bus-addr', 'serial', 'driver', 'vendor-id', 'device-id', 'mem-total', 'compute-units',
+  'clock-max-mhz', 'power-limit-mw', 'rma-threshold', 'log-capacity', 'versions']);
+
+function num(v: unknown, where: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new ConfigError(`${where}: expected a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** "16GiB", "512MiB", or a byte count. */
+export function parseSize(v: unknown, where: string): bigint {
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return BigInt(v);
+  const m = typeof v === 'string' ? /^(\d+)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(v.trim()) : null;
+  if (!m) throw new ConfigError(`${where}: expected a size like 16GiB, got ${JSON.stringify(v)}`);
+  const shift = { B: 0n, KiB: 10n, MiB: 20n, GiB: 30n, TiB: 40n }[(m[2] ?? 'B') as 'B'];
+  return BigInt(m[1]) << shift;
+}
+
+function device(o: unknown, where: string): DeviceConfig {
+  if (o === null || o === undefined) return {};
+  if (typeof o !== 'object' || Array.isArray(o)) throw new ConfigError(`${where}: expected a mapping`);
+  const r = o as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!DEV_KEYS.has(k)) throw new ConfigError(`${where}.${k}: unknown key`);
+  const d: DeviceConfig = {};
+  if (r.index !== undefined) d.index = num(r.index, `${where}.index`, 0, 1 << 20);
+  if (r['bus-addr'] !== undefined) {
+    const b = String(r['bus-addr']);
+    if (!/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(b)) throw new ConfigError(`${where}.bus-addr: expected dddd:bb:ss.f, got "${b}"`);
+    d.busAddr = b;
+  }
+  if (r.serial !== undefined) d.serial = String(r.serial);
+  if (r.driver !== undefined) d.driver = String(r.driver);
+  if (r['vendor-id'] !== undefined) d.vendorId = num(r['vendor-id'], `${where}.vendor-id`, 0, 0xffff);
+  if (r['device-id'] !== undefined) d.deviceId = num(r['device-id'], `${where}.device-id`, 0, 0xffff);
+  if (r['mem-total'] !== undefined) d.memTotal = parseSize(r['mem-total'], `${where}.mem-total`);
+  if (r['compute-units'] !== undefined) d.computeUnits = num(r['compute-units'], `${where}.compute-units`, 1, 1 << 16);
+  if (r['clock-max-mhz'] !== undefined) d.clockMaxMhz = num(r['clock-max-mhz'], `${where}.clock-max-mhz`, 1, 10000);
+  if (r['power-limit-mw'] !== undefined) d.powerLimitMw = num(r['power-limit-mw'], `${where}.power-limit-mw`, 50000, 5_000_000);
+  if (r['rma-threshold'] !== undefined) d.rmaThreshold = num(r['rma-threshold'], `${where}.rma-threshold`, 1, 1 << 20);
+  if (r['log-capacity'] !== undefined) d.logCapacity = num(r['log-capacity'], `${where}.log-capacity`, 16, 1 << 24);
+  if (r.versions !== undefined) {
+    const v = r.versions as Record<string, unknown>;
+    const out: Partial<Versions> = {};
+    for (const k of Object.keys(v)) {
+      if (k !== 'fixed' && k !== 'running' && k !== 'stored') throw new ConfigError(`${where}.versions.${k}: expected fixed, running or stored`);
+      out[k] = Object.fromEntries(Object.entries(v[k] as object).map(([a, b]) => [a, String(b)]));
+    }
+    d.versions = out;
+  }
+  return d;
+}
+
+function rates(o: unknown): SimRates {
+  if (typeof o !== 'object' || !o) throw new ConfigError('simulate: expected a mapping of block to severity rates');
+  const out: SimRates = {};
+  for (const [b, sev] of Object.entries(o)) {
+    if (!BLOCKS.includes(b as Block)) throw new ConfigError(`simulate.${b}: unknown block (one of ${BLOCKS.join(', ')})`);
+    const r: Partial<Record<Severity, number>> = {};
+    for (const [s, v] of Object.entries(sev as object)) {
+      if (!SEVERITIES.includes(s as Severity)) throw new ConfigError(`simulate.${b}.${s}: unknown severity (one of ${SEVERITIES.join(', ')})`);
+      r[s as Severity] = num(v, `simulate.${b}.${s}`, 0, 1e6);
+    }
+    out[b as Block] = r;
+  }
+  return out;
+}
+
+/** Parse and validate a configuration (YAML text). Throws ConfigError. */
+export function parseConfig(text: string): Config {
+  let o: unknown;
+  try { o = parse(text); } catch (e) { throw new ConfigError(`not valid YAML: ${(e as Error).message}`); }
+  if (o === null || o === undefined) o = {};
+  if (typeof o !== 'object' || Array.isArray(o)) throw new ConfigError('expected a mapping at the top level');
+  const r = o as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!KEYS.has(k)) throw new ConfigError(`${k}: unknown key`);
+  const emulator: Partial<EmulatorConfig> = {};
+  if (r.seed !== undefined) emulator.seed = num(r.seed, 'seed', 0, 0xffffffff);
+  if (r['reset-ms'] !== undefined) emulator.resetMs = num(r['reset-ms'], 'reset-ms', 0, 600000);
+  if (r['ce-retire-threshold'] !== undefined) emulator.ceRetireThreshold = num(r['ce-retire-threshold'], 'ce-retire-threshold', 1, 1e6);
+  if (r.storm !== undefined) {
+    const s = r.storm as Record<string, unknown>;
+    if (s.burst !== undefined) emulator.stormBurst = num(s.burst, 'storm.burst', 1, 1e6);
+    if (s['interval-ms'] !== undefined) emulator.stormIntervalMs = num(s['interval-ms'], 'storm.interval-ms', 1, 3.6e6);
+  }
+  const list = r.devices ?? [];
+  if (!Array.isArray(list)) throw new ConfigError('devices: expected a list');
+  return {
+    emulator, devices: list.map((d, i) => device(d, `devices[${i}]`)),
+    simulate: r.simulate === undefined || r.simulate === null ? undefined : rates(r.simulate),
+    tickMs: r['tick-ms'] === undefined ? 100 : num(r['tick-ms'], 'tick-ms', 1, 60000),
+  };
+}

@@ -1,0 +1,113 @@
+// The set of emulated devices, their clock and configuration, and the listeners (netlink families)
+// that hear about RAS events and configuration changes.
+import type { Clock } from './clock';
+import { prng } from './clock';
+import type { DevState, ReporterName } from './enums';
+import type { RasEvent } from './log';
+import { type Device, type DeviceSpec, newDevice } from './model';
+
+export interface EmulatorConfig {
+  /** Correctable-storm limiter: events let through per interval per block, as PCIe AER's ratelimit. */
+  stormBurst: number;
+  stormIntervalMs: number;
+  /** How long a reset keeps a device in-reset. */
+  resetMs: number;
+  /** Correctable errors on one HBM page before its row is retired. */
+  ceRetireThreshold: number;
+  seed: number;
+}
+
+export const DEFAULT_EMULATOR_CONFIG: EmulatorConfig = {
+  stormBurst: 10, stormIntervalMs: 5000, resetMs: 50, ceRetireThreshold: 3, seed: 1,
+};
+
+export type ConfigEvent =
+  | { kind: 'new'; dev: Device }
+  | { kind: 'del'; dev: Device }
+  | { kind: 'state'; dev: Device; from: DevState }
+  | { kind: 'health'; dev: Device; reporter: ReporterName };
+
+export interface Emulator {
+  devices: Map<number, Device>;
+  clock: Clock;
+  cfg: EmulatorConfig;
+  nextIndex: number;
+  onRas: ((d: Device, e: RasEvent) => void)[];
+  onConfig: ((e: ConfigEvent) => void)[];
+  /** Per-address correctable counts on HBM, for page retirement. */
+  ceByPage: Map<string, number>;
+  timers: Set<NodeJS.Timeout>;
+}
+
+export function newEmulator(clock: Clock, cfg: Partial<EmulatorConfig> = {}): Emulator {
+  return {
+    devices: new Map(), clock, cfg: { ...DEFAULT_EMULATOR_CONFIG, ...cfg }, nextIndex: 0,
+    onRas: [], onConfig: [], ceByPage: new Map(), timers: new Set(),
+  };
+}
+
+export function emitRas(emu: Emulator, d: Device, e: RasEvent): void {
+  d.generation++;
+  for (const f of emu.onRas) f(d, e);
+}
+
+export function emitConfig(emu: Emulator, e: ConfigEvent): void {
+  e.dev.generation++;
+  for (const f of emu.onConfig) f(e);
+}
+
+/** A PCI-style address for device `i`: bus 0x03 + i, as a discrete card per slot. */
+export const busAddrFor = (i: number): string => `0000:${(0x03 + i).toString(16).padStart(2, '0')}:00.0`;
+
+/** Hot-plug a device; its index is the next free one unless given. */
+export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>> = {}): Device {
+  let index = spec.index ?? emu.nextIndex;
+  while (spec.index === undefined && emu.devices.has(index)) index++;
+  if (emu.devices.has(index)) throw new Error(`device index ${index} in use`);
+  const busAddr = spec.busAddr ?? busAddrFor(index);
+  for (const d of emu.devices.values()) if (d.busAddr === busAddr) throw new Error(`bus address ${busAddr} in use`);
+  const d = newDevice({
+    ...spec, index, busAddr, serial: spec.serial ?? `ACNL${(emu.cfg.seed * 7919 + index).toString(16).toUpperCase().padStart(8, '0')}`,
+    rand: prng(emu.cfg.seed * 1_000_003 + index),
+  });
+  emu.devices.set(index, d);
+  emu.nextIndex = Math.max(emu.nextIndex, index + 1);
+  emitConfig(emu, { kind: 'new', dev: d });
+  return d;
+}
+
+export function removeDevice(emu: Emulator, d: Device): void {
+  if (emu.devices.get(d.index) !== d) return;
+  d.state = 'offline';
+  emu.devices.delete(d.index);
+  emitConfig(emu, { kind: 'del', dev: d });
+}
+
+export function setState(emu: Emulator, d: Device, s: DevState): void {
+  if (d.state === s) return;
+  const from = d.state;
+  d.state = s;
+  emitConfig(emu, { kind: 'state', dev: d, from });
+}
+
+/** Find a device by index, accelN name, bus address or bus/address handle. */
+export function findDevice(emu: Emulator, key: string | number): Device | undefined {
+  if (typeof key === 'number') return emu.devices.get(key);
+  if (/^\d+$/.test(key)) return emu.devices.get(Number(key));
+  for (const d of emu.devices.values()) {
+    if (d.name === key || d.busAddr === key || `${d.busName}/${d.busAddr}` === key || d.path === key) return d;
+  }
+  return undefined;
+}
+
+/** Run `f` after `ms` on the emulator's timers (cleared by stopEmulator). */
+export function later(emu: Emulator, ms: number, f: () => void): void {
+  const t = setTimeout(() => { emu.timers.delete(t); f(); }, ms);
+  t.unref?.();
+  emu.timers.add(t);
+}
+
+export function stopEmulator(emu: Emulator): void {
+  for (const t of emu.timers) clearTimeout(t);
+  emu.timers.clear();
+}

@@ -1,0 +1,60 @@
+// The per-device RAS event log: a bounded ring with a 64-bit sequence number per record, read back
+// from a cursor so that a subscriber that missed events can catch up in order, without duplicates.
+import type { Action, Block, EventKind, Severity } from './enums';
+
+export interface RasEvent {
+  dev: number;
+  seq: bigint;
+  tsNs: bigint;
+  kind: EventKind;
+  block: Block;
+  severity: Severity;
+  errorId: number;
+  errorName: string;
+  count: number;
+  address: bigint;
+  syndrome: Uint8Array;
+  action: Action;
+  /** storm-overflow records: how many events were folded, and when the first and last happened. */
+  folded: number;
+  firstTsNs: bigint;
+  lastTsNs: bigint;
+}
+
+export interface EventLog {
+  ring: (RasEvent | undefined)[];
+  /** Sequence number the next record gets; the first record is 1. */
+  next: bigint;
+}
+
+export const newLog = (capacity: number, next = 1n): EventLog => ({ ring: new Array(capacity), next });
+
+/** Append a record, giving it the next sequence number. */
+export function append(log: EventLog, e: Omit<RasEvent, 'seq'>): RasEvent {
+  const rec = e as RasEvent;
+  rec.seq = log.next++;
+  log.ring[Number(rec.seq % BigInt(log.ring.length))] = rec;
+  return rec;
+}
+
+/** The oldest sequence number still held (== next when empty). */
+export function oldest(log: EventLog): bigint {
+  const held = BigInt(log.ring.length);
+  const first = log.next - held;
+  return first > 1n ? first : 1n;
+}
+
+/**
+ * Records with seq >= cursor, oldest first, at most `limit`. `lost` counts the records between the
+ * cursor and the oldest one still held, which the ring has overwritten.
+ */
+export function readFrom(log: EventLog, cursor: bigint, limit = Infinity): { events: RasEvent[]; lost: bigint } {
+  const first = oldest(log);
+  const lost = cursor < first ? first - (cursor < 1n ? 1n : cursor) : 0n;
+  const events: RasEvent[] = [];
+  for (let s = cursor < first ? first : cursor; s < log.next && events.length < limit; s++) {
+    const e = log.ring[Number(s % BigInt(log.ring.length))];
+    if (e && e.seq === s) events.push(e);
+  }
+  return { events, lost };
+}
