@@ -1,0 +1,54 @@
+// Shared benchmark helpers: time a function in rounds, take the median rate, print a table and
+// write a JSON report. Ratios are always computed from numbers measured side by side in one run.
+import * as fs from 'fs';
+import * as path from 'path';
+
+export const quick = process.argv.includes('--quick');
+
+/** Operations per second: runs `fn(n)` (which performs n operations) until `ms` elapse, `rounds` times; median. */
+export function rate(fn: (n: number) => void, ms = quick ? 150 : 1000, rounds = quick ? 3 : 7): number {
+  let n = 1;
+  for (;;) { // calibrate: grow n until one batch takes >= 5 ms (also warms up the JIT)
+    const t = process.hrtime.bigint();
+    fn(n);
+    if (Number(process.hrtime.bigint() - t) / 1e6 >= 5) break;
+    n *= 2;
+  }
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let ops = 0;
+    const t0 = process.hrtime.bigint();
+    let el = 0;
+    while (el < ms) {
+      fn(n);
+      ops += n;
+      el = Number(process.hrtime.bigint() - t0) / 1e6;
+    }
+    rates.push(ops / (el / 1000));
+  }
+  rates.sort((a, b) => a - b);
+  return rates[rates.length >> 1];
+}
+
+export interface Row { [k: string]: string | number }
+
+export function table(title: string, rows: Row[]): void {
+  console.log(`\n## ${title}`);
+  if (!rows.length) return;
+  const cols = Object.keys(rows[0]);
+  const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  console.log(cols.map((c, i) => c.padEnd(w[i])).join('  '));
+  for (const r of rows) console.log(cols.map((c, i) => String(r[c]).padEnd(w[i])).join('  '));
+}
+
+export function report(name: string, data: unknown): void {
+  const root = process.env.ACCELNL_ROOT ?? process.cwd();
+  const dir = path.join(root, 'bench/results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify({ name, quick, date: new Date().toISOString(), node: process.version, data },
+    (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
+  console.log(`report: ${file}`);
+}
+
+export const fmt = (x: number, d = 0): string => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
