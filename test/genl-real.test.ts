@@ -1,0 +1,114 @@
+// Our server on a real NETLINK_USERSOCK socket, driven by clients nobody here wrote: the `netlink`
+// npm package's genl client, and a process running as user nobody (admin checks by SCM_CREDENTIALS).
+import { createNetlink, GenericNetlinkSocket } from 'netlink';
+import * as A from '../attrs';
+import * as G from '../genl';
+import { bundleForNobody, type NobodyBundle } from './helpers/nobody';
+
+const PORT = 0x41430000 + (process.pid & 0xfff);
+
+/** A family with one open op and one admin op, and a multicast group. */
+function testFamily(): G.Family {
+  const p = A.policy({ 1: A.pol.u32() });
+  return {
+    name: 'accel-test', version: 1, mcgrps: [{ name: 'events' }],
+    ops: [
+      { cmd: 1, do: { policy: p, handler: (c) => { A.putU32(c.reply(), 1, 7); c.end(); return 0; } },
+        dump: { handler: (c) => { for (let i = 0; i < 3; i++) { A.putU32(c.start(), 1, i); c.end(); } return 0; } } },
+      { cmd: 2, perm: G.GENL_OP.ADMIN_PERM, do: { handler: () => 0 } },
+    ],
+  };
+}
+
+let served: G.Served;
+let fam: G.Family;
+beforeAll(() => {
+  const srv = G.createGenlServer();
+  served = G.serve(srv, { port: PORT });
+  fam = G.addFamily(srv, testFamily());
+});
+afterAll(() => served.close());
+
+describe('the netlink npm package as a client of our server', () => {
+  test('resolve families, dump nlctrl, receive a multicast event', async () => {
+    const nl = createNetlink(G.NETLINK_USERSOCK);
+    const genl = new GenericNetlinkSocket(nl);
+    try {
+      const [f] = await genl.ctrlRequest(3 /* GET_FAMILY */, { familyName: 'accel-test' }, { port: PORT });
+      expect(f.familyId).toBe(fam.id);
+      expect(f.mcastGroups).toEqual([{ id: fam.mcgrps![0].id, name: 'events' }]);
+      expect(f.ops!.map((o) => o.id)).toEqual([1, 2]);
+      const all = await genl.ctrlRequest(3, {}, { port: PORT, flags: 0x300 });
+      expect(all.map((x) => x.familyName)).toEqual(['nlctrl', 'accel-test']);
+      await expect(genl.ctrlRequest(3, { familyName: 'nosuch' }, { port: PORT })).rejects.toThrow(/ENOENT/);
+      // Multicast: join the group (root), have the server notify, receive it from the server's port.
+      const group = fam.mcgrps![0].id!;
+      nl.socket.addMembership(group);
+      const got = new Promise<{ cmd: number; port: number }>((resolve) => {
+        // The package emits each datagram's messages as an array, with the sender's address.
+        genl.on('message', (msgs: { cmd: number; family: number }[], rinfo: { port: number }) => {
+          for (const msg of msgs) if (msg.family === fam.id) resolve({ cmd: msg.cmd, port: rinfo.port });
+        });
+      });
+      G.notify(served.srv, fam, 'events', 5, (w) => A.putU32(w, 1, 42));
+      expect(await got).toEqual({ cmd: 5, port: PORT });
+    } finally {
+      nl.socket.close();
+    }
+  });
+});
+
+describe('our client library over real sockets', () => {
+  test('resolve, do, dump, and nlctrl notifications on family registration', async () => {
+    const c = G.createClient({ serverPort: PORT });
+    try {
+      const f = await c.resolve('accel-test');
+      expect(f.id).toBe(fam.id);
+      const [r] = await c.request(f.id, 1, { fill: (w) => A.putU32(w, 1, 1) });
+      expect(A.getU32(r.v, r.attrs)).toBe(7);
+      const seen: number[] = [];
+      for await (const m of c.dump(f.id, 1)) seen.push(A.getU32(m.v, m.attrs));
+      expect(seen).toEqual([0, 1, 2]);
+      // nlctrl's notify group (16) announces a new family and its groups, seq 0, from the server's port.
+      c.join(16);
+      const events: { cmd: number; name: string }[] = [];
+      const done = new Promise<void>((resolve) => c.onEvent((m) => {
+        if (m.type !== 0x10) return;
+        events.push({ cmd: m.cmd, name: G.parseFamily(m).name });
+        if (events.length === 2) resolve();
+      }));
+      const extra = G.addFamily(served.srv, { name: 'accel-extra', version: 1, ops: [], mcgrps: [{ name: 'x' }] });
+      await done;
+      expect(events).toEqual([{ cmd: 1, name: 'accel-extra' }, { cmd: 7, name: 'accel-extra' }]);
+      G.unregister(served.srv.registry, extra);
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('admin permission judged by the sender credentials', () => {
+  let nobody: NobodyBundle;
+  beforeAll(() => {
+    nobody = bundleForNobody({
+      code: `
+        import { createClient } from './genl';
+        const [port, fam, cmd] = process.argv.slice(2).map(Number);
+        const c = createClient({ serverPort: port });
+        c.request(fam, cmd).then(() => console.log('ok'), (e) => console.log(e.code, JSON.stringify(e.extack)))
+          .finally(() => c.close());`,
+    });
+  });
+  afterAll(() => nobody.dispose());
+
+  test('a non-root caller gets EPERM with no TLVs for an admin op, and may use the open one', async () => {
+    const denied = await nobody.run([String(PORT), String(fam.id), '2']);
+    expect(denied.stdout.trim()).toBe('EPERM {}');
+    const open = await nobody.run([String(PORT), String(fam.id), '1']);
+    expect(open.stdout.trim()).toBe('ok');
+    // root is allowed
+    const c = G.createClient({ serverPort: PORT });
+    await expect(c.request(fam.id!, 2)).resolves.toEqual([]);
+    c.close();
+  });
+});
