@@ -37,7 +37,18 @@ export interface Emulator {
   /** Per-address correctable counts on HBM, for page retirement. */
   ceByPage: Map<string, number>;
   timers: Set<NodeJS.Timeout>;
+  /** Persistence hook: every durable change (counter increment, clear, memory health, log record). */
+  journal?: (d: Device, change: Change) => void;
+  /** Make journaled changes durable (fsync) before something is acknowledged. */
+  sync?: () => void;
 }
+
+/** A durable change, as the persistence layer journals it. */
+export type Change =
+  | { k: 'count'; ci: number; n: bigint }
+  | { k: 'clear'; aggregate: boolean }
+  | { k: 'mem' }
+  | { k: 'event'; e: RasEvent };
 
 export function newEmulator(clock: Clock, cfg: Partial<EmulatorConfig> = {}): Emulator {
   return {
@@ -48,6 +59,7 @@ export function newEmulator(clock: Clock, cfg: Partial<EmulatorConfig> = {}): Em
 
 export function emitRas(emu: Emulator, d: Device, e: RasEvent): void {
   d.generation++;
+  emu.journal?.(d, { k: 'event', e });
   for (const f of emu.onRas) f(d, e);
 }
 

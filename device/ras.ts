@@ -86,6 +86,7 @@ export function inject(emu: Emulator, d: Device, inj: Injection): RasEvent[] | n
   d.counters.volatile[ci] = sat(d.counters.volatile[ci], n);
   d.counters.aggregate[ci] = sat(d.counters.aggregate[ci], n);
   d.generation++;
+  emu.journal?.(d, { k: 'count', ci, n });
   const out: RasEvent[] = [];
   const address = inj.address ?? 0n;
   const base = {
@@ -126,22 +127,23 @@ function retire(emu: Emulator, d: Device, inj: Injection, out: RasEvent[]): void
   if (d.mem.badPages.includes(page)) return;
   d.mem.badPages.push(page);
   d.mem.rowsPending++;
+  const becameRma = !d.mem.rma && d.mem.rowsActive + d.mem.rowsPending >= d.mem.rmaThreshold;
+  if (becameRma) d.mem.rma = true;
+  emu.journal?.(d, { k: 'mem' });
   const base = {
     block: inj.block, severity: inj.severity, errorId: errorIdOf(inj.block), errorName: inj.block, count: 1,
     address: page, syndrome: new Uint8Array(0), folded: 0, firstTsNs: 0n, lastTsNs: 0n,
   };
   out.push(record(emu, d, { ...base, kind: 'row-retired', action: 'reset-device' }));
-  if (!d.mem.rma && d.mem.rowsActive + d.mem.rowsPending >= d.mem.rmaThreshold) {
-    d.mem.rma = true;
-    out.push(record(emu, d, { ...base, kind: 'rma', action: 'replace' }));
-  }
+  if (becameRma) out.push(record(emu, d, { ...base, kind: 'rma', action: 'replace' }));
 }
 
 /** Clear volatile counters, and the lifetime ones too when `aggregate`. */
-export function clearCounters(d: Device, aggregate: boolean): void {
+export function clearCounters(emu: Emulator, d: Device, aggregate: boolean): void {
   d.counters.volatile.fill(0n);
   if (aggregate) d.counters.aggregate.fill(0n);
   d.generation++;
+  emu.journal?.(d, { k: 'clear', aggregate });
 }
 
 /**
@@ -157,6 +159,7 @@ export function resetDevice(emu: Emulator, d: Device, done?: () => void): number
     d.counters.volatile.fill(0n);
     d.mem.rowsActive += d.mem.rowsPending;
     d.mem.rowsPending = 0;
+    emu.journal?.(d, { k: 'mem' });
     d.tel.throttle &= ~(THROTTLE['hw-thermal'] | THROTTLE['hw-power-brake']);
     d.resets++;
     setState(emu, d, 'operational');

@@ -37,10 +37,10 @@ describe('RAS counters, log and consequences', () => {
     d.counters.aggregate[ci('dma', 'uncorrectable-nonfatal')] = U64_MAX - 1n;
     inject(emu, d, { block: 'dma', severity: 'uncorrectable-nonfatal', count: 7 });
     expect(d.counters.aggregate[ci('dma', 'uncorrectable-nonfatal')]).toBe(U64_MAX);
-    clearCounters(d, false);
+    clearCounters(emu, d, false);
     expect(d.counters.volatile[ci('dma', 'uncorrectable-nonfatal')]).toBe(0n);
     expect(d.counters.aggregate[ci('dma', 'uncorrectable-nonfatal')]).toBe(U64_MAX);
-    clearCounters(d, true);
+    clearCounters(emu, d, true);
     expect(d.counters.aggregate[ci('dma', 'uncorrectable-nonfatal')]).toBe(0n);
   });
   test('log records get increasing sequence numbers and can be read from a cursor', () => {

@@ -1,0 +1,172 @@
+// Durable RAS state in the daemon's state directory, as a device's RAS EEPROM or InfoROM keeps it:
+// lifetime counters, retired rows and bad pages, and the RAS log. A snapshot (written atomically)
+// plus a journal of changes since; devices are matched by bus address across restarts.
+import * as fs from 'fs';
+import * as path from 'path';
+import { type Change, type Emulator } from './emulator';
+import { EVENT_KINDS, BLOCKS, SEVERITIES, ACTIONS } from './enums';
+import { type Journal, appendRecord, closeJournal, openJournal, recover, syncJournal, writeAtomic } from './journal';
+import { type RasEvent } from './log';
+import { type Device, NCOUNTERS, U64_MAX } from './model';
+
+interface DevState {
+  aggregate: string[];
+  mem: { rowsActive: number; rowsPending: number; badPages: string[]; rma: boolean };
+  next: string;
+  events: unknown[];
+}
+
+interface Snapshot { version: 1; devices: Record<string, DevState> }
+
+export interface Persistence {
+  dir: string;
+  journal: Journal;
+  /** What recovery found: truncated tails, set-aside files, records replayed. */
+  report: string[];
+  replayed: number;
+  dirty: boolean;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+const evOut = (e: RasEvent) => ({
+  seq: String(e.seq), ts: String(e.tsNs), kind: e.kind, block: e.block, severity: e.severity, id: e.errorId,
+  name: e.errorName, count: e.count, addr: String(e.address), syn: Buffer.from(e.syndrome).toString('base64'),
+  action: e.action, folded: e.folded, first: String(e.firstTsNs), last: String(e.lastTsNs),
+});
+
+function evIn(dev: number, o: Record<string, unknown>): RasEvent | undefined {
+  const kind = o.kind as RasEvent['kind'];
+  if (!EVENT_KINDS.includes(kind) || !BLOCKS.includes(o.block as never) || !SEVERITIES.includes(o.severity as never) ||
+    !ACTIONS.includes(o.action as never)) return undefined;
+  return {
+    dev, seq: BigInt(o.seq as string), tsNs: BigInt(o.ts as string), kind, block: o.block as RasEvent['block'],
+    severity: o.severity as RasEvent['severity'], errorId: Number(o.id), errorName: String(o.name), count: Number(o.count),
+    address: BigInt(o.addr as string), syndrome: new Uint8Array(Buffer.from(String(o.syn ?? ''), 'base64')),
+    action: o.action as RasEvent['action'], folded: Number(o.folded), firstTsNs: BigInt(o.first as string),
+    lastTsNs: BigInt(o.last as string),
+  };
+}
+
+function restoreEvent(d: Device, e: RasEvent): void {
+  if (e.seq < d.log.next) return; // already present (replayed twice): exactly once
+  d.log.ring[Number(e.seq % BigInt(d.log.ring.length))] = e;
+  d.log.next = e.seq + 1n;
+}
+
+function devState(d: Device): DevState {
+  const events: unknown[] = [];
+  for (const e of d.log.ring) if (e) events.push(evOut(e));
+  events.sort((a, b) => (BigInt((a as { seq: string }).seq) < BigInt((b as { seq: string }).seq) ? -1 : 1));
+  return {
+    aggregate: Array.from(d.counters.aggregate, String),
+    mem: { rowsActive: d.mem.rowsActive, rowsPending: d.mem.rowsPending, badPages: d.mem.badPages.map(String), rma: d.mem.rma },
+    next: String(d.log.next), events,
+  };
+}
+
+function applyState(d: Device, s: DevState): void {
+  s.aggregate.slice(0, NCOUNTERS).forEach((v, i) => { d.counters.aggregate[i] = BigInt(v); });
+  d.mem.rowsActive = s.mem.rowsActive;
+  d.mem.rowsPending = s.mem.rowsPending;
+  d.mem.badPages = s.mem.badPages.map((x) => BigInt(x));
+  d.mem.rma = s.mem.rma;
+  for (const o of s.events) {
+    const e = evIn(d.index, o as Record<string, unknown>);
+    if (e) restoreEvent(d, e);
+  }
+  if (BigInt(s.next) > d.log.next) d.log.next = BigInt(s.next);
+}
+
+function applyChange(d: Device, c: Record<string, unknown>): void {
+  switch (c.k) {
+    case 'count': {
+      const ci = Number(c.ci);
+      if (ci >= 0 && ci < NCOUNTERS) {
+        const v = d.counters.aggregate[ci] + BigInt(c.n as string);
+        d.counters.aggregate[ci] = v > U64_MAX ? U64_MAX : v;
+      }
+      break;
+    }
+    case 'clear': if (c.aggregate) d.counters.aggregate.fill(0n); break;
+    case 'mem': applyState(d, { ...devState(d), mem: c.mem as DevState['mem'], events: [] }); break;
+    case 'event': { const e = evIn(d.index, c.e as Record<string, unknown>); if (e) restoreEvent(d, e); break; }
+  }
+}
+
+/**
+ * Open the state directory: restore every device's durable state (snapshot, then the journal),
+ * compact into a fresh snapshot, and journal changes from now on. Never throws on damaged files:
+ * what was found is in `report`.
+ */
+export function openPersistence(emu: Emulator, dir: string): Persistence {
+  fs.mkdirSync(dir, { recursive: true });
+  const snapFile = path.join(dir, 'state.json');
+  const jFile = path.join(dir, 'journal.bin');
+  const report: string[] = [];
+  const byAddr = new Map([...emu.devices.values()].map((d) => [d.busAddr, d]));
+  let snap: Snapshot | undefined;
+  try {
+    snap = JSON.parse(fs.readFileSync(snapFile, 'utf8')) as Snapshot;
+    if (snap.version !== 1 || typeof snap.devices !== 'object') throw new Error('unknown snapshot format');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      const aside = `${snapFile}.corrupt-${Date.now()}`;
+      try { fs.renameSync(snapFile, aside); } catch { /* keep going */ }
+      report.push(`snapshot unreadable (${(e as Error).message}); set aside as ${path.basename(aside)}`);
+    }
+    snap = undefined;
+  }
+  for (const [addr, s] of Object.entries(snap?.devices ?? {})) {
+    const d = byAddr.get(addr);
+    if (!d) { report.push(`state for ${addr} kept, no such device configured`); continue; }
+    try { applyState(d, s); } catch (e) { report.push(`state for ${addr} unusable: ${(e as Error).message}`); }
+  }
+  const rec = recover(jFile);
+  report.push(...rec.problems);
+  let replayed = 0;
+  for (const r of rec.records) {
+    try {
+      const c = JSON.parse(dec.decode(r)) as Record<string, unknown>;
+      const d = byAddr.get(String(c.dev));
+      if (d) { applyChange(d, c); replayed++; }
+    } catch (e) { report.push(`journal record skipped: ${(e as Error).message}`); }
+  }
+  // Compact: everything is in memory now; keep devices we don't host untouched.
+  const devices: Record<string, DevState> = { ...(snap?.devices ?? {}) };
+  for (const d of emu.devices.values()) devices[d.busAddr] = devState(d);
+  writeAtomic(snapFile, JSON.stringify({ version: 1, devices } satisfies Snapshot));
+  try { fs.truncateSync(jFile, 0); } catch { /* absent */ }
+  const p: Persistence = { dir, journal: openJournal(jFile), report, replayed, dirty: false };
+  emu.journal = (d, c) => journalChange(p, d, c);
+  emu.sync = () => syncPersistence(p);
+  return p;
+}
+
+function journalChange(p: Persistence, d: Device, c: Change): void {
+  let o: Record<string, unknown>;
+  switch (c.k) {
+    case 'count': o = { k: 'count', ci: c.ci, n: String(c.n) }; break;
+    case 'clear': o = { k: 'clear', aggregate: c.aggregate }; break;
+    case 'mem': o = { k: 'mem', mem: devState(d).mem }; break;
+    case 'event': o = { k: 'event', e: evOut(c.e) }; break;
+  }
+  o.dev = d.busAddr;
+  appendRecord(p.journal, enc.encode(JSON.stringify(o)), false);
+  p.dirty = true;
+}
+
+/** fsync what was journaled; called before an injection is acknowledged, and on every tick. */
+export function syncPersistence(p: Persistence): void {
+  if (!p.dirty) return;
+  syncJournal(p.journal);
+  p.dirty = false;
+}
+
+export function closePersistence(emu: Emulator, p: Persistence): void {
+  syncPersistence(p);
+  closeJournal(p.journal);
+  emu.journal = undefined;
+  emu.sync = undefined;
+}

@@ -1,0 +1,85 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { manualClock } from '../device/clock';
+import { addDevice, newEmulator } from '../device/emulator';
+import { appendRecord, crc32, openJournal, closeJournal, recover } from '../device/journal';
+import { readFrom } from '../device/log';
+import { closePersistence, openPersistence } from '../device/persist';
+import { clearCounters, inject } from '../device/ras';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-state-'));
+const boot = (dir: string) => {
+  const emu = newEmulator(manualClock());
+  addDevice(emu);
+  addDevice(emu);
+  const p = openPersistence(emu, dir);
+  return { emu, p, d: emu.devices.get(0)! };
+};
+
+describe('journal', () => {
+  test('crc32 matches zlib', () => {
+    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+  });
+  test('a torn tail is truncated and reported; earlier records survive', () => {
+    const dir = tmp();
+    const f = path.join(dir, 'j.bin');
+    const j = openJournal(f);
+    appendRecord(j, new Uint8Array([1, 2, 3]), true);
+    appendRecord(j, new Uint8Array([4, 5]), true);
+    closeJournal(j);
+    fs.appendFileSync(f, Buffer.from([9, 0, 0, 0, 1, 2])); // half a header and payload
+    const r = recover(f);
+    expect(r.records.map((x) => Array.from(x))).toEqual([[1, 2, 3], [4, 5]]);
+    expect(r.truncated).toBe(6);
+    expect(fs.statSync(f).size).toBe(2 * 8 + 5);
+  });
+  test('damage in the middle sets the file aside and keeps what came before', () => {
+    const dir = tmp();
+    const f = path.join(dir, 'j.bin');
+    const j = openJournal(f);
+    for (let i = 0; i < 3; i++) appendRecord(j, new Uint8Array([i, i, i, i]), true);
+    closeJournal(j);
+    const b = fs.readFileSync(f);
+    b[12 + 8 + 1] ^= 0xff; // second record's payload
+    fs.writeFileSync(f, b);
+    const r = recover(f);
+    expect(r.records.length).toBe(1);
+    expect(r.setAside).toMatch(/\.corrupt-/);
+    expect(fs.existsSync(f)).toBe(false);
+  });
+});
+
+describe('persistence of RAS state across restarts', () => {
+  test('aggregate counters, retired rows, bad pages and the log survive; volatile counters do not', () => {
+    const dir = tmp();
+    const a = boot(dir);
+    inject(a.emu, a.d, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: 0x4000n, count: 3 });
+    inject(a.emu, a.d, { block: 'pcie', severity: 'correctable', count: 2 });
+    a.emu.sync!();
+    closePersistence(a.emu, a.p);
+    const b = boot(dir);
+    expect(b.p.report).toEqual([]);
+    expect(b.p.replayed).toBeGreaterThan(0);
+    expect(Array.from(b.d.counters.aggregate)).toEqual(Array.from(a.d.counters.aggregate));
+    expect(b.d.counters.volatile.every((x) => x === 0n)).toBe(true);
+    expect(b.d.mem).toEqual(a.d.mem);
+    expect(readFrom(b.d.log, 1n).events.map((e) => [e.seq, e.kind])).toEqual(readFrom(a.d.log, 1n).events.map((e) => [e.seq, e.kind]));
+    // New records continue the sequence.
+    const [e] = inject(b.emu, b.d, { block: 'dma', severity: 'deferred' }) as { seq: bigint }[];
+    expect(e.seq).toBe(a.d.log.next);
+    // A clear of aggregate counters is durable too.
+    clearCounters(b.emu, b.d, true);
+    closePersistence(b.emu, b.p);
+    const c = boot(dir);
+    expect(c.d.counters.aggregate.every((x) => x === 0n)).toBe(true);
+    expect(readFrom(c.d.log, 1n).events.length).toBe(readFrom(a.d.log, 1n).events.length + 1);
+  });
+  test('a corrupt snapshot is set aside and reported, never a crash', () => {
+    const dir = tmp();
+    fs.writeFileSync(path.join(dir, 'state.json'), '{ not json');
+    const a = boot(dir);
+    expect(a.p.report.join('\n')).toMatch(/snapshot unreadable.*set aside/);
+    expect(fs.readdirSync(dir).some((f) => f.startsWith('state.json.corrupt-'))).toBe(true);
+  });
+});
