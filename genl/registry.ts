@@ -28,6 +28,15 @@ export class RegistryError extends Error {
   constructor(public errno: number, message: string) { super(message); }
 }
 
+/**
+ * The reserved group ids belong to the families they were reserved for (genl_validate_assign_mc_groups):
+ * nlctrl, VFS_DQUOT and PMCRAID get group id = family id (VFS_DQUOT's "events" is 17), NET_DM gets 1.
+ */
+function ownReserved(fam: Family, group: number): boolean {
+  if (group === 1) return fam.name === 'NET_DM';
+  return group === fam.id && (group === GENL_ID_CTRL || group === GENL_ID_VFS_DQUOT || group === GENL_ID_PMCRAID);
+}
+
 function allocId(reg: Registry): number {
   for (let i = 0; i <= GENL_MAX_ID - GENL_START_ALLOC; i++) {
     const id = GENL_START_ALLOC + ((reg.nextId - GENL_START_ALLOC + i) % (GENL_MAX_ID - GENL_START_ALLOC + 1));
@@ -59,7 +68,9 @@ export function register(reg: Registry, fam: Family): Family {
   const groups = fam.mcgrps ?? [];
   const fixed = groups.length > 0 && groups.every((g) => g.id !== undefined);
   if (fixed) {
-    for (const g of groups) if (reg.groups.has(g.id!) && fam.id !== GENL_ID_CTRL) throw new RegistryError(EEXIST, `group id ${g.id} in use`);
+    for (const g of groups) {
+      if (reg.groups.has(g.id!) && !ownReserved(fam, g.id!)) throw new RegistryError(EEXIST, `group id ${g.id} in use`);
+    }
   } else if (groups.length) {
     const first = allocGroups(reg, groups.length);
     groups.forEach((g, i) => { g.id = first + i; });
@@ -77,5 +88,5 @@ export function unregister(reg: Registry, fam: Family): void {
   for (const l of reg.listeners) l(fam, false);
   reg.byName.delete(fam.name);
   reg.byId.delete(fam.id!);
-  for (const g of fam.mcgrps ?? []) if (g.id !== GENL_ID_CTRL) reg.groups.delete(g.id!);
+  for (const g of fam.mcgrps ?? []) if (!ownReserved(fam, g.id!)) reg.groups.delete(g.id!);
 }

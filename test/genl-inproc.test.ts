@@ -167,3 +167,16 @@ describe('client library over the hub', () => {
     t.served.close();
   });
 });
+
+describe('registry: reserved multicast group ids', () => {
+  test('a fixed family keeps the group id reserved for it (VFS_DQUOT "events" = 17); nobody else may take it', () => {
+    const reg = G.newRegistry();
+    const dq = G.register(reg, { name: 'VFS_DQUOT', id: 0x11, version: 1, ops: [], mcgrps: [{ name: 'events', id: 0x11 }] });
+    expect(() => G.register(reg, { name: 'other', version: 1, ops: [], mcgrps: [{ name: 'g', id: 0x11 }] }))
+      .toThrow(/group id 17 in use/);
+    G.unregister(reg, dq);
+    expect(reg.groups.has(0x11)).toBe(true);
+    expect(G.register(reg, { name: 'dyn', version: 1, ops: [], mcgrps: [{ name: 'a' }, { name: 'b' }] }).mcgrps!.map((g) => g.id))
+      .toEqual([2, 3]);
+  });
+});
