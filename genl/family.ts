@@ -62,8 +62,12 @@ export interface OpHalf {
   maxattr?: number;
   /** Liberal validation (GENL_DONT_VALIDATE_STRICT / _DUMP_STRICT); default strict. */
   liberal?: boolean;
-  /** The policy nlctrl reports for this half when it differs from dispatch (the 6.18 reject-all fill-in). */
-  reportPolicy?: Policy;
+  /**
+   * The policy nlctrl reports for this half when it differs from dispatch (the 6.18 reject-all
+   * fill-in). null: report none, as the kernel does for legacy ops below resv_start_op and legacy
+   * dumps with GENL_DONT_VALIDATE_DUMP (no fill-in there, so no HASPOL and no op-map entry).
+   */
+  reportPolicy?: Policy | null;
   reportMaxattr?: number;
 }
 
@@ -108,7 +112,7 @@ export const REJECT_ALL: Policy = policy({ 1: { type: NLA.REJECT } }, 1, 'reject
 
 /** The policy and maxattr nlctrl reports for one half. */
 export function reportedPolicy(h: OpHalf | undefined): { policy?: Policy; maxattr: number } {
-  if (!h) return { maxattr: 0 };
+  if (!h || h.reportPolicy === null) return { maxattr: 0 };
   if (h.reportPolicy) return { policy: h.reportPolicy, maxattr: h.reportMaxattr ?? h.reportPolicy.maxtype };
   if (h.policy) return { policy: h.policy, maxattr: h.maxattr ?? h.policy.maxtype };
   return { policy: REJECT_ALL, maxattr: 1 };

@@ -180,3 +180,24 @@ describe('registry: reserved multicast group ids', () => {
       .toEqual([2, 3]);
   });
 });
+
+describe('nlctrl reporting of legacy ops (reportPolicy: null)', () => {
+  test('no HASPOL, no op-map entry, ENODATA when nothing else has a policy; default is the 6.18 reject-all fill-in', async () => {
+    const t = setup();
+    // Like thermal's op 1: a legacy dump-only op without a policy reports OP_FLAGS 0x4 and no policy.
+    const legacy = G.addFamily(t.srv, { name: 'legacy', version: 1, ops: [{ cmd: 1, dump: { reportPolicy: null, handler: () => 0 } }] });
+    expect(G.opFlags(legacy.ops[0])).toBe(G.GENL_OP.CAP_DUMP);
+    const c = G.createClient({ serverPort: 0x41434345, open: (onBatch) => G.openInproc(t.hub, { onBatch }) });
+    const policyDump = async () => {
+      const out: G.Message[] = [];
+      for await (const m of c.dump(0x10, G.CTRL_CMD.GETPOLICY, { fill: (w) => A.putString(w, 2, 'legacy') })) out.push(m);
+      return out;
+    };
+    await expect(policyDump()).rejects.toMatchObject({ errno: 61 });
+    delete legacy.ops[0].dump!.reportPolicy; // a split op without a policy: reject-all is reported
+    expect(G.opFlags(legacy.ops[0])).toBe(G.GENL_OP.CAP_DUMP | G.GENL_OP.CAP_HASPOL);
+    expect((await policyDump()).length).toBe(1); // op map only: reject-all advertises no attribute
+    c.close();
+    t.served.close();
+  });
+});
