@@ -1,55 +1,78 @@
-// `accel daemon`: the genl server in the foreground, with one ready line once it listens.
-import { createGenlServer, resolvePort, serve } from '../genl';
+// `accel daemon`: the emulated devices and their netlink families in the foreground, with one
+// ready line once it listens. Stops cleanly on SIGINT/SIGTERM.
+import * as fs from 'fs';
+import { resolvePort } from '../genl';
+import { ConfigError, DEFAULT_CONFIG_YAML, startDaemon } from '../device';
 
-export interface DaemonArgs {
-  port: number;
-}
+export const DAEMON_USAGE = `Usage: accel daemon [ --port PORT ] [ --config FILE ] [ --seed N ] [ --state-dir DIR ]
+                    [ --simulate ]
+  --port PORT      netlink port id to bind (default: $ACCEL_NL_PORT or 0x41434345)
+  --config FILE    YAML configuration (default: two devices; see docs/daemon.md)
+  --seed N         seed for telemetry noise and simulated errors
+  --state-dir DIR  keep lifetime RAS counters, retired rows and the RAS log across restarts
+  --simulate       inject background errors at demo rates (unless the config sets its own)
+`;
+
+export interface DaemonArgs { port: number; config?: string; seed?: number; stateDir?: string; simulate: boolean }
 
 export function parseDaemonArgs(args: string[]): DaemonArgs | string {
-  let port: number | undefined;
+  const out: Partial<DaemonArgs> = { simulate: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--port' || a === 'port') {
-      const v = args[++i];
-      if (v === undefined) return `"${a}" needs a value`;
-      try { port = resolvePort(v); } catch (e) { return (e as Error).message; }
-    } else if (a === 'help' || a === '--help') {
-      return 'help';
-    } else {
-      return `unknown daemon argument "${a}"`;
+    const val = (): string | undefined => args[++i];
+    switch (a.replace(/^--?/, '')) {
+      case 'port': { const v = val(); if (v === undefined) return `"${a}" needs a value`;
+        try { out.port = resolvePort(v); } catch (e) { return (e as Error).message; } break; }
+      case 'config': { const v = val(); if (v === undefined) return `"${a}" needs a file`; out.config = v; break; }
+      case 'seed': { const v = val(); if (v === undefined || !/^\d+$/.test(v)) return `"${a}" needs a number`; out.seed = Number(v); break; }
+      case 'state-dir': { const v = val(); if (v === undefined) return `"${a}" needs a directory`; out.stateDir = v; break; }
+      case 'simulate': out.simulate = true; break;
+      case 'help': case 'h': return 'help';
+      default: return `unknown daemon argument "${a}"`;
     }
   }
-  try { return { port: port ?? resolvePort() }; } catch (e) { return (e as Error).message; }
+  try { out.port ??= resolvePort(); } catch (e) { return (e as Error).message; }
+  return out as DaemonArgs;
 }
+
+const DEMO_SIMULATION = `
+simulate:
+  hbm: { correctable: 0.5, uncorrectable-nonfatal: 0.01 }
+  pcie: { correctable: 0.2 }
+  sram: { deferred: 0.02 }
+`;
 
 export async function runDaemon(argv: string[]): Promise<number> {
   const a = parseDaemonArgs(argv);
-  if (a === 'help') {
-    process.stdout.write('Usage: accel daemon [ --port PORT ]\n');
-    return 0;
-  }
-  if (typeof a === 'string') {
-    process.stderr.write(`accel daemon: ${a}\n`);
-    return 2;
-  }
-  const hex = `0x${a.port.toString(16)}`;
-  const srv = createGenlServer();
-  let served;
+  if (a === 'help') { process.stdout.write(DAEMON_USAGE); return 0; }
+  if (typeof a === 'string') { process.stderr.write(`accel daemon: ${a}\n${DAEMON_USAGE}`); return 2; }
+  let config: string;
   try {
-    served = serve(srv, { port: a.port });
+    config = a.config ? fs.readFileSync(a.config, 'utf8') : DEFAULT_CONFIG_YAML;
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'EADDRINUSE') {
+    process.stderr.write(`accel daemon: cannot read ${a.config}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (a.simulate && !/^simulate:/m.test(config)) config += DEMO_SIMULATION;
+  const hex = `0x${a.port.toString(16)}`;
+  let d;
+  try {
+    d = startDaemon({ port: a.port, config, seed: a.seed, stateDir: a.stateDir });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`accel daemon: ${a.config ?? 'configuration'}: ${e.message}\n`);
+      return 1;
+    }
+    if ((e as { code?: string }).code === 'EADDRINUSE') {
       process.stderr.write(`accel daemon: netlink port ${hex} is already bound (is another daemon running?)\n`);
       return 1;
     }
     throw e;
   }
-  const families = [...srv.registry.byId.values()].map((f) => `${f.name} 0x${f.id!.toString(16)}`).join(', ');
-  const creds = served.socket.credentials ? '' : ' (no sender credentials: admin ops refused)';
-  process.stdout.write(`accel daemon ready: NETLINK_USERSOCK port ${hex} (${a.port}), families: ${families}${creds}\n`);
+  for (const line of d.persistence?.report ?? []) process.stderr.write(`accel daemon: state: ${line}\n`);
+  process.stdout.write(`${d.ready}\n`);
   await new Promise<void>((resolve) => {
-    const stop = (): void => { served!.close(); resolve(); };
+    const stop = (): void => { d!.close(); resolve(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

@@ -3,7 +3,7 @@ import { runDaemon } from './daemon';
 import { version } from './version';
 
 const USAGE = `Usage: accel [ OPTIONS ] OBJECT { COMMAND | help }
-       accel daemon [ --port PORT ]
+       accel daemon [ --port PORT ] [ --config FILE ] [ --seed N ] [ --state-dir DIR ] [ --simulate ]
 where  OBJECT := { daemon }
        OPTIONS := { -V[ersion] | --port PORT }
 `;

@@ -1,37 +1,41 @@
-// The names the RAS model is built from. Their numeric values on the wire come from the accel
-// family spec (docs/netlink/specs/accel.yaml); here they are just ordered lists.
+// The names the RAS model is built from, taken from the accel family spec
+// (docs/netlink/specs/accel.yaml, generated into gen/accel.ts) so they are written down once.
+import {
+  type ActionHint, type Block as SpecBlock, type DevState as SpecDevState, type EventKind as SpecEventKind,
+  type Health as SpecHealth, type Severity as SpecSeverity, type ThrottleReason, type VersionKind as SpecVersionKind,
+  spec,
+} from './gen/accel';
 
-/** Hardware blocks that report errors (union of what HBM accelerators expose). */
-export const BLOCKS = [
-  'hbm', 'sram', 'compute-core', 'dma', 'mmu', 'firmware', 'pcie', 'interconnect', 'thermal', 'power', 'soc-fabric',
-] as const;
-export type Block = typeof BLOCKS[number];
+function entries(def: string): { name: string; value: number }[] {
+  const d = spec.definitions.find((x) => x.name === def);
+  if (!d?.entries) throw new Error(`accel spec: no definition ${def}`);
+  return d.entries.map((e) => ({ name: e.name, value: Number(e.value) }));
+}
+const names = <T extends string>(def: string): readonly T[] => entries(def).map((e) => e.name as T);
 
+export type Block = SpecBlock;
+export type Severity = SpecSeverity;
+export type DevState = SpecDevState;
+export type Action = ActionHint;
+export type Health = SpecHealth;
+export type EventKind = SpecEventKind;
+export type VersionKind = SpecVersionKind;
+export type { ThrottleReason };
+
+/** Hardware blocks that report errors, in wire order. */
+export const BLOCKS = names<Block>('block');
 /** Error severities, mildest first. */
-export const SEVERITIES = ['correctable', 'deferred', 'uncorrectable-nonfatal', 'uncorrectable-fatal'] as const;
-export type Severity = typeof SEVERITIES[number];
-
-export const STATES = ['operational', 'in-reset', 'needs-reset', 'malfunction', 'offline'] as const;
-export type DevState = typeof STATES[number];
-
+export const SEVERITIES = names<Severity>('severity');
+export const STATES = names<DevState>('dev-state');
 /** What the operator should do about an event. */
-export const ACTIONS = ['none', 'restart-app', 'reset-device', 'reboot', 'replace'] as const;
-export type Action = typeof ACTIONS[number];
+export const ACTIONS = names<Action>('action-hint');
+export const HEALTH = names<Health>('health');
+export const EVENT_KINDS = names<EventKind>('event-kind');
+export const VERSION_KINDS = names<VersionKind>('version-kind');
+/** Throttle reason bits (the NVML clock-event reasons, which DCGM mirrors 1:1). */
+export const THROTTLE = Object.fromEntries(entries('throttle-reason').map((e) => [e.name, e.value])) as Record<ThrottleReason, number>;
 
-export const HEALTH = ['ok', 'warning', 'critical'] as const;
-export type Health = typeof HEALTH[number];
-
-/** Throttle reasons, as bits (the NVML clock-event reasons, which DCGM mirrors 1:1). */
-export const THROTTLE = {
-  'idle': 0x1, 'app-clocks': 0x2, 'sw-power-cap': 0x4, 'hw-slowdown': 0x8, 'sync-boost': 0x10,
-  'sw-thermal': 0x20, 'hw-thermal': 0x40, 'hw-power-brake': 0x80, 'board-limit': 0x100, 'reliability': 0x200,
-} as const;
-export type ThrottleReason = keyof typeof THROTTLE;
-
-/** Kinds of records in the RAS log. */
-export const EVENT_KINDS = ['error', 'storm-overflow', 'row-retired', 'rma'] as const;
-export type EventKind = typeof EVENT_KINDS[number];
-
+/** Health reporters per device, devlink style. Not a wire enum: reporters are named by string. */
 export const REPORTERS = ['fw', 'mem', 'pcie', 'thermal', 'core'] as const;
 export type ReporterName = typeof REPORTERS[number];
 
@@ -40,6 +44,3 @@ export const REPORTER_OF: Record<Block, ReporterName> = {
   'hbm': 'mem', 'sram': 'mem', 'mmu': 'mem', 'firmware': 'fw', 'pcie': 'pcie', 'interconnect': 'pcie',
   'thermal': 'thermal', 'power': 'thermal', 'compute-core': 'core', 'dma': 'core', 'soc-fabric': 'core',
 };
-
-export const VERSION_KINDS = ['fixed', 'running', 'stored'] as const;
-export type VersionKind = typeof VERSION_KINDS[number];

@@ -1,0 +1,276 @@
+// The accel family: devices, RAS counters and log, injection, health reporters, subscriptions.
+// Everything on the wire (ids, policies, attribute encodings) comes from the spec via gen/accel.ts.
+import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
+import { EEXIST, EINVAL, ENOENT, ENOSPC } from '../../attrs/errno';
+import type { DoCtx, DumpCtx, Family } from '../../genl';
+import { familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
+import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
+import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
+import { type Accel, ACCEL, type Event, spec } from '../gen/accel';
+import { clearDump, diagnose, getDump, overallHealth, recover, testReporter } from '../health';
+import { type RasEvent, readFrom } from '../log';
+import { type Device, counterIndex, versionList } from '../model';
+import { clearCounters, inject, resetDevice } from '../ras';
+import { type Served, sortedDevices, targetDevice } from './common';
+
+const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
+/** Unicast subscribers allowed per group (documented limit; ENOSPC beyond). */
+export const MAX_SUBSCRIBERS = 1024;
+
+export function devAttrs(d: Device): Accel {
+  const t = d.tel;
+  return {
+    devIndex: d.index, devName: d.name, devPath: d.path, busName: d.busName, busAddr: d.busAddr, driver: d.driver,
+    vendorId: d.vendorId, deviceId: d.deviceId, serial: d.serial, boardSerial: d.boardSerial, state: d.state,
+    version: versionList(d), memTotal: d.memTotal, memUsed: d.memUsed, computeUnits: d.computeUnits,
+    clockMhz: t.clockMhz, clockMaxMhz: t.clockMaxMhz, memClockMhz: t.memClockMhz, tempMc: t.tempMc, powerMw: t.powerMw,
+    powerLimitMw: t.powerLimitMw, utilPct: t.utilPct, throttle: t.throttle, health: overallHealth(d),
+    energyMj: Math.floor(t.energyMj), resets: d.resets, memory: memAttrs(d),
+  };
+}
+
+const memAttrs = (d: Device): Accel['memory'] => ({
+  rowsActive: d.mem.rowsActive, rowsPending: d.mem.rowsPending, badPage: d.mem.badPages,
+  rmaThreshold: d.mem.rmaThreshold, rma: d.mem.rma ? 1 : 0,
+});
+
+export function rasAttrs(d: Device): Accel {
+  const counter: NonNullable<Accel['counter']> = [];
+  BLOCKS.forEach((block, b) => SEVERITIES.forEach((severity, s) => {
+    const i = counterIndex(b, s);
+    counter.push({ block, severity, volatile: d.counters.volatile[i], aggregate: d.counters.aggregate[i] });
+  }));
+  return { devIndex: d.index, devName: d.name, busAddr: d.busAddr, counter, memory: memAttrs(d) };
+}
+
+export const eventAttrs = (e: RasEvent): Event => ({
+  devIndex: e.dev, seq: e.seq, tsNs: e.tsNs, kind: e.kind, block: e.block, severity: e.severity, errorId: e.errorId,
+  errorName: e.errorName, count: e.count, address: e.address, syndrome: e.syndrome, action: e.action,
+  ...(e.kind === 'storm-overflow' ? { folded: e.folded, firstTsNs: e.firstTsNs, lastTsNs: e.lastTsNs } : {}),
+});
+
+function healthAttrs(d: Device, only?: ReporterName): Accel {
+  const reporter = [...d.reporters.values()].filter((r) => !only || r.name === only).map((r) => ({
+    name: r.name, state: r.healthy ? 'healthy' as const : 'error' as const, errCount: r.errCount,
+    recoverCount: r.recoverCount, gracePeriodMs: r.gracePeriodMs, autoRecover: r.autoRecover ? 1 : 0,
+    autoDump: r.autoDump ? 1 : 0, dumpTsNs: r.dumpTsNs, ...(r.lastMsg ? { lastError: r.lastMsg } : {}),
+  }));
+  return { devIndex: d.index, busAddr: d.busAddr, health: overallHealth(d), reporter };
+}
+
+/** Write one device-keyed message per device from the dump cursor; 0 once all fit. */
+function dumpDevices(c: DumpCtx, s: Served, fill: (d: Device) => Accel | undefined): number {
+  const devs = sortedDevices(s.rt);
+  let i = (c.state.i as number) ?? 0;
+  for (; i < devs.length; i++) {
+    const a = fill(devs[i]);
+    if (!a) continue;
+    writeAttrs(c.start(), spec, 'accel', a);
+    if (!c.end()) break;
+  }
+  c.state.i = i;
+  return i < devs.length ? 1 : 0;
+}
+
+function reporterOf(c: DoCtx, name: string | undefined): ReporterName | number {
+  if (name === undefined) { setAttrMissing(c.ext, -1, ACCEL.REPORTER_NAME); return -EINVAL; }
+  if (!(REPORTERS as readonly string[]).includes(name)) {
+    setErrAttr(c.ext, c.attrs[ACCEL.REPORTER_NAME], `no reporter "${name}" (${REPORTERS.join(', ')})`);
+    return -ENOENT;
+  }
+  return name as ReporterName;
+}
+
+export function accelFamily(s: Served): Family {
+  const { rt, srv } = s;
+  const emu = rt.emu;
+  const req = (c: DoCtx | DumpCtx): Accel => readRequest<Accel>(c, spec, 'accel');
+  const dev = (c: DoCtx | DumpCtx, a: Accel): Device | number => targetDevice(rt, a, c.attrs, c.ext, HANDLE);
+  const reply = (c: DoCtx, a: Accel): number => { writeAttrs(c.reply(), spec, 'accel', a); c.end(); return 0; };
+  /** A do on one device: resolve it, then run `f`. */
+  const onDev = (f: (c: DoCtx, d: Device, a: Accel) => number) => (c: DoCtx): number => {
+    const a = req(c);
+    const d = dev(c, a);
+    return typeof d === 'number' ? d : f(c, d, a);
+  };
+  const groupId = (c: DoCtx, name: string | undefined): number => {
+    if (name === undefined) { setAttrMissing(c.ext, -1, ACCEL.GROUP); return -EINVAL; }
+    const g = fam.mcgrps?.find((m) => m.name === name);
+    if (!g) { setErrAttr(c.ext, c.attrs[ACCEL.GROUP], `no group "${name}"`); return -ENOENT; }
+    return g.id!;
+  };
+
+  const fam: Family = familyFromSpec(spec, {
+    'dev-get': {
+      do: onDev((c, d) => reply(c, devAttrs(d))),
+      dump: (c) => { const st = req(c).state; return dumpDevices(c, s, (d) => (!st || d.state === st ? devAttrs(d) : undefined)); },
+    },
+    'dev-set': {
+      do: onDev((c, d, a) => {
+        switch (a.action) {
+          case 'reset': { const e = resetDevice(emu, d); emu.sync?.(); return e; }
+          case 'offline': setState(emu, d, 'offline'); return 0;
+          case 'online':
+            if (d.state === 'offline') setState(emu, d, 'operational');
+            return 0;
+          default:
+            setAttrMissing(c.ext, -1, ACCEL.ACTION);
+            return -EINVAL;
+        }
+      }),
+    },
+    'dev-new': {
+      do: (c) => {
+        const a = req(c);
+        try {
+          const d = addDevice(emu, {
+            index: a.devIndex, busAddr: a.busAddr?.replace(/^pci\//, ''),
+            memTotal: a.memTotal === undefined ? undefined : BigInt(a.memTotal), computeUnits: a.computeUnits,
+          });
+          return reply(c, devAttrs(d));
+        } catch (e) {
+          setErrMsg(c.ext, (e as Error).message);
+          return -EEXIST;
+        }
+      },
+    },
+    'dev-del': { do: onDev((_c, d) => { removeDevice(emu, d); return 0; }) },
+    'ras-get': {
+      do: onDev((c, d) => reply(c, rasAttrs(d))),
+      dump: (c) => dumpDevices(c, s, rasAttrs),
+    },
+    'ras-clear': {
+      do: onDev((_c, d, a) => {
+        clearCounters(emu, d, !!a.aggregate);
+        emu.sync?.();
+        return 0;
+      }),
+    },
+    'ras-inject': {
+      do: onDev((c, d, a) => {
+        if (a.block === undefined) { setAttrMissing(c.ext, -1, ACCEL.BLOCK); return -EINVAL; }
+        if (a.severity === undefined) { setAttrMissing(c.ext, -1, ACCEL.SEVERITY); return -EINVAL; }
+        if (typeof a.block === 'number' || typeof a.severity === 'number') {
+          setErrAttr(c.ext, c.attrs[typeof a.block === 'number' ? ACCEL.BLOCK : ACCEL.SEVERITY], 'unknown block or severity');
+          return -EINVAL;
+        }
+        const out = inject(emu, d, {
+          block: a.block, severity: a.severity, subBlock: a.subBlock, count: a.count,
+          address: a.address === undefined ? undefined : BigInt(a.address), syndrome: a.syndrome,
+        });
+        if (typeof out === 'number') {
+          setErrMsg(c.ext, `device ${d.name} is ${d.state}`);
+          return out;
+        }
+        emu.sync?.(); // durable before it is acknowledged
+        return reply(c, { devIndex: d.index, event: out.map(eventAttrs) });
+      }),
+    },
+    'ras-log-get': {
+      dump: (c) => {
+        const st = c.state as { d?: Device; cursor?: bigint; lost?: bigint; limit?: number };
+        if (!st.d) {
+          const a = req(c);
+          const d = dev(c, a);
+          if (typeof d === 'number') return d;
+          const cursor = a.cursor === undefined ? 1n : BigInt(a.cursor);
+          Object.assign(st, { d, cursor, lost: readFrom(d.log, cursor, 0).lost, limit: a.limit ?? Infinity });
+        }
+        const d = st.d!;
+        const { events } = readFrom(d.log, st.cursor!, Math.min(st.limit!, 256));
+        if (st.lost) {
+          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost: st.lost });
+          if (!c.end()) return 1;
+          st.lost = 0n;
+        }
+        for (const e of events) {
+          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, event: [eventAttrs(e)] });
+          if (!c.end()) return 1;
+          st.cursor = e.seq + 1n;
+          st.limit!--;
+        }
+        return events.length && st.limit! > 0 ? 1 : 0;
+      },
+    },
+    'health-get': {
+      do: onDev((c, d, a) => {
+        let only: ReporterName | undefined;
+        if (a.reporterName !== undefined) {
+          const r = reporterOf(c, a.reporterName);
+          if (typeof r === 'number') return r;
+          only = r;
+        }
+        return reply(c, healthAttrs(d, only));
+      }),
+      dump: (c) => dumpDevices(c, s, (d) => healthAttrs(d)),
+    },
+    'health-set': {
+      do: onDev((c, d, a) => {
+        const name = reporterOf(c, a.reporterName);
+        if (typeof name === 'number') return name;
+        const r = d.reporters.get(name)!;
+        if (a.gracePeriodMs !== undefined) r.gracePeriodMs = Number(a.gracePeriodMs);
+        if (a.autoRecover !== undefined) r.autoRecover = !!a.autoRecover;
+        if (a.autoDump !== undefined) r.autoDump = !!a.autoDump;
+        emitConfig(emu, { kind: 'health', dev: d, reporter: name });
+        return 0;
+      }),
+    },
+    'health-recover': {
+      do: onDev((c, d, a) => { const r = reporterOf(c, a.reporterName); return typeof r === 'number' ? r : recover(emu, d, r); }),
+    },
+    'health-diagnose': {
+      do: onDev((c, d, a) => {
+        const r = reporterOf(c, a.reporterName);
+        if (typeof r === 'number') return r;
+        return reply(c, { devIndex: d.index, reporterName: r, kv: diagnose(d, r).map(([key, value]) => ({ key, value })) });
+      }),
+    },
+    'health-dump': {
+      do: onDev((c, d, a) => {
+        const r = reporterOf(c, a.reporterName);
+        if (typeof r === 'number') return r;
+        if (a.aggregate) { clearDump(d, r); return 0; }
+        return reply(c, { devIndex: d.index, reporterName: r, kv: getDump(emu, d, r).map(([key, value]) => ({ key, value })) });
+      }),
+    },
+    'health-test': {
+      do: onDev((c, d, a) => { const r = reporterOf(c, a.reporterName); return typeof r === 'number' ? r : testReporter(emu, d, r); }),
+    },
+    'subscribe': {
+      do: (c) => {
+        const g = groupId(c, req(c).group);
+        if (g < 0) return g;
+        let set = srv.subscribers.get(g);
+        if (!set) srv.subscribers.set(g, (set = new Set()));
+        if (!set.has(c.sender.port) && set.size >= MAX_SUBSCRIBERS) {
+          setErrMsg(c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);
+          return -ENOSPC;
+        }
+        set.add(c.sender.port);
+        return 0;
+      },
+    },
+    'unsubscribe': {
+      do: (c) => {
+        const g = groupId(c, req(c).group);
+        if (g < 0) return g;
+        srv.subscribers.get(g)?.delete(c.sender.port);
+        return 0;
+      },
+    },
+  }, { generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
+
+  emu.onRas.push((_d, e) => notifyEvent(srv, fam, spec, 'ras-event-ntf', { devIndex: e.dev, event: [eventAttrs(e)] }));
+  emu.onConfig.push((e) => {
+    const d = e.dev;
+    switch (e.kind) {
+      case 'new': notifyEvent(srv, fam, spec, 'dev-add-ntf', devAttrs(d)); break;
+      case 'del': notifyEvent(srv, fam, spec, 'dev-del-ntf', { devIndex: d.index, devName: d.name, busAddr: d.busAddr }); break;
+      case 'state': notifyEvent(srv, fam, spec, 'dev-state-ntf',
+        { devIndex: d.index, devName: d.name, busAddr: d.busAddr, state: d.state, health: overallHealth(d) }); break;
+      case 'health': notifyEvent(srv, fam, spec, 'health-ntf', healthAttrs(d, e.reporter)); break;
+    }
+  });
+  return fam;
+}

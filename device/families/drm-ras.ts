@@ -1,0 +1,139 @@
+// The upstream drm-ras family, ABI-compatible with the kernel's spec: two error-counter nodes per
+// device (correctable-errors, uncorrectable-errors; device-name = PCI address, as Intel Xe does),
+// u32 counters that saturate, and the ENOENT/EINVAL rules of drivers/gpu/drm/drm_ras.c. The counters
+// are views of the same RAS model the accel family shows (volatile counters, summed per class).
+import { type Extack, setAttrMissing, setBadAttr } from '../../attrs';
+import { EINVAL, ENOENT } from '../../attrs/errno';
+import type { DoCtx, DumpCtx, Family } from '../../genl';
+import { familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
+import { BLOCKS, SEVERITIES, type Block } from '../enums';
+import { ERROR_COUNTER_ATTRS as EC, type ErrorCounterAttrs, spec } from '../gen/drm-ras';
+import { type Device, counterIndex } from '../model';
+import { errorIdOf } from '../ras';
+import type { Served } from './common';
+
+type NodeKind = 'correctable' | 'uncorrectable';
+interface Node { id: number; dev: Device; kind: NodeKind }
+
+const NODE_NAME: Record<NodeKind, string> = { correctable: 'correctable-errors', uncorrectable: 'uncorrectable-errors' };
+/** Error ids are 1..11, one per block. */
+const FIRST = 1;
+const LAST = BLOCKS.length;
+const U32_MAX = 0xffffffffn;
+
+/** The u32 a node reports for one block: correctable, or deferred + uncorrectable, saturated. */
+function value(n: Node, block: Block): number {
+  const b = BLOCKS.indexOf(block);
+  const v = n.dev.counters.volatile;
+  let sum = 0n;
+  SEVERITIES.forEach((s, i) => {
+    if ((s === 'correctable') === (n.kind === 'correctable')) sum += v[counterIndex(b, i)];
+  });
+  return Number(sum > U32_MAX ? U32_MAX : sum);
+}
+
+export function drmRasFamily(s: Served): Family {
+  const { rt, srv } = s;
+  const nodes = new Map<number, Node>();
+  const addNodes = (d: Device): void => {
+    for (const kind of ['correctable', 'uncorrectable'] as const) {
+      let id = 0;
+      while (nodes.has(id)) id++; // xa_alloc: the lowest free id
+      nodes.set(id, { id, dev: d, kind });
+    }
+  };
+  for (const d of [...rt.emu.devices.values()].sort((a, b) => a.index - b.index)) addNodes(d);
+
+  const counterReq = (c: DoCtx | DumpCtx) => readRequest<ErrorCounterAttrs>(c, spec, 'error-counter-attrs');
+  /** GENL_REQ_ATTR_CHECK: a missing attribute is EINVAL with MISS_TYPE and no message. */
+  const need = (ext: Extack, v: number | undefined, type: number): boolean => {
+    if (v !== undefined) return true;
+    setAttrMissing(ext, -1, type);
+    return false;
+  };
+  const node = (c: DoCtx | DumpCtx, id: number): Node | number => {
+    const n = nodes.get(id);
+    if (!n) { setBadAttr(c.ext, c.attrs[EC.NODE_ID]); return -ENOENT; }
+    return n;
+  };
+  const inRange = (id: number) => id >= FIRST && id <= LAST;
+  const counterAttrs = (n: Node, id: number): ErrorCounterAttrs => {
+    const block = BLOCKS[id - 1];
+    return { errorId: id, errorName: block, errorValue: value(n, block) };
+  };
+
+  const fam = familyFromSpec(spec, {
+    'list-nodes': {
+      dump: (c) => {
+        const ids = [...nodes.keys()].sort((a, b) => a - b);
+        let i = (c.state.i as number) ?? 0;
+        for (; i < ids.length; i++) {
+          const n = nodes.get(ids[i])!;
+          writeAttrs(c.start(), spec, 'node-attrs',
+            { nodeId: n.id, deviceName: n.dev.busAddr, nodeName: NODE_NAME[n.kind], nodeType: 'error-counter' });
+          if (!c.end()) break;
+        }
+        c.state.i = i;
+        return i < ids.length ? 1 : 0;
+      },
+    },
+    'get-error-counter': {
+      do: (c) => {
+        const a = counterReq(c);
+        if (!need(c.ext, a.nodeId, EC.NODE_ID) || !need(c.ext, a.errorId, EC.ERROR_ID)) return -EINVAL;
+        const n = node(c, a.nodeId!);
+        if (typeof n === 'number') return n;
+        if (!inRange(a.errorId!)) return -EINVAL;
+        writeAttrs(c.reply(), spec, 'error-counter-attrs', counterAttrs(n, a.errorId!));
+        c.end();
+        return 0;
+      },
+      // The node checks run inside dumpit, so they arrive as NLMSG_DONE with the error.
+      dump: (c) => {
+        const a = counterReq(c);
+        if (!need(c.ext, a.nodeId, EC.NODE_ID)) return -EINVAL;
+        const n = node(c, a.nodeId!);
+        if (typeof n === 'number') return n;
+        let id = (c.state.id as number) ?? FIRST;
+        for (; id <= LAST; id++) {
+          writeAttrs(c.start(), spec, 'error-counter-attrs', counterAttrs(n, id));
+          if (!c.end()) break;
+        }
+        c.state.id = id;
+        return id <= LAST ? 1 : 0;
+      },
+    },
+    'clear-error-counter': {
+      do: (c) => {
+        const a = counterReq(c);
+        if (!need(c.ext, a.nodeId, EC.NODE_ID) || !need(c.ext, a.errorId, EC.ERROR_ID)) return -EINVAL;
+        const n = node(c, a.nodeId!);
+        if (typeof n === 'number') return n;
+        if (!inRange(a.errorId!)) return -EINVAL;
+        const b = a.errorId! - 1;
+        SEVERITIES.forEach((sv, i) => {
+          if ((sv === 'correctable') === (n.kind === 'correctable')) n.dev.counters.volatile[counterIndex(b, i)] = 0n;
+        });
+        n.dev.generation++;
+        return 0;
+      },
+    },
+  }, { generation: () => nodes.size });
+
+  rt.emu.onConfig.push((e) => {
+    if (e.kind === 'new') addNodes(e.dev);
+    else if (e.kind === 'del') for (const [id, n] of nodes) if (n.dev === e.dev) nodes.delete(id);
+  });
+  rt.emu.onRas.push((d, e) => {
+    if (e.kind !== 'error') return;
+    const kind: NodeKind = e.severity === 'correctable' ? 'correctable' : 'uncorrectable';
+    for (const n of nodes.values()) {
+      if (n.dev !== d || n.kind !== kind) continue;
+      notifyEvent(srv, fam, spec, 'error-event', {
+        deviceName: d.busAddr, nodeId: n.id, nodeName: NODE_NAME[kind], errorId: errorIdOf(e.block),
+        errorName: e.block, errorValue: value(n, e.block),
+      });
+    }
+  });
+  return fam;
+}

@@ -1,0 +1,18 @@
+// device/: emulated accelerators (RAS model, health, telemetry, persistence) and the accel and
+// drm-ras families that expose them.
+export * from './enums';
+export * from './clock';
+export * from './log';
+export * from './model';
+export * from './emulator';
+export * from './ras';
+export * from './health';
+export * from './telemetry';
+export * from './config';
+export * from './runtime';
+export * from './persist';
+export * from './daemon';
+export { accelFamily, devAttrs, rasAttrs, eventAttrs, MAX_SUBSCRIBERS } from './families/accel';
+export { drmRasFamily } from './families/drm-ras';
+export * as accelSpec from './gen/accel';
+export * as drmRasSpec from './gen/drm-ras';
