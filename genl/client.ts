@@ -75,6 +75,10 @@ export interface ClientOptions {
   /** Open the socket yourself (in-process hub, or a specific backend). */
   open?: (onBatch: (b: Batch) => void) => NlSocket;
   backend?: 'native' | 'npm';
+  /** The kernel dropped datagrams for this socket (ENOBUFS): events were lost and should be recovered. */
+  onOverrun?: () => void;
+  /** Receive buffer size; larger buffers drop fewer events under bursts. */
+  rcvbuf?: number;
 }
 
 interface Pending {
@@ -170,7 +174,8 @@ export function createClient(o: ClientOptions = {}): Client {
   };
 
   const socket = o.open ? o.open(onBatch) : openSocket({
-    protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch,
+    protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch, rcvbuf: o.rcvbuf,
+    onOverrun: o.onOverrun ?? (() => { /* requests are retried by their callers; events: see onOverrun */ }),
     onError: (e) => { for (const p of pending.values()) p.reject(e); },
   });
 
