@@ -13,3 +13,4 @@ export * from './inproc';
 export {
   openSocket, resolvePort, nativeStatus, DEFAULT_PORT, type NlSocket, type Batch, type OpenOptions,
 } from './socket';
+export * as ynl from './ynl';

@@ -1,0 +1,228 @@
+// Table-driven encode/decode of an attribute set to and from plain objects. Fields are the
+// camelCase of the attribute names (`node-id` → nodeId). Writing throws on values of the wrong
+// type (a developer error); reading never throws: unknown or malformed attributes are skipped.
+import {
+  type View, type Writer, getSint, getString, getU64Num, getUint, nestEnd, nestStart, payloadLen, putBytes,
+  putFlag, putS64, putSint, putString, putU64, putUint, reserve, walk,
+} from '../../attrs';
+import { type Attr, type AttrType, type Definition, type Spec, camel, findDef, getSet } from './model';
+
+interface CAttr {
+  a: Attr;
+  key: string;
+  be: boolean;
+  def?: Definition;
+  /** The enum is written as bits: a flags definition, or enum-as-flags. */
+  bits: boolean;
+  /** value → name, for reading plain enums back as names. */
+  names?: Map<number, string>;
+}
+
+interface CSet {
+  spec: Spec;
+  name: string;
+  /** In attribute-value order, pad and unused left out. */
+  ordered: CAttr[];
+  byType: (CAttr | undefined)[];
+}
+
+const compiledSets = new WeakMap<Spec, Map<string, CSet>>();
+
+function compiled(spec: Spec, setName: string): CSet {
+  let m = compiledSets.get(spec);
+  if (!m) compiledSets.set(spec, (m = new Map()));
+  let cs = m.get(setName);
+  if (cs) return cs;
+  const set = getSet(spec, setName);
+  const ordered = set.attributes.filter((a) => a.type !== 'pad' && a.type !== 'unused')
+    .sort((x, y) => x.value - y.value)
+    .map((a): CAttr => {
+      const def = a.enum !== undefined ? findDef(spec, a.enum) : undefined;
+      const bits = !!def && (def.type === 'flags' || a.enumAsFlags === true);
+      const ca: CAttr = { a, key: camel(a.name), be: a.byteOrder === 'big-endian', def, bits };
+      if (def && !bits) ca.names = new Map(def.entries!.map((e) => [e.value, e.name]));
+      return ca;
+    });
+  const byType: (CAttr | undefined)[] = new Array(set.max + 1).fill(undefined);
+  for (const ca of ordered) byType[ca.a.value] = ca;
+  cs = { spec, name: setName, ordered, byType };
+  m.set(setName, cs);
+  return cs;
+}
+
+// ---- writing -------------------------------------------------------------------------------------
+
+/**
+ * Write `obj`'s fields as attributes of set `setName`, in attribute-value order. Undefined (and
+ * null) fields are skipped, so are fields the set does not know. Nests get NLA_F_NESTED.
+ */
+export function writeAttrs(w: Writer, spec: Spec, setName: string, obj: object): void {
+  writeSet(w, compiled(spec, setName), obj as Record<string, unknown>, setName);
+}
+
+function writeSet(w: Writer, cs: CSet, o: Record<string, unknown>, path: string): void {
+  if (o === null || typeof o !== 'object') throw new TypeError(`${path}: expected an object`);
+  for (const ca of cs.ordered) {
+    const val = o[ca.key];
+    if (val === undefined || val === null) continue;
+    const p = `${path}.${ca.key}`;
+    const a = ca.a;
+    if (a.type === 'indexed-array' || a.multiAttr) {
+      if (!Array.isArray(val)) throw new TypeError(`${p}: expected an array`);
+      if (a.type === 'indexed-array') {
+        // A nest of elements whose types are their 1-based index (as the kernel's nlctrl writes arrays).
+        const n = nestStart(w, a.value);
+        val.forEach((e, i) => putOne(w, cs, ca, a.subType!, i + 1, e, `${p}[${i}]`));
+        nestEnd(w, n);
+      } else val.forEach((e, i) => putOne(w, cs, ca, a.type, a.value, e, `${p}[${i}]`));
+    } else putOne(w, cs, ca, a.type, a.value, val, p);
+  }
+}
+
+function putOne(w: Writer, cs: CSet, ca: CAttr, t: AttrType, type: number, val: unknown, path: string): void {
+  switch (t) {
+    case 'pad': case 'unused': return;
+    case 'flag':
+      if (val === true) putFlag(w, type);
+      else if (val !== false) throw new TypeError(`${path}: expected a boolean`);
+      return;
+    case 'string':
+      if (typeof val !== 'string') throw new TypeError(`${path}: expected a string`);
+      putString(w, type, val);
+      return;
+    case 'binary':
+      if (!(val instanceof Uint8Array)) throw new TypeError(`${path}: expected a Uint8Array`);
+      putBytes(w, type, val);
+      return;
+    case 'nest': {
+      const n = nestStart(w, type);
+      writeSet(w, compiled(cs.spec, ca.a.nestedAttributes!), val as Record<string, unknown>, path);
+      nestEnd(w, n);
+      return;
+    }
+    default:
+      putScalar(w, t, type, intValue(ca, val, path), ca.be, path);
+  }
+}
+
+/** An integer field: a number, a bigint, an enum entry name, or (flags) an array of names. */
+function intValue(ca: CAttr, val: unknown, path: string): number | bigint {
+  if (typeof val === 'number') {
+    if (!Number.isInteger(val)) throw new TypeError(`${path}: ${val} is not an integer`);
+    return val;
+  }
+  if (typeof val === 'bigint') return val;
+  const entry = (n: unknown): bigint => {
+    const e = typeof n === 'string' ? ca.def?.entries!.find((x) => x.name === n) : undefined;
+    if (!e) throw new TypeError(`${path}: ${JSON.stringify(n)} is not ${ca.def ? `an entry of ${ca.def.name}` : 'an integer'}`);
+    return ca.bits && ca.def!.type !== 'flags' ? 1n << BigInt(e.value) : BigInt(e.value);
+  };
+  if (typeof val === 'string' && ca.def) return narrow(entry(val));
+  if (Array.isArray(val) && ca.bits) return narrow(val.reduce((m: bigint, n) => m | entry(n), 0n));
+  throw new TypeError(`${path}: expected an integer${ca.def ? ` or ${ca.def.name} name` : ''}`);
+}
+
+const narrow = (x: bigint): number | bigint => (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x);
+
+const FIXED: Record<string, [size: number, min: bigint, max: bigint]> = {
+  u8: [1, 0n, 0xffn], s8: [1, -0x80n, 0x7fn], u16: [2, 0n, 0xffffn], s16: [2, -0x8000n, 0x7fffn],
+  u32: [4, 0n, 0xffffffffn], s32: [4, -0x80000000n, 0x7fffffffn],
+  u64: [8, 0n, 0xffffffffffffffffn], s64: [8, -0x8000000000000000n, 0x7fffffffffffffffn],
+  uint: [8, 0n, 0xffffffffffffffffn], sint: [8, -0x8000000000000000n, 0x7fffffffffffffffn],
+};
+
+function putScalar(w: Writer, t: AttrType, type: number, x: number | bigint, be: boolean, path: string): void {
+  const [size, min, max] = FIXED[t];
+  const b = BigInt(x);
+  if (b < min || b > max) throw new RangeError(`${path}: ${x} does not fit ${t}`);
+  if (t === 'uint') return putUint(w, type, x);
+  if (t === 'sint') return putSint(w, type, x);
+  if (size === 8 && !be) return t === 'u64' ? putU64(w, type, x) : putS64(w, type, x);
+  const p = reserve(w, type, size);
+  const dv = w.dv;
+  const le = !be;
+  switch (t) {
+    case 'u8': case 's8': w.buf[p] = Number(b & 0xffn); break;
+    case 'u16': case 's16': dv.setUint16(p, Number(BigInt.asUintN(16, b)), le); break;
+    case 'u32': case 's32': dv.setUint32(p, Number(BigInt.asUintN(32, b)), le); break;
+    default: dv.setBigUint64(p, BigInt.asUintN(64, b), le);
+  }
+}
+
+// ---- reading -------------------------------------------------------------------------------------
+
+/** Nesting deeper than this (only possible with recursive sets) is not decoded. */
+const MAX_NEST = 32;
+
+/**
+ * Decode the attributes in [start, end) as set `setName`. u64/s64/uint/sint become numbers when
+ * exact (|x| <= 2^53-1), else bigints; plain enums become entry names (numbers when unknown);
+ * flags stay numbers; flags are `true`; binaries are copies. Unknown types are ignored.
+ */
+export function readAttrs<T = Record<string, unknown>>(v: View, start: number, end: number, spec: Spec, setName: string): T {
+  return readSet(v, start, end, compiled(spec, setName), 0) as T;
+}
+
+function readSet(v: View, start: number, end: number, cs: CSet, depth: number): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  walk(v, start, end, (at, type) => {
+    const ca = cs.byType[type];
+    if (!ca) return;
+    const a = ca.a;
+    if (a.type === 'indexed-array') {
+      const arr: unknown[] = [];
+      walk(v, at + 4, at + v.dv.getUint16(at, true), (e) => {
+        const x = readOne(v, e, cs, ca, a.subType!, depth);
+        if (x !== undefined) arr.push(x);
+      });
+      o[ca.key] = arr;
+      return;
+    }
+    const x = readOne(v, at, cs, ca, a.type, depth);
+    if (x === undefined) return;
+    if (a.multiAttr) ((o[ca.key] ??= []) as unknown[]).push(x);
+    else o[ca.key] = x;
+  });
+  return o;
+}
+
+function readOne(v: View, at: number, cs: CSet, ca: CAttr, t: AttrType, depth: number): unknown {
+  const n = payloadLen(v, at);
+  switch (t) {
+    case 'flag': return true;
+    case 'string': return getString(v, at);
+    case 'binary': return v.buf.slice(at + 4, at + 4 + n);
+    case 'nest':
+      if (depth >= MAX_NEST) return undefined;
+      return readSet(v, at + 4, at + 4 + n, compiled(cs.spec, ca.a.nestedAttributes!), depth + 1);
+    case 'pad': case 'unused': return undefined;
+  }
+  const x = readScalar(v, at, n, t, ca.be);
+  if (x === undefined || !ca.names || typeof x !== 'number') return x;
+  return ca.names.get(x) ?? x;
+}
+
+function readScalar(v: View, at: number, n: number, t: AttrType, be: boolean): number | bigint | undefined {
+  if (t === 'uint' || t === 'sint') {
+    if (n !== 4 && n !== 8) return undefined;
+    return t === 'uint' ? getUint(v, at) : getSint(v, at);
+  }
+  const size = FIXED[t][0];
+  if (n < size) return undefined;
+  const dv = v.dv;
+  const p = at + 4;
+  const le = !be;
+  switch (t) {
+    case 'u8': return dv.getUint8(p);
+    case 's8': return dv.getInt8(p);
+    case 'u16': return dv.getUint16(p, le);
+    case 's16': return dv.getInt16(p, le);
+    case 'u32': return dv.getUint32(p, le);
+    case 's32': return dv.getInt32(p, le);
+    case 'u64': return le ? getU64Num(v, at) : narrow(dv.getBigUint64(p, false));
+    default: {
+      const b = dv.getBigInt64(p, le);
+      return b >= -BigInt(Number.MAX_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+    }
+  }
+}

@@ -1,0 +1,187 @@
+// Code generator: a spec → a TypeScript module with the spec model as a literal, typed constants
+// (CMD, one object per attribute set, enums, consts, GROUP) and one interface per attribute set.
+// `npm run gen` (genl/ynl/gen-cli.js) writes every TARGETS entry; a test fails when one is stale.
+import { readFileSync } from 'fs';
+import { dirname, join, relative, sep } from 'path';
+import { loadSpec } from './load';
+import { type Attr, type AttrType, type Spec, camel, pascal, upperSnake } from './model';
+
+export interface GenTarget {
+  /** The spec, relative to the repository root. */
+  spec: string;
+  /** The generated module, next to the spec's users. */
+  out: string;
+}
+
+/** Every spec in the repository and where its module goes. */
+export const TARGETS: readonly GenTarget[] = [
+  { spec: 'docs/netlink/specs/accel.yaml', out: 'device/gen/accel.ts' },
+  { spec: 'docs/netlink/specs/drm-ras.yaml', out: 'device/gen/drm-ras.ts' },
+];
+
+/** The text of `t.out` as generated from `t.spec`. */
+export function renderTarget(root: string, t: GenTarget): string {
+  const spec = loadSpec(readFileSync(join(root, t.spec), 'utf8'), t.spec);
+  let from = relative(dirname(join(root, t.out)), join(root, 'genl/ynl')).split(sep).join('/');
+  if (!from.startsWith('.')) from = `./${from}`;
+  return generate(spec, { source: t.spec, importFrom: from });
+}
+
+const IDENT = /^[A-Za-z_$][\w$]*$/;
+const prop = (k: string): string => (IDENT.test(k) ? k : `'${k}'`);
+const typeName = (n: string): string => (/^\d/.test(n) ? `_${pascal(n)}` : pascal(n));
+
+/** A JSDoc block at `indent`, wrapped at 100 columns; nothing for an empty doc. */
+function jsdoc(doc: string | undefined, indent = ''): string[] {
+  if (!doc?.trim()) return [];
+  const width = 100 - indent.length - 3;
+  const lines: string[] = [];
+  for (const para of doc.replace(/\*\//g, '*\\/').trim().split('\n')) {
+    let line = '';
+    for (const word of para.trim().split(/\s+/)) {
+      if (line && line.length + 1 + word.length > width) { lines.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+    }
+    lines.push(line);
+  }
+  if (lines.length === 1) return [`${indent}/** ${lines[0]} */`];
+  return [`${indent}/**`, ...lines.map((l) => (l ? `${indent} * ${l}` : `${indent} *`)), `${indent} */`];
+}
+
+/**
+ * Export names: sets take UPPER_SNAKE / PascalCase of their name; an enum that collides gets an
+ * `_ENUM` / `Enum` suffix, a const a `_CONST` suffix; anything still colliding is an error.
+ */
+function names(spec: Spec): { setConst: Map<string, string>; setType: Map<string, string>; defConst: Map<string, string>; defType: Map<string, string> } {
+  const taken = new Set(['FAMILY_NAME', 'FAMILY_VERSION', 'CMD', 'GROUP', 'OpName', 'Spec', 'spec']);
+  const claim = (n: string, alt: string, what: string): string => {
+    const pick = taken.has(n) ? alt : n;
+    if (taken.has(pick)) throw new Error(`${spec.name}: generated name ${pick} (${what}) collides; rename it in the spec`);
+    taken.add(pick);
+    return pick;
+  };
+  const setConst = new Map<string, string>();
+  const setType = new Map<string, string>();
+  const defConst = new Map<string, string>();
+  const defType = new Map<string, string>();
+  for (const s of spec.attributeSets) {
+    setConst.set(s.name, claim(upperSnake(s.name), upperSnake(s.name), `attribute set ${s.name}`));
+    setType.set(s.name, claim(typeName(s.name), typeName(s.name), `attribute set ${s.name}`));
+  }
+  for (const d of spec.definitions) {
+    if (d.type === 'const') defConst.set(d.name, claim(upperSnake(d.name), `${upperSnake(d.name)}_CONST`, `const ${d.name}`));
+    else {
+      defConst.set(d.name, claim(upperSnake(d.name), `${upperSnake(d.name)}_ENUM`, `${d.type} ${d.name}`));
+      defType.set(d.name, claim(typeName(d.name), `${typeName(d.name)}Enum`, `${d.type} ${d.name}`));
+    }
+  }
+  return { setConst, setType, defConst, defType };
+}
+
+const WIDE = new Set<AttrType>(['u64', 's64', 'uint', 'sint']);
+
+function fieldType(spec: Spec, a: Attr, t: AttrType, n: ReturnType<typeof names>): string {
+  switch (t) {
+    case 'flag': return 'boolean';
+    case 'string': return 'string';
+    case 'binary': return 'Uint8Array';
+    case 'nest': return n.setType.get(a.nestedAttributes!)!;
+  }
+  const base = WIDE.has(t) ? 'number | bigint' : 'number';
+  if (a.enum === undefined) return base;
+  const def = spec.definitions.find((d) => d.name === a.enum)!;
+  const en = n.defType.get(def.name)!;
+  return def.type === 'flags' || a.enumAsFlags ? `${base} | ${en}[]` : `${en} | ${base}`;
+}
+
+function attrField(spec: Spec, a: Attr, n: ReturnType<typeof names>): string {
+  if (a.type === 'indexed-array' || a.multiAttr) {
+    const el = fieldType(spec, a, a.type === 'indexed-array' ? a.subType! : a.type, n);
+    return el.includes(' ') ? `Array<${el}>` : `${el}[]`;
+  }
+  return fieldType(spec, a, a.type, n);
+}
+
+/** Render the spec model as a TS literal, one line per value unless it fits in 100 columns. */
+function literal(x: unknown, indent = ''): string {
+  if (typeof x === 'string') return quote(x);
+  if (typeof x !== 'object' || x === null) return String(x);
+  const parts = Array.isArray(x)
+    ? x.map((e) => literal(e, `${indent}  `))
+    : Object.entries(x).filter(([, v]) => v !== undefined).map(([k, v]) => `${prop(k)}: ${literal(v, `${indent}  `)}`);
+  const [open, close] = Array.isArray(x) ? ['[', ']'] : ['{ ', ' }'];
+  if (!parts.length) return Array.isArray(x) ? '[]' : '{}';
+  const flat = `${open}${parts.join(', ')}${close}`;
+  if (!flat.includes('\n') && indent.length + flat.length <= 80) return flat;
+  return `${open.trim()}\n${parts.map((p) => `${indent}  ${p},`).join('\n')}\n${indent}${close.trim()}`;
+}
+
+const quote = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** A deep copy of `x` without `doc` fields (the generated literal leaves them to the JSDoc). */
+export function withoutDocs<T>(x: T): T {
+  if (Array.isArray(x)) return x.map(withoutDocs) as T;
+  if (typeof x !== 'object' || x === null) return x;
+  return Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'doc').map(([k, v]) => [k, withoutDocs(v)])) as T;
+}
+
+export interface GenOptions {
+  /** The spec's path, named in the header. */
+  source: string;
+  /** Import path of genl/ynl from the generated file. */
+  importFrom: string;
+}
+
+export function generate(spec: Spec, o: GenOptions): string {
+  const n = names(spec);
+  const out: string[] = [
+    `// Generated by genl/ynl/gen.ts from ${o.source}: do not edit.`,
+    '// Change the spec and run `npm run gen`; test/ynl.test.ts fails while the two disagree.',
+    `import type { Spec } from '${o.importFrom}';`,
+    '',
+    ...jsdoc(spec.doc),
+    `export const FAMILY_NAME = ${quote(spec.name)};`,
+    `export const FAMILY_VERSION = ${spec.version};`,
+    '',
+    '/** Command ids (unified enum), events and notifications included. */',
+    'export const CMD = {',
+  ];
+  for (const op of spec.operations) out.push(...jsdoc(op.doc, '  '), `  ${prop(upperSnake(op.name))}: ${op.value},`);
+  out.push('} as const;', '');
+  out.push(`export type OpName = ${spec.operations.map((op) => quote(op.name)).join(' | ') || 'never'};`, '');
+  out.push('/** Multicast group names; ids are assigned at registration (resolve them through nlctrl). */');
+  out.push('export const GROUP = {', ...spec.mcastGroups.map((g) => `  ${prop(upperSnake(g.name))}: ${quote(g.name)},`), '} as const;');
+
+  for (const d of spec.definitions) {
+    out.push('', ...jsdoc(d.doc));
+    const c = n.defConst.get(d.name)!;
+    if (d.type === 'const') {
+      out.push(`export const ${c} = ${typeof d.value === 'string' ? quote(d.value) : d.value};`);
+      continue;
+    }
+    out.push(`export const ${c} = {`);
+    for (const e of d.entries!) out.push(...jsdoc(e.doc, '  '), `  ${prop(upperSnake(e.name))}: ${e.value},`);
+    out.push('} as const;', `export type ${n.defType.get(d.name)} = ${d.entries!.map((e) => quote(e.name)).join(' | ')};`);
+  }
+
+  for (const s of spec.attributeSets) {
+    const c = n.setConst.get(s.name)!;
+    const what = `attribute set ${s.name}${s.subsetOf ? `, a subset of ${s.subsetOf}` : ''}`;
+    out.push('', ...jsdoc(s.doc ? `${s.doc} (${what})` : `The ${what}.`));
+    out.push(`export const ${c} = {`);
+    for (const a of [...s.attributes].sort((x, y) => x.value - y.value)) {
+      if (upperSnake(a.name) === 'MAX') throw new Error(`${spec.name}: attribute "${a.name}" of ${s.name} collides with MAX`);
+      out.push(`  ${prop(upperSnake(a.name))}: ${a.value},`);
+    }
+    out.push(`  MAX: ${s.max},`, '} as const;', '');
+    out.push(`export interface ${n.setType.get(s.name)} {`);
+    for (const a of s.attributes) {
+      if (a.type === 'pad' || a.type === 'unused') continue;
+      out.push(...jsdoc(a.doc, '  '), `  ${prop(camel(a.name))}?: ${attrField(spec, a, n)};`);
+    }
+    out.push('}');
+  }
+
+  out.push('', `/** The loaded spec (genl/ynl model) of ${o.source}; its docs are the comments above. */`);
+  out.push(`export const spec: Spec = ${literal(withoutDocs(spec))};`, '');
+  return out.join('\n');
+}
