@@ -40,7 +40,7 @@ export function rasAttrs(d: Device): Accel {
     const i = counterIndex(b, s);
     counter.push({ block, severity, volatile: d.counters.volatile[i], aggregate: d.counters.aggregate[i] });
   }));
-  return { devIndex: d.index, devName: d.name, busAddr: d.busAddr, counter, memory: memAttrs(d) };
+  return { devIndex: d.index, devName: d.name, busAddr: d.busAddr, counter, memory: memAttrs(d), cursor: d.log.next };
 }
 
 export const eventAttrs = (e: RasEvent): Event => ({

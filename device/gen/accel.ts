@@ -250,7 +250,7 @@ export interface Accel {
   count?: number;
   syndrome?: Uint8Array;
   event?: Event[];
-  /** First sequence number wanted. */
+  /** A RAS log sequence number: the first wanted (ras-log-get), the next to be given (ras-get). */
   cursor?: number | bigint;
   limit?: number;
   reporter?: Reporter[];
@@ -819,9 +819,11 @@ export const spec: Spec = {
       dontValidate: [],
       do: {
         request: ['dev-index', 'dev-name', 'bus-addr'],
-        reply: ['dev-index', 'dev-name', 'bus-addr', 'counter', 'memory'],
+        reply: ['dev-index', 'dev-name', 'bus-addr', 'counter', 'memory', 'cursor'],
       },
-      dump: { reply: ['dev-index', 'dev-name', 'bus-addr', 'counter', 'memory'] },
+      dump: {
+        reply: ['dev-index', 'dev-name', 'bus-addr', 'counter', 'memory', 'cursor'],
+      },
     },
     {
       name: 'ras-clear',

@@ -1,0 +1,131 @@
+// The daemon on a real NETLINK_USERSOCK port and the accel client library: multicast as root,
+// unicast subscription as nobody, the netlink npm package receiving an accel multicast event, and
+// a slow subscriber under an event storm that ends with every event, in order, by sequence.
+import { createNetlink } from 'netlink';
+import { CMD } from '../device/gen/accel';
+import { type AccelEvent, connectAccel } from '../device/client';
+import { inject, startDaemon, type Daemon } from '../device';
+import { bundleForNobody, type NobodyBundle } from './helpers/nobody';
+
+const PORT = 0x41440000 + (process.pid & 0xfff);
+let d: Daemon;
+beforeAll(() => { d = startDaemon({ port: PORT, config: 'storm: { burst: 1000000 }\ndevices: [{}, {}]', tick: false }); });
+afterAll(() => d.close());
+
+const settle = (ms = 30) => new Promise((r) => setTimeout(r, ms));
+
+test('root: multicast subscription sees injected events; the ready line names families and port', async () => {
+  expect(d.ready).toMatch(/port 0x4144[0-9a-f]{4}, families nlctrl 0x10, accel 0x[0-9a-f]+, drm-ras 0x[0-9a-f]+, 2 devices \(accel0 accel1\)/);
+  const c = await connectAccel({ serverPort: PORT });
+  const seen: AccelEvent[] = [];
+  const sub = await c.subscribe(['ras', 'config'], (e) => seen.push(e));
+  expect(sub.mode).toBe('multicast');
+  await c.do(CMD.RAS_INJECT, { devIndex: 0, block: 'thermal', severity: 'uncorrectable-nonfatal' });
+  await settle();
+  expect(seen.map((e) => e.cmd)).toEqual(expect.arrayContaining(['ras-event-ntf', 'health-ntf']));
+  await sub.close();
+  c.close();
+});
+
+test('a subscriber that misses events (left the group) gets them back from the log, marked recovered, in order', async () => {
+  const c = await connectAccel({ serverPort: PORT });
+  const admin = await connectAccel({ serverPort: PORT });
+  const seqs: [number, boolean][] = [];
+  const sub = await c.subscribe(['ras'], (e) => { if (e.attrs.devIndex === 1) seqs.push([Number(e.attrs.event![0].seq), !!e.recovered]); });
+  const start = Number(sub.lastSeq.get(1)!);
+  await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'dma', severity: 'deferred' });
+  await settle();
+  c.genl.leave(c.family.groups.get('ras')!);
+  for (let i = 0; i < 3; i++) await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'dma', severity: 'deferred' });
+  c.genl.join(c.family.groups.get('ras')!);
+  await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'dma', severity: 'deferred' });
+  await settle(80);
+  expect(seqs).toEqual([[start + 1, false], [start + 2, true], [start + 3, true], [start + 4, true], [start + 5, false]]);
+  expect(sub.recovered).toBe(3);
+  await sub.close();
+  c.close();
+  admin.close();
+});
+
+test('a slow subscriber with a tiny receive buffer under a storm ends with every event exactly once', async () => {
+  const c = await connectAccel({ serverPort: PORT, rcvbuf: 4096 });
+  const seqs: number[] = [];
+  const sub = await c.subscribe(['ras'], (e) => { if (e.attrs.devIndex === 0) seqs.push(Number(e.attrs.event![0].seq)); });
+  const first = Number(sub.lastSeq.get(0)!) + 1;
+  // The storm comes from inside the daemon (no request round trips), faster than the client reads.
+  const dev = d.rt.emu.devices.get(0)!;
+  const N = 3000;
+  for (let i = 0; i < N; i++) inject(d.rt.emu, dev, { block: 'pcie', severity: 'deferred' });
+  // One more event after the storm lets a subscriber notice a trailing gap even without an overrun signal.
+  await settle(200);
+  inject(d.rt.emu, dev, { block: 'pcie', severity: 'deferred' });
+  const deadline = Date.now() + 10000;
+  while (seqs.length < N + 1 && Date.now() < deadline) await settle(50);
+  expect(seqs.length).toBe(N + 1);
+  expect(seqs).toEqual(Array.from({ length: N + 1 }, (_, i) => first + i));
+  expect(sub.recovered).toBeGreaterThan(0); // the kernel really dropped some, and they came back
+  await sub.close();
+  c.close();
+}, 20000);
+
+describe('as user nobody', () => {
+  let nobody: NobodyBundle;
+  beforeAll(() => {
+    nobody = bundleForNobody({
+      code: `
+        import { connectAccel } from './device/client';
+        import { CMD } from './device/gen/accel';
+        (async () => {
+          const port = Number(process.argv[2]);
+          const c = await connectAccel({ serverPort: port });
+          const out: string[] = [];
+          try { await c.do(CMD.RAS_INJECT, { devIndex: 0, block: 'dma', severity: 'correctable' }); out.push('inject ok'); }
+          catch (e) { out.push('inject ' + (e as { code: string }).code); }
+          const sub = await c.subscribe(['ras'], (e) => { out.push('event ' + e.attrs.event![0].block); });
+          out.push('mode ' + sub.mode);
+          const until = Date.now() + 8000;
+          while (!out.some((l) => l.startsWith('event')) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+          process.stdout.write(out.join('\\n') + '\\n');
+          await sub.close();
+          c.close();
+        })();`,
+    });
+  });
+  afterAll(() => nobody.dispose());
+
+  test('admin ops get EPERM; the subscribe op delivers events by unicast', async () => {
+    let done = false;
+    const run = nobody.run([String(PORT)]).finally(() => { done = true; });
+    // Inject until the nobody process has seen an event (it subscribes after starting up).
+    const admin = await connectAccel({ serverPort: PORT });
+    while (!done) {
+      await admin.do(CMD.RAS_INJECT, { devIndex: 0, block: 'mmu', severity: 'deferred' });
+      await settle(100);
+    }
+    admin.close();
+    const r = await run;
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.slice(0, 2)).toEqual(['inject EPERM', 'mode unicast']);
+    expect(lines).toContain('event mmu');
+  });
+});
+
+test('the netlink npm package receives an accel multicast event on its own socket', async () => {
+  const nl = createNetlink(2);
+  const c = await connectAccel({ serverPort: PORT });
+  try {
+    const ras = c.family.groups.get('ras')!;
+    nl.socket.addMembership(ras);
+    const got = new Promise<{ type: number; port: number; groups: number }>((res) => {
+      nl.on('message', (msgs: { type: number }[], rinfo: { port: number; groups: number }) => {
+        for (const m of msgs) if (m.type === c.family.id) res({ type: m.type, port: rinfo.port, groups: rinfo.groups });
+      });
+    });
+    await c.do(CMD.RAS_INJECT, { devIndex: 0, block: 'sram', severity: 'correctable' });
+    expect(await got).toEqual({ type: c.family.id, port: PORT, groups: 1 << (ras - 1) });
+  } finally {
+    nl.socket.close();
+    c.close();
+  }
+});
