@@ -8,7 +8,9 @@ import { readFrom } from '../device/log';
 import { closePersistence, openPersistence } from '../device/persist';
 import { clearCounters, inject } from '../device/ras';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-state-'));
+const dirs: string[] = [];
+const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-state-')); dirs.push(d); return d; };
+afterAll(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
 const boot = (dir: string) => {
   const emu = newEmulator(manualClock());
   addDevice(emu);

@@ -3,7 +3,7 @@
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EEXIST, EINVAL, ENOENT, ENOSPC } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
-import { familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
+import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
 import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
 import { type Accel, ACCEL, type Event, spec } from '../gen/accel';
@@ -81,7 +81,11 @@ function reporterOf(c: DoCtx, name: string | undefined): ReporterName | number {
   return name as ReporterName;
 }
 
-export function accelFamily(s: Served): Family {
+/**
+ * The accel family. `more` adds handlers implemented elsewhere (payload formats, buffers and jobs);
+ * ops of the spec that nobody implements are left out rather than stubbed.
+ */
+export function accelFamily(s: Served, more: Handlers = {}): Family {
   const { rt, srv } = s;
   const emu = rt.emu;
   const req = (c: DoCtx | DumpCtx): Accel => readRequest<Accel>(c, spec, 'accel');
@@ -259,7 +263,8 @@ export function accelFamily(s: Served): Family {
         return 0;
       },
     },
-  }, { generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
+    ...more,
+  }, { partial: true, generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
 
   emu.onRas.push((_d, e) => notifyEvent(srv, fam, spec, 'ras-event-ntf', { devIndex: e.dev, event: [eventAttrs(e)] }));
   emu.onConfig.push((e) => {

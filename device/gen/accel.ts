@@ -19,7 +19,7 @@ export const CMD = {
   DEV_NEW: 3,
   /** Hot-unplug a device. */
   DEV_DEL: 4,
-  /** RAS counters and memory health of one device, or of all. */
+  /** RAS counters and memory health of one device, or of all; with format, as an opaque payload. */
   RAS_GET: 5,
   /** Clear volatile counters; with aggregate, lifetime ones too. */
   RAS_CLEAR: 6,
@@ -35,22 +35,43 @@ export const CMD = {
   /** The reporter's stored dump (taken now if none is stored); with aggregate, clear it instead. */
   HEALTH_DUMP: 13,
   HEALTH_TEST: 14,
-  /** Have a group's notifications unicast to the caller's port (no CAP_NET_ADMIN needed). */
+  /**
+   * Have a group's notifications unicast to the caller's port (no CAP_NET_ADMIN needed), RAS events
+   * in the given format (netlink by default).
+   */
   SUBSCRIBE: 15,
   UNSUBSCRIBE: 16,
+  /** What a device supports - RAS payload formats with their schema versions, and family features. */
+  CAPS_GET: 17,
+  /** Allocate a buffer object in device memory; owned by the caller's port. */
+  BO_CREATE: 18,
+  BO_DESTROY: 19,
+  /** Write one chunk (under 64 KiB) at an offset. */
+  BO_WRITE: 20,
+  /** Read bo-size bytes from an offset, as a dump of chunks. */
+  BO_READ: 21,
+  /** List buffer objects. */
+  BO_GET: 22,
+  /** Queue a GEMM job; replies with its id at once. */
+  JOB_SUBMIT: 23,
+  JOB_GET: 24,
+  /** Reply once the job has finished (or after timeout-ms, with ETIMEDOUT). */
+  JOB_WAIT: 25,
   /** A device was hot-plugged (or came up with the daemon). */
-  DEV_ADD_NTF: 17,
+  DEV_ADD_NTF: 26,
   /** A device was removed. */
-  DEV_DEL_NTF: 18,
+  DEV_DEL_NTF: 27,
   /** A device changed state (reset, needs-reset, offline...). */
-  DEV_STATE_NTF: 19,
+  DEV_STATE_NTF: 28,
   /** A health reporter changed (error reported, recovered, reconfigured). */
-  HEALTH_NTF: 20,
+  HEALTH_NTF: 29,
   /** A RAS log record, as it is appended. */
-  RAS_EVENT_NTF: 21,
+  RAS_EVENT_NTF: 30,
+  /** A job finished (done, failed, cancelled or timed out). */
+  JOB_NTF: 31,
 } as const;
 
-export type OpName = 'dev-get' | 'dev-set' | 'dev-new' | 'dev-del' | 'ras-get' | 'ras-clear' | 'ras-inject' | 'ras-log-get' | 'health-get' | 'health-set' | 'health-recover' | 'health-diagnose' | 'health-dump' | 'health-test' | 'subscribe' | 'unsubscribe' | 'dev-add-ntf' | 'dev-del-ntf' | 'dev-state-ntf' | 'health-ntf' | 'ras-event-ntf';
+export type OpName = 'dev-get' | 'dev-set' | 'dev-new' | 'dev-del' | 'ras-get' | 'ras-clear' | 'ras-inject' | 'ras-log-get' | 'health-get' | 'health-set' | 'health-recover' | 'health-diagnose' | 'health-dump' | 'health-test' | 'subscribe' | 'unsubscribe' | 'caps-get' | 'bo-create' | 'bo-destroy' | 'bo-write' | 'bo-read' | 'bo-get' | 'job-submit' | 'job-get' | 'job-wait' | 'dev-add-ntf' | 'dev-del-ntf' | 'dev-state-ntf' | 'health-ntf' | 'ras-event-ntf' | 'job-ntf';
 
 /** Multicast group names; ids are assigned at registration (resolve them through nlctrl). */
 export const GROUP = {
@@ -143,6 +164,50 @@ export const VERSION_KIND = {
 } as const;
 export type VersionKind = 'fixed' | 'running' | 'stored';
 
+/**
+ * Serialization formats for RAS payloads, numbered as the capability bits of the 2022 accel RFC
+ * discussion. Bit 6 was a second JSON there; here it is CBOR (see docs/formats.md).
+ */
+export const RAS_FORMAT = {
+  KEY_VAL_32: 0,
+  NETLINK: 1,
+  JSON: 2,
+  PROTOBUF: 3,
+  GRPC: 4,
+  THRIFT: 5,
+  CBOR: 6,
+  ASN1: 7,
+} as const;
+export type RasFormat = 'key-val-32' | 'netlink' | 'json' | 'protobuf' | 'grpc' | 'thrift' | 'cbor' | 'asn1';
+
+/** Optional family features a client can rely on. */
+export const FEATURE = {
+  SUBSCRIBE: 1,
+  LOG_CURSOR: 2,
+  INJECT: 4,
+  FORMATS: 8,
+  JOBS: 16,
+} as const;
+export type Feature = 'subscribe' | 'log-cursor' | 'inject' | 'formats' | 'jobs';
+
+/** GEMM element types. */
+export const DTYPE = {
+  F32: 0,
+  F64: 1,
+  I8: 2,
+} as const;
+export type Dtype = 'f32' | 'f64' | 'i8';
+
+export const JOB_STATUS = {
+  QUEUED: 0,
+  RUNNING: 1,
+  DONE: 2,
+  FAILED: 3,
+  CANCELLED: 4,
+  TIMEOUT: 5,
+} as const;
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'timeout';
+
 /** Why clocks are held back (NVML clock-event reasons). */
 export const THROTTLE_REASON = {
   IDLE: 1,
@@ -208,7 +273,26 @@ export const ACCEL = {
   MEM_CLOCK_MHZ: 46,
   LOST: 47,
   PAD: 48,
-  MAX: 48,
+  FORMAT: 49,
+  PAYLOAD: 50,
+  FORMATS: 51,
+  FORMAT_INFO: 52,
+  FEATURES: 53,
+  BO_HANDLE: 54,
+  BO_SIZE: 55,
+  BO_OFFSET: 56,
+  DATA: 57,
+  JOB_ID: 58,
+  JOB_STATUS: 59,
+  GEMM: 60,
+  TIMEOUT_MS: 61,
+  ERROR: 62,
+  DURATION_NS: 63,
+  FLOPS: 64,
+  MESSAGE: 65,
+  BO: 66,
+  JOB: 67,
+  MAX: 67,
 } as const;
 
 export interface Accel {
@@ -266,6 +350,28 @@ export interface Accel {
   memClockMhz?: number;
   /** Log records the cursor asked for that the ring no longer holds. */
   lost?: number | bigint;
+  format?: RasFormat | number;
+  /** An opaque RAS payload in the format named by format. */
+  payload?: Uint8Array;
+  /** Bitmask of supported ras-format values (1 << format). */
+  formats?: number;
+  formatInfo?: FormatInfo[];
+  features?: number | Feature[];
+  boHandle?: number;
+  boSize?: number | bigint;
+  boOffset?: number | bigint;
+  data?: Uint8Array;
+  jobId?: number;
+  jobStatus?: JobStatus | number;
+  gemm?: Gemm;
+  timeoutMs?: number;
+  /** errno of a failed job. */
+  error?: number;
+  durationNs?: number | bigint;
+  flops?: number | bigint;
+  message?: string;
+  bo?: Bo[];
+  job?: Job[];
 }
 
 /** The attribute set version. */
@@ -392,6 +498,104 @@ export interface Memory {
   rma?: number;
 }
 
+/** The attribute set format-info. */
+export const FORMAT_INFO = {
+  FORMAT: 1,
+  SCHEMA_VERSION: 2,
+  ENDPOINT: 3,
+  MAX: 3,
+} as const;
+
+export interface FormatInfo {
+  format?: RasFormat | number;
+  schemaVersion?: string;
+  /** Where the format is served (gRPC address). */
+  endpoint?: string;
+}
+
+/** C = alpha * op(A) * op(B) + beta * C, row-major, with leading dimensions. (attribute set gemm) */
+export const GEMM = {
+  M: 1,
+  N: 2,
+  K: 3,
+  DTYPE: 4,
+  TRANS_A: 5,
+  TRANS_B: 6,
+  ALPHA: 7,
+  BETA: 8,
+  A_HANDLE: 9,
+  A_OFFSET: 10,
+  LDA: 11,
+  B_HANDLE: 12,
+  B_OFFSET: 13,
+  LDB: 14,
+  C_HANDLE: 15,
+  C_OFFSET: 16,
+  LDC: 17,
+  MAX: 17,
+} as const;
+
+export interface Gemm {
+  m?: number;
+  n?: number;
+  k?: number;
+  dtype?: Dtype | number;
+  transA?: number;
+  transB?: number;
+  /** IEEE 754 double, little-endian. */
+  alpha?: Uint8Array;
+  /** IEEE 754 double, little-endian. */
+  beta?: Uint8Array;
+  aHandle?: number;
+  aOffset?: number | bigint;
+  lda?: number;
+  bHandle?: number;
+  bOffset?: number | bigint;
+  ldb?: number;
+  cHandle?: number;
+  cOffset?: number | bigint;
+  ldc?: number;
+}
+
+/** The attribute set bo. */
+export const BO = {
+  HANDLE: 1,
+  SIZE: 2,
+  DEV_INDEX: 3,
+  OWNER: 4,
+  MAX: 4,
+} as const;
+
+export interface Bo {
+  handle?: number;
+  size?: number | bigint;
+  devIndex?: number;
+  /** Netlink port that created it. */
+  owner?: number;
+}
+
+/** The attribute set job. */
+export const JOB = {
+  ID: 1,
+  DEV_INDEX: 2,
+  STATUS: 3,
+  ERROR: 4,
+  DURATION_NS: 5,
+  FLOPS: 6,
+  MESSAGE: 7,
+  MAX: 7,
+} as const;
+
+export interface Job {
+  id?: number;
+  devIndex?: number;
+  status?: JobStatus | number;
+  error?: number;
+  durationNs?: number | bigint;
+  flops?: number | bigint;
+  message?: string;
+}
+
 /** The loaded spec (genl/ynl model) of docs/netlink/specs/accel.yaml; its docs are the comments above. */
 export const spec: Spec = {
   name: 'accel',
@@ -487,6 +691,52 @@ export const spec: Spec = {
         { name: 'fixed', value: 0 },
         { name: 'running', value: 1 },
         { name: 'stored', value: 2 },
+      ],
+    },
+    {
+      name: 'ras-format',
+      type: 'enum',
+      entries: [
+        { name: 'key-val-32', value: 0 },
+        { name: 'netlink', value: 1 },
+        { name: 'json', value: 2 },
+        { name: 'protobuf', value: 3 },
+        { name: 'grpc', value: 4 },
+        { name: 'thrift', value: 5 },
+        { name: 'cbor', value: 6 },
+        { name: 'asn1', value: 7 },
+      ],
+    },
+    {
+      name: 'feature',
+      type: 'flags',
+      entries: [
+        { name: 'subscribe', value: 1 },
+        { name: 'log-cursor', value: 2 },
+        { name: 'inject', value: 4 },
+        { name: 'formats', value: 8 },
+        { name: 'jobs', value: 16 },
+      ],
+    },
+    {
+      name: 'dtype',
+      type: 'enum',
+      entries: [
+        { name: 'f32', value: 0 },
+        { name: 'f64', value: 1 },
+        { name: 'i8', value: 2 },
+      ],
+    },
+    {
+      name: 'job-status',
+      type: 'enum',
+      entries: [
+        { name: 'queued', value: 0 },
+        { name: 'running', value: 1 },
+        { name: 'done', value: 2 },
+        { name: 'failed', value: 3 },
+        { name: 'cancelled', value: 4 },
+        { name: 'timeout', value: 5 },
       ],
     },
     {
@@ -600,8 +850,51 @@ export const spec: Spec = {
         { name: 'mem-clock-mhz', value: 46, type: 'u32' },
         { name: 'lost', value: 47, type: 'u64' },
         { name: 'pad', value: 48, type: 'pad' },
+        { name: 'format', value: 49, type: 'u32', enum: 'ras-format' },
+        { name: 'payload', value: 50, type: 'binary' },
+        { name: 'formats', value: 51, type: 'u32' },
+        {
+          name: 'format-info',
+          value: 52,
+          type: 'nest',
+          nestedAttributes: 'format-info',
+          multiAttr: true,
+        },
+        {
+          name: 'features',
+          value: 53,
+          type: 'u32',
+          enum: 'feature',
+          enumAsFlags: true,
+        },
+        { name: 'bo-handle', value: 54, type: 'u32' },
+        { name: 'bo-size', value: 55, type: 'u64' },
+        { name: 'bo-offset', value: 56, type: 'u64' },
+        { name: 'data', value: 57, type: 'binary', checks: { maxLen: 65000 } },
+        { name: 'job-id', value: 58, type: 'u32' },
+        { name: 'job-status', value: 59, type: 'u32', enum: 'job-status' },
+        { name: 'gemm', value: 60, type: 'nest', nestedAttributes: 'gemm' },
+        { name: 'timeout-ms', value: 61, type: 'u32' },
+        { name: 'error', value: 62, type: 'u32' },
+        { name: 'duration-ns', value: 63, type: 'u64' },
+        { name: 'flops', value: 64, type: 'u64' },
+        { name: 'message', value: 65, type: 'string' },
+        {
+          name: 'bo',
+          value: 66,
+          type: 'nest',
+          nestedAttributes: 'bo',
+          multiAttr: true,
+        },
+        {
+          name: 'job',
+          value: 67,
+          type: 'nest',
+          nestedAttributes: 'job',
+          multiAttr: true,
+        },
       ],
-      max: 48,
+      max: 67,
     },
     {
       name: 'version',
@@ -682,6 +975,65 @@ export const spec: Spec = {
         { name: 'rma', value: 5, type: 'u8' },
       ],
       max: 5,
+    },
+    {
+      name: 'format-info',
+      namePrefix: 'accel-a-format-info-',
+      attributes: [
+        { name: 'format', value: 1, type: 'u32', enum: 'ras-format' },
+        { name: 'schema-version', value: 2, type: 'string' },
+        { name: 'endpoint', value: 3, type: 'string' },
+      ],
+      max: 3,
+    },
+    {
+      name: 'gemm',
+      namePrefix: 'accel-a-gemm-',
+      attributes: [
+        { name: 'm', value: 1, type: 'u32' },
+        { name: 'n', value: 2, type: 'u32' },
+        { name: 'k', value: 3, type: 'u32' },
+        { name: 'dtype', value: 4, type: 'u32', enum: 'dtype' },
+        { name: 'trans-a', value: 5, type: 'u8', checks: { max: 1 } },
+        { name: 'trans-b', value: 6, type: 'u8', checks: { max: 1 } },
+        { name: 'alpha', value: 7, type: 'binary', checks: { exactLen: 8 } },
+        { name: 'beta', value: 8, type: 'binary', checks: { exactLen: 8 } },
+        { name: 'a-handle', value: 9, type: 'u32' },
+        { name: 'a-offset', value: 10, type: 'u64' },
+        { name: 'lda', value: 11, type: 'u32' },
+        { name: 'b-handle', value: 12, type: 'u32' },
+        { name: 'b-offset', value: 13, type: 'u64' },
+        { name: 'ldb', value: 14, type: 'u32' },
+        { name: 'c-handle', value: 15, type: 'u32' },
+        { name: 'c-offset', value: 16, type: 'u64' },
+        { name: 'ldc', value: 17, type: 'u32' },
+      ],
+      max: 17,
+    },
+    {
+      name: 'bo',
+      namePrefix: 'accel-a-bo-',
+      attributes: [
+        { name: 'handle', value: 1, type: 'u32' },
+        { name: 'size', value: 2, type: 'u64' },
+        { name: 'dev-index', value: 3, type: 'u32' },
+        { name: 'owner', value: 4, type: 'u32' },
+      ],
+      max: 4,
+    },
+    {
+      name: 'job',
+      namePrefix: 'accel-a-job-',
+      attributes: [
+        { name: 'id', value: 1, type: 'u32' },
+        { name: 'dev-index', value: 2, type: 'u32' },
+        { name: 'status', value: 3, type: 'u32', enum: 'job-status' },
+        { name: 'error', value: 4, type: 'u32' },
+        { name: 'duration-ns', value: 5, type: 'u64' },
+        { name: 'flops', value: 6, type: 'u64' },
+        { name: 'message', value: 7, type: 'string' },
+      ],
+      max: 7,
     },
   ],
   operations: [
@@ -818,11 +1170,30 @@ export const spec: Spec = {
       flags: [],
       dontValidate: [],
       do: {
-        request: ['dev-index', 'dev-name', 'bus-addr'],
-        reply: ['dev-index', 'dev-name', 'bus-addr', 'counter', 'memory', 'cursor'],
+        request: ['dev-index', 'dev-name', 'bus-addr', 'format'],
+        reply: [
+          'dev-index',
+          'dev-name',
+          'bus-addr',
+          'counter',
+          'memory',
+          'cursor',
+          'format',
+          'payload',
+        ],
       },
       dump: {
-        reply: ['dev-index', 'dev-name', 'bus-addr', 'counter', 'memory', 'cursor'],
+        request: ['format'],
+        reply: [
+          'dev-index',
+          'dev-name',
+          'bus-addr',
+          'counter',
+          'memory',
+          'cursor',
+          'format',
+          'payload',
+        ],
       },
     },
     {
@@ -861,8 +1232,8 @@ export const spec: Spec = {
       flags: [],
       dontValidate: [],
       dump: {
-        request: ['dev-index', 'dev-name', 'bus-addr', 'cursor', 'limit'],
-        reply: ['dev-index', 'lost', 'event'],
+        request: ['dev-index', 'dev-name', 'bus-addr', 'cursor', 'limit', 'format'],
+        reply: ['dev-index', 'lost', 'event', 'format', 'payload'],
       },
     },
     {
@@ -939,7 +1310,7 @@ export const spec: Spec = {
       attributeSet: 'accel',
       flags: [],
       dontValidate: [],
-      do: { request: ['group'] },
+      do: { request: ['group', 'format'] },
     },
     {
       name: 'unsubscribe',
@@ -950,8 +1321,94 @@ export const spec: Spec = {
       do: { request: ['group'] },
     },
     {
-      name: 'dev-add-ntf',
+      name: 'caps-get',
       value: 17,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: {
+        request: ['dev-index', 'dev-name', 'bus-addr'],
+        reply: ['dev-index', 'formats', 'format-info', 'features'],
+      },
+      dump: { reply: ['dev-index', 'formats', 'format-info', 'features'] },
+    },
+    {
+      name: 'bo-create',
+      value: 18,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: {
+        request: ['dev-index', 'dev-name', 'bus-addr', 'bo-size'],
+        reply: ['dev-index', 'bo-handle', 'bo-size'],
+      },
+    },
+    {
+      name: 'bo-destroy',
+      value: 19,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: { request: ['bo-handle'] },
+    },
+    {
+      name: 'bo-write',
+      value: 20,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: { request: ['bo-handle', 'bo-offset', 'data'] },
+    },
+    {
+      name: 'bo-read',
+      value: 21,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      dump: {
+        request: ['bo-handle', 'bo-offset', 'bo-size'],
+        reply: ['bo-handle', 'bo-offset', 'data'],
+      },
+    },
+    {
+      name: 'bo-get',
+      value: 22,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      dump: { reply: ['bo'] },
+    },
+    {
+      name: 'job-submit',
+      value: 23,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: {
+        request: ['dev-index', 'dev-name', 'bus-addr', 'gemm', 'timeout-ms'],
+        reply: ['job-id'],
+      },
+    },
+    {
+      name: 'job-get',
+      value: 24,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: { request: ['job-id'], reply: ['job'] },
+      dump: { reply: ['job'] },
+    },
+    {
+      name: 'job-wait',
+      value: 25,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: { request: ['job-id', 'timeout-ms'], reply: ['job'] },
+    },
+    {
+      name: 'dev-add-ntf',
+      value: 26,
       attributeSet: 'accel',
       flags: [],
       dontValidate: [],
@@ -990,7 +1447,7 @@ export const spec: Spec = {
     },
     {
       name: 'dev-del-ntf',
-      value: 18,
+      value: 27,
       attributeSet: 'accel',
       flags: [],
       dontValidate: [],
@@ -999,7 +1456,7 @@ export const spec: Spec = {
     },
     {
       name: 'dev-state-ntf',
-      value: 19,
+      value: 28,
       attributeSet: 'accel',
       flags: [],
       dontValidate: [],
@@ -1008,7 +1465,7 @@ export const spec: Spec = {
     },
     {
       name: 'health-ntf',
-      value: 20,
+      value: 29,
       attributeSet: 'accel',
       flags: [],
       dontValidate: [],
@@ -1017,12 +1474,21 @@ export const spec: Spec = {
     },
     {
       name: 'ras-event-ntf',
-      value: 21,
+      value: 30,
       attributeSet: 'accel',
       flags: [],
       dontValidate: [],
-      event: { attributes: ['dev-index', 'event'] },
+      event: { attributes: ['dev-index', 'event', 'format', 'payload'] },
       mcgrp: 'ras',
+    },
+    {
+      name: 'job-ntf',
+      value: 31,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      event: { attributes: ['job'] },
+      mcgrp: 'jobs',
     },
   ],
   mcastGroups: [

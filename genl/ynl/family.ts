@@ -22,6 +22,12 @@ export interface FamilyOptions {
   /** A fixed family id (mirroring a kernel family); allocated by the registry otherwise. */
   id?: number;
   generation?: () => number;
+  /**
+   * Serve only the ops that have handlers: the others are left out of the family (nlctrl does not
+   * list them and requests get EOPNOTSUPP, as for an unknown command). For a family whose ops are
+   * implemented in stages; off by default, so a forgotten handler is an error.
+   */
+  partial?: boolean;
 }
 
 const HANDLER_KEYS = new Set(['do', 'dump', 'start']);
@@ -47,6 +53,7 @@ export function familyFromSpec<N extends string = string>(spec: Spec, handlers: 
   for (const op of spec.operations) {
     if (isAsync(op)) continue;
     const h = hs[op.name] ?? {};
+    if (opts.partial && !h.do && !h.dump) continue;
     if (op.do && !h.do) throw new Error(`${spec.name}: no do handler for ${op.name}`);
     if (op.dump && !h.dump) throw new Error(`${spec.name}: no dump handler for ${op.name}`);
     const pols = opPolicies(spec, op.name);
