@@ -1,0 +1,6 @@
+// compute/: the emulated accelerator's matrix engine. A GEMM core in plain typed-array TypeScript,
+// independent of netlink. See docs/compute.md.
+
+export type { DType, GemmDesc, GemmF32, GemmF64, GemmI8 } from './types';
+export { gemm } from './gemm';
+export { blocking } from './kernels';

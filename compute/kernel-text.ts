@@ -1,0 +1,64 @@
+// The kernels as source text (Function.prototype.toString), instantiated on the calling thread
+// and in every worker. Text works in all three settings: under jest (TS transformed in-process,
+// no .js file to point a Worker at), inside an esbuild bundle, and from plain node.
+//
+// The calling thread does not use the imported functions directly: under jest modules run in a
+// vm context whose global object goes through interceptors, which turns each access to the
+// scratch globals into a slow C++ call (measured 1000x). vm.runInThisContext evaluates the text
+// against the process's real global, where V8 can constant-fold them.
+
+import { runInThisContext } from 'node:vm';
+import { KERNEL_FUNCTIONS, installScratch, runTask } from './kernels';
+
+export interface Kernels {
+  runTask: typeof runTask;
+}
+
+// Coverage tools (istanbul) inject calls like cov_1x2y().s[3]++ into function bodies; the counters
+// live in the instrumented module, not here. Stub them so the text still runs.
+function coverageShim(src: string): string {
+  const names = [...new Set(src.match(/\bcov_[A-Za-z0-9_$]+/g) ?? [])];
+  if (names.length === 0) return '';
+  return [
+    'const __covStub = { s: {}, f: {}, b: new Proxy({}, { get: (o, k) => (o[k] ??= []) }) };',
+    ...names.map((n) => `function ${n}() { return __covStub; }`),
+  ].join('\n');
+}
+
+let text: string | undefined;
+
+/** Declarations of every kernel function. `const name = (source)` works whether toString gives a
+ * declaration or, after minification, an expression. */
+export function kernelText(): string {
+  if (text === undefined) {
+    const fns = KERNEL_FUNCTIONS.map((f) => `const ${f.name} = (${f.toString()});`).join('\n');
+    text = `${coverageShim(fns)}\n${fns}`;
+  }
+  return text;
+}
+
+/** The worker script: kernels, scratch from workerData, then run each posted task and report back. */
+export function workerScript(): string {
+  return [
+    '"use strict";',
+    kernelText(),
+    "const { parentPort, workerData } = require('node:worker_threads');",
+    `${installScratch.name}(workerData);`,
+    'let ws = null;',
+    'parentPort.on("message", (msg) => {',
+    `  try { ws = ${runTask.name}(msg.task, ws); parentPort.postMessage({ ok: true }); }`,
+    '  catch (e) { parentPort.postMessage({ ok: false, error: String((e && e.stack) || e) }); }',
+    '});',
+  ].join('\n');
+}
+
+let local: Kernels | undefined;
+
+/** The kernels for the calling thread, instantiated once against the real global. */
+export function localKernels(): Kernels {
+  if (local === undefined) {
+    const src = `(function () { "use strict";\n${kernelText()}\n${installScratch.name}(null);\nreturn { runTask: ${runTask.name} };\n})()`;
+    local = runInThisContext(src, { filename: 'accelnl-compute-kernels.js' }) as Kernels;
+  }
+  return local;
+}

@@ -1,0 +1,253 @@
+// The GEMM kernels: packing, the 6x1 micro-kernel, the block loops and the C write-back.
+//
+// Every function here is also shipped to worker threads as source text (see worker-source.ts),
+// so each must be self-contained: no imports (type-only is fine, it is erased), no module-level
+// values, no closures, no nested functions. They may call each other and use the scratch globals.
+//
+// The packed panels live in seven global, read-only Float64Arrays of fixed size. V8 folds a
+// typed array held in a constant global cell into its code: base address and length become
+// immediates, bounds checks on the six A rows share one compare, and loads fuse into the
+// multiplies. Passing the same arrays as arguments measured 1.6x slower (the loop re-checks the
+// map and reloads base/length every iteration).
+
+import type { Src, Task } from './types';
+
+declare const __accelnl_gemm_a0: Float64Array;
+declare const __accelnl_gemm_a1: Float64Array;
+declare const __accelnl_gemm_a2: Float64Array;
+declare const __accelnl_gemm_a3: Float64Array;
+declare const __accelnl_gemm_a4: Float64Array;
+declare const __accelnl_gemm_a5: Float64Array;
+declare const __accelnl_gemm_b: Float64Array;
+
+/**
+ * Block sizes. MR = 6 rows of A per micro-kernel call (6 accumulators + 6 products fill V8's
+ * 15 usable xmm registers without spilling); the k loop is unrolled by 4, so packed panels are
+ * padded with zeros to a multiple of 4. I8_SHIFT: i8 packs two B columns into one double as
+ * lo + hi * 2^I8_SHIFT; see docs/compute.md for the exactness bound (needs 2^14*KC < 2^(SHIFT-1)).
+ */
+export function blocking() {
+  return { MR: 6, KC: 512, MC: 96, NC: 512, ROWS: 1536, I8_SHIFT: 25 };
+}
+
+/** Element counts of the seven scratch arrays: a0..a5 (one row of each A panel), then b. */
+export function scratchSizes(): number[] {
+  const bl = blocking();
+  const a = (bl.MC / bl.MR) * bl.KC;
+  return [a, a, a, a, a, a, bl.NC * bl.KC];
+}
+
+/**
+ * Defines the packing globals in this realm once (idempotent; throws if a foreign value holds a
+ * name). `buffers`, if given, back the arrays: the pool allocates them on the main thread and
+ * shares them, because main-thread allocations tend to sit at low addresses that V8 can encode
+ * as 32-bit displacements, leaving registers free (measured 7.0 -> 8.3 GFLOP/s in a worker).
+ */
+export function installScratch(buffers: ArrayBufferLike[] | null): void {
+  const sizes = scratchSizes();
+  const g = globalThis as unknown as Record<string, unknown>;
+  for (let r = 0; r < 7; r++) {
+    const name = r < 6 ? '__accelnl_gemm_a' + r : '__accelnl_gemm_b';
+    const cur = g[name];
+    if (cur === undefined) {
+      const arr = buffers !== null ? new Float64Array(buffers[r], 0, sizes[r]) : new Float64Array(sizes[r]);
+      Object.defineProperty(globalThis, name, { value: arr, writable: false, enumerable: false, configurable: false });
+    } else if (!(ArrayBuffer.isView(cur) && (cur as Float64Array).length === sizes[r] && Object.prototype.toString.call(cur) === '[object Float64Array]')) {
+      throw new Error(`accelnl compute: global ${name} is already defined with an unexpected value`);
+    }
+  }
+}
+
+/** Copies kc strided source elements into dst[off..], then zero-pads to kcp. */
+export function packRow(dst: Float64Array, off: number, src: Src, s: number, stride: number, kc: number, kcp: number): void {
+  const end = (off + kc) | 0, pend = (off + kcp) | 0;
+  for (; off < end; off = (off + 1) | 0, s = (s + stride) | 0) dst[off] = src[s];
+  for (; off < pend; off = (off + 1) | 0) dst[off] = 0;
+}
+
+export function zeroRow(dst: Float64Array, off: number, kcp: number): void {
+  const end = (off + kcp) | 0;
+  for (; off < end; off = (off + 1) | 0) dst[off] = 0;
+}
+
+/**
+ * Packs op(A)[i0 .. i0+mc) x [pc .. pc+kc) as np panels of 6 rows: row r of panel q goes to
+ * global a_r at q*kcp. Rows past mc are zero (their results are computed but never stored).
+ */
+export function packA(t: Task, i0: number, mc: number, np: number, pc: number, kc: number, kcp: number): void {
+  const a = t.a, lda = t.lda;
+  const stride = t.transA ? lda : 1;
+  for (let q = 0; q < np; q++) {
+    const off = q * kcp;
+    for (let r = 0; r < 6; r++) {
+      const dst = r === 0 ? __accelnl_gemm_a0 : r === 1 ? __accelnl_gemm_a1 : r === 2 ? __accelnl_gemm_a2
+        : r === 3 ? __accelnl_gemm_a3 : r === 4 ? __accelnl_gemm_a4 : __accelnl_gemm_a5;
+      const row = q * 6 + r;
+      if (row >= mc) { zeroRow(dst, off, kcp); continue; }
+      const i = i0 + row;
+      packRow(dst, off, a, t.transA ? pc * lda + i : i * lda + pc, stride, kc, kcp);
+    }
+  }
+}
+
+/** Packs op(B)[pc .. pc+kc) x [jc .. jc+nc) column by column: column j at j*kcp of global b. */
+export function packB(t: Task, pc: number, kc: number, kcp: number, jc: number, nc: number): void {
+  const b = t.b, ldb = t.ldb, dst = __accelnl_gemm_b;
+  if (t.transB) {
+    // op(B) column j is stored row jc+j of B: contiguous.
+    for (let j = 0; j < nc; j++) packRow(dst, j * kcp, b, (jc + j) * ldb + pc, 1, kc, kcp);
+    return;
+  }
+  // Row-major B: walk source rows (contiguous reads), scatter into the columns.
+  for (let p = 0; p < kc; p++) {
+    let s = (pc + p) * ldb + jc, d = p;
+    for (let j = 0; j < nc; j++, s++, d += kcp) dst[d] = b[s];
+  }
+  for (let p = kc; p < kcp; p++) for (let j = 0, d = p; j < nc; j++, d += kcp) dst[d] = 0;
+}
+
+/**
+ * i8: packs op(B) columns in pairs into one double, lo + hi * 2^SHIFT (hi = 0 past nc).
+ * Pair jj (columns 2jj, 2jj+1) goes to jj*kcp. Every value is a small integer: exact.
+ */
+export function packBI8(t: Task, pc: number, kc: number, kcp: number, jc: number, nc: number, shift: number): void {
+  const b = t.b, ldb = t.ldb, dst = __accelnl_gemm_b;
+  const scale = Math.pow(2, shift), pairs = (nc + 1) >> 1;
+  const cs = t.transB ? ldb : 1, ps = t.transB ? 1 : ldb;
+  for (let jj = 0; jj < pairs; jj++) {
+    const j = jc + 2 * jj, hasHi = 2 * jj + 1 < nc;
+    let s = t.transB ? j * ldb + pc : pc * ldb + j, d = jj * kcp;
+    for (let p = 0; p < kc; p++, s += ps, d++) dst[d] = b[s] + (hasHi ? b[s + cs] * scale : 0);
+    for (let p = kc; p < kcp; p++, d++) dst[d] = 0;
+  }
+}
+
+/**
+ * The micro-kernel: six dot products of length kcp (a multiple of 4) between packed A rows
+ * a0..a5 at ia and the packed B column at ib, summed in ascending k order into out[0..5].
+ * Unrolled by 4; all index math is int32.
+ */
+export function dot6(kcp: number, ia: number, ib: number, out: Float64Array): void {
+  const end = (ia + kcp) | 0;
+  let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0;
+  for (; ia < end; ia = (ia + 4) | 0, ib = (ib + 4) | 0) {
+    const b0 = __accelnl_gemm_b[ib], b1 = __accelnl_gemm_b[(ib + 1) | 0];
+    const b2 = __accelnl_gemm_b[(ib + 2) | 0], b3 = __accelnl_gemm_b[(ib + 3) | 0];
+    c0 += __accelnl_gemm_a0[ia] * b0; c1 += __accelnl_gemm_a1[ia] * b0; c2 += __accelnl_gemm_a2[ia] * b0;
+    c3 += __accelnl_gemm_a3[ia] * b0; c4 += __accelnl_gemm_a4[ia] * b0; c5 += __accelnl_gemm_a5[ia] * b0;
+    const i1 = (ia + 1) | 0;
+    c0 += __accelnl_gemm_a0[i1] * b1; c1 += __accelnl_gemm_a1[i1] * b1; c2 += __accelnl_gemm_a2[i1] * b1;
+    c3 += __accelnl_gemm_a3[i1] * b1; c4 += __accelnl_gemm_a4[i1] * b1; c5 += __accelnl_gemm_a5[i1] * b1;
+    const i2 = (ia + 2) | 0;
+    c0 += __accelnl_gemm_a0[i2] * b2; c1 += __accelnl_gemm_a1[i2] * b2; c2 += __accelnl_gemm_a2[i2] * b2;
+    c3 += __accelnl_gemm_a3[i2] * b2; c4 += __accelnl_gemm_a4[i2] * b2; c5 += __accelnl_gemm_a5[i2] * b2;
+    const i3 = (ia + 3) | 0;
+    c0 += __accelnl_gemm_a0[i3] * b3; c1 += __accelnl_gemm_a1[i3] * b3; c2 += __accelnl_gemm_a2[i3] * b3;
+    c3 += __accelnl_gemm_a3[i3] * b3; c4 += __accelnl_gemm_a4[i3] * b3; c5 += __accelnl_gemm_a5[i3] * b3;
+  }
+  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3; out[4] = c4; out[5] = c5;
+}
+
+/** Float block: W[6q+r][j] += dot6 over every packed column j and row panel q. */
+export function macroF(ncols: number, np: number, kcp: number, w: Float64Array, wi0: number, ldw: number, out: Float64Array): void {
+  for (let j = 0; j < ncols; j++) {
+    const ib = j * kcp;
+    for (let q = 0; q < np; q++) {
+      dot6(kcp, q * kcp, ib, out);
+      let wi = wi0 + q * 6 * ldw + j;
+      w[wi] += out[0]; wi += ldw; w[wi] += out[1]; wi += ldw; w[wi] += out[2]; wi += ldw;
+      w[wi] += out[3]; wi += ldw; w[wi] += out[4]; wi += ldw; w[wi] += out[5];
+    }
+  }
+}
+
+/**
+ * i8 block: each dot6 sum is T = lo + hi * 2^shift for a column pair. With |lo| < 2^(shift-1),
+ * hi = round(T / 2^shift) and lo = T - hi * 2^shift, all exact in float64.
+ */
+export function macroI8(pairs: number, np: number, kcp: number, w: Float64Array, wi0: number, ldw: number, out: Float64Array, shift: number): void {
+  const scale = Math.pow(2, shift), inv = Math.pow(2, -shift);
+  for (let jj = 0; jj < pairs; jj++) {
+    const ib = jj * kcp;
+    for (let q = 0; q < np; q++) {
+      dot6(kcp, q * kcp, ib, out);
+      let wi = wi0 + q * 6 * ldw + 2 * jj;
+      for (let r = 0; r < 6; r++, wi += ldw) {
+        const s = out[r], hi = Math.round(s * inv);
+        w[wi] += s - hi * scale;
+        w[wi + 1] += hi;
+      }
+    }
+  }
+}
+
+/** C[i][j] = alpha * W + beta * C over rows [s0, s1) and columns [jc, jc+nc); beta = 0 never reads C. */
+export function writeBack(t: Task, s0: number, s1: number, jc: number, nc: number, w: Float64Array, ldw: number): void {
+  const c = t.c, ldc = t.ldc, alpha = t.alpha, beta = t.beta;
+  for (let i = s0; i < s1; i++) {
+    let wi = (i - s0) * ldw, ci = i * ldc + jc;
+    const end = ci + nc;
+    if (t.kind === 1) {
+      // int32 wrap-around, like C's uint32 arithmetic: W is an exact integer, |0 reduces it mod 2^32.
+      if (beta === 0) for (; ci < end; ci++, wi++) c[ci] = Math.imul(alpha, w[wi] | 0);
+      else for (; ci < end; ci++, wi++) c[ci] = (Math.imul(alpha, w[wi] | 0) + Math.imul(beta, c[ci])) | 0;
+    } else if (beta === 0) {
+      for (; ci < end; ci++, wi++) c[ci] = alpha * w[wi];
+    } else {
+      for (; ci < end; ci++, wi++) c[ci] = alpha * w[wi] + beta * c[ci];
+    }
+  }
+}
+
+/** The alpha = 0 or k = 0 case: C = beta * C (A and B are not read, as in BLAS). */
+export function scaleC(t: Task): void {
+  const c = t.c, ldc = t.ldc, beta = t.beta;
+  for (let i = t.m0; i < t.m1; i++) {
+    let ci = i * ldc + t.n0;
+    const end = i * ldc + t.n1;
+    if (beta === 0) for (; ci < end; ci++) c[ci] = 0;
+    else if (t.kind === 1) for (; ci < end; ci++) c[ci] = Math.imul(beta, c[ci]);
+    else for (; ci < end; ci++) c[ci] = beta * c[ci];
+  }
+}
+
+/**
+ * Computes the task's C rectangle. Loop order (GotoBLAS): row strips of ROWS, column blocks of
+ * NC, k blocks of KC (pack B once), row blocks of MC (pack A), then the micro-kernel sweep.
+ * W is float64 scratch for one strip x NC block; it is reused if big enough, and returned so
+ * the caller can keep it.
+ */
+export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
+  const bl = blocking();
+  const MR = bl.MR, KC = bl.KC, MC = bl.MC, NC = bl.NC, ROWS = bl.ROWS;
+  if (t.m1 <= t.m0 || t.n1 <= t.n0) return ws;
+  if (t.alpha === 0 || t.k === 0) { scaleC(t); return ws; }
+  const ldw = (Math.min(NC, t.n1 - t.n0) + 1) & ~1;
+  const need = Math.ceil(Math.min(ROWS, t.m1 - t.m0) / MR) * MR * ldw;
+  const w = ws !== null && ws.length >= need ? ws : new Float64Array(need);
+  const out = new Float64Array(6);
+  for (let s0 = t.m0; s0 < t.m1; s0 += ROWS) {
+    const s1 = Math.min(t.m1, s0 + ROWS), rows = s1 - s0;
+    for (let jc = t.n0; jc < t.n1; jc += NC) {
+      const nc = Math.min(NC, t.n1 - jc);
+      w.fill(0, 0, Math.ceil(rows / MR) * MR * ldw);
+      for (let pc = 0; pc < t.k; pc += KC) {
+        const kc = Math.min(KC, t.k - pc), kcp = (kc + 3) & ~3;
+        if (t.kind === 1) packBI8(t, pc, kc, kcp, jc, nc, bl.I8_SHIFT); else packB(t, pc, kc, kcp, jc, nc);
+        for (let ic = 0; ic < rows; ic += MC) {
+          const mc = Math.min(MC, rows - ic), np = Math.ceil(mc / MR);
+          packA(t, s0 + ic, mc, np, pc, kc, kcp);
+          if (t.kind === 1) macroI8((nc + 1) >> 1, np, kcp, w, ic * ldw, ldw, out, bl.I8_SHIFT);
+          else macroF(nc, np, kcp, w, ic * ldw, ldw, out);
+        }
+      }
+      writeBack(t, s0, s1, jc, nc, w, ldw);
+    }
+  }
+  return w;
+}
+
+/** Every function above, in an order where each is declared before the worker script runs. */
+export const KERNEL_FUNCTIONS = [
+  blocking, scratchSizes, installScratch, packRow, zeroRow, packA, packB, packBI8, dot6, macroF, macroI8, writeBack, scaleC, runTask,
+];
