@@ -103,7 +103,12 @@ function pad64(w: Writer): void {
 
 export function putU64(w: Writer, type: number, v: bigint | number): void {
   pad64(w);
-  w.dv.setBigUint64(reserve(w, type, 8), BigInt.asUintN(64, BigInt(v)), true);
+  const p = reserve(w, type, 8);
+  if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v)) {
+    // Two 32-bit halves: no BigInt allocation for the common case.
+    w.dv.setUint32(p, v >>> 0, true);
+    w.dv.setUint32(p + 4, Math.floor(v / 0x100000000), true);
+  } else w.dv.setBigUint64(p, BigInt.asUintN(64, BigInt(v)), true);
 }
 export function putS64(w: Writer, type: number, v: bigint | number): void {
   pad64(w);

@@ -33,7 +33,7 @@ export const newLog = (capacity: number, next = 1n): EventLog => ({ ring: new Ar
 export function append(log: EventLog, e: Omit<RasEvent, 'seq'>): RasEvent {
   const rec = e as RasEvent;
   rec.seq = log.next++;
-  log.ring[Number(rec.seq % BigInt(log.ring.length))] = rec;
+  log.ring[Number(rec.seq) % log.ring.length] = rec; // exact: sequence numbers stay below 2^53 in practice
   return rec;
 }
 
@@ -53,7 +53,7 @@ export function readFrom(log: EventLog, cursor: bigint, limit = Infinity): { eve
   const lost = cursor < first ? first - (cursor < 1n ? 1n : cursor) : 0n;
   const events: RasEvent[] = [];
   for (let s = cursor < first ? first : cursor; s < log.next && events.length < limit; s++) {
-    const e = log.ring[Number(s % BigInt(log.ring.length))];
+    const e = log.ring[Number(s) % log.ring.length];
     if (e && e.seq === s) events.push(e);
   }
   return { events, lost };

@@ -51,7 +51,7 @@ function evIn(dev: number, o: Record<string, unknown>): RasEvent | undefined {
 
 function restoreEvent(d: Device, e: RasEvent): void {
   if (e.seq < d.log.next) return; // already present (replayed twice): exactly once
-  d.log.ring[Number(e.seq % BigInt(d.log.ring.length))] = e;
+  d.log.ring[Number(e.seq) % d.log.ring.length] = e;
   d.log.next = e.seq + 1n;
 }
 

@@ -31,8 +31,13 @@ function actionFor(block: Block, sev: Severity): Action {
   }
 }
 
+const NO_SYNDROME = new Uint8Array(0);
+
 function record(emu: Emulator, d: Device, e: Omit<RasEvent, 'seq' | 'dev' | 'tsNs'>): RasEvent {
-  const rec = append(d.log, { ...e, dev: d.index, tsNs: emu.clock.nowNs() });
+  const r = e as RasEvent;
+  r.dev = d.index;
+  r.tsNs = emu.clock.nowNs();
+  const rec = append(d.log, r);
   emitRas(emu, d, rec);
   return rec;
 }
@@ -88,13 +93,12 @@ export function inject(emu: Emulator, d: Device, inj: Injection): RasEvent[] | n
   d.generation++;
   emu.journal?.(d, { k: 'count', ci, n });
   const out: RasEvent[] = [];
-  const address = inj.address ?? 0n;
-  const base = {
-    block: inj.block, severity: inj.severity, errorId: errorIdOf(inj.block), errorName: inj.block,
-    count, address, syndrome: inj.syndrome ?? new Uint8Array(0), folded: 0, firstTsNs: 0n, lastTsNs: 0n,
-  };
   if (inj.severity !== 'correctable' || admit(emu, d, bi, count)) {
-    out.push(record(emu, d, { ...base, kind: 'error', action: actionFor(inj.block, inj.severity) }));
+    out.push(record(emu, d, {
+      kind: 'error', block: inj.block, severity: inj.severity, errorId: bi + 1, errorName: inj.block, count,
+      address: inj.address ?? 0n, syndrome: inj.syndrome ?? NO_SYNDROME, action: actionFor(inj.block, inj.severity),
+      folded: 0, firstTsNs: 0n, lastTsNs: 0n,
+    }));
   }
   consequences(emu, d, inj, out);
   return out;

@@ -16,6 +16,8 @@ interface CAttr {
   bits: boolean;
   /** value → name, for reading plain enums back as names. */
   names?: Map<number, string>;
+  /** name → value written (a bit for enum-as-flags), for writing names. */
+  values?: Map<string, number | bigint>;
 }
 
 interface CSet {
@@ -41,6 +43,10 @@ function compiled(spec: Spec, setName: string): CSet {
       const bits = !!def && (def.type === 'flags' || a.enumAsFlags === true);
       const ca: CAttr = { a, key: camel(a.name), be: a.byteOrder === 'big-endian', def, bits };
       if (def && !bits) ca.names = new Map(def.entries!.map((e) => [e.value, e.name]));
+      if (def) {
+        ca.values = new Map(def.entries!.map((e) => [e.name,
+          narrow(bits && def.type !== 'flags' ? 1n << BigInt(e.value) : BigInt(e.value))]));
+      }
       return ca;
     });
   const byType: (CAttr | undefined)[] = new Array(set.max + 1).fill(undefined);
@@ -62,46 +68,50 @@ export function writeAttrs(w: Writer, spec: Spec, setName: string, obj: object):
 
 function writeSet(w: Writer, cs: CSet, o: Record<string, unknown>, path: string): void {
   if (o === null || typeof o !== 'object') throw new TypeError(`${path}: expected an object`);
-  for (const ca of cs.ordered) {
+  const ordered = cs.ordered;
+  for (let i = 0; i < ordered.length; i++) {
+    const ca = ordered[i];
     const val = o[ca.key];
     if (val === undefined || val === null) continue;
-    const p = `${path}.${ca.key}`;
     const a = ca.a;
     if (a.type === 'indexed-array' || a.multiAttr) {
-      if (!Array.isArray(val)) throw new TypeError(`${p}: expected an array`);
+      if (!Array.isArray(val)) throw new TypeError(`${path}.${ca.key}: expected an array`);
       if (a.type === 'indexed-array') {
         // A nest of elements whose types are their 1-based index (as the kernel's nlctrl writes arrays).
         const n = nestStart(w, a.value);
-        val.forEach((e, i) => putOne(w, cs, ca, a.subType!, i + 1, e, `${p}[${i}]`));
+        for (let j = 0; j < val.length; j++) putOne(w, cs, ca, a.subType!, j + 1, val[j], path, j);
         nestEnd(w, n);
-      } else val.forEach((e, i) => putOne(w, cs, ca, a.type, a.value, e, `${p}[${i}]`));
-    } else putOne(w, cs, ca, a.type, a.value, val, p);
+      } else for (let j = 0; j < val.length; j++) putOne(w, cs, ca, a.type, a.value, val[j], path, j);
+    } else putOne(w, cs, ca, a.type, a.value, val, path, -1);
   }
 }
 
-function putOne(w: Writer, cs: CSet, ca: CAttr, t: AttrType, type: number, val: unknown, path: string): void {
+/** A field's path, built only when an error needs it. */
+const where = (path: string, ca: CAttr, index: number): string => `${path}.${ca.key}${index >= 0 ? `[${index}]` : ''}`;
+
+function putOne(w: Writer, cs: CSet, ca: CAttr, t: AttrType, type: number, val: unknown, path: string, index: number): void {
   switch (t) {
     case 'pad': case 'unused': return;
     case 'flag':
       if (val === true) putFlag(w, type);
-      else if (val !== false) throw new TypeError(`${path}: expected a boolean`);
+      else if (val !== false) throw new TypeError(`${where(path, ca, index)}: expected a boolean`);
       return;
     case 'string':
-      if (typeof val !== 'string') throw new TypeError(`${path}: expected a string`);
+      if (typeof val !== 'string') throw new TypeError(`${where(path, ca, index)}: expected a string`);
       putString(w, type, val);
       return;
     case 'binary':
-      if (!(val instanceof Uint8Array)) throw new TypeError(`${path}: expected a Uint8Array`);
+      if (!(val instanceof Uint8Array)) throw new TypeError(`${where(path, ca, index)}: expected a Uint8Array`);
       putBytes(w, type, val);
       return;
     case 'nest': {
       const n = nestStart(w, type);
-      writeSet(w, compiled(cs.spec, ca.a.nestedAttributes!), val as Record<string, unknown>, path);
+      writeSet(w, compiled(cs.spec, ca.a.nestedAttributes!), val as Record<string, unknown>, where(path, ca, index));
       nestEnd(w, n);
       return;
     }
     default:
-      putScalar(w, t, type, intValue(ca, val, path), ca.be, path);
+      putScalar(w, t, type, typeof val === 'number' ? val : intValue(ca, val, where(path, ca, index)), ca.be, path, ca, index);
   }
 }
 
@@ -112,13 +122,13 @@ function intValue(ca: CAttr, val: unknown, path: string): number | bigint {
     return val;
   }
   if (typeof val === 'bigint') return val;
-  const entry = (n: unknown): bigint => {
-    const e = typeof n === 'string' ? ca.def?.entries!.find((x) => x.name === n) : undefined;
-    if (!e) throw new TypeError(`${path}: ${JSON.stringify(n)} is not ${ca.def ? `an entry of ${ca.def.name}` : 'an integer'}`);
-    return ca.bits && ca.def!.type !== 'flags' ? 1n << BigInt(e.value) : BigInt(e.value);
+  const entry = (n: unknown): number | bigint => {
+    const e = typeof n === 'string' ? ca.values?.get(n) : undefined;
+    if (e === undefined) throw new TypeError(`${path}: ${JSON.stringify(n)} is not ${ca.def ? `an entry of ${ca.def.name}` : 'an integer'}`);
+    return e;
   };
-  if (typeof val === 'string' && ca.def) return narrow(entry(val));
-  if (Array.isArray(val) && ca.bits) return narrow(val.reduce((m: bigint, n) => m | entry(n), 0n));
+  if (typeof val === 'string' && ca.def) return entry(val);
+  if (Array.isArray(val) && ca.bits) return narrow(val.reduce((m: bigint, n) => m | BigInt(entry(n)), 0n));
   throw new TypeError(`${path}: expected an integer${ca.def ? ` or ${ca.def.name} name` : ''}`);
 }
 
@@ -131,16 +141,36 @@ const FIXED: Record<string, [size: number, min: bigint, max: bigint]> = {
   uint: [8, 0n, 0xffffffffffffffffn], sint: [8, -0x8000000000000000n, 0x7fffffffffffffffn],
 };
 
-function putScalar(w: Writer, t: AttrType, type: number, x: number | bigint, be: boolean, path: string): void {
+/** Number bounds of the types that fit a double exactly, for the allocation-free path. */
+const NUM: Record<string, [number, number]> = {
+  u8: [0, 0xff], s8: [-0x80, 0x7f], u16: [0, 0xffff], s16: [-0x8000, 0x7fff], u32: [0, 0xffffffff],
+  s32: [-0x80000000, 0x7fffffff],
+};
+
+function putScalar(w: Writer, t: AttrType, type: number, x: number | bigint, be: boolean, path: string, ca: CAttr, index: number): void {
+  const le = !be;
+  const nb = NUM[t];
+  if (nb !== undefined && typeof x === 'number') {
+    if (!Number.isInteger(x)) throw new TypeError(`${where(path, ca, index)}: ${x} is not an integer`);
+    if (x < nb[0] || x > nb[1]) throw new RangeError(`${where(path, ca, index)}: ${x} does not fit ${t}`);
+    const size = t === 'u8' || t === 's8' ? 1 : t === 'u16' || t === 's16' ? 2 : 4;
+    const p = reserve(w, type, size);
+    if (size === 1) w.buf[p] = x & 0xff;
+    else if (size === 2) w.dv.setUint16(p, x & 0xffff, le);
+    else w.dv.setUint32(p, x >>> 0, le);
+    return;
+  }
+  if (typeof x === 'number' && !Number.isInteger(x)) throw new TypeError(`${where(path, ca, index)}: ${x} is not an integer`);
   const [size, min, max] = FIXED[t];
-  const b = BigInt(x);
-  if (b < min || b > max) throw new RangeError(`${path}: ${x} does not fit ${t}`);
+  if (typeof x === 'number' ? (x < Number(min) || x > Number(max)) : (x < min || x > max)) {
+    throw new RangeError(`${where(path, ca, index)}: ${x} does not fit ${t}`);
+  }
   if (t === 'uint') return putUint(w, type, x);
   if (t === 'sint') return putSint(w, type, x);
   if (size === 8 && !be) return t === 'u64' ? putU64(w, type, x) : putS64(w, type, x);
+  const b = BigInt(x);
   const p = reserve(w, type, size);
   const dv = w.dv;
-  const le = !be;
   switch (t) {
     case 'u8': case 's8': w.buf[p] = Number(b & 0xffn); break;
     case 'u16': case 's16': dv.setUint16(p, Number(BigInt.asUintN(16, b)), le); break;
