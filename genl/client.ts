@@ -72,8 +72,11 @@ export interface ClientOptions {
   protocol?: number;
   /** Per-request timeout. */
   timeoutMs?: number;
-  /** Open the socket yourself (in-process hub, or a specific backend). */
-  open?: (onBatch: (b: Batch) => void) => NlSocket;
+  /**
+   * Open the socket yourself (in-process hub, a specific backend, a capturing wrapper). `hooks`
+   * carries this client's overrun handler and receive buffer size, for the socket to honour.
+   */
+  open?: (onBatch: (b: Batch) => void, hooks: { onOverrun?: () => void; rcvbuf?: number }) => NlSocket;
   backend?: 'native' | 'npm';
   /** The kernel dropped datagrams for this socket (ENOBUFS): events were lost and should be recovered. */
   onOverrun?: () => void;
@@ -173,7 +176,7 @@ export function createClient(o: ClientOptions = {}): Client {
     else p.replies.push(m);
   };
 
-  const socket = o.open ? o.open(onBatch) : openSocket({
+  const socket = o.open ? o.open(onBatch, { onOverrun: o.onOverrun, rcvbuf: o.rcvbuf }) : openSocket({
     protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch, rcvbuf: o.rcvbuf,
     onOverrun: o.onOverrun ?? (() => { /* requests are retried by their callers; events: see onOverrun */ }),
     onError: (e) => { for (const p of pending.values()) p.reject(e); },
