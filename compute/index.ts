@@ -3,4 +3,6 @@
 
 export type { DType, GemmDesc, GemmF32, GemmF64, GemmI8 } from './types';
 export { gemm } from './gemm';
+export { createPool, gemmAsync, closeDefaultPool, DEFAULT_MIN_FLOPS } from './pool';
+export type { Pool, PoolOptions } from './pool';
 export { blocking } from './kernels';
