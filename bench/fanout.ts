@@ -60,9 +60,9 @@ async function run(nsubs: number, rate: number, ms: number, port: number) {
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, ms));
     const [after] = await c.dump(CMD.RAS_GET);
-    const last = Number(after.cursor) - 1;
-    await new Promise((r) => setTimeout(r, 300)); // drain
     const el = (Date.now() - t0) / 1000;
+    const last = Number(after.cursor) - 1;
+    await new Promise((r) => setTimeout(r, 300)); // let the subscribers drain what is in flight
     for (const s of subs) s.close();
     const produced = last - first + 1;
     // Which events did each subscriber miss? They are read back from the log (the recovery path).
@@ -79,7 +79,8 @@ async function run(nsubs: number, rate: number, ms: number, port: number) {
         if (!logSeqs.has(q)) unrecovered++;
       }
     }
-    const delivered = subs.reduce((a, s) => a + s.count, 0);
+    let delivered = 0;
+    for (const s of subs) for (const q of s.seen.get(0) ?? []) if (q >= first && q <= last) delivered++;
     return { nsubs, produced, eventsPerSec: produced / el, deliveredPerSec: delivered / el, missed, unrecovered,
       overruns: subs.reduce((a, s) => a + s.overruns, 0) };
   } finally {

@@ -27,6 +27,11 @@ export interface ServerOptions {
   isAdmin?: (s: Sender) => boolean;
   /** Most datagrams queued for one port whose buffer is full before the oldest are dropped. */
   maxBacklog?: number;
+  /**
+   * Put consecutive notifications for one destination in one datagram (default on). The kernel
+   * sends one notification per datagram; every netlink client reads several messages per datagram.
+   */
+  batchEvents?: boolean;
   registry?: Registry;
 }
 
@@ -68,6 +73,8 @@ export interface Server {
   /** Unicast subscribers per group id (ports), for clients that may not join USERSOCK groups. */
   subscribers: Map<number, Set<number>>;
   portGone: ((port: number) => void)[];
+  /** Per destination (port, or -groups), the index of its last event span in this flush. */
+  lastEvent: Map<number, number>;
   counters: Counters;
   timer: NodeJS.Timeout | undefined;
   scheduled: boolean;
@@ -78,11 +85,11 @@ export function createServer(o: ServerOptions = {}): Server {
     registry: o.registry ?? newRegistry(),
     opts: {
       ack: o.ack ?? DEFAULT_ACK_OPTIONS, dumpChunk: o.dumpChunk ?? NLMSG_GOODSIZE,
-      isAdmin: o.isAdmin ?? ((s) => s.uid === 0), maxBacklog: o.maxBacklog ?? 1024,
+      isAdmin: o.isAdmin ?? ((s) => s.uid === 0), maxBacklog: o.maxBacklog ?? 1024, batchEvents: o.batchEvents ?? true,
     },
     socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0,
     results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(),
-    subscribers: new Map(), portGone: [], timer: undefined, scheduled: false,
+    subscribers: new Map(), portGone: [], lastEvent: new Map(), timer: undefined, scheduled: false,
     counters: { datagrams: 0, messages: 0, errors: 0, truncated: 0, dumps: 0, sendFailures: 0, dropped: 0 },
   };
 }
@@ -106,7 +113,7 @@ function pushSpan(srv: Server, at: number, port: number, groups = 0): void {
 /** Send everything queued. Full buffers are retried later; a vanished port ends its dumps and subscriptions. */
 export function flush(srv: Server): void {
   const n = srv.nspans;
-  if (n === 0 || !srv.socket) { srv.nspans = 0; resetWriter(srv.out); return; }
+  if (n === 0 || !srv.socket) { srv.nspans = 0; srv.lastEvent.clear(); resetWriter(srv.out); return; }
   const out = srv.out.buf;
   srv.socket.sendMany(out, srv.spans, n, srv.results);
   for (let i = 0; i < n; i++) {
@@ -123,6 +130,7 @@ export function flush(srv: Server): void {
     }
   }
   srv.nspans = 0;
+  srv.lastEvent.clear();
   resetWriter(srv.out);
 }
 
@@ -153,8 +161,11 @@ function kick(srv: Server, delay = 0): void {
   }
 }
 
-/** Retry backlogs, then advance each running dump by one chunk, so no client can starve the others. */
-function pump(srv: Server): void {
+/**
+ * Retry backlogs, then advance each running dump by one chunk, so no client can starve the others.
+ * Runs on its own from a timer; exported so tests and the fuzzer can drive dumps synchronously.
+ */
+export function pump(srv: Server): void {
   if (!srv.socket) return;
   flush(srv);
   for (const [port, q] of srv.backlog) {
@@ -194,6 +205,7 @@ function sendNow(srv: Server): number {
   s.sendMany(srv.out.buf, srv.spans, srv.nspans, srv.results);
   const r = srv.results[0];
   srv.nspans = 0;
+  srv.lastEvent.clear();
   resetWriter(srv.out);
   return r;
 }
@@ -421,17 +433,38 @@ export function notify(srv: Server, fam: Family, group: string, cmd: number, fil
   const at = genlStart(w, fam.id!, 0, 0, 0, cmd, fam.version);
   fill(w);
   msgEnd(w, at);
-  const end = w.len;
-  if (g.id <= 32) pushSpan(srv, start, 0, 1 << (g.id - 1));
+  // One copy of the message, referenced by every destination's span (no per-subscriber copy).
+  if (g.id <= 32) eventSpan(srv, start, 0, 1 << (g.id - 1));
   const subs = srv.subscribers.get(g.id);
-  if (subs) {
-    for (const port of subs) {
-      const s = w.len;
-      ensureCopy(w, w.buf.slice(start, end));
-      pushSpan(srv, s, port);
-    }
-  }
+  if (subs) for (const port of subs) eventSpan(srv, start, port, 0);
   kick(srv);
+}
+
+/**
+ * Queue event bytes [at, out.len) for a destination. When batchEvents is on and that destination's
+ * previous span ends right where this one starts, the message joins it: several notifications per
+ * datagram (up to NLMSG_GOODSIZE, which any client that reads kernel dumps can take), so an event
+ * storm costs one send per destination per flush instead of one per event.
+ */
+function eventSpan(srv: Server, at: number, port: number, groups: number): void {
+  const key = groups ? -groups : port;
+  const end = srv.out.len;
+  if (srv.opts.batchEvents) {
+    const last = srv.lastEvent.get(key);
+    if (last !== undefined && last < srv.nspans) {
+      const i = last * 4;
+      const off = srv.spans[i];
+      if (off + srv.spans[i + 1] === at && end - off <= NLMSG_GOODSIZE && srv.spans[i + 2] === (port | 0) && srv.spans[i + 3] === (groups | 0)) {
+        srv.spans[i + 1] = end - off;
+        return;
+      }
+    }
+    srv.lastEvent.set(key, srv.nspans);
+  }
+  const save = srv.out.len;
+  srv.out.len = end;
+  pushSpan(srv, at, port, groups);
+  srv.out.len = save;
 }
 
 /** Serve `srv` on a socket: handles each batch, then flushes once. */
