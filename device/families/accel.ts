@@ -172,28 +172,30 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     },
     'ras-log-get': {
       dump: (c) => {
-        const st = c.state as { d?: Device; cursor?: bigint; lost?: bigint; limit?: number };
+        // The dump ends where the log ended when it started: in a storm it would never finish otherwise.
+        const st = c.state as { d?: Device; cursor?: bigint; end?: bigint; limit?: number };
         if (!st.d) {
           const a = req(c);
           const d = dev(c, a);
           if (typeof d === 'number') return d;
-          const cursor = a.cursor === undefined ? 1n : BigInt(a.cursor);
-          Object.assign(st, { d, cursor, lost: readFrom(d.log, cursor, 0).lost, limit: a.limit ?? Infinity });
+          Object.assign(st, { d, cursor: a.cursor === undefined ? 1n : BigInt(a.cursor), end: d.log.next, limit: a.limit ?? Infinity });
         }
         const d = st.d!;
-        const { events } = readFrom(d.log, st.cursor!, Math.min(st.limit!, 256));
-        if (st.lost) {
-          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost: st.lost });
+        const { events, lost } = readFrom(d.log, st.cursor!, Math.min(st.limit!, 256));
+        if (lost) {
+          // Records the ring overwrote before they could be read (also mid-dump, if it overtakes us).
+          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost });
           if (!c.end()) return 1;
-          st.lost = 0n;
+          st.cursor = st.cursor! + lost;
         }
         for (const e of events) {
+          if (e.seq >= st.end! || st.limit! <= 0) return 0;
           writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, event: [eventAttrs(e)] });
           if (!c.end()) return 1;
           st.cursor = e.seq + 1n;
           st.limit!--;
         }
-        return events.length && st.limit! > 0 ? 1 : 0;
+        return events.length && st.limit! > 0 && st.cursor! < st.end! ? 1 : 0;
       },
     },
     'health-get': {
