@@ -172,6 +172,7 @@ export function createClient(o: ClientOptions = {}): Client {
       else p.resolve(p.replies);
       return;
     }
+    p.timer.refresh(); // the timeout is for silence: a long dump that keeps answering is alive
     if (p.onMessage) p.onMessage(m);
     else p.replies.push(m);
   };
