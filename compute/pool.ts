@@ -14,7 +14,7 @@ import { workerScript } from './kernel-text';
 export interface PoolOptions {
   /** Worker threads. Default: os.availableParallelism(). */
   threads?: number;
-  /** Calls below this many flops (2*m*n*k) run synchronously on the calling thread. Default 2^22. */
+  /** Calls below this many flops (2*m*n*k) run synchronously on the calling thread. Default 2^24 (about 2 ms of one core). */
   minFlops?: number;
 }
 
@@ -26,7 +26,7 @@ export interface Pool {
   close(): Promise<void>;
 }
 
-export const DEFAULT_MIN_FLOPS = 1 << 22;
+export const DEFAULT_MIN_FLOPS = 1 << 24;
 
 interface Job { task: Task; resolve: () => void; reject: (err: Error) => void }
 interface Slot { worker: Worker; job: Job | null }

@@ -1,0 +1,137 @@
+// GEMM: our f32 / f64 / i8 kernels (single thread and the worker pool) side by side with the CPU
+// backend of @tensorflow/tfjs-core and ml-matrix's mmul, square n x n x n. Reports GFLOP/s
+// (2*n^3 / time; GOP/s for i8) from the best and the median of interleaved reps, plus ratios.
+// Pool rows use inputs already on SharedArrayBuffer; "pool, copy" rows pass ordinary arrays, so
+// they include copying A, B and C into shared memory and C back.
+import { cpus, availableParallelism } from 'os';
+import * as tf from '@tensorflow/tfjs-core';
+// Used below: a bare side-effect import is dropped by esbuild (the package's sideEffects list omits
+// its node entry), and then the 'cpu' backend never registers.
+import { version_cpu as tfjsCpuVersion } from '@tensorflow/tfjs-backend-cpu';
+import { Matrix } from 'ml-matrix';
+import { blocking, createPool, gemm } from '../compute';
+import type { GemmDesc, Pool } from '../compute';
+import { fmt, quick, report, table } from './_lib';
+
+const SIZES = quick ? [128, 256] : [256, 512, 1024];
+// Reps per size (after warmup); the slow libraries get fewer at n = 1024 to keep the run short.
+const REPS = (n: number, slow: boolean): number => (quick ? 3 : n >= 1024 ? (slow ? 3 : 7) : n >= 512 ? (slow ? 4 : 9) : 15);
+const WARMUP = quick ? 1 : 2;
+
+interface Case { name: string; kind: string; slow?: boolean; run: () => void | Promise<void> }
+interface Result { impl: string; n: number; bestMs: number; medianMs: number; best: number; median: number }
+
+function rand(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+}
+
+function arrays(n: number, shared: boolean) {
+  const r = rand(n);
+  const mk = <T>(Ctor: { new (b: ArrayBufferLike): T; BYTES_PER_ELEMENT: number }, len: number): T =>
+    new Ctor(shared ? new SharedArrayBuffer(len * Ctor.BYTES_PER_ELEMENT) : new ArrayBuffer(len * Ctor.BYTES_PER_ELEMENT));
+  const len = n * n;
+  const a32 = mk(Float32Array, len), b32 = mk(Float32Array, len), a64 = mk(Float64Array, len), b64 = mk(Float64Array, len);
+  const a8 = mk(Int8Array, len), b8 = mk(Int8Array, len);
+  for (let i = 0; i < len; i++) {
+    a64[i] = a32[i] = r() * 2 - 1; b64[i] = b32[i] = r() * 2 - 1;
+    a8[i] = Math.floor(r() * 256) - 128; b8[i] = Math.floor(r() * 256) - 128;
+  }
+  return {
+    f32: { dtype: 'f32', m: n, n, k: n, a: a32, b: b32, c: mk(Float32Array, len) } as GemmDesc,
+    f64: { dtype: 'f64', m: n, n, k: n, a: a64, b: b64, c: mk(Float64Array, len) } as GemmDesc,
+    i8: { dtype: 'i8', m: n, n, k: n, a: a8, b: b8, c: mk(Int32Array, len) } as GemmDesc,
+  };
+}
+
+function cases(n: number, pool: Pool): Case[] {
+  const plain = arrays(n, false), shared = arrays(n, true);
+  const ta = tf.tensor2d(plain.f32.a as Float32Array, [n, n]), tb = tf.tensor2d(plain.f32.b as Float32Array, [n, n]);
+  const toRows = (x: Float64Array) => Array.from({ length: n }, (_, i) => Array.from(x.subarray(i * n, (i + 1) * n)));
+  const ma = new Matrix(toRows(plain.f64.a as Float64Array)), mb = new Matrix(toRows(plain.f64.b as Float64Array));
+  return [
+    { name: 'tfjs-cpu f32', kind: 'tfjs', slow: true, run: () => { const c = tf.matMul(ta, tb); c.dataSync(); c.dispose(); } },
+    { name: 'ml-matrix f64', kind: 'ml', slow: true, run: () => { ma.mmul(mb); } },
+    { name: 'ours f32', kind: 'f32', run: () => { gemm(plain.f32); } },
+    { name: 'ours f64', kind: 'f64', run: () => { gemm(plain.f64); } },
+    { name: 'ours i8', kind: 'i8', run: () => { gemm(plain.i8); } },
+    { name: 'ours f32 pool', kind: 'f32', run: () => pool.gemm(shared.f32).then(() => {}) },
+    { name: 'ours f64 pool', kind: 'f64', run: () => pool.gemm(shared.f64).then(() => {}) },
+    { name: 'ours i8 pool', kind: 'i8', run: () => pool.gemm(shared.i8).then(() => {}) },
+    { name: 'ours f32 pool, copy', kind: 'f32', run: () => pool.gemm(plain.f32).then(() => {}) },
+  ];
+}
+
+async function measure(n: number, list: Case[]): Promise<Result[]> {
+  for (const c of list) for (let i = 0; i < WARMUP; i++) await c.run();
+  const times = new Map<Case, number[]>(list.map((c) => [c, []]));
+  // Interleave the reps so drift and neighbours' load hit every implementation alike.
+  const maxReps = Math.max(...list.map((c) => REPS(n, !!c.slow)));
+  for (let r = 0; r < maxReps; r++) {
+    for (const c of list) {
+      if (r >= REPS(n, !!c.slow)) continue;
+      const t0 = performance.now();
+      await c.run();
+      (times.get(c) as number[]).push(performance.now() - t0);
+    }
+  }
+  const flop = 2 * n ** 3;
+  return list.map((c) => {
+    const t = (times.get(c) as number[]).sort((x, y) => x - y);
+    const bestMs = t[0], medianMs = t[t.length >> 1];
+    return { impl: c.name, n, bestMs, medianMs, best: flop / bestMs / 1e6, median: flop / medianMs / 1e6 };
+  });
+}
+
+async function main(): Promise<void> {
+  const warn = console.warn;
+  console.warn = () => {}; // the cpu backend prints a "use tfjs-node" banner on its first tensor
+  await tf.setBackend('cpu');
+  await tf.ready();
+  tf.scalar(0).dispose();
+  console.warn = warn;
+  const threads = availableParallelism();
+  const pool = createPool({ threads });
+  const all: Result[] = [];
+  const ratios: Record<string, Record<string, number>> = {};
+  try {
+    for (const n of SIZES) {
+      const res = await measure(n, cases(n, pool));
+      all.push(...res);
+      const by = (name: string) => res.find((r) => r.impl === name) as Result;
+      const tfjs = by('tfjs-cpu f32');
+      const single = (name: string) => by(name.replace(' pool, copy', '').replace(' pool', ''));
+      const r2 = (x: number) => +x.toFixed(2);
+      ratios[`n=${n}`] = {
+        'f32 vs tfjs': r2(by('ours f32').median / tfjs.median),
+        'f64 vs tfjs': r2(by('ours f64').median / tfjs.median),
+        'i8 vs tfjs': r2(by('ours i8').median / tfjs.median),
+        'f32 vs ml-matrix': r2(by('ours f32').median / by('ml-matrix f64').median),
+        'f32 pool/single': r2(by('ours f32 pool').median / by('ours f32').median),
+        'f64 pool/single': r2(by('ours f64 pool').median / by('ours f64').median),
+        'i8 pool/single': r2(by('ours i8 pool').median / by('ours i8').median),
+        'f32 pool/single best': r2(by('ours f32 pool').best / by('ours f32').best),
+      };
+      table(`GEMM n=${n}${quick ? ' (quick)' : ''}: GFLOP/s (GOP/s for i8), ${threads}-thread pool`, res.map((r) => ({
+        impl: r.impl,
+        'best ms': fmt(r.bestMs, 1),
+        'median ms': fmt(r.medianMs, 1),
+        'G/s best': fmt(r.best, 2),
+        'G/s median': fmt(r.median, 2),
+        'x tfjs (median)': fmt(r.median / tfjs.median, 1),
+        'pool/single (median)': r.impl.includes('pool') ? fmt(r.median / single(r.impl).median, 2) : '',
+        'pool/single (best)': r.impl.includes('pool') ? fmt(r.best / single(r.impl).best, 2) : '',
+      })));
+    }
+  } finally {
+    await pool.close();
+  }
+  report('gemm', {
+    cpu: cpus()[0]?.model, threads, blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion,
+    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); best and median of interleaved reps after warmup; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians unless marked best',
+    ratios,
+    results: all.map((r) => ({ ...r, bestMs: +r.bestMs.toFixed(3), medianMs: +r.medianMs.toFixed(3), best: +r.best.toFixed(3), median: +r.median.toFixed(3) })),
+  });
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
