@@ -45,10 +45,10 @@ function subscriber(group: number, famId: number, serverPort: number): Sub {
 }
 
 async function run(nsubs: number, rate: number, ms: number, port: number) {
-  const cfg = `tick-ms: 20\nstorm: { burst: 1000000 }\ndevices: [{}]\n`;
+  const cfg = `tick-ms: 20\nstorm: { burst: 1000000 }\ndevices: [{ log-capacity: 4194304 }]\n`;
   const fs = await import('fs');
   const file = `/tmp/accelnl-fanout-${process.pid}.yaml`;
-  fs.writeFileSync(file, cfg + `simulate: { dma: { deferred: ${rate} } }\n`);
+  fs.writeFileSync(file, cfg + `simulate: { pcie: { correctable: ${rate} } }\n`);
   const child = await startChild(port, ['--config', file]);
   const c = await connectAccel({ serverPort: port });
   const subs: Sub[] = [];
