@@ -14,3 +14,4 @@ export {
   openSocket, resolvePort, nativeStatus, DEFAULT_PORT, type NlSocket, type Batch, type OpenOptions,
 } from './socket';
 export * as ynl from './ynl';
+export * from './sweep';

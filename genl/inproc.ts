@@ -17,6 +17,10 @@ interface HubSocket extends NlSocket {
 
 export const newHub = (): Hub => ({ sockets: new Map(), groups: new Map(), nextPort: 1000 });
 
+/** The hub's answer to "which of these ports exist", for the server's sweeper. */
+export const hubAlive = (hub: Hub) => (ports: Set<number>): Set<number> =>
+  new Set([...ports].filter((p) => hub.sockets.has(p)));
+
 export interface InprocOptions extends Pick<OpenOptions, 'port' | 'onBatch'> {
   /** Credentials this socket presents; 0 (root) by default. */
   uid?: number;

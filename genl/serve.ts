@@ -4,10 +4,13 @@ import { ctrlNotifier, nlctrlFamily } from './nlctrl';
 import { register } from './registry';
 import { type Server, type ServerOptions, attach, createServer, receiveBatch } from './server';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
+import { type Sweeper, startSweeper } from './sweep';
 
 export interface Served {
   srv: Server;
   socket: NlSocket;
+  /** Releases the state of ports that went away (see sweep.ts). Families add their holders. */
+  sweeper: Sweeper;
   close(): void;
 }
 
@@ -23,16 +26,22 @@ export function createGenlServer(o: ServerOptions = {}): Server {
  * Bind `srv` to a socket: the real NETLINK_USERSOCK port by default, or what `open` returns (the
  * in-process hub). Throws on EADDRINUSE, so a second daemon on the same port refuses to start.
  */
-export function serve(srv: Server, o: { port: number; open?: (onBatch: (b: Batch) => void) => NlSocket }): Served {
+export function serve(srv: Server, o: {
+  port: number;
+  open?: (onBatch: (b: Batch) => void) => NlSocket;
+  /** Which of these ports still exist; default /proc/net/netlink (none for a custom `open`). */
+  alive?: (ports: Set<number>) => Set<number> | undefined;
+}): Served {
   const onBatch = (b: Batch): void => receiveBatch(srv, b);
   const socket = o.open ? o.open(onBatch) : openSocket({
     protocol: NETLINK_USERSOCK, port: o.port, credentials: true, onBatch, rcvbuf: 4 << 20, sndbuf: 4 << 20,
     onError: (e) => { process.emitWarning(`netlink socket: ${e.message}`); },
   });
   attach(srv, socket);
+  const sweeper = startSweeper(srv, { protocol: NETLINK_USERSOCK, alive: o.alive ?? (o.open ? () => undefined : undefined) });
   return {
-    srv, socket,
-    close() { socket.close(); srv.socket = undefined; srv.dumps.clear(); srv.backlog.clear(); },
+    srv, socket, sweeper,
+    close() { sweeper.stop(); socket.close(); srv.socket = undefined; srv.dumps.clear(); srv.backlog.clear(); },
   };
 }
 

@@ -142,7 +142,8 @@ function enqueue(srv: Server, port: number, d: Uint8Array): void {
   kick(srv, 1);
 }
 
-function goneAway(srv: Server, port: number): void {
+/** A port is gone: drop its dumps, backlog and subscriptions, and tell the families. */
+export function goneAway(srv: Server, port: number): void {
   srv.dumps.delete(port);
   srv.backlog.delete(port);
   for (const s of srv.subscribers.values()) s.delete(port);

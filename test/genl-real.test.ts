@@ -112,3 +112,22 @@ describe('admin permission judged by the sender credentials', () => {
     c.close();
   });
 });
+
+describe('ports that go away', () => {
+  test('the sweeper finds closed ports in /proc/net/netlink and releases what they held', async () => {
+    const sock = G.openSocket({ protocol: G.NETLINK_USERSOCK, onBatch: () => {} });
+    const port = sock.port;
+    expect(G.boundPorts(G.NETLINK_USERSOCK)!.has(port)).toBe(true);
+    const srv = served.srv;
+    srv.subscribers.set(99, new Set([port]));
+    const gone: number[] = [];
+    srv.portGone.push((p) => gone.push(p));
+    served.sweeper.run();
+    expect(srv.subscribers.get(99)!.has(port)).toBe(true);
+    sock.close();
+    served.sweeper.run();
+    expect(srv.subscribers.get(99)!.has(port)).toBe(false);
+    expect(gone).toContain(port);
+    srv.subscribers.delete(99);
+  });
+});
