@@ -1,42 +1,136 @@
 // accel: the command line. `accel [OPTIONS] OBJECT { COMMAND | help }`, iproute2 style.
-import { runDaemon } from './daemon';
+import { Args, Exit, OpError, UsageError, keyword } from './args';
+import { type Ctx, type Obj, createCtx } from './context';
+import { capsObject } from './caps';
+import { boObject, jobObject } from './compute';
+import { devObject } from './dev';
+import { familyObject } from './family';
+import { healthObject } from './health';
+import { defaultOptions, type Options } from './output';
+import { rasObject } from './ras';
+import { readBatch } from './batch';
 import { version } from './version';
 
 const USAGE = `Usage: accel [ OPTIONS ] OBJECT { COMMAND | help }
-       accel daemon [ --port PORT ] [ --config FILE ] [ --seed N ] [ --state-dir DIR ] [ --simulate ]
-where  OBJECT := { daemon }
-       OPTIONS := { -V[ersion] | --port PORT }
+       accel [ -force ] -batch FILENAME
+where  OBJECT := { dev | ras | health | caps | job | bo | family | monitor | exporter | daemon }
+       OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -s[tats] | -t[imestamp] | --port PORT }
 `;
 
-export async function main(argv: string[]): Promise<number> {
-  const args = [...argv];
-  while (args.length && args[0].startsWith('-')) {
-    const a = args.shift()!;
-    if (a === '-V' || a === '-Version' || a === '--version') {
-      process.stdout.write(`accel utility, accelnl ${version}\n`);
-      return 0;
+// Long-running objects load their code (prom-client, the emulator) only when used.
+const lazy = (name: string, usage: string, load: () => Promise<{ run: Obj['run'] }>): Obj => ({
+  name, usage, commands: [], run: async (ctx, a) => (await load()).run!(ctx, a),
+});
+
+const OBJECTS: Obj[] = [
+  devObject, rasObject, healthObject, capsObject, jobObject, boObject, familyObject,
+  lazy('monitor', 'Usage: accel [ -j [ -p ] ] [ -t ] monitor [ all | OBJECT-LIST ] [ --pcap FILE ]\nwhere  OBJECT-LIST := { dev | ras | health | job } ...\n',
+    async () => ({ run: (await import('./monitor.js')).runMonitor })),
+  lazy('exporter', 'Usage: accel exporter [ --listen ADDR ] [ --interval MSEC ]\n',
+    async () => ({ run: (await import('./exporter.js')).runExporter })),
+  lazy('daemon', '', async () => ({ run: (await import('./daemon-cmd.js')).runDaemonCmd })),
+];
+const NAMES = [...OBJECTS.map((o) => o.name), 'help'];
+
+const OPTIONS = ['Version', 'json', 'pretty', 'stats', 'timestamp', 'batch', 'force', 'port', 'help'] as const;
+
+interface Parsed { o: Options; batch?: string }
+
+function parseOptions(a: Args): Parsed {
+  const o = defaultOptions();
+  let batch: string | undefined;
+  while (a.more && a.peek()!.startsWith('-') && a.peek() !== '-') {
+    const w = a.next()!;
+    const opt = keyword(w.replace(/^--?/, ''), OPTIONS);
+    switch (opt) {
+      case 'Version': throw new Done(`accel utility, accelnl ${version}\n`);
+      case 'json': o.json = true; break;
+      case 'pretty': o.pretty = true; o.json = true; break;
+      case 'stats': o.stats = true; break;
+      case 'timestamp': o.timestamp = true; break;
+      case 'force': o.force = true; break;
+      case 'batch': batch = a.value(w, 'a file name'); break;
+      case 'port': process.env.ACCEL_NL_PORT = a.value(w, 'a port'); break;
+      case 'help': throw new Done(USAGE);
+      default: throw new UsageError(`Option "${w}" is unknown, try "accel -help".`);
     }
-    if (a === '-h' || a === '-help' || a === '--help') { process.stdout.write(USAGE); return 0; }
-    if (a === '--port' || a === '-port') {
-      const v = args.shift();
-      if (v === undefined) return usageError('option "--port" needs a value');
-      process.env.ACCEL_NL_PORT = v;
-      continue;
-    }
-    return usageError(`Option "${a}" is unknown, try "accel -help".`);
   }
-  const obj = args.shift();
-  if (!obj || obj === 'help') { process.stdout.write(USAGE); return obj ? 0 : 2; }
-  if ('daemon'.startsWith(obj)) return runDaemon(args);
-  return usageError(`Object "${obj}" is unknown, try "accel help".`);
+  return { o, batch };
 }
 
-function usageError(msg: string): number {
-  process.stderr.write(`${msg}\n`);
-  return 2;
+/** Help printed on request: stdout, exit 0. */
+class Done extends Error {}
+
+/** One command line: OBJECT { COMMAND | help } ... */
+export async function runLine(ctx: Ctx, a: Args): Promise<void> {
+  const w = a.next();
+  if (w === undefined) throw new UsageError(USAGE);
+  const name = keyword(w, NAMES);
+  if (name === 'help') throw new Done(USAGE);
+  const obj = OBJECTS.find((x) => x.name === name);
+  if (!obj) throw new UsageError(`Object "${w}" is unknown, try "accel help".`);
+  if (obj.run) {
+    if (a.peek() === 'help' && obj.usage) throw new Done(obj.usage);
+    return obj.run(ctx, a);
+  }
+  const cw = a.more ? a.next()! : obj.default!;
+  if (cw === 'help') throw new Done(obj.usage);
+  const cmd = keyword(cw, obj.commands.map(([n]) => n));
+  const f = obj.commands.find(([n]) => n === cmd)?.[1];
+  if (!f) throw new UsageError(`Command "${cw}" is unknown, try "accel ${obj.name} help".`);
+  if (a.peek() === 'help') throw new Done(obj.usage);
+  return f(ctx, a);
 }
 
-main(process.argv.slice(2)).then((code) => { if (code !== undefined) process.exitCode = code; }, (e: Error) => {
+/** Exit status for an error, after printing it the way iproute2 would. */
+function report(e: unknown): number {
+  if (e instanceof Done) { process.stdout.write(e.message); return 0; }
+  if (e instanceof Exit) return e.status;
+  const msg = (e as Error)?.message ?? String(e);
+  if (e instanceof UsageError) { process.stderr.write(`${msg.replace(/\n?$/, '\n')}`); return 2; }
+  if (e instanceof OpError) { process.stderr.write(`${msg}\n`); return 1; }
+  process.stderr.write(`accel: ${msg}\n`);
+  return 1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const a = new Args(argv);
+  let ctx: Ctx | undefined;
+  try {
+    const p = parseOptions(a);
+    ctx = createCtx(p.o, (s) => { process.stdout.write(s); });
+    if (p.batch !== undefined) {
+      if (a.more) throw new UsageError('-batch takes no other arguments.');
+      return await runBatch(ctx, p.batch);
+    }
+    await runLine(ctx, a);
+    return 0;
+  } catch (e) {
+    return report(e);
+  } finally {
+    ctx?.close();
+  }
+}
+
+/** iproute2 -batch: one command a line; stop at the first failure unless -force. */
+async function runBatch(ctx: Ctx, file: string): Promise<number> {
+  const lines = readBatch(file);
+  let status = 0;
+  for (const { words, line } of lines) {
+    try {
+      await runLine(ctx, new Args(words));
+    } catch (e) {
+      const s = report(e);
+      if (s === 0) continue;
+      process.stderr.write(`Command failed ${file}:${line}\n`);
+      status = 1;
+      if (!ctx.o.force) break;
+    }
+  }
+  return status;
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
   process.stderr.write(`accel: ${e.message}\n`);
   process.exitCode = 1;
 });

@@ -1,0 +1,42 @@
+// accel caps show: RAS payload formats (with schema versions and endpoints) and family features
+// per device, where the daemon serves caps-get.
+import { type Accel, CMD, FEATURE, RAS_FORMAT } from '../device/gen/accel';
+import type { Args } from './args';
+import { type Ctx, type Obj, doOne, dumpAll, requireOp } from './context';
+import { optDev } from './handle';
+import { handleOf, pairs, toJson } from './output';
+
+const USAGE = `Usage: accel caps show [ DEV ]
+`;
+
+const lower = (k: string): string => k.toLowerCase().replace(/_/g, '-');
+
+function capsJson(c: Accel): Record<string, unknown> {
+  const formats = Object.entries(RAS_FORMAT).filter(([, v]) => ((c.formats ?? 0) >>> v) & 1).map(([k]) => lower(k));
+  const features = Array.isArray(c.features) ? c.features
+    : Object.entries(FEATURE).filter(([, bit]) => ((c.features as number ?? 0) & bit) !== 0).map(([k]) => lower(k));
+  const info = (c.formatInfo ?? []).map((f) => ({ format: f.format, schema_version: f.schemaVersion, endpoint: f.endpoint }));
+  return { formats, features, format_info: info };
+}
+
+async function show(ctx: Ctx, a: Args): Promise<void> {
+  const h = optDev(a);
+  a.end();
+  await requireOp(ctx, CMD.CAPS_GET, 'caps show');
+  const cs = h ? await doOne(ctx, CMD.CAPS_GET, h) : await dumpAll(ctx, CMD.CAPS_GET);
+  const devs = new Map((await dumpAll(ctx, CMD.DEV_GET)).map((d) => [d.devIndex, d]));
+  const handle = (c: Accel): string => handleOf(devs.get(c.devIndex) ?? c);
+  if (ctx.o.json) {
+    ctx.out(toJson({ caps: Object.fromEntries(cs.map((c) => [handle(c), capsJson(c)])) }, ctx.o.pretty) + '\n');
+    return;
+  }
+  for (const c of cs) {
+    const j = capsJson(c);
+    const lines = [`${handle(c)}:`, `  formats ${(j.formats as string[]).join(' ') || 'none'}`,
+      `  features ${(j.features as string[]).join(' ') || 'none'}`];
+    for (const f of j.format_info as Record<string, unknown>[]) lines.push(`  ${pairs(f)}`);
+    ctx.out(lines.join('\n') + '\n');
+  }
+}
+
+export const capsObject: Obj = { name: 'caps', usage: USAGE, default: 'show', commands: [['show', show]] };

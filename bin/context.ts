@@ -1,0 +1,108 @@
+// What every command runs with: the options, where output goes, and one lazily opened connection
+// to the daemon (shared by the lines of a batch). Netlink failures become iproute2-style messages.
+import { type AccelClient, connectAccel } from '../device/client';
+import { type Accel, CMD, spec } from '../device/gen/accel';
+import { type ClientOptions, NetlinkError, resolvePort } from '../genl';
+import { ECONNREFUSED, ENOENT, ETIMEDOUT, strerror } from '../attrs/errno';
+import { OpError } from './args';
+import type { Options, Out } from './output';
+
+export interface Ctx {
+  o: Options;
+  out: Out;
+  /** The daemon's port, from --port, ACCEL_NL_PORT or the default. */
+  port: number;
+  /** Connect (once) and resolve the accel family. */
+  accel(extra?: ClientOptions): Promise<AccelClient>;
+  close(): void;
+}
+
+export const hexPort = (p: number): string => `0x${p.toString(16)}`;
+
+export function createCtx(o: Options, out: Out): Ctx {
+  let client: Promise<AccelClient> | undefined;
+  const ctx: Ctx = {
+    o, out,
+    get port() { return resolvePort(); },
+    accel(extra = {}) {
+      if (extra.open) return connect(ctx.port, extra); // a private, wrapped socket (capture)
+      client ??= connect(ctx.port, extra);
+      return client;
+    },
+    close() { client?.then((c) => c.close(), () => undefined); client = undefined; },
+  };
+  return ctx;
+}
+
+async function connect(port: number, extra: ClientOptions): Promise<AccelClient> {
+  try {
+    return await connectAccel({ serverPort: port, timeoutMs: 3000, ...extra });
+  } catch (e) {
+    throw connectError(e, port);
+  }
+}
+
+/** The one line the tool prints when it cannot talk to the daemon. */
+export function connectError(e: unknown, port: number): Error {
+  if (e instanceof NetlinkError) {
+    if (e.errno === ECONNREFUSED || e.errno === ETIMEDOUT) {
+      return new OpError(`accel: cannot reach the accel daemon at netlink port ${hexPort(port)} (NETLINK_USERSOCK): ` +
+        `${e.errno === ETIMEDOUT ? 'no answer' : 'nothing is bound there'}. Is "accel daemon" running?`);
+    }
+    if (e.errno === ENOENT) return new OpError(`accel: the daemon at netlink port ${hexPort(port)} does not serve the accel family.`);
+  }
+  return e as Error;
+}
+
+const ATTR_NAMES = new Map(spec.attributeSets.find((s) => s.name === 'accel')!.attributes.map((a) => [a.value, a.name]));
+const OP_NAMES = new Map(spec.operations.map((op) => [op.value, op.name]));
+
+/** iproute2's way: "Error: <extack message>." then the errno text. */
+export function describeNetlinkError(e: NetlinkError): string {
+  let msg = e.extack.msg;
+  if (!msg && e.extack.missType) msg = `missing attribute ${ATTR_NAMES.get(e.extack.missType) ?? e.extack.missType}`;
+  return `${msg ? `Error: ${msg}.\n` : ''}daemon answers: ${strerror(e.errno)}`;
+}
+
+/** Run one request; a netlink error becomes an OpError with the message above. */
+export async function call<T>(ctx: Ctx, f: (c: AccelClient) => Promise<T>): Promise<T> {
+  const c = await ctx.accel();
+  try {
+    return await f(c);
+  } catch (e) {
+    if (e instanceof NetlinkError) {
+      if (e.errno === ECONNREFUSED || e.errno === ETIMEDOUT) throw connectError(e, ctx.port);
+      throw new OpError(describeNetlinkError(e));
+    }
+    throw e;
+  }
+}
+
+/** Whether this daemon serves an op (the family is served partially while features land). */
+export const serves = (c: AccelClient, cmd: number): boolean => c.family.ops.some((op) => op.id === cmd);
+
+/** Fail clearly when the daemon does not serve `cmd`. */
+export async function requireOp(ctx: Ctx, cmd: number, what: string): Promise<void> {
+  const c = await ctx.accel();
+  if (!serves(c, cmd)) {
+    throw new OpError(`Error: "${what}" is not supported by this daemon (it does not serve ${OP_NAMES.get(cmd) ?? cmd}).`);
+  }
+}
+
+export const doOne = (ctx: Ctx, cmd: number, a: Accel = {}): Promise<Accel[]> => call(ctx, (c) => c.do(cmd, a));
+export const dumpAll = (ctx: Ctx, cmd: number, a: Accel = {}): Promise<Accel[]> => call(ctx, (c) => c.dump(cmd, a));
+export { CMD };
+
+/** A command: reads its words from `a`, prints through ctx. */
+export type Command = (ctx: Ctx, a: import('./args').Args) => Promise<void>;
+
+/** An object of the grammar: its commands in usage order (the order settles abbreviations). */
+export interface Obj {
+  name: string;
+  usage: string;
+  commands: [string, Command][];
+  /** Objects without COMMANDs (monitor, exporter, daemon) take the rest of the line themselves. */
+  run?: Command;
+  /** The command run when none is given (ip's default is show). */
+  default?: string;
+}

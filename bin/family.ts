@@ -1,0 +1,107 @@
+// accel family: the nlctrl view of what the daemon serves, like `genl ctrl list` / `genl ctrl get`.
+import { spec as accelSpec } from '../device/gen/accel';
+import { spec as drmRasSpec } from '../device/gen/drm-ras';
+import {
+  CTRL_ATTR, CTRL_CMD, type Client, type FamilyInfo, GENL_ID_CTRL, GENL_OP, NetlinkError, createClient, parseFamily,
+} from '../genl';
+import { putString, putU16 } from '../attrs';
+import { ECONNREFUSED, ETIMEDOUT } from '../attrs/errno';
+import { type Args, OpError, UsageError, keyword, parseU32 } from './args';
+import { type Ctx, type Obj, connectError, describeNetlinkError } from './context';
+import { toJson } from './output';
+
+const USAGE = `Usage: accel family list
+       accel family get { name NAME | id ID | NAME }
+`;
+
+/** Op names where we have the family's spec; nlctrl's own from CTRL_CMD. */
+const OP_NAMES: Record<string, Map<number, string>> = {
+  nlctrl: new Map(Object.entries(CTRL_CMD).map(([k, v]) => [v, k.toLowerCase()])),
+  accel: new Map(accelSpec.operations.map((o) => [o.value, o.name])),
+  'drm-ras': new Map(drmRasSpec.operations.map((o) => [o.value, o.name])),
+};
+
+function caps(flags: number): string[] {
+  const c: string[] = [];
+  if (flags & GENL_OP.ADMIN_PERM) c.push('requires admin permission');
+  if (flags & GENL_OP.CAP_DO) c.push('can doit');
+  if (flags & GENL_OP.CAP_DUMP) c.push('can dumpit');
+  if (flags & GENL_OP.CAP_HASPOL) c.push('has policy');
+  return c;
+}
+
+/** genl ctrl's layout (tabs, trailing spaces and all); -s adds op names and capabilities. */
+function familyText(f: FamilyInfo, details: boolean): string {
+  const hex = (n: number): string => `0x${n.toString(16)}`;
+  let s = `Name: ${f.name}\n\tID: ${hex(f.id)}  Version: ${hex(f.version)}  header size: ${f.hdrsize}  max attribs: ${f.maxattr} \n`;
+  if (f.ops.length) {
+    s += '\tcommands supported: \n';
+    f.ops.forEach((op, i) => {
+      s += `\t\t#${i + 1}:  ID-${hex(op.id)} `;
+      if (details) s += ` ${OP_NAMES[f.name]?.get(op.id) ?? ''}\n\t\t Capabilities (${hex(op.flags)}):\n\t\t ${caps(op.flags).join('; ')}`;
+      s += '\n';
+    });
+    s += '\n';
+  }
+  if (f.groups.size) {
+    s += '\tmulticast groups:\n';
+    [...f.groups].forEach(([name, id], i) => { s += `\t\t#${i + 1}:  ID-${hex(id)}  name: ${name}\n`; });
+    s += '\n';
+  }
+  return s;
+}
+
+const familyJson = (f: FamilyInfo): Record<string, unknown> => ({
+  id: f.id, version: f.version, hdrsize: f.hdrsize, maxattr: f.maxattr,
+  ops: f.ops.map((op) => ({ id: op.id, name: OP_NAMES[f.name]?.get(op.id), flags: op.flags })),
+  mcast_groups: Object.fromEntries(f.groups),
+});
+
+async function withClient<T>(ctx: Ctx, f: (c: Client) => Promise<T>): Promise<T> {
+  const c = createClient({ serverPort: ctx.port, timeoutMs: 3000 });
+  try {
+    return await f(c);
+  } catch (e) {
+    if (e instanceof NetlinkError && (e.errno === ECONNREFUSED || e.errno === ETIMEDOUT)) throw connectError(e, ctx.port);
+    if (e instanceof NetlinkError) throw new OpError(describeNetlinkError(e));
+    throw e;
+  } finally {
+    c.close();
+  }
+}
+
+function print(ctx: Ctx, fams: FamilyInfo[]): void {
+  if (ctx.o.json) ctx.out(toJson({ family: Object.fromEntries(fams.map((f) => [f.name, familyJson(f)])) }, ctx.o.pretty) + '\n');
+  else for (const f of fams) ctx.out(familyText(f, ctx.o.stats));
+}
+
+async function list(ctx: Ctx, a: Args): Promise<void> {
+  a.end();
+  const fams = await withClient(ctx, async (c) => {
+    const out: FamilyInfo[] = [];
+    for await (const m of c.dump(GENL_ID_CTRL, CTRL_CMD.GETFAMILY)) out.push(parseFamily(m));
+    return out;
+  });
+  print(ctx, fams);
+}
+
+async function get(ctx: Ctx, a: Args): Promise<void> {
+  const w = a.next();
+  if (w === undefined) throw new UsageError(`Command line is not complete: a family is needed.\n${USAGE}`);
+  let byId: number | undefined;
+  let name: string | undefined;
+  const k = keyword(w, ['name', 'id']);
+  if (k === 'id') byId = parseU32(a.value(w, 'an id'), 'id');
+  else if (k === 'name' && a.more) name = a.next();
+  else name = w;
+  a.end();
+  const f = await withClient(ctx, async (c) => {
+    const [m] = await c.request(GENL_ID_CTRL, CTRL_CMD.GETFAMILY, {
+      fill: (x) => (byId !== undefined ? putU16(x, CTRL_ATTR.FAMILY_ID, byId) : putString(x, CTRL_ATTR.FAMILY_NAME, name!)),
+    });
+    return parseFamily(m);
+  });
+  print(ctx, [f]);
+}
+
+export const familyObject: Obj = { name: 'family', usage: USAGE, default: 'list', commands: [['list', list], ['get', get], ['show', list]] };

@@ -1,0 +1,73 @@
+// Output in devlink's shapes: text as a handle line with indented "key value" lines, JSON as one
+// object keyed by section then by handle. u64 values above 2^53 go out as strings in JSON.
+
+export interface Options {
+  json: boolean;
+  pretty: boolean;
+  stats: boolean;
+  timestamp: boolean;
+  /** Set by -force in batch mode. */
+  force: boolean;
+}
+
+export const defaultOptions = (): Options => ({ json: false, pretty: false, stats: false, timestamp: false, force: false });
+
+export type Out = (s: string) => void;
+
+/** JSON numbers where exact, strings for larger integers (as devlink prints u64 values it cannot hold). */
+export const jsonValue = (_k: string, v: unknown): unknown => {
+  if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (v instanceof Uint8Array) return hex(v);
+  return v;
+};
+
+export function toJson(o: unknown, pretty: boolean): string {
+  return JSON.stringify(o, jsonValue, pretty ? 2 : undefined);
+}
+
+export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** The devlink handle of a device: bus name / bus address. */
+export const handleOf = (a: { busName?: string; busAddr?: string; devIndex?: number }): string =>
+  a.busAddr !== undefined ? `${a.busName ?? 'pci'}/${a.busAddr}` : `accel${a.devIndex ?? '?'}`;
+
+/** One text line of "key value" pairs; undefined values are left out, strings with spaces quoted. */
+export function pairs(o: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined) continue;
+    parts.push(`${k} ${fmt(v)}`);
+  }
+  return parts.join(' ');
+}
+
+function fmt(v: unknown): string {
+  if (typeof v === 'string') return v === '' || /\s/.test(v) ? JSON.stringify(v) : v;
+  if (v instanceof Uint8Array) return hex(v);
+  if (Array.isArray(v)) return v.map(fmt).join(',');
+  return String(v);
+}
+
+/** Big or small, as a number when exact. */
+export const num = (v: number | bigint | undefined): number | bigint | undefined =>
+  typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+
+/** Local date and time from nanoseconds since the epoch, as devlink prints last_dump_date/time. */
+export function dateTime(ns: number | bigint): { date: string; time: string } {
+  const big = BigInt(ns);
+  const d = new Date(Number(big / 1000000n));
+  const us = Number((big / 1000n) % 1000000n);
+  return {
+    date: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`,
+    time: `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(us, 6)}`,
+  };
+}
+
+/** `ip -t monitor` style: "Timestamp: Mon Nov 24 10:00:00 2026 123456 usec" (ctime, then microseconds). */
+export function timestampLine(now = new Date()): string {
+  const [day, mon, dd, yyyy] = now.toDateString().split(' ');
+  const ctime = `${day} ${mon} ${dd.replace(/^0/, ' ')} ${now.toTimeString().slice(0, 8)} ${yyyy}`;
+  return `Timestamp: ${ctime} ${now.getMilliseconds() * 1000} usec`;
+}
