@@ -1,0 +1,128 @@
+// accel monitor, spawned against a real daemon: live events in text and JSON, a forced loss of
+// multicast datagrams whose events come back from the RAS log marked recovered, JSON closed on
+// SIGINT, and a --pcap capture that tshark dissects without malformed packets.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { type Daemon, startDaemon } from '../device';
+import { type AccelClient, connectAccel } from '../device/client';
+import { CMD } from '../device/gen/accel';
+import { ensurePackages } from './helpers/apt';
+import { runAccel, startAccel } from './helpers/cli';
+
+const PORT = 0x41470000 + (process.pid & 0xfff);
+let d: Daemon;
+let admin: AccelClient;
+/** While true, the daemon's multicast sends are dropped (its unicast replies still go out). */
+let dropMulticast = false;
+
+beforeAll(async () => {
+  require('../bin/build.js').build();
+  d = startDaemon({ port: PORT, config: 'devices: [{}, {}]', tick: false });
+  const sock = d.served.socket;
+  const sendMany = sock.sendMany.bind(sock);
+  sock.sendMany = (data, spans, count = spans.length >> 2, results) => {
+    if (!dropMulticast) return sendMany(data, spans, count, results);
+    const keep = [...Array(count).keys()].filter((i) => spans[4 * i + 3] === 0);
+    const s = new Int32Array(keep.length * 4);
+    keep.forEach((i, j) => s.set(spans.subarray(4 * i, 4 * i + 4), 4 * j));
+    const r = new Int32Array(keep.length);
+    sendMany(data, s, keep.length, r);
+    results?.fill(0, 0, count);
+    keep.forEach((i, j) => { if (results) results[i] = r[j]; });
+    return count;
+  };
+  admin = await connectAccel({ serverPort: PORT });
+});
+afterAll(() => { admin.close(); d.close(); });
+
+const inject = (dev: number, block = 'dma') => admin.do(CMD.RAS_INJECT, { devIndex: dev, block: block as 'dma', severity: 'deferred' });
+const listening = /accel monitor: listening to .* \(multicast\)/;
+
+test('-j monitor: live events, a forced gap recovered from the log in order, JSON closed on SIGINT', async () => {
+  const mon = startAccel(['-j', 'monitor', 'ras'], { port: PORT });
+  await mon.waitFor(listening, 'stderr');
+  await inject(1);
+  await mon.waitFor(/"seq":1,/);
+  dropMulticast = true;
+  await inject(1);
+  await inject(1);
+  dropMulticast = false;
+  await inject(1);
+  await mon.waitFor(/"seq":4,/);
+  const r = await mon.stop('SIGINT');
+  expect(r.code).toBe(0);
+  const doc = JSON.parse(r.stdout); // valid JSON although interrupted
+  const events = doc.mon.map((e: any) => {
+    expect(e.command).toBe('event');
+    const [ev] = e.ras['pci/0000:04:00.0'];
+    return [ev.seq, ev.recovered ?? false];
+  });
+  expect(events).toEqual([[1, false], [2, true], [3, true], [4, false]]);
+});
+
+test('text monitor with -t: [obj,cmd] headers, object filter, recovered events marked', async () => {
+  const mon = startAccel(['-t', 'monitor', 'dev', 'ras'], { port: PORT });
+  await mon.waitFor(listening, 'stderr');
+  await admin.do(CMD.DEV_SET, { devIndex: 0, action: 'offline' });
+  await admin.do(CMD.DEV_SET, { devIndex: 0, action: 'online' });
+  await mon.waitFor(/\[dev,state\][^[]*state operational/);
+  await admin.do(CMD.HEALTH_TEST, { devIndex: 0, reporterName: 'pcie' }); // health: not asked for
+  dropMulticast = true;
+  await inject(0, 'mmu');
+  dropMulticast = false;
+  await inject(0, 'mmu');
+  await mon.waitFor(/(\[ras,event\][^[]*){2}/);
+  const r = await mon.stop();
+  expect(r.code).toBe(0);
+  const out = r.stdout;
+  expect(out).toMatch(/^Timestamp: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \d+ usec\n\[dev,state\] pci\/0000:03:00.0:\n {2}name accel0 state offline health \w+\n/);
+  expect(out).not.toContain('[health,');
+  const ras = out.split('\n').filter((l) => l.startsWith('  seq '));
+  expect(ras).toHaveLength(2);
+  expect(ras[0]).toMatch(/kind error block mmu severity deferred .* recovered true$/);
+  expect(ras[1]).not.toMatch(/recovered/);
+});
+
+describe('--pcap', () => {
+  const why = ensurePackages(['tshark']);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'accel-pcap-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test('writes LINKTYPE_NETLINK records; tshark dissects every one, none malformed', async () => {
+    const file = path.join(tmp, 'mon.pcap');
+    const mon = startAccel(['monitor', '--pcap', file], { port: PORT });
+    await mon.waitFor(listening, 'stderr');
+    await inject(0, 'sram');
+    await admin.do(CMD.HEALTH_TEST, { devIndex: 1, reporterName: 'thermal' });
+    await mon.waitFor(/\[ras,event\]/);
+    await mon.stop();
+    // A CLI error exchange in its own capture: NLMSG_ERROR with extended-ACK TLVs.
+    const buf = fs.readFileSync(file);
+    expect(buf.readUInt32LE(0)).toBe(0xa1b2c3d4);
+    expect(buf.readUInt32LE(20)).toBe(253);
+    expect(buf.readUInt16BE(24 + 16 + 2)).toBe(824); // cooked header, big-endian hatype
+    if (why) {
+      console.warn(`skipping the tshark dissection: ${why}`);
+      return;
+    }
+    const frames = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.number', '-e', 'netlink.hdr_type', '-e', 'genl.ctrl.family_name', '-e', '_ws.malformed'], { encoding: 'utf8' });
+    expect(frames.status).toBe(0);
+    const rows = frames.stdout.trim().split('\n').map((l) => l.split('\t'));
+    expect(rows.length).toBeGreaterThan(6);
+    expect(rows.filter((r) => r[3])).toEqual([]); // no malformed frames
+    expect(rows.some((r) => r[2].includes('accel'))).toBe(true); // nlctrl resolve of accel, dissected
+    const verbose = spawnSync('tshark', ['-r', file, '-V'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(verbose.stdout).toMatch(/Linux netlink \(cooked header\)/);
+    expect(verbose.stdout).toMatch(/Link-layer address type: Netlink \(824\)/);
+    expect(verbose.stdout).toMatch(/Linux Generic Netlink protocol/);
+    expect(verbose.stdout).not.toMatch(/[Mm]alformed/);
+  });
+});
+
+test('monitor against no daemon: the one-line message', async () => {
+  const r = await runAccel(['monitor'], { port: 0x41480000 + (process.pid & 0xfff) });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^accel: cannot reach the accel daemon at netlink port 0x[0-9a-f]+ \(NETLINK_USERSOCK\)/);
+});
