@@ -6,6 +6,8 @@ import { type Clock, realClock } from './clock';
 import { type Config, DEFAULT_CONFIG_YAML, parseConfig } from './config';
 import { accelFamily } from './families/accel';
 import { drmRasFamily } from './families/drm-ras';
+import { jobHandlers, wireJobEvents } from './families/jobs';
+import { type Engine, newEngine, owners, releasePort, stopEngine, takeBusy } from './jobs';
 import { type Persistence, closePersistence, openPersistence, syncPersistence } from './persist';
 import { type Runtime, createRuntime, startTicking, stopRuntime } from './runtime';
 
@@ -23,11 +25,16 @@ export interface DaemonOptions {
   server?: ServerOptions;
   /** Open the socket yourself (tests: the in-process hub). */
   open?: (onBatch: (b: Batch) => void) => NlSocket;
+  /** Which ports still exist, with a custom `open` (the hub's hubAlive). */
+  alive?: (ports: Set<number>) => Set<number> | undefined;
+  /** Compute worker threads (default: the cores available; 0 runs jobs on the main thread). */
+  computeThreads?: number;
 }
 
 export interface Daemon {
   cfg: Config;
   rt: Runtime;
+  engine: Engine;
   served: GenlServed;
   persistence: Persistence | undefined;
   /** The ready line: families, ids, port. */
@@ -44,15 +51,21 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const srv = createGenlServer(o.server);
   let served: GenlServed;
   try {
-    served = serve(srv, { port: o.port, open: o.open });
+    served = serve(srv, { port: o.port, open: o.open, alive: o.alive });
   } catch (e) {
     if (persistence) closePersistence(rt.emu, persistence);
     stopRuntime(rt);
     throw e;
   }
   const s = { srv, rt };
-  addFamily(srv, accelFamily(s));
+  const engine = newEngine(rt.emu, { threads: o.computeThreads });
+  const accel = addFamily(srv, accelFamily(s, jobHandlers(s, engine)));
   addFamily(srv, drmRasFamily(s));
+  wireJobEvents(s, accel, engine);
+  rt.busySource = (dev, dtMs) => takeBusy(engine, dev, dtMs);
+  // Buffer objects belong to their port: freed when it goes away (the sweeper notices).
+  served.sweeper.holders.push(() => owners(engine));
+  srv.portGone.push((port) => releasePort(engine, port));
   if (o.tick !== false) {
     startTicking(rt);
     if (persistence) {
@@ -68,8 +81,9 @@ export function startDaemon(o: DaemonOptions): Daemon {
     `${rt.emu.devices.size} devices (${[...rt.emu.devices.values()].map((d) => d.name).join(' ')})` +
     (served.socket.credentials ? '' : '; no sender credentials, admin ops refused');
   return {
-    cfg, rt, served, persistence, ready,
+    cfg, rt, served, persistence, ready, engine,
     close() {
+      void stopEngine(engine);
       served.close();
       stopRuntime(rt);
       if (persistence) closePersistence(rt.emu, persistence);

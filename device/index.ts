@@ -16,3 +16,5 @@ export { accelFamily, devAttrs, rasAttrs, eventAttrs, MAX_SUBSCRIBERS } from './
 export { drmRasFamily } from './families/drm-ras';
 export * as accelSpec from './gen/accel';
 export * as drmRasSpec from './gen/drm-ras';
+export * from './jobs';
+export { jobHandlers, jobAttrs } from './families/jobs';

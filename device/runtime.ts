@@ -11,8 +11,10 @@ import { tick } from './telemetry';
 export interface Runtime {
   emu: Emulator;
   cfg: Config;
-  /** Busy fraction per device index, set by the compute engine. */
+  /** Busy fraction per device index, when nothing better is known (tests, demos). */
   busy: Map<number, number>;
+  /** Real busy fraction of a device over the last `dtMs` (the compute engine's tally). */
+  busySource?: (dev: number, dtMs: number) => number;
   simulate: SimRates | undefined;
   timer: NodeJS.Timeout | undefined;
 }
@@ -49,7 +51,7 @@ function simulate(d: Device, rates: SimRates, dtMs: number, rt: Runtime): void {
 /** One step of every device, as the timer does it (tests call this directly with a manual clock). */
 export function step(rt: Runtime, dtMs: number): void {
   for (const d of rt.emu.devices.values()) {
-    tick(d, dtMs, rt.busy.get(d.index) ?? 0);
+    tick(d, dtMs, rt.busySource ? rt.busySource(d.index, dtMs) : rt.busy.get(d.index) ?? 0);
     flushStorms(rt.emu, d);
     if (rt.simulate) simulate(d, rt.simulate, dtMs, rt);
   }

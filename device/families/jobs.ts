@@ -1,0 +1,193 @@
+// The accel family's command path: buffer objects and GEMM jobs (device/jobs.ts does the work).
+import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
+import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
+import type { DoCtx, DumpCtx, Family } from '../../genl';
+import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
+import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
+import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob } from '../jobs';
+import { type Served, targetDevice } from './common';
+
+const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
+/** Bytes of BO data per bo-read message. */
+export const READ_CHUNK = 32768;
+
+export const jobAttrs = (j: Job): NonNullable<Accel['job']>[number] => ({
+  id: j.id, devIndex: j.dev.index, status: j.status, error: j.error, durationNs: j.durationNs, flops: j.flops,
+  ...(j.message ? { message: j.message } : {}),
+});
+
+const f64 = (b: Uint8Array | undefined, dflt: number): number =>
+  b ? new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true) : dflt;
+
+/** Turn a JobError into errno + extack. */
+function fail(c: DoCtx | DumpCtx, err: unknown): number {
+  if (err instanceof JobError) { setErrMsg(c.ext, err.message.slice(0, 200)); return -err.errno; }
+  throw err;
+}
+
+export function jobHandlers(s: Served, eng: Engine): Handlers {
+  const { rt } = s;
+  const req = (c: DoCtx | DumpCtx): Accel => readRequest<Accel>(c, spec, 'accel');
+  const need = (c: DoCtx, v: unknown, type: number): boolean => {
+    if (v !== undefined) return true;
+    setAttrMissing(c.ext, -1, type);
+    return false;
+  };
+  const bo = (c: DoCtx | DumpCtx, handle: number) => {
+    const b = lookupBo(eng, handle, c.sender.port);
+    if (!b) setErrAttr(c.ext, c.attrs[ACCEL.BO_HANDLE], `no BO ${handle}`);
+    return b;
+  };
+  const job = (c: DoCtx, id: number) => {
+    const j = eng.jobs.get(id);
+    if (!j) setErrAttr(c.ext, c.attrs[ACCEL.JOB_ID], `no job ${id}`);
+    return j;
+  };
+  const reply = (c: DoCtx, a: Accel): number => { writeAttrs(c.reply(), spec, 'accel', a); c.end(); return 0; };
+
+  return {
+    'bo-create': {
+      do: (c) => {
+        const a = req(c);
+        const d = targetDevice(rt, a, c.attrs, c.ext, HANDLE);
+        if (typeof d === 'number') return d;
+        if (!need(c, a.boSize, ACCEL.BO_SIZE)) return -EINVAL;
+        try {
+          const b = createBo(eng, d, Number(a.boSize), c.sender.port);
+          return reply(c, { devIndex: d.index, boHandle: b.handle, boSize: b.size });
+        } catch (e) { return fail(c, e); }
+      },
+    },
+    'bo-destroy': {
+      do: (c) => {
+        const a = req(c);
+        if (!need(c, a.boHandle, ACCEL.BO_HANDLE)) return -EINVAL;
+        const b = bo(c, a.boHandle!);
+        if (!b) return -ENOENT;
+        const j = inUse(eng, b);
+        if (j) { setErrMsg(c.ext, `BO ${b.handle} is used by job ${j.id} (${j.status})`); return -EBUSY; }
+        freeBo(eng, b);
+        return 0;
+      },
+    },
+    'bo-write': {
+      do: (c) => {
+        const a = req(c);
+        if (!need(c, a.boHandle, ACCEL.BO_HANDLE) || !need(c, a.data, ACCEL.DATA)) return -EINVAL;
+        const b = bo(c, a.boHandle!);
+        if (!b) return -ENOENT;
+        const off = Number(a.boOffset ?? 0);
+        if (off + a.data!.length > b.size) {
+          setErrAttr(c.ext, c.attrs[ACCEL.DATA], `write of ${a.data!.length} bytes at offset ${off} exceeds BO ${b.handle}'s ${b.size} bytes`);
+          return -EINVAL;
+        }
+        new Uint8Array(b.mem, off, a.data!.length).set(a.data!);
+        return 0;
+      },
+    },
+    'bo-read': {
+      dump: (c) => {
+        const st = c.state as { handle?: number; off?: number; end?: number };
+        if (st.handle === undefined) {
+          const a = req(c);
+          if (a.boHandle === undefined) { setAttrMissing(c.ext, -1, ACCEL.BO_HANDLE); return -EINVAL; }
+          const b = bo(c, a.boHandle);
+          if (!b) return -ENOENT;
+          const off = Number(a.boOffset ?? 0);
+          const end = a.boSize === undefined ? b.size : off + Number(a.boSize);
+          if (off > b.size || end > b.size) {
+            setErrMsg(c.ext, `read of ${end - off} bytes at offset ${off} exceeds BO ${b.handle}'s ${b.size} bytes`);
+            return -EINVAL;
+          }
+          Object.assign(st, { handle: b.handle, off, end });
+        }
+        const b = eng.bos.get(st.handle!);
+        if (!b) { setErrMsg(c.ext, `BO ${st.handle} was destroyed during the read`); return -ENOENT; }
+        while (st.off! < st.end!) {
+          const n = Math.min(READ_CHUNK, st.end! - st.off!);
+          writeAttrs(c.start(), spec, 'accel', { boHandle: b.handle, boOffset: st.off, data: new Uint8Array(b.mem, st.off, n) });
+          if (!c.end()) return 1;
+          st.off! += n;
+        }
+        return 0;
+      },
+    },
+    'bo-get': {
+      dump: (c) => {
+        const list = [...eng.bos.values()].sort((x, y) => x.handle - y.handle);
+        let i = (c.state.i as number) ?? 0;
+        for (; i < list.length; i++) {
+          const b = list[i];
+          writeAttrs(c.start(), spec, 'accel', { bo: [{ handle: b.handle, size: b.size, devIndex: b.dev.index, owner: b.owner }] });
+          if (!c.end()) break;
+        }
+        c.state.i = i;
+        return i < list.length ? 1 : 0;
+      },
+    },
+    'job-submit': {
+      do: (c) => {
+        const a = req(c);
+        const d = targetDevice(rt, a, c.attrs, c.ext, HANDLE);
+        if (typeof d === 'number') return d;
+        const g = a.gemm;
+        if (!need(c, g, ACCEL.GEMM)) return -EINVAL;
+        for (const [k, t] of [['m', GEMM.M], ['n', GEMM.N], ['k', GEMM.K], ['dtype', GEMM.DTYPE], ['aHandle', GEMM.A_HANDLE],
+          ['bHandle', GEMM.B_HANDLE], ['cHandle', GEMM.C_HANDLE]] as const) {
+          if (g![k] === undefined) { setAttrMissing(c.ext, c.attrs[ACCEL.GEMM], t); return -EINVAL; }
+        }
+        if (typeof g!.dtype !== 'string') { setErrMsg(c.ext, 'unknown dtype'); return -EINVAL; }
+        const r: GemmRequest = {
+          m: g!.m!, n: g!.n!, k: g!.k!, dtype: g!.dtype, transA: !!g!.transA, transB: !!g!.transB,
+          alpha: f64(g!.alpha, 1), beta: f64(g!.beta, 0),
+          a: { handle: g!.aHandle!, offset: Number(g!.aOffset ?? 0), ld: g!.lda ?? (g!.transA ? g!.m! : g!.k!) },
+          b: { handle: g!.bHandle!, offset: Number(g!.bOffset ?? 0), ld: g!.ldb ?? (g!.transB ? g!.k! : g!.n!) },
+          c: { handle: g!.cHandle!, offset: Number(g!.cOffset ?? 0), ld: g!.ldc ?? g!.n! },
+        };
+        if (r.dtype === 'i8' && (!Number.isInteger(r.alpha) || !Number.isInteger(r.beta))) {
+          setErrMsg(c.ext, 'i8 jobs need integer alpha and beta');
+          return -EINVAL;
+        }
+        try {
+          const j = submit(eng, d, r, c.sender.port, a.timeoutMs ?? 10000);
+          return reply(c, { jobId: j.id });
+        } catch (e) { return fail(c, e); }
+      },
+    },
+    'job-get': {
+      do: (c) => {
+        const a = req(c);
+        if (!need(c, a.jobId, ACCEL.JOB_ID)) return -EINVAL;
+        const j = job(c, a.jobId!);
+        return j ? reply(c, { job: [jobAttrs(j)] }) : -ENOENT;
+      },
+      dump: (c) => {
+        const list = [...eng.jobs.values()];
+        let i = (c.state.i as number) ?? 0;
+        for (; i < list.length; i++) {
+          writeAttrs(c.start(), spec, 'accel', { job: [jobAttrs(list[i])] });
+          if (!c.end()) break;
+        }
+        c.state.i = i;
+        return i < list.length ? 1 : 0;
+      },
+    },
+    'job-wait': {
+      do: async (c) => {
+        const a = req(c);
+        if (!need(c, a.jobId, ACCEL.JOB_ID)) return -EINVAL;
+        const j = job(c, a.jobId!);
+        if (!j) return -ENOENT;
+        try {
+          const done = await waitJob(j, a.timeoutMs ?? 0);
+          return reply(c, { job: [jobAttrs(done)] });
+        } catch (e) { return fail(c, e); }
+      },
+    },
+  };
+}
+
+/** Job completions on the `jobs` group (and to its unicast subscribers). */
+export function wireJobEvents(s: Served, fam: Family, eng: Engine): void {
+  eng.onDone.push((j) => notifyEvent(s.srv, fam, spec, 'job-ntf', { job: [jobAttrs(j)] }));
+}

@@ -1,0 +1,287 @@
+// Device memory and the command path: buffer objects (BOs) in device memory, owned by the netlink
+// port that created them, and GEMM jobs queued per device and run by the compute engine. Faults meet
+// jobs: an uncorrectable HBM error inside a job's BO fails it with EIO, a fatal error fails the
+// running job and holds new ones until a reset, and a job past its timeout is cancelled.
+import { type GemmDesc, type Pool, createPool, gemm } from '../compute';
+import { EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ETIMEDOUT } from '../attrs/errno';
+import type { Emulator } from './emulator';
+import type { Device } from './model';
+
+export type DType = 'f32' | 'f64' | 'i8';
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'timeout';
+
+export interface Bo {
+  handle: number;
+  dev: Device;
+  size: number;
+  /** Device address of the first byte (for matching RAS error addresses). */
+  addr: bigint;
+  mem: SharedArrayBuffer;
+  owner: number;
+}
+
+export interface Operand { handle: number; offset: number; ld: number }
+
+export interface GemmRequest {
+  m: number; n: number; k: number; dtype: DType; transA: boolean; transB: boolean;
+  alpha: number; beta: number; a: Operand; b: Operand; c: Operand;
+}
+
+export interface Job {
+  id: number;
+  dev: Device;
+  owner: number;
+  req: GemmRequest;
+  /** The compute descriptor: views into the BOs' shared memory. */
+  desc: GemmDesc;
+  bos: Bo[];
+  status: JobStatus;
+  /** errno of a failed job, 0 otherwise. */
+  error: number;
+  message: string;
+  flops: number;
+  startNs: bigint;
+  durationNs: bigint;
+  timeoutMs: number;
+  timer?: NodeJS.Timeout;
+  waiters: ((j: Job) => void)[];
+}
+
+export interface Engine {
+  emu: Emulator;
+  bos: Map<number, Bo>;
+  jobs: Map<number, Job>;
+  queues: Map<number, Job[]>;
+  running: Map<number, Job>;
+  nextBo: number;
+  nextJob: number;
+  /** Bytes of real memory all BOs may use together, whatever the devices claim. */
+  hostLimit: number;
+  hostUsed: number;
+  /** Device address allocation cursor per device. */
+  nextAddr: Map<number, bigint>;
+  /** Busy milliseconds per device since the telemetry last asked. */
+  busyMs: Map<number, number>;
+  pool: Pool | undefined;
+  /** Called when a job finishes, whatever the outcome. */
+  onDone: ((j: Job) => void)[];
+  /** Finished jobs kept for job-get. */
+  keep: number;
+}
+
+/** An error with an errno and an extack message, for the netlink layer. */
+export class JobError extends Error {
+  constructor(public errno: number, message: string) { super(message); }
+}
+
+const ESIZE: Record<DType, [number, number]> = { f32: [4, 4], f64: [8, 8], i8: [1, 4] };
+export const MAX_BO = 1 << 30;
+
+export function newEngine(emu: Emulator, o: { hostLimit?: number; threads?: number } = {}): Engine {
+  const e: Engine = {
+    emu, bos: new Map(), jobs: new Map(), queues: new Map(), running: new Map(), nextBo: 1, nextJob: 1,
+    hostLimit: o.hostLimit ?? 4 * 2 ** 30, hostUsed: 0, nextAddr: new Map(), busyMs: new Map(),
+    pool: o.threads === 0 ? undefined : createPool({ threads: o.threads }), onDone: [], keep: 1024,
+  };
+  emu.onRas.push((d, ev) => {
+    if (ev.block !== 'hbm' || (ev.severity !== 'uncorrectable-nonfatal' && ev.severity !== 'uncorrectable-fatal') || ev.kind !== 'error') return;
+    for (const j of e.jobs.values()) {
+      if (j.dev !== d || (j.status !== 'queued' && j.status !== 'running')) continue;
+      const hit = j.bos.find((b) => ev.address >= b.addr && ev.address < b.addr + BigInt(b.size));
+      if (hit) finish(e, j, 'failed', EIO, `uncorrectable HBM error at 0x${ev.address.toString(16)} in BO ${hit.handle}`);
+    }
+  });
+  emu.onConfig.push((ev) => {
+    if (ev.kind === 'state') {
+      const d = ev.dev;
+      if (d.state === 'needs-reset' || d.state === 'malfunction' || d.state === 'offline') {
+        const j = e.running.get(d.index);
+        if (j) finish(e, j, 'failed', EIO, `device ${d.name} is ${d.state}`);
+        if (d.state === 'offline') for (const q of [...(e.queues.get(d.index) ?? [])]) finish(e, q, 'failed', ENODEV, `device ${d.name} went offline`);
+      } else if (d.state === 'operational') next(e, d);
+    } else if (ev.kind === 'del') {
+      for (const j of [...e.jobs.values()]) if (j.dev === ev.dev && (j.status === 'queued' || j.status === 'running')) finish(e, j, 'failed', ENODEV, `device ${ev.dev.name} was removed`);
+      for (const b of [...e.bos.values()]) if (b.dev === ev.dev) freeBo(e, b);
+    }
+  });
+  return e;
+}
+
+export async function stopEngine(e: Engine): Promise<void> {
+  for (const j of e.jobs.values()) if (j.timer) clearTimeout(j.timer);
+  await e.pool?.close();
+}
+
+/** Allocate a BO; throws JobError ENOMEM with the sizes when device (or host) memory is short. */
+export function createBo(e: Engine, d: Device, size: number, owner: number): Bo {
+  if (!Number.isSafeInteger(size) || size <= 0) throw new JobError(EINVAL, `bo size must be a positive integer, got ${size}`);
+  const free = d.memTotal - d.memUsed;
+  if (BigInt(size) > free) throw new JobError(ENOMEM, `cannot allocate ${size} bytes on ${d.name}: ${d.memUsed} of ${d.memTotal} in use`);
+  if (size > MAX_BO || e.hostUsed + size > e.hostLimit) {
+    throw new JobError(ENOMEM, `cannot allocate ${size} bytes: the emulator's host memory limit is ${e.hostLimit} (${e.hostUsed} in use), one BO at most ${MAX_BO}`);
+  }
+  let mem: SharedArrayBuffer;
+  try { mem = new SharedArrayBuffer(size); } catch { throw new JobError(ENOMEM, `host could not allocate ${size} bytes`); }
+  const addr = e.nextAddr.get(d.index) ?? 0x1000n;
+  e.nextAddr.set(d.index, addr + ((BigInt(size) + 0xfffn) & ~0xfffn));
+  const bo: Bo = { handle: e.nextBo++, dev: d, size, addr, mem, owner };
+  e.bos.set(bo.handle, bo);
+  d.memUsed += BigInt(size);
+  e.hostUsed += size;
+  d.generation++;
+  return bo;
+}
+
+/** A BO as its owner sees it: handles of other ports do not exist for them (as GEM handles per file). */
+export function lookupBo(e: Engine, handle: number, port: number): Bo | undefined {
+  const b = e.bos.get(handle);
+  return b && b.owner === port ? b : undefined;
+}
+
+export function inUse(e: Engine, b: Bo): Job | undefined {
+  for (const j of e.jobs.values()) if ((j.status === 'queued' || j.status === 'running') && j.bos.includes(b)) return j;
+  return undefined;
+}
+
+export function freeBo(e: Engine, b: Bo): void {
+  if (!e.bos.delete(b.handle)) return;
+  b.dev.memUsed -= BigInt(b.size);
+  e.hostUsed -= b.size;
+  b.dev.generation++;
+}
+
+/** Everything a port held: its BOs, and its jobs that have not run yet. */
+export function releasePort(e: Engine, port: number): void {
+  for (const j of [...e.jobs.values()]) if (j.owner === port && j.status === 'queued') finish(e, j, 'cancelled', 0, 'owner went away');
+  for (const b of [...e.bos.values()]) if (b.owner === port && !inUse(e, b)) freeBo(e, b);
+}
+
+/** The ports that own something, for the server's sweeper. */
+export function owners(e: Engine): Set<number> {
+  const s = new Set<number>();
+  for (const b of e.bos.values()) s.add(b.owner);
+  return s;
+}
+
+function operandView(e: Engine, name: string, op: Operand, port: number, esize: number, rows: number, cols: number,
+  dtype: DType, isC: boolean): { bo: Bo; view: Float32Array | Float64Array | Int8Array | Int32Array } {
+  const bo = lookupBo(e, op.handle, port);
+  if (!bo) throw new JobError(ENOENT, `operand ${name}: no BO ${op.handle}`);
+  if (op.ld < cols) throw new JobError(EINVAL, `operand ${name}: ld${name.toLowerCase()} ${op.ld} is below its row width ${cols}`);
+  if (op.offset % esize) throw new JobError(EINVAL, `operand ${name}: offset ${op.offset} is not aligned to ${esize} bytes`);
+  const span = rows === 0 || cols === 0 ? 0 : (rows - 1) * op.ld + cols;
+  const bytes = span * esize;
+  if (op.offset + bytes > bo.size) {
+    throw new JobError(EINVAL, `operand ${name} out of range: ${rows}x${cols} with ld ${op.ld} needs ${bytes} bytes at offset ${op.offset}, BO ${bo.handle} has ${bo.size}`);
+  }
+  const view = dtype === 'f32' ? new Float32Array(bo.mem, op.offset, span)
+    : dtype === 'f64' ? new Float64Array(bo.mem, op.offset, span)
+      : isC ? new Int32Array(bo.mem, op.offset, span) : new Int8Array(bo.mem, op.offset, span);
+  return { bo, view };
+}
+
+function describe(e: Engine, r: GemmRequest, port: number): { desc: GemmDesc; bos: Bo[] } {
+  const [es, ces] = ESIZE[r.dtype];
+  const A = operandView(e, 'A', r.a, port, es, r.transA ? r.k : r.m, r.transA ? r.m : r.k, r.dtype, false);
+  const B = operandView(e, 'B', r.b, port, es, r.transB ? r.n : r.k, r.transB ? r.k : r.n, r.dtype, false);
+  const C = operandView(e, 'C', r.c, port, ces, r.m, r.n, r.dtype, true);
+  const desc = {
+    dtype: r.dtype, m: r.m, n: r.n, k: r.k, transA: r.transA, transB: r.transB, alpha: r.alpha, beta: r.beta,
+    a: A.view, lda: r.a.ld, b: B.view, ldb: r.b.ld, c: C.view, ldc: r.c.ld,
+  } as GemmDesc;
+  return { desc, bos: [A.bo, B.bo, C.bo] };
+}
+
+/**
+ * Validate and queue a GEMM job on a device; returns it at once. Throws JobError: EINVAL naming the
+ * operand out of range, ENOENT for an unknown BO, EBUSY/ENODEV for a device that cannot take work.
+ */
+export function submit(e: Engine, d: Device, r: GemmRequest, port: number, timeoutMs: number): Job {
+  if (d.state === 'offline') throw new JobError(ENODEV, `device ${d.name} is offline`);
+  if (d.state !== 'operational') throw new JobError(EBUSY, `device ${d.name} is ${d.state}`);
+  const { desc, bos } = describe(e, r, port);
+  for (const b of bos) if (b.dev !== d) throw new JobError(EINVAL, `BO ${b.handle} lives on ${b.dev.name}, not ${d.name}`);
+  const j: Job = {
+    id: e.nextJob++, dev: d, owner: port, req: r, desc, bos, status: 'queued', error: 0, message: '',
+    flops: 2 * r.m * r.n * r.k, startNs: 0n, durationNs: 0n, timeoutMs, waiters: [],
+  };
+  e.jobs.set(j.id, j);
+  let q = e.queues.get(d.index);
+  if (!q) e.queues.set(d.index, (q = []));
+  q.push(j);
+  if (timeoutMs > 0) {
+    j.timer = setTimeout(() => finish(e, j, 'timeout', ETIMEDOUT, `job exceeded its ${timeoutMs} ms timeout`), timeoutMs);
+    j.timer.unref();
+  }
+  setImmediate(() => next(e, d));
+  return j;
+}
+
+/** Start the next queued job of a device if it is idle and operational. */
+function next(e: Engine, d: Device): void {
+  if (e.running.has(d.index) || d.state !== 'operational') return;
+  const q = e.queues.get(d.index);
+  const j = q?.shift();
+  if (!j) return;
+  e.running.set(d.index, j);
+  j.status = 'running';
+  j.startNs = e.emu.clock.nowNs();
+  const t0 = process.hrtime.bigint();
+  const run = e.pool ? e.pool.gemm(j.desc) : Promise.resolve().then(() => gemm(j.desc));
+  run.then(() => {
+    const ns = process.hrtime.bigint() - t0;
+    e.busyMs.set(d.index, (e.busyMs.get(d.index) ?? 0) + Number(ns) / 1e6);
+    if (j.status === 'running') { j.durationNs = ns; finish(e, j, 'done', 0, ''); }
+  }, (err: Error) => {
+    if (j.status === 'running') finish(e, j, 'failed', err instanceof RangeError || err instanceof TypeError ? EINVAL : EIO, err.message);
+  }).finally(() => {
+    if (e.running.get(d.index) === j) e.running.delete(d.index);
+    next(e, d);
+  });
+}
+
+/** Settle a job (once): status, errno, message; wake waiters; tell listeners. */
+export function finish(e: Engine, j: Job, status: JobStatus, errno: number, message: string): void {
+  if (j.status !== 'queued' && j.status !== 'running') return;
+  if (j.status === 'queued') {
+    const q = e.queues.get(j.dev.index);
+    const i = q?.indexOf(j) ?? -1;
+    if (i >= 0) q!.splice(i, 1);
+  } else if (j.durationNs === 0n) j.durationNs = e.emu.clock.nowNs() - j.startNs;
+  j.status = status;
+  j.error = errno;
+  j.message = message;
+  if (j.timer) clearTimeout(j.timer);
+  for (const w of j.waiters.splice(0)) w(j);
+  for (const f of e.onDone) f(j);
+  // Keep a bounded history of finished jobs.
+  if (e.jobs.size > e.keep) {
+    for (const [id, x] of e.jobs) {
+      if (e.jobs.size <= e.keep) break;
+      if (x.status !== 'queued' && x.status !== 'running') e.jobs.delete(id);
+    }
+  }
+}
+
+/** Resolves when the job is finished, or rejects with ETIMEDOUT after `ms` (0 = no limit). */
+export function waitJob(j: Job, ms: number): Promise<Job> {
+  if (j.status !== 'queued' && j.status !== 'running') return Promise.resolve(j);
+  return new Promise((resolve, reject) => {
+    const t = ms > 0 ? setTimeout(() => {
+      const i = j.waiters.indexOf(done);
+      if (i >= 0) j.waiters.splice(i, 1);
+      reject(new JobError(ETIMEDOUT, `job ${j.id} still ${j.status} after ${ms} ms`));
+    }, ms) : undefined;
+    const done = (x: Job): void => { if (t) clearTimeout(t); resolve(x); };
+    j.waiters.push(done);
+  });
+}
+
+/** Busy fraction of a device over the last `windowMs`, for utilization telemetry (resets the tally). */
+export function takeBusy(e: Engine, dev: number, windowMs: number): number {
+  let ms = e.busyMs.get(dev) ?? 0;
+  const r = e.running.get(dev);
+  if (r) ms = windowMs; // running now: the whole window was busy
+  e.busyMs.set(dev, 0);
+  return Math.min(1, ms / windowMs);
+}

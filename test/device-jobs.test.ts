@@ -1,0 +1,175 @@
+// Buffer objects and GEMM jobs through the accel family (in-process hub): data in and out in
+// chunks, memory accounting, descriptor validation naming the operand, completion events, and
+// faults meeting jobs (HBM errors in a job's BO, fatal errors, timeouts, vanished owners).
+import * as A from '../attrs';
+import * as G from '../genl';
+import { readAttrs, writeAttrs } from '../genl/ynl';
+import { gemm } from '../compute';
+import { inject, manualClock, startDaemon, submit } from '../device';
+import { type Accel, CMD, spec } from '../device/gen/accel';
+
+const PORT = 0x41434345;
+const f64 = (x: number) => { const b = new Uint8Array(8); new DataView(b.buffer).setFloat64(0, x, true); return b; };
+
+function boot(threads = 0) {
+  const hub = G.newHub();
+  const d = startDaemon({ port: PORT, tick: false, clock: manualClock(), computeThreads: threads,
+    config: 'reset-ms: 5\ndevices: [{ mem-total: 64MiB }, {}]',
+    open: (onBatch) => G.openInproc(hub, { port: PORT, onBatch }), alive: G.hubAlive(hub) });
+  const client = () => G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch }) });
+  return { hub, d, client };
+}
+
+let t: ReturnType<typeof boot>;
+let c: G.Client;
+let fam: G.FamilyInfo;
+beforeEach(async () => { t = boot(); c = t.client(); fam = await c.resolve('accel'); });
+afterEach(() => { c.close(); t.d.close(); });
+
+const put = (a: Accel) => (w: A.Writer) => writeAttrs(w, spec, 'accel', a);
+const read = (m: G.Message) => readAttrs<Accel>(m.v, m.attrs, m.end, spec, 'accel');
+const req = async (cmd: number, a: Accel = {}, cl = c) => (await cl.request(fam.id, cmd, { fill: put(a) })).map(read);
+const dump = async (cmd: number, a: Accel = {}) => { const o: Accel[] = []; for await (const m of c.dump(fam.id, cmd, { fill: put(a) })) o.push(read(m)); return o; };
+
+async function bo(size: number, dev = 0, cl = c): Promise<number> {
+  const [r] = await req(CMD.BO_CREATE, { devIndex: dev, boSize: size }, cl);
+  return r.boHandle!;
+}
+async function write(h: number, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length; off += 60000) {
+    await req(CMD.BO_WRITE, { boHandle: h, boOffset: off, data: data.subarray(off, off + 60000) });
+  }
+}
+async function readAll(h: number, size: number): Promise<Uint8Array> {
+  const out = new Uint8Array(size);
+  for (const m of await dump(CMD.BO_READ, { boHandle: h, boSize: size })) out.set(m.data!, Number(m.boOffset));
+  return out;
+}
+
+test('nlctrl lists the bo and job ops', () => {
+  const ids = fam.ops.map((o) => o.id);
+  for (const op of [CMD.BO_CREATE, CMD.BO_WRITE, CMD.BO_READ, CMD.JOB_SUBMIT, CMD.JOB_WAIT]) expect(ids).toContain(op);
+});
+
+test('BO data round-trips in chunks; memory is accounted; ENOMEM names the sizes', async () => {
+  const h = await bo(200000);
+  const data = new Uint8Array(200000).map((_, i) => (i * 7) & 0xff);
+  await write(h, data);
+  expect(await readAll(h, data.length)).toEqual(data);
+  expect((await req(CMD.DEV_GET, { devIndex: 0 }))[0].memUsed).toBe(200000);
+  await expect(req(CMD.BO_CREATE, { devIndex: 0, boSize: 64 << 20 })).rejects.toMatchObject({
+    errno: 12, extack: { msg: 'cannot allocate 67108864 bytes on accel0: 200000 of 67108864 in use' } });
+  await expect(req(CMD.BO_WRITE, { boHandle: h, boOffset: 199999, data: new Uint8Array(2) }))
+    .rejects.toMatchObject({ errno: 22, extack: { msg: expect.stringMatching(/exceeds BO/) } });
+  await expect(req(CMD.BO_WRITE, { boHandle: 999, data: new Uint8Array(1) })).rejects.toMatchObject({ errno: 2 });
+  await req(CMD.BO_DESTROY, { boHandle: h });
+  expect((await req(CMD.DEV_GET, { devIndex: 0 }))[0].memUsed).toBe(0);
+});
+
+/** Upload A and B (f32), run C = A*B over netlink, compare with a direct call. */
+async function runF32(m: number, n: number, k: number, extra: Accel['gemm'] = {}) {
+  const a = Float32Array.from({ length: m * k }, (_, i) => ((i * 37) % 17) - 8);
+  const b = Float32Array.from({ length: k * n }, (_, i) => ((i * 11) % 13) - 6);
+  const [ha, hb, hc] = [await bo(a.byteLength), await bo(b.byteLength), await bo(m * n * 4)];
+  await write(ha, new Uint8Array(a.buffer));
+  await write(hb, new Uint8Array(b.buffer));
+  const [s] = await req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m, n, k, dtype: 'f32', aHandle: ha, bHandle: hb, cHandle: hc, ...extra } });
+  const [w] = await req(CMD.JOB_WAIT, { jobId: s.jobId, timeoutMs: 10000 });
+  const want = gemm({ dtype: 'f32', m, n, k, a, b, c: new Float32Array(m * n) });
+  return { job: w.job![0], got: new Float32Array((await readAll(hc, m * n * 4)).buffer), want, handles: [ha, hb, hc] };
+}
+
+test('a GEMM job computes what the engine computes directly, and reports status, duration and flops', async () => {
+  const { job, got, want } = await runF32(33, 17, 29);
+  expect(job).toMatchObject({ status: 'done', error: 0, flops: 2 * 33 * 17 * 29, devIndex: 0 });
+  expect(job.durationNs).toBeGreaterThan(0);
+  expect(got).toEqual(want);
+});
+
+test('descriptor validation: out-of-range operand named, misaligned offset, unknown BO, missing dims', async () => {
+  const [ha, hb, hc] = [await bo(64), await bo(64), await bo(64)];
+  const g = { m: 4, n: 4, k: 4, dtype: 'f32' as const, aHandle: ha, bHandle: hb, cHandle: hc };
+  await expect(req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { ...g, k: 5 } })).rejects.toMatchObject({
+    errno: 22, extack: { msg: 'operand A out of range: 4x5 with ld 5 needs 80 bytes at offset 0, BO 1 has 64' } });
+  await expect(req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { ...g, cOffset: 2 } })).rejects.toMatchObject({
+    errno: 22, extack: { msg: 'operand C: offset 2 is not aligned to 4 bytes' } });
+  await expect(req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { ...g, bHandle: 77 } })).rejects.toMatchObject({ errno: 2, extack: { msg: 'operand B: no BO 77' } });
+  await expect(req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { n: 4, k: 4, dtype: 'f32', aHandle: ha, bHandle: hb, cHandle: hc } }))
+    .rejects.toMatchObject({ errno: 22, extack: { missType: 1 } });
+  await expect(req(CMD.JOB_SUBMIT, { devIndex: 1, gemm: g })).rejects.toMatchObject({ errno: 22, extack: { msg: 'BO 1 lives on accel0, not accel1' } });
+});
+
+test('completion arrives on the jobs group for subscribers', async () => {
+  await req(CMD.SUBSCRIBE, { group: 'jobs' });
+  const ev = new Promise<Accel>((res) => c.onEvent((m) => { if (m.cmd === CMD.JOB_NTF) res(read(m)); }));
+  const { job } = await runF32(8, 8, 8);
+  expect((await ev).job![0]).toMatchObject({ id: job.id, status: 'done' });
+});
+
+test('an uncorrectable HBM error inside a queued job\'s BO fails it with EIO; a fatal error holds new jobs until reset', async () => {
+  const [h2a, h2b, h2c] = [await bo(64), await bo(64), await bo(64)];
+  const g2 = { m: 2, n: 2, k: 2, dtype: 'f32' as const, aHandle: h2a, bHandle: h2b, cHandle: h2c };
+  // Submit and break it in the same tick, before the queue runs (as in one netlink datagram).
+  const eng = t.d.engine;
+  const dev = t.d.rt.emu.devices.get(0)!;
+  const op = (handle: number) => ({ handle, offset: 0, ld: 2 });
+  const j = submit(eng, dev, { m: 2, n: 2, k: 2, dtype: 'f32', transA: false, transB: false, alpha: 1, beta: 0,
+    a: op(h2a), b: op(h2b), c: op(h2c) }, c.port, 0);
+  const addr = eng.bos.get(h2b)!.addr + 8n;
+  inject(t.d.rt.emu, dev, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: addr });
+  const [w2] = await req(CMD.JOB_WAIT, { jobId: j.id, timeoutMs: 5000 });
+  expect(w2.job![0]).toMatchObject({ status: 'failed', error: 5, message: `uncorrectable HBM error at 0x${addr.toString(16)} in BO ${h2b}` });
+  await req(CMD.RAS_INJECT, { devIndex: 0, block: 'compute-core', severity: 'uncorrectable-fatal' });
+  await expect(req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: g2 })).rejects.toMatchObject({ errno: 16, extack: { msg: 'device accel0 is needs-reset' } });
+  await req(CMD.DEV_SET, { devIndex: 0, action: 'reset' });
+  await new Promise((r) => setTimeout(r, 30));
+  const [s3] = await req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: g2 });
+  expect((await req(CMD.JOB_WAIT, { jobId: s3.jobId, timeoutMs: 5000 }))[0].job![0].status).toBe('done');
+});
+
+test('a fatal error fails the running job; a job past its timeout is cancelled and reported', async () => {
+  const eng = t.d.engine;
+  const dev = t.d.rt.emu.devices.get(0)!;
+  const [a, b, cc] = [await bo(64), await bo(64), await bo(64)];
+  const op = (handle: number) => ({ handle, offset: 0, ld: 2 });
+  const r = { m: 2, n: 2, k: 2, dtype: 'f32' as const, transA: false, transB: false, alpha: 1, beta: 0, a: op(a), b: op(b), c: op(cc) };
+  const j1 = submit(eng, dev, r, c.port, 0);
+  eng.running.set(0, j1); j1.status = 'running'; // as if the engine had started it
+  eng.queues.get(0)!.splice(0);
+  inject(t.d.rt.emu, dev, { block: 'dma', severity: 'uncorrectable-fatal' });
+  expect(j1).toMatchObject({ status: 'failed', error: 5, message: 'device accel0 is needs-reset' });
+  eng.running.delete(0);
+  await req(CMD.DEV_SET, { devIndex: 0, action: 'reset' });
+  await new Promise((res) => setTimeout(res, 30));
+  // Hold the queue with a running job, so the next one waits past its 20 ms timeout.
+  const hold = submit(eng, dev, r, c.port, 0);
+  eng.queues.get(0)!.splice(0); eng.running.set(0, hold); hold.status = 'running';
+  const [s] = await req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m: 2, n: 2, k: 2, dtype: 'f32', aHandle: a, bHandle: b, cHandle: cc }, timeoutMs: 20 });
+  const [w] = await req(CMD.JOB_WAIT, { jobId: s.jobId, timeoutMs: 5000 });
+  expect(w.job![0]).toMatchObject({ status: 'timeout', error: 110, message: 'job exceeded its 20 ms timeout' });
+  eng.running.delete(0);
+  await expect(req(CMD.JOB_WAIT, { jobId: hold.id, timeoutMs: 30 })).rejects.toMatchObject({ errno: 110, extack: { msg: `job ${hold.id} still running after 30 ms` } });
+});
+
+test('unknown jobs are ENOENT with a message', async () => {
+  await expect(req(CMD.JOB_WAIT, { jobId: 12345 })).rejects.toMatchObject({ errno: 2, extack: { msg: 'no job 12345' } });
+});
+
+test('BOs belong to their port: other ports cannot see them, and they are freed when the port goes away', async () => {
+  const other = t.client();
+  await other.resolve('accel');
+  const h = await bo(4096, 0, other);
+  await expect(req(CMD.BO_WRITE, { boHandle: h, data: new Uint8Array(4) })).rejects.toMatchObject({ errno: 2 });
+  expect((await req(CMD.DEV_GET, { devIndex: 0 }))[0].memUsed).toBe(4096);
+  other.close();
+  t.d.served.sweeper.run();
+  expect((await req(CMD.DEV_GET, { devIndex: 0 }))[0].memUsed).toBe(0);
+});
+
+test('the worker pool runs jobs too (2 threads), with the same result', async () => {
+  c.close(); t.d.close();
+  t = boot(2); c = t.client(); fam = await c.resolve('accel');
+  const { job, got, want } = await runF32(128, 96, 64);
+  expect(job.status).toBe('done');
+  expect(got).toEqual(want);
+});
