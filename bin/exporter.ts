@@ -1,8 +1,9 @@
 // accel exporter: Prometheus metrics in the spirit of dcgm-exporter (ACCEL_FI_DEV_* names, one
 // series per device with gpu-style labels). RAS counters, memory health, health reporters and
 // device state are re-read only when an event says they changed (a subscription to the config and
-// ras groups, loss-free); telemetry, which has no events, is refreshed on a timer. Scrapes read
-// the cache and never touch the daemon. Every series is always present: a missing value is 0.
+// ras groups, loss-free); telemetry, which has no events, and the few changes without one (a
+// counter clear) are refreshed on a timer. Scrapes read the cache and never touch the daemon.
+// Every series is always present: a missing value is 0.
 import * as http from 'http';
 import * as os from 'os';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -137,6 +138,9 @@ function track(c: AccelClient, devs: Map<number, Dev>, stats: { live: number; re
       else { devs.set(a.devIndex!, { dev: a }); want(a.devIndex!, 'ras', 'health'); }
     }
     for (const i of [...devs.keys()]) if (!seen.has(i)) devs.delete(i);
+    // Changes with no event of their own (a counter clear) are caught here, at the same interval.
+    for (const r of (await ok(c.dump(CMD.RAS_GET))) ?? []) { const x = devs.get(r.devIndex!); if (x) x.ras = r; }
+    for (const h of (await ok(c.dump(CMD.HEALTH_GET))) ?? []) { const x = devs.get(h.devIndex!); if (x) x.health = h; }
   };
   const onEvent = (e: AccelEvent): void => {
     const i = e.attrs.devIndex;
