@@ -82,7 +82,8 @@ test('listens on 127.0.0.1; every series is present, zeros included, with dcgm-s
 test('injections, clears, resets and health changes show up without polling', async () => {
   await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'hbm', severity: 'correctable', count: 5 });
   await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'hbm', severity: 'uncorrectable-nonfatal', address: 0x9000 });
-  let body = await until((b) => value(b, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '1', block: 'hbm', severity: 'uncorrectable-nonfatal' }) === 1);
+  let body = await until((b) => value(b, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '1', block: 'hbm', severity: 'uncorrectable-nonfatal' }) === 1 &&
+    value(b, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '1', block: 'hbm', severity: 'correctable' }) === 5);
   expect(value(body, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '1', block: 'hbm', severity: 'correctable' })).toBe(5);
   expect(value(body, 'ACCEL_FI_DEV_RAS_AGG_TOTAL', { accel: '1', block: 'hbm', severity: 'correctable' })).toBe(5);
   expect(value(body, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '0', block: 'hbm', severity: 'correctable' })).toBe(0);
@@ -96,21 +97,24 @@ test('injections, clears, resets and health changes show up without polling', as
   expect(value(body, 'ACCEL_FI_DEV_RAS_AGG_TOTAL', { accel: '1', block: 'hbm', severity: 'correctable' })).toBe(5);
 
   await admin.do(CMD.RAS_INJECT, { devIndex: 0, block: 'firmware', severity: 'uncorrectable-fatal' });
-  body = await until((b) => value(b, 'ACCEL_FI_DEV_STATE', { accel: '0', state: 'needs-reset' }) === 1);
+  body = await until((b) => value(b, 'ACCEL_FI_DEV_STATE', { accel: '0', state: 'needs-reset' }) === 1 &&
+    value(b, 'ACCEL_FI_DEV_HEALTH_REPORTER_STATE', { accel: '0', reporter: 'fw' }) === 1);
   expect(value(body, 'ACCEL_FI_DEV_STATE', { accel: '0', state: 'operational' })).toBe(0);
   expect(value(body, 'ACCEL_FI_DEV_HEALTH', { accel: '0' })).toBe(2);
   expect(value(body, 'ACCEL_FI_DEV_HEALTH_REPORTER_STATE', { accel: '0', reporter: 'fw' })).toBe(1);
   expect(value(body, 'ACCEL_FI_DEV_HEALTH_REPORTER_ERRORS', { accel: '0', reporter: 'fw' })).toBe(1);
 
   await admin.do(CMD.DEV_SET, { devIndex: 0, action: 'reset' });
-  body = await until((b) => value(b, 'ACCEL_FI_DEV_RESETS', { accel: '0' }) === 1 && value(b, 'ACCEL_FI_DEV_STATE', { accel: '0', state: 'operational' }) === 1);
+  body = await until((b) => value(b, 'ACCEL_FI_DEV_RESETS', { accel: '0' }) === 1 && value(b, 'ACCEL_FI_DEV_STATE', { accel: '0', state: 'operational' }) === 1 &&
+    value(b, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '0', block: 'firmware', severity: 'uncorrectable-fatal' }) === 0);
   expect(value(body, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '0', block: 'firmware', severity: 'uncorrectable-fatal' })).toBe(0);
   expect(value(body, 'ACCEL_FI_DEV_RAS_AGG_TOTAL', { accel: '0', block: 'firmware', severity: 'uncorrectable-fatal' })).toBe(1);
 });
 
 test('hot-plugged devices appear and removed ones disappear', async () => {
   await admin.do(CMD.DEV_NEW, { devIndex: 5, busAddr: '0000:0c:00.0' });
-  let body = await until((b) => value(b, 'ACCEL_FI_DEV_STATE', { accel: '5', state: 'operational' }) === 1);
+  let body = await until((b) => value(b, 'ACCEL_FI_DEV_STATE', { accel: '5', state: 'operational' }) === 1 &&
+    value(b, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '5', block: 'dma', severity: 'deferred' }) !== undefined);
   expect(value(body, 'ACCEL_FI_DEV_RAS_VOL_TOTAL', { accel: '5', block: 'dma', severity: 'deferred' })).toBe(0);
   await admin.do(CMD.DEV_DEL, { devIndex: 5 });
   body = await until((b) => value(b, 'ACCEL_FI_DEV_STATE', { accel: '5', state: 'operational' }) === undefined);
