@@ -292,7 +292,9 @@ export const ACCEL = {
   MESSAGE: 65,
   BO: 66,
   JOB: 67,
-  MAX: 67,
+  TS_NS: 68,
+  PAYLOAD_MORE: 69,
+  MAX: 69,
 } as const;
 
 export interface Accel {
@@ -372,6 +374,10 @@ export interface Accel {
   message?: string;
   bo?: Bo[];
   job?: Job[];
+  /** When a snapshot was taken, ns since the Unix epoch. */
+  tsNs?: number | bigint;
+  /** The payload continues in the next message of the dump (docs/formats.md). */
+  payloadMore?: boolean;
 }
 
 /** The attribute set version. */
@@ -893,8 +899,10 @@ export const spec: Spec = {
           nestedAttributes: 'job',
           multiAttr: true,
         },
+        { name: 'ts-ns', value: 68, type: 'u64' },
+        { name: 'payload-more', value: 69, type: 'flag' },
       ],
-      max: 67,
+      max: 69,
     },
     {
       name: 'version',
@@ -1180,6 +1188,7 @@ export const spec: Spec = {
           'cursor',
           'format',
           'payload',
+          'payload-more',
         ],
       },
       dump: {
@@ -1193,6 +1202,7 @@ export const spec: Spec = {
           'cursor',
           'format',
           'payload',
+          'payload-more',
         ],
       },
     },
@@ -1233,7 +1243,7 @@ export const spec: Spec = {
       dontValidate: [],
       dump: {
         request: ['dev-index', 'dev-name', 'bus-addr', 'cursor', 'limit', 'format'],
-        reply: ['dev-index', 'lost', 'event', 'format', 'payload'],
+        reply: ['dev-index', 'lost', 'event', 'format', 'payload', 'payload-more'],
       },
     },
     {
