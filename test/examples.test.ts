@@ -1,0 +1,90 @@
+// The subscriber examples in docs/examples, built and run against a real daemon: C with
+// libnl-genl and Python with pyroute2 (as root by multicast, as nobody through the subscribe op),
+// and TypeScript with our client. The Debian packages they need are installed here if missing.
+import { type ChildProcess, spawn, spawnSync } from 'child_process';
+import * as esbuild from 'esbuild';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { type Daemon, startDaemon } from '../device';
+import { type AccelClient, connectAccel } from '../device/client';
+import { CMD } from '../device/gen/accel';
+import { ensurePackages } from './helpers/apt';
+
+const PORT = 0x414a0000 + (process.pid & 0xfff);
+const ROOT = path.resolve(__dirname, '..');
+const EX = path.join(ROOT, 'docs/examples');
+const missing = ensurePackages(['libnl-genl-3-dev', 'pkg-config', 'gcc', 'python3-pyroute2']);
+let d: Daemon;
+let admin: AccelClient;
+let dir: string;
+
+beforeAll(async () => {
+  d = startDaemon({ port: PORT, config: 'devices: [{}, {}]', tick: false });
+  admin = await connectAccel({ serverPort: PORT });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'accel-examples-'));
+  fs.chmodSync(dir, 0o755); // nobody runs what is built here
+});
+afterAll(() => { admin.close(); d.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+
+/** Start an example, wait for its "subscribed" line, inject two events, and collect what it printed. */
+async function runExample(cmd: string[], asNobody = false): Promise<string[]> {
+  const argv = asNobody ? ['runuser', '-u', 'nobody', '--', 'env', `ACCEL_NL_PORT=${PORT}`, ...cmd] : cmd;
+  const child: ChildProcess = spawn(argv[0], argv.slice(1), { cwd: ROOT, env: { ...process.env, ACCEL_NL_PORT: String(PORT) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout!.on('data', (b) => { out += b; });
+  child.stderr!.on('data', (b) => { err += b; });
+  const exited = new Promise<number | null>((r) => child.on('close', r));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+  try {
+    const deadline = Date.now() + 10000;
+    while (!out.includes('subscribed:')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${cmd.join(' ')} did not subscribe: ${out}${err}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'interconnect', severity: 'deferred', address: 0x7700 });
+    await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'power', severity: 'correctable' });
+    expect(await exited).toBe(0);
+  } finally {
+    clearTimeout(timer);
+  }
+  expect(err).toBe('');
+  return out.trim().split('\n');
+}
+
+/** The two events injected, as every example prints them. */
+function expectEvents(lines: string[], mode: 'multicast' | 'unicast'): void {
+  expect(lines[0]).toMatch(new RegExp(`^subscribed: family accel id \\d+, group ras id \\d+, ${mode}$`));
+  expect(lines).toHaveLength(3);
+  expect(lines[1]).toMatch(/^event dev=1 seq=(\d+) kind=error block=interconnect severity=deferred name=interconnect address=0x7700$/);
+  expect(lines[2]).toMatch(/^event dev=1 seq=\d+ kind=error block=power severity=correctable name=power address=0x0$/);
+  const seq = (l: string) => Number(/seq=(\d+)/.exec(l)![1]);
+  expect(seq(lines[2])).toBe(seq(lines[1]) + 1);
+}
+
+const maybe = missing ? test.skip : test;
+if (missing) console.warn(`skipping the C and Python examples: ${missing}`);
+
+maybe('C with libnl-genl: builds warning-free, receives by multicast as root and by the subscribe op as nobody', async () => {
+  const bin = path.join(dir, 'accel_events');
+  const cflags = spawnSync('pkg-config', ['--cflags', '--libs', 'libnl-genl-3.0'], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, path.join(EX, 'accel_events.c'), ...cflags], { encoding: 'utf8' });
+  expect(cc.stderr).toBe('');
+  expect(cc.status).toBe(0);
+  expectEvents(await runExample([bin, '2']), 'multicast');
+  expectEvents(await runExample([bin, '2'], true), 'unicast');
+});
+
+maybe('Python with pyroute2: multicast as root, the subscribe op as nobody', async () => {
+  const script = path.join(dir, 'accel_events.py');
+  fs.copyFileSync(path.join(EX, 'accel_events.py'), script);
+  fs.chmodSync(script, 0o644);
+  expectEvents(await runExample(['/usr/bin/python3', script, '2']), 'multicast');
+  expectEvents(await runExample(['/usr/bin/python3', script, '2'], true), 'unicast');
+});
+
+test('TypeScript with the client library', async () => {
+  const js = path.join(dir, 'accel-events.js');
+  esbuild.buildSync({ entryPoints: [path.join(EX, 'accel-events.ts')], bundle: true, platform: 'node', target: 'node20', outfile: js, external: ['netlink'], logLevel: 'silent' });
+  expectEvents(await runExample([process.execPath, js, '2']), 'multicast');
+});
