@@ -70,30 +70,37 @@ export function putFlag(w: Writer, type: number): void {
 }
 
 export function putU8(w: Writer, type: number, v: number): void {
-  w.buf[reserve(w, type, 1)] = v;
+  const p = reserve(w, type, 1);
+  w.buf[p] = v;
 }
 export const putS8 = putU8;
 
 export function putU16(w: Writer, type: number, v: number): void {
-  w.dv.setUint16(reserve(w, type, 2), v, true);
+  const p = reserve(w, type, 2);
+  w.dv.setUint16(p, v, true);
 }
 export function putS16(w: Writer, type: number, v: number): void {
-  w.dv.setInt16(reserve(w, type, 2), v, true);
+  const p = reserve(w, type, 2);
+  w.dv.setInt16(p, v, true);
 }
 
 export function putU32(w: Writer, type: number, v: number): void {
-  w.dv.setUint32(reserve(w, type, 4), v >>> 0, true);
+  const p = reserve(w, type, 4);
+  w.dv.setUint32(p, v >>> 0, true);
 }
 export function putS32(w: Writer, type: number, v: number): void {
-  w.dv.setInt32(reserve(w, type, 4), v | 0, true);
+  const p = reserve(w, type, 4);
+  w.dv.setInt32(p, v | 0, true);
 }
 
 /** Network-order 16/32-bit values. `net` sets NLA_F_NET_BYTEORDER, as nla_put_net16/32 do (nla_put_be* does not). */
 export function putBe16(w: Writer, type: number, v: number, net = false): void {
-  w.dv.setUint16(reserve(w, net ? type | NLA_F_NET_BYTEORDER : type, 2), v, false);
+  const p = reserve(w, net ? type | NLA_F_NET_BYTEORDER : type, 2);
+  w.dv.setUint16(p, v, false);
 }
 export function putBe32(w: Writer, type: number, v: number, net = false): void {
-  w.dv.setUint32(reserve(w, net ? type | NLA_F_NET_BYTEORDER : type, 4), v >>> 0, false);
+  const p = reserve(w, net ? type | NLA_F_NET_BYTEORDER : type, 4);
+  w.dv.setUint32(p, v >>> 0, false);
 }
 
 function pad64(w: Writer): void {
@@ -112,29 +119,35 @@ export function putU64(w: Writer, type: number, v: bigint | number): void {
 }
 export function putS64(w: Writer, type: number, v: bigint | number): void {
   pad64(w);
-  w.dv.setBigInt64(reserve(w, type, 8), BigInt.asIntN(64, BigInt(v)), true);
+  const p = reserve(w, type, 8);
+  w.dv.setBigInt64(p, BigInt.asIntN(64, BigInt(v)), true);
 }
 
 /** NLA_UINT (nla_put_uint): 4 bytes when the value fits in 32 bits, else 8. */
 export function putUint(w: Writer, type: number, v: bigint | number): void {
   if (typeof v === 'number' && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) {
-    w.dv.setUint32(reserve(w, type, 4), v, true);
+    const p = reserve(w, type, 4);
+    w.dv.setUint32(p, v, true);
     return;
   }
   const b = BigInt.asUintN(64, BigInt(v));
-  if (b <= 0xffffffffn) w.dv.setUint32(reserve(w, type, 4), Number(b), true);
-  else w.dv.setBigUint64(reserve(w, type, 8), b, true);
+  const p = reserve(w, type, b <= 0xffffffffn ? 4 : 8);
+  if (b <= 0xffffffffn) w.dv.setUint32(p, Number(b), true);
+  else w.dv.setBigUint64(p, b, true);
 }
 
 /** NLA_SINT (nla_put_sint): 4 bytes when the value fits in s32, else 8. */
 export function putSint(w: Writer, type: number, v: bigint | number): void {
   if (typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff) {
-    w.dv.setInt32(reserve(w, type, 4), v, true);
+    const p = reserve(w, type, 4);
+    w.dv.setInt32(p, v, true);
     return;
   }
   const b = BigInt.asIntN(64, BigInt(v));
-  if (b >= -0x80000000n && b <= 0x7fffffffn) w.dv.setInt32(reserve(w, type, 4), Number(b), true);
-  else w.dv.setBigInt64(reserve(w, type, 8), b, true);
+  const small = b >= -0x80000000n && b <= 0x7fffffffn;
+  const p = reserve(w, type, small ? 4 : 8);
+  if (small) w.dv.setInt32(p, Number(b), true);
+  else w.dv.setBigInt64(p, b, true);
 }
 
 export function putBitfield32(w: Writer, type: number, value: number, selector: number): void {
