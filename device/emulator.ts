@@ -76,6 +76,7 @@ export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>>
   let index = spec.index ?? emu.nextIndex;
   while (spec.index === undefined && emu.devices.has(index)) index++;
   if (emu.devices.has(index)) throw new Error(`device index ${index} in use`);
+  if (index > 0xffffffff) throw new Error('no free device index (indices are u32)');
   const busAddr = spec.busAddr ?? busAddrFor(index);
   for (const d of emu.devices.values()) if (d.busAddr === busAddr) throw new Error(`bus address ${busAddr} in use`);
   const d = newDevice({

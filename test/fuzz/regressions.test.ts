@@ -1,6 +1,8 @@
 // One test per bug the fuzzing and hostile-client work found, and for the limits added with them.
 // Each names the bug; the fuzz corpus (test/fuzz/corpus/) keeps the inputs that found some of them.
 import * as A from '../../attrs';
+import { manualClock } from '../../device/clock';
+import { addDevice, newEmulator } from '../../device/emulator';
 
 describe('attrs writer', () => {
   // Bug: `w.dv.setUint32(reserve(w, ...), v)` reads w.dv before reserve() grows the buffer, so the
@@ -28,5 +30,16 @@ describe('attrs writer', () => {
         expect([name, cap, get(A.view(A.bytes(w)), 0)]).toEqual([name, cap, want]);
       }
     }
+  });
+});
+
+describe('device model', () => {
+  // Bug: after a device at index 0xffffffff, dev-new without an index took 2^32; every message
+  // naming that device then threw "does not fit u32" inside the handlers.
+  test('device indices stay u32', () => {
+    const emu = newEmulator(manualClock());
+    addDevice(emu, { index: 0xffffffff });
+    expect(() => addDevice(emu)).toThrow(/no free device index/);
+    expect([...emu.devices.keys()]).toEqual([0xffffffff]);
   });
 });
