@@ -41,7 +41,7 @@ export function serve(srv: Server, o: {
   const sweeper = startSweeper(srv, { protocol: NETLINK_USERSOCK, alive: o.alive ?? (o.open ? () => undefined : undefined) });
   return {
     srv, socket, sweeper,
-    close() { sweeper.stop(); socket.close(); srv.socket = undefined; srv.dumps.clear(); srv.backlog.clear(); },
+    close() { sweeper.stop(); socket.close(); srv.socket = undefined; srv.dumps.clear(); srv.backlog.clear(); srv.backlogBytes = 0; },
   };
 }
 

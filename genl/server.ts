@@ -5,7 +5,7 @@ import {
   type Extack, type View, type Writer, NL_VALIDATE, clearExtack, newExtack, newWriter, resetWriter, trim,
   validate, view,
 } from '../attrs';
-import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM } from '../attrs/errno';
+import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../attrs/errno';
 import { type AckOptions, DEFAULT_ACK_OPTIONS, writeAck, writeDone } from './ack';
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_GOODSIZE, NLMSG_HDRLEN, NLM_F } from './consts';
 import type { DoCtx, DumpCtx, DumpHalf, Family, Op, Sender } from './family';
@@ -27,6 +27,16 @@ export interface ServerOptions {
   isAdmin?: (s: Sender) => boolean;
   /** Most datagrams queued for one port whose buffer is full before the oldest are dropped. */
   maxBacklog?: number;
+  /** Most bytes queued for one port (default 1 MiB), and for all ports together (default 64 MiB). */
+  maxBacklogBytes?: number;
+  maxBacklogTotal?: number;
+  /**
+   * A port that accepts nothing for this long (default 30 s) loses its queue and its dump: a client
+   * that stopped reading cannot hold server memory forever. Its subscriptions stay.
+   */
+  stallMs?: number;
+  /** Dumps in progress across all ports (default 4096); more get EBUSY. One per port is the kernel's rule. */
+  maxDumps?: number;
   /**
    * Put consecutive notifications for one destination in one datagram (default on). The kernel
    * sends one notification per datagram; every netlink client reads several messages per datagram.
@@ -52,10 +62,32 @@ export interface Counters {
   datagrams: number;
   messages: number;
   errors: number;
+  /** Datagrams longer than the socket's maxMessage (answered EMSGSIZE when they asked for an answer). */
   truncated: number;
+  /** Datagrams with bytes after the last whole message (nlmsg_len < 16 or past the end): ignored, as the kernel does. */
+  malformed: number;
   dumps: number;
   sendFailures: number;
+  /** Datagrams dropped from a full port's queue; the port is then sent NLMSG_OVERRUN. */
   dropped: number;
+  /** NLMSG_OVERRUN markers delivered (each tells a client it missed messages). */
+  overruns: number;
+  /** Ports whose queue and dump were released after stallMs without progress. */
+  stalled: number;
+  /** Errors answered (NLMSG_ERROR or a failing NLMSG_DONE), by errno name. */
+  rejected: Record<string, number>;
+}
+
+/** Messages waiting for one port whose receive buffer is full, oldest first. */
+export interface Backlog {
+  q: Uint8Array[];
+  bytes: number;
+  /** Dropped since the port last took something: owed an NLMSG_OVERRUN. */
+  dropped: number;
+  /** Retry backoff (ms), next retry time, and when the port last made progress. */
+  delay: number;
+  retryAt: number;
+  since: number;
 }
 
 export interface Server {
@@ -68,8 +100,10 @@ export interface Server {
   results: Int32Array;
   ext: Extack;
   dumps: Map<number, DumpState>;
-  /** Datagrams that met a full receive buffer, per port, retried later. */
-  backlog: Map<number, Uint8Array[]>;
+  /** Datagrams that met a full receive buffer, per port, retried later in order. */
+  backlog: Map<number, Backlog>;
+  /** Bytes queued in all backlogs. */
+  backlogBytes: number;
   /** Unicast subscribers per group id (ports), for clients that may not join USERSOCK groups. */
   subscribers: Map<number, Set<number>>;
   portGone: ((port: number) => void)[];
@@ -77,6 +111,7 @@ export interface Server {
   lastEvent: Map<number, number>;
   counters: Counters;
   timer: NodeJS.Timeout | undefined;
+  timerAt: number;
   scheduled: boolean;
 }
 
@@ -86,11 +121,16 @@ export function createServer(o: ServerOptions = {}): Server {
     opts: {
       ack: o.ack ?? DEFAULT_ACK_OPTIONS, dumpChunk: o.dumpChunk ?? NLMSG_GOODSIZE,
       isAdmin: o.isAdmin ?? ((s) => s.uid === 0), maxBacklog: o.maxBacklog ?? 1024, batchEvents: o.batchEvents ?? true,
+      maxBacklogBytes: o.maxBacklogBytes ?? 1 << 20, maxBacklogTotal: o.maxBacklogTotal ?? 64 << 20,
+      stallMs: o.stallMs ?? 30000, maxDumps: o.maxDumps ?? 4096,
     },
     socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0,
-    results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(),
-    subscribers: new Map(), portGone: [], lastEvent: new Map(), timer: undefined, scheduled: false,
-    counters: { datagrams: 0, messages: 0, errors: 0, truncated: 0, dumps: 0, sendFailures: 0, dropped: 0 },
+    results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(), backlogBytes: 0,
+    subscribers: new Map(), portGone: [], lastEvent: new Map(), timer: undefined, timerAt: 0, scheduled: false,
+    counters: {
+      datagrams: 0, messages: 0, errors: 0, truncated: 0, malformed: 0, dumps: 0, sendFailures: 0, dropped: 0,
+      overruns: 0, stalled: 0, rejected: {},
+    },
   };
 }
 
@@ -115,8 +155,9 @@ export function flush(srv: Server): void {
   const n = srv.nspans;
   if (n === 0 || !srv.socket) { srv.nspans = 0; srv.lastEvent.clear(); resetWriter(srv.out); return; }
   const out = srv.out.buf;
-  srv.socket.sendMany(out, srv.spans, n, srv.results);
-  for (let i = 0; i < n; i++) {
+  if (srv.backlog.size) divert(srv);
+  srv.socket.sendMany(out, srv.spans, srv.nspans, srv.results);
+  for (let i = 0; i < srv.nspans; i++) {
     const r = srv.results[i];
     if (r === 0) continue;
     const port = srv.spans[i * 4 + 2] >>> 0;
@@ -134,18 +175,52 @@ export function flush(srv: Server): void {
   resetWriter(srv.out);
 }
 
+/** Spans for ports that already have a queue join it instead of overtaking it. */
+function divert(srv: Server): void {
+  let k = 0;
+  for (let i = 0; i < srv.nspans; i++) {
+    const port = srv.spans[i * 4 + 2] >>> 0;
+    if (!srv.spans[i * 4 + 3] && srv.backlog.has(port)) {
+      const off = srv.spans[i * 4];
+      enqueue(srv, port, srv.out.buf.slice(off, off + srv.spans[i * 4 + 1]));
+      continue;
+    }
+    if (k !== i) srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
+    k++;
+  }
+  srv.nspans = k;
+}
+
+/** Queue a datagram for a full port, dropping its oldest beyond the bounds (the port is owed an OVERRUN). */
 function enqueue(srv: Server, port: number, d: Uint8Array): void {
-  let q = srv.backlog.get(port);
-  if (!q) srv.backlog.set(port, (q = []));
-  q.push(d);
-  if (q.length > srv.opts.maxBacklog) { q.shift(); srv.counters.dropped++; }
-  kick(srv, 1);
+  let b = srv.backlog.get(port);
+  const now = Date.now();
+  if (!b) srv.backlog.set(port, (b = { q: [], bytes: 0, dropped: 0, delay: 1, retryAt: now + 1, since: now }));
+  b.q.push(d);
+  b.bytes += d.length;
+  srv.backlogBytes += d.length;
+  const o = srv.opts;
+  while (b.q.length && (b.q.length > o.maxBacklog || b.bytes > o.maxBacklogBytes || srv.backlogBytes > o.maxBacklogTotal)) {
+    const x = b.q.shift()!;
+    b.bytes -= x.length;
+    srv.backlogBytes -= x.length;
+    b.dropped++;
+    srv.counters.dropped++;
+  }
+  kickAt(srv, b.retryAt);
+}
+
+function unqueue(srv: Server, port: number): void {
+  const b = srv.backlog.get(port);
+  if (!b) return;
+  srv.backlogBytes -= b.bytes;
+  srv.backlog.delete(port);
 }
 
 /** A port is gone: drop its dumps, backlog and subscriptions, and tell the families. */
 export function goneAway(srv: Server, port: number): void {
   srv.dumps.delete(port);
-  srv.backlog.delete(port);
+  unqueue(srv, port);
   for (const s of srv.subscribers.values()) s.delete(port);
   for (const f of srv.portGone) f(port);
 }
@@ -156,10 +231,16 @@ function kick(srv: Server, delay = 0): void {
     if (srv.scheduled) return;
     srv.scheduled = true;
     setImmediate(() => { srv.scheduled = false; pump(srv); });
-  } else if (!srv.timer) {
-    srv.timer = setTimeout(() => { srv.timer = undefined; pump(srv); }, delay);
-    srv.timer.unref?.();
-  }
+  } else kickAt(srv, Date.now() + delay);
+}
+
+/** Run pump() at `at` (ms) or earlier. */
+function kickAt(srv: Server, at: number): void {
+  if (srv.timer && srv.timerAt <= at) return;
+  if (srv.timer) clearTimeout(srv.timer);
+  srv.timerAt = at;
+  srv.timer = setTimeout(() => { srv.timer = undefined; pump(srv); }, Math.max(0, at - Date.now()));
+  srv.timer.unref?.();
 }
 
 /**
@@ -169,24 +250,69 @@ function kick(srv: Server, delay = 0): void {
 export function pump(srv: Server): void {
   if (!srv.socket) return;
   flush(srv);
-  for (const [port, q] of srv.backlog) {
-    while (q.length) {
-      ensureCopy(srv.out, q[0]);
-      pushSpan(srv, 0, port);
-      const r = sendNow(srv);
-      if (r === -EAGAIN || r === -ENOBUFS) break;
-      q.shift();
-      if (r === -ECONNREFUSED) { goneAway(srv, port); break; }
+  const now = Date.now();
+  let next = Infinity;
+  for (const [port, b] of srv.backlog) {
+    if (b.retryAt > now) { next = Math.min(next, b.retryAt); continue; }
+    if (retry(srv, port, b)) { b.delay = 1; b.since = now; } else b.delay = Math.min(b.delay * 2, 100);
+    if (srv.backlog.get(port) !== b) continue; // drained or gone
+    if (now - b.since >= srv.opts.stallMs) {
+      // It has taken nothing for stallMs: free what it holds; later messages queue afresh, bounded.
+      srv.counters.stalled++;
+      srv.counters.dropped += b.q.length;
+      unqueue(srv, port);
+      srv.dumps.delete(port);
+      continue;
     }
-    if (!q.length) srv.backlog.delete(port);
+    b.retryAt = now + b.delay;
+    next = Math.min(next, b.retryAt);
   }
+  let more = false;
   for (const [port, d] of srv.dumps) {
     if (srv.backlog.has(port)) continue;
     if (dumpChunk(srv, d)) srv.dumps.delete(port);
+    else more = true;
   }
   flush(srv);
-  if (srv.backlog.size) kick(srv, 2);
-  else if (srv.dumps.size) kick(srv);
+  if (more) kick(srv);
+  if (next < Infinity) kickAt(srv, next);
+}
+
+/** Send a port's queue in order until it is full again; then what it is owed (NLMSG_OVERRUN). True on progress. */
+function retry(srv: Server, port: number, b: Backlog): boolean {
+  let progress = false;
+  for (;;) {
+    const d = b.q.length ? b.q[0] : b.dropped ? overrunMessage(port, b.dropped) : undefined;
+    if (!d) { unqueue(srv, port); return true; }
+    ensureCopy(srv.out, d);
+    pushSpan(srv, 0, port);
+    const r = sendNow(srv);
+    if (r === -EAGAIN || r === -ENOBUFS) return progress;
+    if (r === -ECONNREFUSED) { goneAway(srv, port); return true; }
+    progress = true;
+    if (b.q.length) {
+      b.q.shift();
+      b.bytes -= d.length;
+      srv.backlogBytes -= d.length;
+    } else {
+      b.dropped = 0;
+      srv.counters.overruns++;
+    }
+  }
+}
+
+/**
+ * NLMSG_OVERRUN (type 4) to a port that lost queued messages: "data lost", as the kernel's
+ * netlink_overrun() tells a socket with ENOBUFS. The payload is the count dropped (u32).
+ */
+function overrunMessage(port: number, dropped: number): Uint8Array {
+  const b = new Uint8Array(20);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, 20, true);
+  dv.setUint16(4, NLMSG.OVERRUN, true);
+  dv.setUint32(12, port >>> 0, true);
+  dv.setUint32(16, Math.min(dropped, 0xffffffff), true);
+  return b;
 }
 
 function ensureCopy(w: Writer, d: Uint8Array): void {
@@ -224,6 +350,12 @@ export function receive(srv: Server, data: Uint8Array, sender: Sender): void {
     handleMessage(srv, v, at, len, sender);
     at += Math.min((len + 3) & ~3, end - at);
   }
+  if (at < end) srv.counters.malformed++;
+}
+
+function reject(srv: Server, err: number): void {
+  const name = errnoName(err);
+  srv.counters.rejected[name] = (srv.counters.rejected[name] ?? 0) + 1;
 }
 
 const DUMP_STARTED = 1;
@@ -245,7 +377,7 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
     if (err === DUMP_STARTED) return;
     if (err === ASYNC) return;
   }
-  if (err) srv.counters.errors++;
+  if (err) { srv.counters.errors++; reject(srv, err); }
   if (err || (flags & NLM_F.ACK)) {
     const w = srv.out;
     const start = w.len;
@@ -339,6 +471,10 @@ function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number
   half: DumpHalf, sender: Sender): number {
   const port = sender.port;
   if (srv.dumps.has(port)) return -EBUSY; // one dump per socket at a time, as netlink_dump_start
+  if (srv.dumps.size >= srv.opts.maxDumps) {
+    srv.ext.msg = 'too many dumps in progress';
+    return -EBUSY;
+  }
   const req = view(v.buf.slice(at, at + len));
   const ext = newExtack();
   const maxattr = half.policy ? (half.maxattr ?? half.policy.maxtype) : 0;
@@ -417,6 +553,7 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
     pushSpan(srv, d.chunkAt, port);
     return false;
   }
+  if (d.status < 0) reject(srv, d.status);
   writeDone(w, d.ctx.seq, port, d.status, d.ctx.ext, d.ctx.req, 0, d.intr ? NLM_F.DUMP_INTR : 0, srv.opts.ack);
   pushSpan(srv, d.chunkAt, port);
   return true;
@@ -479,8 +616,42 @@ export function receiveBatch(srv: Server, batch: {
   gid(i: number): number; pid(i: number): number; truncated(i: number): number;
 }): void {
   for (let i = 0; i < batch.count; i++) {
-    if (batch.truncated(i)) { srv.counters.truncated++; continue; }
-    receive(srv, batch.data(i), { port: batch.port(i), uid: batch.uid(i), gid: batch.gid(i), pid: batch.pid(i) });
+    const sender = { port: batch.port(i), uid: batch.uid(i), gid: batch.gid(i), pid: batch.pid(i) };
+    if (batch.truncated(i)) tooLong(srv, batch.data(i), batch.truncated(i), sender);
+    else receive(srv, batch.data(i), sender);
   }
   flush(srv);
+}
+
+/**
+ * A datagram longer than the socket keeps (maxMessage) lost its tail: nothing in it is processed.
+ * Its first message, if it asked for an answer, gets EMSGSIZE (header echoed only), so the client
+ * does not wait for a timeout.
+ */
+function tooLong(srv: Server, data: Uint8Array, full: number, sender: Sender): void {
+  srv.counters.datagrams++;
+  srv.counters.truncated++;
+  if (data.length < NLMSG_HDRLEN) return;
+  const v = view(data);
+  if (!(v.dv.getUint16(6, true) & (NLM_F.REQUEST | NLM_F.ACK))) return;
+  clearExtack(srv.ext);
+  srv.ext.msg = `message of ${full} bytes exceeds the server's ${data.length}-byte limit`;
+  srv.counters.errors++;
+  reject(srv, -EMSGSIZE);
+  const start = srv.out.len;
+  writeAck(srv.out, v, 0, -EMSGSIZE, srv.ext, sender.port, { ...srv.opts.ack, capAck: true });
+  pushSpan(srv, start, sender.port);
+}
+
+/** A snapshot of what the server holds and has done: counters plus dumps, queues and subscribers now. */
+export function serverStats(srv: Server): Counters & {
+  dumpsRunning: number; backlogPorts: number; backlogDatagrams: number; backlogBytes: number; subscribers: Record<number, number>;
+} {
+  let datagrams = 0;
+  for (const b of srv.backlog.values()) datagrams += b.q.length;
+  return {
+    ...srv.counters, rejected: { ...srv.counters.rejected }, dumpsRunning: srv.dumps.size, backlogPorts: srv.backlog.size,
+    backlogDatagrams: datagrams, backlogBytes: srv.backlogBytes,
+    subscribers: Object.fromEntries([...srv.subscribers].map(([g, s]) => [g, s.size])),
+  };
 }

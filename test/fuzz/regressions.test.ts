@@ -1,6 +1,8 @@
 // One test per bug the fuzzing and hostile-client work found, and for the limits added with them.
 // Each names the bug; the fuzz corpus (test/fuzz/corpus/) keeps the inputs that found some of them.
 import * as A from '../../attrs';
+import * as G from '../../genl';
+import { messagesOf } from '../../genl/mirror';
 import { manualClock } from '../../device/clock';
 import { addDevice, newEmulator } from '../../device/emulator';
 
@@ -41,5 +43,180 @@ describe('device model', () => {
     addDevice(emu, { index: 0xffffffff });
     expect(() => addDevice(emu)).toThrow(/no free device index/);
     expect([...emu.devices.keys()]).toEqual([0xffffffff]);
+  });
+});
+
+/** A server socket whose ports can be made "full" (EAGAIN) or "gone" (ECONNREFUSED). */
+function fakeSocket() {
+  const full = new Set<number>();
+  const gone = new Set<number>();
+  const got = new Map<number, Uint8Array[]>();
+  let attempts = 0;
+  const sock: G.ServerSocket = {
+    port: 1,
+    sendMany(data, spans, count = spans.length / 4, results) {
+      let ok = 0;
+      for (let i = 0; i < count; i++) {
+        const port = spans[i * 4 + 2] >>> 0;
+        attempts++;
+        const r = gone.has(port) ? -111 : full.has(port) ? -11 : 0;
+        if (!r) { ok++; got.set(port, [...(got.get(port) ?? []), data.slice(spans[i * 4], spans[i * 4] + spans[i * 4 + 1])]); }
+        if (results) results[i] = r;
+      }
+      return ok;
+    },
+  };
+  return { sock, full, gone, got, attempts: () => attempts };
+}
+
+/** A family whose op 1 replies with one message carrying u32 `n`, and whose dump has 50 messages. */
+function numbered(): G.Family {
+  return {
+    name: 'numbered', version: 1, ops: [{
+      cmd: 1,
+      do: { policy: A.policy({ 1: A.pol.u32() }), handler: (c) => { A.putU32(c.reply(), 1, A.getU32(c.req, c.attrs[1])); c.end(); return 0; } },
+      dump: { handler: (c) => {
+        let i = (c.state.i as number) ?? 0;
+        for (; i < 50; i++) { A.putBytes(c.start(), 1, new Uint8Array(400)); if (!c.end()) break; }
+        c.state.i = i;
+        return i < 50 ? 1 : 0;
+      } },
+    }],
+  };
+}
+
+function request(fam: G.Family, seq: number, n: number, flags: number = G.NLM_F.REQUEST): Uint8Array {
+  const w = A.newWriter(64);
+  const at = G.genlStart(w, fam.id!, flags, seq, 0, 1, 1);
+  A.putU32(w, 1, n);
+  G.msgEnd(w, at);
+  return A.bytes(w);
+}
+
+const sender = (port: number) => ({ port, uid: 0, gid: 0, pid: 1 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const seqOf = (d: Uint8Array) => new DataView(d.buffer, d.byteOffset).getUint32(8, true);
+const typeOf = (d: Uint8Array) => new DataView(d.buffer, d.byteOffset).getUint16(4, true);
+
+describe('server: full and vanished ports', () => {
+  // Bug: while a port had a queue, new replies to it were sent directly and could overtake it.
+  test('replies to a port with a queue wait behind it: order is kept', async () => {
+    const f = fakeSocket();
+    const srv = G.createServer();
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    f.full.add(9);
+    G.receive(srv, request(fam, 1, 1), sender(9));
+    G.flush(srv);
+    f.full.delete(9);
+    G.receive(srv, request(fam, 2, 2), sender(9));
+    G.flush(srv);
+    expect(f.got.get(9)).toBeUndefined(); // seq 2 did not overtake seq 1
+    await sleep(20);
+    expect(f.got.get(9)!.map(seqOf)).toEqual([1, 2]);
+    expect(srv.backlog.size).toBe(0);
+  });
+
+  // Bug: a full port's queue was bounded by count only (1024 error ACKs echoing 64 KiB requests
+  // each is 64 MiB per port), and what was dropped went unreported.
+  test('queues are bounded in bytes per port and in total; a port that lost messages gets NLMSG_OVERRUN', async () => {
+    const f = fakeSocket();
+    const srv = G.createServer({ maxBacklogBytes: 1000, maxBacklogTotal: 1500 });
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    f.full.add(9); f.full.add(10);
+    for (let i = 1; i <= 100; i++) { G.receive(srv, request(fam, i, i), sender(9)); G.receive(srv, request(fam, 1000 + i, i), sender(10)); }
+    G.flush(srv);
+    expect(srv.backlog.get(9)!.bytes).toBeLessThanOrEqual(1000);
+    expect(srv.backlogBytes).toBeLessThanOrEqual(1500);
+    const stats = G.serverStats(srv);
+    expect(stats.dropped).toBeGreaterThan(0);
+    expect(stats.backlogBytes).toBe(srv.backlogBytes);
+    f.full.clear();
+    await sleep(30);
+    const got = f.got.get(9)!;
+    const last = got[got.length - 1];
+    expect(typeOf(last)).toBe(G.NLMSG.OVERRUN);
+    expect(new DataView(last.buffer).getUint32(16, true)).toBe(100 - (got.length - 1)); // how many were lost
+    expect(got.slice(0, -1).map(seqOf)).toEqual(got.slice(0, -1).map((_, i) => 100 - (got.length - 1) + 1 + i)); // the newest, in order
+    expect(srv.counters.overruns).toBe(2);
+    expect(srv.backlog.size).toBe(0);
+  });
+
+  // Bug: every full port was retried every 2 ms forever, so stalled clients cost the server a
+  // syscall per port per 2 ms, and a stopped reader held its dump state forever.
+  test('a stalled port is retried with backoff and released after stallMs, dump included', async () => {
+    const f = fakeSocket();
+    const srv = G.createServer({ stallMs: 150 });
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    f.full.add(9);
+    G.receive(srv, request(fam, 5, 0, G.NLM_F.REQUEST | G.NLM_F.DUMP), sender(9));
+    G.flush(srv);
+    expect(srv.dumps.has(9)).toBe(true);
+    const before = f.attempts();
+    await sleep(120);
+    expect(f.attempts() - before).toBeLessThan(20); // 2 ms retries would be ~60
+    await sleep(150);
+    expect(srv.dumps.has(9)).toBe(false);
+    expect(srv.backlog.has(9)).toBe(false);
+    expect(srv.counters.stalled).toBe(1);
+  });
+
+  test('a port that vanished (ECONNREFUSED) mid-dump frees its dump', async () => {
+    const f = fakeSocket();
+    const srv = G.createServer();
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    G.receive(srv, request(fam, 5, 0, G.NLM_F.REQUEST | G.NLM_F.DUMP), sender(9));
+    G.flush(srv);
+    expect(srv.dumps.has(9)).toBe(true);
+    f.gone.add(9);
+    await sleep(20);
+    expect(srv.dumps.size).toBe(0);
+  });
+
+  test('one dump per port (EBUSY), and at most maxDumps across ports (EBUSY with a message)', () => {
+    const f = fakeSocket();
+    const srv = G.createServer({ maxDumps: 2 });
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    const dump = (port: number, seq: number) => { G.receive(srv, request(fam, seq, 0, G.NLM_F.REQUEST | G.NLM_F.DUMP), sender(port)); G.flush(srv); };
+    dump(1, 1); dump(1, 2); dump(2, 3); dump(3, 4);
+    const err = (port: number) => f.got.get(port)!.flatMap((d) => messagesOf(d)).filter((m) => m.type === G.NLMSG.ERROR).map(G.decodeStatus);
+    expect(err(1)).toEqual([{ error: -16, extack: {} }]);
+    expect(err(3)).toEqual([{ error: -16, extack: { msg: 'too many dumps in progress' } }]);
+    expect(srv.counters.rejected).toEqual({ EBUSY: 2 });
+  });
+});
+
+describe('server: what it was sent', () => {
+  // Bug: a datagram longer than the socket keeps was dropped without an answer: the client waited
+  // for its timeout.
+  test('an oversized datagram is answered EMSGSIZE (capped) and counted', () => {
+    const f = fakeSocket();
+    const srv = G.createServer();
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    const big = request(fam, 77, 1, G.NLM_F.REQUEST | G.NLM_F.ACK);
+    G.receiveBatch(srv, { count: 1, data: () => big, port: () => 4, uid: () => 0, gid: () => 0, pid: () => 1, truncated: () => 100000 });
+    const [m] = messagesOf(f.got.get(4)![0]);
+    expect(m.type).toBe(G.NLMSG.ERROR);
+    expect(m.seq).toBe(77);
+    expect(m.flags & G.NLM_F.CAPPED).toBeTruthy();
+    expect(G.decodeStatus(m)).toEqual({ error: -90, extack: { msg: `message of 100000 bytes exceeds the server's ${big.length}-byte limit` } });
+    expect(srv.counters).toMatchObject({ truncated: 1, rejected: { EMSGSIZE: 1 } });
+  });
+
+  test('counters: rejected by errno, and datagrams with broken framing', () => {
+    const f = fakeSocket();
+    const srv = G.createServer();
+    G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    const junk = new Uint8Array([20, 0, 0, 0, 0x77, 0x7, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 9, 9]);
+    G.receive(srv, junk, sender(3)); // unknown family: ENOENT, then 2 stray bytes
+    G.receive(srv, new Uint8Array([200, 0, 0, 0]), sender(3));
+    G.flush(srv);
+    expect(srv.counters).toMatchObject({ malformed: 2, errors: 1, rejected: { ENOENT: 1 } });
   });
 });
