@@ -3,7 +3,7 @@
 import {
   type View, type Writer, getString, getU16, getU32, newWriter, putString, resetWriter, view, walk, payload, payloadLen,
 } from '../attrs';
-import { ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
+import { EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket, resolvePort } from './socket';
@@ -82,6 +82,15 @@ export interface ClientOptions {
   onOverrun?: () => void;
   /** Receive buffer size; larger buffers drop fewer events under bursts. */
   rcvbuf?: number;
+  /**
+   * Accept answers and events only when the kernel attests (SCM_CREDENTIALS) that the server's
+   * socket belongs to this uid: whoever binds the server's port first is the server, and a stale
+   * or hostile process may have taken it. Default: 0 when this process runs as root and the
+   * socket reports credentials (native backend), so root never trusts an unprivileged server;
+   * otherwise no check. null turns the check off. A request answered by another uid fails with
+   * EPERM naming it.
+   */
+  serverUid?: number | null;
 }
 
 interface Pending {
@@ -135,11 +144,15 @@ export function createClient(o: ClientOptions = {}): Client {
   const events = new Set<(m: Message) => void>();
   const w = newWriter(1024);
   let seq = (Date.now() & 0x7fffffff) | 1;
+  const asRoot = process.getuid?.() === 0;
+  const wantCreds = o.serverUid !== null && (o.serverUid !== undefined || asRoot);
+  let requiredUid: number | undefined;
 
   const onBatch = (b: Batch): void => {
     for (let i = 0; i < b.count; i++) {
       const from = b.port(i);
       if (from !== serverPort) continue; // forged or stray: only the server may answer or notify
+      if (requiredUid !== undefined && b.uid(i) !== requiredUid) { foreign(b.data(i), b.uid(i)); continue; }
       const groups = b.groups(i);
       const data = new Uint8Array(b.data(i)); // copy: batch memory is reused
       const v = view(data);
@@ -158,7 +171,18 @@ export function createClient(o: ClientOptions = {}): Client {
     }
   };
 
+  /** A datagram from the server's port but another uid: refused; the request it answers fails. */
+  const foreign = (d: Uint8Array, uid: number): void => {
+    const s = d.length >= NLMSG_HDRLEN ? new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(8, true) : 0;
+    const p = pending.get(s);
+    if (!p) return;
+    pending.delete(s);
+    clearTimeout(p.timer);
+    p.reject(new NetlinkError(EPERM, { msg: `the server at port ${serverPort} runs as uid ${uid}, not ${requiredUid} (ClientOptions.serverUid)` }));
+  };
+
   const route = (m: Message): void => {
+    if (m.type === NLMSG.OVERRUN) { o.onOverrun?.(); return; } // the server dropped messages for us
     const p = m.groups ? undefined : pending.get(m.seq);
     if (!p) {
       for (const cb of events) cb(m);
@@ -178,10 +202,11 @@ export function createClient(o: ClientOptions = {}): Client {
   };
 
   const socket = o.open ? o.open(onBatch, { onOverrun: o.onOverrun, rcvbuf: o.rcvbuf }) : openSocket({
-    protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch, rcvbuf: o.rcvbuf,
+    protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch, rcvbuf: o.rcvbuf, credentials: wantCreds,
     onOverrun: o.onOverrun ?? (() => { /* requests are retried by their callers; events: see onOverrun */ }),
     onError: (e) => { for (const p of pending.values()) p.reject(e); },
   });
+  if (wantCreds && socket.credentials) requiredUid = o.serverUid ?? 0;
 
   const send = (type: number, cmd: number, flags: number, ro: RequestOptions, dump: boolean,
     onMessage?: (m: Message) => void): Promise<Message[]> => {

@@ -220,3 +220,46 @@ describe('server: what it was sent', () => {
     expect(srv.counters).toMatchObject({ malformed: 2, errors: 1, rejected: { ENOENT: 1 } });
   });
 });
+
+describe('client', () => {
+  const PORT = 0x51000000;
+  test('NLMSG_OVERRUN from the server is an overrun: the client recovers as after ENOBUFS', async () => {
+    const hub = G.newHub();
+    const server = G.openInproc(hub, { port: PORT, onBatch: () => {} });
+    let overruns = 0;
+    const c = G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch }), onOverrun: () => overruns++ });
+    const m = new Uint8Array(20);
+    new DataView(m.buffer).setUint32(0, 20, true);
+    new DataView(m.buffer).setUint16(4, G.NLMSG.OVERRUN, true);
+    server.send(m, c.port);
+    const stranger = G.openInproc(hub, { onBatch: () => {} });
+    stranger.send(m, c.port); // not from the server's port: ignored
+    await sleep(10);
+    expect(overruns).toBe(1);
+    c.close(); server.close(); stranger.close();
+  });
+
+  test('serverUid: a root client refuses answers from a server socket of another uid (EPERM naming it)', async () => {
+    const hub = G.newHub();
+    const srv = G.createGenlServer();
+    const served = G.serve(srv, { port: PORT, open: (onBatch) => G.openInproc(hub, { port: PORT, onBatch, uid: 1000 }) });
+    const client = (o: G.ClientOptions = {}) => G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch }), timeoutMs: 500, ...o });
+    try {
+      const c = client();
+      if (process.getuid?.() === 0) {
+        await expect(c.resolve('nlctrl')).rejects.toMatchObject({ errno: 1, message: expect.stringContaining('runs as uid 1000, not 0') });
+      }
+      c.close();
+      for (const o of [{ serverUid: 1000 }, { serverUid: null }]) {
+        const ok = client(o);
+        expect((await ok.resolve('nlctrl')).id).toBe(0x10);
+        ok.close();
+      }
+      const wrong = client({ serverUid: 7 });
+      await expect(wrong.resolve('nlctrl')).rejects.toMatchObject({ errno: 1 });
+      wrong.close();
+    } finally {
+      served.close();
+    }
+  });
+});
