@@ -5,15 +5,16 @@ import { resolvePort } from '../genl';
 import { ConfigError, DEFAULT_CONFIG_YAML, startDaemon } from '../device';
 
 export const DAEMON_USAGE = `Usage: accel daemon [ --port PORT ] [ --config FILE ] [ --seed N ] [ --state-dir DIR ]
-                    [ --simulate ]
+                    [ --simulate ] [ --grpc ADDR ]
   --port PORT      netlink port id to bind (default: $ACCEL_NL_PORT or 0x41434345)
   --config FILE    YAML configuration (default: two devices; see docs/daemon.md)
   --seed N         seed for telemetry noise and simulated errors
   --state-dir DIR  keep lifetime RAS counters, retired rows and the RAS log across restarts
   --simulate       inject background errors at demo rates (unless the config sets its own)
+  --grpc ADDR      also serve RAS over gRPC on ADDR (host:port, e.g. 127.0.0.1:50051; docs/formats/grpc.md)
 `;
 
-export interface DaemonArgs { port: number; config?: string; seed?: number; stateDir?: string; simulate: boolean }
+export interface DaemonArgs { port: number; config?: string; seed?: number; stateDir?: string; simulate: boolean; grpc?: string }
 
 export function parseDaemonArgs(args: string[]): DaemonArgs | string {
   const out: Partial<DaemonArgs> = { simulate: false };
@@ -27,6 +28,7 @@ export function parseDaemonArgs(args: string[]): DaemonArgs | string {
       case 'seed': { const v = val(); if (v === undefined || !/^\d+$/.test(v)) return `"${a}" needs a number`; out.seed = Number(v); break; }
       case 'state-dir': { const v = val(); if (v === undefined) return `"${a}" needs a directory`; out.stateDir = v; break; }
       case 'simulate': out.simulate = true; break;
+      case 'grpc': { const v = val(); if (v === undefined || !/:\d+$/.test(v)) return `"${a}" needs host:port`; out.grpc = v; break; }
       case 'help': case 'h': return 'help';
       default: return `unknown daemon argument "${a}"`;
     }
@@ -57,7 +59,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const hex = `0x${a.port.toString(16)}`;
   let d;
   try {
-    d = startDaemon({ port: a.port, config, seed: a.seed, stateDir: a.stateDir });
+    d = startDaemon({ port: a.port, config, seed: a.seed, stateDir: a.stateDir, grpc: a.grpc });
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`accel daemon: ${a.config ?? 'configuration'}: ${e.message}\n`);
@@ -70,7 +72,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
     throw e;
   }
   for (const line of d.persistence?.report ?? []) process.stderr.write(`accel daemon: state: ${line}\n`);
-  process.stdout.write(`${d.ready}\n`);
+  let grpcLine = '';
+  if (d.grpc) {
+    try { grpcLine = `; gRPC on ${await d.grpc.ready}`; } catch (e) {
+      process.stderr.write(`accel daemon: cannot serve gRPC on ${a.grpc}: ${(e as Error).message}\n`);
+      d.close();
+      return 1;
+    }
+  }
+  process.stdout.write(`${d.ready}${grpcLine}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => { d!.close(); resolve(); };
     process.once('SIGINT', stop);

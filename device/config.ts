@@ -2,10 +2,16 @@
 // messages that name the offending key, since a typo here should never start a wrong emulator.
 import { parse } from 'yaml';
 import { BLOCKS, SEVERITIES, type Block, type Severity } from './enums';
+import { FORMATS } from './formats/record';
+import type { RasFormat } from './gen/accel';
 import type { EmulatorConfig } from './emulator';
 import type { DeviceSpec, Versions } from './model';
 
-export type DeviceConfig = Partial<Omit<DeviceSpec, 'rand' | 'index'>> & { index?: number };
+export type DeviceConfig = Partial<Omit<DeviceSpec, 'rand' | 'index'>> & {
+  index?: number;
+  /** RAS payload formats the device offers (docs/formats.md); all when absent. */
+  formats?: RasFormat[];
+};
 
 /** Background error rates in events per second, per block and severity. */
 export type SimRates = Partial<Record<Block, Partial<Record<Severity, number>>>>;
@@ -36,7 +42,7 @@ export class ConfigError extends Error {}
 
 const KEYS = new Set(['seed', 'tick-ms', 'storm', 'reset-ms', 'ce-retire-threshold', 'devices', 'simulate']);
 const DEV_KEYS = new Set(['index', 'bus-addr', 'serial', 'driver', 'vendor-id', 'device-id', 'mem-total', 'compute-units',
-  'clock-max-mhz', 'power-limit-mw', 'rma-threshold', 'log-capacity', 'versions']);
+  'clock-max-mhz', 'power-limit-mw', 'rma-threshold', 'log-capacity', 'versions', 'formats']);
 
 function num(v: unknown, where: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
@@ -76,6 +82,13 @@ function device(o: unknown, where: string): DeviceConfig {
   if (r['power-limit-mw'] !== undefined) d.powerLimitMw = num(r['power-limit-mw'], `${where}.power-limit-mw`, 50000, 5_000_000);
   if (r['rma-threshold'] !== undefined) d.rmaThreshold = num(r['rma-threshold'], `${where}.rma-threshold`, 1, 1 << 20);
   if (r['log-capacity'] !== undefined) d.logCapacity = num(r['log-capacity'], `${where}.log-capacity`, 16, 1 << 24);
+  if (r.formats !== undefined) {
+    if (!Array.isArray(r.formats)) throw new ConfigError(`${where}.formats: expected a list of formats (${FORMATS.join(', ')})`);
+    d.formats = r.formats.map((f, i) => {
+      if (!FORMATS.includes(f as RasFormat)) throw new ConfigError(`${where}.formats[${i}]: unknown format ${JSON.stringify(f)} (one of ${FORMATS.join(', ')})`);
+      return f as RasFormat;
+    });
+  }
   if (r.versions !== undefined) {
     const v = r.versions as Record<string, unknown>;
     const out: Partial<Versions> = {};

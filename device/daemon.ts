@@ -6,6 +6,8 @@ import { type Clock, realClock } from './clock';
 import { type Config, DEFAULT_CONFIG_YAML, parseConfig } from './config';
 import { accelFamily } from './families/accel';
 import { drmRasFamily } from './families/drm-ras';
+import { type GrpcService, startGrpc } from './formats/grpc';
+import { formatSupport, maskOf } from './formats/support';
 import { jobHandlers, wireJobEvents } from './families/jobs';
 import { type Engine, newEngine, owners, releasePort, stopEngine, takeBusy } from './jobs';
 import { type Persistence, closePersistence, openPersistence, syncPersistence } from './persist';
@@ -23,6 +25,8 @@ export interface DaemonOptions {
   tick?: boolean;
   clock?: Clock;
   server?: ServerOptions;
+  /** Serve the gRPC RAS service on this address (host:port; port 0 picks one). */
+  grpc?: string;
   /** Open the socket yourself (tests: the in-process hub). */
   open?: (onBatch: (b: Batch) => void) => NlSocket;
   /** Which ports still exist, with a custom `open` (the hub's hubAlive). */
@@ -37,6 +41,8 @@ export interface Daemon {
   engine: Engine;
   served: GenlServed;
   persistence: Persistence | undefined;
+  /** The gRPC service, when asked for: `ready` gives the endpoint. */
+  grpc: GrpcService | undefined;
   /** The ready line: families, ids, port. */
   ready: string;
   close(): void;
@@ -47,6 +53,9 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const cfg = parseConfig(o.config ?? DEFAULT_CONFIG_YAML);
   if (o.seed !== undefined) cfg.emulator.seed = o.seed;
   const rt = createRuntime(cfg, o.clock ?? realClock);
+  // Configured format subsets: the runtime adds the configured devices in order.
+  const devs = [...rt.emu.devices.values()];
+  cfg.devices.forEach((c, i) => { if (c.formats && devs[i]) formatSupport(rt).subset.set(devs[i], maskOf(c.formats)); });
   const persistence = o.stateDir ? openPersistence(rt.emu, o.stateDir) : undefined;
   const srv = createGenlServer(o.server);
   let served: GenlServed;
@@ -75,14 +84,16 @@ export function startDaemon(o: DaemonOptions): Daemon {
       rt.emu.timers.add(t as unknown as NodeJS.Timeout);
     }
   }
+  const grpc = o.grpc === undefined ? undefined : startGrpc(rt, o.grpc);
   const hex = (n: number) => `0x${n.toString(16)}`;
   const fams = [...srv.registry.byId.values()].map((f) => `${f.name} ${hex(f.id!)}`).join(', ');
   const ready = `accel daemon ready: NETLINK_USERSOCK port ${hex(o.port)}, families ${fams}, ` +
     `${rt.emu.devices.size} devices (${[...rt.emu.devices.values()].map((d) => d.name).join(' ')})` +
     (served.socket.credentials ? '' : '; no sender credentials, admin ops refused');
   return {
-    cfg, rt, served, persistence, ready, engine,
+    cfg, rt, served, persistence, ready, engine, grpc,
     close() {
+      grpc?.close();
       void stopEngine(engine);
       served.close();
       stopRuntime(rt);

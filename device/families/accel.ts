@@ -1,16 +1,20 @@
 // The accel family: devices, RAS counters and log, injection, health reporters, subscriptions.
 // Everything on the wire (ids, policies, attribute encodings) comes from the spec via gen/accel.ts.
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
-import { EEXIST, EINVAL, ENOENT, ENOSPC } from '../../attrs/errno';
+import { EEXIST, EINVAL, EMSGSIZE, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
+import { notify } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
 import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
-import { type Accel, ACCEL, type Event, spec } from '../gen/accel';
+import { FORMATS, FRAGMENT, LOG_BATCH, countersOf, encodePayload, fragments } from '../formats';
+import { formatMask, namesOf, supports } from '../formats/support';
+import { type Accel, ACCEL, CMD, type Event, RAS_FORMAT, type RasFormat, spec } from '../gen/accel';
 import { clearDump, diagnose, getDump, overallHealth, recover, testReporter } from '../health';
 import { type RasEvent, readFrom } from '../log';
 import { type Device, counterIndex, versionList } from '../model';
 import { clearCounters, inject, resetDevice } from '../ras';
+import { capsAttrs } from './caps';
 import { type Served, sortedDevices, targetDevice } from './common';
 
 const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
@@ -103,6 +107,43 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     if (!g) { setErrAttr(c.ext, c.attrs[ACCEL.GROUP], `no group "${name}"`); return -ENOENT; }
     return g.id!;
   };
+  /** EOPNOTSUPP naming the format, when `d` does not offer it. */
+  const unsupported = (c: DoCtx | DumpCtx, d: Device, f: RasFormat): number => {
+    setErrAttr(c.ext, c.attrs[ACCEL.FORMAT], `${d.name} does not support format ${f} (has ${namesOf(formatMask(rt, d)).join(' ') || 'none'})`.slice(0, 79));
+    return -EOPNOTSUPP;
+  };
+  const counterPayload = (d: Device, f: RasFormat): Accel =>
+    ({ devIndex: d.index, format: f, payload: encodePayload(f, { type: 'counters', counters: countersOf(d, emu.clock.nowNs()) }) });
+  // Subscribers that asked for a format sit in per-format pseudo-groups of the server's subscriber
+  // map: ids above 32 never reach kernel multicast, and the server drops a vanished port from them.
+  const pseudo = (g: number, f: RasFormat): number => 0x10000 + (g << 8) + RAS_FORMAT[f.toUpperCase().replace(/-/g, '_') as keyof typeof RAS_FORMAT];
+  const subSets = (g: number): [RasFormat | undefined, number][] => [[undefined, g], ...FORMATS.map((f): [RasFormat, number] => [f, pseudo(g, f)])];
+
+  /**
+   * A formatted log dump: up to LOG_BATCH records per payload document, each document cut into
+   * FRAGMENT-sized payload attributes, every one but a document's last flagged payload-more.
+   */
+  function logPayloads(c: DumpCtx, d: Device, st: { cursor: bigint; limit: number; f: RasFormat; frags?: Uint8Array[]; fi?: number; next?: bigint; n?: number }): number {
+    for (;;) {
+      if (!st.frags) {
+        if (st.limit <= 0) return 0;
+        const { events } = readFrom(d.log, st.cursor, Math.min(st.limit, LOG_BATCH));
+        if (!events.length) return 0;
+        st.frags = fragments(encodePayload(st.f, { type: 'events', events }));
+        st.fi = 0;
+        st.next = events[events.length - 1].seq + 1n;
+        st.n = events.length;
+      }
+      for (; st.fi! < st.frags.length; st.fi!++) {
+        const more = st.fi! < st.frags.length - 1;
+        writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, format: st.f, payload: st.frags[st.fi!], payloadMore: more });
+        if (!c.end()) return 1;
+      }
+      st.cursor = st.next!;
+      st.limit -= st.n!;
+      st.frags = undefined;
+    }
+  }
 
   const fam: Family = familyFromSpec(spec, {
     'dev-get': {
@@ -140,8 +181,23 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     },
     'dev-del': { do: onDev((_c, d) => { removeDevice(emu, d); return 0; }) },
     'ras-get': {
-      do: onDev((c, d) => reply(c, rasAttrs(d))),
-      dump: (c) => dumpDevices(c, s, rasAttrs),
+      do: onDev((c, d, a) => {
+        if (a.format === undefined) return reply(c, rasAttrs(d));
+        const f = a.format as RasFormat;
+        if (!supports(rt, d, f)) return unsupported(c, d, f);
+        const r = counterPayload(d, f);
+        if (r.payload!.length > FRAGMENT) { setErrMsg(c.ext, 'counter payload over one attribute'); return -EMSGSIZE; }
+        return reply(c, r);
+      }),
+      dump: (c) => {
+        const f = req(c).format as RasFormat | undefined;
+        if (f === undefined) return dumpDevices(c, s, rasAttrs);
+        if (c.state.i === undefined) {
+          const bad = sortedDevices(rt).find((d) => !supports(rt, d, f));
+          if (bad) return unsupported(c, bad, f);
+        }
+        return dumpDevices(c, s, (d) => counterPayload(d, f));
+      },
     },
     'ras-clear': {
       do: onDev((_c, d, a) => {
@@ -172,30 +228,31 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     },
     'ras-log-get': {
       dump: (c) => {
-        // The dump ends where the log ended when it started: in a storm it would never finish otherwise.
-        const st = c.state as { d?: Device; cursor?: bigint; end?: bigint; limit?: number };
+        const st = c.state as { d?: Device; cursor?: bigint; lost?: bigint; limit?: number; f?: RasFormat; frags?: Uint8Array[]; fi?: number; next?: bigint; n?: number };
         if (!st.d) {
           const a = req(c);
           const d = dev(c, a);
           if (typeof d === 'number') return d;
-          Object.assign(st, { d, cursor: a.cursor === undefined ? 1n : BigInt(a.cursor), end: d.log.next, limit: a.limit ?? Infinity });
+          const f = a.format as RasFormat | undefined;
+          if (f !== undefined && !supports(rt, d, f)) return unsupported(c, d, f);
+          const cursor = a.cursor === undefined ? 1n : BigInt(a.cursor);
+          Object.assign(st, { d, f, cursor, lost: readFrom(d.log, cursor, 0).lost, limit: a.limit ?? Infinity });
         }
         const d = st.d!;
-        const { events, lost } = readFrom(d.log, st.cursor!, Math.min(st.limit!, 256));
-        if (lost) {
-          // Records the ring overwrote before they could be read (also mid-dump, if it overtakes us).
-          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost });
+        if (st.lost) {
+          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost: st.lost, format: st.f });
           if (!c.end()) return 1;
-          st.cursor = st.cursor! + lost;
+          st.lost = 0n;
         }
+        if (st.f !== undefined) return logPayloads(c, d, st as Required<typeof st>);
+        const { events } = readFrom(d.log, st.cursor!, Math.min(st.limit!, 256));
         for (const e of events) {
-          if (e.seq >= st.end! || st.limit! <= 0) return 0;
           writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, event: [eventAttrs(e)] });
           if (!c.end()) return 1;
           st.cursor = e.seq + 1n;
           st.limit!--;
         }
-        return events.length && st.limit! > 0 && st.cursor! < st.end! ? 1 : 0;
+        return events.length && st.limit! > 0 ? 1 : 0;
       },
     },
     'health-get': {
@@ -245,15 +302,31 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     },
     'subscribe': {
       do: (c) => {
-        const g = groupId(c, req(c).group);
+        const a = req(c);
+        const g = groupId(c, a.group);
         if (g < 0) return g;
-        let set = srv.subscribers.get(g);
-        if (!set) srv.subscribers.set(g, (set = new Set()));
-        if (!set.has(c.sender.port) && set.size >= MAX_SUBSCRIBERS) {
+        const f = a.format as RasFormat | undefined;
+        if (f !== undefined) {
+          if (a.group !== 'ras') { setErrAttr(c.ext, c.attrs[ACCEL.FORMAT], 'format applies to the ras group only'); return -EINVAL; }
+          const bad = sortedDevices(rt).find((d) => !supports(rt, d, f));
+          if (bad) return unsupported(c, bad, f);
+        }
+        const port = c.sender.port;
+        let n = 0;
+        for (const [, id] of subSets(g)) {
+          const set = srv.subscribers.get(id);
+          if (set) n += set.size - (set.has(port) ? 1 : 0);
+        }
+        if (n >= MAX_SUBSCRIBERS) {
           setErrMsg(c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);
           return -ENOSPC;
         }
-        set.add(c.sender.port);
+        // One subscription per port and group: a new format replaces the old one.
+        for (const [, id] of subSets(g)) srv.subscribers.get(id)?.delete(port);
+        const id = f === undefined ? g : pseudo(g, f);
+        let set = srv.subscribers.get(id);
+        if (!set) srv.subscribers.set(id, (set = new Set()));
+        set.add(port);
         return 0;
       },
     },
@@ -261,14 +334,31 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
       do: (c) => {
         const g = groupId(c, req(c).group);
         if (g < 0) return g;
-        srv.subscribers.get(g)?.delete(c.sender.port);
+        for (const [, id] of subSets(g)) srv.subscribers.get(id)?.delete(c.sender.port);
         return 0;
       },
+    },
+    'caps-get': {
+      do: onDev((c, d) => reply(c, capsAttrs(rt, fam, d))),
+      dump: (c) => dumpDevices(c, s, (d) => capsAttrs(rt, fam, d)),
     },
     ...more,
   }, { partial: true, generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
 
-  emu.onRas.push((_d, e) => notifyEvent(srv, fam, spec, 'ras-event-ntf', { devIndex: e.dev, event: [eventAttrs(e)] }));
+  emu.onRas.push((d, e) => {
+    notifyEvent(srv, fam, spec, 'ras-event-ntf', { devIndex: e.dev, event: [eventAttrs(e)] });
+    // Formatted subscribers: the event encoded once per format somebody asked for.
+    const ras = fam.mcgrps?.find((m) => m.name === 'ras')?.id;
+    if (ras === undefined) return;
+    for (const f of FORMATS) {
+      const id = pseudo(ras, f);
+      if (!srv.subscribers.get(id)?.size) continue;
+      const a: Accel = supports(rt, d, f)
+        ? { devIndex: e.dev, format: f, payload: encodePayload(f, { type: 'events', events: [e] }) }
+        : { devIndex: e.dev, event: [eventAttrs(e)] }; // a device without the format: native form
+      notify(srv, { ...fam, mcgrps: [{ name: 'ras', id }] }, 'ras', CMD.RAS_EVENT_NTF, (w) => writeAttrs(w, spec, 'accel', a));
+    }
+  });
   emu.onConfig.push((e) => {
     const d = e.dev;
     switch (e.kind) {
