@@ -201,3 +201,41 @@ describe('nlctrl reporting of legacy ops (reportPolicy: null)', () => {
     t.served.close();
   });
 });
+
+describe('dump consistency', () => {
+  test('NLM_F_DUMP_INTR marks messages built after the family generation moved, and the DONE', async () => {
+    const t = setup();
+    let gen = 1;
+    G.addFamily(t.srv, {
+      name: 'intr-test', version: 1, generation: () => gen,
+      ops: [{ cmd: 1, dump: { handler: (c) => {
+        let i = (c.state.i as number) ?? 0;
+        for (; i < 400; i++) {
+          A.putU32(c.start(), 1, i);
+          if (!c.end()) break;
+          if (i === 100) gen++; // the data changes while the dump runs
+        }
+        c.state.i = i;
+        return i < 400 ? 1 : 0;
+      } } }],
+    });
+    const id = t.srv.registry.byName.get('intr-test')!.id!;
+    const w = A.newWriter();
+    G.msgEnd(w, G.genlStart(w, id, 0x305, 21, 0, 1, 1));
+    t.raw.send(A.bytes(w), 0x41434345);
+    const flags: number[] = [];
+    let done = false;
+    while (!done) {
+      const [d] = await t.recv(1);
+      const v = A.view(d);
+      G.forEachMessage(v, 0, d.length, (at) => {
+        flags.push(v.dv.getUint16(at + 6, true));
+        if (v.dv.getUint16(at + 4, true) === 3) done = true;
+      });
+    }
+    expect(flags.length).toBe(401);
+    expect(flags.slice(0, 101).every((f) => (f & 0x10) === 0)).toBe(true);
+    expect(flags.slice(101).every((f) => (f & 0x10) !== 0)).toBe(true);
+    t.served.close();
+  });
+});
