@@ -5,6 +5,7 @@ import * as A from '../attrs';
 import * as G from '../genl';
 import { readAttrs, writeAttrs } from '../genl/ynl';
 import { ConfigError, manualClock, parseConfig, startDaemon } from '../device';
+import { type AccelEvent, connectAccel } from '../device/client';
 import { type Doc, FORMATS, FRAGMENT, LOG_BATCH, decodePayload, formatBit } from '../device/formats';
 import { type Accel, CMD, FEATURE, type RasFormat, spec } from '../device/gen/accel';
 import { inject } from '../device/ras';
@@ -164,6 +165,28 @@ describe('subscriptions with a format', () => {
     expect(cb.got[2].format).toBe('json');
     expect(asn.got).toHaveLength(2);
     for (const s of subs.values()) s.c.close();
+  });
+  test('the client library: a formatted subscription decodes records and reads a gap back in the same format', async () => {
+    await start();
+    const ac = await connectAccel({ serverPort: PORT, open: (onBatch) => G.openInproc(t.hub, { onBatch, uid: 0 }) });
+    const got: AccelEvent[] = [];
+    const sub = await ac.subscribe(['ras'], (e) => got.push(e), { format: 'thrift' });
+    expect(sub.mode).toBe('unicast');
+    inject(t.d.rt.emu, dev(0), { block: 'dma', severity: 'deferred' });
+    await waitFor(() => got.length === 1);
+    // Lose three notifications (as a full socket buffer would), then one arrives: the gap is read back.
+    const sets = [...t.d.served.srv.subscribers.values()].filter((x) => x.size);
+    const saved = sets.map((x) => new Set(x));
+    sets.forEach((x) => x.clear());
+    for (let i = 0; i < 3; i++) inject(t.d.rt.emu, dev(0), { block: 'dma', severity: 'deferred' });
+    sets.forEach((x, i) => saved[i].forEach((p) => x.add(p)));
+    inject(t.d.rt.emu, dev(0), { block: 'dma', severity: 'deferred' });
+    await waitFor(() => got.length === 5);
+    expect(got.map((e) => [e.record!.seq, !!e.recovered, e.attrs.format])).toEqual([
+      [1n, false, 'thrift'], [2n, true, 'thrift'], [3n, true, 'thrift'], [4n, true, 'thrift'], [5n, false, 'thrift']]);
+    expect(sub.recovered).toBe(3);
+    await sub.close();
+    ac.close();
   });
   test('format only applies to the ras group', async () => {
     await start();
