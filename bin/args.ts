@@ -1,10 +1,12 @@
 // Argument handling shared by every object: iproute2 keyword abbreviation, a cursor over the
 // words, and the two kinds of failure (bad syntax exits 2, a failed operation exits 1).
 
+// Errors carry their exit status as a field, not a class to test with instanceof: the lazily
+// loaded bundles (monitor, exporter) have their own copies of these classes.
 /** Bad syntax: printed as is, exit status 2. */
-export class UsageError extends Error {}
+export class UsageError extends Error { readonly exitStatus: number = 2; }
 /** A failed operation (the daemon said no, or cannot be reached): exit status 1. */
-export class OpError extends Error {}
+export class OpError extends Error { readonly exitStatus: number = 1; }
 
 /**
  * The keyword `word` abbreviates, from `keywords` in usage order: an exact match, else the first
@@ -70,5 +72,5 @@ export function parseEnum(s: string, names: readonly string[], what: string): st
 
 /** Leave with this status, the message (if any) already printed. */
 export class Exit extends Error {
-  constructor(public status: number) { super(''); }
+  constructor(readonly exitStatus: number) { super(''); }
 }

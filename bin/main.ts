@@ -1,5 +1,5 @@
 // accel: the command line. `accel [OPTIONS] OBJECT { COMMAND | help }`, iproute2 style.
-import { Args, Exit, OpError, UsageError, keyword } from './args';
+import { Args, UsageError, keyword } from './args';
 import { type Ctx, type Obj, createCtx } from './context';
 import { capsObject } from './caps';
 import { boObject, jobObject } from './compute';
@@ -85,12 +85,11 @@ export async function runLine(ctx: Ctx, a: Args): Promise<void> {
 /** Exit status for an error, after printing it the way iproute2 would. */
 function report(e: unknown): number {
   if (e instanceof Done) { process.stdout.write(e.message); return 0; }
-  if (e instanceof Exit) return e.status;
   const msg = (e as Error)?.message ?? String(e);
-  if (e instanceof UsageError) { process.stderr.write(`${msg.replace(/\n?$/, '\n')}`); return 2; }
-  if (e instanceof OpError) { process.stderr.write(`${msg}\n`); return 1; }
-  process.stderr.write(`accel: ${msg}\n`);
-  return 1;
+  const status = (e as { exitStatus?: number })?.exitStatus;
+  if (status === undefined) { process.stderr.write(`accel: ${msg}\n`); return 1; }
+  if (msg) process.stderr.write(msg.replace(/\n?$/, '\n'));
+  return status;
 }
 
 export async function main(argv: string[]): Promise<number> {
