@@ -1,19 +1,23 @@
 // THRIFT: docs/formats/ras.thrift in the compact protocol, with the Apache `thrift` package's
 // TCompactProtocol. The struct walk below is what the Thrift compiler would generate for the IDL,
 // written as field tables so the IDL and the code are easy to hold side by side.
-import * as thrift from 'thrift';
+import type * as Thrift from 'thrift';
 import type { CounterRec, CountersRec, Doc, DocType, EventRec } from './record';
 import { enumName, enumNum } from './record';
 
+// Loaded at run time rather than bundled: the library allocates with `new Buffer()`, and Node only
+// stays quiet about that deprecation (DEP0005) for code it sees under node_modules.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const thrift = require(String('thrift')) as typeof Thrift;
 const T = thrift.Thrift.Type;
 /** node-int64 values, built from and read as the 8 big-endian bytes (the same bits as a u64). */
-function i64(v: bigint): thrift.Int64 {
+function i64(v: bigint): Thrift.Int64 {
   const b = Buffer.alloc(8);
   b.writeBigUInt64BE(v);
   return new thrift.Int64(b);
 }
-const u64Of = (x: thrift.Int64): bigint => (x as unknown as { buffer: Buffer; offset?: number }).buffer.readBigUInt64BE((x as unknown as { offset?: number }).offset ?? 0);
-type Proto = thrift.TCompactProtocol;
+const u64Of = (x: Thrift.Int64): bigint => (x as unknown as { buffer: Buffer; offset?: number }).buffer.readBigUInt64BE((x as unknown as { offset?: number }).offset ?? 0);
+type Proto = Thrift.TCompactProtocol;
 type Kind = 'i32' | 'i64' | 'string' | 'binary' | 'bool' | 'enum';
 /** [field id, record key, thrift kind, enum name] in IDL order. */
 type Field<R> = [number, keyof R & string, Kind, ('block' | 'severity' | 'kind' | 'action')?];
