@@ -5,6 +5,7 @@ import * as A from '../attrs';
 import * as G from '../genl';
 import { readAttrs, writeAttrs } from '../genl/ynl';
 import { ConfigError, manualClock, parseConfig, startDaemon } from '../device';
+import { parseDaemonArgs } from '../bin/daemon';
 import { type AccelEvent, connectAccel } from '../device/client';
 import { type Doc, FORMATS, FRAGMENT, LOG_BATCH, decodePayload, formatBit } from '../device/formats';
 import { type Accel, CMD, FEATURE, type RasFormat, spec } from '../device/gen/accel';
@@ -195,6 +196,11 @@ describe('subscriptions with a format', () => {
 });
 
 describe('with the gRPC service', () => {
+  test('accel daemon --grpc takes host:port', () => {
+    expect(parseDaemonArgs(['--grpc', '127.0.0.1:50051'])).toMatchObject({ grpc: '127.0.0.1:50051' });
+    expect(parseDaemonArgs(['--grpc', 'localhost'])).toBe('"--grpc" needs host:port');
+    expect(parseDaemonArgs(['--grpc'])).toBe('"--grpc" needs host:port');
+  });
   test('the grpc bit and endpoint appear only while it serves; grpc payloads are its response bodies', async () => {
     await start(undefined, '127.0.0.1:0');
     const endpoint = await t.d.grpc!.ready;

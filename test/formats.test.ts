@@ -251,6 +251,18 @@ print(json.dumps(n('', o)))
     }
   });
 
+  test('protobuf: the committed generated code is what protoc-gen-es makes of ras.proto', () => {
+    const why = ensureDebian(['protobuf-compiler']);
+    if (why) { console.warn(`skipped generated-code drift check: ${why}`); return; }
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-pb-'));
+    const r = spawnSync('protoc', [`--plugin=protoc-gen-es=${path.join(ROOT, 'node_modules/.bin/protoc-gen-es')}`, `--es_out=${out}`,
+      '--es_opt=target=ts,import_extension=none', '-I', DOCS, path.join(DOCS, 'ras.proto')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const fresh = fs.readFileSync(path.join(out, 'ras_pb.ts'), 'utf8');
+    fs.rmSync(out, { recursive: true });
+    expect(fresh).toBe(fs.readFileSync(path.join(ROOT, 'device/formats/gen/ras_pb.ts'), 'utf8')); // else: npm run gen:proto
+  });
+
   test('thrift: creditkarma CompactProtocol reads the bytes along the shipped IDL', () => {
     const idl = parseThrift(fs.readFileSync(path.join(DOCS, 'ras.thrift'), 'utf8'));
     if (idl.type !== 'ThriftDocument') throw new Error('ras.thrift does not parse');
