@@ -16,7 +16,8 @@ interface DevState {
   events: unknown[];
 }
 
-interface Snapshot { version: 1; devices: Record<string, DevState> }
+/** `gen` numbers compactions; the journal's first record names the generation it continues. */
+interface Snapshot { version: 1; gen?: number; devices: Record<string, DevState> }
 
 export interface Persistence {
   dir: string;
@@ -125,8 +126,20 @@ export function openPersistence(emu: Emulator, dir: string): Persistence {
   }
   const rec = recover(jFile);
   report.push(...rec.problems);
+  const gen = snap?.gen ?? 0;
+  let records = rec.records;
+  const head = records.length ? journalGen(records[0]) : undefined;
+  if (head !== undefined) {
+    records = records.slice(1);
+    // A crash between writing the snapshot and emptying the journal leaves a journal the snapshot
+    // already holds: replaying it would count its changes twice.
+    if (snap && head !== gen) {
+      report.push(`journal of generation ${head} already in the snapshot (generation ${gen}): not replayed`);
+      records = [];
+    }
+  }
   let replayed = 0;
-  for (const r of rec.records) {
+  for (const r of records) {
     try {
       const c = JSON.parse(dec.decode(r)) as Record<string, unknown>;
       const d = byAddr.get(String(c.dev));
@@ -136,12 +149,22 @@ export function openPersistence(emu: Emulator, dir: string): Persistence {
   // Compact: everything is in memory now; keep devices we don't host untouched.
   const devices: Record<string, DevState> = { ...(snap?.devices ?? {}) };
   for (const d of emu.devices.values()) devices[d.busAddr] = devState(d);
-  writeAtomic(snapFile, JSON.stringify({ version: 1, devices } satisfies Snapshot));
+  writeAtomic(snapFile, JSON.stringify({ version: 1, gen: gen + 1, devices } satisfies Snapshot));
   try { fs.truncateSync(jFile, 0); } catch { /* absent */ }
-  const p: Persistence = { dir, journal: openJournal(jFile), report, replayed, dirty: false };
+  const journal = openJournal(jFile);
+  appendRecord(journal, enc.encode(JSON.stringify({ k: 'gen', gen: gen + 1 })), true);
+  const p: Persistence = { dir, journal, report, replayed, dirty: false };
   emu.journal = (d, c) => journalChange(p, d, c);
   emu.sync = () => syncPersistence(p);
   return p;
+}
+
+/** The generation a journal's first record names, if it is a generation header. */
+function journalGen(r: Uint8Array): number | undefined {
+  try {
+    const o = JSON.parse(dec.decode(r)) as { k?: string; gen?: unknown };
+    return o.k === 'gen' && typeof o.gen === 'number' ? o.gen : undefined;
+  } catch { return undefined; }
 }
 
 function journalChange(p: Persistence, d: Device, c: Change): void {

@@ -5,6 +5,11 @@ import * as G from '../../genl';
 import { messagesOf } from '../../genl/mirror';
 import { manualClock } from '../../device/clock';
 import { addDevice, newEmulator } from '../../device/emulator';
+import { closePersistence, openPersistence } from '../../device/persist';
+import { inject } from '../../device/ras';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 
 describe('attrs writer', () => {
   // Bug: `w.dv.setUint32(reserve(w, ...), v)` reads w.dv before reserve() grows the buffer, so the
@@ -46,8 +51,44 @@ describe('device model', () => {
   });
 });
 
+describe('persistence', () => {
+  // Bug: startup folds the journal into a fresh snapshot, then empties the journal. A crash between
+  // the two left a journal the snapshot already held, and the next start replayed it: every
+  // counter in it counted twice. The journal now starts with the snapshot generation it continues.
+  test('a crash between writing the snapshot and emptying the journal does not count twice', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-gen-'));
+    const boot = () => {
+      const emu = newEmulator(manualClock());
+      addDevice(emu);
+      return { emu, p: openPersistence(emu, dir), d: emu.devices.get(0)! };
+    };
+    try {
+      const a = boot();
+      inject(a.emu, a.d, { block: 'pcie', severity: 'deferred', count: 5 });
+      closePersistence(a.emu, a.p);
+      const journal = fs.readFileSync(path.join(dir, 'journal.bin'));
+      const b = boot(); // folds the journal into the snapshot and empties it
+      closePersistence(b.emu, b.p);
+      fs.writeFileSync(path.join(dir, 'journal.bin'), journal); // as if the crash came before emptying
+      const c = boot();
+      expect(c.d.counters.aggregate).toEqual(a.d.counters.aggregate);
+      expect(c.p.report.join('\n')).toMatch(/journal of generation 1 already in the snapshot \(generation 2\): not replayed/);
+      closePersistence(c.emu, c.p);
+      const d = boot(); // and the normal path still replays
+      inject(d.emu, d.d, { block: 'pcie', severity: 'deferred', count: 1 });
+      closePersistence(d.emu, d.p);
+      const e = boot();
+      expect(e.d.counters.aggregate.reduce((x, y) => x + y, 0n)).toBe(6n);
+      expect(e.p.report).toEqual([]);
+      closePersistence(e.emu, e.p);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 /** A server socket whose ports can be made "full" (EAGAIN) or "gone" (ECONNREFUSED). */
-function fakeSocket() {
+function fakeSocket(decide?: (port: number, attempt: number) => number | undefined) {
   const full = new Set<number>();
   const gone = new Set<number>();
   const got = new Map<number, Uint8Array[]>();
@@ -59,7 +100,7 @@ function fakeSocket() {
       for (let i = 0; i < count; i++) {
         const port = spans[i * 4 + 2] >>> 0;
         attempts++;
-        const r = gone.has(port) ? -111 : full.has(port) ? -11 : 0;
+        const r = decide?.(port, attempts) ?? (gone.has(port) ? -111 : full.has(port) ? -11 : 0);
         if (!r) { ok++; got.set(port, [...(got.get(port) ?? []), data.slice(spans[i * 4], spans[i * 4] + spans[i * 4 + 1])]); }
         if (results) results[i] = r;
       }
