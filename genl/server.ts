@@ -154,9 +154,50 @@ function pushSpan(srv: Server, at: number, port: number, groups = 0): void {
 export function flush(srv: Server): void {
   const n = srv.nspans;
   if (n === 0 || !srv.socket) { srv.nspans = 0; srv.lastEvent.clear(); resetWriter(srv.out); return; }
-  const out = srv.out.buf;
   if (srv.backlog.size) divert(srv);
-  srv.socket.sendMany(out, srv.spans, srv.nspans, srv.results);
+  for (;;) {
+    const later = wave(srv);
+    send(srv);
+    if (!later) break;
+    // What each port had next goes now, unless the port just filled up: then it joins the queue.
+    srv.spans.set(later);
+    srv.nspans = later.length >> 2;
+    divert(srv);
+  }
+  srv.nspans = 0;
+  srv.lastEvent.clear();
+  resetWriter(srv.out);
+}
+
+/**
+ * Keep the first span of each port (and every group send) for this send; return the others, in
+ * order. A reader draining its socket between two sends to it must never get the second while
+ * the first waits in the queue (dump chunks and replies would arrive out of order).
+ */
+function wave(srv: Server): Int32Array | undefined {
+  const n = srv.nspans;
+  if (n < 2) return undefined;
+  const sp = srv.spans;
+  const ports = new Set<number>();
+  let later: number[] | undefined;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const port = sp[i * 4 + 2];
+    if (!sp[i * 4 + 3]) {
+      if (ports.has(port)) { (later ??= []).push(sp[i * 4], sp[i * 4 + 1], port, 0); continue; }
+      ports.add(port);
+    }
+    if (k !== i) sp.copyWithin(k * 4, i * 4, i * 4 + 4);
+    k++;
+  }
+  srv.nspans = k;
+  return later && Int32Array.from(later);
+}
+
+/** One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. */
+function send(srv: Server): void {
+  const out = srv.out.buf;
+  srv.socket!.sendMany(out, srv.spans, srv.nspans, srv.results);
   for (let i = 0; i < srv.nspans; i++) {
     const r = srv.results[i];
     if (r === 0) continue;
@@ -170,9 +211,6 @@ export function flush(srv: Server): void {
       enqueue(srv, port, out.slice(off, off + srv.spans[i * 4 + 1]));
     }
   }
-  srv.nspans = 0;
-  srv.lastEvent.clear();
-  resetWriter(srv.out);
 }
 
 /** Spans for ports that already have a queue join it instead of overtaking it. */

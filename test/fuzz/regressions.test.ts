@@ -158,6 +158,20 @@ describe('server: full and vanished ports', () => {
     expect(srv.backlog.size).toBe(0);
   });
 
+  // Bug: when a reader drained its socket between two sends of one flush, the second datagram got
+  // through while the first went to the queue: dump chunks arrived out of order (seen as a storm
+  // subscriber's read-back delivering later records before earlier ones).
+  test('within one flush, a port gets its next datagram only if the previous one went through', async () => {
+    const f = fakeSocket((port, n) => (port === 9 && n === 2 ? -11 : undefined)); // full once, then drained
+    const srv = G.createServer();
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    for (let i = 1; i <= 4; i++) G.receive(srv, request(fam, i, i), sender(9));
+    G.flush(srv);
+    await sleep(20);
+    expect(f.got.get(9)!.map(seqOf)).toEqual([1, 2, 3, 4]);
+  });
+
   // Bug: a full port's queue was bounded by count only (1024 error ACKs echoing 64 KiB requests
   // each is 64 MiB per port), and what was dropped went unreported.
   test('queues are bounded in bytes per port and in total; a port that lost messages gets NLMSG_OVERRUN', async () => {
