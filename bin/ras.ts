@@ -1,18 +1,22 @@
 // accel ras: show (counters per block and severity, memory health), clear, inject, log.
 import { BLOCKS, SEVERITIES } from '../device/enums';
+import { RAS_FORMAT } from '../device/gen/accel';
 import { type Accel, CMD, type Event } from '../device/gen/accel';
 import { type Args, UsageError, keyword, parseEnum, parseU32, parseUint } from './args';
 import { type Ctx, type Obj, doOne, dumpAll } from './context';
 import { needDev, optDev } from './handle';
 import { dateTime, handleOf, num, pairs, toJson } from './output';
 
-const USAGE = `Usage: accel ras show [ DEV ]
+const FORMATS = Object.keys(RAS_FORMAT).map((k) => k.toLowerCase().replace(/_/g, '-'));
+
+const USAGE = `Usage: accel ras show [ DEV ] [ format FORMAT ]
        accel ras clear DEV [ aggregate ]
        accel ras inject DEV block BLOCK severity SEVERITY [ sub_block N ] [ address ADDR ]
                         [ count N ] [ syndrome HEX ]
-       accel ras log DEV [ from SEQ ] [ limit N ]
+       accel ras log DEV [ from SEQ ] [ limit N ] [ format FORMAT ]
 where  BLOCK := { ${BLOCKS.join(' | ')} }
        SEVERITY := { ${SEVERITIES.join(' | ')} }
+       FORMAT := { ${FORMATS.join(' | ')} }  (where the daemon serves payload formats)
 `;
 
 const isZero = (v: number | bigint | undefined): boolean => v === undefined || v === 0 || v === 0n;
@@ -45,10 +49,31 @@ function rasText(r: Accel, all: boolean): string {
   return lines.join('\n') + '\n';
 }
 
+/** An optional "format FORMAT" (the daemon then answers with an opaque payload in that format). */
+function optFormat(a: Args, w: string): Accel['format'] | undefined {
+  return keyword(w, ['format']) ? parseEnum(a.value(w, 'a format'), FORMATS, 'format') as Accel['format'] : undefined;
+}
+
+/** Payloads: JSON ones as JSON (text mode: as sent), others as hex. */
+function printPayloads(ctx: Ctx, section: string, rows: { h: string; format: unknown; payload?: Uint8Array }[]): void {
+  const asText = (r: typeof rows[number]): string => Buffer.from(r.payload ?? []).toString(r.format === 'json' ? 'utf8' : 'hex');
+  if (ctx.o.json) {
+    const o: Record<string, unknown[]> = {};
+    for (const r of rows) (o[r.h] ??= []).push({ format: r.format, payload: r.format === 'json' ? JSON.parse(asText(r) || 'null') : asText(r) });
+    ctx.out(toJson({ [section]: o }, ctx.o.pretty) + '\n');
+  } else for (const r of rows) ctx.out(`${r.h}:\n  format ${r.format} payload ${asText(r)}\n`);
+}
+
 async function show(ctx: Ctx, a: Args): Promise<void> {
-  const h = optDev(a);
-  a.end();
-  const rs = h ? await doOne(ctx, CMD.RAS_GET, h) : await dumpAll(ctx, CMD.RAS_GET);
+  const h = a.peek() !== undefined && keyword(a.peek()!, ['format']) ? undefined : optDev(a);
+  const format = a.more ? optFormat(a, a.next()!) : undefined;
+  if (a.more || (format === undefined && a.peek() !== undefined)) throw new UsageError(`Unknown option "${a.peek()}".\n${USAGE}`);
+  const rs = h ? await doOne(ctx, CMD.RAS_GET, { ...h, format }) : await dumpAll(ctx, CMD.RAS_GET, { format });
+  if (format !== undefined) {
+    const devs = new Map((await dumpAll(ctx, CMD.DEV_GET)).map((d) => [d.devIndex, handleOf(d)]));
+    printPayloads(ctx, 'ras', rs.map((r) => ({ h: devs.get(r.devIndex) ?? handleOf(r), format: r.format, payload: r.payload })));
+    return;
+  }
   if (ctx.o.json) ctx.out(toJson({ ras: Object.fromEntries(rs.map((r) => [handleOf(r), rasJson(r)])) }, ctx.o.pretty) + '\n');
   else for (const r of rs) ctx.out(rasText(r, ctx.o.stats));
 }
@@ -132,14 +157,19 @@ async function log(ctx: Ctx, a: Args): Promise<void> {
   const req: Accel = { ...h };
   while (a.more) {
     const w = a.next()!;
-    switch (keyword(w, ['from', 'limit'])) {
+    switch (keyword(w, ['from', 'limit', 'format'])) {
       case 'from': req.cursor = parseUint(a.value(w, 'a sequence number'), 'from'); break;
       case 'limit': req.limit = parseU32(a.value(w, 'a number'), 'limit'); break;
+      case 'format': req.format = optFormat(a, w); break;
       default: throw new UsageError(`Unknown option "${w}".\n${USAGE}`);
     }
   }
   const dev = await handleFor(ctx, h);
   const msgs = await dumpAll(ctx, CMD.RAS_LOG_GET, req);
+  if (req.format !== undefined) {
+    printPayloads(ctx, 'log', msgs.filter((m) => m.payload).map((m) => ({ h: handleOf(dev), format: m.format, payload: m.payload })));
+    return;
+  }
   let lost: number | bigint = 0;
   const events: Event[] = [];
   for (const m of msgs) {

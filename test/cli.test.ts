@@ -197,6 +197,23 @@ test('caps, job and bo: output where the daemon serves them, a clear error where
   c.close();
 });
 
+test('ras show/log format FORMAT: the payload in that format, where the daemon serves formats', async () => {
+  const c = await connectAccel({ serverPort: PORT });
+  const served = c.family.ops.some((o) => o.id === CMD.CAPS_GET);
+  c.close();
+  await accel('ras', 'inject', 'accel0', 'block', 'soc-fabric', 'severity', 'correctable');
+  const r = await accel('ras', 'show', 'accel0', 'format', 'json');
+  if (!served) { expect(r.code).toBe(1); return; }
+  expect(r.stdout).toMatch(/^pci\/0000:03:00.0:\n {2}format json payload \{.*\}\n$/);
+  const j = await json('ras', 'show', 'format', 'json');
+  expect(Object.keys(j.ras)).toEqual(['pci/0000:03:00.0', 'pci/0000:04:00.0']);
+  expect(j.ras['pci/0000:03:00.0'][0].format).toBe('json');
+  expect(typeof j.ras['pci/0000:03:00.0'][0].payload).toBe('object');
+  const cbor = await json('ras', 'log', 'accel0', 'format', 'cbor');
+  expect(cbor.log['pci/0000:03:00.0'][0]).toMatchObject({ format: 'cbor', payload: expect.stringMatching(/^[0-9a-f]+$/) });
+  expect((await accel('ras', 'show', 'accel0', 'format', 'nope')).code).toBe(2);
+});
+
 test('family list and get, like genl ctrl (text and JSON)', async () => {
   const list = await accel('family', 'list');
   expect(list.stdout).toMatch(/^Name: nlctrl\n\tID: 0x10 {2}Version: 0x2 {2}header size: 0 {2}max attribs: \d+ \n\tcommands supported: \n\t\t#1: {2}ID-0x3 \n/);
