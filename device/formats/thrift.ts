@@ -5,16 +5,29 @@ import type * as Thrift from 'thrift';
 import type { CounterRec, CountersRec, Doc, DocType, EventRec } from './record';
 import { enumName, enumNum } from './record';
 
-// Loaded at run time rather than bundled: the library allocates with `new Buffer()`, and Node only
-// stays quiet about that deprecation (DEP0005) for code it sees under node_modules.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const thrift = require(String('thrift')) as typeof Thrift;
-const T = thrift.Thrift.Type;
+/** Thrift's type ids (TType), fixed by the protocol. */
+const T = { STOP: 0, BOOL: 2, I32: 8, I64: 10, STRING: 11, STRUCT: 12, LIST: 15 } as const;
+
+let lib: typeof Thrift | undefined;
+/**
+ * The library, loaded on first use. It allocates with `new Buffer()`: Node is silent about that for
+ * code under node_modules, but once bundled (dist/) it would print DEP0005 at the first thrift
+ * payload, a warning about the library that the daemon's user can do nothing about. That one
+ * warning is muted (Node emits DEP0005 at most once per process).
+ */
+function thrift<R>(f: (t: typeof Thrift) => R): R {
+  if (lib) return f(lib);
+  lib = require('thrift') as typeof Thrift; // eslint-disable-line @typescript-eslint/no-require-imports
+  const was = process.noDeprecation;
+  process.noDeprecation = true;
+  try { return f(lib); } finally { process.noDeprecation = was; }
+}
+
 /** node-int64 values, built from and read as the 8 big-endian bytes (the same bits as a u64). */
 function i64(v: bigint): Thrift.Int64 {
   const b = Buffer.alloc(8);
   b.writeBigUInt64BE(v);
-  return new thrift.Int64(b);
+  return new lib!.Int64(b);
 }
 const u64Of = (x: Thrift.Int64): bigint => (x as unknown as { buffer: Buffer; offset?: number }).buffer.readBigUInt64BE((x as unknown as { offset?: number }).offset ?? 0);
 type Proto = Thrift.TCompactProtocol;
@@ -62,10 +75,12 @@ function writeStruct<R>(p: Proto, r: R, fields: Field<R>[]): void {
   p.writeStructEnd();
 }
 
-export function encodeThrift(doc: Doc): Uint8Array {
+export const encodeThrift = (doc: Doc): Uint8Array => thrift((lib) => encode(lib, doc));
+
+function encode(lib: typeof Thrift, doc: Doc): Uint8Array {
   let out: Buffer | undefined;
-  const t = new thrift.TBufferedTransport(undefined, (b?: Buffer) => { out = b; });
-  const p = new thrift.TCompactProtocol(t);
+  const t = new lib.TBufferedTransport(undefined, (b?: Buffer) => { out = b; });
+  const p = new lib.TCompactProtocol(t);
   p.writeStructBegin('Payload');
   if (doc.type === 'counters') {
     const c = doc.counters;
@@ -130,8 +145,10 @@ function readList<R>(p: Proto, fields: Field<R>[]): R[] {
   return out;
 }
 
-export function decodeThrift(b: Uint8Array, _type?: DocType): Doc {
-  const p = new thrift.TCompactProtocol(new thrift.TFramedTransport(Buffer.from(b)));
+export const decodeThrift = (b: Uint8Array, _type?: DocType): Doc => thrift((lib) => decode(lib, b));
+
+function decode(lib: typeof Thrift, b: Uint8Array): Doc {
+  const p = new lib.TCompactProtocol(new lib.TFramedTransport(Buffer.from(b)));
   let doc: Doc | undefined;
   readStruct<object>(p, [], (id, type) => {
     if (id === 1 && type === T.STRUCT) {
