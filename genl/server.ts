@@ -285,6 +285,9 @@ function kickAt(srv: Server, at: number): void {
  * Retry backlogs, then advance each running dump by one chunk, so no client can starve the others.
  * Runs on its own from a timer; exported so tests and the fuzzer can drive dumps synchronously.
  */
+/** Dump datagrams produced per running dump per event-loop turn. */
+const DUMP_BURST = 8;
+
 export function pump(srv: Server): void {
   if (!srv.socket) return;
   flush(srv);
@@ -308,7 +311,10 @@ export function pump(srv: Server): void {
   let more = false;
   for (const [port, d] of srv.dumps) {
     if (srv.backlog.has(port)) continue;
-    if (dumpChunk(srv, d)) srv.dumps.delete(port);
+    // A few chunks per dump per turn: fewer event-loop turns and sends, still fair to other ports.
+    let finished = false;
+    for (let i = 0; i < DUMP_BURST && !finished; i++) finished = dumpChunk(srv, d);
+    if (finished) srv.dumps.delete(port);
     else more = true;
   }
   flush(srv);

@@ -1,0 +1,90 @@
+// Dumps: a full device dump with 1024 emulated devices and a RAS-log dump of 100k events from our
+// daemon, against the kernel dumping its own families (GETFAMILY, GETPOLICY of every family)
+// through the same client code path, compared per byte. The client's decode is included.
+import * as fs from 'fs';
+import * as G from '../genl';
+import { putU16 } from '../attrs';
+import { readAttrs, writeAttrs } from '../genl/ynl';
+import { connectAccel } from '../device/client';
+import { CMD, spec } from '../device/gen/accel';
+import { startChild } from './_daemon';
+import { fmt, quick, report, table } from './_lib';
+
+interface Run { msgs: number; bytes: number; ms: number }
+
+async function timeDump(c: G.Client, type: number, cmd: number, fill: G.RequestOptions['fill'], decode: (m: G.Message) => unknown): Promise<Run> {
+  const t0 = process.hrtime.bigint();
+  let msgs = 0;
+  let bytes = 0;
+  for await (const m of c.dump(type, cmd, { fill, timeoutMs: 30000 })) {
+    msgs++;
+    bytes += m.len;
+    decode(m);
+  }
+  return { msgs, bytes, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+}
+
+/** Best of a few runs (the first warms up the JIT on both sides). */
+async function best(n: number, f: () => Promise<Run>): Promise<Run> {
+  let b: Run | undefined;
+  for (let i = 0; i < n; i++) { const r = await f(); if (!b || r.ms < b.ms) b = r; }
+  return b!;
+}
+
+async function main(): Promise<void> {
+  const port = 0x41470000 + (process.pid & 0xffff);
+  const ndev = quick ? 128 : 1024;
+  const nev = quick ? 10000 : 100000;
+  const file = `/tmp/accelnl-dump-${process.pid}.yaml`;
+  fs.writeFileSync(file, `storm: { burst: 1000000 }\ndevices:\n  - { log-capacity: 131072 }\n${'  - {}\n'.repeat(ndev - 1)}`);
+  const child = await startChild(port, ['--config', file]);
+  const kernel = G.createClient({ protocol: G.NETLINK_GENERIC, serverPort: 0, rcvbuf: 8 << 20 });
+  const ac = await connectAccel({ serverPort: port, rcvbuf: 8 << 20 });
+  try {
+    // Fill device 0's log: injections pipelined 256 at a time.
+    for (let i = 0; i < nev; i += 256) {
+      const batch = [];
+      for (let j = i; j < Math.min(nev, i + 256); j++) batch.push(ac.do(CMD.RAS_INJECT, { devIndex: 0, block: 'pcie', severity: 'correctable' }));
+      await Promise.all(batch);
+    }
+    const decodeAccel = (m: G.Message) => readAttrs(m.v, m.attrs, m.end, spec, 'accel');
+    const fams: G.FamilyInfo[] = [];
+    for await (const m of kernel.dump(G.GENL_ID_CTRL, G.CTRL_CMD.GETFAMILY)) fams.push(G.parseFamily(m));
+    const rounds = quick ? 2 : 4;
+    const devDump = await best(rounds, () => timeDump(ac.genl, ac.family.id, CMD.DEV_GET, undefined, decodeAccel));
+    const logDump = await best(rounds, () => timeDump(ac.genl, ac.family.id, CMD.RAS_LOG_GET,
+      (w) => writeAttrs(w, spec, 'accel', { devIndex: 0 }), decodeAccel));
+    const famDump = await best(rounds * 4, () => timeDump(kernel, G.GENL_ID_CTRL, G.CTRL_CMD.GETFAMILY, undefined, G.parseFamily));
+    // Every family's policy, one dump each: the kernel's biggest dumps.
+    const polDump = await best(rounds, async () => {
+      const tot: Run = { msgs: 0, bytes: 0, ms: 0 };
+      for (const f of fams) {
+        try {
+          const r = await timeDump(kernel, G.GENL_ID_CTRL, G.CTRL_CMD.GETPOLICY,
+            (w) => putU16(w, G.CTRL_ATTR.FAMILY_ID, f.id), () => 0);
+          tot.msgs += r.msgs; tot.bytes += r.bytes; tot.ms += r.ms;
+        } catch { /* families without policies: ENODATA */ }
+      }
+      return tot;
+    });
+    const kernelNsPerByte = ((famDump.ms + polDump.ms) * 1e6) / (famDump.bytes + polDump.bytes);
+    const row = (name: string, r: Run, ref: number) => ({
+      dump: name, messages: fmt(r.msgs), bytes: fmt(r.bytes), ms: fmt(r.ms, 1), 'msg/s': fmt(r.msgs / (r.ms / 1000)),
+      'MB/s': fmt(r.bytes / 1e6 / (r.ms / 1000), 1), 'ns/byte': fmt((r.ms * 1e6) / r.bytes, 1), 'vs kernel/byte': fmt(((r.ms * 1e6) / r.bytes) / ref, 2),
+    });
+    table(`Dumps through one client (decode included)${quick ? ' (quick)' : ''}`, [
+      row(`accel dev-get, ${ndev} devices`, devDump, kernelNsPerByte),
+      row(`accel ras-log-get, ${fmt(nev)} events`, logDump, kernelNsPerByte),
+      row('kernel nlctrl GETFAMILY (all families)', famDump, kernelNsPerByte),
+      row('kernel nlctrl GETPOLICY (every family)', polDump, kernelNsPerByte),
+    ]);
+    report('dump', { ndev, nev, devDump, logDump, famDump, polDump, kernelNsPerByte });
+  } finally {
+    kernel.close();
+    ac.close();
+    await child.stop();
+    fs.rmSync(file, { force: true });
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
