@@ -281,13 +281,13 @@ function kickAt(srv: Server, at: number): void {
   srv.timer.unref?.();
 }
 
-/**
- * Retry backlogs, then advance each running dump by one chunk, so no client can starve the others.
- * Runs on its own from a timer; exported so tests and the fuzzer can drive dumps synchronously.
- */
 /** Dump datagrams produced per running dump per event-loop turn. */
 const DUMP_BURST = 8;
 
+/**
+ * Retry backlogs, then advance each running dump by a few chunks, so no client can starve the others.
+ * Runs on its own from a timer; exported so tests and the fuzzer can drive dumps synchronously.
+ */
 export function pump(srv: Server): void {
   if (!srv.socket) return;
   flush(srv);
