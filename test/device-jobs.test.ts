@@ -9,7 +9,6 @@ import { inject, manualClock, startDaemon, submit } from '../device';
 import { type Accel, CMD, spec } from '../device/gen/accel';
 
 const PORT = 0x41434345;
-const f64 = (x: number) => { const b = new Uint8Array(8); new DataView(b.buffer).setFloat64(0, x, true); return b; };
 
 function boot(threads = 0) {
   const hub = G.newHub();
