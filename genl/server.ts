@@ -610,16 +610,37 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
 export function notify(srv: Server, fam: Family, group: string, cmd: number, fill: (w: Writer) => void): void {
   const g = fam.mcgrps?.find((m) => m.name === group);
   if (!g || g.id === undefined) return;
-  const w = srv.out;
-  const start = w.len;
-  const at = genlStart(w, fam.id!, 0, 0, 0, cmd, fam.version);
-  fill(w);
-  msgEnd(w, at);
+  const start = writeNotification(srv, fam, cmd, fill);
   // One copy of the message, referenced by every destination's span (no per-subscriber copy).
   if (g.id <= 32) eventSpan(srv, start, 0, 1 << (g.id - 1));
   const subs = srv.subscribers.get(g.id);
   if (subs) for (const port of subs) eventSpan(srv, start, port, 0);
   kick(srv);
+}
+
+/**
+ * A notification for these ports only, by unicast: e.g. subscribers that asked for another
+ * encoding of an event than the group's own. Families keep such lists in srv.subscribers under
+ * private keys above 32 (never a USERSOCK group), so vanished ports are dropped from them too.
+ */
+export function notifyPorts(srv: Server, fam: Family, cmd: number, ports: Iterable<number> | undefined, fill: (w: Writer) => void): void {
+  if (!ports) return;
+  let start = -1;
+  for (const port of ports) {
+    if (start < 0) start = writeNotification(srv, fam, cmd, fill);
+    eventSpan(srv, start, port, 0);
+  }
+  if (start >= 0) kick(srv);
+}
+
+/** Write a notification message (pid 0, seq 0, flags 0) at the output's tail; returns its offset. */
+function writeNotification(srv: Server, fam: Family, cmd: number, fill: (w: Writer) => void): number {
+  const w = srv.out;
+  const start = w.len;
+  const at = genlStart(w, fam.id!, 0, 0, 0, cmd, fam.version);
+  fill(w);
+  msgEnd(w, at);
+  return start;
 }
 
 /**

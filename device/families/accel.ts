@@ -3,7 +3,7 @@
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EEXIST, EINVAL, EMSGSIZE, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
-import { notify } from '../../genl';
+import { notifyPorts } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
 import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
@@ -356,7 +356,7 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
       const a: Accel = supports(rt, d, f)
         ? { devIndex: e.dev, format: f, payload: encodePayload(f, { type: 'events', events: [e] }) }
         : { devIndex: e.dev, event: [eventAttrs(e)] }; // a device without the format: native form
-      notify(srv, { ...fam, mcgrps: [{ name: 'ras', id }] }, 'ras', CMD.RAS_EVENT_NTF, (w) => writeAttrs(w, spec, 'accel', a));
+      notifyPorts(srv, fam, CMD.RAS_EVENT_NTF, srv.subscribers.get(id), (w) => writeAttrs(w, spec, 'accel', a));
     }
   });
   emu.onConfig.push((e) => {
