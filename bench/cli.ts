@@ -25,7 +25,7 @@ const pct = (xs: number[], p: number): number => xs[Math.min(xs.length - 1, Math
 
 async function main(): Promise<void> {
   const port = 0x41500000 + (process.pid & 0xffff);
-  require(path.join(root, 'bin/build.js')).build();
+  await require(path.join(root, 'bin/build.js')).build();
   const d = await startChild(port);
   try {
     const env = { ...process.env, ACCEL_NL_PORT: String(port) };

@@ -15,7 +15,7 @@ let exp: Running;
 let url: string;
 
 beforeAll(async () => {
-  require('../bin/build.js').build();
+  await require('../bin/build.js').build();
   d = startDaemon({ port: PORT, config: 'devices: [{}, {}]', tick: false });
   admin = await connectAccel({ serverPort: PORT });
   // Telemetry refresh slowed right down: everything below must arrive through events.

@@ -18,7 +18,7 @@ let admin: AccelClient;
 let dropMulticast = false;
 
 beforeAll(async () => {
-  require('../bin/build.js').build();
+  await require('../bin/build.js').build();
   d = startDaemon({ port: PORT, config: 'devices: [{}, {}]', tick: false });
   const sock = d.served.socket;
   const sendMany = sock.sendMany.bind(sock);

@@ -12,8 +12,8 @@ import { bundleForNobody } from './helpers/nobody';
 const PORT = 0x41450000 + (process.pid & 0xfff);
 const DEAD = 0x41460000 + (process.pid & 0xfff);
 let d: Daemon;
-beforeAll(() => {
-  require('../bin/build.js').build(); // fresh bundle once, so spawned runs never rebuild it
+beforeAll(async () => {
+  await require('../bin/build.js').build(); // fresh bundle once, so spawned runs never rebuild it
   d = startDaemon({ port: PORT, config: 'devices: [{}, {}]', tick: false });
 });
 afterAll(() => d.close());
