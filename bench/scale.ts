@@ -1,0 +1,46 @@
+// Scale and memory: daemon start-up time (spawn to ready line) and resident memory with 1, 64 and
+// 1024 devices, and the per-device cost derived from them.
+import * as fs from 'fs';
+import { startChild } from './_daemon';
+import { fmt, quick, report, table } from './_lib';
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+async function one(n: number, port: number): Promise<{ devices: number; readyMs: number; rssMiB: number }> {
+  const file = `/tmp/accelnl-scale-${process.pid}-${n}.yaml`;
+  fs.writeFileSync(file, `devices:\n${'  - {}\n'.repeat(n)}`);
+  const t0 = process.hrtime.bigint();
+  const c = await startChild(port, ['--config', file]);
+  const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  await new Promise((r) => setTimeout(r, 300)); // let start-up garbage settle
+  const rss = rssKiB(c.proc.pid!) / 1024;
+  await c.stop();
+  fs.rmSync(file, { force: true });
+  return { devices: n, readyMs, rssMiB: rss };
+}
+
+async function main(): Promise<void> {
+  const base = 0x41480000 + (process.pid & 0xfff);
+  const sizes = quick ? [1, 64] : [1, 64, 1024];
+  const rounds = quick ? 1 : 3;
+  const out = [];
+  for (const [i, n] of sizes.entries()) {
+    let best = { devices: n, readyMs: Infinity, rssMiB: 0 };
+    for (let r = 0; r < rounds; r++) {
+      const x = await one(n, base + i * 8 + r);
+      if (x.readyMs < best.readyMs) best = x;
+    }
+    out.push(best);
+  }
+  const perDev = (out[out.length - 1].rssMiB - out[0].rssMiB) / (out[out.length - 1].devices - 1);
+  table(`Daemon start-up and memory${quick ? ' (quick)' : ''}`, out.map((r) => ({
+    devices: r.devices, 'ready (ms, spawn to ready line)': fmt(r.readyMs), 'RSS (MiB)': fmt(r.rssMiB, 1),
+  })));
+  console.log(`per idle device: ${fmt(perDev * 1024)} KiB`);
+  report('scale', { runs: out, perDeviceMiB: perDev });
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
