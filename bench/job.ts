@@ -1,0 +1,68 @@
+// End-to-end cost of a GEMM job over netlink against a direct call to the compute engine:
+// n^3 f32, BOs uploaded in chunks, job submitted, completion waited for, result read back.
+// The overhead that matters is submit -> completion beyond the direct call (upload and read-back
+// are reported on their own: they move the data, which a direct call does not).
+import { createPool } from '../compute';
+import { connectAccel } from '../device/client';
+import { CMD } from '../device/gen/accel';
+import { startChild } from './_daemon';
+import { fmt, quick, report, table } from './_lib';
+
+const CHUNK = 60000;
+
+async function main(): Promise<void> {
+  const n = quick ? 256 : 512;
+  const rounds = quick ? 2 : 5;
+  const port = 0x41490000 + (process.pid & 0xffff);
+  const child = await startChild(port);
+  const c = await connectAccel({ serverPort: port, rcvbuf: 8 << 20 });
+  const pool = createPool();
+  try {
+    const a = Float32Array.from({ length: n * n }, (_, i) => ((i * 31) % 7) - 3);
+    const b = Float32Array.from({ length: n * n }, (_, i) => ((i * 17) % 5) - 2);
+    const bytes = n * n * 4;
+    const bo = async () => (await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: bytes }))[0].boHandle!;
+    const upload = async (h: number, x: Float32Array) => {
+      const u8 = new Uint8Array(x.buffer);
+      const pending = [];
+      for (let off = 0; off < u8.length; off += CHUNK) pending.push(c.do(CMD.BO_WRITE, { boHandle: h, boOffset: off, data: u8.subarray(off, off + CHUNK) }));
+      await Promise.all(pending);
+    };
+    const results = [];
+    for (let r = 0; r < rounds; r++) {
+      const [ha, hb, hc] = [await bo(), await bo(), await bo()];
+      const t0 = performance.now();
+      await upload(ha, a);
+      await upload(hb, b);
+      const t1 = performance.now();
+      const [s] = await c.do(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m: n, n, k: n, dtype: 'f32', aHandle: ha, bHandle: hb, cHandle: hc } });
+      const [w] = await c.do(CMD.JOB_WAIT, { jobId: s.jobId, timeoutMs: 60000 });
+      const t2 = performance.now();
+      let got = 0;
+      for (const m of await c.dump(CMD.BO_READ, { boHandle: hc, boSize: bytes })) got += m.data!.length;
+      const t3 = performance.now();
+      if (w.job![0].status !== 'done' || got !== bytes) throw new Error(`job ${w.job![0].status}, read ${got} bytes`);
+      // The direct call: same engine, same thread count, data already in place.
+      const cc = new Float32Array(n * n);
+      const d0 = performance.now();
+      await pool.gemm({ dtype: 'f32', m: n, n, k: n, a, b, c: cc });
+      const direct = performance.now() - d0;
+      results.push({ upload: t1 - t0, job: t2 - t1, read: t3 - t2, direct, engineMs: Number(w.job![0].durationNs) / 1e6 });
+      for (const h of [ha, hb, hc]) await c.do(CMD.BO_DESTROY, { boHandle: h });
+    }
+    results.sort((x, y) => x.job - y.job);
+    const m = results[results.length >> 1];
+    const overhead = (m.job - m.direct) / m.direct;
+    table(`GEMM job over netlink, ${n}^3 f32${quick ? ' (quick)' : ''} (median of ${rounds})`, [{
+      'upload A+B (ms)': fmt(m.upload, 1), 'submit->done (ms)': fmt(m.job, 1), 'engine time (ms)': fmt(m.engineMs, 1),
+      'direct call (ms)': fmt(m.direct, 1), 'read C (ms)': fmt(m.read, 1), 'overhead beyond upload': `${fmt(overhead * 100, 1)}%`,
+    }]);
+    report('job', { n, rounds: results, median: m, overhead });
+  } finally {
+    await pool.close();
+    c.close();
+    await child.stop();
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
