@@ -1,7 +1,8 @@
 // accel bo and accel job: buffer objects and GEMM jobs, where the daemon serves them (the ops
 // are checked in the resolved family first, so an older daemon gets a clear message).
 import { type Accel, CMD } from '../device/gen/accel';
-import { type Args, UsageError, keyword, parseSize, parseU32 } from './args';
+import * as fs from 'fs';
+import { type Args, OpError, UsageError, keyword, parseEnum, parseSize, parseU32 } from './args';
 import { type Ctx, type Obj, doOne, dumpAll, requireOp } from './context';
 import { needDev } from './handle';
 import { num, pairs, toJson } from './output';
@@ -9,11 +10,27 @@ import { num, pairs, toJson } from './output';
 const BO_USAGE = `Usage: accel bo show
        accel bo create DEV size SIZE
        accel bo destroy HANDLE
+       accel bo write HANDLE file FILE [ offset BYTES ]
+       accel bo read HANDLE file FILE [ offset BYTES ] [ size BYTES ]
+Buffer objects belong to the connection that created them: write, read and a job that uses
+them go in one batch file (accel -b FILE), or use "accel job run".
 `;
+
+const GEMM_ARGS = `m M n N k K [ dtype { f32 | f64 | i8 } ] [ alpha X ] [ beta Y ] [ trans_a ] [ trans_b ]
+                  [ lda N ] [ ldb N ] [ ldc N ]`;
 
 const JOB_USAGE = `Usage: accel job show [ ID ]
        accel job wait ID [ timeout MSEC ]
+       accel job submit DEV ${GEMM_ARGS}
+                  a HANDLE b HANDLE c HANDLE [ timeout MSEC ]
+       accel job run DEV ${GEMM_ARGS}
+                  a FILE b FILE [ c FILE ] out FILE [ timeout MSEC ]
+"run" uploads A and B (and C, for beta != 0) into new buffer objects, runs the job, waits,
+writes C to "out" and frees the buffers: raw little-endian row-major elements.
 `;
+
+/** Bytes per data chunk: under the 64 KiB an attribute can carry. */
+const CHUNK = 60000;
 
 function print(ctx: Ctx, section: string, key: string, rows: Record<string, unknown>[]): void {
   if (ctx.o.json) {
@@ -52,6 +69,153 @@ async function boDestroy(ctx: Ctx, a: Args): Promise<void> {
   await doOne(ctx, CMD.BO_DESTROY, { boHandle });
 }
 
+function fileArg(a: Args, usage: string): string {
+  const w = a.next();
+  if (w === undefined || !keyword(w, ['file'])) throw new UsageError(`Command line is not complete: "file FILE" is needed.\n${usage}`);
+  return a.value(w, 'a file name');
+}
+
+async function upload(ctx: Ctx, handle: number, data: Uint8Array, offset = 0): Promise<void> {
+  const pending = [];
+  for (let off = 0; off < data.length; off += CHUNK) {
+    pending.push(doOne(ctx, CMD.BO_WRITE, { boHandle: handle, boOffset: offset + off, data: data.subarray(off, off + CHUNK) }));
+  }
+  await Promise.all(pending);
+}
+
+async function download(ctx: Ctx, handle: number, offset: number, size?: number): Promise<Uint8Array> {
+  const parts = await dumpAll(ctx, CMD.BO_READ, { boHandle: handle, boOffset: offset, ...(size === undefined ? {} : { boSize: size }) });
+  const total = parts.reduce((n, m) => n + (m.data?.length ?? 0), 0);
+  const out = new Uint8Array(total);
+  for (const m of parts) out.set(m.data!, Number(m.boOffset) - offset);
+  return out;
+}
+
+function readFile(file: string): Uint8Array {
+  try { return new Uint8Array(fs.readFileSync(file)); } catch (e) { throw new OpError(`cannot read ${file}: ${(e as Error).message}`); }
+}
+
+function writeFile(file: string, data: Uint8Array): void {
+  try { fs.writeFileSync(file, data); } catch (e) { throw new OpError(`cannot write ${file}: ${(e as Error).message}`); }
+}
+
+async function boWrite(ctx: Ctx, a: Args): Promise<void> {
+  const w = a.next();
+  if (w === undefined) throw new UsageError(`Command line is not complete: a handle is needed.\n${BO_USAGE}`);
+  const boHandle = parseU32(w, 'handle');
+  const file = fileArg(a, BO_USAGE);
+  let offset = 0;
+  if (a.more) {
+    const k = a.next()!;
+    if (!keyword(k, ['offset'])) throw new UsageError(`Unknown option "${k}".\n${BO_USAGE}`);
+    offset = Number(parseSize(a.value(k, 'bytes'), 'offset'));
+  }
+  a.end();
+  await requireOp(ctx, CMD.BO_WRITE, 'bo write');
+  await upload(ctx, boHandle, readFile(file), offset);
+}
+
+async function boRead(ctx: Ctx, a: Args): Promise<void> {
+  const w = a.next();
+  if (w === undefined) throw new UsageError(`Command line is not complete: a handle is needed.\n${BO_USAGE}`);
+  const boHandle = parseU32(w, 'handle');
+  const file = fileArg(a, BO_USAGE);
+  let offset = 0;
+  let size: number | undefined;
+  while (a.more) {
+    const k = a.next()!;
+    const kw = keyword(k, ['offset', 'size']);
+    if (kw === 'offset') offset = Number(parseSize(a.value(k, 'bytes'), 'offset'));
+    else if (kw === 'size') size = Number(parseSize(a.value(k, 'bytes'), 'size'));
+    else throw new UsageError(`Unknown option "${k}".\n${BO_USAGE}`);
+  }
+  await requireOp(ctx, CMD.BO_READ, 'bo read');
+  writeFile(file, await download(ctx, boHandle, offset, size));
+}
+
+interface GemmArgs { gemm: NonNullable<Accel['gemm']>; files: Record<string, string>; handles: Record<string, number>; timeoutMs?: number }
+
+const f64 = (x: number): Uint8Array => { const b = new Uint8Array(8); new DataView(b.buffer).setFloat64(0, x, true); return b; };
+
+/** The GEMM words shared by submit and run; operands are handles (submit) or files (run). */
+function parseGemm(a: Args, operands: 'handles' | 'files', usage: string): GemmArgs {
+  const g: NonNullable<Accel['gemm']> = {};
+  const r: GemmArgs = { gemm: g, files: {}, handles: {} };
+  const words = ['m', 'n', 'k', 'dtype', 'alpha', 'beta', 'trans_a', 'trans_b', 'lda', 'ldb', 'ldc', 'a', 'b', 'c', 'out', 'timeout'];
+  while (a.more) {
+    const w = a.next()!;
+    const kw = words.includes(w) ? w : keyword(w, words);
+    switch (kw) {
+      case 'm': case 'n': case 'k': case 'lda': case 'ldb': case 'ldc': g[kw] = parseU32(a.value(w, 'a number'), kw); break;
+      case 'dtype': g.dtype = parseEnum(a.value(w, 'a type'), ['f32', 'f64', 'i8'], 'dtype') as 'f32'; break;
+      case 'alpha': case 'beta': {
+        const v = Number(a.value(w, 'a number'));
+        if (!Number.isFinite(v)) throw new UsageError(`Invalid ${kw}: expected a number.`);
+        g[kw] = f64(v);
+        break;
+      }
+      case 'trans_a': g.transA = 1; break;
+      case 'trans_b': g.transB = 1; break;
+      case 'timeout': r.timeoutMs = parseU32(a.value(w, 'milliseconds'), 'timeout'); break;
+      case 'a': case 'b': case 'c': case 'out':
+        if (operands === 'files') r.files[kw] = a.value(w, 'a file name');
+        else if (kw === 'out') throw new UsageError(`Unknown option "${w}".\n${usage}`);
+        else r.handles[kw] = parseU32(a.value(w, 'a handle'), kw);
+        break;
+      default: throw new UsageError(`Unknown option "${w}".\n${usage}`);
+    }
+  }
+  for (const d of ['m', 'n', 'k'] as const) if (g[d] === undefined) throw new UsageError(`Command line is not complete: "${d}" is needed.\n${usage}`);
+  const need = operands === 'files' ? ['a', 'b', 'out'] : ['a', 'b', 'c'];
+  const have = operands === 'files' ? r.files : r.handles;
+  for (const x of need) if (have[x] === undefined) throw new UsageError(`Command line is not complete: "${x}" is needed.\n${usage}`);
+  g.dtype ??= 'f32';
+  return r;
+}
+
+async function jobSubmit(ctx: Ctx, a: Args): Promise<void> {
+  const dev = needDev(a, JOB_USAGE);
+  const r = parseGemm(a, 'handles', JOB_USAGE);
+  Object.assign(r.gemm, { aHandle: r.handles.a, bHandle: r.handles.b, cHandle: r.handles.c });
+  await requireOp(ctx, CMD.JOB_SUBMIT, 'job submit');
+  const [s] = await doOne(ctx, CMD.JOB_SUBMIT, { ...dev, gemm: r.gemm, timeoutMs: r.timeoutMs });
+  print(ctx, 'job', 'id', [{ id: s.jobId, status: 'queued' }]);
+}
+
+const ESIZE = { f32: [4, 4], f64: [8, 8], i8: [1, 4] } as const;
+
+async function jobRun(ctx: Ctx, a: Args): Promise<void> {
+  const dev = needDev(a, JOB_USAGE);
+  const r = parseGemm(a, 'files', JOB_USAGE);
+  const g = r.gemm;
+  await requireOp(ctx, CMD.JOB_SUBMIT, 'job run');
+  const ces = ESIZE[g.dtype as keyof typeof ESIZE][1];
+  const cBytes = g.m! * (g.ldc ?? g.n!) * ces;
+  const inputs = { a: readFile(r.files.a), b: readFile(r.files.b), c: r.files.c ? readFile(r.files.c) : undefined };
+  const handles: number[] = [];
+  const create = async (size: number): Promise<number> => {
+    const [x] = await doOne(ctx, CMD.BO_CREATE, { ...dev, boSize: Math.max(1, size) });
+    handles.push(x.boHandle!);
+    return x.boHandle!;
+  };
+  try {
+    const ha = await create(inputs.a.length);
+    const hb = await create(inputs.b.length);
+    const hc = await create(Math.max(cBytes, inputs.c?.length ?? 0));
+    await upload(ctx, ha, inputs.a);
+    await upload(ctx, hb, inputs.b);
+    if (inputs.c) await upload(ctx, hc, inputs.c);
+    const [s] = await doOne(ctx, CMD.JOB_SUBMIT, { ...dev, gemm: { ...g, aHandle: ha, bHandle: hb, cHandle: hc }, timeoutMs: r.timeoutMs });
+    const [done] = await doOne(ctx, CMD.JOB_WAIT, { jobId: s.jobId });
+    const rows = jobRows([done]);
+    if (done.job?.[0]?.status === 'done') writeFile(r.files.out, await download(ctx, hc, 0, cBytes));
+    print(ctx, 'job', 'id', rows);
+    if (done.job?.[0]?.status !== 'done') throw new OpError(`job ${s.jobId} ${done.job?.[0]?.status}: ${done.job?.[0]?.message ?? ''}`);
+  } finally {
+    for (const h of handles) await doOne(ctx, CMD.BO_DESTROY, { boHandle: h }).catch(() => undefined);
+  }
+}
+
 const jobRows = (ms: Accel[]): Record<string, unknown>[] => ms.flatMap((m) => m.job ?? []).map((j) => ({
   id: j.id, dev: j.devIndex, status: j.status, error: j.error || undefined, duration_ns: num(j.durationNs),
   flops: num(j.flops), message: j.message,
@@ -80,10 +244,10 @@ async function jobWait(ctx: Ctx, a: Args): Promise<void> {
 
 export const boObject: Obj = {
   name: 'bo', usage: BO_USAGE, default: 'show',
-  commands: [['show', boShow], ['create', boCreate], ['destroy', boDestroy]],
+  commands: [['show', boShow], ['create', boCreate], ['destroy', boDestroy], ['write', boWrite], ['read', boRead]],
 };
 
 export const jobObject: Obj = {
   name: 'job', usage: JOB_USAGE, default: 'show',
-  commands: [['show', jobShow], ['wait', jobWait]],
+  commands: [['show', jobShow], ['wait', jobWait], ['submit', jobSubmit], ['run', jobRun]],
 };

@@ -17,7 +17,9 @@ where  OBJECT := { dev | ras | health | caps | job | bo | family | monitor | exp
        OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -s[tats] | -t[imestamp] | --port PORT }
 `;
 
-// Long-running objects load their code (prom-client, the emulator) only when used.
+// Long-running objects load their code (prom-client, the emulator) only when used. require(), not
+// import(): importing a CommonJS bundle through the ESM loader first lexes all of it for exports.
+declare const require: NodeJS.Require;
 const lazy = (name: string, usage: string, load: () => Promise<{ run: Obj['run'] }>): Obj => ({
   name, usage, commands: [], run: async (ctx, a) => (await load()).run!(ctx, a),
 });
@@ -25,10 +27,10 @@ const lazy = (name: string, usage: string, load: () => Promise<{ run: Obj['run']
 const OBJECTS: Obj[] = [
   devObject, rasObject, healthObject, capsObject, jobObject, boObject, familyObject,
   lazy('monitor', 'Usage: accel [ -j [ -p ] ] [ -t ] monitor [ all | OBJECT-LIST ] [ --pcap FILE ]\nwhere  OBJECT-LIST := { dev | ras | health | job } ...\n',
-    async () => ({ run: (await import('./monitor.js')).runMonitor })),
+    async () => ({ run: (require('./monitor.js') as typeof import('./monitor')).runMonitor })),
   lazy('exporter', 'Usage: accel exporter [ --listen ADDR ] [ --interval MSEC ]\n',
-    async () => ({ run: (await import('./exporter.js')).runExporter })),
-  lazy('daemon', '', async () => ({ run: (await import('./daemon-cmd.js')).runDaemonCmd })),
+    async () => ({ run: (require('./exporter.js') as typeof import('./exporter')).runExporter })),
+  lazy('daemon', '', async () => ({ run: (require('./daemon-cmd.js') as typeof import('./daemon-cmd')).runDaemonCmd })),
 ];
 const NAMES = [...OBJECTS.map((o) => o.name), 'help'];
 

@@ -11,7 +11,10 @@ export type DType = 'f32' | 'f64' | 'i8';
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'timeout';
 
 export interface Bo {
+  /** Per-port handle, from 1 (as GEM handles are per open file): scripts can predict them. */
   handle: number;
+  /** Daemon-wide id. */
+  id: number;
   dev: Device;
   size: number;
   /** Device address of the first byte (for matching RAS error addresses). */
@@ -49,7 +52,10 @@ export interface Job {
 
 export interface Engine {
   emu: Emulator;
+  /** Every BO by daemon-wide id. */
   bos: Map<number, Bo>;
+  /** Per port: handle → BO, and the next handle. */
+  handles: Map<number, { next: number; bos: Map<number, Bo> }>;
   jobs: Map<number, Job>;
   queues: Map<number, Job[]>;
   running: Map<number, Job>;
@@ -79,7 +85,7 @@ export const MAX_BO = 1 << 30;
 
 export function newEngine(emu: Emulator, o: { hostLimit?: number; threads?: number } = {}): Engine {
   const e: Engine = {
-    emu, bos: new Map(), jobs: new Map(), queues: new Map(), running: new Map(), nextBo: 1, nextJob: 1,
+    emu, bos: new Map(), handles: new Map(), jobs: new Map(), queues: new Map(), running: new Map(), nextBo: 1, nextJob: 1,
     hostLimit: o.hostLimit ?? 4 * 2 ** 30, hostUsed: 0, nextAddr: new Map(), busyMs: new Map(),
     pool: o.threads === 0 ? undefined : createPool({ threads: o.threads }), onDone: [], keep: 1024,
   };
@@ -124,8 +130,11 @@ export function createBo(e: Engine, d: Device, size: number, owner: number): Bo 
   try { mem = new SharedArrayBuffer(size); } catch { throw new JobError(ENOMEM, `host could not allocate ${size} bytes`); }
   const addr = e.nextAddr.get(d.index) ?? 0x1000n;
   e.nextAddr.set(d.index, addr + ((BigInt(size) + 0xfffn) & ~0xfffn));
-  const bo: Bo = { handle: e.nextBo++, dev: d, size, addr, mem, owner };
-  e.bos.set(bo.handle, bo);
+  let ns = e.handles.get(owner);
+  if (!ns) e.handles.set(owner, (ns = { next: 1, bos: new Map() }));
+  const bo: Bo = { handle: ns.next++, id: e.nextBo++, dev: d, size, addr, mem, owner };
+  e.bos.set(bo.id, bo);
+  ns.bos.set(bo.handle, bo);
   d.memUsed += BigInt(size);
   e.hostUsed += size;
   d.generation++;
@@ -134,8 +143,7 @@ export function createBo(e: Engine, d: Device, size: number, owner: number): Bo 
 
 /** A BO as its owner sees it: handles of other ports do not exist for them (as GEM handles per file). */
 export function lookupBo(e: Engine, handle: number, port: number): Bo | undefined {
-  const b = e.bos.get(handle);
-  return b && b.owner === port ? b : undefined;
+  return e.handles.get(port)?.bos.get(handle);
 }
 
 export function inUse(e: Engine, b: Bo): Job | undefined {
@@ -144,7 +152,10 @@ export function inUse(e: Engine, b: Bo): Job | undefined {
 }
 
 export function freeBo(e: Engine, b: Bo): void {
-  if (!e.bos.delete(b.handle)) return;
+  if (!e.bos.delete(b.id)) return;
+  const ns = e.handles.get(b.owner);
+  ns?.bos.delete(b.handle);
+  if (ns && !ns.bos.size) e.handles.delete(b.owner);
   b.dev.memUsed -= BigInt(b.size);
   e.hostUsed -= b.size;
   b.dev.generation++;

@@ -5,7 +5,7 @@ import * as A from '../attrs';
 import * as G from '../genl';
 import { readAttrs, writeAttrs } from '../genl/ynl';
 import { gemm } from '../compute';
-import { inject, manualClock, startDaemon, submit } from '../device';
+import { inject, lookupBo, manualClock, startDaemon, submit } from '../device';
 import { type Accel, CMD, spec } from '../device/gen/accel';
 
 const PORT = 0x41434345;
@@ -114,7 +114,7 @@ test('an uncorrectable HBM error inside a queued job\'s BO fails it with EIO; a 
   const op = (handle: number) => ({ handle, offset: 0, ld: 2 });
   const j = submit(eng, dev, { m: 2, n: 2, k: 2, dtype: 'f32', transA: false, transB: false, alpha: 1, beta: 0,
     a: op(h2a), b: op(h2b), c: op(h2c) }, c.port, 0);
-  const addr = eng.bos.get(h2b)!.addr + 8n;
+  const addr = lookupBo(eng, h2b, c.port)!.addr + 8n;
   inject(t.d.rt.emu, dev, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: addr });
   const [w2] = await req(CMD.JOB_WAIT, { jobId: j.id, timeoutMs: 5000 });
   expect(w2.job![0]).toMatchObject({ status: 'failed', error: 5, message: `uncorrectable HBM error at 0x${addr.toString(16)} in BO ${h2b}` });

@@ -101,7 +101,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
           }
           Object.assign(st, { handle: b.handle, off, end });
         }
-        const b = eng.bos.get(st.handle!);
+        const b = lookupBo(eng, st.handle!, c.sender.port);
         if (!b) { setErrMsg(c.ext, `BO ${st.handle} was destroyed during the read`); return -ENOENT; }
         while (st.off! < st.end!) {
           const n = Math.min(READ_CHUNK, st.end! - st.off!);
@@ -114,7 +114,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
     },
     'bo-get': {
       dump: (c) => {
-        const list = [...eng.bos.values()].sort((x, y) => x.handle - y.handle);
+        const list = [...eng.bos.values()].sort((x, y) => x.id - y.id);
         let i = (c.state.i as number) ?? 0;
         for (; i < list.length; i++) {
           const b = list[i];

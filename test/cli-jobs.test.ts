@@ -1,0 +1,68 @@
+// accel job run / submit and bo write / read against a real daemon, results checked against a
+// direct call to the compute engine.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { gemm } from '../compute';
+import { startDaemon, type Daemon } from '../device';
+import { runAccel } from './helpers/cli';
+
+const PORT = 0x414a0000 + (process.pid & 0xfff);
+let d: Daemon;
+let dir: string;
+beforeAll(() => {
+  d = startDaemon({ port: PORT, tick: false, computeThreads: 0 });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-cli-jobs-'));
+});
+afterAll(() => { d.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+
+const accel = (...args: string[]) => runAccel(args, { port: PORT });
+
+test('job run: files in, C out, equal to the engine called directly; buffers freed', async () => {
+  const [m, n, k] = [7, 5, 3];
+  const a = Float32Array.from({ length: m * k }, (_, i) => i - 4);
+  const b = Float32Array.from({ length: k * n }, (_, i) => (i % 3) - 1);
+  fs.writeFileSync(path.join(dir, 'a.bin'), new Uint8Array(a.buffer));
+  fs.writeFileSync(path.join(dir, 'b.bin'), new Uint8Array(b.buffer));
+  const out = path.join(dir, 'c.bin');
+  const r = await accel('-j', 'job', 'run', 'accel0', 'm', '7', 'n', '5', 'k', '3', 'alpha', '2', 'a', path.join(dir, 'a.bin'), 'b', path.join(dir, 'b.bin'), 'out', out);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const job = Object.values(JSON.parse(r.stdout).job)[0] as { status: string; flops: number };
+  expect(job).toMatchObject({ status: 'done', flops: 2 * m * n * k });
+  const want = gemm({ dtype: 'f32', m, n, k, a, b, c: new Float32Array(m * n), alpha: 2 });
+  expect(new Float32Array(new Uint8Array(fs.readFileSync(out)).buffer)).toEqual(want);
+  expect(d.engine.bos.size).toBe(0);
+});
+
+test('batch: bo create, write, submit, wait, read in one connection', async () => {
+  const a = new Float64Array([1, 2, 3, 4]);
+  const b = new Float64Array([5, 6, 7, 8]);
+  fs.writeFileSync(path.join(dir, 'a64'), new Uint8Array(a.buffer));
+  fs.writeFileSync(path.join(dir, 'b64'), new Uint8Array(b.buffer));
+  const batch = [
+    'bo create accel1 size 32', 'bo create accel1 size 32', 'bo create accel1 size 32',
+    `bo write 1 file ${path.join(dir, 'a64')}`, `bo write 2 file ${path.join(dir, 'b64')}`,
+    'job submit accel1 m 2 n 2 k 2 dtype f64 a 1 b 2 c 3', 'job wait 1',
+    `bo read 3 file ${path.join(dir, 'c64')}`,
+  ].join('\n');
+  const f = path.join(dir, 'batch');
+  fs.writeFileSync(f, batch + '\n');
+  const r = await accel('-b', f);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(Array.from(new Float64Array(new Uint8Array(fs.readFileSync(path.join(dir, 'c64'))).buffer))).toEqual([19, 22, 43, 50]);
+});
+
+test('errors: operand out of range is named, bad syntax exits 2', async () => {
+  fs.writeFileSync(path.join(dir, 'small'), new Uint8Array(8));
+  const r = await accel('job', 'run', 'accel0', 'm', '4', 'n', '4', 'k', '4', 'a', path.join(dir, 'small'), 'b', path.join(dir, 'small'), 'out', path.join(dir, 'x'));
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^Error: operand A out of range: 4x4 with ld 4 needs 64 bytes at offset 0, BO \d+ has 8\./);
+  const s = await accel('job', 'run', 'accel0', 'm', '4', 'a', 'x');
+  expect(s.code).toBe(2);
+  expect(s.stderr).toMatch(/"n" is needed/);
+  // The batch run's BOs belonged to its (exited) process: the sweeper frees them.
+  d.served.sweeper.run();
+  expect(d.engine.bos.size).toBe(0);
+});
