@@ -3,10 +3,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-export const quick = process.argv.includes('--quick');
+/** --smoke: the smallest run that proves a benchmark's setup works (npm test runs it); implies --quick. */
+export const smoke = process.argv.includes('--smoke');
+export const quick = smoke || process.argv.includes('--quick');
 
 /** Operations per second: runs `fn(n)` (which performs n operations) until `ms` elapse, `rounds` times; median. */
 export function rate(fn: (n: number) => void, ms = quick ? 150 : 1000, rounds = quick ? 3 : 7): number {
+  if (smoke) { ms = 5; rounds = 1; }
   let n = 1;
   for (;;) { // calibrate: grow n until one batch takes >= 5 ms (also warms up the JIT)
     const t = process.hrtime.bigint();
@@ -43,10 +46,10 @@ export function table(title: string, rows: Row[]): void {
 
 export function report(name: string, data: unknown): void {
   const root = process.env.ACCELNL_ROOT ?? process.cwd();
-  const dir = path.join(root, 'bench/results');
+  const dir = process.env.ACCELNL_BENCH_OUT ?? path.join(root, 'bench/results');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.json`);
-  fs.writeFileSync(file, JSON.stringify({ name, quick, date: new Date().toISOString(), node: process.version, data },
+  fs.writeFileSync(file, JSON.stringify({ name, quick, smoke, date: new Date().toISOString(), node: process.version, data },
     (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
   console.log(`report: ${file}`);
 }

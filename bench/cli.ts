@@ -3,11 +3,11 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { startChild } from './_daemon';
-import { fmt, quick, report, table } from './_lib';
+import { fmt, quick, smoke, report, table } from './_lib';
 
 const root = process.env.ACCELNL_ROOT ?? process.cwd();
 const accel = path.join(root, 'bin/accel');
-const runs = quick ? 10 : 40;
+const runs = smoke ? 2 : quick ? 10 : 40;
 
 function time(argv: string[], env: NodeJS.ProcessEnv): number[] {
   const ms: number[] = [];

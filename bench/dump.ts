@@ -8,7 +8,7 @@ import { readAttrs, writeAttrs } from '../genl/ynl';
 import { connectAccel } from '../device/client';
 import { CMD, spec } from '../device/gen/accel';
 import { startChild } from './_daemon';
-import { fmt, quick, report, table } from './_lib';
+import { fmt, quick, smoke, report, table } from './_lib';
 
 interface Run { msgs: number; bytes: number; ms: number }
 
@@ -33,8 +33,8 @@ async function best(n: number, f: () => Promise<Run>): Promise<Run> {
 
 async function main(): Promise<void> {
   const port = 0x41470000 + (process.pid & 0xffff);
-  const ndev = quick ? 128 : 1024;
-  const nev = quick ? 10000 : 100000;
+  const ndev = smoke ? 16 : quick ? 128 : 1024;
+  const nev = smoke ? 1000 : quick ? 10000 : 100000;
   const file = `/tmp/accelnl-dump-${process.pid}.yaml`;
   fs.writeFileSync(file, `storm: { burst: 1000000 }\ndevices:\n  - { log-capacity: 131072 }\n${'  - {}\n'.repeat(ndev - 1)}`);
   const child = await startChild(port, ['--config', file]);

@@ -7,7 +7,7 @@ import { connectAccel } from '../device/client';
 import { ACCEL, CMD, EVENT } from '../device/gen/accel';
 import { openSocket, NETLINK_USERSOCK } from '../genl';
 import { startChild } from './_daemon';
-import { fmt, quick, report, table } from './_lib';
+import { fmt, quick, smoke, report, table } from './_lib';
 
 interface Sub { seen: Map<number, Set<number>>; count: number; overruns: number; close(): void }
 
@@ -93,9 +93,9 @@ async function run(nsubs: number, rate: number, ms: number, port: number) {
 async function main(): Promise<void> {
   const base = 0x41460000 + (process.pid & 0xfff);
   const rate = quick ? 20000 : 100000;
-  const ms = quick ? 500 : 3000;
+  const ms = smoke ? 150 : quick ? 500 : 3000;
   const out = [];
-  for (const [i, n] of (quick ? [1, 8] : [1, 8, 32]).entries()) out.push(await run(n, rate, ms, base + i));
+  for (const [i, n] of (smoke ? [2] : quick ? [1, 8] : [1, 8, 32]).entries()) out.push(await run(n, rate, ms, base + i));
   table(`RAS event fan-out, kernel multicast (storm of ${fmt(rate)} events/s requested)${quick ? ' (quick)' : ''}`, out.map((r) => ({
     subscribers: r.nsubs, 'events/s': fmt(r.eventsPerSec), 'delivered/s (all subs)': fmt(r.deliveredPerSec),
     'missed (ENOBUFS)': r.missed, 'recovered from log': r.missed - r.unrecovered, unrecovered: r.unrecovered,

@@ -6,12 +6,12 @@ import { createPool } from '../compute';
 import { connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
 import { startChild } from './_daemon';
-import { fmt, quick, report, table } from './_lib';
+import { fmt, quick, smoke, report, table } from './_lib';
 
 const CHUNK = 60000;
 
 async function main(): Promise<void> {
-  const n = quick ? 256 : 512;
+  const n = smoke ? 64 : quick ? 256 : 512;
   const rounds = quick ? 2 : 5;
   const port = 0x41490000 + (process.pid & 0xffff);
   const child = await startChild(port);

@@ -4,7 +4,7 @@
 import * as A from '../attrs';
 import { CTRL_ATTR, CTRL_CMD, GENL_ID_CTRL, NETLINK_GENERIC, NETLINK_USERSOCK, NLMSG, genlStart, msgEnd, openSocket } from '../genl';
 import { startChild } from './_daemon';
-import { fmt, quick, report, table } from './_lib';
+import { fmt, quick, smoke, report, table } from './_lib';
 
 async function measure(protocol: number, peer: number, inflight: number, ms: number): Promise<number> {
   const w = A.newWriter(64);
@@ -62,7 +62,7 @@ async function measure(protocol: number, peer: number, inflight: number, ms: num
 async function main(): Promise<void> {
   const port = 0x41450000 + (process.pid & 0xffff);
   const child = await startChild(port);
-  const ms = quick ? 300 : 2000;
+  const ms = smoke ? 60 : quick ? 300 : 2000;
   const rows = [];
   const data: Record<string, number> = {};
   try {

@@ -2,7 +2,7 @@
 // 1024 devices, and the per-device cost derived from them.
 import * as fs from 'fs';
 import { startChild } from './_daemon';
-import { fmt, quick, report, table } from './_lib';
+import { fmt, quick, smoke, report, table } from './_lib';
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -24,7 +24,7 @@ async function one(n: number, port: number): Promise<{ devices: number; readyMs:
 
 async function main(): Promise<void> {
   const base = 0x41480000 + (process.pid & 0xfff);
-  const sizes = quick ? [1, 64] : [1, 64, 1024];
+  const sizes = smoke ? [1, 4] : quick ? [1, 64] : [1, 64, 1024];
   const rounds = quick ? 1 : 3;
   const out = [];
   for (const [i, n] of sizes.entries()) {
