@@ -28,4 +28,13 @@ for (const name of names) {
   if (r.status !== 0) failed++;
 }
 fs.rmSync(out, { recursive: true, force: true });
+// A run of the whole suite also writes the summary (and, for a full run, the chart in docs/).
+if (args.filter((a) => !a.startsWith('--')).length === 0 && !flags.includes('--smoke') && !failed) {
+  const { summarize } = require('./summary.js');
+  const results = process.env.ACCELNL_BENCH_OUT ?? path.join(__dirname, 'results');
+  const quick = flags.includes('--quick');
+  const svg = quick ? path.join(results, 'performance.svg') : path.join(__dirname, '../docs/performance.svg');
+  summarize(results, svg, quick ? 'quick run' : 'full run');
+  console.log(`\nsummary: ${path.join(results, 'summary.json')}, chart: ${svg}`);
+}
 process.exit(failed ? 1 : 0);

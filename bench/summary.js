@@ -1,0 +1,101 @@
+// Collects the JSON reports of a benchmark run into bench/results/summary.json (each figure with
+// its goal and anchor) and draws the main figures as an SVG bar chart of "how far past the goal".
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function load(dir, name) {
+  try { return JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')); } catch { return undefined; }
+}
+
+/** [label, value, goal, unit, higherIsBetter] from whatever reports exist. */
+function figures(dir) {
+  const out = [];
+  const add = (label, value, goal, unit, higher) => {
+    if (typeof value === 'number' && Number.isFinite(value)) out.push({ label, value, goal, unit, higher });
+  };
+  const codec = load(dir, 'codec');
+  if (codec) add('TLV codec vs netlink pkg', codec.data.ratio, 5, 'x', true);
+  const rate = load(dir, 'rate');
+  if (rate) add('request rate vs kernel (32 in flight)', rate.data.ours_32 / rate.data.kernel_32, 0.4, 'x', true);
+  const dump = load(dir, 'dump');
+  if (dump) {
+    const k = dump.data.kernelNsPerByte;
+    const per = (r) => (r.ms * 1e6) / r.bytes / k;
+    add(`device dump (${dump.data.ndev}) per byte vs kernel`, per(dump.data.devDump), 3, 'x', false);
+    add(`RAS-log dump (${dump.data.nev}) per byte vs kernel`, per(dump.data.logDump), 3, 'x', false);
+  }
+  const fan = load(dir, 'fanout');
+  if (fan) {
+    const eight = fan.data.find((r) => r.nsubs === 8);
+    if (eight) add('RAS events/s to 8 subscribers', eight.eventsPerSec, 100000, '/s', true);
+    const lost = fan.data.reduce((n, r) => n + r.unrecovered, 0);
+    add('events lost beyond recovery', lost, 0, '', false);
+  }
+  const gemm = load(dir, 'gemm');
+  if (gemm) {
+    const sizes = gemm.data.sizes;
+    const n = sizes.includes(512) ? 512 : sizes[sizes.length - 1];
+    const r = (impl) => gemm.data.results.find((x) => x.impl === impl && x.n === n);
+    const tf = r('tfjs-cpu f32'), f32 = r('ours f32'), pool = r('ours f32 pool'), i8 = r('ours i8');
+    if (tf && f32) add(`GEMM f32 1 thread vs tfjs-cpu (n=${n})`, f32.median / tf.median, 6, 'x', true);
+    const big = Math.max(...sizes);
+    const f32b = gemm.data.results.find((x) => x.impl === 'ours f32' && x.n === big);
+    const poolb = gemm.data.results.find((x) => x.impl === 'ours f32 pool' && x.n === big);
+    if (f32b && poolb) add(`GEMM f32 2-worker scaling (n=${big})`, poolb.median / f32b.median, 1.85, 'x', true);
+    if (i8) add(`GEMM i8 1 thread GOP/s (n=${n})`, i8.median, 12, '', true);
+    void pool;
+  }
+  const job = load(dir, 'job');
+  if (job) add(`job over netlink, overhead beyond upload (n=${job.data.n})`, Math.max(0, job.data.overhead * 100), 15, '%', false);
+  const scale = load(dir, 'scale');
+  if (scale) {
+    const r64 = scale.data.runs.find((r) => r.devices === 64);
+    if (r64) add('daemon ready with 64 devices', r64.readyMs, 300, 'ms', false);
+    add('memory per idle device', scale.data.perDeviceMiB, 2, 'MiB', false);
+  }
+  const cli = load(dir, 'cli');
+  if (cli) {
+    const row = cli.data.rows.find((r) => r.command === 'accel dev show');
+    if (row) add('accel dev show wall time', Number(row['median ms']), 150, 'ms', false);
+  }
+  return out;
+}
+
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
+const fmtv = (f) => (f.unit === '/s' ? `${Math.round(f.value).toLocaleString('en-US')}/s` : `${+f.value.toFixed(f.value < 10 ? 2 : 0)}${f.unit === 'x' ? 'x' : f.unit ? ' ' + f.unit : ''}`);
+
+/** Bars of goal attainment: value/goal (higher is better) or goal/value, 1.0 = goal, capped at 4. */
+function svg(figs, title) {
+  const W = 900, row = 26, top = 56, left = 330, barW = 420;
+  const H = top + figs.length * row + 40;
+  const x = (a) => left + (Math.min(a, 4) / 4) * barW;
+  let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">\n`;
+  s += `<rect width="100%" height="100%" fill="white"/>\n<text x="10" y="22" font-size="15" font-weight="bold">${esc(title)}</text>\n`;
+  s += `<text x="10" y="40" fill="#555">bar = how far past the goal (goal/value when lower is better); the line is the goal; capped at 4x</text>\n`;
+  figs.forEach((f, i) => {
+    const y = top + i * row;
+    const att = f.goal === 0 ? (f.value === 0 ? 4 : 0) : f.higher ? f.value / f.goal : f.goal / Math.max(f.value, 1e-9);
+    const ok = f.goal === 0 ? f.value === 0 : f.higher ? f.value >= f.goal : f.value <= f.goal;
+    s += `<text x="10" y="${y + 15}">${esc(f.label)}</text>\n`;
+    s += `<rect x="${left}" y="${y + 4}" width="${Math.max(1, x(att) - left).toFixed(1)}" height="16" fill="${ok ? '#3a8f3a' : '#c0504d'}"/>\n`;
+    s += `<text x="${x(att) + 6}" y="${y + 16}">${esc(fmtv(f))} (goal ${f.higher ? '≥' : '≤'} ${esc(f.goal)}${f.unit === 'x' ? 'x' : f.unit === '/s' ? '/s' : f.unit ? ' ' + f.unit : ''})</text>\n`;
+  });
+  s += `<line x1="${x(1)}" y1="${top - 4}" x2="${x(1)}" y2="${top + figs.length * row}" stroke="#333" stroke-dasharray="4,3"/>\n`;
+  s += `<text x="${x(1) - 12}" y="${top + figs.length * row + 16}">goal</text>\n</svg>\n`;
+  return s;
+}
+
+function summarize(dir, svgFile, label) {
+  const figs = figures(dir);
+  fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify({ date: new Date().toISOString(), label, figures: figs }, null, 2));
+  fs.writeFileSync(svgFile, svg(figs, `accelnl benchmarks (${label})`));
+  return figs;
+}
+
+module.exports = { summarize, figures };
+if (require.main === module) {
+  const dir = process.argv[2] ?? path.join(__dirname, 'results');
+  const out = process.argv[3] ?? path.join(__dirname, '../docs/performance.svg');
+  for (const f of summarize(dir, out, process.argv[4] ?? 'last run')) console.log(`${f.label}: ${fmtv(f)} (goal ${f.goal})`);
+}
