@@ -22,6 +22,11 @@ export interface Config {
   simulate: SimRates | undefined;
   /** Telemetry tick period. */
   tickMs: number;
+  /**
+   * How ACKs are shaped. A userspace peer cannot see the client's NETLINK_EXT_ACK and
+   * NETLINK_CAP_ACK socket options, so it answers as the kernel answers a socket with these set.
+   */
+  ack: { extAck: boolean; capAck: boolean };
 }
 
 export const DEFAULT_CONFIG_YAML = `# accelnl default configuration: two emulated accelerators.
@@ -40,7 +45,7 @@ devices:
 
 export class ConfigError extends Error {}
 
-const KEYS = new Set(['seed', 'tick-ms', 'storm', 'reset-ms', 'ce-retire-threshold', 'devices', 'simulate']);
+const KEYS = new Set(['seed', 'tick-ms', 'storm', 'reset-ms', 'ce-retire-threshold', 'devices', 'simulate', 'netlink']);
 const DEV_KEYS = new Set(['index', 'bus-addr', 'serial', 'driver', 'vendor-id', 'device-id', 'mem-total', 'compute-units',
   'clock-max-mhz', 'power-limit-mw', 'rma-threshold', 'log-capacity', 'versions', 'formats']);
 
@@ -139,5 +144,24 @@ export function parseConfig(text: string): Config {
     emulator, devices: list.map((d, i) => device(d, `devices[${i}]`)),
     simulate: r.simulate === undefined || r.simulate === null ? undefined : rates(r.simulate),
     tickMs: r['tick-ms'] === undefined ? 100 : num(r['tick-ms'], 'tick-ms', 1, 60000),
+    ack: ackOptions(r.netlink),
   };
+}
+
+function bool(v: unknown, where: string): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** `netlink: { ext-ack: true, cap-ack: false }` (the defaults: a modern client's socket options). */
+function ackOptions(o: unknown): Config['ack'] {
+  const ack = { extAck: true, capAck: false };
+  if (o === undefined || o === null) return ack;
+  if (typeof o !== 'object' || Array.isArray(o)) throw new ConfigError('netlink: expected a mapping');
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'ext-ack') ack.extAck = bool(v, 'netlink.ext-ack');
+    else if (k === 'cap-ack') ack.capAck = bool(v, 'netlink.cap-ack');
+    else throw new ConfigError(`netlink.${k}: unknown key (ext-ack, cap-ack)`);
+  }
+  return ack;
 }

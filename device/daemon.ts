@@ -57,7 +57,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const devs = [...rt.emu.devices.values()];
   cfg.devices.forEach((c, i) => { if (c.formats && devs[i]) formatSupport(rt).subset.set(devs[i], maskOf(c.formats)); });
   const persistence = o.stateDir ? openPersistence(rt.emu, o.stateDir) : undefined;
-  const srv = createGenlServer(o.server);
+  const srv = createGenlServer({ ack: cfg.ack, ...o.server });
   let served: GenlServed;
   try {
     served = serve(srv, { port: o.port, open: o.open, alive: o.alive });

@@ -268,3 +268,28 @@ describe('drm-ras: ABI shape checked by a client written from the upstream spec'
     expect(A.getU32(m.v, a[5][2])).toBe(1);
   });
 });
+
+describe('daemon configuration of ACK shapes', () => {
+  test('netlink.cap-ack: errors no longer echo the request; ext-ack off: no TLVs', async () => {
+    // A 32-byte GETFAMILY whose name lacks its NUL: EINVAL with MSG, OFFS and POLICY TLVs (40 + 8 + 20 bytes).
+    for (const [cfg, len, flags] of [['netlink: { cap-ack: true }', 36 + 68, 0x300], ['netlink: { ext-ack: false }', 16 + 4 + 32, 0]] as const) {
+      const tt = boot(`${cfg}\ndevices: [{}]`);
+      const raw: Uint8Array[] = [];
+      const sock = G.openInproc(tt.hub, { onBatch: (b) => { for (let i = 0; i < b.count; i++) raw.push(new Uint8Array(b.data(i))); } });
+      const w = A.newWriter();
+      const at = G.genlStart(w, 0x10, 5, 1, 0, 3, 1);
+      A.putStringNoNul(w, 2, 'nlctrl');
+      G.msgEnd(w, at);
+      sock.send(A.bytes(w), PORT);
+      await new Promise((r) => setTimeout(r, 20));
+      const v = A.view(raw[0]);
+      expect([raw[0].length, v.dv.getUint16(6, true), v.dv.getInt32(16, true)]).toEqual([len, flags, -22]);
+      sock.close();
+      tt.d.close();
+    }
+  });
+  test('bad netlink options are refused with the key named', () => {
+    expect(() => boot('netlink: { cap-ack: 1 }')).toThrow('netlink.cap-ack: expected true or false, got 1');
+    expect(() => boot('netlink: { caps: true }')).toThrow('netlink.caps: unknown key (ext-ack, cap-ack)');
+  });
+});
