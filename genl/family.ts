@@ -127,3 +127,18 @@ export function opFlags(op: Op): number {
   if (reportedPolicy(op.do).policy || reportedPolicy(op.dump).policy) f |= GENL_OP.CAP_HASPOL;
   return f;
 }
+
+/**
+ * The common dump shape: one message per item, resuming from a cursor kept in ctx.state[key]
+ * (filter the items first; the list must be the same on every call). `fill` writes an item's
+ * attributes. Returns what a dump handler returns: 1 while items remain, 0 when all were written.
+ */
+export function dumpEach<T>(c: DumpCtx, items: readonly T[], fill: (w: Writer, item: T) => void, key = 'i'): number {
+  let i = (c.state[key] as number) ?? 0;
+  for (; i < items.length; i++) {
+    fill(c.start(), items[i]);
+    if (!c.end()) break;
+  }
+  c.state[key] = i;
+  return i < items.length ? 1 : 0;
+}

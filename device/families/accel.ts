@@ -3,7 +3,7 @@
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EEXIST, EINVAL, EMSGSIZE, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
-import { notifyPorts } from '../../genl';
+import { dumpEach, notifyPorts } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
 import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
@@ -62,18 +62,10 @@ function healthAttrs(d: Device, only?: ReporterName): Accel {
   return { devIndex: d.index, busAddr: d.busAddr, health: overallHealth(d), reporter };
 }
 
-/** Write one device-keyed message per device from the dump cursor; 0 once all fit. */
+/** One device-keyed message per device (those `fill` has something for), from the dump cursor. */
 function dumpDevices(c: DumpCtx, s: Served, fill: (d: Device) => Accel | undefined): number {
-  const devs = sortedDevices(s.rt);
-  let i = (c.state.i as number) ?? 0;
-  for (; i < devs.length; i++) {
-    const a = fill(devs[i]);
-    if (!a) continue;
-    writeAttrs(c.start(), spec, 'accel', a);
-    if (!c.end()) break;
-  }
-  c.state.i = i;
-  return i < devs.length ? 1 : 0;
+  const msgs = sortedDevices(s.rt).map(fill).filter((a): a is Accel => a !== undefined);
+  return dumpEach(c, msgs, (w, a) => writeAttrs(w, spec, 'accel', a));
 }
 
 function reporterOf(c: DoCtx, name: string | undefined): ReporterName | number {

@@ -4,7 +4,7 @@
 // are views of the same RAS model the accel family shows (volatile counters, summed per class).
 import { type Extack, setAttrMissing, setBadAttr } from '../../attrs';
 import { EINVAL, ENOENT } from '../../attrs/errno';
-import type { DoCtx, DumpCtx, Family } from '../../genl';
+import { type DoCtx, type DumpCtx, type Family, dumpEach } from '../../genl';
 import { familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { BLOCKS, SEVERITIES, type Block } from '../enums';
 import { ERROR_COUNTER_ATTRS as EC, type ErrorCounterAttrs, spec } from '../gen/drm-ras';
@@ -64,18 +64,10 @@ export function drmRasFamily(s: Served): Family {
 
   const fam = familyFromSpec(spec, {
     'list-nodes': {
-      dump: (c) => {
-        const ids = [...nodes.keys()].sort((a, b) => a - b);
-        let i = (c.state.i as number) ?? 0;
-        for (; i < ids.length; i++) {
-          const n = nodes.get(ids[i])!;
-          writeAttrs(c.start(), spec, 'node-attrs',
-            { nodeId: n.id, deviceName: n.dev.busAddr, nodeName: NODE_NAME[n.kind], nodeType: 'error-counter' });
-          if (!c.end()) break;
-        }
-        c.state.i = i;
-        return i < ids.length ? 1 : 0;
-      },
+      dump: (c) => dumpEach(c, [...nodes.keys()].sort((a, b) => a - b), (w, id) => {
+        const n = nodes.get(id)!;
+        writeAttrs(w, spec, 'node-attrs', { nodeId: n.id, deviceName: n.dev.busAddr, nodeName: NODE_NAME[n.kind], nodeType: 'error-counter' });
+      }),
     },
     'get-error-counter': {
       do: (c) => {

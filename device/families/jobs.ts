@@ -1,7 +1,7 @@
 // The accel family's command path: buffer objects and GEMM jobs (device/jobs.ts does the work).
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
-import type { DoCtx, DumpCtx, Family } from '../../genl';
+import { type DoCtx, type DumpCtx, type Family, dumpEach } from '../../genl';
 import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
 import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob } from '../jobs';
@@ -113,17 +113,8 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
       },
     },
     'bo-get': {
-      dump: (c) => {
-        const list = [...eng.bos.values()].sort((x, y) => x.id - y.id);
-        let i = (c.state.i as number) ?? 0;
-        for (; i < list.length; i++) {
-          const b = list[i];
-          writeAttrs(c.start(), spec, 'accel', { bo: [{ handle: b.handle, size: b.size, devIndex: b.dev.index, owner: b.owner }] });
-          if (!c.end()) break;
-        }
-        c.state.i = i;
-        return i < list.length ? 1 : 0;
-      },
+      dump: (c) => dumpEach(c, [...eng.bos.values()].sort((x, y) => x.id - y.id), (w, b) =>
+        writeAttrs(w, spec, 'accel', { bo: [{ handle: b.handle, size: b.size, devIndex: b.dev.index, owner: b.owner }] })),
     },
     'job-submit': {
       do: (c) => {
@@ -161,16 +152,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         const j = job(c, a.jobId!);
         return j ? reply(c, { job: [jobAttrs(j)] }) : -ENOENT;
       },
-      dump: (c) => {
-        const list = [...eng.jobs.values()];
-        let i = (c.state.i as number) ?? 0;
-        for (; i < list.length; i++) {
-          writeAttrs(c.start(), spec, 'accel', { job: [jobAttrs(list[i])] });
-          if (!c.end()) break;
-        }
-        c.state.i = i;
-        return i < list.length ? 1 : 0;
-      },
+      dump: (c) => dumpEach(c, [...eng.jobs.values()], (w, j) => writeAttrs(w, spec, 'accel', { job: [jobAttrs(j)] })),
     },
     'job-wait': {
       do: async (c) => {
