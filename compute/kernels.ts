@@ -98,12 +98,16 @@ export function packB(t: Task, pc: number, kc: number, kcp: number, jc: number, 
     for (let j = 0; j < nc; j++) packRow(dst, j * kcp, b, (jc + j) * ldb + pc, 1, kc, kcp);
     return;
   }
-  // Row-major B: walk source rows (contiguous reads), scatter into the columns.
-  for (let p = 0; p < kc; p++) {
-    let s = (pc + p) * ldb + jc, d = p;
-    for (let j = 0; j < nc; j++, s++, d += kcp) dst[d] = b[s];
+  // Row-major B: 8 source rows at a time, so each column receives a whole cache line per pass
+  // while the 8 rows being read stay in L1.
+  for (let p0 = 0; p0 < kcp; p0 += 8) {
+    const pe = Math.min(kc, p0 + 8), pz = Math.min(kcp, p0 + 8);
+    for (let j = 0; j < nc; j++) {
+      let s = (pc + p0) * ldb + jc + j, d = j * kcp + p0, p = p0;
+      for (; p < pe; p++, s += ldb, d++) dst[d] = b[s];
+      for (; p < pz; p++, d++) dst[d] = 0;
+    }
   }
-  for (let p = kc; p < kcp; p++) for (let j = 0, d = p; j < nc; j++, d += kcp) dst[d] = 0;
 }
 
 /**

@@ -33,8 +33,6 @@ export interface GemmI8 extends GemmCommon { dtype: 'i8'; a: Int8Array; b: Int8A
 /** C = alpha * op(A) * op(B) + beta * C, row-major. C is updated in place. */
 export type GemmDesc = GemmF32 | GemmF64 | GemmI8;
 
-/** The C array type that goes with a descriptor. */
-export type COf<D extends GemmDesc> = D['c'];
 
 export type Src = Float32Array | Float64Array | Int8Array;
 export type Dst = Float32Array | Float64Array | Int32Array;
