@@ -57,7 +57,8 @@ let local: Kernels | undefined;
 /** The kernels for the calling thread, instantiated once against the real global. */
 export function localKernels(): Kernels {
   if (local === undefined) {
-    const src = `(function () { "use strict";\n${kernelText()}\n${installScratch.name}(null);\nreturn { runTask: ${runTask.name} };\n})()`;
+    const body = `"use strict";\n${kernelText()}\n${installScratch.name}(null);\nreturn { runTask: ${runTask.name} };`;
+    const src = `(function () {\n${body}\n})()`;
     local = runInThisContext(src, { filename: 'accelnl-compute-kernels.js' }) as Kernels;
   }
   return local;

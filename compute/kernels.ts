@@ -52,8 +52,10 @@ export function installScratch(buffers: ArrayBufferLike[] | null): void {
     if (cur === undefined) {
       const arr = buffers !== null ? new Float64Array(buffers[r], 0, sizes[r]) : new Float64Array(sizes[r]);
       Object.defineProperty(globalThis, name, { value: arr, writable: false, enumerable: false, configurable: false });
-    } else if (!(ArrayBuffer.isView(cur) && (cur as Float64Array).length === sizes[r] && Object.prototype.toString.call(cur) === '[object Float64Array]')) {
-      throw new Error(`accelnl compute: global ${name} is already defined with an unexpected value`);
+    } else {
+      // Another copy of this module in the same realm: reuse its arrays if they are ours.
+      const ok = Object.prototype.toString.call(cur) === '[object Float64Array]' && (cur as Float64Array).length === sizes[r];
+      if (!ok) throw new Error(`accelnl compute: global ${name} is already defined with an unexpected value`);
     }
   }
 }
