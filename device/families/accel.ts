@@ -62,10 +62,10 @@ function healthAttrs(d: Device, only?: ReporterName): Accel {
   return { devIndex: d.index, busAddr: d.busAddr, health: overallHealth(d), reporter };
 }
 
-/** One device-keyed message per device (those `fill` has something for), from the dump cursor. */
-function dumpDevices(c: DumpCtx, s: Served, fill: (d: Device) => Accel | undefined): number {
-  const msgs = sortedDevices(s.rt).map(fill).filter((a): a is Accel => a !== undefined);
-  return dumpEach(c, msgs, (w, a) => writeAttrs(w, spec, 'accel', a));
+/** One device-keyed message per device (optionally only those `keep` accepts), from the dump cursor. */
+function dumpDevices(c: DumpCtx, s: Served, fill: (d: Device) => Accel, keep?: (d: Device) => boolean): number {
+  const devs = sortedDevices(s.rt);
+  return dumpEach(c, keep ? devs.filter(keep) : devs, (w, d) => writeAttrs(w, spec, 'accel', fill(d)));
 }
 
 function reporterOf(c: DoCtx, name: string | undefined): ReporterName | number {
@@ -140,7 +140,7 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
   const fam: Family = familyFromSpec(spec, {
     'dev-get': {
       do: onDev((c, d) => reply(c, devAttrs(d))),
-      dump: (c) => { const st = req(c).state; return dumpDevices(c, s, (d) => (!st || d.state === st ? devAttrs(d) : undefined)); },
+      dump: (c) => { const st = req(c).state; return dumpDevices(c, s, devAttrs, st ? (d) => d.state === st : undefined); },
     },
     'dev-set': {
       do: onDev((c, d, a) => {
