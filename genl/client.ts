@@ -3,7 +3,7 @@
 import {
   type View, type Writer, getString, getU16, getU32, newWriter, putString, resetWriter, view, walk, payload, payloadLen,
 } from '../attrs';
-import { EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
+import { ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket, resolvePort } from './socket';
@@ -182,7 +182,19 @@ export function createClient(o: ClientOptions = {}): Client {
   };
 
   const route = (m: Message): void => {
-    if (m.type === NLMSG.OVERRUN) { o.onOverrun?.(); return; } // the server dropped messages for us
+    if (m.type === NLMSG.OVERRUN) {
+      // The server dropped messages queued for us while we did not read. Events come back from
+      // the log (onOverrun); lost replies do not, so what is in flight fails like a kernel ENOBUFS.
+      if (m.len >= 24 && (m.v.dv.getUint32(m.at + 20, true) & 1)) {
+        for (const [s, p] of pending) {
+          pending.delete(s);
+          clearTimeout(p.timer);
+          p.reject(new NetlinkError(ENOBUFS, { msg: `the server at port ${serverPort} dropped replies to this socket while it was not reading` }));
+        }
+      }
+      o.onOverrun?.();
+      return;
+    }
     const p = m.groups ? undefined : pending.get(m.seq);
     if (!p) {
       for (const cb of events) cb(m);

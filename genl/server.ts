@@ -84,6 +84,8 @@ export interface Backlog {
   bytes: number;
   /** Dropped since the port last took something: owed an NLMSG_OVERRUN. */
   dropped: number;
+  /** Some of those were replies, ACKs or dump chunks (not only events, which the log keeps). */
+  lostReplies: boolean;
   /** Retry backoff (ms), next retry time, and when the port last made progress. */
   delay: number;
   retryAt: number;
@@ -233,13 +235,17 @@ function divert(srv: Server): void {
 function enqueue(srv: Server, port: number, d: Uint8Array): void {
   let b = srv.backlog.get(port);
   const now = Date.now();
-  if (!b) srv.backlog.set(port, (b = { q: [], bytes: 0, dropped: 0, delay: 1, retryAt: now + 1, since: now }));
+  if (!b) srv.backlog.set(port, (b = { q: [], bytes: 0, dropped: 0, lostReplies: false, delay: 1, retryAt: now + 1, since: now }));
   b.q.push(d);
   b.bytes += d.length;
   srv.backlogBytes += d.length;
   const o = srv.opts;
   while (b.q.length && (b.q.length > o.maxBacklog || b.bytes > o.maxBacklogBytes || srv.backlogBytes > o.maxBacklogTotal)) {
-    const x = b.q.shift()!;
+    // Events go first (nlmsg_pid 0): the RAS log keeps them for the client to read back. A reply
+    // or dump chunk goes only when nothing else is left, and the client is told so.
+    let i = b.q.findIndex(isEvent);
+    if (i < 0) { i = 0; b.lostReplies = true; }
+    const x = b.q.splice(i, 1)[0];
     b.bytes -= x.length;
     srv.backlogBytes -= x.length;
     b.dropped++;
@@ -247,6 +253,8 @@ function enqueue(srv: Server, port: number, d: Uint8Array): void {
   }
   kickAt(srv, b.retryAt);
 }
+
+const isEvent = (d: Uint8Array): boolean => d.length >= 16 && !(d[12] | d[13] | d[14] | d[15]);
 
 function unqueue(srv: Server, port: number): void {
   const b = srv.backlog.get(port);
@@ -326,7 +334,7 @@ export function pump(srv: Server): void {
 function retry(srv: Server, port: number, b: Backlog): boolean {
   let progress = false;
   for (;;) {
-    const d = b.q.length ? b.q[0] : b.dropped ? overrunMessage(port, b.dropped) : undefined;
+    const d = b.q.length ? b.q[0] : b.dropped ? overrunMessage(port, b.dropped, b.lostReplies) : undefined;
     if (!d) { unqueue(srv, port); return true; }
     ensureCopy(srv.out, d);
     pushSpan(srv, 0, port);
@@ -340,6 +348,7 @@ function retry(srv: Server, port: number, b: Backlog): boolean {
       srv.backlogBytes -= d.length;
     } else {
       b.dropped = 0;
+      b.lostReplies = false;
       srv.counters.overruns++;
     }
   }
@@ -347,15 +356,19 @@ function retry(srv: Server, port: number, b: Backlog): boolean {
 
 /**
  * NLMSG_OVERRUN (type 4) to a port that lost queued messages: "data lost", as the kernel's
- * netlink_overrun() tells a socket with ENOBUFS. The payload is the count dropped (u32).
+ * netlink_overrun() tells a socket with ENOBUFS. Payload: u32 count dropped, u32 flags (bit 0:
+ * replies, ACKs or dump chunks were among them, so requests in flight will not be answered).
  */
-function overrunMessage(port: number, dropped: number): Uint8Array {
-  const b = new Uint8Array(20);
+export const OVERRUN_LOST_REPLIES = 1;
+
+function overrunMessage(port: number, dropped: number, lostReplies: boolean): Uint8Array {
+  const b = new Uint8Array(24);
   const dv = new DataView(b.buffer);
-  dv.setUint32(0, 20, true);
+  dv.setUint32(0, 24, true);
   dv.setUint16(4, NLMSG.OVERRUN, true);
   dv.setUint32(12, port >>> 0, true);
   dv.setUint32(16, Math.min(dropped, 0xffffffff), true);
+  dv.setUint32(20, lostReplies ? OVERRUN_LOST_REPLIES : 0, true);
   return b;
 }
 

@@ -198,6 +198,33 @@ describe('server: full and vanished ports', () => {
     expect(srv.backlog.size).toBe(0);
   });
 
+  // Bug: a full port's queue dropped its oldest datagram whatever it was, so a subscriber's dump
+  // chunks could go while events stayed: the log read-back then silently skipped records.
+  test('events are dropped before replies; a lost reply is flagged in the NLMSG_OVERRUN', async () => {
+    const f = fakeSocket();
+    const srv = G.createServer({ maxBacklog: 3 });
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    f.full.add(9);
+    for (let i = 1; i <= 2; i++) { G.receive(srv, request(fam, i, i), sender(9)); G.flush(srv); }
+    for (let i = 0; i < 5; i++) { G.notifyPorts(srv, fam, 9, [9], (w) => A.putU32(w, 1, i)); G.flush(srv); }
+    for (let i = 3; i <= 6; i++) { G.receive(srv, request(fam, i, i), sender(10)); G.flush(srv); }
+    f.full.clear();
+    await sleep(30);
+    const got = f.got.get(9)!;
+    expect(got.map((d) => [typeOf(d), seqOf(d)])).toEqual([[fam.id, 1], [fam.id, 2], [fam.id, 0], [G.NLMSG.OVERRUN, 0]]);
+    const flags = (d: Uint8Array) => new DataView(d.buffer).getUint32(20, true);
+    expect(flags(got[3])).toBe(0); // only events were lost: nothing in flight is affected
+    // Port 10 had only replies: the oldest went, and the marker says replies were lost.
+    f.full.add(10);
+    for (let i = 7; i <= 11; i++) { G.receive(srv, request(fam, i, i), sender(10)); G.flush(srv); }
+    f.full.clear();
+    await sleep(30);
+    const ten = f.got.get(10)!.slice(4);
+    expect(ten.map(seqOf)).toEqual([9, 10, 11, 0]);
+    expect(flags(ten[3])).toBe(G.OVERRUN_LOST_REPLIES);
+  });
+
   // Bug: every full port was retried every 2 ms forever, so stalled clients cost the server a
   // syscall per port per 2 ms, and a stopped reader held its dump state forever.
   test('a stalled port is retried with backoff and released after stallMs, dump included', async () => {
@@ -292,6 +319,19 @@ describe('client', () => {
     await sleep(10);
     expect(overruns).toBe(1);
     c.close(); server.close(); stranger.close();
+  });
+
+  test('an NLMSG_OVERRUN saying replies were lost fails the requests in flight with ENOBUFS', async () => {
+    const hub = G.newHub();
+    const server = G.openInproc(hub, { port: PORT, onBatch: () => {} }); // never answers
+    const c = G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch }), timeoutMs: 2000 });
+    const inflight = c.request(0x10, 3);
+    const m = new Uint8Array(24);
+    const dv = new DataView(m.buffer);
+    dv.setUint32(0, 24, true); dv.setUint16(4, G.NLMSG.OVERRUN, true); dv.setUint32(20, G.OVERRUN_LOST_REPLIES, true);
+    server.send(m, c.port);
+    await expect(inflight).rejects.toMatchObject({ errno: 105, message: expect.stringContaining('dropped replies') });
+    c.close(); server.close();
   });
 
   test('serverUid: a root client refuses answers from a server socket of another uid (EPERM naming it)', async () => {
