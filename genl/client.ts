@@ -3,7 +3,7 @@
 import {
   type View, type Writer, getString, getU16, getU32, newWriter, putString, resetWriter, view, walk, payload, payloadLen,
 } from '../attrs';
-import { ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
+import { EAGAIN, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket, resolvePort } from './socket';
@@ -234,12 +234,23 @@ export function createClient(o: ClientOptions = {}): Client {
         reject(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${serverPort} within ${ro.timeoutMs ?? timeoutMs} ms` }));
       }, ro.timeoutMs ?? timeoutMs);
       pending.set(s, { replies: [], dump, resolve, reject, onMessage, timer });
-      const r = socket.send(w.buf.subarray(0, w.len), serverPort);
-      if (r < 0) {
-        pending.delete(s);
-        clearTimeout(timer);
-        reject(new NetlinkError(-r, { msg: `cannot reach the server at port ${serverPort}` }));
-      }
+      const attempt = (bytes: Uint8Array, delay: number, own: boolean): void => {
+        if (pending.get(s)?.timer !== timer) return; // answered, timed out or closed meanwhile
+        const r = socket.send(bytes, serverPort);
+        if (r === -EAGAIN || r === -ENOBUFS) {
+          // The server's receive buffer is full (a burst, or a flood from others): retry until
+          // the request's timeout rather than fail a request that would be served a moment later.
+          const keep = own ? bytes : bytes.slice(); // the writer is reused by the next request
+          setTimeout(() => attempt(keep, Math.min(delay * 2, 50), true), delay);
+          return;
+        }
+        if (r < 0) {
+          pending.delete(s);
+          clearTimeout(timer);
+          reject(new NetlinkError(-r, { msg: `cannot reach the server at port ${serverPort}` }));
+        }
+      };
+      attempt(w.buf.subarray(0, w.len), 1, false);
     });
   };
 

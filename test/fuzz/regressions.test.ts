@@ -334,6 +334,26 @@ describe('client', () => {
     c.close(); server.close();
   });
 
+  // Bug: a request whose send met a full server receive buffer (EAGAIN: a burst, or a flood from
+  // other clients) failed at once with "cannot reach the server", though the server was fine.
+  test('a request whose send finds the server receive buffer full is retried until its timeout', async () => {
+    const hub = G.newHub();
+    const srv = G.createGenlServer();
+    const served = G.serve(srv, { port: PORT, open: (onBatch) => G.openInproc(hub, { port: PORT, onBatch }) });
+    let refusals = 3;
+    const c = G.createClient({
+      serverPort: PORT, timeoutMs: 1000,
+      open: (onBatch) => {
+        const s = G.openInproc(hub, { onBatch });
+        return { ...s, port: s.port, send: (d: Uint8Array, p: number) => (refusals-- > 0 ? -11 : s.send(d, p)) };
+      },
+    });
+    expect((await c.resolve('nlctrl')).id).toBe(0x10);
+    expect(refusals).toBe(-1);
+    c.close();
+    served.close();
+  });
+
   test('serverUid: a root client refuses answers from a server socket of another uid (EPERM naming it)', async () => {
     const hub = G.newHub();
     const srv = G.createGenlServer();
