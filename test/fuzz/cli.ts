@@ -35,7 +35,10 @@ function diff(cases: number, chunk: number, seed: number): number {
   const t0 = Date.now();
   for (let s = seed; done < cases; s++) {
     const n = Math.min(chunk, cases - done);
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/jest/bin/jest.js'), 'test/kernel-diff.test.ts'], { cwd: ROOT, env: { ...process.env, DIFF_SEED: String(s >>> 0), DIFF_CASES: String(n) }, encoding: 'utf8', maxBuffer: 1 << 28 });
+    // The test is one jest test per part: it may run far longer than the configured 30 s timeout.
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/jest/bin/jest.js'), '--testTimeout=86400000',
+      'test/kernel-diff.test.ts'], { cwd: ROOT, env: { ...process.env, DIFF_SEED: String(s >>> 0), DIFF_CASES: String(n) },
+      encoding: 'utf8', maxBuffer: 1 << 28 });
     const out = `${r.stdout}\n${r.stderr}`;
     const a = /differential: (\d+) cases.*mismatches: (\d+)/.exec(out);
     const b = /GET ops: (\d+) cases.*mismatches: (\d+)/.exec(out);

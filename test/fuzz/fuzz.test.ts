@@ -15,7 +15,10 @@ afterEach(() => closeTarget(t));
 test('regression corpus: each saved input now gets well-formed, complete answers', () => {
   const corpus = loadCorpus();
   expect(corpus.length).toBeGreaterThan(0);
-  const bad = corpus.map((e) => ({ e, v: runOne(newTarget(), e.data, e.nobody) })).filter((x) => x.v.problems.length);
+  const bad = corpus.map((e) => {
+    const fresh = newTarget();
+    try { return { e, v: runOne(fresh, e.data, e.nobody) }; } finally { closeTarget(fresh); }
+  }).filter((x) => x.v.problems.length);
   expect(bad.map((x) => `${x.e.file}: ${x.v.problems.join('; ')}`)).toEqual([]);
 });
 

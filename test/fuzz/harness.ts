@@ -64,14 +64,9 @@ export function newTarget(): Target {
   const sent: Sent[] = [];
   const clock = manualClock();
   const d = startDaemon({ port: SERVER_PORT, config: CONFIG, tick: false, clock, open: () => captureSocket(sent) });
+  d.engine.hostLimit = 16 << 20; // buffer objects the fuzzer creates stay small
   const srv = d.served.srv;
-  const halves: Half[] = [];
-  for (const fam of srv.registry.byId.values()) {
-    for (const op of fam.ops) {
-      if (op.do) halves.push({ fam, op, dump: false, h: op.do });
-      if (op.dump) halves.push({ fam, op, dump: true, h: op.dump });
-    }
-  }
+  const halves = halvesOf(srv);
   const t: Target = { d, srv, clock, sent, halves, runs: 0, async: new Set() };
   // Note async handlers (job-wait...): their answer may come after this input is judged.
   for (const x of halves) {
@@ -87,8 +82,20 @@ export function closeTarget(t: Target): void {
   t.d.close();
 }
 
+/** Every op half (do, dump) of every family a server has. */
+export function halvesOf(srv: G.Server): Half[] {
+  const halves: Half[] = [];
+  for (const fam of srv.registry.byId.values()) {
+    for (const op of fam.ops) {
+      if (op.do) halves.push({ fam, op, dump: false, h: op.do });
+      if (op.dump) halves.push({ fam, op, dump: true, h: op.dump });
+    }
+  }
+  return halves;
+}
+
 /** Valid requests for every op of every family, `perOp` variants each: the seed corpus. */
-export function seedCorpus(t: Target, r: Rng, perOp = 3): Uint8Array[] {
+export function seedCorpus(t: { halves: Half[] }, r: Rng, perOp = 3): Uint8Array[] {
   const out: Uint8Array[] = [];
   let seq = 1;
   for (const { fam, op, dump, h } of t.halves) {
@@ -167,7 +174,7 @@ function requests(data: Uint8Array): { at: number; len: number; type: number; fl
 }
 
 /** Well-formed attributes: they cover [start, end) exactly, and so do the payloads of flagged nests. */
-function attrsWellFormed(v: A.View, start: number, end: number, depth = 0): boolean {
+export function attrsWellFormed(v: A.View, start: number, end: number, depth = 0): boolean {
   let ok = true;
   const rem = A.walk(v, start, end, (at) => {
     if ((A.attrTypeRaw(v, at) & A.NLA_F_NESTED) && depth < 32) ok &&= attrsWellFormed(v, at + 4, at + A.attrLen(v, at), depth + 1);
