@@ -3,7 +3,7 @@
 import * as A from '../attrs';
 import * as G from '../genl';
 import { readAttrs, writeAttrs } from '../genl/ynl';
-import { manualClock, startDaemon } from '../device';
+import { inject, manualClock, startDaemon } from '../device';
 import { type Accel, CMD, spec } from '../device/gen/accel';
 
 const PORT = 0x41434345;
@@ -291,5 +291,20 @@ describe('daemon configuration of ACK shapes', () => {
   test('bad netlink options are refused with the key named', () => {
     expect(() => boot('netlink: { cap-ack: 1 }')).toThrow('netlink.cap-ack: expected true or false, got 1');
     expect(() => boot('netlink: { caps: true }')).toThrow('netlink.caps: unknown key (ext-ack, cap-ack)');
+  });
+});
+
+describe('log dumps under a storm', () => {
+  test('a log dump ends where the log ended when it started, however fast records arrive', async () => {
+    const dev = t.d.rt.emu.devices.get(0)!;
+    t.d.rt.emu.cfg.stormBurst = 1e9;
+    for (let i = 0; i < 2000; i++) inject(t.d.rt.emu, dev, { block: 'dma', severity: 'correctable' });
+    let n = 0;
+    for await (const m of c.dump(fam.id, CMD.RAS_LOG_GET, { fill: put({ devIndex: 0 }) })) {
+      if (read(m).event) n++;
+      // Keep appending while the dump runs.
+      for (let i = 0; i < 50; i++) inject(t.d.rt.emu, dev, { block: 'dma', severity: 'correctable' });
+    }
+    expect(n).toBe(2000);
   });
 });

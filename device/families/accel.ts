@@ -228,7 +228,10 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
           const f = a.format as RasFormat | undefined;
           if (f !== undefined && !supports(rt, d, f)) return unsupported(c, d, f);
           const cursor = a.cursor === undefined ? 1n : BigInt(a.cursor);
-          Object.assign(st, { d, f, cursor, lost: readFrom(d.log, cursor, 0).lost, limit: a.limit ?? Infinity });
+          const lost = readFrom(d.log, cursor, 0).lost;
+          // The dump ends where the log ended when it started: in a storm it would never finish otherwise.
+          const avail = Number(d.log.next - (cursor + lost > d.log.next ? d.log.next : cursor + lost));
+          Object.assign(st, { d, f, cursor: cursor + lost, lost, limit: Math.min(a.limit ?? Infinity, avail) });
         }
         const d = st.d!;
         if (st.lost) {
@@ -237,8 +240,16 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
           st.lost = 0n;
         }
         if (st.f !== undefined) return logPayloads(c, d, st as Required<typeof st>);
-        const { events } = readFrom(d.log, st.cursor!, Math.min(st.limit!, 256));
+        const { events, lost } = readFrom(d.log, st.cursor!, Math.min(st.limit!, 256));
+        if (lost) {
+          // The ring overtook the dump: say how many records it overwrote before they were read.
+          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost });
+          if (!c.end()) return 1;
+          st.cursor = st.cursor! + lost;
+          st.limit = st.limit! - Number(lost);
+        }
         for (const e of events) {
+          if (st.limit! <= 0) return 0;
           writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, event: [eventAttrs(e)] });
           if (!c.end()) return 1;
           st.cursor = e.seq + 1n;
