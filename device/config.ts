@@ -1,5 +1,6 @@
 // Daemon configuration: a YAML file, or the embedded default of two devices. Validated with
 // messages that name the offending key, since a typo here should never start a wrong emulator.
+import { readFileSync } from 'fs';
 import { parse } from 'yaml';
 import { BLOCKS, SEVERITIES, type Block, type Severity } from './enums';
 import { FORMATS } from './formats/record';
@@ -27,6 +28,11 @@ export interface Config {
    * NETLINK_CAP_ACK socket options, so it answers as the kernel answers a socket with these set.
    */
   ack: { extAck: boolean; capAck: boolean };
+  /**
+   * `admin-group: NAME`: members of this group may run admin ops besides root. Judged by the
+   * primary gid SCM_CREDENTIALS carries (supplementary groups are not sent); resolved from /etc/group.
+   */
+  adminGroup?: { name: string; gid: number };
 }
 
 export const DEFAULT_CONFIG_YAML = `# accelnl default configuration: two emulated accelerators.
@@ -45,7 +51,7 @@ devices:
 
 export class ConfigError extends Error {}
 
-const KEYS = new Set(['seed', 'tick-ms', 'storm', 'reset-ms', 'ce-retire-threshold', 'devices', 'simulate', 'netlink']);
+const KEYS = new Set(['seed', 'tick-ms', 'storm', 'reset-ms', 'ce-retire-threshold', 'devices', 'simulate', 'netlink', 'admin-group']);
 const DEV_KEYS = new Set(['index', 'bus-addr', 'serial', 'driver', 'vendor-id', 'device-id', 'mem-total', 'compute-units',
   'clock-max-mhz', 'power-limit-mw', 'rma-threshold', 'log-capacity', 'versions', 'formats']);
 
@@ -145,7 +151,20 @@ export function parseConfig(text: string): Config {
     simulate: r.simulate === undefined || r.simulate === null ? undefined : rates(r.simulate),
     tickMs: r['tick-ms'] === undefined ? 100 : num(r['tick-ms'], 'tick-ms', 1, 60000),
     ack: ackOptions(r.netlink),
+    ...(r['admin-group'] === undefined ? {} : { adminGroup: groupOf(r['admin-group']) }),
   };
+}
+
+/** A group name to its gid, from /etc/group (the daemon runs where its clients do). */
+function groupOf(v: unknown, file = '/etc/group'): { name: string; gid: number } {
+  if (typeof v !== 'string' || !v) throw new ConfigError(`admin-group: expected a group name, got ${JSON.stringify(v)}`);
+  let text = '';
+  try { text = readFileSync(file, 'utf8'); } catch (e) { throw new ConfigError(`admin-group: cannot read ${file}: ${(e as Error).message}`); }
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === v && /^\d+$/.test(gid ?? '')) return { name, gid: Number(gid) };
+  }
+  throw new ConfigError(`admin-group: no group "${v}" in ${file}`);
 }
 
 function bool(v: unknown, where: string): boolean {

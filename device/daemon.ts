@@ -57,7 +57,10 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const devs = [...rt.emu.devices.values()];
   cfg.devices.forEach((c, i) => { if (c.formats && devs[i]) formatSupport(rt).subset.set(devs[i], maskOf(c.formats)); });
   const persistence = o.stateDir ? openPersistence(rt.emu, o.stateDir) : undefined;
-  const srv = createGenlServer({ ack: cfg.ack, ...o.server });
+  const adminGid = cfg.adminGroup?.gid;
+  // Root, or the configured admin group (unknown credentials, -1, are never admin).
+  const isAdmin = adminGid === undefined ? undefined : (x: { uid: number; gid: number }) => x.uid === 0 || (x.uid >= 0 && x.gid === adminGid);
+  const srv = createGenlServer({ ack: cfg.ack, ...(isAdmin ? { isAdmin } : {}), ...o.server });
   let served: GenlServed;
   try {
     served = serve(srv, { port: o.port, open: o.open, alive: o.alive });
