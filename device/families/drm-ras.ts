@@ -62,6 +62,15 @@ export function drmRasFamily(s: Served): Family {
     return { errorId: id, errorName: block, errorValue: value(n, block) };
   };
 
+  /** The do ops' checks, in drm_ras.c's order: node-id, error-id present; node known; id in range. */
+  const counterTarget = (c: DoCtx): { n: Node; id: number } | number => {
+    const a = counterReq(c);
+    if (!need(c.ext, a.nodeId, EC.NODE_ID) || !need(c.ext, a.errorId, EC.ERROR_ID)) return -EINVAL;
+    const n = node(c, a.nodeId!);
+    if (typeof n === 'number') return n;
+    return inRange(a.errorId!) ? { n, id: a.errorId! } : -EINVAL;
+  };
+
   const fam = familyFromSpec(spec, {
     'list-nodes': {
       dump: (c) => dumpEach(c, [...nodes.keys()].sort((a, b) => a - b), (w, id) => {
@@ -71,12 +80,9 @@ export function drmRasFamily(s: Served): Family {
     },
     'get-error-counter': {
       do: (c) => {
-        const a = counterReq(c);
-        if (!need(c.ext, a.nodeId, EC.NODE_ID) || !need(c.ext, a.errorId, EC.ERROR_ID)) return -EINVAL;
-        const n = node(c, a.nodeId!);
-        if (typeof n === 'number') return n;
-        if (!inRange(a.errorId!)) return -EINVAL;
-        writeAttrs(c.reply(), spec, 'error-counter-attrs', counterAttrs(n, a.errorId!));
+        const t = counterTarget(c);
+        if (typeof t === 'number') return t;
+        writeAttrs(c.reply(), spec, 'error-counter-attrs', counterAttrs(t.n, t.id));
         c.end();
         return 0;
       },
@@ -97,12 +103,10 @@ export function drmRasFamily(s: Served): Family {
     },
     'clear-error-counter': {
       do: (c) => {
-        const a = counterReq(c);
-        if (!need(c.ext, a.nodeId, EC.NODE_ID) || !need(c.ext, a.errorId, EC.ERROR_ID)) return -EINVAL;
-        const n = node(c, a.nodeId!);
-        if (typeof n === 'number') return n;
-        if (!inRange(a.errorId!)) return -EINVAL;
-        const b = a.errorId! - 1;
+        const t = counterTarget(c);
+        if (typeof t === 'number') return t;
+        const { n } = t;
+        const b = t.id - 1;
         SEVERITIES.forEach((sv, i) => {
           if ((sv === 'correctable') === (n.kind === 'correctable')) n.dev.counters.volatile[counterIndex(b, i)] = 0n;
         });
