@@ -82,10 +82,12 @@ test(`kill -9 at random points during acknowledged injections, ${CYCLES} times: 
   const l: Ledger = { acked: new Map(), ackedCount: new Map(), unsureCount: new Map() };
   let n = 0;
   let kills = 0;
+  const t0 = Date.now();
   for (let cycle = 0; cycle <= CYCLES; cycle++) {
     const p = await start(state);
     const c = await connectAccel({ serverPort: PORT, timeoutMs: 2000 });
     await verify(c, l);
+    if (CYCLES > 5 && cycle % 10 === 0) process.stderr.write(`crash: cycle ${cycle}/${CYCLES}, ${l.acked.size} records verified, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     // A kill -9 between appends leaves nothing to repair; one inside an append, a torn tail.
     expect(p.stderr()).toMatch(/^(accel daemon: state: torn record at byte \d+ \(\d+ bytes\) truncated\n)?$/);
     if (cycle === CYCLES) { c.close(); await p.stop('SIGTERM'); break; }
@@ -127,7 +129,7 @@ test(`kill -9 at random points during acknowledged injections, ${CYCLES} times: 
   }
   console.log(`kill -9: ${kills} cycles, ${l.acked.size} acknowledged records all present exactly once, ${n} injections sent`);
   expect(l.acked.size).toBeGreaterThan(CYCLES * 5);
-}, 20000 + CYCLES * 3000);
+}, 30000 + CYCLES * 10000);
 
 /** Start, inject `k` records, stop cleanly; returns the records' contents by seq. */
 async function seed(state: string, k: number): Promise<Map<string, string>> {
