@@ -5,6 +5,7 @@ import {
   type View, type Writer, getSint, getString, getU64Num, getUint, nestEnd, nestStart, payloadLen, putBytes,
   putFlag, putS64, putSint, putString, putU64, putUint, reserve, walk,
 } from '../../attrs';
+import { type FastWriter, type Field, compileWriter } from './encoder';
 import { type Attr, type AttrType, type Definition, type Spec, camel, findDef, getSet } from './model';
 
 interface CAttr {
@@ -26,6 +27,8 @@ interface CSet {
   /** In attribute-value order, pad and unused left out. */
   ordered: CAttr[];
   byType: (CAttr | undefined)[];
+  /** The compiled writer (encoder.ts), made on first write. */
+  fast?: FastWriter;
 }
 
 const compiledSets = new WeakMap<Spec, Map<string, CSet>>();
@@ -63,6 +66,34 @@ function compiled(spec: Spec, setName: string): CSet {
  * null) fields are skipped, so are fields the set does not know. Nests get NLA_F_NESTED.
  */
 export function writeAttrs(w: Writer, spec: Spec, setName: string, obj: object): void {
+  const cs = compiled(spec, setName);
+  if (obj === null || typeof obj !== 'object') throw new TypeError(`${setName}: expected an object`);
+  const start = w.len;
+  try {
+    fastWriter(cs)(w, obj as Record<string, unknown>);
+  } catch {
+    // Bad input: write again the table-driven way, which throws with the field's full path.
+    w.len = start;
+    writeSet(w, cs, obj as Record<string, unknown>, setName);
+  }
+}
+
+function fastWriter(cs: CSet): FastWriter {
+  if (cs.fast) return cs.fast;
+  const fields = cs.ordered.map((ca): Field => ({
+    key: ca.key, t: ca.a.type, type: ca.a.value, multi: ca.a.multiAttr === true, be: ca.be,
+    values: ca.bits ? undefined : ca.values,
+  }));
+  const slow = {
+    one: (w: Writer, i: number, v: unknown) => putOne(w, cs, cs.ordered[i], cs.ordered[i].a.type, cs.ordered[i].a.value, v, cs.name, -1),
+    whole: (w: Writer, i: number, v: unknown) => writeField(w, cs, cs.ordered[i], v, cs.name),
+  };
+  cs.fast = compileWriter(fields, slow, (i) => fastWriter(compiled(cs.spec, cs.ordered[i].a.nestedAttributes!)));
+  return cs.fast;
+}
+
+/** The table-driven writer alone: the reference the compiled one is tested against. */
+export function writeAttrsByTable(w: Writer, spec: Spec, setName: string, obj: object): void {
   writeSet(w, compiled(spec, setName), obj as Record<string, unknown>, setName);
 }
 
@@ -70,20 +101,22 @@ function writeSet(w: Writer, cs: CSet, o: Record<string, unknown>, path: string)
   if (o === null || typeof o !== 'object') throw new TypeError(`${path}: expected an object`);
   const ordered = cs.ordered;
   for (let i = 0; i < ordered.length; i++) {
-    const ca = ordered[i];
-    const val = o[ca.key];
-    if (val === undefined || val === null) continue;
-    const a = ca.a;
-    if (a.type === 'indexed-array' || a.multiAttr) {
-      if (!Array.isArray(val)) throw new TypeError(`${path}.${ca.key}: expected an array`);
-      if (a.type === 'indexed-array') {
-        // A nest of elements whose types are their 1-based index (as the kernel's nlctrl writes arrays).
-        const n = nestStart(w, a.value);
-        for (let j = 0; j < val.length; j++) putOne(w, cs, ca, a.subType!, j + 1, val[j], path, j);
-        nestEnd(w, n);
-      } else for (let j = 0; j < val.length; j++) putOne(w, cs, ca, a.type, a.value, val[j], path, j);
-    } else putOne(w, cs, ca, a.type, a.value, val, path, -1);
+    const val = o[ordered[i].key];
+    if (val !== undefined && val !== null) writeField(w, cs, ordered[i], val, path);
   }
+}
+
+function writeField(w: Writer, cs: CSet, ca: CAttr, val: unknown, path: string): void {
+  const a = ca.a;
+  if (a.type === 'indexed-array' || a.multiAttr) {
+    if (!Array.isArray(val)) throw new TypeError(`${path}.${ca.key}: expected an array`);
+    if (a.type === 'indexed-array') {
+      // A nest of elements whose types are their 1-based index (as the kernel's nlctrl writes arrays).
+      const n = nestStart(w, a.value);
+      for (let j = 0; j < val.length; j++) putOne(w, cs, ca, a.subType!, j + 1, val[j], path, j);
+      nestEnd(w, n);
+    } else for (let j = 0; j < val.length; j++) putOne(w, cs, ca, a.type, a.value, val[j], path, j);
+  } else putOne(w, cs, ca, a.type, a.value, val, path, -1);
 }
 
 /** A field's path, built only when an error needs it. */

@@ -5,5 +5,5 @@ export * from './model';
 export { SpecError, loadSpec, loadSpecFile } from './load';
 export { type HalfPolicy, type OpPolicies, attrPolicy, opPolicies, setPolicy } from './policy';
 export { type FamilyOptions, type Handlers, type OpHandlers, familyFromSpec, notifyEvent, readRequest } from './family';
-export { readAttrs, writeAttrs } from './codec';
+export { readAttrs, writeAttrs, writeAttrsByTable } from './codec';
 export { type GenOptions, type GenTarget, TARGETS, generate, renderTarget, withoutDocs } from './gen';
