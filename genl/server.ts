@@ -2,7 +2,7 @@
 // Each wake-up's datagrams are handled in order and every reply, ACK and dump chunk is written into
 // one output buffer, then sent with one sendMany.
 import {
-  type Extack, type View, type Writer, NL_VALIDATE, clearExtack, newExtack, newWriter, resetWriter, trim,
+  type Extack, type View, type Writer, NL_VALIDATE, clearExtack, ensure, newExtack, newWriter, resetWriter, trim,
   validate, view,
 } from '../attrs';
 import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../attrs/errno';
@@ -109,8 +109,10 @@ export interface Server {
   /** Unicast subscribers per group id (ports), for clients that may not join USERSOCK groups. */
   subscribers: Map<number, Set<number>>;
   portGone: ((port: number) => void)[];
-  /** Per destination (port, or -groups), the index of its last event span in this flush. */
-  lastEvent: Map<number, number>;
+  /** Notifications since the last send, each written once, then copied per destination (release). */
+  ev: Writer;
+  /** Per destination (port, or 2^32 + groups), the notifications staged for it: [offset, length]* in ev. */
+  staged: Map<number, Staged>;
   counters: Counters;
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
@@ -128,7 +130,7 @@ export function createServer(o: ServerOptions = {}): Server {
     },
     socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0,
     results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(), backlogBytes: 0,
-    subscribers: new Map(), portGone: [], lastEvent: new Map(), timer: undefined, timerAt: 0, scheduled: false,
+    subscribers: new Map(), portGone: [], ev: newWriter(1 << 16), staged: new Map(), timer: undefined, timerAt: 0, scheduled: false,
     counters: {
       datagrams: 0, messages: 0, errors: 0, truncated: 0, malformed: 0, dumps: 0, sendFailures: 0, dropped: 0,
       overruns: 0, stalled: 0, rejected: {},
@@ -136,9 +138,20 @@ export function createServer(o: ServerOptions = {}): Server {
   };
 }
 
-/** Queue the bytes [at, out.len) as one datagram to `port` (or to `groups`, a bitmask, via port 0). */
+export interface Staged { port: number; groups: number; msgs: number[] }
+
+/**
+ * Queue the bytes [at, out.len) as one datagram to `port` (or to `groups`, a bitmask, via port 0).
+ * Notifications staged before it go first, as they happened first.
+ */
 function pushSpan(srv: Server, at: number, port: number, groups = 0): void {
-  if (srv.out.len === at) return;
+  const len = srv.out.len - at;
+  if (len === 0) return;
+  if (srv.staged.size) release(srv);
+  addSpan(srv, at, len, port, groups);
+}
+
+function addSpan(srv: Server, at: number, len: number, port: number, groups: number): void {
   if (srv.nspans * 4 + 4 > srv.spans.length) {
     const s = new Int32Array(srv.spans.length * 2);
     s.set(srv.spans);
@@ -147,15 +160,19 @@ function pushSpan(srv: Server, at: number, port: number, groups = 0): void {
   }
   const i = srv.nspans++ * 4;
   srv.spans[i] = at;
-  srv.spans[i + 1] = srv.out.len - at;
+  srv.spans[i + 1] = len;
   srv.spans[i + 2] = port | 0;
   srv.spans[i + 3] = groups | 0;
 }
 
 /** Send everything queued. Full buffers are retried later; a vanished port ends its dumps and subscriptions. */
 export function flush(srv: Server): void {
+  if (srv.staged.size) {
+    if (srv.socket) release(srv);
+    else { srv.staged.clear(); resetWriter(srv.ev); }
+  }
   const n = srv.nspans;
-  if (n === 0 || !srv.socket) { srv.nspans = 0; srv.lastEvent.clear(); resetWriter(srv.out); return; }
+  if (n === 0 || !srv.socket) { srv.nspans = 0; resetWriter(srv.out); return; }
   if (srv.backlog.size) divert(srv);
   for (;;) {
     const later = wave(srv);
@@ -167,7 +184,6 @@ export function flush(srv: Server): void {
     divert(srv);
   }
   srv.nspans = 0;
-  srv.lastEvent.clear();
   resetWriter(srv.out);
 }
 
@@ -389,7 +405,6 @@ function sendNow(srv: Server): number {
   s.sendMany(srv.out.buf, srv.spans, srv.nspans, srv.results);
   const r = srv.results[0];
   srv.nspans = 0;
-  srv.lastEvent.clear();
   resetWriter(srv.out);
   return r;
 }
@@ -623,11 +638,10 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
 export function notify(srv: Server, fam: Family, group: string, cmd: number, fill: (w: Writer) => void): void {
   const g = fam.mcgrps?.find((m) => m.name === group);
   if (!g || g.id === undefined) return;
-  const start = writeNotification(srv, fam, cmd, fill);
-  // One copy of the message, referenced by every destination's span (no per-subscriber copy).
-  if (g.id <= 32) eventSpan(srv, start, 0, 1 << (g.id - 1));
+  const at = writeNotification(srv, fam, cmd, fill);
+  if (g.id <= 32) stage(srv, at, 0, 1 << (g.id - 1));
   const subs = srv.subscribers.get(g.id);
-  if (subs) for (const port of subs) eventSpan(srv, start, port, 0);
+  if (subs) for (const port of subs) stage(srv, at, port, 0);
   kick(srv);
 }
 
@@ -638,17 +652,17 @@ export function notify(srv: Server, fam: Family, group: string, cmd: number, fil
  */
 export function notifyPorts(srv: Server, fam: Family, cmd: number, ports: Iterable<number> | undefined, fill: (w: Writer) => void): void {
   if (!ports) return;
-  let start = -1;
+  let at = -1;
   for (const port of ports) {
-    if (start < 0) start = writeNotification(srv, fam, cmd, fill);
-    eventSpan(srv, start, port, 0);
+    if (at < 0) at = writeNotification(srv, fam, cmd, fill);
+    stage(srv, at, port, 0);
   }
-  if (start >= 0) kick(srv);
+  if (at >= 0) kick(srv);
 }
 
-/** Write a notification message (pid 0, seq 0, flags 0) at the output's tail; returns its offset. */
+/** Write a notification message (pid 0, seq 0, flags 0) into the staging buffer; returns its offset. */
 function writeNotification(srv: Server, fam: Family, cmd: number, fill: (w: Writer) => void): number {
-  const w = srv.out;
+  const w = srv.ev;
   const start = w.len;
   const at = genlStart(w, fam.id!, 0, 0, 0, cmd, fam.version);
   fill(w);
@@ -656,31 +670,43 @@ function writeNotification(srv: Server, fam: Family, cmd: number, fill: (w: Writ
   return start;
 }
 
+/** Stage the notification at `at` in ev (ending at ev.len) for a destination. */
+function stage(srv: Server, at: number, port: number, groups: number): void {
+  const key = groups ? 0x100000000 + (groups >>> 0) : port >>> 0;
+  let s = srv.staged.get(key);
+  if (!s) srv.staged.set(key, (s = { port, groups, msgs: [] }));
+  s.msgs.push(at, srv.ev.len - at);
+}
+
 /**
- * Queue event bytes [at, out.len) for a destination. When batchEvents is on and that destination's
- * previous span ends right where this one starts, the message joins it: several notifications per
- * datagram (up to NLMSG_GOODSIZE, which any client that reads kernel dumps can take), so an event
- * storm costs one send per destination per flush instead of one per event.
+ * Copy the staged notifications into the output, destination by destination. With batchEvents
+ * (the default) several join one datagram, up to NLMSG_GOODSIZE (which any client that reads
+ * kernel dumps can take), so an event storm costs one send per destination per ~4 KiB, however
+ * the notifications of several families and groups interleaved.
  */
-function eventSpan(srv: Server, at: number, port: number, groups: number): void {
-  const key = groups ? -groups : port;
-  const end = srv.out.len;
-  if (srv.opts.batchEvents) {
-    const last = srv.lastEvent.get(key);
-    if (last !== undefined && last < srv.nspans) {
-      const i = last * 4;
-      const off = srv.spans[i];
-      if (off + srv.spans[i + 1] === at && end - off <= NLMSG_GOODSIZE && srv.spans[i + 2] === (port | 0) && srv.spans[i + 3] === (groups | 0)) {
-        srv.spans[i + 1] = end - off;
-        return;
+function release(srv: Server): void {
+  const out = srv.out;
+  const ev = srv.ev.buf;
+  const batch = srv.opts.batchEvents;
+  for (const s of srv.staged.values()) {
+    const m = s.msgs;
+    let start = out.len;
+    for (let i = 0; i < m.length; i += 2) {
+      const at = m[i];
+      const len = m[i + 1];
+      const cur = out.len - start;
+      if (cur > 0 && (!batch || cur + len > NLMSG_GOODSIZE)) {
+        addSpan(srv, start, cur, s.port, s.groups);
+        start = out.len;
       }
+      const p = ensure(out, len);
+      out.buf.set(ev.subarray(at, at + len), p);
+      out.len = p + len;
     }
-    srv.lastEvent.set(key, srv.nspans);
+    addSpan(srv, start, out.len - start, s.port, s.groups);
   }
-  const save = srv.out.len;
-  srv.out.len = end;
-  pushSpan(srv, at, port, groups);
-  srv.out.len = save;
+  srv.staged.clear();
+  resetWriter(srv.ev);
 }
 
 /** Serve `srv` on a socket: handles each batch, then flushes once. */

@@ -239,3 +239,79 @@ describe('dump consistency', () => {
     t.served.close();
   });
 });
+
+describe('notifications: batched per destination, in order, after what happened before them', () => {
+  /** A server (batching as given) with two families whose groups interleave, raw at 4218 in both groups. */
+  function storm(batchEvents: boolean) {
+    const hub = G.newHub();
+    const srv = G.createGenlServer({ batchEvents });
+    const served = G.serve(srv, { port: 0x41434345, open: (onBatch) => G.openInproc(hub, { port: 0x41434345, onBatch }) });
+    const a = G.addFamily(srv, { name: 'fam-a', version: 1, ops: [], mcgrps: [{ name: 'a' }] });
+    const b = G.addFamily(srv, { name: 'fam-b', version: 1, ops: [], mcgrps: [{ name: 'b' }] });
+    const rx = new Map<number, Uint8Array[]>();
+    const open = (port: number) => G.openInproc(hub, {
+      port, onBatch: (x) => { for (let i = 0; i < x.count; i++) (rx.get(port) ?? rx.set(port, []).get(port)!).push(new Uint8Array(x.data(i))); },
+    });
+    const member = open(4218);
+    member.addMembership(a.mcgrps![0].id!);
+    member.addMembership(b.mcgrps![0].id!);
+    open(4219); // a unicast subscriber of group a
+    srv.subscribers.set(a.mcgrps![0].id!, new Set([4219]));
+    for (let i = 0; i < 200; i++) {
+      G.notify(srv, a, 'a', 1, (w) => A.putU32(w, 1, i));
+      G.notify(srv, b, 'b', 2, (w) => A.putU32(w, 1, i));
+    }
+    return { srv, served, rx, a, b };
+  }
+  /** Each datagram's (family, value) pairs. */
+  const messages = (d: Uint8Array): [number, number][] => {
+    const v = A.view(d);
+    const out: [number, number][] = [];
+    G.forEachMessage(v, 0, d.length, (at) => { out.push([v.dv.getUint16(at + 4, true), A.getU32(v, at + 20)]); });
+    return out;
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 20));
+
+  test('interleaved families still share datagrams per destination, each at most NLMSG_GOODSIZE, nothing lost or reordered', async () => {
+    const t = storm(true);
+    await settle();
+    const member = t.rx.get(4218)!;
+    const sub = t.rx.get(4219)!;
+    // 200 messages of 28 bytes per group: 134 fit 3776 bytes, so two datagrams per destination.
+    expect(member.length).toBe(4);
+    expect(sub.length).toBe(2);
+    for (const d of [...member, ...sub]) expect(d.length).toBeLessThanOrEqual(G.NLMSG_GOODSIZE);
+    const seq = (ds: Uint8Array[], fam: number) => ds.flatMap(messages).filter(([f]) => f === fam).map(([, x]) => x);
+    const all = [...Array(200).keys()];
+    expect(seq(member, t.a.id!)).toEqual(all);
+    expect(seq(member, t.b.id!)).toEqual(all);
+    expect(seq(sub, t.a.id!)).toEqual(all);
+    expect(seq(sub, t.b.id!)).toEqual([]);
+    t.served.close();
+  });
+
+  test('batchEvents: false sends one notification per datagram', async () => {
+    const t = storm(false);
+    await settle();
+    expect(t.rx.get(4218)!.length).toBe(400);
+    expect(t.rx.get(4219)!.length).toBe(200);
+    expect(t.rx.get(4218)!.every((d) => messages(d).length === 1)).toBe(true);
+    t.served.close();
+  });
+
+  test('a notification sent by a handler reaches a member before the ACK of the request that caused it', async () => {
+    const t = setup();
+    const fam: G.Family = G.addFamily(t.srv, {
+      name: 'ntf-order', version: 1, mcgrps: [{ name: 'g' }],
+      ops: [{ cmd: 1, do: { handler: () => { G.notify(t.srv, fam, 'g', 9, (w) => A.putU32(w, 1, 77)); return 0; } } }],
+    });
+    t.raw.addMembership(fam.mcgrps![0].id!);
+    const w = A.newWriter();
+    G.msgEnd(w, G.genlStart(w, fam.id!, 0x5 /* REQUEST|ACK */, 3, 0, 1, 1));
+    t.raw.send(A.bytes(w), 0x41434345);
+    const [first, second] = await t.recv(2);
+    expect(messages(first)).toEqual([[fam.id, 77]]);
+    expect(A.view(second).dv.getUint16(4, true)).toBe(G.NLMSG.ERROR);
+    t.served.close();
+  });
+});
