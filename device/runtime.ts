@@ -57,9 +57,20 @@ export function step(rt: Runtime, dtMs: number): void {
   }
 }
 
+
 export function startTicking(rt: Runtime): void {
   if (rt.timer) return;
-  rt.timer = setInterval(() => step(rt, rt.cfg.tickMs), rt.cfg.tickMs);
+  // Step by the time that passed, not by the nominal period: setInterval fires late under load,
+  // and a configured rate of simulated errors is a rate per second of real time. A step covers at
+  // most two periods, though: a daemon that cannot keep up sheds simulated load instead of
+  // spending every wake-up on it (requests and dumps must still be served in a storm).
+  let last = rt.emu.clock.nowMs();
+  rt.timer = setInterval(() => {
+    const now = rt.emu.clock.nowMs();
+    const dt = Math.min(Math.max(now - last, 0), 2 * rt.cfg.tickMs);
+    last = now;
+    if (dt > 0) step(rt, dt);
+  }, rt.cfg.tickMs);
   rt.timer.unref?.();
 }
 

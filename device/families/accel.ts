@@ -47,11 +47,15 @@ export function rasAttrs(d: Device): Accel {
   return { devIndex: d.index, devName: d.name, busAddr: d.busAddr, counter, memory: memAttrs(d), cursor: d.log.next };
 }
 
-export const eventAttrs = (e: RasEvent): Event => ({
-  devIndex: e.dev, seq: e.seq, tsNs: e.tsNs, kind: e.kind, block: e.block, severity: e.severity, errorId: e.errorId,
-  errorName: e.errorName, count: e.count, address: e.address, syndrome: e.syndrome, action: e.action,
-  ...(e.kind === 'storm-overflow' ? { folded: e.folded, firstTsNs: e.firstTsNs, lastTsNs: e.lastTsNs } : {}),
-});
+export const eventAttrs = (e: RasEvent): Event => {
+  // One object shape for every event (the overflow fields are undefined, so not written).
+  const over = e.kind === 'storm-overflow';
+  return {
+    devIndex: e.dev, seq: e.seq, tsNs: e.tsNs, kind: e.kind, block: e.block, severity: e.severity, errorId: e.errorId,
+    errorName: e.errorName, count: e.count, address: e.address, syndrome: e.syndrome, action: e.action,
+    folded: over ? e.folded : undefined, firstTsNs: over ? e.firstTsNs : undefined, lastTsNs: over ? e.lastTsNs : undefined,
+  };
+};
 
 function healthAttrs(d: Device, only?: ReporterName): Accel {
   const reporter = [...d.reporters.values()].filter((r) => !only || r.name === only).map((r) => ({
@@ -108,7 +112,8 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     ({ devIndex: d.index, format: f, payload: encodePayload(f, { type: 'counters', counters: countersOf(d, emu.clock.nowNs()) }) });
   // Subscribers that asked for a format sit in per-format pseudo-groups of the server's subscriber
   // map: ids above 32 never reach kernel multicast, and the server drops a vanished port from them.
-  const pseudo = (g: number, f: RasFormat): number => 0x10000 + (g << 8) + RAS_FORMAT[f.toUpperCase().replace(/-/g, '_') as keyof typeof RAS_FORMAT];
+  const code = new Map(FORMATS.map((f) => [f, RAS_FORMAT[f.toUpperCase().replace(/-/g, '_') as keyof typeof RAS_FORMAT]]));
+  const pseudo = (g: number, f: RasFormat): number => 0x10000 + (g << 8) + code.get(f)!;
   const subSets = (g: number): [RasFormat | undefined, number][] => [[undefined, g], ...FORMATS.map((f): [RasFormat, number] => [f, pseudo(g, f)])];
 
   /**
@@ -348,10 +353,11 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     ...more,
   }, { partial: true, generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
 
+  let rasGroup: number | undefined;
   emu.onRas.push((d, e) => {
     notifyEvent(srv, fam, spec, 'ras-event-ntf', { devIndex: e.dev, event: [eventAttrs(e)] });
     // Formatted subscribers: the event encoded once per format somebody asked for.
-    const ras = fam.mcgrps?.find((m) => m.name === 'ras')?.id;
+    const ras = rasGroup ??= fam.mcgrps?.find((m) => m.name === 'ras')?.id;
     if (ras === undefined) return;
     for (const f of FORMATS) {
       const id = pseudo(ras, f);

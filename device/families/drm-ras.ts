@@ -35,12 +35,18 @@ function value(n: Node, block: Block): number {
 export function drmRasFamily(s: Served): Family {
   const { rt, srv } = s;
   const nodes = new Map<number, Node>();
+  /** Each device's nodes, so that an event does not walk every device's. */
+  const ofDev = new Map<Device, Node[]>();
   const addNodes = (d: Device): void => {
+    const mine: Node[] = [];
     for (const kind of ['correctable', 'uncorrectable'] as const) {
       let id = 0;
       while (nodes.has(id)) id++; // xa_alloc: the lowest free id
-      nodes.set(id, { id, dev: d, kind });
+      const n = { id, dev: d, kind };
+      nodes.set(id, n);
+      mine.push(n);
     }
+    ofDev.set(d, mine);
   };
   for (const d of [...rt.emu.devices.values()].sort((a, b) => a.index - b.index)) addNodes(d);
 
@@ -118,13 +124,16 @@ export function drmRasFamily(s: Served): Family {
 
   rt.emu.onConfig.push((e) => {
     if (e.kind === 'new') addNodes(e.dev);
-    else if (e.kind === 'del') for (const [id, n] of nodes) if (n.dev === e.dev) nodes.delete(id);
+    else if (e.kind === 'del') {
+      for (const n of ofDev.get(e.dev) ?? []) nodes.delete(n.id);
+      ofDev.delete(e.dev);
+    }
   });
   rt.emu.onRas.push((d, e) => {
     if (e.kind !== 'error') return;
     const kind: NodeKind = e.severity === 'correctable' ? 'correctable' : 'uncorrectable';
-    for (const n of nodes.values()) {
-      if (n.dev !== d || n.kind !== kind) continue;
+    for (const n of ofDev.get(d) ?? []) {
+      if (n.kind !== kind) continue;
       notifyEvent(srv, fam, spec, 'error-event', {
         deviceName: d.busAddr, nodeId: n.id, nodeName: NODE_NAME[kind], errorId: errorIdOf(e.block),
         errorName: e.block, errorValue: value(n, e.block),
