@@ -6,7 +6,9 @@ export interface Child { proc: ChildProcess; port: number; ready: string; stop()
 
 export async function startChild(port: number, args: string[] = [], env: Record<string, string> = {}): Promise<Child> {
   const root = process.env.ACCELNL_ROOT ?? process.cwd();
-  const proc = spawn(process.execPath, [path.join(root, 'bin/accel'), 'daemon', '--port', String(port), ...args],
+  // ACCELNL_BENCH_PROF=<dir>: write the daemon's CPU profile there (node --cpu-prof), for docs/performance.md.
+  const prof = process.env.ACCELNL_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ACCELNL_BENCH_PROF}`] : [];
+  const proc = spawn(process.execPath, [...prof, path.join(root, 'bin/accel'), 'daemon', '--port', String(port), ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
