@@ -1,7 +1,7 @@
 // In-process transport for tests: a "kernel" that routes datagrams between sockets by port id and
 // to multicast groups, with USERSOCK's quirks (ECONNREFUSED after a group send, groups 1..32).
 import { ECONNREFUSED, EINVAL, EPERM } from '../attrs/errno';
-import type { Batch, NlSocket, OpenOptions } from './socket';
+import { type Batch, type NlSocket, type OpenOptions, sendEach } from './socket';
 
 export interface Hub {
   sockets: Map<number, HubSocket>;
@@ -72,16 +72,7 @@ export function openInproc(hub: Hub, o: InprocOptions): NlSocket {
       if (!pending) { pending = true; setImmediate(drain); }
     },
     send,
-    sendMany(data, spans, count = spans.length / 4, results) {
-      let ok = 0;
-      for (let i = 0; i < count; i++) {
-        const off = spans[i * 4];
-        const r = send(data.subarray(off, off + spans[i * 4 + 1]), spans[i * 4 + 2] >>> 0, spans[i * 4 + 3]);
-        if (results) results[i] = r;
-        if (r === 0) ok++;
-      }
-      return ok;
-    },
+    sendMany: (data, spans, count = spans.length / 4, results) => sendEach(send, data, spans, count, results),
     addMembership(g) {
       if (g < 1 || g > 32) throw Object.assign(new Error('setsockopt: EINVAL'), { code: 'EINVAL', errno: -EINVAL });
       if (uid !== 0) throw Object.assign(new Error('setsockopt: EPERM'), { code: 'EPERM', errno: -EPERM });

@@ -171,45 +171,15 @@ export function flush(srv: Server): void {
     if (srv.socket) release(srv);
     else { srv.staged.clear(); resetWriter(srv.ev); }
   }
-  const n = srv.nspans;
-  if (n === 0 || !srv.socket) { srv.nspans = 0; resetWriter(srv.out); return; }
-  if (srv.backlog.size) divert(srv);
-  for (;;) {
-    const later = wave(srv);
+  if (srv.nspans > 0 && srv.socket) {
+    if (srv.backlog.size) divert(srv);
+    // One sendMany for everything. It never delivers a datagram to a port after an earlier one to
+    // that port failed, so a reader draining its socket meanwhile cannot get them out of order:
+    // the failed one and those after it join the port's queue, in order.
     send(srv);
-    if (!later) break;
-    // What each port had next goes now, unless the port just filled up: then it joins the queue.
-    srv.spans.set(later);
-    srv.nspans = later.length >> 2;
-    divert(srv);
   }
   srv.nspans = 0;
   resetWriter(srv.out);
-}
-
-/**
- * Keep the first span of each port (and every group send) for this send; return the others, in
- * order. A reader draining its socket between two sends to it must never get the second while
- * the first waits in the queue (dump chunks and replies would arrive out of order).
- */
-function wave(srv: Server): Int32Array | undefined {
-  const n = srv.nspans;
-  if (n < 2) return undefined;
-  const sp = srv.spans;
-  const ports = new Set<number>();
-  let later: number[] | undefined;
-  let k = 0;
-  for (let i = 0; i < n; i++) {
-    const port = sp[i * 4 + 2];
-    if (!sp[i * 4 + 3]) {
-      if (ports.has(port)) { (later ??= []).push(sp[i * 4], sp[i * 4 + 1], port, 0); continue; }
-      ports.add(port);
-    }
-    if (k !== i) sp.copyWithin(k * 4, i * 4, i * 4 + 4);
-    k++;
-  }
-  srv.nspans = k;
-  return later && Int32Array.from(later);
 }
 
 /** One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. */

@@ -81,7 +81,8 @@ export interface NlSocket {
   send(data: Uint8Array, port: number, groups?: number): number;
   /**
    * Sends count datagrams described by spans[4i..4i+3] = offset, length, port, groups within data.
-   * Returns how many succeeded; results[i] (if given) = 0 or -errno.
+   * Returns how many succeeded; results[i] (if given) = 0 or -errno. Once a unicast send to a port
+   * fails, later spans to that port are not tried (same errno): the caller queues them, in order.
    */
   sendMany(data: Uint8Array, spans: Int32Array, count?: number, results?: Int32Array): number;
   /** Throws NlError (EPERM without CAP_NET_ADMIN on USERSOCK, EINVAL for g > 32). */
@@ -92,6 +93,26 @@ export interface NlSocket {
   close(): void;
   ref(): void;
   unref(): void;
+}
+
+/**
+ * sendMany for backends without sendmmsg: one send per span, with the same rule as the native
+ * one: after a unicast send to a port fails, later spans to that port get its errno, untried.
+ */
+export function sendEach(send: (d: Uint8Array, port: number, groups: number) => number, data: Uint8Array,
+  spans: Int32Array, count: number, results?: Int32Array): number {
+  let ok = 0;
+  let held: Map<number, number> | undefined; // port → the errno it failed with
+  for (let i = 0; i < count; i++) {
+    const off = spans[4 * i];
+    const port = spans[4 * i + 2] >>> 0;
+    const groups = spans[4 * i + 3];
+    const r = (!groups && held?.get(port)) || send(data.subarray(off, off + spans[4 * i + 1]), port, groups);
+    if (results) results[i] = r;
+    if (r === 0) ok++;
+    else if (!groups) (held ??= new Map()).set(port, r);
+  }
+  return ok;
 }
 
 const errnoNames = new Map<number, string>(
@@ -299,16 +320,7 @@ function openNpm(opts: OpenOptions): NlSocket {
     backend: 'npm',
     credentials: false,
     send,
-    sendMany(data, spans, count = spans.length >> 2, results) {
-      let ok = 0;
-      for (let i = 0; i < count; i++) {
-        const [off, len, port, groups] = [spans[4 * i], spans[4 * i + 1], spans[4 * i + 2], spans[4 * i + 3]];
-        const r = send(data.subarray(off, off + len), port, groups);
-        if (results) results[i] = r;
-        if (r === 0) ok++;
-      }
-      return ok;
-    },
+    sendMany: (data, spans, count = spans.length >> 2, results) => sendEach(send, data, spans, count, results),
     addMembership: (g) => npmCall(() => raw.addMembership(g)),
     dropMembership: (g) => npmCall(() => raw.dropMembership(g)),
     setOption: () => -E.EOPNOTSUPP,

@@ -3,7 +3,7 @@ import { spawnSync } from 'child_process';
 import * as os from 'os';
 import {
   Batch, DEFAULT_PORT, NETLINK_GENERIC, NETLINK_USERSOCK, NlSocket, OpenOptions, SockOpt,
-  errnoName, nativeStatus, openSocket, resolvePort,
+  errnoName, nativeStatus, openSocket, resolvePort, sendEach,
 } from '../genl/socket';
 import { loadNative } from '../genl/native/load';
 import { NobodyBundle, bundleForNobody } from './helpers/nobody';
@@ -158,6 +158,52 @@ describe('native backend', () => {
     expect(a.rx.map((r) => r.data.toString())).toEqual(['0', '3456']);
     expect(b.rx.map((r) => r.data.toString())).toEqual(['12', '45678']);
     expect(() => cli.sock.sendMany(payload, new Int32Array([5, 6, a.sock.port, 0]))).toThrow(/span outside the buffer/);
+  });
+
+  test('sendMany keeps per-port order: after a port fails, its later spans are not tried (same errno)', async () => {
+    const cli = collect();
+    const slow = collect({ rcvbuf: 4096 });
+    const other = collect();
+    const gone = collect({ port: freshPort() });
+    const goneP = gone.sock.port;
+    gone.sock.close();
+    // 64 numbered datagrams of 512 bytes to a small buffer, with another port and a vanished one in between.
+    const n = 64;
+    const buf = Buffer.alloc(512 * n);
+    for (let i = 0; i < n; i++) buf.writeUInt32LE(i, 512 * i);
+    const dests: number[] = [];
+    const spans: number[] = [];
+    for (let i = 0; i < n; i++) {
+      spans.push(512 * i, 512, slow.sock.port, 0);
+      dests.push(slow.sock.port);
+      if (i % 8 === 0) { spans.push(512 * i, 4, other.sock.port, 0, 512 * i, 4, goneP, 0); dests.push(other.sock.port, goneP); }
+    }
+    const res = new Int32Array(dests.length);
+    cli.sock.sendMany(buf, Int32Array.from(spans), dests.length, res);
+    const at = (p: number) => Array.from(res).filter((_, i) => dests[i] === p);
+    const s = at(slow.sock.port);
+    const firstFail = s.findIndex((r) => r !== 0);
+    expect(firstFail).toBeGreaterThan(0);
+    expect(s.slice(firstFail).every((r) => r === -E.EAGAIN)).toBe(true);
+    expect(at(other.sock.port).every((r) => r === 0)).toBe(true);
+    expect(at(goneP).every((r) => r === -E.ECONNREFUSED)).toBe(true);
+    await until(() => slow.rx.length === firstFail && other.rx.length === n / 8);
+    expect(slow.rx.map((r) => r.data.readUInt32LE(0))).toEqual([...Array(firstFail).keys()]);
+  });
+
+  test('sendEach (the npm and in-process backends) holds a failed port back the same way', () => {
+    const tried: number[] = [];
+    // Port 7 refuses its second datagram only: a naive loop would deliver the third out of order.
+    const send = (d: Uint8Array, port: number, groups: number) => {
+      tried.push(d[0]);
+      return port === 7 && d[0] === 1 ? -E.EAGAIN : groups ? -E.ECONNREFUSED : 0;
+    };
+    const data = Uint8Array.from([0, 1, 2, 3, 4]);
+    const spans = Int32Array.from([0, 1, 7, 0, 1, 1, 7, 0, 2, 1, 7, 0, 3, 1, 8, 0, 4, 1, 0, 1]);
+    const res = new Int32Array(5);
+    expect(sendEach(send, data, spans, 5, res)).toBe(2);
+    expect(Array.from(res)).toEqual([0, -E.EAGAIN, -E.EAGAIN, 0, -E.ECONNREFUSED]);
+    expect(tried).toEqual([0, 1, 3, 4]);
   });
 
   test('multicast: member receives; the group send returns -ECONNREFUSED after delivering', async () => {

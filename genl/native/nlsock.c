@@ -366,6 +366,12 @@ static int send_one(int fd, uint8_t *p, size_t len, uint32_t port, uint32_t grou
   }
 }
 
+// The errno a port failed with earlier in this sendMany, or 0.
+static int held_err(const int32_t *held, const int *err, size_t n, int32_t port) {
+  for (size_t i = 0; i < n; i++) if (held[i] == port) return err[i];
+  return 0;
+}
+
 // Range check shared by send and sendMany.
 static int in_range(size_t total, int64_t off, int64_t len) {
   return off >= 0 && len >= 0 && (uint64_t)off + (uint64_t)len <= total;
@@ -388,6 +394,10 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 // -> number delivered; results[i] = 0 or -errno. Runs of unicast datagrams go out with sendmmsg.
 // Group sends go one by one: on USERSOCK they fail (ECONNREFUSED) *after* delivering, and sendmmsg
 // would hide which one failed, so retrying it there would deliver twice.
+// Order per port: once a unicast send to a port fails, the later spans to that port are not tried
+// (they get the same errno), so that a reader draining its socket meanwhile never gets a later
+// datagram before an earlier one; the caller queues them in order behind the failed one.
+#define MAX_HELD 64
 static napi_value js_send_many(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   uint8_t *p; size_t plen, nspan, nres; int32_t *sp, *res; int64_t count;
@@ -406,7 +416,9 @@ static napi_value js_send_many(napi_env env, napi_callback_info info) {
     }
   }
   struct mmsghdr mm[MAX_SEND_BATCH]; struct sockaddr_nl addr[MAX_SEND_BATCH]; struct iovec iov[MAX_SEND_BATCH];
+  int32_t held[MAX_HELD]; int herr[MAX_HELD]; size_t nheld = 0; int overflow = 0;  // ports that failed in this call
   size_t sent = 0, i = 0;
+#define HELD(port) (overflow ? -EAGAIN : held_err(held, herr, nheld, (port)))
   while (i < (size_t)count) {
     int32_t *e = sp + i * 4;
     if (s->fd < 0) { res[i++] = -EBADF; continue; }
@@ -416,8 +428,10 @@ static napi_value js_send_many(napi_env env, napi_callback_info info) {
       i++;
       continue;
     }
+    int h = HELD(e[2]);
+    if (h) { res[i++] = h; continue; }
     size_t k = 0;
-    while (k < MAX_SEND_BATCH && i + k < (size_t)count && sp[(i + k) * 4 + 3] == 0) {
+    while (k < MAX_SEND_BATCH && i + k < (size_t)count && sp[(i + k) * 4 + 3] == 0 && !HELD(sp[(i + k) * 4 + 2])) {
       int32_t *f = sp + (i + k) * 4;
       set_dest(&mm[k].msg_hdr, &addr[k], &iov[k], p + (uint32_t)f[0], (uint32_t)f[1], (uint32_t)f[2], 0);
       k++;
@@ -431,10 +445,13 @@ static napi_value js_send_many(napi_env env, napi_callback_info info) {
     if ((size_t)r < k) {  // unicast errors happen before delivery, so asking again is safe
       int32_t *f = sp + i * 4;
       res[i] = send_one(s->fd, p + (uint32_t)f[0], (uint32_t)f[1], (uint32_t)f[2], 0);
-      sent += res[i] == 0;
+      if (res[i] == 0) sent++;
+      else if (nheld < MAX_HELD) { held[nheld] = f[2]; herr[nheld++] = res[i]; }
+      else overflow = 1;  // too many full ports to track: hold back every later unicast span
       i++;
     }
   }
+#undef HELD
   return num(env, (double)sent);
 }
 

@@ -6,7 +6,7 @@
 import * as A from '../../attrs';
 import * as G from '../../genl';
 import { type Daemon, manualClock, startDaemon } from '../../device';
-import type { NlSocket } from '../../genl/socket';
+import { type NlSocket, sendEach } from '../../genl/socket';
 import { constants as os } from 'os';
 import { putValidSet, type Rng } from './gen';
 
@@ -49,13 +49,7 @@ function captureSocket(sent: Sent[]): NlSocket {
   };
   return {
     port: SERVER_PORT, backend: 'native', credentials: true, send,
-    sendMany(data, spans, count = spans.length / 4, results) {
-      for (let i = 0; i < count; i++) {
-        const r = send(data.subarray(spans[i * 4], spans[i * 4] + spans[i * 4 + 1]), spans[i * 4 + 2], spans[i * 4 + 3]);
-        if (results) results[i] = r;
-      }
-      return count;
-    },
+    sendMany: (data, spans, count = spans.length / 4, results) => sendEach(send, data, spans, count, results),
     addMembership() {}, dropMembership() {}, setOption: () => 0, close() {}, ref() {}, unref() {},
   };
 }

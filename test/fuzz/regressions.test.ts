@@ -95,17 +95,13 @@ function fakeSocket(decide?: (port: number, attempt: number) => number | undefin
   let attempts = 0;
   const sock: G.ServerSocket = {
     port: 1,
-    sendMany(data, spans, count = spans.length / 4, results) {
-      let ok = 0;
-      for (let i = 0; i < count; i++) {
-        const port = spans[i * 4 + 2] >>> 0;
-        attempts++;
-        const r = decide?.(port, attempts) ?? (gone.has(port) ? -111 : full.has(port) ? -11 : 0);
-        if (!r) { ok++; got.set(port, [...(got.get(port) ?? []), data.slice(spans[i * 4], spans[i * 4] + spans[i * 4 + 1])]); }
-        if (results) results[i] = r;
-      }
-      return ok;
-    },
+    // As a real socket: a port that failed gets nothing more in the same call (sendEach).
+    sendMany: (data, spans, count = spans.length / 4, results) => G.sendEach((d, port) => {
+      attempts++;
+      const r = decide?.(port, attempts) ?? (gone.has(port) ? -111 : full.has(port) ? -11 : 0);
+      if (!r) got.set(port, [...(got.get(port) ?? []), d.slice()]);
+      return r;
+    }, data, spans, count, results),
   };
   return { sock, full, gone, got, attempts: () => attempts };
 }
