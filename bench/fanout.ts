@@ -107,7 +107,8 @@ async function run(mode: Mode, nsubs: number, rate: number, ms: number, port: nu
 
 async function main(): Promise<void> {
   const base = 0x41460000 + (process.pid & 0xfff);
-  const rate = Number(process.env.FANOUT_RATE ?? (quick ? 20000 : 100000));
+  // The full run asks for twice the goal (100k/s), so that the table shows what the daemon sustains.
+  const rate = Number(process.env.FANOUT_RATE ?? (quick ? 20000 : 200000));
   const ms = smoke ? 150 : quick ? 500 : 3000;
   const counts = process.env.FANOUT_SUBS ? [Number(process.env.FANOUT_SUBS)] : smoke ? [2] : quick ? [1, 8] : [1, 8, 32];
   const modes: Mode[] = process.env.FANOUT_MODE ? [process.env.FANOUT_MODE as Mode] : ['multicast', 'unicast'];
