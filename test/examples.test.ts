@@ -27,7 +27,12 @@ beforeAll(async () => {
 });
 afterAll(() => { admin.close(); d.close(); fs.rmSync(dir, { recursive: true, force: true }); });
 
-/** Start an example, wait for its "subscribed" line, inject two events, and collect what it printed. */
+/**
+ * Start an example, wait for its "subscribed" line, inject errors that log three events, and
+ * collect what it printed. The first injection logs two records (the error and the row it
+ * retired), whose notifications share one datagram: every example must walk all its messages.
+ */
+let runs = 0;
 async function runExample(cmd: string[], asNobody = false): Promise<string[]> {
   const argv = asNobody ? ['runuser', '-u', 'nobody', '--', 'env', `ACCEL_NL_PORT=${PORT}`, ...cmd] : cmd;
   const child: ChildProcess = spawn(argv[0], argv.slice(1), { cwd: ROOT, env: { ...process.env, ACCEL_NL_PORT: String(PORT) }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,7 +47,8 @@ async function runExample(cmd: string[], asNobody = false): Promise<string[]> {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${cmd.join(' ')} did not subscribe: ${out}${err}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'interconnect', severity: 'deferred', address: 0x7700 });
+    // A page not retired yet (a retired page is not retired again), so each run logs the row.
+    await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'hbm', severity: 'uncorrectable-nonfatal', address: 0x7700 + (runs++ << 12) });
     await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'power', severity: 'correctable' });
     expect(await exited).toBe(0);
   } finally {
@@ -52,14 +58,16 @@ async function runExample(cmd: string[], asNobody = false): Promise<string[]> {
   return out.trim().split('\n');
 }
 
-/** The two events injected, as every example prints them. */
+/** The three events logged, as every example prints them. */
 function expectEvents(lines: string[], mode: 'multicast' | 'unicast'): void {
   expect(lines[0]).toMatch(new RegExp(`^subscribed: family accel id \\d+, group ras id \\d+, ${mode}$`));
-  expect(lines).toHaveLength(3);
-  expect(lines[1]).toMatch(/^event dev=1 seq=(\d+) kind=error block=interconnect severity=deferred name=interconnect address=0x7700$/);
-  expect(lines[2]).toMatch(/^event dev=1 seq=\d+ kind=error block=power severity=correctable name=power address=0x0$/);
+  expect(lines).toHaveLength(4);
+  const page = (runs - 1 + 7).toString(16);
+  expect(lines[1]).toMatch(new RegExp(`^event dev=1 seq=\\d+ kind=error block=hbm severity=uncorrectable-nonfatal name=hbm address=0x${page}700$`));
+  expect(lines[2]).toMatch(new RegExp(`^event dev=1 seq=\\d+ kind=row-retired block=hbm severity=uncorrectable-nonfatal name=hbm address=0x${page}000$`));
+  expect(lines[3]).toMatch(/^event dev=1 seq=\d+ kind=error block=power severity=correctable name=power address=0x0$/);
   const seq = (l: string) => Number(/seq=(\d+)/.exec(l)![1]);
-  expect(seq(lines[2])).toBe(seq(lines[1]) + 1);
+  expect([seq(lines[2]), seq(lines[3])]).toEqual([seq(lines[1]) + 1, seq(lines[1]) + 2]);
 }
 
 const maybe = missing ? test.skip : test;
@@ -71,20 +79,20 @@ maybe('C with libnl-genl: builds warning-free, receives by multicast as root and
   const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, path.join(EX, 'accel_events.c'), ...cflags], { encoding: 'utf8' });
   expect(cc.stderr).toBe('');
   expect(cc.status).toBe(0);
-  expectEvents(await runExample([bin, '2']), 'multicast');
-  expectEvents(await runExample([bin, '2'], true), 'unicast');
+  expectEvents(await runExample([bin, '3']), 'multicast');
+  expectEvents(await runExample([bin, '3'], true), 'unicast');
 });
 
 maybe('Python with pyroute2: multicast as root, the subscribe op as nobody', async () => {
   const script = path.join(dir, 'accel_events.py');
   fs.copyFileSync(path.join(EX, 'accel_events.py'), script);
   fs.chmodSync(script, 0o644);
-  expectEvents(await runExample(['/usr/bin/python3', script, '2']), 'multicast');
-  expectEvents(await runExample(['/usr/bin/python3', script, '2'], true), 'unicast');
+  expectEvents(await runExample(['/usr/bin/python3', script, '3']), 'multicast');
+  expectEvents(await runExample(['/usr/bin/python3', script, '3'], true), 'unicast');
 });
 
 test('TypeScript with the client library', async () => {
   const js = path.join(dir, 'accel-events.js');
   esbuild.buildSync({ entryPoints: [path.join(EX, 'accel-events.ts')], bundle: true, platform: 'node', target: 'node20', outfile: js, external: ['netlink'], logLevel: 'silent' });
-  expectEvents(await runExample([process.execPath, js, '2']), 'multicast');
+  expectEvents(await runExample([process.execPath, js, '3']), 'multicast');
 });
