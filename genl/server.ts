@@ -323,7 +323,8 @@ function retry(srv: Server, port: number, b: Backlog): boolean {
     const d = b.q.length ? b.q[0] : b.dropped ? overrunMessage(port, b.dropped, b.lostReplies) : undefined;
     if (!d) { unqueue(srv, port); return true; }
     ensureCopy(srv.out, d);
-    pushSpan(srv, 0, port);
+    // Not pushSpan: staged notifications are newer than the queue, they go at the next flush.
+    addSpan(srv, 0, d.length, port, 0);
     const r = sendNow(srv);
     if (r === -EAGAIN || r === -ENOBUFS) return progress;
     if (r === -ECONNREFUSED) { goneAway(srv, port); return true; }
@@ -607,7 +608,7 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
  */
 export function notify(srv: Server, fam: Family, group: string, cmd: number, fill: (w: Writer) => void): void {
   const g = fam.mcgrps?.find((m) => m.name === group);
-  if (!g || g.id === undefined) return;
+  if (!g || g.id === undefined || !srv.socket) return; // nobody can hear a server without a socket
   const at = writeNotification(srv, fam, cmd, fill);
   if (g.id <= 32) stage(srv, at, 0, 1 << (g.id - 1));
   const subs = srv.subscribers.get(g.id);
@@ -621,7 +622,7 @@ export function notify(srv: Server, fam: Family, group: string, cmd: number, fil
  * private keys above 32 (never a USERSOCK group), so vanished ports are dropped from them too.
  */
 export function notifyPorts(srv: Server, fam: Family, cmd: number, ports: Iterable<number> | undefined, fill: (w: Writer) => void): void {
-  if (!ports) return;
+  if (!ports || !srv.socket) return;
   let at = -1;
   for (const port of ports) {
     if (at < 0) at = writeNotification(srv, fam, cmd, fill);

@@ -168,6 +168,27 @@ describe('server: full and vanished ports', () => {
     expect(f.got.get(9)!.map(seqOf)).toEqual([1, 2, 3, 4]);
   });
 
+  // Bug (found in review): a notification made while the backlogs were being retried (a vanished
+  // port's cleanup notifies) was sent in the same call as the next port's queued datagram, and
+  // that port's result was read from the notification's slot: a full subscriber made the queued
+  // datagram look unsent although it had gone out, so it was delivered twice.
+  test('a backlog retry sends only the queued datagram; notifications made meanwhile wait for the flush', async () => {
+    const f = fakeSocket();
+    const srv = G.createServer();
+    const fam = G.register(srv.registry, numbered());
+    G.attach(srv, f.sock);
+    srv.portGone.push(() => G.notifyPorts(srv, fam, 5, [11], (w) => A.putU32(w, 1, 1)));
+    f.full.add(10); f.full.add(9); f.full.add(11);
+    G.receive(srv, request(fam, 1, 1), sender(10));
+    G.receive(srv, request(fam, 2, 2), sender(9));
+    G.flush(srv);
+    expect(srv.backlog.size).toBe(2);
+    f.full.delete(10); f.gone.add(10); f.full.delete(9); // 10 vanished, 9 drained, 11 still full
+    G.pump(srv);
+    await sleep(20);
+    expect(f.got.get(9)!.map(seqOf)).toEqual([2]);
+  });
+
   // Bug: a full port's queue was bounded by count only (1024 error ACKs echoing 64 KiB requests
   // each is 64 MiB per port), and what was dropped went unreported.
   test('queues are bounded in bytes per port and in total; a port that lost messages gets NLMSG_OVERRUN', async () => {
