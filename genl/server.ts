@@ -111,8 +111,12 @@ export interface Server {
   portGone: ((port: number) => void)[];
   /** Notifications since the last send, each written once, then copied per destination (release). */
   ev: Writer;
-  /** Per destination (port, or 2^32 + groups), the notifications staged for it: [offset, length]* in ev. */
-  staged: Map<number, Staged>;
+  /** Datagrams of staged notifications, in the order of their first message (the order they go out). */
+  staged: Staged[];
+  /** Per destination (port, or 2^32 + groups), its datagram still open for more notifications. */
+  openFor: Map<number, Staged>;
+  /** Per family id, the destination of its last multicast notification. */
+  lastGroup: Map<number, number>;
   counters: Counters;
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
@@ -130,7 +134,7 @@ export function createServer(o: ServerOptions = {}): Server {
     },
     socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0,
     results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(), backlogBytes: 0,
-    subscribers: new Map(), portGone: [], ev: newWriter(1 << 16), staged: new Map(), timer: undefined, timerAt: 0, scheduled: false,
+    subscribers: new Map(), portGone: [], ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), timer: undefined, timerAt: 0, scheduled: false,
     counters: {
       datagrams: 0, messages: 0, errors: 0, truncated: 0, malformed: 0, dumps: 0, sendFailures: 0, dropped: 0,
       overruns: 0, stalled: 0, rejected: {},
@@ -138,7 +142,8 @@ export function createServer(o: ServerOptions = {}): Server {
   };
 }
 
-export interface Staged { port: number; groups: number; msgs: number[] }
+/** A datagram of notifications being assembled: its destination, its messages ([offset, length]* in ev). */
+export interface Staged { port: number; groups: number; msgs: number[]; bytes: number }
 
 /**
  * Queue the bytes [at, out.len) as one datagram to `port` (or to `groups`, a bitmask, via port 0).
@@ -147,7 +152,7 @@ export interface Staged { port: number; groups: number; msgs: number[] }
 function pushSpan(srv: Server, at: number, port: number, groups = 0): void {
   const len = srv.out.len - at;
   if (len === 0) return;
-  if (srv.staged.size) release(srv);
+  if (srv.staged.length) release(srv);
   addSpan(srv, at, len, port, groups);
 }
 
@@ -167,10 +172,8 @@ function addSpan(srv: Server, at: number, len: number, port: number, groups: num
 
 /** Send everything queued. Full buffers are retried later; a vanished port ends its dumps and subscriptions. */
 export function flush(srv: Server): void {
-  if (srv.staged.size) {
-    if (srv.socket) release(srv);
-    else { srv.staged.clear(); resetWriter(srv.ev); }
-  }
+  if (srv.staged.length && srv.socket) release(srv);
+  else unstage(srv);
   if (srv.nspans > 0 && srv.socket) {
     if (srv.backlog.size) divert(srv);
     // One sendMany for everything. It never delivers a datagram to a port after an earlier one to
@@ -180,7 +183,12 @@ export function flush(srv: Server): void {
   }
   srv.nspans = 0;
   resetWriter(srv.out);
+  // A storm to many destinations can grow the buffers a lot for one flush: give that back.
+  if (srv.out.buf.length > SHRINK_ABOVE) srv.out = newWriter(1 << 16);
+  if (srv.ev.buf.length > SHRINK_ABOVE) srv.ev = newWriter(1 << 16);
 }
+
+const SHRINK_ABOVE = 4 << 20;
 
 /** One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. */
 function send(srv: Server): void {
@@ -609,10 +617,12 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
 export function notify(srv: Server, fam: Family, group: string, cmd: number, fill: (w: Writer) => void): void {
   const g = fam.mcgrps?.find((m) => m.name === group);
   if (!g || g.id === undefined || !srv.socket) return; // nobody can hear a server without a socket
-  const at = writeNotification(srv, fam, cmd, fill);
-  if (g.id <= 32) stage(srv, at, 0, 1 << (g.id - 1));
   const subs = srv.subscribers.get(g.id);
-  if (subs) for (const port of subs) stage(srv, at, port, 0);
+  const multicast = g.id <= 32;
+  if (!multicast && !subs?.size) return;
+  const at = writeNotification(srv, fam, cmd, fill);
+  if (multicast) stage(srv, at, fam.id!, 0, 1 << (g.id - 1));
+  if (subs) for (const port of subs) stage(srv, at, fam.id!, port, 0);
   kick(srv);
 }
 
@@ -626,7 +636,7 @@ export function notifyPorts(srv: Server, fam: Family, cmd: number, ports: Iterab
   let at = -1;
   for (const port of ports) {
     if (at < 0) at = writeNotification(srv, fam, cmd, fill);
-    stage(srv, at, port, 0);
+    stage(srv, at, fam.id!, port, 0);
   }
   if (at >= 0) kick(srv);
 }
@@ -641,42 +651,55 @@ function writeNotification(srv: Server, fam: Family, cmd: number, fill: (w: Writ
   return start;
 }
 
-/** Stage the notification at `at` in ev (ending at ev.len) for a destination. */
-function stage(srv: Server, at: number, port: number, groups: number): void {
+/**
+ * Stage the notification at `at` in ev (ending at ev.len) for a destination. With batchEvents (the
+ * default) it joins the destination's open datagram, up to NLMSG_GOODSIZE (which any client that
+ * reads kernel dumps can take), so an event storm costs one send per destination per ~4 KiB even
+ * when several families' notifications interleave. Order: a port's unicast datagram holds its
+ * notifications in the order they happened. A socket may be a member of several groups, so a
+ * family that multicasts to another group closes the datagram of the first: each family's
+ * notifications reach every member in order. (Notifications of different families, to different
+ * groups, may be reordered within one flush.)
+ */
+function stage(srv: Server, at: number, famId: number, port: number, groups: number): void {
   const key = groups ? 0x100000000 + (groups >>> 0) : port >>> 0;
-  let s = srv.staged.get(key);
-  if (!s) srv.staged.set(key, (s = { port, groups, msgs: [] }));
-  s.msgs.push(at, srv.ev.len - at);
+  const len = srv.ev.len - at;
+  let d = srv.opts.batchEvents ? srv.openFor.get(key) : undefined;
+  if (groups) {
+    if (srv.lastGroup.get(famId) !== key) d = undefined;
+    srv.lastGroup.set(famId, key);
+  }
+  if (d && d.bytes + len > NLMSG_GOODSIZE) d = undefined;
+  if (!d) {
+    d = { port, groups, msgs: [], bytes: 0 };
+    srv.staged.push(d);
+    srv.openFor.set(key, d);
+  }
+  d.msgs.push(at, len);
+  d.bytes += len;
 }
 
-/**
- * Copy the staged notifications into the output, destination by destination. With batchEvents
- * (the default) several join one datagram, up to NLMSG_GOODSIZE (which any client that reads
- * kernel dumps can take), so an event storm costs one send per destination per ~4 KiB, however
- * the notifications of several families and groups interleaved.
- */
+/** Copy the staged datagrams into the output and queue them, in order. */
 function release(srv: Server): void {
   const out = srv.out;
   const ev = srv.ev.buf;
-  const batch = srv.opts.batchEvents;
-  for (const s of srv.staged.values()) {
-    const m = s.msgs;
-    let start = out.len;
-    for (let i = 0; i < m.length; i += 2) {
-      const at = m[i];
-      const len = m[i + 1];
-      const cur = out.len - start;
-      if (cur > 0 && (!batch || cur + len > NLMSG_GOODSIZE)) {
-        addSpan(srv, start, cur, s.port, s.groups);
-        start = out.len;
-      }
-      const p = ensure(out, len);
-      out.buf.set(ev.subarray(at, at + len), p);
-      out.len = p + len;
+  for (const d of srv.staged) {
+    const start = ensure(out, d.bytes);
+    let p = start;
+    for (let i = 0; i < d.msgs.length; i += 2) {
+      out.buf.set(ev.subarray(d.msgs[i], d.msgs[i] + d.msgs[i + 1]), p);
+      p += d.msgs[i + 1];
     }
-    addSpan(srv, start, out.len - start, s.port, s.groups);
+    out.len = p;
+    addSpan(srv, start, p - start, d.port, d.groups);
   }
-  srv.staged.clear();
+  unstage(srv);
+}
+
+function unstage(srv: Server): void {
+  srv.staged.length = 0;
+  srv.openFor.clear();
+  srv.lastGroup.clear();
   resetWriter(srv.ev);
 }
 

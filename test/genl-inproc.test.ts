@@ -299,6 +299,32 @@ describe('notifications: batched per destination, in order, after what happened 
     t.served.close();
   });
 
+  test('a member of two groups of one family gets its notifications in order; runs still share datagrams', async () => {
+    const t = setup();
+    const fam = G.addFamily(t.srv, { name: 'two-groups', version: 1, ops: [], mcgrps: [{ name: 'config' }, { name: 'ras' }] });
+    for (const g of fam.mcgrps!) t.raw.addMembership(g.id!);
+    // config 0, ras 1 2 3, config 4, ras 5: four runs.
+    const seq: [string, number][] = [['config', 0], ['ras', 1], ['ras', 2], ['ras', 3], ['config', 4], ['ras', 5]];
+    for (const [g, n] of seq) G.notify(t.srv, fam, g, 1, (w) => A.putU32(w, 1, n));
+    await settle();
+    const got = t.got.splice(0);
+    expect(got.flatMap(messages).map(([, n]) => n)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(got.map((d) => messages(d).length)).toEqual([1, 3, 1, 1]);
+    t.served.close();
+  });
+
+  test('nothing is staged for a group nobody can hear (id above 32, no subscriber)', async () => {
+    const srv = G.createGenlServer({ registry: G.newRegistry(64) });
+    const served = G.serve(srv, { port: 0x41434346, open: (onBatch) => G.openInproc(G.newHub(), { port: 0x41434346, onBatch }) });
+    const fams = [...Array(12).keys()].map((i) => G.addFamily(srv, { name: `f${i}`, version: 1, ops: [], mcgrps: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] }));
+    const high = fams.find((f) => f.mcgrps!.some((g) => g.id! > 32))!;
+    const g = high.mcgrps!.find((x) => x.id! > 32)!;
+    G.flush(srv);
+    for (let i = 0; i < 100; i++) G.notify(srv, high, g.name, 1, (w) => A.putU32(w, 1, i));
+    expect(srv.ev.len).toBe(0);
+    served.close();
+  });
+
   test('a notification sent by a handler reaches a member before the ACK of the request that caused it', async () => {
     const t = setup();
     const fam: G.Family = G.addFamily(t.srv, {

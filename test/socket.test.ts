@@ -191,6 +191,19 @@ describe('native backend', () => {
     expect(slow.rx.map((r) => r.data.readUInt32LE(0))).toEqual([...Array(firstFail).keys()]);
   });
 
+  test('sendMany: a refused port keeps its errno after more than 64 ports failed', () => {
+    const cli = collect();
+    const ports = [...Array(66).keys()].map(() => freshPort()); // never bound: refused
+    const dests = [...ports, ports[0]];
+    const spans = Int32Array.from(dests.flatMap((p) => [0, 1, p, 0]));
+    const res = new Int32Array(dests.length);
+    expect(cli.sock.sendMany(Buffer.from('x'), spans, dests.length, res)).toBe(0);
+    // 64 failed ports are remembered; after the 65th, other ports wait (-EAGAIN, untried), and a
+    // remembered one keeps its own errno.
+    const R = -E.ECONNREFUSED;
+    expect(Array.from(res)).toEqual([...Array(65).fill(R), -E.EAGAIN, R]);
+  });
+
   test('sendEach (the npm and in-process backends) holds a failed port back the same way', () => {
     const tried: number[] = [];
     // Port 7 refuses its second datagram only: a naive loop would deliver the third out of order.

@@ -372,6 +372,8 @@ static int held_err(const int32_t *held, const int *err, size_t n, int32_t port)
   return 0;
 }
 
+static int held_or(int err, int overflow) { return err ? err : overflow ? -EAGAIN : 0; }
+
 // Range check shared by send and sendMany.
 static int in_range(size_t total, int64_t off, int64_t len) {
   return off >= 0 && len >= 0 && (uint64_t)off + (uint64_t)len <= total;
@@ -418,7 +420,8 @@ static napi_value js_send_many(napi_env env, napi_callback_info info) {
   struct mmsghdr mm[MAX_SEND_BATCH]; struct sockaddr_nl addr[MAX_SEND_BATCH]; struct iovec iov[MAX_SEND_BATCH];
   int32_t held[MAX_HELD]; int herr[MAX_HELD]; size_t nheld = 0; int overflow = 0;  // ports that failed in this call
   size_t sent = 0, i = 0;
-#define HELD(port) (overflow ? -EAGAIN : held_err(held, herr, nheld, (port)))
+// A port's errno from earlier in this call; once the list overflowed, every other unicast waits too.
+#define HELD(port) held_or(held_err(held, herr, nheld, (port)), overflow)
   while (i < (size_t)count) {
     int32_t *e = sp + i * 4;
     if (s->fd < 0) { res[i++] = -EBADF; continue; }
