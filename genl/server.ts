@@ -117,6 +117,8 @@ export interface Server {
   openFor: Map<number, Staged>;
   /** Per family id, the destination of its last multicast notification. */
   lastGroup: Map<number, number>;
+  /** When a flush last needed a big (> 4 MiB) buffer. */
+  bigAt: number;
   counters: Counters;
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
@@ -134,7 +136,7 @@ export function createServer(o: ServerOptions = {}): Server {
     },
     socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0,
     results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(), backlogBytes: 0,
-    subscribers: new Map(), portGone: [], ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), timer: undefined, timerAt: 0, scheduled: false,
+    subscribers: new Map(), portGone: [], ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), bigAt: 0, timer: undefined, timerAt: 0, scheduled: false,
     counters: {
       datagrams: 0, messages: 0, errors: 0, truncated: 0, malformed: 0, dumps: 0, sendFailures: 0, dropped: 0,
       overruns: 0, stalled: 0, rejected: {},
@@ -182,13 +184,26 @@ export function flush(srv: Server): void {
     send(srv);
   }
   srv.nspans = 0;
+  srv.out = shrunk(srv, srv.out);
   resetWriter(srv.out);
-  // A storm to many destinations can grow the buffers a lot for one flush: give that back.
-  if (srv.out.buf.length > SHRINK_ABOVE) srv.out = newWriter(1 << 16);
-  if (srv.ev.buf.length > SHRINK_ABOVE) srv.ev = newWriter(1 << 16);
 }
 
-const SHRINK_ABOVE = 4 << 20;
+/**
+ * A storm to many destinations grows the buffers (each destination gets its copy). Keep them while
+ * storms use them; give the memory back a second after the last flush that needed it.
+ */
+function shrunk(srv: Server, w: Writer): Writer {
+  if (w.buf.length <= BIG) return w;
+  const now = Date.now();
+  if (w.len >= w.buf.length / 4) {
+    srv.bigAt = now;
+    kickAt(srv, now + 1100); // a flush then, to shrink even if the daemon goes quiet
+    return w;
+  }
+  return now - srv.bigAt > 1000 ? newWriter(1 << 16) : w;
+}
+
+const BIG = 4 << 20;
 
 /** One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. */
 function send(srv: Server): void {
@@ -700,6 +715,7 @@ function unstage(srv: Server): void {
   srv.staged.length = 0;
   srv.openFor.clear();
   srv.lastGroup.clear();
+  srv.ev = shrunk(srv, srv.ev);
   resetWriter(srv.ev);
 }
 

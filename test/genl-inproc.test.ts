@@ -325,6 +325,24 @@ describe('notifications: batched per destination, in order, after what happened 
     served.close();
   });
 
+  test('the buffers a storm to many subscribers grew are given back about a second after it ends', async () => {
+    const hub = G.newHub();
+    const srv = G.createGenlServer();
+    const served = G.serve(srv, { port: 0x41434347, open: (onBatch) => G.openInproc(hub, { port: 0x41434347, onBatch }) });
+    const fam = G.addFamily(srv, { name: 'storm', version: 1, ops: [], mcgrps: [{ name: 'g' }] });
+    const ports = [...Array(32).keys()].map((i) => 5000 + i);
+    for (const p of ports) G.openInproc(hub, { port: p, onBatch: () => undefined });
+    srv.subscribers.set(fam.mcgrps![0].id!, new Set(ports));
+    for (let i = 0; i < 2000; i++) G.notify(srv, fam, 'g', 1, (w) => A.putBytes(w, 1, new Uint8Array(128)));
+    G.flush(srv); // 32 copies of 2000 x 152 bytes: about 9.7 MB
+    expect(srv.out.buf.length).toBeGreaterThan(4 << 20);
+    G.flush(srv); // a small flush right after keeps it (storms come in ticks)
+    expect(srv.out.buf.length).toBeGreaterThan(4 << 20);
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(srv.out.buf.length).toBeLessThanOrEqual(1 << 16);
+    served.close();
+  });
+
   test('a notification sent by a handler reaches a member before the ACK of the request that caused it', async () => {
     const t = setup();
     const fam: G.Family = G.addFamily(t.srv, {
