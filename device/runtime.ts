@@ -57,7 +57,6 @@ export function step(rt: Runtime, dtMs: number): void {
   }
 }
 
-
 export function startTicking(rt: Runtime): void {
   if (rt.timer) return;
   // Step by the time that passed, not by the nominal period: setInterval fires late under load,

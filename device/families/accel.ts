@@ -353,11 +353,10 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     ...more,
   }, { partial: true, generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
 
-  let rasGroup: number | undefined;
   emu.onRas.push((d, e) => {
     notifyEvent(srv, fam, spec, 'ras-event-ntf', { devIndex: e.dev, event: [eventAttrs(e)] });
     // Formatted subscribers: the event encoded once per format somebody asked for.
-    const ras = rasGroup ??= fam.mcgrps?.find((m) => m.name === 'ras')?.id;
+    const ras = fam.mcgrps?.find((m) => m.name === 'ras')?.id;
     if (ras === undefined) return;
     for (const f of FORMATS) {
       const id = pseudo(ras, f);
