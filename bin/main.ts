@@ -131,6 +131,12 @@ async function runBatch(ctx: Ctx, file: string): Promise<number> {
   return status;
 }
 
+// A reader that went away (`accel ras log | head`) ends the command quietly, as for iproute2.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(0);
+});
+
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
   process.stderr.write(`accel: ${e.message}\n`);
   process.exitCode = 1;

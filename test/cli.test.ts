@@ -6,7 +6,8 @@ import * as path from 'path';
 import { type Daemon, startDaemon } from '../device';
 import { CMD } from '../device/gen/accel';
 import { connectAccel } from '../device/client';
-import { runAccel } from './helpers/cli';
+import { spawn } from 'child_process';
+import { ACCEL, runAccel } from './helpers/cli';
 import { bundleForNobody } from './helpers/nobody';
 
 const PORT = 0x41450000 + (process.pid & 0xfff);
@@ -261,6 +262,26 @@ describe('errors and help', () => {
     expect(await accel('dev', 'show', 'accel9')).toEqual({ code: 1, stdout: '', stderr: 'Error: no such device.\ndaemon answers: No such device\n' });
     expect(await accel('health', 'recover', 'accel0', 'reporter', 'bogus')).toEqual({
       code: 1, stdout: '', stderr: 'Error: no reporter "bogus" (fw, mem, pcie, thermal, core).\ndaemon answers: No such file or directory\n' });
+  });
+
+  test('a reader that closes early (| head) ends the command quietly, exit 0', async () => {
+    const c = await connectAccel({ serverPort: PORT });
+    try {
+      // Enough log for more output than a pipe holds (64 KiB), so the CLI is still writing when the reader goes.
+      for (let i = 0; i < 2000; i += 100) {
+        await Promise.all([...Array(100).keys()].map((j) => c.do(CMD.RAS_INJECT, { devIndex: 1, block: 'dma', severity: 'deferred', address: i + j })));
+      }
+    } finally {
+      c.close();
+    }
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [ACCEL, '-s', 'ras', 'log', 'accel1'], { env: { ...process.env, ACCEL_NL_PORT: String(PORT) } });
+      let stderr = '';
+      child.stderr.on('data', (b) => { stderr += b; });
+      child.stdout.once('data', () => child.stdout.destroy()); // `head -1`
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(r).toEqual({ code: 0, stderr: '' });
   });
 
   test('bad syntax: exit 2 with a message, never a stack trace', async () => {
