@@ -8,12 +8,13 @@ import { familyObject } from './family';
 import { healthObject } from './health';
 import { defaultOptions, type Options } from './output';
 import { rasObject } from './ras';
+import { serverObject } from './server';
 import { readBatch } from './batch';
 import { version } from './version';
 
 const USAGE = `Usage: accel [ OPTIONS ] OBJECT { COMMAND | help }
        accel [ -force ] -batch FILENAME
-where  OBJECT := { dev | ras | health | caps | job | bo | family | monitor | exporter | daemon }
+where  OBJECT := { dev | ras | health | caps | job | bo | family | server | monitor | exporter | daemon }
        OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -s[tats] | -t[imestamp] | --port PORT }
 `;
 
@@ -25,7 +26,7 @@ const lazy = (name: string, usage: string, load: () => Promise<{ run: Obj['run']
 });
 
 const OBJECTS: Obj[] = [
-  devObject, rasObject, healthObject, capsObject, jobObject, boObject, familyObject,
+  devObject, rasObject, healthObject, capsObject, jobObject, boObject, familyObject, serverObject,
   lazy('monitor', 'Usage: accel [ -j [ -p ] ] [ -t ] monitor [ all | OBJECT-LIST ] [ --pcap FILE ]\nwhere  OBJECT-LIST := { dev | ras | health | job } ...\n',
     async () => ({ run: (require('./monitor.js') as typeof import('./monitor')).runMonitor })),
   lazy('exporter', 'Usage: accel exporter [ --listen ADDR ] [ --interval MSEC ]\n',

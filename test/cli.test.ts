@@ -231,6 +231,22 @@ test('family list and get, like genl ctrl (text and JSON)', async () => {
   expect(none).toMatchObject({ code: 1, stderr: expect.stringMatching(/No such file or directory\n$/) });
 });
 
+describe('server', () => {
+  test('show: the counters move with what the daemon answered (text and JSON)', async () => {
+    const before = (await json('server', 'show')).server;
+    expect(await accel('dev', 'show', 'accel9')).toMatchObject({ code: 1 }); // one ENODEV
+    const after = (await json('server')).server;
+    expect(after.datagrams).toBeGreaterThan(before.datagrams);
+    expect(after.errors).toBe(before.errors + 1);
+    expect(after.rejected.ENODEV).toBe((before.rejected.ENODEV ?? 0) + 1);
+    expect(after).toMatchObject({ dumps_running: 0, backlog_ports: 0, dropped: 0 });
+    const text = await accel('server', 'show');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^server: datagrams \d+ messages \d+ errors \d+ truncated 0 malformed 0\n  dumps \d+ dumps_running 0 send_failures \d+ dropped 0 overruns 0 stalled 0\n  backlog_ports 0 backlog_datagrams 0 backlog_bytes 0 subscriptions \d+\n  rejected (\w+ \d+ ?)*ENODEV \d+/);
+    expect(await accel('server', 'show', 'extra')).toMatchObject({ code: 2, stdout: '' });
+  });
+});
+
 describe('batch', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'accel-batch-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -3,13 +3,13 @@
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EEXIST, EINVAL, EMSGSIZE, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
-import { dumpEach, notifyPorts } from '../../genl';
+import { dumpEach, notifyPorts, serverStats } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
 import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
 import { FORMATS, FRAGMENT, LOG_BATCH, countersOf, encodePayload, fragments } from '../formats';
 import { formatMask, namesOf, supports } from '../formats/support';
-import { type Accel, ACCEL, CMD, type Event, RAS_FORMAT, type RasFormat, spec } from '../gen/accel';
+import { type Accel, ACCEL, CMD, type Event, RAS_FORMAT, type RasFormat, type Server, spec } from '../gen/accel';
 import { clearDump, diagnose, getDump, overallHealth, recover, testReporter } from '../health';
 import { type RasEvent, readFrom } from '../log';
 import { type Device, counterIndex, versionList } from '../model';
@@ -56,6 +56,17 @@ export const eventAttrs = (e: RasEvent): Event => {
     folded: over ? e.folded : undefined, firstTsNs: over ? e.firstTsNs : undefined, lastTsNs: over ? e.lastTsNs : undefined,
   };
 };
+
+/** The server's counters and queues, as stats-get reports them. */
+function serverAttrs(st: ReturnType<typeof serverStats>): Server {
+  return {
+    datagrams: st.datagrams, messages: st.messages, errors: st.errors, truncated: st.truncated, malformed: st.malformed,
+    dumps: st.dumps, sendFailures: st.sendFailures, dropped: st.dropped, overruns: st.overruns, stalled: st.stalled,
+    dumpsRunning: st.dumpsRunning, backlogPorts: st.backlogPorts, backlogDatagrams: st.backlogDatagrams,
+    backlogBytes: st.backlogBytes, subscriptions: Object.values(st.subscribers).reduce((a, n) => a + n, 0),
+    rejected: Object.entries(st.rejected).sort(([a], [b]) => a.localeCompare(b)).map(([errnoName, count]) => ({ errnoName, count })),
+  };
+}
 
 function healthAttrs(d: Device, only?: ReporterName): Accel {
   const reporter = [...d.reporters.values()].filter((r) => !only || r.name === only).map((r) => ({
@@ -346,6 +357,7 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
         return 0;
       },
     },
+    'stats-get': { do: (c) => reply(c, { server: serverAttrs(serverStats(srv)) }) },
     'caps-get': {
       do: onDev((c, d) => reply(c, capsAttrs(rt, fam, d))),
       dump: (c) => dumpDevices(c, s, (d) => capsAttrs(rt, fam, d)),

@@ -69,9 +69,11 @@ export const CMD = {
   RAS_EVENT_NTF: 30,
   /** A job finished (done, failed, cancelled or timed out). */
   JOB_NTF: 31,
+  /** The daemon's netlink server counters and queues (what `accel server show` prints). */
+  STATS_GET: 32,
 } as const;
 
-export type OpName = 'dev-get' | 'dev-set' | 'dev-new' | 'dev-del' | 'ras-get' | 'ras-clear' | 'ras-inject' | 'ras-log-get' | 'health-get' | 'health-set' | 'health-recover' | 'health-diagnose' | 'health-dump' | 'health-test' | 'subscribe' | 'unsubscribe' | 'caps-get' | 'bo-create' | 'bo-destroy' | 'bo-write' | 'bo-read' | 'bo-get' | 'job-submit' | 'job-get' | 'job-wait' | 'dev-add-ntf' | 'dev-del-ntf' | 'dev-state-ntf' | 'health-ntf' | 'ras-event-ntf' | 'job-ntf';
+export type OpName = 'dev-get' | 'dev-set' | 'dev-new' | 'dev-del' | 'ras-get' | 'ras-clear' | 'ras-inject' | 'ras-log-get' | 'health-get' | 'health-set' | 'health-recover' | 'health-diagnose' | 'health-dump' | 'health-test' | 'subscribe' | 'unsubscribe' | 'caps-get' | 'bo-create' | 'bo-destroy' | 'bo-write' | 'bo-read' | 'bo-get' | 'job-submit' | 'job-get' | 'job-wait' | 'dev-add-ntf' | 'dev-del-ntf' | 'dev-state-ntf' | 'health-ntf' | 'ras-event-ntf' | 'job-ntf' | 'stats-get';
 
 /** Multicast group names; ids are assigned at registration (resolve them through nlctrl). */
 export const GROUP = {
@@ -294,7 +296,8 @@ export const ACCEL = {
   JOB: 67,
   TS_NS: 68,
   PAYLOAD_MORE: 69,
-  MAX: 69,
+  SERVER: 70,
+  MAX: 70,
 } as const;
 
 export interface Accel {
@@ -378,6 +381,8 @@ export interface Accel {
   tsNs?: number | bigint;
   /** The payload continues in the next message of the dump (docs/formats.md). */
   payloadMore?: boolean;
+  /** The daemon's netlink server: counters since start and state now. */
+  server?: Server;
 }
 
 /** The attribute set version. */
@@ -484,6 +489,74 @@ export const KV = {
 export interface Kv {
   key?: string;
   value?: string;
+}
+
+/**
+ * What the netlink server has done since it started, and holds now (stats-get). (attribute set
+ * server)
+ */
+export const SERVER = {
+  DATAGRAMS: 1,
+  MESSAGES: 2,
+  ERRORS: 3,
+  TRUNCATED: 4,
+  MALFORMED: 5,
+  DUMPS: 6,
+  SEND_FAILURES: 7,
+  DROPPED: 8,
+  OVERRUNS: 9,
+  STALLED: 10,
+  DUMPS_RUNNING: 11,
+  BACKLOG_PORTS: 12,
+  BACKLOG_DATAGRAMS: 13,
+  BACKLOG_BYTES: 14,
+  SUBSCRIPTIONS: 15,
+  REJECTED: 16,
+  MAX: 16,
+} as const;
+
+export interface Server {
+  /** Datagrams received. */
+  datagrams?: number | bigint;
+  /** Netlink messages in them. */
+  messages?: number | bigint;
+  /** Requests answered with an error. */
+  errors?: number | bigint;
+  /** Datagrams longer than the server takes (answered EMSGSIZE). */
+  truncated?: number | bigint;
+  /** Datagrams with bytes after the last whole message. */
+  malformed?: number | bigint;
+  /** Dumps started. */
+  dumps?: number | bigint;
+  /** Sends that found a full or vanished port. */
+  sendFailures?: number | bigint;
+  /** Datagrams dropped from full ports; each such port is sent NLMSG_OVERRUN. */
+  dropped?: number | bigint;
+  /** NLMSG_OVERRUN markers delivered. */
+  overruns?: number | bigint;
+  /** Ports released after taking nothing for the stall time. */
+  stalled?: number | bigint;
+  dumpsRunning?: number;
+  /** Ports with datagrams queued because their buffer is full. */
+  backlogPorts?: number;
+  backlogDatagrams?: number;
+  backlogBytes?: number | bigint;
+  /** Unicast subscriptions (subscribe op), over all groups and formats. */
+  subscriptions?: number;
+  /** Errors answered, by errno. */
+  rejected?: Rejected[];
+}
+
+/** The attribute set rejected. */
+export const REJECTED = {
+  ERRNO_NAME: 1,
+  COUNT: 2,
+  MAX: 2,
+} as const;
+
+export interface Rejected {
+  errnoName?: string;
+  count?: number | bigint;
 }
 
 /** The attribute set memory. */
@@ -901,8 +974,9 @@ export const spec: Spec = {
         },
         { name: 'ts-ns', value: 68, type: 'u64' },
         { name: 'payload-more', value: 69, type: 'flag' },
+        { name: 'server', value: 70, type: 'nest', nestedAttributes: 'server' },
       ],
-      max: 69,
+      max: 70,
     },
     {
       name: 'version',
@@ -969,6 +1043,44 @@ export const spec: Spec = {
       attributes: [
         { name: 'key', value: 1, type: 'string' },
         { name: 'value', value: 2, type: 'string' },
+      ],
+      max: 2,
+    },
+    {
+      name: 'server',
+      namePrefix: 'accel-a-server-',
+      attributes: [
+        { name: 'datagrams', value: 1, type: 'u64' },
+        { name: 'messages', value: 2, type: 'u64' },
+        { name: 'errors', value: 3, type: 'u64' },
+        { name: 'truncated', value: 4, type: 'u64' },
+        { name: 'malformed', value: 5, type: 'u64' },
+        { name: 'dumps', value: 6, type: 'u64' },
+        { name: 'send-failures', value: 7, type: 'u64' },
+        { name: 'dropped', value: 8, type: 'u64' },
+        { name: 'overruns', value: 9, type: 'u64' },
+        { name: 'stalled', value: 10, type: 'u64' },
+        { name: 'dumps-running', value: 11, type: 'u32' },
+        { name: 'backlog-ports', value: 12, type: 'u32' },
+        { name: 'backlog-datagrams', value: 13, type: 'u32' },
+        { name: 'backlog-bytes', value: 14, type: 'u64' },
+        { name: 'subscriptions', value: 15, type: 'u32' },
+        {
+          name: 'rejected',
+          value: 16,
+          type: 'nest',
+          nestedAttributes: 'rejected',
+          multiAttr: true,
+        },
+      ],
+      max: 16,
+    },
+    {
+      name: 'rejected',
+      namePrefix: 'accel-a-rejected-',
+      attributes: [
+        { name: 'errno-name', value: 1, type: 'string' },
+        { name: 'count', value: 2, type: 'u64' },
       ],
       max: 2,
     },
@@ -1499,6 +1611,14 @@ export const spec: Spec = {
       dontValidate: [],
       event: { attributes: ['job'] },
       mcgrp: 'jobs',
+    },
+    {
+      name: 'stats-get',
+      value: 32,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: { reply: ['server'] },
     },
   ],
   mcastGroups: [
