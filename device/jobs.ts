@@ -21,6 +21,8 @@ export interface Bo {
   addr: bigint;
   mem: SharedArrayBuffer;
   owner: number;
+  /** The owner's uid, or undefined for an admin (whose BOs count against the host limit only). */
+  uid?: number;
 }
 
 export interface Operand { handle: number; offset: number; ld: number }
@@ -64,6 +66,10 @@ export interface Engine {
   /** Bytes of real memory all BOs may use together, whatever the devices claim. */
   hostLimit: number;
   hostUsed: number;
+  /** Bytes the BOs of one non-admin uid may use together (so one user cannot take the host limit). */
+  userLimit: number;
+  /** Bytes in use per non-admin uid. */
+  usedBy: Map<number, number>;
   /** Device address allocation cursor per device. */
   nextAddr: Map<number, bigint>;
   /** Busy milliseconds per device since the telemetry last asked. */
@@ -83,10 +89,11 @@ export class JobError extends Error {
 const ESIZE: Record<DType, [number, number]> = { f32: [4, 4], f64: [8, 8], i8: [1, 4] };
 export const MAX_BO = 1 << 30;
 
-export function newEngine(emu: Emulator, o: { hostLimit?: number; threads?: number } = {}): Engine {
+export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: number; threads?: number } = {}): Engine {
+  const hostLimit = o.hostLimit ?? 4 * 2 ** 30;
   const e: Engine = {
     emu, bos: new Map(), handles: new Map(), jobs: new Map(), queues: new Map(), running: new Map(), nextBo: 1, nextJob: 1,
-    hostLimit: o.hostLimit ?? 4 * 2 ** 30, hostUsed: 0, nextAddr: new Map(), busyMs: new Map(),
+    hostLimit, hostUsed: 0, userLimit: o.userLimit ?? hostLimit / 4, usedBy: new Map(), nextAddr: new Map(), busyMs: new Map(),
     pool: o.threads === 0 ? undefined : createPool({ threads: o.threads }), onDone: [], keep: 1024,
   };
   emu.onRas.push((d, ev) => {
@@ -118,13 +125,20 @@ export async function stopEngine(e: Engine): Promise<void> {
   await e.pool?.close();
 }
 
-/** Allocate a BO; throws JobError ENOMEM with the sizes when device (or host) memory is short. */
-export function createBo(e: Engine, d: Device, size: number, owner: number): Bo {
+/**
+ * Allocate a BO for port `owner`; `uid` (undefined for an admin) is held to the per-user limit.
+ * Throws JobError ENOMEM with the sizes when device, host or the user's share is short.
+ */
+export function createBo(e: Engine, d: Device, size: number, owner: number, uid?: number): Bo {
   if (!Number.isSafeInteger(size) || size <= 0) throw new JobError(EINVAL, `bo size must be a positive integer, got ${size}`);
   const free = d.memTotal - d.memUsed;
   if (BigInt(size) > free) throw new JobError(ENOMEM, `cannot allocate ${size} bytes on ${d.name}: ${d.memUsed} of ${d.memTotal} in use`);
   if (size > MAX_BO || e.hostUsed + size > e.hostLimit) {
     throw new JobError(ENOMEM, `cannot allocate ${size} bytes: the emulator's host memory limit is ${e.hostLimit} (${e.hostUsed} in use), one BO at most ${MAX_BO}`);
+  }
+  const mine = uid === undefined ? 0 : e.usedBy.get(uid) ?? 0;
+  if (uid !== undefined && mine + size > e.userLimit) {
+    throw new JobError(ENOMEM, `cannot allocate ${size} bytes: uid ${uid} holds ${mine} of the ${e.userLimit} a non-admin user may`);
   }
   let mem: SharedArrayBuffer;
   try { mem = new SharedArrayBuffer(size); } catch { throw new JobError(ENOMEM, `host could not allocate ${size} bytes`); }
@@ -132,11 +146,12 @@ export function createBo(e: Engine, d: Device, size: number, owner: number): Bo 
   e.nextAddr.set(d.index, addr + ((BigInt(size) + 0xfffn) & ~0xfffn));
   let ns = e.handles.get(owner);
   if (!ns) e.handles.set(owner, (ns = { next: 1, bos: new Map() }));
-  const bo: Bo = { handle: ns.next++, id: e.nextBo++, dev: d, size, addr, mem, owner };
+  const bo: Bo = { handle: ns.next++, id: e.nextBo++, dev: d, size, addr, mem, owner, uid };
   e.bos.set(bo.id, bo);
   ns.bos.set(bo.handle, bo);
   d.memUsed += BigInt(size);
   e.hostUsed += size;
+  if (uid !== undefined) e.usedBy.set(uid, mine + size);
   d.generation++;
   return bo;
 }
@@ -158,6 +173,10 @@ export function freeBo(e: Engine, b: Bo): void {
   if (ns && !ns.bos.size) e.handles.delete(b.owner);
   b.dev.memUsed -= BigInt(b.size);
   e.hostUsed -= b.size;
+  if (b.uid !== undefined) {
+    const left = (e.usedBy.get(b.uid) ?? 0) - b.size;
+    if (left > 0) e.usedBy.set(b.uid, left); else e.usedBy.delete(b.uid);
+  }
   b.dev.generation++;
 }
 

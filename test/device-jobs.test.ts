@@ -65,6 +65,24 @@ test('BO data round-trips in chunks; memory is accounted; ENOMEM names the sizes
   expect((await req(CMD.DEV_GET, { devIndex: 0 }))[0].memUsed).toBe(0);
 });
 
+test('a non-admin uid may hold only its share of host memory in BOs; admins only the host limit', async () => {
+  t.d.engine.userLimit = 1 << 20;
+  const user = (uid: number) => G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(t.hub, { onBatch, uid }) });
+  const [u1, u1b, u2] = [user(1000), user(1000), user(1001)];
+  try {
+    const h = await bo(600000, 1, u1);
+    // The same uid on another socket shares the limit; another uid has its own.
+    await expect(req(CMD.BO_CREATE, { devIndex: 1, boSize: 600000 }, u1b)).rejects.toMatchObject({
+      errno: 12, extack: { msg: 'cannot allocate 600000 bytes: uid 1000 holds 600000 of the 1048576 a non-admin user may' } });
+    await bo(600000, 1, u2);
+    await bo(2 << 20, 1); // root
+    await req(CMD.BO_DESTROY, { boHandle: h }, u1);
+    await bo(600000, 1, u1b);
+  } finally {
+    for (const x of [u1, u1b, u2]) x.close();
+  }
+});
+
 /** Upload A and B (f32), run C = A*B over netlink, compare with a direct call. */
 async function runF32(m: number, n: number, k: number, extra: Accel['gemm'] = {}) {
   const a = Float32Array.from({ length: m * k }, (_, i) => ((i * 37) % 17) - 8);

@@ -53,7 +53,8 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         if (typeof d === 'number') return d;
         if (!need(c, a.boSize, ACCEL.BO_SIZE)) return -EINVAL;
         try {
-          const b = createBo(eng, d, Number(a.boSize), c.sender.port);
+          const admin = s.srv.opts.isAdmin(c.sender);
+          const b = createBo(eng, d, Number(a.boSize), c.sender.port, admin ? undefined : c.sender.uid);
           return reply(c, { devIndex: d.index, boHandle: b.handle, boSize: b.size });
         } catch (e) { return fail(c, e); }
       },
