@@ -10,7 +10,7 @@ import { type Daemon, startDaemon } from '../device';
 import { type AccelEvent, connectAccel } from '../device/client';
 import { CMD, spec } from '../device/gen/accel';
 import { spec as rasSpec } from '../device/gen/drm-ras';
-import { MAX_SUBSCRIBERS } from '../device/families/accel';
+import { MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_UID } from '../device/families/accel';
 import { writeAttrs } from '../genl/ynl';
 import { messagesOf } from '../genl/mirror';
 import { openSocket } from '../genl/socket';
@@ -248,16 +248,44 @@ describe('limits, each with its errno', () => {
       const put = (w: A.Writer) => writeAttrs(w, spec, 'accel', { group: 'ras' });
       const id = hd.served.srv.registry.byName.get('accel')!.id!;
       for (let i = 0; i < MAX_SUBSCRIBERS; i++) {
-        const c = G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch, uid: 65534 }) });
+        // Many users (each may hold MAX_SUBSCRIBERS_PER_UID).
+        const uid = 10000 + (i % 32);
+        const c = G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch, uid }) });
         clients.push(c);
         await c.request(id, CMD.SUBSCRIBE, { fill: put });
       }
-      const late = G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch, uid: 65534 }) });
+      const late = G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch, uid: 10000 }) });
       clients.push(late);
       await expect(late.request(id, CMD.SUBSCRIBE, { fill: put })).rejects.toMatchObject({ errno: 28, extack: { msg: `group already has ${MAX_SUBSCRIBERS} subscribers` } });
       // A subscriber that leaves frees its place.
       await clients[0].request(id, CMD.UNSUBSCRIBE, { fill: put });
       await late.request(id, CMD.SUBSCRIBE, { fill: put });
+    } finally {
+      for (const c of clients) c.close();
+      hd.close();
+    }
+  }, 20000);
+
+  test(`subscribers per group from one non-admin uid: ${MAX_SUBSCRIBERS_PER_UID}; root is not limited so`, async () => {
+    const hub = G.newHub();
+    const hd = startDaemon({ port: PORT, tick: false, open: (onBatch) => G.openInproc(hub, { port: PORT, onBatch }) });
+    const clients: G.Client[] = [];
+    const client = (uid: number) => {
+      const c = G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch, uid }) });
+      clients.push(c);
+      return c;
+    };
+    try {
+      const put = (w: A.Writer) => writeAttrs(w, spec, 'accel', { group: 'ras' });
+      const id = hd.served.srv.registry.byName.get('accel')!.id!;
+      for (let i = 0; i < MAX_SUBSCRIBERS_PER_UID; i++) await client(65534).request(id, CMD.SUBSCRIBE, { fill: put });
+      await expect(client(65534).request(id, CMD.SUBSCRIBE, { fill: put })).rejects.toMatchObject({
+        errno: 28, extack: { msg: `uid 65534 already has ${MAX_SUBSCRIBERS_PER_UID} subscribers to ras` } });
+      // Subscribing again from a port that already is one is not a new subscriber.
+      await clients[0].request(id, CMD.SUBSCRIBE, { fill: put });
+      await client(65533).request(id, CMD.SUBSCRIBE, { fill: put });
+      await client(0).request(id, CMD.SUBSCRIBE, { fill: put });
+      for (let i = 0; i < MAX_SUBSCRIBERS_PER_UID; i++) await client(0).request(id, CMD.SUBSCRIBE, { fill: put });
     } finally {
       for (const c of clients) c.close();
       hd.close();

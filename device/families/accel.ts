@@ -20,6 +20,8 @@ import { type Served, sortedDevices, targetDevice } from './common';
 const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
 /** Unicast subscribers allowed per group (documented limit; ENOSPC beyond). */
 export const MAX_SUBSCRIBERS = 1024;
+/** Unicast subscribers to one group from one non-admin uid (each costs a send per event batch). */
+export const MAX_SUBSCRIBERS_PER_UID = 64;
 
 export function devAttrs(d: Device): Accel {
   const t = d.tel;
@@ -125,6 +127,9 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
   // map: ids above 32 never reach kernel multicast, and the server drops a vanished port from them.
   const code = new Map(FORMATS.map((f) => [f, RAS_FORMAT[f.toUpperCase().replace(/-/g, '_') as keyof typeof RAS_FORMAT]]));
   const pseudo = (g: number, f: RasFormat): number => 0x10000 + (g << 8) + code.get(f)!;
+  /** The uid behind each subscribed port, for the per-uid limit; forgotten when the port goes. */
+  const subUid = new Map<number, number>();
+  srv.portGone.push((port) => subUid.delete(port));
   const subSets = (g: number): [RasFormat | undefined, number][] => [[undefined, g], ...FORMATS.map((f): [RasFormat, number] => [f, pseudo(g, f)])];
 
   /**
@@ -340,6 +345,16 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
           setErrMsg(c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);
           return -ENOSPC;
         }
+        const uid = c.sender.uid;
+        if (!srv.opts.isAdmin(c.sender)) {
+          let mine = 0;
+          for (const [, id] of subSets(g)) for (const p of srv.subscribers.get(id) ?? []) if (p !== port && subUid.get(p) === uid) mine++;
+          if (mine >= MAX_SUBSCRIBERS_PER_UID) {
+            setErrMsg(c.ext, `uid ${uid} already has ${MAX_SUBSCRIBERS_PER_UID} subscribers to ${a.group}`);
+            return -ENOSPC;
+          }
+        }
+        subUid.set(port, uid);
         // One subscription per port and group: a new format replaces the old one.
         for (const [, id] of subSets(g)) srv.subscribers.get(id)?.delete(port);
         const id = f === undefined ? g : pseudo(g, f);
