@@ -9,11 +9,13 @@ import * as os from 'os';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { AccelClient, AccelEvent } from '../device/client';
 import { BLOCKS, REPORTERS, SEVERITIES, STATES } from '../device/enums';
-import { type Accel, CMD, type Reporter } from '../device/gen/accel';
+import { type Accel, CMD, type Reporter, type Server } from '../device/gen/accel';
 import { type Args, UsageError, keyword, parseU32 } from './args';
 import type { Ctx } from './context';
 
 interface Dev { dev: Accel; ras?: Accel; health?: Accel }
+/** What the exporter itself saw, and the daemon's server counters as of the last scrape. */
+interface Stats { live: number; recovered: number; up: boolean; server?: Server }
 
 const HEALTH_VALUE: Record<string, number> = { ok: 0, warning: 1, critical: 2 };
 const LABELS = ['accel', 'device', 'pci_bus_id', 'serial', 'driver', 'Hostname'] as const;
@@ -27,7 +29,7 @@ export function parseListen(s: string): { host: string | undefined; port: number
   return { host: host === '' && s.startsWith(':') ? undefined : host || '127.0.0.1', port: Number(m[3]) };
 }
 
-export function buildMetrics(devs: Map<number, Dev>, stats: { live: number; recovered: number; up: boolean }): Registry {
+export function buildMetrics(devs: Map<number, Dev>, stats: Stats): Registry {
   const reg = new Registry();
   const hostname = os.hostname();
   const labelsOf = (d: Dev): Record<string, string> => ({
@@ -99,11 +101,32 @@ export function buildMetrics(devs: Map<number, Dev>, stats: { live: number; reco
     name: 'ACCEL_EXP_DAEMON_UP', help: 'Whether the last request to the daemon succeeded.', registers: [reg],
     collect() { this.set(stats.up ? 1 : 0); },
   });
+
+  // The daemon's netlink server (stats-get, read every --interval; absent from daemons without it).
+  const server = (kind: 'gauge' | 'counter', name: string, help: string, f: (s: Server) => number | bigint | undefined): void => {
+    const collect = function (this: Gauge | Counter): void {
+      this.reset();
+      if (!stats.server) return;
+      if (this instanceof Gauge) this.set(n(f(stats.server))); else (this as Counter).inc(n(f(stats.server)));
+    };
+    if (kind === 'gauge') new Gauge({ name, help, registers: [reg], collect });
+    else new Counter({ name, help, registers: [reg], collect });
+  };
+  server('counter', 'ACCEL_SERVER_MESSAGES_TOTAL', 'Netlink messages the daemon received.', (s) => s.messages);
+  server('counter', 'ACCEL_SERVER_DROPPED_TOTAL', 'Datagrams dropped from clients whose receive buffer stayed full.', (s) => s.dropped);
+  server('counter', 'ACCEL_SERVER_OVERRUNS_TOTAL', 'NLMSG_OVERRUN markers sent to clients that lost datagrams.', (s) => s.overruns);
+  server('counter', 'ACCEL_SERVER_STALLED_TOTAL', 'Client ports released after taking nothing for the stall time.', (s) => s.stalled);
+  server('gauge', 'ACCEL_SERVER_BACKLOG_BYTES', 'Bytes queued for clients whose receive buffer is full.', (s) => s.backlogBytes);
+  server('gauge', 'ACCEL_SERVER_SUBSCRIPTIONS', 'Unicast subscriptions (subscribe op).', (s) => s.subscriptions);
+  new Counter({
+    name: 'ACCEL_SERVER_ERRORS_TOTAL', help: 'Requests the daemon answered with an error, by errno.', labelNames: ['errno'], registers: [reg],
+    collect() { this.reset(); for (const r of stats.server?.rejected ?? []) this.inc({ errno: r.errnoName ?? '?' }, n(r.count)); },
+  });
   return reg;
 }
 
 /** Keeps `devs` current: event-driven re-reads, coalesced per device, and telemetry on a timer. */
-function track(c: AccelClient, devs: Map<number, Dev>, stats: { live: number; recovered: number; up: boolean }) {
+function track(c: AccelClient, devs: Map<number, Dev>, stats: Stats) {
   const pending = new Map<number, Set<'dev' | 'ras' | 'health'>>();
   let scheduled = false;
   const ok = <T>(p: Promise<T>): Promise<T | undefined> => p.then((v) => { stats.up = true; return v; }, () => { stats.up = false; return undefined; });
@@ -141,6 +164,10 @@ function track(c: AccelClient, devs: Map<number, Dev>, stats: { live: number; re
     // Changes with no event of their own (a counter clear) are caught here, at the same interval.
     for (const r of (await ok(c.dump(CMD.RAS_GET))) ?? []) { const x = devs.get(r.devIndex!); if (x) x.ras = r; }
     for (const h of (await ok(c.dump(CMD.HEALTH_GET))) ?? []) { const x = devs.get(h.devIndex!); if (x) x.health = h; }
+    // The server's counters, from daemons that serve stats-get (their absence is not "down").
+    if (c.family.ops.some((o) => o.id === CMD.STATS_GET)) {
+      stats.server = (await c.do(CMD.STATS_GET).catch(() => [] as Accel[]))[0]?.server;
+    }
   };
   const onEvent = (e: AccelEvent): void => {
     const i = e.attrs.devIndex;
@@ -173,7 +200,7 @@ export async function runExporter(ctx: Ctx, a: Args): Promise<void> {
   const addr = parseListen(listen);
   const c = await ctx.accel();
   const devs = new Map<number, Dev>();
-  const stats = { live: 0, recovered: 0, up: true };
+  const stats: Stats = { live: 0, recovered: 0, up: true };
   const t = track(c, devs, stats);
   const sub = await c.subscribe(['config', 'ras'], t.onEvent);
   await t.all();

@@ -120,3 +120,31 @@ test('hot-plugged devices appear and removed ones disappear', async () => {
   body = await until((b) => value(b, 'ACCEL_FI_DEV_STATE', { accel: '5', state: 'operational' }) === undefined);
   expect(value(body, 'ACCEL_FI_DEV_STATE', { accel: '1', state: 'operational' })).toBe(1);
 });
+
+test("the daemon's server counters, refreshed every --interval", async () => {
+  const plain = (body: string, name: string): number | undefined => {
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
+    return m ? Number(m[1]) : undefined;
+  };
+  const fast = startAccel(['exporter', '--listen', '127.0.0.1:0', '--interval', '100'], { port: PORT });
+  try {
+    const u = (await fast.waitFor(/http:\/\/127\.0\.0\.1:\d+\/metrics/)).toString();
+    const before = (await get(u)).body;
+    const msgs = plain(before, 'ACCEL_SERVER_MESSAGES_TOTAL')!;
+    expect(msgs).toBeGreaterThan(0);
+    expect(plain(before, 'ACCEL_SERVER_DROPPED_TOTAL')).toBe(0);
+    expect(plain(before, 'ACCEL_SERVER_BACKLOG_BYTES')).toBe(0);
+    const enodev = value(before, 'ACCEL_SERVER_ERRORS_TOTAL', { errno: 'ENODEV' }) ?? 0;
+    await expect(admin.do(CMD.DEV_GET, { devIndex: 99 })).rejects.toMatchObject({ errno: 19 });
+    const end = Date.now() + 5000;
+    let after = before;
+    while (value(after, 'ACCEL_SERVER_ERRORS_TOTAL', { errno: 'ENODEV' }) !== enodev + 1 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = (await get(u)).body;
+    }
+    expect(value(after, 'ACCEL_SERVER_ERRORS_TOTAL', { errno: 'ENODEV' })).toBe(enodev + 1);
+    expect(plain(after, 'ACCEL_SERVER_MESSAGES_TOTAL')).toBeGreaterThan(msgs);
+  } finally {
+    await fast.stop();
+  }
+});
