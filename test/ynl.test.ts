@@ -427,6 +427,15 @@ describe('codec', () => {
     expect(written).toBeGreaterThan(300); // not only the error path
   });
 
+  test('decoded binaries are copies, also from a Buffer (a socket reuses its receive memory)', () => {
+    const w = A.newWriter();
+    writeAttrs(w, test1, 'all', { blob: new Uint8Array([0xbe, 0xef]) });
+    const rx = Buffer.from(A.bytes(w));
+    const o = readAttrs<{ blob: Uint8Array }>(A.view(rx), 0, rx.length, test1, 'all');
+    rx.fill(0x12);
+    expect(Array.from(o.blob)).toEqual([0xbe, 0xef]);
+  });
+
   test('writing the wrong type throws, naming the field', () => {
     const w = A.newWriter();
     expect(() => writeAttrs(w, test1, 'all', { word: '1' })).toThrow(new TypeError('all.word: expected an integer'));
@@ -450,12 +459,6 @@ describe('codec', () => {
     }), { numRuns: 2000 });
   });
 
-  test('binary values are copies, not views into the datagram', () => {
-    const { bytes } = roundTrip({ blob: new Uint8Array([7, 8]) });
-    const back = readAttrs<{ blob: Uint8Array }>(A.view(bytes), 0, bytes.length, test1, 'all');
-    bytes[4] = 0;
-    expect([...back.blob]).toEqual([7, 8]);
-  });
 });
 
 describe('drm-ras served on the in-process hub', () => {

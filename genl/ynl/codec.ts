@@ -254,7 +254,8 @@ function readOne(v: View, at: number, cs: CSet, ca: CAttr, t: AttrType, depth: n
   switch (t) {
     case 'flag': return true;
     case 'string': return getString(v, at);
-    case 'binary': return v.buf.slice(at + 4, at + 4 + n);
+    // A copy, also when buf is a Buffer (whose slice() is a view): the socket reuses its memory.
+    case 'binary': return new Uint8Array(v.buf.subarray(at + 4, at + 4 + n));
     case 'nest':
       if (depth >= MAX_NEST) return undefined;
       return readSet(v, at + 4, at + 4 + n, compiled(cs.spec, ca.a.nestedAttributes!), depth + 1);
