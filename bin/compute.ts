@@ -3,7 +3,9 @@
 import { type Accel, CMD } from '../device/gen/accel';
 import * as fs from 'fs';
 import { type Args, OpError, UsageError, keyword, parseEnum, parseSize, parseU32 } from './args';
-import { type Ctx, type Obj, doOne, dumpAll, requireOp } from './context';
+import { ETIMEDOUT } from '../attrs/errno';
+import { NetlinkError } from '../genl';
+import { type Ctx, type Obj, call, doOne, dumpAll, requireOp } from './context';
 import { needDev } from './handle';
 import { num, pairs, toJson } from './output';
 
@@ -206,7 +208,7 @@ async function jobRun(ctx: Ctx, a: Args): Promise<void> {
     await upload(ctx, hb, inputs.b);
     if (inputs.c) await upload(ctx, hc, inputs.c);
     const [s] = await doOne(ctx, CMD.JOB_SUBMIT, { ...dev, gemm: { ...g, aHandle: ha, bHandle: hb, cHandle: hc }, timeoutMs: r.timeoutMs });
-    const [done] = await doOne(ctx, CMD.JOB_WAIT, { jobId: s.jobId });
+    const done = await waitJob(ctx, s.jobId!);
     const rows = jobRows([done]);
     if (done.job?.[0]?.status === 'done') writeFile(r.files.out, await download(ctx, hc, 0, cBytes));
     print(ctx, 'job', 'id', rows);
@@ -239,7 +241,30 @@ async function jobWait(ctx: Ctx, a: Args): Promise<void> {
   }
   a.end();
   await requireOp(ctx, CMD.JOB_WAIT, 'job wait');
-  print(ctx, 'job', 'id', jobRows(await doOne(ctx, CMD.JOB_WAIT, req)));
+  print(ctx, 'job', 'id', jobRows([await waitJob(ctx, req.jobId!, req.timeoutMs)]));
+}
+
+/** How long one job-wait request may take: well inside the client's silence timeout. */
+const WAIT_SLICE_MS = 2000;
+
+/**
+ * Wait for a job however long it runs (or `timeoutMs`, then the daemon's ETIMEDOUT): job-wait in
+ * slices, so that a daemon that went away is still noticed by the client's silence timeout.
+ */
+async function waitJob(ctx: Ctx, jobId: number, timeoutMs?: number): Promise<Accel> {
+  const end = timeoutMs ? Date.now() + timeoutMs : Infinity;
+  return call(ctx, async (c) => {
+    for (;;) {
+      const slice = Math.max(1, Math.min(WAIT_SLICE_MS, end - Date.now()));
+      try {
+        return (await c.do(CMD.JOB_WAIT, { jobId, timeoutMs: slice }))[0];
+      } catch (e) {
+        const stillRunning = e instanceof NetlinkError && e.errno === ETIMEDOUT && !e.local;
+        if (!stillRunning) throw e;
+        if (Date.now() >= end) throw new NetlinkError(ETIMEDOUT, { msg: `job ${jobId} did not finish within ${timeoutMs} ms` });
+      }
+    }
+  });
 }
 
 export const boObject: Obj = {

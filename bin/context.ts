@@ -71,7 +71,8 @@ export async function call<T>(ctx: Ctx, f: (c: AccelClient) => Promise<T>): Prom
     return await f(c);
   } catch (e) {
     if (e instanceof NetlinkError) {
-      if (e.errno === ECONNREFUSED || e.errno === ETIMEDOUT) throw connectError(e, ctx.port);
+      // No answer at all means no daemon; an ETIMEDOUT the daemon answered (job wait) is an operation error.
+      if (e.errno === ECONNREFUSED || (e.errno === ETIMEDOUT && e.local)) throw connectError(e, ctx.port);
       throw new OpError(describeNetlinkError(e));
     }
     throw e;

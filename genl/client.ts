@@ -38,6 +38,8 @@ export interface Extack {
 
 /** A negative answer from the peer, with what its extended ACK said. */
 export class NetlinkError extends Error {
+  /** Raised by this client (no answer in time), not answered by the peer. */
+  local = false;
   constructor(public errno: number, public extack: Extack = {}, public warning = false) {
     super(`${extack.msg ? extack.msg + ': ' : ''}${strerror(errno)} (${errnoName(errno)})`);
     this.name = 'NetlinkError';
@@ -231,7 +233,7 @@ export function createClient(o: ClientOptions = {}): Client {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(s);
-        reject(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${serverPort} within ${ro.timeoutMs ?? timeoutMs} ms` }));
+        reject(Object.assign(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${serverPort} within ${ro.timeoutMs ?? timeoutMs} ms` }), { local: true }));
       }, ro.timeoutMs ?? timeoutMs);
       pending.set(s, { replies: [], dump, resolve, reject, onMessage, timer });
       const attempt = (bytes: Uint8Array, delay: number, own: boolean): void => {

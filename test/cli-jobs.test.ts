@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { gemm } from '../compute';
-import { startDaemon, type Daemon } from '../device';
+import { createBo, finish, startDaemon, submit, type Daemon } from '../device';
 import { runAccel } from './helpers/cli';
 
 const PORT = 0x414a0000 + (process.pid & 0xfff);
@@ -66,3 +66,28 @@ test('errors: operand out of range is named, bad syntax exits 2', async () => {
   d.served.sweeper.run();
   expect(d.engine.bos.size).toBe(0);
 });
+
+test('job wait outlasts the client\'s 3 s silence timeout; with a timeout, a clear error when the job is still running', async () => {
+  // A job that runs until this test finishes it (held as the device's running job).
+  const eng = d.engine;
+  const dev = d.rt.emu.devices.get(0)!;
+  const owner = 0x7fff0001;
+  const [a, b, c] = [0, 1, 2].map(() => createBo(eng, dev, 64, owner).handle);
+  const op = (handle: number) => ({ handle, offset: 0, ld: 2 });
+  const j = submit(eng, dev, { m: 2, n: 2, k: 2, dtype: 'f32', transA: false, transB: false, alpha: 1, beta: 0, a: op(a), b: op(b), c: op(c) }, owner, 0);
+  eng.queues.get(0)!.splice(0); eng.running.set(0, j); j.status = 'running';
+  try {
+    const limited = await accel('job', 'wait', String(j.id), 'timeout', '3500');
+    expect(limited).toEqual({ code: 1, stdout: '', stderr: `Error: job ${j.id} did not finish within 3500 ms.\ndaemon answers: Connection timed out\n` });
+    const waiting = accel('-j', 'job', 'wait', String(j.id));
+    await new Promise((r) => setTimeout(r, 3500));
+    finish(eng, j, 'done', 0, '');
+    const r = await waiting;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(Object.values(JSON.parse(r.stdout).job)[0]).toMatchObject({ status: 'done' });
+  } finally {
+    eng.running.delete(0);
+    if (j.status === 'running') finish(eng, j, 'cancelled', 0, 'test over');
+  }
+}, 20000);
