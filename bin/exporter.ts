@@ -215,10 +215,17 @@ export async function runExporter(ctx: Ctx, a: Args): Promise<void> {
       res.end('accel exporter: metrics are at /metrics\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new UsageError(`Cannot listen on ${listen}: ${e.message}`)));
-    server.listen(addr.port, addr.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new UsageError(`Cannot listen on ${listen}: ${e.message}`)));
+      server.listen(addr.port, addr.host, () => resolve());
+    });
+  } catch (e) {
+    // Leave nothing running (timer, subscription), or the process would never exit.
+    clearInterval(timer);
+    await sub.close().catch(() => undefined);
+    throw e;
+  }
   const bound = server.address() as { address: string; port: number };
   const host = bound.address.includes(':') ? `[${bound.address}]` : bound.address;
   process.stdout.write(`accel exporter: ${devs.size} devices, ${sub.mode} events; serving http://${host}:${bound.port}/metrics\n`);

@@ -6,7 +6,7 @@ import { type Daemon, startDaemon } from '../device';
 import { type AccelClient, connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
 import { BLOCKS, SEVERITIES } from '../device/enums';
-import { type Running, startAccel } from './helpers/cli';
+import { type Running, runAccel, startAccel } from './helpers/cli';
 
 const PORT = 0x41490000 + (process.pid & 0xfff);
 let d: Daemon;
@@ -147,4 +147,11 @@ test("the daemon's server counters, refreshed every --interval", async () => {
   } finally {
     await fast.stop();
   }
+});
+
+test('a listen address in use is a usage error, and the exporter exits (it used to hang)', async () => {
+  const port = new URL(url).port;
+  const r = await runAccel(['exporter', '--listen', `127.0.0.1:${port}`], { port: PORT, timeoutMs: 10000 });
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${port}: listen EADDRINUSE`));
 });
