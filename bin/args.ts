@@ -56,12 +56,17 @@ export function parseBool(s: string, what: string): boolean {
 
 const UNITS: Record<string, bigint> = { '': 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n };
 
-/** A byte size: 4096, 0x1000, 16G, 16GiB, 512M. */
-export function parseSize(s: string, what: string): bigint {
+/** A byte size: 4096, 0x1000, 16G, 16GiB, 512M; at most `max` (a u64 by default). */
+export function parseSize(s: string, what: string, max = 0xffffffffffffffffn): bigint {
   const m = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(s);
   if (!m) throw new UsageError(`Invalid ${what} "${s}": expected a size like 16GiB.`);
-  return BigInt(m[1]) * UNITS[m[2].toLowerCase()];
+  const n = BigInt(m[1]) * UNITS[m[2].toLowerCase()];
+  if (n > max) throw new UsageError(`Invalid ${what} "${s}": larger than ${max}.`);
+  return n;
 }
+
+/** A byte offset or length within a buffer object, as a number (exact up to 2^53 - 1). */
+export const parseBytes = (s: string, what: string): number => Number(parseSize(s, what, BigInt(Number.MAX_SAFE_INTEGER)));
 
 /** One of a spec enum's names, abbreviations allowed. */
 export function parseEnum(s: string, names: readonly string[], what: string): string {

@@ -2,7 +2,7 @@
 // are checked in the resolved family first, so an older daemon gets a clear message).
 import { type Accel, CMD } from '../device/gen/accel';
 import * as fs from 'fs';
-import { type Args, OpError, UsageError, keyword, parseEnum, parseSize, parseU32 } from './args';
+import { type Args, OpError, UsageError, keyword, parseBytes, parseEnum, parseSize, parseU32 } from './args';
 import { ETIMEDOUT } from '../attrs/errno';
 import { NetlinkError } from '../genl';
 import { type Ctx, type Obj, call, doOne, dumpAll, requireOp } from './context';
@@ -110,7 +110,7 @@ async function boWrite(ctx: Ctx, a: Args): Promise<void> {
   if (a.more) {
     const k = a.next()!;
     if (!keyword(k, ['offset'])) throw new UsageError(`Unknown option "${k}".\n${BO_USAGE}`);
-    offset = Number(parseSize(a.value(k, 'bytes'), 'offset'));
+    offset = parseBytes(a.value(k, 'bytes'), 'offset');
   }
   a.end();
   await requireOp(ctx, CMD.BO_WRITE, 'bo write');
@@ -127,8 +127,8 @@ async function boRead(ctx: Ctx, a: Args): Promise<void> {
   while (a.more) {
     const k = a.next()!;
     const kw = keyword(k, ['offset', 'size']);
-    if (kw === 'offset') offset = Number(parseSize(a.value(k, 'bytes'), 'offset'));
-    else if (kw === 'size') size = Number(parseSize(a.value(k, 'bytes'), 'size'));
+    if (kw === 'offset') offset = parseBytes(a.value(k, 'bytes'), 'offset');
+    else if (kw === 'size') size = parseBytes(a.value(k, 'bytes'), 'size');
     else throw new UsageError(`Unknown option "${k}".\n${BO_USAGE}`);
   }
   await requireOp(ctx, CMD.BO_READ, 'bo read');

@@ -62,6 +62,13 @@ test('errors: operand out of range is named, bad syntax exits 2', async () => {
   const s = await accel('job', 'run', 'accel0', 'm', '4', 'a', 'x');
   expect(s.code).toBe(2);
   expect(s.stderr).toMatch(/"n" is needed/);
+  // Numbers beyond what the field holds are usage errors, not wrapped to 0.
+  const big = '18446744073709551616';
+  expect(await accel('bo', 'write', '1', 'file', path.join(dir, 'small'), 'offset', big))
+    .toEqual({ code: 2, stdout: '', stderr: `Invalid offset "${big}": larger than 9007199254740991.\n` });
+  expect(await accel('bo', 'read', '1', 'file', path.join(dir, 'y'), 'size', big)).toMatchObject({ code: 2, stdout: '' });
+  expect(await accel('bo', 'create', 'accel0', 'size', big))
+    .toEqual({ code: 2, stdout: '', stderr: `Invalid size "${big}": larger than 18446744073709551615.\n` });
   // The batch run's BOs belonged to its (exited) process: the sweeper frees them.
   d.served.sweeper.run();
   expect(d.engine.bos.size).toBe(0);

@@ -444,6 +444,10 @@ describe('codec', () => {
     expect(() => writeAttrs(w, test1, 'all', { inner: { label: 5 } })).toThrow('all.inner.label: expected a string');
     expect(() => writeAttrs(w, test1, 'all', { list: 5 })).toThrow('all.list: expected an array');
     expect(() => writeAttrs(w, test1, 'all', { word: 1.5 })).toThrow('all.word: 1.5 is not an integer');
+    // As doubles 2^64 equals 2^64-1 rounded; the check is exact, so it is refused instead of wrapping to 0.
+    expect(() => writeAttrs(w, test1, 'all', { quad: 2 ** 64 })).toThrow(new RangeError('all.quad: 18446744073709552000 does not fit u64'));
+    expect(() => writeAttrs(w, test1, 'all', { long: 2 ** 63 })).toThrow(RangeError);
+    expect(() => writeAttrs(w, test1, 'all', { uint: 2 ** 64 })).toThrow(RangeError);
   });
 
   test('reading tolerates unknown, short and garbage attributes', () => {

@@ -195,7 +195,9 @@ function putScalar(w: Writer, t: AttrType, type: number, x: number | bigint, be:
   }
   if (typeof x === 'number' && !Number.isInteger(x)) throw new TypeError(`${where(path, ca, index)}: ${x} is not an integer`);
   const [size, min, max] = FIXED[t];
-  if (typeof x === 'number' ? (x < Number(min) || x > Number(max)) : (x < min || x > max)) {
+  // Compare exactly: as doubles, 2^64 would pass for u64's max (both round to 1.8446744073709552e19).
+  const exact = typeof x === 'number' && !Number.isSafeInteger(x) ? BigInt(x) : x;
+  if (typeof exact === 'number' ? (exact < Number(min) || exact > Number(max)) : (exact < min || exact > max)) {
     throw new RangeError(`${where(path, ca, index)}: ${x} does not fit ${t}`);
   }
   if (t === 'uint') return putUint(w, type, x);
