@@ -68,13 +68,26 @@ export function emitConfig(emu: Emulator, e: ConfigEvent): void {
   for (const f of emu.onConfig) f(e);
 }
 
-/** A PCI-style address for device `i`: bus 0x03 + i, as a discrete card per slot. */
-export const busAddrFor = (i: number): string => `0000:${(0x03 + i).toString(16).padStart(2, '0')}:00.0`;
+/**
+ * A PCI address (domain:bus:device.function) for device `i`: a card per bus from bus 0x03 (i < 253
+ * is 0000:03:00.0 to 0000:ff:00.0), then the next domain, then device and function numbers, so
+ * every u32 index below 4.24e9 gets a distinct, well-formed address.
+ */
+export function busAddrFor(i: number): string {
+  const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
+  let rest = Math.floor(i / 253);
+  const domain = rest % 0x10000;
+  rest = Math.floor(rest / 0x10000);
+  return `${hex(domain, 4)}:${hex(0x03 + (i % 253), 2)}:${hex(rest % 32, 2)}.${Math.floor(rest / 32) % 8}`;
+}
 
 /** Hot-plug a device; its index is the next free one unless given. */
 export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>> = {}): Device {
   let index = spec.index ?? emu.nextIndex;
-  while (spec.index === undefined && emu.devices.has(index)) index++;
+  if (spec.index === undefined) {
+    if (index > 0xffffffff) index = 0; // past the top (a device was added at 0xffffffff): the lowest free one
+    while (emu.devices.has(index)) index++;
+  }
   if (emu.devices.has(index)) throw new Error(`device index ${index} in use`);
   if (index > 0xffffffff) throw new Error('no free device index (indices are u32)');
   const busAddr = spec.busAddr ?? busAddrFor(index);

@@ -4,7 +4,7 @@ import * as A from '../../attrs';
 import * as G from '../../genl';
 import { messagesOf } from '../../genl/mirror';
 import { manualClock } from '../../device/clock';
-import { addDevice, newEmulator } from '../../device/emulator';
+import { addDevice, busAddrFor, newEmulator } from '../../device/emulator';
 import { closePersistence, openPersistence } from '../../device/persist';
 import { inject } from '../../device/ras';
 import * as fs from 'fs';
@@ -43,11 +43,21 @@ describe('attrs writer', () => {
 describe('device model', () => {
   // Bug: after a device at index 0xffffffff, dev-new without an index took 2^32; every message
   // naming that device then threw "does not fit u32" inside the handlers.
-  test('device indices stay u32', () => {
+  // Then (exploratory testing): every later dev-new failed "no free device index", and the device
+  // at 0xffffffff had the bus address 0000:100000002:00.0, which no PCI address looks like.
+  test('device indices stay u32: past the top, the lowest free index; bus addresses stay well-formed', () => {
     const emu = newEmulator(manualClock());
+    addDevice(emu, { index: 1 });
     addDevice(emu, { index: 0xffffffff });
-    expect(() => addDevice(emu)).toThrow(/no free device index/);
-    expect([...emu.devices.keys()]).toEqual([0xffffffff]);
+    expect([addDevice(emu).index, addDevice(emu).index]).toEqual([0, 2]);
+    const bdf = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+    for (const d of emu.devices.values()) expect(d.busAddr).toMatch(bdf);
+    expect(emu.devices.get(0)!.busAddr).toBe('0000:03:00.0'); // unchanged for the first 253
+    expect(busAddrFor(252)).toBe('0000:ff:00.0');
+    expect(busAddrFor(253)).toBe('0001:03:00.0');
+    expect(busAddrFor(1023)).toBe('0004:0e:00.0');
+    const some = [0, 252, 253, 1023, 65535, 16580607, 16580608, 530579455, 530579456, 4244635647];
+    expect(new Set(some.map(busAddrFor)).size).toBe(some.length);
   });
 });
 
