@@ -66,8 +66,13 @@ function printPayloads(ctx: Ctx, section: string, rows: { h: string; format: unk
 
 async function show(ctx: Ctx, a: Args): Promise<void> {
   const h = a.peek() !== undefined && keyword(a.peek()!, ['format']) ? undefined : optDev(a);
-  const format = a.more ? optFormat(a, a.next()!) : undefined;
-  if (a.more || (format === undefined && a.peek() !== undefined)) throw new UsageError(`Unknown option "${a.peek()}".\n${USAGE}`);
+  let format: Accel['format'] | undefined;
+  if (a.more) {
+    const w = a.next()!;
+    format = optFormat(a, w);
+    if (format === undefined) throw new UsageError(`Unknown option "${w}".\n${USAGE}`);
+  }
+  if (a.more) throw new UsageError(`Unknown option "${a.peek()}".\n${USAGE}`);
   const rs = h ? await doOne(ctx, CMD.RAS_GET, { ...h, format }) : await dumpAll(ctx, CMD.RAS_GET, { format });
   if (format !== undefined) {
     const devs = new Map((await dumpAll(ctx, CMD.DEV_GET)).map((d) => [d.devIndex, handleOf(d)]));

@@ -305,6 +305,8 @@ describe('errors and help', () => {
       [['bogus'], /^Object "bogus" is unknown, try "accel help"\.\n$/],
       [['dev', 'frob'], /^Command "frob" is unknown, try "accel dev help"\.\n$/],
       [['dev', 'show', 'nonsense'], /^Invalid device "nonsense"/],
+      [['ras', 'show', 'accel0', 'extra'], /^Unknown option "extra"/],
+      [['ras', 'show', 'accel0', 'accel1'], /^Unknown option "accel1"/],
       [['dev', 'set', 'accel0'], /^Command line is not complete: an action is needed\.\nUsage: accel dev show/],
       [['ras', 'inject', 'accel0', 'block', 'nope', 'severity', 'correctable'], /^Invalid block "nope": expected one of hbm, sram/],
       [['ras', 'inject', 'accel0', 'block'], /^Command line is not complete\. "block" needs a block\.\n$/],
