@@ -1,4 +1,5 @@
 // accel: the command line. `accel [OPTIONS] OBJECT { COMMAND | help }`, iproute2 style.
+import { resolvePort } from '../genl/socket';
 import { Args, UsageError, keyword } from './args';
 import { type Ctx, type Obj, createCtx } from './context';
 import { capsObject } from './caps';
@@ -53,7 +54,15 @@ function parseOptions(a: Args): Parsed {
       case 'timestamp': o.timestamp = true; break;
       case 'force': o.force = true; break;
       case 'batch': batch = a.value(w, 'a file name'); break;
-      case 'port': process.env.ACCEL_NL_PORT = a.value(w, 'a port'); break;
+      case 'port': {
+        const v = a.value(w, 'a port');
+        // Checked here, so that a bad or empty value is a usage error and never means the default port.
+        try { if (v.trim() === '') throw new Error('empty'); resolvePort(v); } catch {
+          throw new UsageError(`Invalid port "${v}": expected a decimal or 0x-hex number from 1 to 0xffffffff.`);
+        }
+        process.env.ACCEL_NL_PORT = v;
+        break;
+      }
       case 'help': throw new Done(USAGE);
       default: throw new UsageError(`Option "${w}" is unknown, try "accel -help".`);
     }

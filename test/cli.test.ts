@@ -306,6 +306,8 @@ describe('errors and help', () => {
       [['dev', 'frob'], /^Command "frob" is unknown, try "accel dev help"\.\n$/],
       [['dev', 'show', 'nonsense'], /^Invalid device "nonsense"/],
       [['ras', 'show', 'accel0', 'extra'], /^Unknown option "extra"/],
+      [['--port', '', 'dev', 'show'], /^Invalid port "": expected a decimal or 0x-hex number/],
+      [['--port', 'abc', 'dev', 'show'], /^Invalid port "abc"/],
       [['ras', 'show', 'accel0', 'accel1'], /^Unknown option "accel1"/],
       [['dev', 'set', 'accel0'], /^Command line is not complete: an action is needed\.\nUsage: accel dev show/],
       [['ras', 'inject', 'accel0', 'block', 'nope', 'severity', 'correctable'], /^Invalid block "nope": expected one of hbm, sram/],
