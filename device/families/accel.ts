@@ -118,7 +118,9 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
   };
   /** EOPNOTSUPP naming the format, when `d` does not offer it. */
   const unsupported = (c: DoCtx | DumpCtx, d: Device, f: RasFormat): number => {
-    setErrAttr(c.ext, c.attrs[ACCEL.FORMAT], `${d.name} does not support format ${f} (has ${namesOf(formatMask(rt, d)).join(' ') || 'none'})`.slice(0, 79));
+    // Extack messages stay within the kernel's 80 bytes (NL_SET_ERR_MSG_FMT): a long list gives way to a pointer.
+    const full = `${d.name} does not support format ${f} (has ${namesOf(formatMask(rt, d)).join(' ') || 'none'})`;
+    setErrAttr(c.ext, c.attrs[ACCEL.FORMAT], full.length < 80 ? full : `${d.name} does not support format ${f} (caps-get lists its formats)`);
     return -EOPNOTSUPP;
   };
   const counterPayload = (d: Device, f: RasFormat): Accel =>
