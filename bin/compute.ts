@@ -42,13 +42,14 @@ function print(ctx: Ctx, section: string, key: string, rows: Record<string, unkn
   for (const { [key]: k, ...r } of rows) ctx.out(`${section} ${k}:\n  ${pairs(r)}\n`);
 }
 
-const boRows = (ms: Accel[]): Record<string, unknown>[] =>
-  ms.flatMap((m) => m.bo ?? []).map((b) => ({ handle: b.handle, dev: b.devIndex, size: num(b.size), owner: b.owner }));
+/** Handles are per port (as GEM handles per open file), so a BO is named by owner/handle. */
+const boRows = (ms: Accel[]): Record<string, unknown>[] => ms.flatMap((m) => m.bo ?? []).map((b) =>
+  ({ name: `${b.owner}/${b.handle}`, handle: b.handle, dev: b.devIndex, size: num(b.size), owner: b.owner }));
 
 async function boShow(ctx: Ctx, a: Args): Promise<void> {
   a.end();
   await requireOp(ctx, CMD.BO_GET, 'bo show');
-  print(ctx, 'bo', 'handle', boRows(await dumpAll(ctx, CMD.BO_GET)));
+  print(ctx, 'bo', 'name', boRows(await dumpAll(ctx, CMD.BO_GET)));
 }
 
 async function boCreate(ctx: Ctx, a: Args): Promise<void> {

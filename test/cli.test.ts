@@ -188,7 +188,7 @@ test('caps, job and bo: output where the daemon serves them, a clear error where
   const cases: [number, string[], RegExp][] = [
     [CMD.CAPS_GET, ['caps', 'show'], /^pci\/0000:03:00.0:\n {2}formats .*\n {2}features /],
     [CMD.JOB_GET, ['job', 'show'], /^(job \d+:\n.*\n)*$/],
-    [CMD.BO_GET, ['bo', 'show'], /^(bo \d+:\n.*\n)*$/],
+    [CMD.BO_GET, ['bo', 'show'], /^(bo \d+\/\d+:\n.*\n)*$/],
   ];
   for (const [cmd, args, ok] of cases) {
     const r = await accel(...args);
