@@ -160,6 +160,8 @@ describe('health', () => {
 
   test('set, test, recover, diagnose, dump show and clear', async () => {
     // fw: no test injects firmware errors, so its counts are this test's own.
+    expect(await accel('health', 'set', 'accel0', 'reporter', 'fw', 'grace_period', '18446744073709551615')).toEqual({
+      code: 1, stdout: '', stderr: 'Error: grace period above 9007199254740991 ms.\ndaemon answers: Invalid argument\n' });
     expect((await accel('health', 'set', 'accel0', 'reporter', 'fw', 'grace_period', '0', 'auto_recover', 'false', 'auto_dump', 'true')).code).toBe(0);
     expect((await accel('health', 'test', 'accel0', 'reporter', 'fw')).code).toBe(0);
     let fw = (await json('health', 'show', 'accel0', 'reporter', 'fw')).health['pci/0000:03:00.0'][0];

@@ -298,6 +298,11 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
         const name = reporterOf(c, a.reporterName);
         if (typeof name === 'number') return name;
         const r = d.reporters.get(name)!;
+        if (a.gracePeriodMs !== undefined && !Number.isSafeInteger(a.gracePeriodMs)) {
+          // Held (and journaled) as a double: past 2^53 ms (285,000 years) it would not stay exact.
+          setErrAttr(c.ext, c.attrs[ACCEL.GRACE_PERIOD_MS], `grace period above ${Number.MAX_SAFE_INTEGER} ms`);
+          return -EINVAL;
+        }
         if (a.gracePeriodMs !== undefined) r.gracePeriodMs = Number(a.gracePeriodMs);
         if (a.autoRecover !== undefined) r.autoRecover = !!a.autoRecover;
         if (a.autoDump !== undefined) r.autoDump = !!a.autoDump;
