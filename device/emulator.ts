@@ -1,5 +1,6 @@
 // The set of emulated devices, their clock and configuration, and the listeners (netlink families)
 // that hear about RAS events and configuration changes.
+import { ENOSPC } from '../attrs/errno';
 import type { Clock } from './clock';
 import { prng } from './clock';
 import type { DevState, ReporterName } from './enums';
@@ -81,8 +82,12 @@ export function busAddrFor(i: number): string {
   return `${hex(domain, 4)}:${hex(0x03 + (i % 253), 2)}:${hex(rest % 32, 2)}.${Math.floor(rest / 32) % 8}`;
 }
 
-/** Hot-plug a device; its index is the next free one unless given. */
+/** Devices one emulator holds at most (each costs memory, and dumps and generations walk them all). */
+export const MAX_DEVICES = 4096;
+
+/** Hot-plug a device; its index is the next free one unless given. Throws (with `errno`) when it cannot. */
 export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>> = {}): Device {
+  if (emu.devices.size >= MAX_DEVICES) throw Object.assign(new Error(`no room for more devices (${MAX_DEVICES})`), { errno: ENOSPC });
   let index = spec.index ?? emu.nextIndex;
   if (spec.index === undefined) {
     if (index > 0xffffffff) index = 0; // past the top (a device was added at 0xffffffff): the lowest free one

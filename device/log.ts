@@ -22,24 +22,32 @@ export interface RasEvent {
 }
 
 export interface EventLog {
+  /** Record seq lives at seq % capacity; allocated with the first record (idle devices hold none). */
   ring: (RasEvent | undefined)[];
+  capacity: number;
   /** Sequence number the next record gets; the first record is 1. */
   next: bigint;
 }
 
-export const newLog = (capacity: number, next = 1n): EventLog => ({ ring: new Array(capacity), next });
+export const newLog = (capacity: number, next = 1n): EventLog => ({ ring: [], capacity, next });
+
+/** Store a record at its sequence number's slot (append, and restoring from disk). */
+export function put(log: EventLog, rec: RasEvent): void {
+  if (log.ring.length === 0) log.ring = new Array(log.capacity);
+  log.ring[Number(rec.seq) % log.capacity] = rec; // exact: sequence numbers stay below 2^53 in practice
+}
 
 /** Append a record, giving it the next sequence number. */
 export function append(log: EventLog, e: Omit<RasEvent, 'seq'>): RasEvent {
   const rec = e as RasEvent;
   rec.seq = log.next++;
-  log.ring[Number(rec.seq) % log.ring.length] = rec; // exact: sequence numbers stay below 2^53 in practice
+  put(log, rec);
   return rec;
 }
 
 /** The oldest sequence number still held (== next when empty). */
 export function oldest(log: EventLog): bigint {
-  const held = BigInt(log.ring.length);
+  const held = BigInt(log.capacity);
   const first = log.next - held;
   return first > 1n ? first : 1n;
 }
@@ -53,7 +61,7 @@ export function readFrom(log: EventLog, cursor: bigint, limit = Infinity): { eve
   const lost = cursor < first ? first - (cursor < 1n ? 1n : cursor) : 0n;
   const events: RasEvent[] = [];
   for (let s = cursor < first ? first : cursor; s < log.next && events.length < limit; s++) {
-    const e = log.ring[Number(s) % log.ring.length];
+    const e = log.ring.length ? log.ring[Number(s) % log.capacity] : undefined;
     if (e && e.seq === s) events.push(e);
   }
   return { events, lost };

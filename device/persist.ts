@@ -6,7 +6,7 @@ import * as path from 'path';
 import { type Change, type Emulator } from './emulator';
 import { EVENT_KINDS, BLOCKS, SEVERITIES, ACTIONS } from './enums';
 import { type Journal, appendRecord, closeJournal, openJournal, recover, syncJournal, writeAtomic } from './journal';
-import { type RasEvent } from './log';
+import { type RasEvent, put } from './log';
 import { type Device, NCOUNTERS, U64_MAX } from './model';
 
 interface DevState {
@@ -52,7 +52,7 @@ function evIn(dev: number, o: Record<string, unknown>): RasEvent | undefined {
 
 function restoreEvent(d: Device, e: RasEvent): void {
   if (e.seq < d.log.next) return; // already present (replayed twice): exactly once
-  d.log.ring[Number(e.seq) % d.log.ring.length] = e;
+  put(d.log, e);
   d.log.next = e.seq + 1n;
 }
 

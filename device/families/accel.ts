@@ -190,7 +190,7 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
           return reply(c, devAttrs(d));
         } catch (e) {
           setErrMsg(c.ext, (e as Error).message);
-          return -EEXIST;
+          return -((e as { errno?: number }).errno ?? EEXIST);
         }
       },
     },

@@ -4,7 +4,7 @@ import * as A from '../../attrs';
 import * as G from '../../genl';
 import { messagesOf } from '../../genl/mirror';
 import { manualClock } from '../../device/clock';
-import { addDevice, busAddrFor, newEmulator } from '../../device/emulator';
+import { MAX_DEVICES, addDevice, busAddrFor, newEmulator } from '../../device/emulator';
 import { closePersistence, openPersistence } from '../../device/persist';
 import { inject } from '../../device/ras';
 import * as fs from 'fs';
@@ -58,6 +58,15 @@ describe('device model', () => {
     expect(busAddrFor(1023)).toBe('0004:0e:00.0');
     const some = [0, 252, 253, 1023, 65535, 16580607, 16580608, 530579455, 530579456, 4244635647];
     expect(new Set(some.map(busAddrFor)).size).toBe(some.length);
+  });
+
+  // Then: with dev-new always finding an index, the fuzzer grew the emulator without bound (each
+  // device with its log, and dumps walking them all). A cap, as a bus has a number of slots.
+  test(`at most ${MAX_DEVICES} devices; the next is refused with ENOSPC`, () => {
+    const emu = newEmulator(manualClock());
+    for (let i = 0; i < MAX_DEVICES; i++) addDevice(emu);
+    expect(() => addDevice(emu)).toThrow(expect.objectContaining({ errno: 28, message: `no room for more devices (${MAX_DEVICES})` }));
+    expect(emu.devices.size).toBe(MAX_DEVICES);
   });
 });
 
