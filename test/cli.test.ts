@@ -89,6 +89,9 @@ describe('dev', () => {
   test('set offline/online/reset, add and del', async () => {
     expect(await accel('dev', 'set', 'accel1', 'offline')).toMatchObject({ code: 0, stdout: '', stderr: '' });
     expect((await json('dev', 'show', 'accel1')).dev['pci/0000:04:00.0'].state).toBe('offline');
+    // Refused because of the state, and saying so.
+    expect(await accel('dev', 'set', 'accel1', 'reset')).toEqual({ code: 1, stdout: '', stderr: 'Error: device accel1 is offline.\ndaemon answers: No such device\n' });
+    expect(await accel('health', 'recover', 'accel1', 'reporter', 'fw')).toMatchObject({ code: 1, stderr: expect.stringMatching(/^Error: device accel1 is offline\./) });
     expect((await accel('dev', 'set', 'accel1', 'action', 'online')).code).toBe(0);
     expect((await accel('dev', 'set', 'accel1', 'reset')).code).toBe(0);
     expect((await json('-s', 'dev', 'show', 'accel1')).dev['pci/0000:04:00.0'].stats.resets).toBe(1);

@@ -1,7 +1,7 @@
 // The accel family: devices, RAS counters and log, injection, health reporters, subscriptions.
 // Everything on the wire (ids, policies, attribute encodings) comes from the spec via gen/accel.ts.
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
-import { EEXIST, EINVAL, EMSGSIZE, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
+import { EBUSY, EEXIST, EINVAL, EMSGSIZE, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
 import { dumpEach, notifyPorts, serverStats } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
@@ -108,7 +108,13 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
   const onDev = (f: (c: DoCtx, d: Device, a: Accel) => number) => (c: DoCtx): number => {
     const a = req(c);
     const d = dev(c, a);
-    return typeof d === 'number' ? d : f(c, d, a);
+    if (typeof d === 'number') return d;
+    const r = f(c, d, a);
+    // An op refused because of the device's state says so (the errno alone reads "No such device").
+    if ((r === -ENODEV || r === -EBUSY) && !c.ext.msg && (d.state === 'offline' || d.state === 'in-reset')) {
+      setErrMsg(c.ext, `device ${d.name} is ${d.state}`);
+    }
+    return r;
   };
   const groupId = (c: DoCtx, name: string | undefined): number => {
     if (name === undefined) { setAttrMissing(c.ext, -1, ACCEL.GROUP); return -EINVAL; }
