@@ -4,7 +4,7 @@ import { type AccelClient, connectAccel } from '../device/client';
 import { type Accel, CMD, spec } from '../device/gen/accel';
 import { type ClientOptions, NetlinkError, resolvePort } from '../genl';
 import { ECONNREFUSED, ENOENT, ETIMEDOUT, strerror } from '../attrs/errno';
-import { OpError } from './args';
+import { OpError, UsageError } from './args';
 import type { Options, Out } from './output';
 
 export interface Ctx {
@@ -75,6 +75,8 @@ export async function call<T>(ctx: Ctx, f: (c: AccelClient) => Promise<T>): Prom
       if (e.errno === ECONNREFUSED || (e.errno === ETIMEDOUT && e.local)) throw connectError(e, ctx.port);
       throw new OpError(describeNetlinkError(e));
     }
+    // A value the request cannot carry (the codec's range check on a field, e.g. sizes past u64).
+    if (e instanceof RangeError) throw new UsageError(`Invalid value: ${e.message.replace(/^accel\./, '')}.`);
     throw e;
   }
 }

@@ -129,8 +129,10 @@ export async function stopEngine(e: Engine): Promise<void> {
  * Allocate a BO for port `owner`; `uid` (undefined for an admin) is held to the per-user limit.
  * Throws JobError ENOMEM with the sizes when device, host or the user's share is short.
  */
-export function createBo(e: Engine, d: Device, size: number, owner: number, uid?: number): Bo {
-  if (!Number.isSafeInteger(size) || size <= 0) throw new JobError(EINVAL, `bo size must be a positive integer, got ${size}`);
+export function createBo(e: Engine, d: Device, want: number | bigint, owner: number, uid?: number): Bo {
+  if (want > MAX_BO) throw new JobError(ENOMEM, `cannot allocate ${want} bytes: one BO holds at most ${MAX_BO}`);
+  const size = Number(want);
+  if (!Number.isSafeInteger(size) || size <= 0) throw new JobError(EINVAL, `bo size must be a positive integer, got ${want}`);
   const free = d.memTotal - d.memUsed;
   if (BigInt(size) > free) throw new JobError(ENOMEM, `cannot allocate ${size} bytes on ${d.name}: ${d.memUsed} of ${d.memTotal} in use`);
   if (size > MAX_BO || e.hostUsed + size > e.hostLimit) {

@@ -69,6 +69,13 @@ test('errors: operand out of range is named, bad syntax exits 2', async () => {
   expect(await accel('bo', 'read', '1', 'file', path.join(dir, 'y'), 'size', big)).toMatchObject({ code: 2, stdout: '' });
   expect(await accel('bo', 'create', 'accel0', 'size', big))
     .toEqual({ code: 2, stdout: '', stderr: `Invalid size "${big}": larger than 18446744073709551615.\n` });
+  expect(await accel('bo', 'create', 'accel0', 'size', '18446744073709551615')).toEqual({ code: 1, stdout: '',
+    stderr: 'Error: cannot allocate 18446744073709551615 bytes: one BO holds at most 1073741824.\ndaemon answers: Cannot allocate memory\n' });
+  const huge = await accel('job', 'run', 'accel0', 'm', '4294967295', 'n', '4294967295', 'k', '4294967295',
+    'a', path.join(dir, 'small'), 'b', path.join(dir, 'small'), 'out', path.join(dir, 'x'));
+  expect(huge).toEqual({ code: 2, stdout: '', stderr: 'Invalid value: boSize: 73786976260478470000 does not fit u64.\n' });
+  fs.writeFileSync(path.join(dir, 'past'), 'bo create accel0 size 16\nbo read 1 file /dev/null offset 17\n');
+  expect((await accel('-b', path.join(dir, 'past'))).stderr).toMatch(/^Error: offset 17 is past the end of BO 1 \(16 bytes\)\./m);
   // The batch run's BOs belonged to its (exited) process: the sweeper frees them.
   d.served.sweeper.run();
   expect(d.engine.bos.size).toBe(0);

@@ -54,7 +54,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         if (!need(c, a.boSize, ACCEL.BO_SIZE)) return -EINVAL;
         try {
           const admin = s.srv.opts.isAdmin(c.sender);
-          const b = createBo(eng, d, Number(a.boSize), c.sender.port, admin ? undefined : c.sender.uid);
+          const b = createBo(eng, d, a.boSize!, c.sender.port, admin ? undefined : c.sender.uid);
           return reply(c, { devIndex: d.index, boHandle: b.handle, boSize: b.size });
         } catch (e) { return fail(c, e); }
       },
@@ -96,8 +96,12 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
           if (!b) return -ENOENT;
           const off = Number(a.boOffset ?? 0);
           const end = a.boSize === undefined ? b.size : off + Number(a.boSize);
-          if (off > b.size || end > b.size) {
-            setErrMsg(c.ext, `read of ${end - off} bytes at offset ${off} exceeds BO ${b.handle}'s ${b.size} bytes`);
+          if (off > b.size) {
+            setErrAttr(c.ext, c.attrs[ACCEL.BO_OFFSET], `offset ${a.boOffset} is past the end of BO ${b.handle} (${b.size} bytes)`);
+            return -EINVAL;
+          }
+          if (end > b.size) {
+            setErrMsg(c.ext, `read of ${a.boSize} bytes at offset ${off} exceeds BO ${b.handle}'s ${b.size} bytes`);
             return -EINVAL;
           }
           Object.assign(st, { handle: b.handle, off, end });
