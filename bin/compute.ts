@@ -152,8 +152,9 @@ function parseGemm(a: Args, operands: 'handles' | 'files', usage: string): GemmA
       case 'm': case 'n': case 'k': case 'lda': case 'ldb': case 'ldc': g[kw] = parseU32(a.value(w, 'a number'), kw); break;
       case 'dtype': g.dtype = parseEnum(a.value(w, 'a type'), ['f32', 'f64', 'i8'], 'dtype') as 'f32'; break;
       case 'alpha': case 'beta': {
-        const v = Number(a.value(w, 'a number'));
-        if (!Number.isFinite(v)) throw new UsageError(`Invalid ${kw}: expected a number.`);
+        const t = a.value(w, 'a number');
+        const v = t.trim() === '' ? NaN : Number(t); // Number('') is 0
+        if (!Number.isFinite(v)) throw new UsageError(`Invalid ${kw} "${t}": expected a number.`);
         g[kw] = f64(v);
         break;
       }

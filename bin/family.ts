@@ -5,7 +5,7 @@ import {
   CTRL_ATTR, CTRL_CMD, type Client, type FamilyInfo, GENL_ID_CTRL, GENL_OP, NetlinkError, createClient, parseFamily,
 } from '../genl';
 import { putString, putU16 } from '../attrs';
-import { ECONNREFUSED, ETIMEDOUT } from '../attrs/errno';
+import { ECONNREFUSED, ENOENT, ETIMEDOUT } from '../attrs/errno';
 import { type Args, OpError, UsageError, keyword, parseU32 } from './args';
 import { type Ctx, type Obj, connectError, describeNetlinkError } from './context';
 import { toJson } from './output';
@@ -98,6 +98,10 @@ async function get(ctx: Ctx, a: Args): Promise<void> {
   const f = await withClient(ctx, async (c) => {
     const [m] = await c.request(GENL_ID_CTRL, CTRL_CMD.GETFAMILY, {
       fill: (x) => (byId !== undefined ? putU16(x, CTRL_ATTR.FAMILY_ID, byId) : putString(x, CTRL_ATTR.FAMILY_NAME, name!)),
+    }).catch((e: unknown) => {
+      // nlctrl answers an unknown family with a bare ENOENT, as the kernel's does: name what was asked.
+      if (e instanceof NetlinkError && e.errno === ENOENT && !e.extack.msg) e.extack.msg = byId !== undefined ? `no family with id ${byId}` : `no family "${name}"`;
+      throw e;
     });
     return parseFamily(m);
   });

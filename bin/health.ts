@@ -47,13 +47,19 @@ export function healthText(h: Accel, reporters: Reporter[]): string {
 export const healthJson = (r: Reporter[]): Record<string, unknown>[] => r.map(reporterJson);
 
 /** "DEV reporter NAME", as every command but show needs. */
+/** A reporter name, abbreviations allowed like every keyword; an unknown one goes to the daemon to judge. */
+function reporterArg(a: Args, w: string): string {
+  const v = a.value(w, 'a reporter name');
+  return keyword(v, REPORTERS) ?? v;
+}
+
 function devReporter(a: Args): DevHandle & { reporterName: string } {
   const h = needDev(a, USAGE);
   const w = a.next();
   if (w === undefined || !keyword(w, ['reporter'])) {
     throw new UsageError(`Command line is not complete: "reporter NAME" is needed.\n${USAGE}`);
   }
-  return { ...h, reporterName: a.value(w, 'a reporter name') };
+  return { ...h, reporterName: reporterArg(a, w) };
 }
 
 async function show(ctx: Ctx, a: Args): Promise<void> {
@@ -62,7 +68,7 @@ async function show(ctx: Ctx, a: Args): Promise<void> {
   if (h && a.more) {
     const w = a.next()!;
     if (!keyword(w, ['reporter'])) throw new UsageError(`Unknown option "${w}".\n${USAGE}`);
-    req = { ...h, reporterName: a.value(w, 'a reporter name') };
+    req = { ...h, reporterName: reporterArg(a, w) };
   }
   a.end();
   const rs = req ? await doOne(ctx, CMD.HEALTH_GET, req) : await dumpAll(ctx, CMD.HEALTH_GET);

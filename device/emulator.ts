@@ -95,8 +95,13 @@ export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>>
   }
   if (emu.devices.has(index)) throw new Error(`device index ${index} in use`);
   if (index > 0xffffffff) throw new Error('no free device index (indices are u32)');
-  const busAddr = spec.busAddr ?? busAddrFor(index);
-  for (const d of emu.devices.values()) if (d.busAddr === busAddr) throw new Error(`bus address ${busAddr} in use`);
+  const used = new Set([...emu.devices.values()].map((d) => d.busAddr));
+  let busAddr = spec.busAddr ?? busAddrFor(index);
+  if (spec.busAddr === undefined) {
+    // The index's own slot was given to another device explicitly: take the next free slot.
+    for (let j = index + 1; used.has(busAddr); j++) busAddr = busAddrFor(j);
+  }
+  if (used.has(busAddr)) throw new Error(`bus address ${busAddr} in use`);
   const d = newDevice({
     ...spec, index, busAddr, serial: spec.serial ?? `ACNL${(emu.cfg.seed * 7919 + index).toString(16).toUpperCase().padStart(8, '0')}`,
     rand: prng(emu.cfg.seed * 1_000_003 + index),

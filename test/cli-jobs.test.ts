@@ -74,6 +74,8 @@ test('errors: operand out of range is named, bad syntax exits 2', async () => {
   const huge = await accel('job', 'run', 'accel0', 'm', '4294967295', 'n', '4294967295', 'k', '4294967295',
     'a', path.join(dir, 'small'), 'b', path.join(dir, 'small'), 'out', path.join(dir, 'x'));
   expect(huge).toEqual({ code: 2, stdout: '', stderr: 'Invalid value: boSize: 73786976260478470000 does not fit u64.\n' });
+  expect(await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'alpha', '', 'a', 'x', 'b', 'x', 'out', 'y'))
+    .toMatchObject({ code: 2, stderr: 'Invalid alpha "": expected a number.\n' });
   fs.writeFileSync(path.join(dir, 'past'), 'bo create accel0 size 16\nbo read 1 file /dev/null offset 17\n');
   expect((await accel('-b', path.join(dir, 'past'))).stderr).toMatch(/^Error: offset 17 is past the end of BO 1 \(16 bytes\)\./m);
   // The batch run's BOs belonged to its (exited) process: the sweeper frees them.

@@ -100,6 +100,10 @@ describe('dev', () => {
     expect(add.code).toBe(0);
     expect(add.stdout).toMatch(/^pci\/0000:0b:00.0:\n {2}name accel7 index 7 state operational health ok\n.*\n {2}mem_total 34359738368 mem_used 0 compute_units 128\n$/);
     expect((await accel('dev', 'del', 'accel7')).code).toBe(0);
+    // Index 8's own slot (0000:0b:00.0) given to another device: index 8 takes the next free one.
+    expect((await accel('dev', 'add', 'index', '9', 'bus', '0000:0b:00.0')).code).toBe(0);
+    expect((await accel('dev', 'add', 'index', '8')).stdout).toMatch(/^pci\/0000:0c:00.0:\n {2}name accel8 index 8 /);
+    for (const x of ['accel8', 'accel9']) expect((await accel('dev', 'del', x)).code).toBe(0);
     expect(Object.keys((await json('dev')).dev)).toHaveLength(2);
   });
 });
@@ -233,7 +237,8 @@ test('family list and get, like genl ctrl (text and JSON)', async () => {
   const byId = await json('family', 'get', 'id', '0x10');
   expect(Object.keys(byId.family)).toEqual(['nlctrl']);
   const none = await accel('family', 'get', 'nosuch');
-  expect(none).toMatchObject({ code: 1, stderr: expect.stringMatching(/No such file or directory\n$/) });
+  expect(none).toEqual({ code: 1, stdout: '', stderr: 'Error: no family "nosuch".\ndaemon answers: No such file or directory\n' });
+  expect((await accel('family', 'get', 'id', '99')).stderr).toMatch(/^Error: no family with id 99\./);
 });
 
 describe('server', () => {
@@ -281,6 +286,7 @@ describe('batch', () => {
 describe('errors and help', () => {
   test('operation errors: extack message and errno text, exit 1', async () => {
     expect(await accel('dev', 'show', 'accel9')).toEqual({ code: 1, stdout: '', stderr: 'Error: no such device.\ndaemon answers: No such device\n' });
+    expect((await json('health', 'show', 'accel0', 'reporter', 'th')).health['pci/0000:03:00.0'][0].reporter).toBe('thermal'); // abbreviated
     expect(await accel('health', 'recover', 'accel0', 'reporter', 'bogus')).toEqual({
       code: 1, stdout: '', stderr: 'Error: no reporter "bogus" (fw, mem, pcie, thermal, core).\ndaemon answers: No such file or directory\n' });
   });
