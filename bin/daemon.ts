@@ -28,7 +28,13 @@ export function parseDaemonArgs(args: string[]): DaemonArgs | string {
       case 'seed': { const v = val(); if (v === undefined || !/^\d+$/.test(v)) return `"${a}" needs a number`; out.seed = Number(v); break; }
       case 'state-dir': { const v = val(); if (v === undefined) return `"${a}" needs a directory`; out.stateDir = v; break; }
       case 'simulate': out.simulate = true; break;
-      case 'grpc': { const v = val(); if (v === undefined || !/:\d+$/.test(v)) return `"${a}" needs host:port`; out.grpc = v; break; }
+      case 'grpc': {
+        const v = val();
+        const port = v === undefined ? NaN : Number(/:(\d+)$/.exec(v)?.[1]);
+        if (!(port <= 65535)) return `"${a}" needs host:port, the port from 0 to 65535`;
+        out.grpc = v;
+        break;
+      }
       case 'help': case 'h': return 'help';
       default: return `unknown daemon argument "${a}"`;
     }
@@ -67,6 +73,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
     }
     if ((e as { code?: string }).code === 'EADDRINUSE') {
       process.stderr.write(`accel daemon: netlink port ${hex} is already bound (is another daemon running?)\n`);
+      return 1;
+    }
+    if (a.stateDir && typeof (e as { code?: unknown }).code === 'string') {
+      // The state directory cannot be made or used (a file in the way, no permission...).
+      process.stderr.write(`accel daemon: state directory ${a.stateDir}: ${(e as Error).message}\n`);
       return 1;
     }
     throw e;

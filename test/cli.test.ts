@@ -337,8 +337,23 @@ describe('errors and help', () => {
     }
   });
 
+  test('daemon: a state directory that cannot be made, or a gRPC port out of range, gets a message, not a trace', async () => {
+    const file = path.join(os.tmpdir(), `accelnl-not-a-dir-${process.pid}`);
+    fs.writeFileSync(file, '');
+    try {
+      const r = await accel('daemon', '--port', String(DEAD), '--state-dir', file);
+      expect(r).toMatchObject({ code: 1, stdout: '' });
+      expect(r.stderr).toMatch(new RegExp(`^accel daemon: state directory ${file}: EEXIST`));
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+    const g = await accel('daemon', '--port', String(DEAD), '--grpc', '127.0.0.1:99999');
+    expect(g).toMatchObject({ code: 2, stdout: '' });
+    expect(g.stderr).toMatch(/^accel daemon: "--grpc" needs host:port, the port from 0 to 65535\n/);
+  });
+
   test('help for every object prints its usage on stdout, exit 0; -V prints the version', async () => {
-    for (const obj of ['dev', 'ras', 'health', 'caps', 'job', 'bo', 'family', 'monitor', 'exporter', 'daemon']) {
+    for (const obj of ['dev', 'ras', 'health', 'caps', 'job', 'bo', 'family', 'server', 'monitor', 'exporter', 'daemon']) {
       const r = await accel(obj, 'help');
       expect({ obj, code: r.code }).toEqual({ obj, code: 0 });
       expect(r.stdout).toMatch(new RegExp(`^Usage: accel (\\[.*\\] )?${obj}`));
