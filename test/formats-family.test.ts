@@ -198,8 +198,8 @@ describe('subscriptions with a format', () => {
 describe('with the gRPC service', () => {
   test('accel daemon --grpc takes host:port', () => {
     expect(parseDaemonArgs(['--grpc', '127.0.0.1:50051'])).toMatchObject({ grpc: '127.0.0.1:50051' });
-    expect(parseDaemonArgs(['--grpc', 'localhost'])).toBe('"--grpc" needs host:port');
-    expect(parseDaemonArgs(['--grpc'])).toBe('"--grpc" needs host:port');
+    expect(parseDaemonArgs(['--grpc', 'localhost'])).toBe('"--grpc" needs host:port, the port from 0 to 65535');
+    expect(parseDaemonArgs(['--grpc'])).toBe('"--grpc" needs host:port, the port from 0 to 65535');
   });
   test('the grpc bit and endpoint appear only while it serves; grpc payloads are its response bodies', async () => {
     await start(undefined, '127.0.0.1:0');
