@@ -102,11 +102,16 @@ function writeFile(file: string, data: Uint8Array): void {
   try { fs.writeFileSync(file, data); } catch (e) { throw new OpError(`cannot write ${file}: ${(e as Error).message}`); }
 }
 
-async function boWrite(ctx: Ctx, a: Args): Promise<void> {
+/** HANDLE file FILE: what bo write and bo read start with. */
+function handleAndFile(a: Args): { boHandle: number; file: string } {
   const w = a.next();
   if (w === undefined) throw new UsageError(`Command line is not complete: a handle is needed.\n${BO_USAGE}`);
   const boHandle = parseU32(w, 'handle');
-  const file = fileArg(a, BO_USAGE);
+  return { boHandle, file: fileArg(a, BO_USAGE) };
+}
+
+async function boWrite(ctx: Ctx, a: Args): Promise<void> {
+  const { boHandle, file } = handleAndFile(a);
   let offset = 0;
   if (a.more) {
     const k = a.next()!;
@@ -119,10 +124,7 @@ async function boWrite(ctx: Ctx, a: Args): Promise<void> {
 }
 
 async function boRead(ctx: Ctx, a: Args): Promise<void> {
-  const w = a.next();
-  if (w === undefined) throw new UsageError(`Command line is not complete: a handle is needed.\n${BO_USAGE}`);
-  const boHandle = parseU32(w, 'handle');
-  const file = fileArg(a, BO_USAGE);
+  const { boHandle, file } = handleAndFile(a);
   let offset = 0;
   let size: number | undefined;
   while (a.more) {
