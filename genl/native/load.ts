@@ -1,6 +1,8 @@
 // Finds and loads the accelnl_sock addon (built on `npm install` by genl/native/build.js).
-// Search order: $ACCELNL_NATIVE (exact file), next to this module's build/ dir, next to this
-// file (a bundle with the .node copied beside it), then ./genl/native/build under the cwd.
+// Search order: $ACCELNL_NATIVE (exact file), then places relative to this file only: its own
+// build/ dir (run from source), genl/native/build/ of the package when this file is bundled into
+// dist/ (the CLI and the library), and the .node copied beside a bundle. Never the cwd: a process
+// started elsewhere would silently lose credentials (and so admin ops) or load a stranger's build.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -22,6 +24,12 @@ export interface Native {
   sendMany(h: NativeHandle, data: Uint8Array, spans: Int32Array, count: number, results: Int32Array): number;
   setInt(h: NativeHandle, level: number, name: number, value: number): number;
   getInt(h: NativeHandle, level: number, name: number): number;
+  /**
+   * A blocking request/dump round trip on a per-process socket of `protocol` (e.g. sock_diag):
+   * every reply datagram up to NLMSG_DONE or the first NLMSG_ERROR for the request's seq.
+   * Throws (code ETIMEDOUT after 1 s of silence).
+   */
+  dumpSync(protocol: number, request: Uint8Array): Buffer;
   constants: Record<string, number>;
 }
 
@@ -41,10 +49,10 @@ function candidates(): string[] {
   const env = process.env.ACCELNL_NATIVE;
   if (env) return [path.resolve(env)];  // explicit: no silent fallback to another build
   return [
-    path.join(__dirname, 'build/Release', ADDON_FILE),
-    path.join(__dirname, 'native/build/Release', ADDON_FILE),  // this file bundled into genl/
-    path.join(__dirname, ADDON_FILE),
-    path.join(process.cwd(), 'genl/native/build/Release', ADDON_FILE),
+    path.join(__dirname, 'build/Release', ADDON_FILE),                   // genl/native/load.ts
+    path.join(__dirname, '../genl/native/build/Release', ADDON_FILE),    // bundled into dist/
+    path.join(__dirname, 'native/build/Release', ADDON_FILE),            // bundled into genl/
+    path.join(__dirname, ADDON_FILE),                                    // copied beside a bundle
   ];
 }
 
