@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <linux/netlink.h>
 
 #ifndef SOL_NETLINK
@@ -480,11 +481,71 @@ static napi_value js_get_int(napi_env env, napi_callback_info info) {
   return num(env, v);
 }
 
+
+// dumpSync(protocol, request) -> Buffer of every reply datagram up to and including NLMSG_DONE
+// (or the first NLMSG_ERROR), or throws. A blocking request/dump round trip on a socket of
+// `protocol` (e.g. NETLINK_SOCK_DIAG) kept open per process and per protocol: the caller needs
+// the answer before it goes on (sock_diag: which socket holds a port *now*). Bounded: gives up
+// after 1 s without an answer (ETIMEDOUT) and past 64 MiB of replies (EMSGSIZE).
+#define DUMP_FDS 32
+static int dump_fds[DUMP_FDS];
+static int dump_fd(int proto) {
+  if (proto < 0 || proto >= DUMP_FDS) return -EINVAL;
+  if (dump_fds[proto] > 0) return dump_fds[proto];
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto);
+  if (fd < 0) return -errno;
+  struct timeval tv = { 1, 0 };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return dump_fds[proto] = fd;
+}
+
+static void free_bytes(napi_env env, void *data, void *hint) { (void)env; (void)hint; free(data); }
+
+static napi_value js_dump_sync(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out; int64_t proto; uint8_t *req; size_t reqlen;
+  if (!get_args(env, info, 2, argv) || !get_i64(env, argv[0], &proto) || !get_bytes(env, argv[1], &req, &reqlen)) return NULL;
+  if (reqlen < NLMSG_HDRLEN) return throw_errno(env, EINVAL, "dumpSync");
+  int fd = dump_fd((int)proto);
+  if (fd < 0) return throw_errno(env, -fd, "socket");
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  // A reply left over from a request that timed out would be taken for this one: drain first.
+  uint8_t scratch[64];
+  while (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT | MSG_TRUNC) >= 0) {}
+  uint32_t seq = ((struct nlmsghdr *)req)->nlmsg_seq;
+  if (sendto(fd, req, reqlen, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return throw_errno(env, errno, "sendto");
+  size_t cap = 65536, len = 0;
+  uint8_t *buf = malloc(cap);
+  if (!buf) return throw_errno(env, ENOMEM, "dumpSync");
+  for (int done = 0; !done;) {
+    if (cap - len < 32768) {
+      if (cap >= ((size_t)64 << 20)) { free(buf); return throw_errno(env, EMSGSIZE, "dumpSync"); }
+      uint8_t *nb = realloc(buf, cap *= 2);
+      if (!nb) { free(buf); return throw_errno(env, ENOMEM, "dumpSync"); }
+      buf = nb;
+    }
+    ssize_t n = recv(fd, buf + len, cap - len, 0);
+    if (n < 0) {
+      int e = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
+      if (e == EINTR) continue;
+      free(buf); return throw_errno(env, e, "recv");
+    }
+    // Walk what came (NLMSG_NEXT counts `left` down); stop at DONE or ERROR of our sequence number.
+    ssize_t left = n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)(buf + len); NLMSG_OK(h, (size_t)left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq) continue;
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) done = 1;
+    }
+    len += (size_t)n;
+  }
+  CHECK(napi_create_external_buffer(env, len, buf, free_bytes, NULL, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "open", js_open }, { "localPort", js_local_port }, { "startRecv", js_start }, { "stopRecv", js_stop },
     { "close", js_close }, { "ref", js_ref }, { "send", js_send }, { "sendMany", js_send_many },
-    { "setInt", js_set_int }, { "getInt", js_get_int },
+    { "setInt", js_set_int }, { "getInt", js_get_int }, { "dumpSync", js_dump_sync },
   };
   static const struct { const char *name; int value; } consts[] = {
     { "SOL_SOCKET", SOL_SOCKET }, { "SOL_NETLINK", SOL_NETLINK },
