@@ -29,22 +29,28 @@ export const CMD = {
   RAS_LOG_GET: 8,
   /** Health reporters of one device, or of all. */
   HEALTH_GET: 9,
+  /** Configure a health reporter (grace period between auto-recoveries, auto-recover, auto-dump). */
   HEALTH_SET: 10,
+  /** Run a health reporter's recovery now, as devlink health recover does. */
   HEALTH_RECOVER: 11,
+  /** A health reporter's current state, as key-value pairs. */
   HEALTH_DIAGNOSE: 12,
   /** The reporter's stored dump (taken now if none is stored); with aggregate, clear it instead. */
   HEALTH_DUMP: 13,
+  /** Make a health reporter report a test error, as devlink health test does. */
   HEALTH_TEST: 14,
   /**
    * Have a group's notifications unicast to the caller's port (no CAP_NET_ADMIN needed), RAS events
    * in the given format (netlink by default).
    */
   SUBSCRIBE: 15,
+  /** Stop the unicast of a group's notifications that subscribe started for the caller. */
   UNSUBSCRIBE: 16,
   /** What a device supports - RAS payload formats with their schema versions, and family features. */
   CAPS_GET: 17,
   /** Allocate a buffer object in device memory; owned by the caller's port. */
   BO_CREATE: 18,
+  /** Free one of the caller's buffer objects; EBUSY while a job uses it. */
   BO_DESTROY: 19,
   /** Write one chunk (under 64 KiB) at an offset. */
   BO_WRITE: 20,
@@ -54,6 +60,7 @@ export const CMD = {
   BO_GET: 22,
   /** Queue a GEMM job; replies with its id at once. */
   JOB_SUBMIT: 23,
+  /** Status and result of one job, or of all. */
   JOB_GET: 24,
   /** Reply once the job has finished (or after timeout-ms, with ETIMEDOUT). */
   JOB_WAIT: 25,
