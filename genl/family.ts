@@ -1,6 +1,7 @@
 // The model of a generic netlink family, as the kernel's genl_family and split ops describe it.
 import { NLA, type Extack, type Policy, type View, type Writer, policy } from '../attrs';
 import { GENL_OP } from './consts';
+import { type DoResult, type DumpResult, type Result, done, more } from './result';
 
 /** Who is asking: the sender's port and, when the transport can tell, its credentials (-1 unknown). */
 export interface Sender {
@@ -42,19 +43,19 @@ export interface DumpCtx {
   state: Record<string, unknown>;
   /**
    * Start one dump message. Write attributes into the returned writer, then call end(); when end()
-   * returns false the message did not fit this datagram and was dropped: return 1 (more to come) and
+   * returns false the message did not fit this datagram and was dropped: return more() and
    * write it again next time.
    */
   start(cmd?: number, flags?: number): Writer;
   end(): boolean;
 }
 
-/** A do handler returns 0 or -errno (sync or async); replies go through ctx.reply(). */
-export type DoHandler = (ctx: DoCtx) => number | Promise<number>;
-/** A dump handler returns > 0 while more remains, 0 when finished, or -errno. */
-export type DumpHandler = (ctx: DumpCtx) => number;
-/** Runs before the first dump chunk (genl's start); -errno aborts with an NLMSG_ERROR. */
-export type DumpStart = (ctx: DumpCtx) => number;
+/** A do handler returns done() or fail(errno) (or a promise of one); replies go through ctx.reply(). */
+export type DoHandler = (ctx: DoCtx) => DoResult;
+/** A dump handler returns more() while more remains, done() when finished, or fail(errno). */
+export type DumpHandler = (ctx: DumpCtx) => DumpResult;
+/** Runs before the first dump chunk (genl's start); fail(errno) aborts with an NLMSG_ERROR. */
+export type DumpStart = (ctx: DumpCtx) => Result;
 
 export interface OpHalf {
   /** Policy checked on dispatch; none means attributes are not parsed (and ignored). */
@@ -131,14 +132,14 @@ export function opFlags(op: Op): number {
 /**
  * The common dump shape: one message per item, resuming from a cursor kept in ctx.state[key]
  * (filter the items first; the list must be the same on every call). `fill` writes an item's
- * attributes. Returns what a dump handler returns: 1 while items remain, 0 when all were written.
+ * attributes. Returns what a dump handler returns: more() while items remain, done() when all were written.
  */
-export function dumpEach<T>(c: DumpCtx, items: readonly T[], fill: (w: Writer, item: T) => void, key = 'i'): number {
+export function dumpEach<T>(c: DumpCtx, items: readonly T[], fill: (w: Writer, item: T) => void, key = 'i'): DumpResult {
   let i = (c.state[key] as number) ?? 0;
   for (; i < items.length; i++) {
     fill(c.start(), items[i]);
     if (!c.end()) break;
   }
   c.state[key] = i;
-  return i < items.length ? 1 : 0;
+  return i < items.length ? more() : done();
 }

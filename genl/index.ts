@@ -15,3 +15,4 @@ export {
 } from './socket';
 export * as ynl from './ynl';
 export * from './sweep';
+export * from './result';

@@ -13,6 +13,7 @@ import { ENODATA, EOPNOTSUPP } from '../attrs/errno';
 import { type Client, type Message, NetlinkError, createClient, parseFamily } from './client';
 import { CTRL_ATTR, CTRL_ATTR_POLICY, CTRL_CMD, GENL_ID_CTRL, GENL_OP, NETLINK_GENERIC } from './consts';
 import type { DoHalf, DumpHalf, Family, Op, OpHalf } from './family';
+import { done, fail } from './result';
 
 /** What the kernel said about one family: its GETFAMILY reply and GETPOLICY dump messages. */
 export interface KernelFamily {
@@ -107,8 +108,8 @@ function emptyIndices(d: PolicyDump): Set<number> {
   return s;
 }
 
-const stubDo = (): number => -EOPNOTSUPP;
-const stubDump = (): number => 0;
+const stubDo = () => fail(EOPNOTSUPP);
+const stubDump = () => done();
 
 /** Decode what the kernel said into a Family with its id, ops (exact OP_FLAGS), policies and groups. */
 export function decodeFamily(k: KernelFamily): Family {

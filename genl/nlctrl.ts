@@ -10,6 +10,7 @@ import {
   CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_ATTR_POLICY, CTRL_CMD, GENL_ID_CTRL, GENL_NAMSIZ, NLM_F,
 } from './consts';
 import { type DoCtx, type DumpCtx, type Family, type McGroup, opFlags, reportedPolicy } from './family';
+import { type DumpResult, type Result, done, fail, more } from './result';
 import { type Server, notify } from './server';
 
 /** ctrl_policy_family and ctrl_policy_policy. */
@@ -62,26 +63,26 @@ function writeGroupInfo(w: Writer, fam: Family, g: McGroup): void {
   nestEnd(w, gs);
 }
 
-function lookup(srv: Server, ctx: DoCtx | DumpCtx): Family | undefined | number {
+function lookup(srv: Server, ctx: DoCtx | DumpCtx): Family | Result {
   const id = ctx.attrs[CTRL_ATTR.FAMILY_ID];
   const name = ctx.attrs[CTRL_ATTR.FAMILY_NAME];
   let fam: Family | undefined;
-  let err = -EINVAL;
-  if (id >= 0) { fam = srv.registry.byId.get(getU16(ctx.req, id)); err = -ENOENT; }
-  if (name >= 0) { fam = srv.registry.byName.get(getString(ctx.req, name)); err = -ENOENT; }
-  return fam ?? err;
+  let err = EINVAL;
+  if (id >= 0) { fam = srv.registry.byId.get(getU16(ctx.req, id)); err = ENOENT; }
+  if (name >= 0) { fam = srv.registry.byName.get(getString(ctx.req, name)); err = ENOENT; }
+  return fam ?? fail(err);
 }
 
-function getFamily(srv: Server, ctx: DoCtx): number {
+function getFamily(srv: Server, ctx: DoCtx): Result {
   const fam = lookup(srv, ctx);
-  if (typeof fam === 'number') return fam;
-  writeFamilyInfo(ctx.reply(CTRL_CMD.NEWFAMILY), fam!);
+  if ('kind' in fam) return fam;
+  writeFamilyInfo(ctx.reply(CTRL_CMD.NEWFAMILY), fam);
   ctx.end();
-  return 0;
+  return done();
 }
 
-/** ctrl_dumpfamily(): one NEWFAMILY per family in id order; 0 once all fit (DONE may share the datagram). */
-function dumpFamilies(srv: Server, ctx: DumpCtx): number {
+/** ctrl_dumpfamily(): one NEWFAMILY per family in id order; done once all fit (DONE may share the datagram). */
+function dumpFamilies(srv: Server, ctx: DumpCtx): DumpResult {
   const ids = [...srv.registry.byId.keys()].sort((a, b) => a - b);
   let n = (ctx.state.skip as number) ?? 0;
   for (; n < ids.length; n++) {
@@ -89,7 +90,7 @@ function dumpFamilies(srv: Server, ctx: DumpCtx): number {
     if (!ctx.end()) break;
   }
   ctx.state.skip = n;
-  return n < ids.length ? 1 : 0;
+  return n < ids.length ? more() : done();
 }
 
 interface PolicyDump {
@@ -103,19 +104,19 @@ interface PolicyDump {
 }
 
 /** ctrl_dumppolicy_start(): find the family (id wins over name) and collect the policies. */
-function policyStart(srv: Server, ctx: DumpCtx): number {
+function policyStart(srv: Server, ctx: DumpCtx): Result {
   const idAt = ctx.attrs[CTRL_ATTR.FAMILY_ID];
   const nameAt = ctx.attrs[CTRL_ATTR.FAMILY_NAME];
-  if (idAt < 0 && nameAt < 0) return -EINVAL;
+  if (idAt < 0 && nameAt < 0) return fail(EINVAL);
   let id: number;
   if (idAt >= 0) id = getU16(ctx.req, idAt);
   else {
     const f = srv.registry.byName.get(getString(ctx.req, nameAt));
-    if (!f) return -ENOENT;
+    if (!f) return fail(ENOENT);
     id = f.id!;
   }
   const fam = srv.registry.byId.get(id);
-  if (!fam) return -ENOENT;
+  if (!fam) return fail(ENOENT);
   const st = newPolicyDumpState();
   const opAt = ctx.attrs[CTRL_ATTR.OP];
   const pd: PolicyDump = { fam, st, ops: [], single: false, pIdx: 0, attr: 0 };
@@ -124,7 +125,7 @@ function policyStart(srv: Server, ctx: DumpCtx): number {
     const i = fam.ops.findIndex((o) => o.cmd === cmd);
     if (i < 0) {
       setBadAttr(ctx.ext, opAt);
-      return -ENOENT;
+      return fail(ENOENT);
     }
     // A single op is looked up as dispatched: no reject-all fill-in (6.18).
     const op = fam.ops[i];
@@ -140,13 +141,13 @@ function policyStart(srv: Server, ctx: DumpCtx): number {
       pd.ops.push(i);
     });
   }
-  if (!st.policies.length) return -ENODATA;
+  if (!st.policies.length) return fail(ENODATA);
   ctx.state.pd = pd;
-  return 0;
+  return done();
 }
 
 /** ctrl_dumppolicy(): op → policy index map, then one message per advertised attribute. */
-function dumpPolicy(ctx: DumpCtx): number {
+function dumpPolicy(ctx: DumpCtx): DumpResult {
   const pd = ctx.state.pd as PolicyDump;
   const { fam, st } = pd;
   let wrote = false;
@@ -167,7 +168,7 @@ function dumpPolicy(ctx: DumpCtx): number {
       if (dumpH.policy) putU32(w, CTRL_ATTR_POLICY.DUMP, Math.max(0, policyIndex(st, dumpH.policy, dumpH.maxattr)));
       nestEnd(w, inner);
       nestEnd(w, outer);
-      if (!ctx.end()) return 1;
+      if (!ctx.end()) return more();
       wrote = true;
     }
     pd.ops.shift();
@@ -182,13 +183,13 @@ function dumpPolicy(ctx: DumpCtx): number {
       writePolicyAttr(w, p.entries[pd.attr], pd.attr, st);
       nestEnd(w, idx);
       nestEnd(w, outer);
-      if (!ctx.end()) return 1;
+      if (!ctx.end()) return more();
       wrote = true;
     }
     pd.attr = 0;
     pd.pIdx++;
   }
-  return wrote ? 1 : 0; // ctrl_dumppolicy returns skb->len: DONE always travels alone
+  return wrote ? more() : done(); // ctrl_dumppolicy returns skb->len: DONE always travels alone
 }
 
 export function nlctrlFamily(srv: Server): Family {

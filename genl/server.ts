@@ -8,8 +8,9 @@ import {
 import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../attrs/errno';
 import { type AckOptions, DEFAULT_ACK_OPTIONS, writeAck, writeDone } from './ack';
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_GOODSIZE, NLMSG_HDRLEN, NLM_F } from './consts';
-import type { DoCtx, DumpCtx, DumpHalf, Family, Op, Sender } from './family';
+import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Sender } from './family';
 import { genlStart, msgAddFlags, msgEnd } from './message';
+import { type DumpResult, type Result, isResult, wireStatus } from './result';
 import { type Registry, newRegistry } from './registry';
 
 /** The part of a socket the server needs (genl/socket.ts NlSocket and the in-process hub both fit). */
@@ -48,8 +49,8 @@ export interface ServerOptions {
 interface DumpState {
   ctx: DumpCtx;
   half: DumpHalf;
-  /** > 0 while the handler has more; otherwise the status DONE will carry. */
-  status: number;
+  /** 'more' while the handler has more; otherwise what DONE will carry. */
+  status: DumpResult;
   gen: number;
   intr: boolean;
   limit: number;
@@ -424,7 +425,21 @@ function reject(srv: Server, err: number): void {
   srv.counters.rejected[name] = (srv.counters.rejected[name] ?? 0) + 1;
 }
 
-const DUMP_STARTED = 1;
+/**
+ * What dispatching one message came to: a handler's result, or "answered later" (a dump that
+ * runs on, an async handler that ACKs when it settles). Internal to the server, never an errno.
+ */
+type Outcome = Result | { readonly kind: 'dump' } | { readonly kind: 'async' };
+const LATER_DUMP: Outcome = { kind: 'dump' };
+const LATER_ASYNC: Outcome = { kind: 'async' };
+const failed = (errno: number): Result => ({ kind: 'error', errno });
+
+/** A handler's return value, checked: anything but a Result is a handler bug, answered EINVAL. */
+function checked<T extends DumpResult>(r: unknown, ext: Extack, allowed: readonly string[]): T | Result {
+  if (isResult(r) && allowed.includes(r.kind)) return r as T;
+  ext.msg = `internal error: handler returned ${typeof r === 'object' ? JSON.stringify(r) : String(r)}`.slice(0, 79);
+  return failed(EINVAL);
+}
 
 function handleMessage(srv: Server, v: View, at: number, len: number, sender: Sender): void {
   const flags = v.dv.getUint16(at + 6, true);
@@ -433,15 +448,16 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
   clearExtack(ext);
   let err = 0;
   if ((flags & NLM_F.REQUEST) && type >= NLMSG.MIN_TYPE) {
+    let r: Outcome;
     try {
-      err = genlRcv(srv, v, at, len, flags, type, sender);
+      r = genlRcv(srv, v, at, len, flags, type, sender);
     } catch (e) {
       // A handler bug must never take the server down or leave the client waiting.
-      err = -EINVAL;
+      r = failed(EINVAL);
       ext.msg = `internal error: ${(e as Error).message}`.slice(0, 79);
     }
-    if (err === DUMP_STARTED) return;
-    if (err === ASYNC) return;
+    if (r.kind === 'dump' || r.kind === 'async') return;
+    err = wireStatus(r);
   }
   if (err) { srv.counters.errors++; reject(srv, err); }
   if (err || (flags & NLM_F.ACK)) {
@@ -452,37 +468,35 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
   }
 }
 
-const ASYNC = 2;
-
 function findOp(fam: Family, cmd: number): Op | undefined {
   for (const op of fam.ops) if (op.cmd === cmd) return op;
   return undefined;
 }
 
-function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, type: number, sender: Sender): number {
+function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, type: number, sender: Sender): Outcome {
   const ext = srv.ext;
   const fam = srv.registry.byId.get(type);
-  if (!fam) return -ENOENT;
+  if (!fam) return failed(ENOENT);
   const hdrlen = NLMSG_HDRLEN + GENL_HDRLEN + (((fam.hdrsize ?? 0) + 3) & ~3);
-  if (len < hdrlen) return -EINVAL;
+  if (len < hdrlen) return failed(EINVAL);
   const cmd = v.buf[at + NLMSG_HDRLEN];
   if (cmd >= (fam.resvStartOp ?? 0)) {
     if (v.dv.getUint16(at + NLMSG_HDRLEN + 2, true)) {
       ext.msg = 'genlmsghdr.reserved field is not 0';
-      return -EINVAL;
+      return failed(EINVAL);
     }
     let f = flags;
     if ((f & NLM_F.DUMP) === NLM_F.DUMP) f &= ~NLM_F.DUMP;
     if (f & ~(NLM_F.REQUEST | NLM_F.ACK | NLM_F.ECHO)) {
       ext.msg = 'ambiguous or reserved bits set in nlmsg_flags';
-      return -EINVAL;
+      return failed(EINVAL);
     }
   }
   const isDump = (flags & NLM_F.DUMP) === NLM_F.DUMP;
   const op = findOp(fam, cmd);
   const half = isDump ? op?.dump : op?.do;
-  if (!op || !half) return -EOPNOTSUPP;
-  if ((op.perm ?? 0) & (GENL_OP.ADMIN_PERM | GENL_OP.UNS_ADMIN_PERM) && !srv.opts.isAdmin(sender)) return -EPERM;
+  if (!op || !half) return failed(EOPNOTSUPP);
+  if ((op.perm ?? 0) & (GENL_OP.ADMIN_PERM | GENL_OP.UNS_ADMIN_PERM) && !srv.opts.isAdmin(sender)) return failed(EPERM);
   if (isDump) return startDump(srv, v, at, len, hdrlen, fam, op, half as DumpHalf, sender);
 
   const maxattr = half.policy ? (half.maxattr ?? half.policy.maxtype) : 0;
@@ -490,7 +504,7 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
   if (half.policy && maxattr) {
     const err = validate(v, at + hdrlen, at + len, maxattr, half.policy,
       half.liberal ? NL_VALIDATE.LIBERAL : NL_VALIDATE.STRICT, ext, tb);
-    if (err) return err;
+    if (err) return failed(-err);
   }
   let replyAt = -1;
   let replyPort = sender.port;
@@ -508,10 +522,10 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
       replyAt = -1;
     },
   };
-  const r = (half as { handler: (c: DoCtx) => number | Promise<number> }).handler(ctx);
-  if (typeof r === 'number') {
+  const r = (half as DoHalf).handler(ctx);
+  if (!(r instanceof Promise)) {
     if (replyAt >= 0) trim(srv.out, replyAt); // a reply started but not ended is dropped
-    return r;
+    return checked<Result>(r, ext, DO_KINDS);
   }
   // Async handler: keep a copy of the request for the ACK, answer when it settles.
   const copy = view(v.buf.slice(at, at + len));
@@ -520,7 +534,8 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
   ctx.req = copy; ctx.at = 0; ctx.ext = ext2;
   const shift = at;
   if (ext2.badAttr >= 0) ext2.badAttr -= shift;
-  r.then((e) => e, (e: Error) => { ext2.msg = `internal error: ${e.message}`.slice(0, 79); return -EINVAL; })
+  r.then((x) => wireStatus(checked<Result>(x, ext2, DO_KINDS)),
+    (e: Error) => { ext2.msg = `internal error: ${e?.message}`.slice(0, 79); return -EINVAL; })
     .then((e) => {
       if (replyAt >= 0) trim(srv.out, replyAt);
       if (e || (flags & NLM_F.ACK)) {
@@ -530,36 +545,39 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
       }
       flush(srv);
     });
-  return ASYNC;
+  return LATER_ASYNC;
 }
 
+const DO_KINDS = ['done', 'error'] as const;
+const DUMP_KINDS = ['done', 'error', 'more'] as const;
+
 function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number, fam: Family, op: Op,
-  half: DumpHalf, sender: Sender): number {
+  half: DumpHalf, sender: Sender): Outcome {
   const port = sender.port;
-  if (srv.dumps.has(port)) return -EBUSY; // one dump per socket at a time, as netlink_dump_start
+  if (srv.dumps.has(port)) return failed(EBUSY); // one dump per socket at a time, as netlink_dump_start
   if (srv.dumps.size >= srv.opts.maxDumps) {
     srv.ext.msg = 'too many dumps in progress';
-    return -EBUSY;
+    return failed(EBUSY);
   }
   const req = view(v.buf.slice(at, at + len));
   const ext = newExtack();
   const maxattr = half.policy ? (half.maxattr ?? half.policy.maxtype) : 0;
   const tb = new Int32Array(maxattr + 1).fill(-1);
   const seq = v.dv.getUint32(at + 8, true);
-  const done = (err: number): number => {
+  const done = (r: Result): Result => {
     // start() failed: an ordinary NLMSG_ERROR, offsets relative to the request.
     Object.assign(srv.ext, ext);
     if (ext.badAttr >= 0) srv.ext.badAttr = ext.badAttr + at;
     if (ext.missNest >= 0) srv.ext.missNest = ext.missNest + at;
-    return err;
+    return r;
   };
   if (half.policy && maxattr) {
     const err = validate(req, hdrlen, len, maxattr, half.policy,
       half.liberal ? NL_VALIDATE.LIBERAL : NL_VALIDATE.STRICT, ext, tb);
-    if (err) return done(err);
+    if (err) return done(failed(-err));
   }
   const d: DumpState = {
-    ctx: undefined as unknown as DumpCtx, half, status: 1, gen: fam.generation?.() ?? 0, intr: false,
+    ctx: undefined as unknown as DumpCtx, half, status: { kind: 'more' }, gen: fam.generation?.() ?? 0, intr: false,
     limit: 0, msgAt: -1, chunkAt: 0,
   };
   d.ctx = {
@@ -585,15 +603,15 @@ function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number
     },
   };
   if (half.start) {
-    const err = half.start(d.ctx);
-    if (err < 0) return done(err);
+    const r = checked<Result>(half.start(d.ctx), ext, DO_KINDS);
+    if (r.kind === 'error') return done(r);
   }
   srv.counters.dumps++;
   if (!dumpChunk(srv, d)) {
     srv.dumps.set(port, d);
     kick(srv);
   }
-  return DUMP_STARTED;
+  return LATER_DUMP;
 }
 
 /** Produce one dump datagram (netlink_dump). Returns true when the dump is finished. */
@@ -602,25 +620,26 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
   const port = d.ctx.sender.port;
   d.chunkAt = w.len;
   d.limit = d.chunkAt + srv.opts.dumpChunk;
-  if (d.status > 0) {
-    let r: number;
+  if (d.status.kind === 'more') {
+    let r: DumpResult;
     try {
-      r = d.half.handler(d.ctx);
+      r = checked<DumpResult>(d.half.handler(d.ctx), d.ctx.ext, DUMP_KINDS);
     } catch (e) {
       d.ctx.ext.msg = `internal error: ${(e as Error).message}`.slice(0, 79);
-      r = -EINVAL;
+      r = failed(EINVAL);
     }
     if (d.msgAt >= 0) { trim(w, d.msgAt); d.msgAt = -1; }
-    if (r === -EMSGSIZE && w.len > d.chunkAt) r = 1;
-    if (r > 0 && w.len === d.chunkAt) r = -EMSGSIZE; // no progress: the kernel reports EMSGSIZE too
+    if (r.kind === 'error' && r.errno === EMSGSIZE && w.len > d.chunkAt) r = { kind: 'more' };
+    if (r.kind === 'more' && w.len === d.chunkAt) r = failed(EMSGSIZE); // no progress: the kernel reports EMSGSIZE too
     d.status = r;
   }
-  if (d.status > 0 || d.limit - w.len < NLMSG_HDRLEN + 4) {
+  if (d.status.kind === 'more' || d.limit - w.len < NLMSG_HDRLEN + 4) {
     pushSpan(srv, d.chunkAt, port);
     return false;
   }
-  if (d.status < 0) reject(srv, d.status);
-  writeDone(w, d.ctx.seq, port, d.status, d.ctx.ext, d.ctx.req, 0, d.intr ? NLM_F.DUMP_INTR : 0, srv.opts.ack);
+  const status = wireStatus(d.status);
+  if (status < 0) reject(srv, status);
+  writeDone(w, d.ctx.seq, port, status, d.ctx.ext, d.ctx.req, 0, d.intr ? NLM_F.DUMP_INTR : 0, srv.opts.ack);
   pushSpan(srv, d.chunkAt, port);
   return true;
 }

@@ -185,7 +185,7 @@ describe('nlctrl reporting of legacy ops (reportPolicy: null)', () => {
   test('no HASPOL, no op-map entry, ENODATA when nothing else has a policy; default is the 6.18 reject-all fill-in', async () => {
     const t = setup();
     // Like thermal's op 1: a legacy dump-only op without a policy reports OP_FLAGS 0x4 and no policy.
-    const legacy = G.addFamily(t.srv, { name: 'legacy', version: 1, ops: [{ cmd: 1, dump: { reportPolicy: null, handler: () => 0 } }] });
+    const legacy = G.addFamily(t.srv, { name: 'legacy', version: 1, ops: [{ cmd: 1, dump: { reportPolicy: null, handler: () => G.done() } }] });
     expect(G.opFlags(legacy.ops[0])).toBe(G.GENL_OP.CAP_DUMP);
     const c = G.createClient({ serverPort: 0x41434345, open: (onBatch) => G.openInproc(t.hub, { onBatch }) });
     const policyDump = async () => {
@@ -216,7 +216,7 @@ describe('dump consistency', () => {
           if (i === 100) gen++; // the data changes while the dump runs
         }
         c.state.i = i;
-        return i < 400 ? 1 : 0;
+        return i < 400 ? G.more() : G.done();
       } } }],
     });
     const id = t.srv.registry.byName.get('intr-test')!.id!;
@@ -347,7 +347,7 @@ describe('notifications: batched per destination, in order, after what happened 
     const t = setup();
     const fam: G.Family = G.addFamily(t.srv, {
       name: 'ntf-order', version: 1, mcgrps: [{ name: 'g' }],
-      ops: [{ cmd: 1, do: { handler: () => { G.notify(t.srv, fam, 'g', 9, (w) => A.putU32(w, 1, 77)); return 0; } } }],
+      ops: [{ cmd: 1, do: { handler: () => { G.notify(t.srv, fam, 'g', 9, (w) => A.putU32(w, 1, 77)); return G.done(); } } }],
     });
     t.raw.addMembership(fam.mcgrps![0].id!);
     const w = A.newWriter();

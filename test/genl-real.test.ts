@@ -13,9 +13,9 @@ function testFamily(): G.Family {
   return {
     name: 'accel-test', version: 1, mcgrps: [{ name: 'events' }],
     ops: [
-      { cmd: 1, do: { policy: p, handler: (c) => { A.putU32(c.reply(), 1, 7); c.end(); return 0; } },
-        dump: { handler: (c) => { for (let i = 0; i < 3; i++) { A.putU32(c.start(), 1, i); c.end(); } return 0; } } },
-      { cmd: 2, perm: G.GENL_OP.ADMIN_PERM, do: { handler: () => 0 } },
+      { cmd: 1, do: { policy: p, handler: (c) => { A.putU32(c.reply(), 1, 7); c.end(); return G.done(); } },
+        dump: { handler: (c) => { for (let i = 0; i < 3; i++) { A.putU32(c.start(), 1, i); c.end(); } return G.done(); } } },
+      { cmd: 2, perm: G.GENL_OP.ADMIN_PERM, do: { handler: () => G.done() } },
     ],
   };
 }

@@ -299,7 +299,7 @@ describe('policies, as ynl_gen_c derives them', () => {
   });
 
   test('familyFromSpec: ops in spec order without events, perms, strictness, groups, version', () => {
-    const h = () => 0;
+    const h = () => G.done();
     const fam = familyFromSpec(test1, { set: { do: h }, get: { do: h, dump: h }, plain: { dump: h, start: h } });
     expect(fam).toMatchObject({ name: 'ynl-test', version: 3, hdrsize: 0, maxattr: 0, resvStartOp: 0 });
     expect(fam.ops.map((o) => [o.cmd, o.name, o.perm])).toEqual([[1, 'set', 0x01], [5, 'get', 0x10], [6, 'plain', undefined]]);
@@ -319,7 +319,7 @@ describe('policies, as ynl_gen_c derives them', () => {
   });
 
   test('familyFromSpec refuses missing, extra and misplaced handlers', () => {
-    const h = () => 0;
+    const h = () => G.done();
     const ok = { set: { do: h }, get: { do: h, dump: h }, plain: { dump: h } };
     expect(() => familyFromSpec(test1, { ...ok, get: { do: h } })).toThrow('no dump handler for get');
     expect(() => familyFromSpec(test1, { ...ok, set: {} })).toThrow('no do handler for set');
@@ -489,17 +489,17 @@ describe('drm-ras served on the in-process hub', () => {
             if (!ctx.end()) break;
           }
           ctx.state.i = i;
-          return i < nodes.length ? 1 : 0;
+          return i < nodes.length ? G.more() : G.done();
         },
       },
       'get-error-counter': {
         do(ctx) {
           const req = readRequest<drm.ErrorCounterAttrs>(ctx, S, 'error-counter-attrs');
           const c = counters.get(req.nodeId!)?.get(req.errorId!);
-          if (!c) return -2;
+          if (!c) return G.fail(2);
           writeAttrs(ctx.reply(), S, 'error-counter-attrs', { errorId: req.errorId, ...c });
           ctx.end();
-          return 0;
+          return G.done();
         },
         dump(ctx) {
           const req = readRequest<drm.ErrorCounterAttrs>(ctx, S, 'error-counter-attrs');
@@ -507,10 +507,10 @@ describe('drm-ras served on the in-process hub', () => {
             writeAttrs(ctx.start(), S, 'error-counter-attrs', { errorId, ...c });
             ctx.end();
           }
-          return 0;
+          return G.done();
         },
       },
-      'clear-error-counter': { do: () => 0 },
+      'clear-error-counter': { do: () => G.done() },
     }));
     const client = G.createClient({ serverPort: 0x41434345, open: (onBatch) => G.openInproc(hub, { onBatch }) });
     const close = () => { client.close(); served.close(); };

@@ -3,7 +3,7 @@
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EEXIST, EINVAL, EMSGSIZE, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
-import { dumpEach, notifyPorts, serverStats } from '../../genl';
+import { type DumpResult, type Failed, type Result, done, dumpEach, fail, fromStatus, isFailed, more, notifyPorts, serverStats } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
 import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
@@ -80,54 +80,54 @@ function healthAttrs(d: Device, only?: ReporterName): Accel {
 }
 
 /** One device-keyed message per device (optionally only those `keep` accepts), from the dump cursor. */
-function dumpDevices(c: DumpCtx, s: Served, fill: (d: Device) => Accel, keep?: (d: Device) => boolean): number {
+function dumpDevices(c: DumpCtx, s: Served, fill: (d: Device) => Accel, keep?: (d: Device) => boolean): DumpResult {
   const devs = sortedDevices(s.rt);
   return dumpEach(c, keep ? devs.filter(keep) : devs, (w, d) => writeAttrs(w, spec, 'accel', fill(d)));
 }
 
-function reporterOf(c: DoCtx, name: string | undefined): ReporterName | number {
-  if (name === undefined) { setAttrMissing(c.ext, -1, ACCEL.REPORTER_NAME); return -EINVAL; }
+function reporterOf(c: DoCtx, name: string | undefined): ReporterName | Failed {
+  if (name === undefined) { setAttrMissing(c.ext, -1, ACCEL.REPORTER_NAME); return fail(EINVAL); }
   if (!(REPORTERS as readonly string[]).includes(name)) {
     setErrAttr(c.ext, c.attrs[ACCEL.REPORTER_NAME], `no reporter "${name}" (${REPORTERS.join(', ')})`);
-    return -ENOENT;
+    return fail(ENOENT);
   }
   return name as ReporterName;
 }
 
 /**
- * The accel family. `more` adds handlers implemented elsewhere (payload formats, buffers and jobs);
+ * The accel family. `extra` adds handlers implemented elsewhere (payload formats, buffers and jobs);
  * ops of the spec that nobody implements are left out rather than stubbed.
  */
-export function accelFamily(s: Served, more: Handlers = {}): Family {
+export function accelFamily(s: Served, extra: Handlers = {}): Family {
   const { rt, srv } = s;
   const emu = rt.emu;
   const req = (c: DoCtx | DumpCtx): Accel => readRequest<Accel>(c, spec, 'accel');
-  const dev = (c: DoCtx | DumpCtx, a: Accel): Device | number => targetDevice(rt, a, c.attrs, c.ext, HANDLE);
-  const reply = (c: DoCtx, a: Accel): number => { writeAttrs(c.reply(), spec, 'accel', a); c.end(); return 0; };
+  const dev = (c: DoCtx | DumpCtx, a: Accel): Device | Failed => targetDevice(rt, a, c.attrs, c.ext, HANDLE);
+  const reply = (c: DoCtx, a: Accel): Result => { writeAttrs(c.reply(), spec, 'accel', a); c.end(); return done(); };
   /** A do on one device: resolve it, then run `f`. */
-  const onDev = (f: (c: DoCtx, d: Device, a: Accel) => number) => (c: DoCtx): number => {
+  const onDev = (f: (c: DoCtx, d: Device, a: Accel) => Result) => (c: DoCtx): Result => {
     const a = req(c);
     const d = dev(c, a);
-    if (typeof d === 'number') return d;
+    if (isFailed(d)) return d;
     const r = f(c, d, a);
     // An op refused because of the device's state says so (the errno alone reads "No such device").
-    if ((r === -ENODEV || r === -EBUSY) && !c.ext.msg && (d.state === 'offline' || d.state === 'in-reset')) {
+    if (r.kind === 'error' && (r.errno === ENODEV || r.errno === EBUSY) && !c.ext.msg && (d.state === 'offline' || d.state === 'in-reset')) {
       setErrMsg(c.ext, `device ${d.name} is ${d.state}`);
     }
     return r;
   };
-  const groupId = (c: DoCtx, name: string | undefined): number => {
-    if (name === undefined) { setAttrMissing(c.ext, -1, ACCEL.GROUP); return -EINVAL; }
+  const groupId = (c: DoCtx, name: string | undefined): number | Failed => {
+    if (name === undefined) { setAttrMissing(c.ext, -1, ACCEL.GROUP); return fail(EINVAL); }
     const g = fam.mcgrps?.find((m) => m.name === name);
-    if (!g) { setErrAttr(c.ext, c.attrs[ACCEL.GROUP], `no group "${name}"`); return -ENOENT; }
+    if (!g) { setErrAttr(c.ext, c.attrs[ACCEL.GROUP], `no group "${name}"`); return fail(ENOENT); }
     return g.id!;
   };
   /** EOPNOTSUPP naming the format, when `d` does not offer it. */
-  const unsupported = (c: DoCtx | DumpCtx, d: Device, f: RasFormat): number => {
+  const unsupported = (c: DoCtx | DumpCtx, d: Device, f: RasFormat): Failed => {
     // Extack messages stay within the kernel's 80 bytes (NL_SET_ERR_MSG_FMT): a long list gives way to a pointer.
     const full = `${d.name} does not support format ${f} (has ${namesOf(formatMask(rt, d)).join(' ') || 'none'})`;
     setErrAttr(c.ext, c.attrs[ACCEL.FORMAT], full.length < 80 ? full : `${d.name} does not support format ${f} (caps-get lists its formats)`);
-    return -EOPNOTSUPP;
+    return fail(EOPNOTSUPP);
   };
   const counterPayload = (d: Device, f: RasFormat): Accel =>
     ({ devIndex: d.index, format: f, payload: encodePayload(f, { type: 'counters', counters: countersOf(d, emu.clock.nowNs()) }) });
@@ -144,21 +144,21 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
    * A formatted log dump: up to LOG_BATCH records per payload document, each document cut into
    * FRAGMENT-sized payload attributes, every one but a document's last flagged payload-more.
    */
-  function logPayloads(c: DumpCtx, d: Device, st: { cursor: bigint; limit: number; f: RasFormat; frags?: Uint8Array[]; fi?: number; next?: bigint; n?: number }): number {
+  function logPayloads(c: DumpCtx, d: Device, st: { cursor: bigint; limit: number; f: RasFormat; frags?: Uint8Array[]; fi?: number; next?: bigint; n?: number }): DumpResult {
     for (;;) {
       if (!st.frags) {
-        if (st.limit <= 0) return 0;
+        if (st.limit <= 0) return done();
         const { events } = readFrom(d.log, st.cursor, Math.min(st.limit, LOG_BATCH));
-        if (!events.length) return 0;
+        if (!events.length) return done();
         st.frags = fragments(encodePayload(st.f, { type: 'events', events }));
         st.fi = 0;
         st.next = events[events.length - 1].seq + 1n;
         st.n = events.length;
       }
       for (; st.fi! < st.frags.length; st.fi!++) {
-        const more = st.fi! < st.frags.length - 1;
-        writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, format: st.f, payload: st.frags[st.fi!], payloadMore: more });
-        if (!c.end()) return 1;
+        const notLast = st.fi! < st.frags.length - 1;
+        writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, format: st.f, payload: st.frags[st.fi!], payloadMore: notLast });
+        if (!c.end()) return more();
       }
       st.cursor = st.next!;
       st.limit -= st.n!;
@@ -174,14 +174,14 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     'dev-set': {
       do: onDev((c, d, a) => {
         switch (a.action) {
-          case 'reset': { const e = resetDevice(emu, d); emu.sync?.(); return e; }
-          case 'offline': setState(emu, d, 'offline'); return 0;
+          case 'reset': { const e = resetDevice(emu, d); emu.sync?.(); return fromStatus(e); }
+          case 'offline': setState(emu, d, 'offline'); return done();
           case 'online':
             if (d.state === 'offline') setState(emu, d, 'operational');
-            return 0;
+            return done();
           default:
             setAttrMissing(c.ext, -1, ACCEL.ACTION);
-            return -EINVAL;
+            return fail(EINVAL);
         }
       }),
     },
@@ -195,19 +195,18 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
           });
           return reply(c, devAttrs(d));
         } catch (e) {
-          setErrMsg(c.ext, (e as Error).message);
-          return -((e as { errno?: number }).errno ?? EEXIST);
+          return fail((e as { errno?: number }).errno || EEXIST, c.ext, (e as Error).message);
         }
       },
     },
-    'dev-del': { do: onDev((_c, d) => { removeDevice(emu, d); return 0; }) },
+    'dev-del': { do: onDev((_c, d) => { removeDevice(emu, d); return done(); }) },
     'ras-get': {
       do: onDev((c, d, a) => {
         if (a.format === undefined) return reply(c, rasAttrs(d));
         const f = a.format as RasFormat;
         if (!supports(rt, d, f)) return unsupported(c, d, f);
         const r = counterPayload(d, f);
-        if (r.payload!.length > FRAGMENT) { setErrMsg(c.ext, 'counter payload over one attribute'); return -EMSGSIZE; }
+        if (r.payload!.length > FRAGMENT) return fail(EMSGSIZE, c.ext, 'counter payload over one attribute');
         return reply(c, r);
       }),
       dump: (c) => {
@@ -224,25 +223,22 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
       do: onDev((_c, d, a) => {
         clearCounters(emu, d, !!a.aggregate);
         emu.sync?.();
-        return 0;
+        return done();
       }),
     },
     'ras-inject': {
       do: onDev((c, d, a) => {
-        if (a.block === undefined) { setAttrMissing(c.ext, -1, ACCEL.BLOCK); return -EINVAL; }
-        if (a.severity === undefined) { setAttrMissing(c.ext, -1, ACCEL.SEVERITY); return -EINVAL; }
+        if (a.block === undefined) { setAttrMissing(c.ext, -1, ACCEL.BLOCK); return fail(EINVAL); }
+        if (a.severity === undefined) { setAttrMissing(c.ext, -1, ACCEL.SEVERITY); return fail(EINVAL); }
         if (typeof a.block === 'number' || typeof a.severity === 'number') {
           setErrAttr(c.ext, c.attrs[typeof a.block === 'number' ? ACCEL.BLOCK : ACCEL.SEVERITY], 'unknown block or severity');
-          return -EINVAL;
+          return fail(EINVAL);
         }
         const out = inject(emu, d, {
           block: a.block, severity: a.severity, subBlock: a.subBlock, count: a.count,
           address: a.address === undefined ? undefined : BigInt(a.address), syndrome: a.syndrome,
         });
-        if (typeof out === 'number') {
-          setErrMsg(c.ext, `device ${d.name} is ${d.state}`);
-          return out;
-        }
+        if (typeof out === 'number') return fail(-out, c.ext, `device ${d.name} is ${d.state}`);
         emu.sync?.(); // durable before it is acknowledged
         return reply(c, { devIndex: d.index, event: out.map(eventAttrs) });
       }),
@@ -253,7 +249,7 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
         if (!st.d) {
           const a = req(c);
           const d = dev(c, a);
-          if (typeof d === 'number') return d;
+          if (isFailed(d)) return d;
           const f = a.format as RasFormat | undefined;
           if (f !== undefined && !supports(rt, d, f)) return unsupported(c, d, f);
           const cursor = a.cursor === undefined ? 1n : BigInt(a.cursor);
@@ -265,7 +261,7 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
         const d = st.d!;
         if (st.lost) {
           writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost: st.lost, format: st.f });
-          if (!c.end()) return 1;
+          if (!c.end()) return more();
           st.lost = 0n;
         }
         if (st.f !== undefined) return logPayloads(c, d, st as Required<typeof st>);
@@ -273,18 +269,18 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
         if (lost) {
           // The ring overtook the dump: say how many records it overwrote before they were read.
           writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost });
-          if (!c.end()) return 1;
+          if (!c.end()) return more();
           st.cursor = st.cursor! + lost;
           st.limit = st.limit! - Number(lost);
         }
         for (const e of events) {
-          if (st.limit! <= 0) return 0;
+          if (st.limit! <= 0) return done();
           writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, event: [eventAttrs(e)] });
-          if (!c.end()) return 1;
+          if (!c.end()) return more();
           st.cursor = e.seq + 1n;
           st.limit!--;
         }
-        return events.length && st.limit! > 0 ? 1 : 0;
+        return events.length && st.limit! > 0 ? more() : done();
       },
     },
     'health-get': {
@@ -292,7 +288,7 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
         let only: ReporterName | undefined;
         if (a.reporterName !== undefined) {
           const r = reporterOf(c, a.reporterName);
-          if (typeof r === 'number') return r;
+          if (isFailed(r)) return r;
           only = r;
         }
         return reply(c, healthAttrs(d, only));
@@ -302,49 +298,49 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
     'health-set': {
       do: onDev((c, d, a) => {
         const name = reporterOf(c, a.reporterName);
-        if (typeof name === 'number') return name;
+        if (isFailed(name)) return name;
         const r = d.reporters.get(name)!;
         if (a.gracePeriodMs !== undefined && !Number.isSafeInteger(a.gracePeriodMs)) {
           // Held (and journaled) as a double: past 2^53 ms (285,000 years) it would not stay exact.
           setErrAttr(c.ext, c.attrs[ACCEL.GRACE_PERIOD_MS], `grace period above ${Number.MAX_SAFE_INTEGER} ms`);
-          return -EINVAL;
+          return fail(EINVAL);
         }
         if (a.gracePeriodMs !== undefined) r.gracePeriodMs = Number(a.gracePeriodMs);
         if (a.autoRecover !== undefined) r.autoRecover = !!a.autoRecover;
         if (a.autoDump !== undefined) r.autoDump = !!a.autoDump;
         emitConfig(emu, { kind: 'health', dev: d, reporter: name });
-        return 0;
+        return done();
       }),
     },
     'health-recover': {
-      do: onDev((c, d, a) => { const r = reporterOf(c, a.reporterName); return typeof r === 'number' ? r : recover(emu, d, r); }),
+      do: onDev((c, d, a) => { const r = reporterOf(c, a.reporterName); return isFailed(r) ? r : fromStatus(recover(emu, d, r)); }),
     },
     'health-diagnose': {
       do: onDev((c, d, a) => {
         const r = reporterOf(c, a.reporterName);
-        if (typeof r === 'number') return r;
+        if (isFailed(r)) return r;
         return reply(c, { devIndex: d.index, reporterName: r, kv: diagnose(d, r).map(([key, value]) => ({ key, value })) });
       }),
     },
     'health-dump': {
       do: onDev((c, d, a) => {
         const r = reporterOf(c, a.reporterName);
-        if (typeof r === 'number') return r;
-        if (a.aggregate) { clearDump(d, r); return 0; }
+        if (isFailed(r)) return r;
+        if (a.aggregate) { clearDump(d, r); return done(); }
         return reply(c, { devIndex: d.index, reporterName: r, kv: getDump(emu, d, r).map(([key, value]) => ({ key, value })) });
       }),
     },
     'health-test': {
-      do: onDev((c, d, a) => { const r = reporterOf(c, a.reporterName); return typeof r === 'number' ? r : testReporter(emu, d, r); }),
+      do: onDev((c, d, a) => { const r = reporterOf(c, a.reporterName); return isFailed(r) ? r : fromStatus(testReporter(emu, d, r)); }),
     },
     'subscribe': {
       do: (c) => {
         const a = req(c);
         const g = groupId(c, a.group);
-        if (g < 0) return g;
+        if (isFailed(g)) return g;
         const f = a.format as RasFormat | undefined;
         if (f !== undefined) {
-          if (a.group !== 'ras') { setErrAttr(c.ext, c.attrs[ACCEL.FORMAT], 'format applies to the ras group only'); return -EINVAL; }
+          if (a.group !== 'ras') { setErrAttr(c.ext, c.attrs[ACCEL.FORMAT], 'format applies to the ras group only'); return fail(EINVAL); }
           const bad = sortedDevices(rt).find((d) => !supports(rt, d, f));
           if (bad) return unsupported(c, bad, f);
         }
@@ -354,17 +350,13 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
           const set = srv.subscribers.get(id);
           if (set) n += set.size - (set.has(port) ? 1 : 0);
         }
-        if (n >= MAX_SUBSCRIBERS) {
-          setErrMsg(c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);
-          return -ENOSPC;
-        }
+        if (n >= MAX_SUBSCRIBERS) return fail(ENOSPC, c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);
         const uid = c.sender.uid;
         if (!srv.opts.isAdmin(c.sender)) {
           let mine = 0;
           for (const [, id] of subSets(g)) for (const p of srv.subscribers.get(id) ?? []) if (p !== port && subUid.get(p) === uid) mine++;
           if (mine >= MAX_SUBSCRIBERS_PER_UID) {
-            setErrMsg(c.ext, `uid ${uid} already has ${MAX_SUBSCRIBERS_PER_UID} subscribers to ${a.group}`);
-            return -ENOSPC;
+            return fail(ENOSPC, c.ext, `uid ${uid} already has ${MAX_SUBSCRIBERS_PER_UID} subscribers to ${a.group}`);
           }
         }
         subUid.set(port, uid);
@@ -374,15 +366,15 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
         let set = srv.subscribers.get(id);
         if (!set) srv.subscribers.set(id, (set = new Set()));
         set.add(port);
-        return 0;
+        return done();
       },
     },
     'unsubscribe': {
       do: (c) => {
         const g = groupId(c, req(c).group);
-        if (g < 0) return g;
+        if (isFailed(g)) return g;
         for (const [, id] of subSets(g)) srv.subscribers.get(id)?.delete(c.sender.port);
-        return 0;
+        return done();
       },
     },
     'stats-get': { do: (c) => reply(c, { server: serverAttrs(serverStats(srv)) }) },
@@ -390,7 +382,7 @@ export function accelFamily(s: Served, more: Handlers = {}): Family {
       do: onDev((c, d) => reply(c, capsAttrs(rt, fam, d))),
       dump: (c) => dumpDevices(c, s, (d) => capsAttrs(rt, fam, d)),
     },
-    ...more,
+    ...extra,
   }, { partial: true, generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
 
   emu.onRas.push((d, e) => {

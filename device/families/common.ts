@@ -1,7 +1,7 @@
 // What the accel and drm-ras handlers share: the runtime they serve, and device lookup by handle.
 import { type Extack, setAttrMissing, setErrAttr } from '../../attrs';
 import { EINVAL, ENODEV } from '../../attrs/errno';
-import type { Server } from '../../genl';
+import { type Failed, type Server, fail } from '../../genl';
 import type { Device } from '../model';
 import type { Runtime } from '../runtime';
 
@@ -18,10 +18,10 @@ export interface Handle {
 
 /**
  * The device a request names by index, accelN name or bus address (in that order of preference),
- * or -errno with the extack saying what was missing or unknown. `tb` holds attribute offsets.
+ * or a failure with the extack saying what was missing or unknown. `tb` holds attribute offsets.
  */
 export function targetDevice(rt: Runtime, h: Handle, tb: Int32Array, ext: Extack,
-  types: { index: number; name: number; addr: number }): Device | number {
+  types: { index: number; name: number; addr: number }): Device | Failed {
   let d: Device | undefined;
   let at: number;
   if (h.devIndex !== undefined) { d = rt.emu.devices.get(h.devIndex); at = tb[types.index]; }
@@ -32,11 +32,11 @@ export function targetDevice(rt: Runtime, h: Handle, tb: Int32Array, ext: Extack
     at = tb[types.addr];
   } else {
     setAttrMissing(ext, -1, types.index);
-    return -EINVAL;
+    return fail(EINVAL);
   }
   if (!d) {
     setErrAttr(ext, at, 'no such device');
-    return -ENODEV;
+    return fail(ENODEV);
   }
   return d;
 }

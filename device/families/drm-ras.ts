@@ -4,7 +4,7 @@
 // are views of the same RAS model the accel family shows (volatile counters, summed per class).
 import { type Extack, setAttrMissing, setBadAttr } from '../../attrs';
 import { EINVAL, ENOENT } from '../../attrs/errno';
-import { type DoCtx, type DumpCtx, type Family, dumpEach } from '../../genl';
+import { type DoCtx, type DumpCtx, type Failed, type Family, done, dumpEach, fail, isFailed, more } from '../../genl';
 import { familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { BLOCKS, SEVERITIES, type Block } from '../enums';
 import { ERROR_COUNTER_ATTRS as EC, type ErrorCounterAttrs, spec } from '../gen/drm-ras';
@@ -57,9 +57,9 @@ export function drmRasFamily(s: Served): Family {
     setAttrMissing(ext, -1, type);
     return false;
   };
-  const node = (c: DoCtx | DumpCtx, id: number): Node | number => {
+  const node = (c: DoCtx | DumpCtx, id: number): Node | Failed => {
     const n = nodes.get(id);
-    if (!n) { setBadAttr(c.ext, c.attrs[EC.NODE_ID]); return -ENOENT; }
+    if (!n) { setBadAttr(c.ext, c.attrs[EC.NODE_ID]); return fail(ENOENT); }
     return n;
   };
   const inRange = (id: number) => id >= FIRST && id <= LAST;
@@ -69,12 +69,12 @@ export function drmRasFamily(s: Served): Family {
   };
 
   /** The do ops' checks, in drm_ras.c's order: node-id, error-id present; node known; id in range. */
-  const counterTarget = (c: DoCtx): { n: Node; id: number } | number => {
+  const counterTarget = (c: DoCtx): { n: Node; id: number } | Failed => {
     const a = counterReq(c);
-    if (!need(c.ext, a.nodeId, EC.NODE_ID) || !need(c.ext, a.errorId, EC.ERROR_ID)) return -EINVAL;
+    if (!need(c.ext, a.nodeId, EC.NODE_ID) || !need(c.ext, a.errorId, EC.ERROR_ID)) return fail(EINVAL);
     const n = node(c, a.nodeId!);
-    if (typeof n === 'number') return n;
-    return inRange(a.errorId!) ? { n, id: a.errorId! } : -EINVAL;
+    if (isFailed(n)) return n;
+    return inRange(a.errorId!) ? { n, id: a.errorId! } : fail(EINVAL);
   };
 
   const fam = familyFromSpec(spec, {
@@ -87,37 +87,37 @@ export function drmRasFamily(s: Served): Family {
     'get-error-counter': {
       do: (c) => {
         const t = counterTarget(c);
-        if (typeof t === 'number') return t;
+        if (isFailed(t)) return t;
         writeAttrs(c.reply(), spec, 'error-counter-attrs', counterAttrs(t.n, t.id));
         c.end();
-        return 0;
+        return done();
       },
       // The node checks run inside dumpit, so they arrive as NLMSG_DONE with the error.
       dump: (c) => {
         const a = counterReq(c);
-        if (!need(c.ext, a.nodeId, EC.NODE_ID)) return -EINVAL;
+        if (!need(c.ext, a.nodeId, EC.NODE_ID)) return fail(EINVAL);
         const n = node(c, a.nodeId!);
-        if (typeof n === 'number') return n;
+        if (isFailed(n)) return n;
         let id = (c.state.id as number) ?? FIRST;
         for (; id <= LAST; id++) {
           writeAttrs(c.start(), spec, 'error-counter-attrs', counterAttrs(n, id));
           if (!c.end()) break;
         }
         c.state.id = id;
-        return id <= LAST ? 1 : 0;
+        return id <= LAST ? more() : done();
       },
     },
     'clear-error-counter': {
       do: (c) => {
         const t = counterTarget(c);
-        if (typeof t === 'number') return t;
+        if (isFailed(t)) return t;
         const { n } = t;
         const b = t.id - 1;
         SEVERITIES.forEach((sv, i) => {
           if ((sv === 'correctable') === (n.kind === 'correctable')) n.dev.counters.volatile[counterIndex(b, i)] = 0n;
         });
         n.dev.generation++;
-        return 0;
+        return done();
       },
     },
   }, { generation: () => nodes.size });

@@ -1,7 +1,7 @@
 // The accel family's command path: buffer objects and GEMM jobs (device/jobs.ts does the work).
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
-import { type DoCtx, type DumpCtx, type Family, dumpEach } from '../../genl';
+import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, done, dumpEach, fail, isFailed, more } from '../../genl';
 import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
 import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob } from '../jobs';
@@ -20,8 +20,8 @@ const f64 = (b: Uint8Array | undefined, dflt: number): number =>
   b ? new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true) : dflt;
 
 /** Turn a JobError into errno + extack. */
-function fail(c: DoCtx | DumpCtx, err: unknown): number {
-  if (err instanceof JobError) { setErrMsg(c.ext, err.message.slice(0, 200)); return -err.errno; }
+function jobFailed(c: DoCtx | DumpCtx, err: unknown): Failed {
+  if (err instanceof JobError) return fail(err.errno, c.ext, err.message.slice(0, 200));
   throw err;
 }
 
@@ -43,47 +43,47 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
     if (!j) setErrAttr(c.ext, c.attrs[ACCEL.JOB_ID], `no job ${id}`);
     return j;
   };
-  const reply = (c: DoCtx, a: Accel): number => { writeAttrs(c.reply(), spec, 'accel', a); c.end(); return 0; };
+  const reply = (c: DoCtx, a: Accel): Result => { writeAttrs(c.reply(), spec, 'accel', a); c.end(); return done(); };
 
   return {
     'bo-create': {
       do: (c) => {
         const a = req(c);
         const d = targetDevice(rt, a, c.attrs, c.ext, HANDLE);
-        if (typeof d === 'number') return d;
-        if (!need(c, a.boSize, ACCEL.BO_SIZE)) return -EINVAL;
+        if (isFailed(d)) return d;
+        if (!need(c, a.boSize, ACCEL.BO_SIZE)) return fail(EINVAL);
         try {
           const admin = s.srv.opts.isAdmin(c.sender);
           const b = createBo(eng, d, a.boSize!, c.sender.port, admin ? undefined : c.sender.uid);
           return reply(c, { devIndex: d.index, boHandle: b.handle, boSize: b.size });
-        } catch (e) { return fail(c, e); }
+        } catch (e) { return jobFailed(c, e); }
       },
     },
     'bo-destroy': {
       do: (c) => {
         const a = req(c);
-        if (!need(c, a.boHandle, ACCEL.BO_HANDLE)) return -EINVAL;
+        if (!need(c, a.boHandle, ACCEL.BO_HANDLE)) return fail(EINVAL);
         const b = bo(c, a.boHandle!);
-        if (!b) return -ENOENT;
+        if (!b) return fail(ENOENT);
         const j = inUse(eng, b);
-        if (j) { setErrMsg(c.ext, `BO ${b.handle} is used by job ${j.id} (${j.status})`); return -EBUSY; }
+        if (j) return fail(EBUSY, c.ext, `BO ${b.handle} is used by job ${j.id} (${j.status})`);
         freeBo(eng, b);
-        return 0;
+        return done();
       },
     },
     'bo-write': {
       do: (c) => {
         const a = req(c);
-        if (!need(c, a.boHandle, ACCEL.BO_HANDLE) || !need(c, a.data, ACCEL.DATA)) return -EINVAL;
+        if (!need(c, a.boHandle, ACCEL.BO_HANDLE) || !need(c, a.data, ACCEL.DATA)) return fail(EINVAL);
         const b = bo(c, a.boHandle!);
-        if (!b) return -ENOENT;
+        if (!b) return fail(ENOENT);
         const off = Number(a.boOffset ?? 0);
         if (off + a.data!.length > b.size) {
           setErrAttr(c.ext, c.attrs[ACCEL.DATA], `write of ${a.data!.length} bytes at offset ${off} exceeds BO ${b.handle}'s ${b.size} bytes`);
-          return -EINVAL;
+          return fail(EINVAL);
         }
         new Uint8Array(b.mem, off, a.data!.length).set(a.data!);
-        return 0;
+        return done();
       },
     },
     'bo-read': {
@@ -91,30 +91,30 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         const st = c.state as { handle?: number; off?: number; end?: number };
         if (st.handle === undefined) {
           const a = req(c);
-          if (a.boHandle === undefined) { setAttrMissing(c.ext, -1, ACCEL.BO_HANDLE); return -EINVAL; }
+          if (a.boHandle === undefined) { setAttrMissing(c.ext, -1, ACCEL.BO_HANDLE); return fail(EINVAL); }
           const b = bo(c, a.boHandle);
-          if (!b) return -ENOENT;
+          if (!b) return fail(ENOENT);
           const off = Number(a.boOffset ?? 0);
           const end = a.boSize === undefined ? b.size : off + Number(a.boSize);
           if (off > b.size) {
             setErrAttr(c.ext, c.attrs[ACCEL.BO_OFFSET], `offset ${a.boOffset} is past the end of BO ${b.handle} (${b.size} bytes)`);
-            return -EINVAL;
+            return fail(EINVAL);
           }
           if (end > b.size) {
             setErrMsg(c.ext, `read of ${a.boSize} bytes at offset ${off} exceeds BO ${b.handle}'s ${b.size} bytes`);
-            return -EINVAL;
+            return fail(EINVAL);
           }
           Object.assign(st, { handle: b.handle, off, end });
         }
         const b = lookupBo(eng, st.handle!, c.sender.port);
-        if (!b) { setErrMsg(c.ext, `BO ${st.handle} was destroyed during the read`); return -ENOENT; }
+        if (!b) return fail(ENOENT, c.ext, `BO ${st.handle} was destroyed during the read`);
         while (st.off! < st.end!) {
           const n = Math.min(READ_CHUNK, st.end! - st.off!);
           writeAttrs(c.start(), spec, 'accel', { boHandle: b.handle, boOffset: st.off, data: new Uint8Array(b.mem, st.off, n) });
-          if (!c.end()) return 1;
+          if (!c.end()) return more();
           st.off! += n;
         }
-        return 0;
+        return done();
       },
     },
     'bo-get': {
@@ -125,14 +125,14 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
       do: (c) => {
         const a = req(c);
         const d = targetDevice(rt, a, c.attrs, c.ext, HANDLE);
-        if (typeof d === 'number') return d;
+        if (isFailed(d)) return d;
         const g = a.gemm;
-        if (!need(c, g, ACCEL.GEMM)) return -EINVAL;
+        if (!need(c, g, ACCEL.GEMM)) return fail(EINVAL);
         for (const [k, t] of [['m', GEMM.M], ['n', GEMM.N], ['k', GEMM.K], ['dtype', GEMM.DTYPE], ['aHandle', GEMM.A_HANDLE],
           ['bHandle', GEMM.B_HANDLE], ['cHandle', GEMM.C_HANDLE]] as const) {
-          if (g![k] === undefined) { setAttrMissing(c.ext, c.attrs[ACCEL.GEMM], t); return -EINVAL; }
+          if (g![k] === undefined) { setAttrMissing(c.ext, c.attrs[ACCEL.GEMM], t); return fail(EINVAL); }
         }
-        if (typeof g!.dtype !== 'string') { setErrMsg(c.ext, 'unknown dtype'); return -EINVAL; }
+        if (typeof g!.dtype !== 'string') return fail(EINVAL, c.ext, 'unknown dtype');
         const r: GemmRequest = {
           m: g!.m!, n: g!.n!, k: g!.k!, dtype: g!.dtype, transA: !!g!.transA, transB: !!g!.transB,
           alpha: f64(g!.alpha, 1), beta: f64(g!.beta, 0),
@@ -142,33 +142,33 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         };
         if (r.dtype === 'i8' && (!Number.isInteger(r.alpha) || !Number.isInteger(r.beta))) {
           setErrMsg(c.ext, 'i8 jobs need integer alpha and beta');
-          return -EINVAL;
+          return fail(EINVAL);
         }
         try {
           const j = submit(eng, d, r, c.sender.port, a.timeoutMs ?? 10000);
           return reply(c, { jobId: j.id });
-        } catch (e) { return fail(c, e); }
+        } catch (e) { return jobFailed(c, e); }
       },
     },
     'job-get': {
       do: (c) => {
         const a = req(c);
-        if (!need(c, a.jobId, ACCEL.JOB_ID)) return -EINVAL;
+        if (!need(c, a.jobId, ACCEL.JOB_ID)) return fail(EINVAL);
         const j = job(c, a.jobId!);
-        return j ? reply(c, { job: [jobAttrs(j)] }) : -ENOENT;
+        return j ? reply(c, { job: [jobAttrs(j)] }) : fail(ENOENT);
       },
       dump: (c) => dumpEach(c, [...eng.jobs.values()], (w, j) => writeAttrs(w, spec, 'accel', { job: [jobAttrs(j)] })),
     },
     'job-wait': {
       do: async (c) => {
         const a = req(c);
-        if (!need(c, a.jobId, ACCEL.JOB_ID)) return -EINVAL;
+        if (!need(c, a.jobId, ACCEL.JOB_ID)) return fail(EINVAL);
         const j = job(c, a.jobId!);
-        if (!j) return -ENOENT;
+        if (!j) return fail(ENOENT);
         try {
           const done = await waitJob(j, a.timeoutMs ?? 0);
           return reply(c, { job: [jobAttrs(done)] });
-        } catch (e) { return fail(c, e); }
+        } catch (e) { return jobFailed(c, e); }
       },
     },
   };

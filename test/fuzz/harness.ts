@@ -67,7 +67,7 @@ export function newTarget(): Target {
     if (x.dump) continue;
     const h = x.h as G.DoHalf;
     const f = h.handler;
-    h.handler = (c) => { const r = f(c); if (typeof r !== 'number') t.async.add(c.seq); return r; };
+    h.handler = (c) => { const r = f(c); if (r instanceof Promise) t.async.add(c.seq); return r; };
   }
   return t;
 }

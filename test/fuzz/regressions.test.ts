@@ -130,12 +130,12 @@ function numbered(): G.Family {
   return {
     name: 'numbered', version: 1, ops: [{
       cmd: 1,
-      do: { policy: A.policy({ 1: A.pol.u32() }), handler: (c) => { A.putU32(c.reply(), 1, A.getU32(c.req, c.attrs[1])); c.end(); return 0; } },
+      do: { policy: A.policy({ 1: A.pol.u32() }), handler: (c) => { A.putU32(c.reply(), 1, A.getU32(c.req, c.attrs[1])); c.end(); return G.done(); } },
       dump: { handler: (c) => {
         let i = (c.state.i as number) ?? 0;
         for (; i < 50; i++) { A.putBytes(c.start(), 1, new Uint8Array(400)); if (!c.end()) break; }
         c.state.i = i;
-        return i < 50 ? 1 : 0;
+        return i < 50 ? G.more() : G.done();
       } },
     }],
   };
