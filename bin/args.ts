@@ -41,7 +41,7 @@ export class Args {
 export function parseUint(s: string, what: string, max = 0xffffffffffffffffn): number | bigint {
   if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(s)) throw new UsageError(`Invalid ${what} "${s}": expected a number.`);
   const n = BigInt(s);
-  if (n > max) throw new UsageError(`Invalid ${what} "${s}": larger than ${max}.`);
+  if (n > max) throw new UsageError(`Invalid ${what} "${s}": out of range, ${what} is from 0 to ${max}.`);
   return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
 }
 
@@ -61,7 +61,7 @@ export function parseSize(s: string, what: string, max = 0xffffffffffffffffn): b
   const m = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(s);
   if (!m) throw new UsageError(`Invalid ${what} "${s}": expected a size like 16GiB.`);
   const n = BigInt(m[1]) * UNITS[m[2].toLowerCase()];
-  if (n > max) throw new UsageError(`Invalid ${what} "${s}": larger than ${max}.`);
+  if (n > max) throw new UsageError(`Invalid ${what} "${s}": out of range, ${what} is from 0 to ${max} bytes.`);
   return n;
 }
 

@@ -7,6 +7,7 @@ import { ETIMEDOUT } from '../attrs/errno';
 import { NetlinkError } from '../genl';
 import { type Ctx, type Obj, call, doOne, dumpAll, requireOp } from './context';
 import { needDev } from './handle';
+import { lastJob, lastJobFile, rememberJob } from './last-job';
 import { num, pairs, toJson } from './output';
 
 const BO_USAGE = `Usage: accel bo show
@@ -21,14 +22,15 @@ them go in one batch file (accel -b FILE), or use "accel job run".
 const GEMM_ARGS = `m M n N k K [ dtype { f32 | f64 | i8 } ] [ alpha X ] [ beta Y ] [ trans_a ] [ trans_b ]
                   [ lda N ] [ ldb N ] [ ldc N ]`;
 
-const JOB_USAGE = `Usage: accel job show [ ID ]
-       accel job wait ID [ timeout MSEC ]
+const JOB_USAGE = `Usage: accel job show [ ID | last ]
+       accel job wait { ID | last } [ timeout MSEC ]
        accel job submit DEV ${GEMM_ARGS}
                   a HANDLE b HANDLE c HANDLE [ timeout MSEC ]
        accel job run DEV ${GEMM_ARGS}
                   a FILE b FILE [ c FILE ] out FILE [ timeout MSEC ]
 "run" uploads A and B (and C, for beta != 0) into new buffer objects, runs the job, waits,
 writes C to "out" and frees the buffers: raw little-endian row-major elements.
+"last" is the last job this user submitted to this daemon (submit or run), from any accel process.
 `;
 
 /** Bytes per data chunk: under the 64 KiB an attribute can carry. */
@@ -151,7 +153,12 @@ function parseGemm(a: Args, operands: 'handles' | 'files', usage: string): GemmA
     const w = a.next()!;
     const kw = words.includes(w) ? w : keyword(w, words);
     switch (kw) {
-      case 'm': case 'n': case 'k': case 'lda': case 'ldb': case 'ldc': g[kw] = parseU32(a.value(w, 'a number'), kw); break;
+      case 'm': case 'n': case 'k': case 'lda': case 'ldb': case 'ldc': {
+        const t = a.value(w, 'a number');
+        g[kw] = parseU32(t, kw);
+        if (g[kw] === 0) throw new UsageError(`Invalid ${kw} "${t}": out of range, ${kw} is from 1 to 4294967295.`);
+        break;
+      }
       case 'dtype': g.dtype = parseEnum(a.value(w, 'a type'), ['f32', 'f64', 'i8'], 'dtype') as 'f32'; break;
       case 'alpha': case 'beta': {
         const t = a.value(w, 'a number');
@@ -176,7 +183,35 @@ function parseGemm(a: Args, operands: 'handles' | 'files', usage: string): GemmA
   const have = operands === 'files' ? r.files : r.handles;
   for (const x of need) if (have[x] === undefined) throw new UsageError(`Command line is not complete: "${x}" is needed.\n${usage}`);
   g.dtype ??= 'f32';
+  if (operands === 'files' && g.beta && new DataView(g.beta.buffer, g.beta.byteOffset, 8).getFloat64(0, true) !== 0 && r.files.c === undefined) {
+    throw new UsageError(`Command line is not complete: beta is not 0, so "c FILE" is needed (C = alpha * A * B + beta * C).\n${usage}`);
+  }
   return r;
+}
+
+/**
+ * Each file against its operand's shape: row-major, `rows` rows of `ld` elements (the last row
+ * may stop at `cols`). A file of another size is another shape or another dtype: refused.
+ */
+function checkSizes(g: NonNullable<Accel['gemm']>, inputs: Record<string, Uint8Array | undefined>, files: Record<string, string>): void {
+  const [ines, oes] = ESIZE[g.dtype as keyof typeof ESIZE];
+  const ops = {
+    a: { rows: g.transA ? g.k! : g.m!, cols: g.transA ? g.m! : g.k!, ld: g.lda, es: ines, name: 'A', ldName: 'lda' },
+    b: { rows: g.transB ? g.n! : g.k!, cols: g.transB ? g.k! : g.n!, ld: g.ldb, es: ines, name: 'B', ldName: 'ldb' },
+    c: { rows: g.m!, cols: g.n!, ld: g.ldc, es: oes, name: 'C', ldName: 'ldc' },
+  };
+  for (const [x, o] of Object.entries(ops)) {
+    const data = inputs[x];
+    if (!data) continue;
+    const ld = o.ld ?? o.cols;
+    if (ld < o.cols) throw new UsageError(`Invalid ${o.ldName} ${ld}: ${o.name} has ${o.cols} columns, so ${o.ldName} is at least ${o.cols}.`);
+    const big = (x: number): bigint => BigInt(x); // exact: shapes can reach 2^32 x 2^32
+    const tight = ((big(o.rows) - 1n) * big(ld) + big(o.cols)) * big(o.es), full = big(o.rows) * big(ld) * big(o.es);
+    if (big(data.length) === tight || big(data.length) === full) continue;
+    const type = x === 'c' && g.dtype === 'i8' ? 'i32' : g.dtype;
+    throw new UsageError(`Invalid ${x} "${files[x]}": ${data.length} bytes, but ${o.name} as ${o.rows}x${o.cols} ${type}` +
+      `${o.ld !== undefined ? ` with ${o.ldName} ${ld}` : ''} takes ${tight === full ? tight : `${tight} or ${full}`} bytes.`);
+  }
 }
 
 async function jobSubmit(ctx: Ctx, a: Args): Promise<void> {
@@ -185,6 +220,7 @@ async function jobSubmit(ctx: Ctx, a: Args): Promise<void> {
   Object.assign(r.gemm, { aHandle: r.handles.a, bHandle: r.handles.b, cHandle: r.handles.c });
   await requireOp(ctx, CMD.JOB_SUBMIT, 'job submit');
   const [s] = await doOne(ctx, CMD.JOB_SUBMIT, { ...dev, gemm: r.gemm, timeoutMs: r.timeoutMs });
+  rememberJob(ctx.port, s.jobId!);
   print(ctx, 'job', 'id', [{ id: s.jobId, status: 'queued' }]);
 }
 
@@ -198,6 +234,7 @@ async function jobRun(ctx: Ctx, a: Args): Promise<void> {
   const ces = ESIZE[g.dtype as keyof typeof ESIZE][1];
   const cBytes = g.m! * (g.ldc ?? g.n!) * ces;
   const inputs = { a: readFile(r.files.a), b: readFile(r.files.b), c: r.files.c ? readFile(r.files.c) : undefined };
+  checkSizes(g, inputs, r.files);
   const handles: number[] = [];
   const create = async (size: number): Promise<number> => {
     const [x] = await doOne(ctx, CMD.BO_CREATE, { ...dev, boSize: Math.max(1, size) });
@@ -212,6 +249,7 @@ async function jobRun(ctx: Ctx, a: Args): Promise<void> {
     await upload(ctx, hb, inputs.b);
     if (inputs.c) await upload(ctx, hc, inputs.c);
     const [s] = await doOne(ctx, CMD.JOB_SUBMIT, { ...dev, gemm: { ...g, aHandle: ha, bHandle: hb, cHandle: hc }, timeoutMs: r.timeoutMs });
+    rememberJob(ctx.port, s.jobId!);
     const done = await waitJob(ctx, s.jobId!);
     const rows = jobRows([done]);
     if (done.job?.[0]?.status === 'done') writeFile(r.files.out, await download(ctx, hc, 0, cBytes));
@@ -227,8 +265,16 @@ const jobRows = (ms: Accel[]): Record<string, unknown>[] => ms.flatMap((m) => m.
   flops: num(j.flops), message: j.message,
 }));
 
+/** A job id, or `last`: the last job this user submitted to this daemon (bin/last-job.ts). */
+function jobId(ctx: Ctx, w: string): number {
+  if (w !== 'last') return parseU32(w, 'job id');
+  const id = lastJob(ctx.port);
+  if (id === undefined) throw new OpError(`Error: no job submitted to the daemon at port 0x${ctx.port.toString(16)} by this user yet (none recorded in ${lastJobFile(ctx.port)}).`);
+  return id;
+}
+
 async function jobShow(ctx: Ctx, a: Args): Promise<void> {
-  const id = a.more ? parseU32(a.next()!, 'job id') : undefined;
+  const id = a.more ? jobId(ctx, a.next()!) : undefined;
   a.end();
   await requireOp(ctx, CMD.JOB_GET, 'job show');
   print(ctx, 'job', 'id', jobRows(id === undefined ? await dumpAll(ctx, CMD.JOB_GET) : await doOne(ctx, CMD.JOB_GET, { jobId: id })));
@@ -237,7 +283,7 @@ async function jobShow(ctx: Ctx, a: Args): Promise<void> {
 async function jobWait(ctx: Ctx, a: Args): Promise<void> {
   const w = a.next();
   if (w === undefined) throw new UsageError(`Command line is not complete: a job id is needed.\n${JOB_USAGE}`);
-  const req: Accel = { jobId: parseU32(w, 'job id') };
+  const req: Accel = { jobId: jobId(ctx, w) };
   if (a.more) {
     const k = a.next()!;
     if (!keyword(k, ['timeout'])) throw new UsageError(`Unknown option "${k}".\n${JOB_USAGE}`);

@@ -6,6 +6,7 @@ import { type ClientOptions, NetlinkError, resolvePort } from '../genl';
 import { ECONNREFUSED, ENOENT, ETIMEDOUT, strerror } from '../attrs/errno';
 import { OpError, UsageError } from './args';
 import type { Options, Out } from './output';
+import { extackText } from './extack';
 
 export interface Ctx {
   o: Options;
@@ -59,7 +60,7 @@ const OP_NAMES = new Map(spec.operations.map((op) => [op.value, op.name]));
 
 /** iproute2's way: "Error: <extack message>." then the errno text. */
 export function describeNetlinkError(e: NetlinkError): string {
-  let msg = e.extack.msg;
+  let msg = extackText(e.extack);
   if (!msg && e.extack.missType) msg = `missing attribute ${ATTR_NAMES.get(e.extack.missType) ?? e.extack.missType}`;
   return `${msg ? `Error: ${msg}.\n` : ''}daemon answers: ${strerror(e.errno)}`;
 }

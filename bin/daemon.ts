@@ -3,16 +3,9 @@
 import * as fs from 'fs';
 import { resolvePort } from '../genl';
 import { ConfigError, DEFAULT_CONFIG_YAML, startDaemon } from '../device';
+import { DAEMON_USAGE } from './daemon-usage';
 
-export const DAEMON_USAGE = `Usage: accel daemon [ --port PORT ] [ --config FILE ] [ --seed N ] [ --state-dir DIR ]
-                    [ --simulate ] [ --grpc ADDR ]
-  --port PORT      netlink port id to bind (default: $ACCEL_NL_PORT or 0x41434345)
-  --config FILE    YAML configuration (default: two devices; see docs/daemon.md)
-  --seed N         seed for telemetry noise and simulated errors
-  --state-dir DIR  keep lifetime RAS counters, retired rows and the RAS log across restarts
-  --simulate       inject background errors at demo rates (unless the config sets its own)
-  --grpc ADDR      also serve RAS over gRPC on ADDR (host:port, e.g. 127.0.0.1:50051; docs/formats/grpc.md)
-`;
+export { DAEMON_USAGE };
 
 export interface DaemonArgs { port: number; config?: string; seed?: number; stateDir?: string; simulate: boolean; grpc?: string }
 

@@ -10,7 +10,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { AccelClient, AccelEvent } from '../device/client';
 import { BLOCKS, REPORTERS, SEVERITIES, STATES } from '../device/enums';
 import { type Accel, CMD, type Reporter, type Server } from '../device/gen/accel';
-import { type Args, UsageError, keyword, parseU32 } from './args';
+import { type Args, OpError, UsageError, keyword, parseU32 } from './args';
 import type { Ctx } from './context';
 
 interface Dev { dev: Accel; ras?: Accel; health?: Accel }
@@ -217,7 +217,7 @@ export async function runExporter(ctx: Ctx, a: Args): Promise<void> {
   });
   try {
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (e) => reject(new UsageError(`Cannot listen on ${listen}: ${e.message}`)));
+      server.once('error', (e) => reject(new OpError(`Cannot listen on ${listen}: ${e.message}`)));
       server.listen(addr.port, addr.host, () => resolve());
     });
   } catch (e) {
@@ -228,7 +228,7 @@ export async function runExporter(ctx: Ctx, a: Args): Promise<void> {
   }
   const bound = server.address() as { address: string; port: number };
   const host = bound.address.includes(':') ? `[${bound.address}]` : bound.address;
-  process.stdout.write(`accel exporter: ${devs.size} devices, ${sub.mode} events; serving http://${host}:${bound.port}/metrics\n`);
+  process.stdout.write(`accel exporter: ${devs.size === 1 ? '1 device' : `${devs.size} devices`}, ${sub.mode} events; serving http://${host}:${bound.port}/metrics\n`);
   await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve); });
   clearInterval(timer);
   server.close();

@@ -101,8 +101,10 @@ const simple = (cmd: number) => async (ctx: Ctx, a: Args): Promise<void> => {
 };
 
 /** Key/value pairs (diagnose, dump) under the handle and reporter, one pair a line. */
-async function printKv(ctx: Ctx, section: string, req: DevHandle & { reporterName: string }, kv: Kv[]): Promise<void> {
+async function printKv(ctx: Ctx, section: string, req: DevHandle & { reporterName: string }, all: Kv[]): Promise<void> {
   const { reporterName: _r, ...h } = req;
+  // The daemon's dump names its reporter among the pairs; it is already the heading.
+  const kv = all.filter((p) => p.key !== 'reporter');
   const [d] = await doOne(ctx, CMD.DEV_GET, h);
   if (ctx.o.json) {
     const o = Object.fromEntries(kv.map((p) => [p.key ?? '', p.value ?? '']));

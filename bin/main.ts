@@ -12,12 +12,9 @@ import { rasObject } from './ras';
 import { serverObject } from './server';
 import { readBatch } from './batch';
 import { version } from './version';
+import { bashCompletion } from './completion';
+import { DAEMON_USAGE } from './daemon-usage';
 
-const USAGE = `Usage: accel [ OPTIONS ] OBJECT { COMMAND | help }
-       accel [ -force ] -batch FILENAME
-where  OBJECT := { dev | ras | health | caps | job | bo | family | server | monitor | exporter | daemon }
-       OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -s[tats] | -t[imestamp] | --port PORT }
-`;
 
 // Long-running objects load their code (prom-client, the emulator) only when used. require(), not
 // import(): importing a CommonJS bundle through the ESM loader first lexes all of it for exports.
@@ -32,11 +29,23 @@ const OBJECTS: Obj[] = [
     async () => ({ run: (require('./monitor.js') as typeof import('./monitor')).runMonitor })),
   lazy('exporter', 'Usage: accel exporter [ --listen ADDR ] [ --interval MSEC ]\n',
     async () => ({ run: (require('./exporter.js') as typeof import('./exporter')).runExporter })),
-  lazy('daemon', '', async () => ({ run: (require('./daemon-cmd.js') as typeof import('./daemon-cmd')).runDaemonCmd })),
+  lazy('daemon', DAEMON_USAGE, async () => ({ run: (require('./daemon-cmd.js') as typeof import('./daemon-cmd')).runDaemonCmd })),
 ];
+const OPTIONS = ['Version', 'version', 'json', 'pretty', 'stats', 'timestamp', 'batch', 'force', 'port', 'help'] as const;
+
+// `accel completion bash`: completion generated from this table (it completes itself too).
+OBJECTS.push({
+  name: 'completion', usage: 'Usage: accel completion bash\n', default: 'bash',
+  commands: [['bash', async (ctx, a) => { a.end(); ctx.out(bashCompletion(OBJECTS, OPTIONS.filter((o) => o !== 'Version'))); }]],
+});
 const NAMES = [...OBJECTS.map((o) => o.name), 'help'];
 
-const OPTIONS = ['Version', 'json', 'pretty', 'stats', 'timestamp', 'batch', 'force', 'port', 'help'] as const;
+/** `accel help`: the objects from the table above, so that a new object is listed where it is served. */
+const USAGE = `Usage: accel [ OPTIONS ] OBJECT { COMMAND | help }
+       accel [ -force ] -batch FILENAME
+where  OBJECT := { ${OBJECTS.map((o) => o.name).join(' | ')} }
+       OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -s[tats] | -t[imestamp] | --port PORT }
+`;
 
 interface Parsed { o: Options; batch?: string }
 
@@ -47,7 +56,7 @@ function parseOptions(a: Args): Parsed {
     const w = a.next()!;
     const opt = keyword(w.replace(/^--?/, ''), OPTIONS);
     switch (opt) {
-      case 'Version': throw new Done(`accel utility, accelnl ${version}\n`);
+      case 'Version': case 'version': throw new Done(`accel utility, accelnl ${version}\n`);
       case 'json': o.json = true; break;
       case 'pretty': o.pretty = true; o.json = true; break;
       case 'stats': o.stats = true; break;

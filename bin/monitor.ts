@@ -3,12 +3,12 @@
 // overrun are read back from the device's log by the client library and printed marked recovered.
 import type { AccelEvent } from '../device/client';
 import { type Accel, CMD } from '../device/gen/accel';
-import { type Args, UsageError, keyword } from './args';
+import { type Args, OpError, UsageError, keyword } from './args';
 import { type Ctx, dumpAll } from './context';
 import { devJson, devText } from './dev';
 import { healthJson, healthText } from './health';
 import { capturingOpen, openPcap, type Pcap } from './pcap';
-import { handleOf, pairs, timestampLine, toJson } from './output';
+import { handleOf, isoNs, pairs, timestampLine, toJson } from './output';
 import { eventJson, eventText } from './ras';
 
 const OBJECTS = ['all', 'dev', 'ras', 'health', 'job'] as const;
@@ -70,7 +70,7 @@ export async function runMonitor(ctx: Ctx, a: Args): Promise<void> {
   const { objs, pcap: file } = parse(a);
   let pcap: Pcap | undefined;
   if (file) {
-    try { pcap = openPcap(file); } catch (e) { throw new UsageError(`Cannot write capture "${file}": ${(e as Error).message}`); }
+    try { pcap = openPcap(file); } catch (e) { throw new OpError(`Cannot write capture "${file}": ${(e as Error).message}`); }
   }
   const c = await ctx.accel(pcap ? { open: capturingOpen(pcap, ctx.port) } : {});
   const groups = [...new Set([...objs].map((o) => GROUP_OF[o]))].filter((g) => c.family.groups.has(g));
@@ -86,7 +86,7 @@ export async function runMonitor(ctx: Ctx, a: Args): Promise<void> {
     const p = render(e, handle);
     if (!p || !objs.has(p.obj)) return;
     if (o.json) {
-      const el = { command: p.cmd, ...(o.timestamp ? { timestamp: new Date().toISOString() } : {}), ...p.json };
+      const el = { command: p.cmd, ...(o.timestamp ? { timestamp: isoNs() } : {}), ...p.json };
       const s = toJson(el, o.pretty);
       out(`${first ? '' : ','}${o.pretty ? '\n' + s.replace(/^/gm, '    ') : s}`);
       first = false;

@@ -65,9 +65,24 @@ export function dateTime(ns: number | bigint): { date: string; time: string } {
   };
 }
 
-/** `ip -t monitor` style: "Timestamp: Mon Nov 24 10:00:00 2026 123456 usec" (ctime, then microseconds). */
-export function timestampLine(now = new Date()): string {
+const HR0 = process.hrtime.bigint();
+const WALL0 = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+
+/** Wall-clock nanoseconds since the epoch (the monotonic clock's resolution, anchored once). */
+export const nowNs = (): bigint => WALL0 + (process.hrtime.bigint() - HR0);
+
+/**
+ * `ip -t monitor`'s line, "Timestamp: <ctime> <fraction>", with the fraction in nanoseconds:
+ * "Timestamp: Mon Nov 24 10:00:00 2026 123456789 nsec".
+ */
+export function timestampLine(ns = nowNs()): string {
+  const now = new Date(Number(ns / 1000000n));
   const [day, mon, dd, yyyy] = now.toDateString().split(' ');
   const ctime = `${day} ${mon} ${dd.replace(/^0/, ' ')} ${now.toTimeString().slice(0, 8)} ${yyyy}`;
-  return `Timestamp: ${ctime} ${now.getMilliseconds() * 1000} usec`;
+  return `Timestamp: ${ctime} ${ns % 1000000000n} nsec`;
+}
+
+/** RFC 3339 in UTC with nanoseconds: 2026-11-24T10:00:00.123456789Z (JSON monitor output). */
+export function isoNs(ns = nowNs()): string {
+  return `${new Date(Number(ns / 1000000n)).toISOString().slice(0, 19)}.${String(ns % 1000000000n).padStart(9, '0')}Z`;
 }

@@ -8,8 +8,11 @@
 import * as fs from 'fs';
 import { NETLINK_GENERIC, NETLINK_USERSOCK } from '../genl/consts';
 import { type Batch, type NlSocket, openSocket } from '../genl/socket';
+import { nowNs } from './output';
 
 export const LINKTYPE_NETLINK = 253;
+/** The classic pcap magic for nanosecond-resolution timestamps (libpcap's NSEC_TCPDUMP_MAGIC). */
+export const PCAP_MAGIC_NS = 0xa1b23c4d;
 export const ARPHRD_NETLINK = 824;
 /** Linux packet types for the cooked header: to us, multicast to us, from us. */
 const PACKET_HOST = 0, PACKET_MULTICAST = 2, PACKET_OUTGOING = 4;
@@ -22,7 +25,7 @@ export interface Pcap {
 export function openPcap(file: string, protocol = NETLINK_GENERIC): Pcap {
   const fd = fs.openSync(file, 'w');
   const g = Buffer.alloc(24);
-  g.writeUInt32LE(0xa1b2c3d4, 0);
+  g.writeUInt32LE(PCAP_MAGIC_NS, 0); // nanosecond timestamps
   g.writeUInt16LE(2, 4);
   g.writeUInt16LE(4, 6);
   g.writeInt32LE(0, 8);
@@ -34,10 +37,10 @@ export function openPcap(file: string, protocol = NETLINK_GENERIC): Pcap {
   return {
     record(data, pkttype) {
       if (!open) return;
-      const now = Date.now();
+      const now = nowNs();
       const h = Buffer.alloc(32);
-      h.writeUInt32LE(Math.floor(now / 1000), 0);
-      h.writeUInt32LE((now % 1000) * 1000, 4);
+      h.writeUInt32LE(Number(now / 1000000000n), 0);
+      h.writeUInt32LE(Number(now % 1000000000n), 4);
       h.writeUInt32LE(16 + data.length, 8);
       h.writeUInt32LE(16 + data.length, 12);
       h.writeUInt16BE(pkttype, 16);

@@ -11,8 +11,11 @@ const USAGE = `Usage: accel server show
 /** Counters and gauges in snake_case, rejected as errno name → count. */
 function serverJson(s: Server): Record<string, unknown> {
   const n = (x: number | bigint | undefined): number | bigint => x ?? 0;
+  // The total is the sum of its causes: the daemon's own `errors` counter leaves out errors that
+  // end a dump or an asynchronous request (job wait), which `rejected` counts.
+  const errors = (s.rejected ?? []).reduce((t, r) => t + BigInt(r.count ?? 0), 0n);
   return {
-    datagrams: n(s.datagrams), messages: n(s.messages), errors: n(s.errors), truncated: n(s.truncated),
+    datagrams: n(s.datagrams), messages: n(s.messages), errors: errors <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(errors) : errors, truncated: n(s.truncated),
     malformed: n(s.malformed), dumps: n(s.dumps), dumps_running: n(s.dumpsRunning), send_failures: n(s.sendFailures),
     dropped: n(s.dropped), overruns: n(s.overruns), stalled: n(s.stalled), backlog_ports: n(s.backlogPorts),
     backlog_datagrams: n(s.backlogDatagrams), backlog_bytes: n(s.backlogBytes), subscriptions: n(s.subscriptions),

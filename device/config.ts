@@ -131,7 +131,8 @@ function rates(o: unknown): SimRates {
 export function parseConfig(text: string): Config {
   let o: unknown;
   try { o = parse(text); } catch (e) { throw new ConfigError(`not valid YAML: ${(e as Error).message}`); }
-  if (o === null || o === undefined) o = {};
+  // An empty file is a mistake more often than a wish for no devices: that takes `devices: []`.
+  if (o === null || o === undefined) throw new ConfigError(`the configuration is empty: give a devices list (devices: [] for none; docs/daemon.md)`);
   if (typeof o !== 'object' || Array.isArray(o)) throw new ConfigError('expected a mapping at the top level');
   const r = o as Record<string, unknown>;
   for (const k of Object.keys(r)) if (!KEYS.has(k)) throw new ConfigError(`${k}: unknown key`);
@@ -144,15 +145,32 @@ export function parseConfig(text: string): Config {
     if (s.burst !== undefined) emulator.stormBurst = num(s.burst, 'storm.burst', 1, 1e6);
     if (s['interval-ms'] !== undefined) emulator.stormIntervalMs = num(s['interval-ms'], 'storm.interval-ms', 1, 3.6e6);
   }
-  const list = r.devices ?? [];
-  if (!Array.isArray(list)) throw new ConfigError('devices: expected a list');
-  return {
-    emulator, devices: list.map((d, i) => device(d, `devices[${i}]`)),
+  // Everything else first, so that an error there is reported before a missing device list.
+  const rest = {
     simulate: r.simulate === undefined || r.simulate === null ? undefined : rates(r.simulate),
     tickMs: r['tick-ms'] === undefined ? 100 : num(r['tick-ms'], 'tick-ms', 1, 60000),
     ack: ackOptions(r.netlink),
     ...(r['admin-group'] === undefined ? {} : { adminGroup: groupOf(r['admin-group']) }),
   };
+  if (r.devices === undefined) throw new ConfigError('devices: missing: give a list (devices: [] for none, to hot-plug them with "accel dev add")');
+  const list = r.devices;
+  if (!Array.isArray(list)) throw new ConfigError('devices: expected a list');
+  const devices = list.map((d, i) => device(d, `devices[${i}]`));
+  unique(devices, 'bus-addr', (d) => d.busAddr);
+  unique(devices, 'index', (d) => d.index);
+  return { emulator, devices, ...rest };
+}
+
+/** Two devices may not share a bus address or an index: the error names both keys. */
+function unique(devices: DeviceConfig[], key: string, of: (d: DeviceConfig) => unknown): void {
+  const seen = new Map<unknown, number>();
+  devices.forEach((d, i) => {
+    const v = of(d);
+    if (v === undefined) return;
+    const j = seen.get(v);
+    if (j !== undefined) throw new ConfigError(`devices[${i}].${key}: ${JSON.stringify(v)} is already used by devices[${j}].${key}`);
+    seen.set(v, i);
+  });
 }
 
 /** A group name to its gid, from /etc/group (the daemon runs where its clients do). */

@@ -6,6 +6,7 @@ import { type Clock, realClock } from './clock';
 import { type Config, DEFAULT_CONFIG_YAML, parseConfig } from './config';
 import { accelFamily } from './families/accel';
 import { drmRasFamily } from './families/drm-ras';
+import { devlinkFamily } from './families/devlink';
 import { type GrpcService, startGrpc } from './formats/grpc';
 import { formatSupport, maskOf } from './formats/support';
 import { jobHandlers, wireJobEvents } from './families/jobs';
@@ -73,6 +74,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const engine = newEngine(rt.emu, { threads: o.computeThreads });
   const accel = addFamily(srv, accelFamily(s, jobHandlers(s, engine)));
   addFamily(srv, drmRasFamily(s));
+  addFamily(srv, devlinkFamily(s));
   wireJobEvents(s, accel, engine);
   rt.busySource = (dev, dtMs) => takeBusy(engine, dev, dtMs);
   // Buffer objects belong to their port: freed when it goes away (the sweeper notices).
@@ -91,7 +93,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const hex = (n: number) => `0x${n.toString(16)}`;
   const fams = [...srv.registry.byId.values()].map((f) => `${f.name} ${hex(f.id!)}`).join(', ');
   const ready = `accel daemon ready: NETLINK_USERSOCK port ${hex(o.port)}, families ${fams}, ` +
-    `${rt.emu.devices.size} devices (${[...rt.emu.devices.values()].map((d) => d.name).join(' ')})` +
+    `${rt.emu.devices.size === 1 ? '1 device' : `${rt.emu.devices.size} devices`} (${[...rt.emu.devices.values()].map((d) => d.name).join(' ')})` +
     (served.socket.credentials ? '' : '; no sender credentials, admin ops refused');
   return {
     cfg, rt, served, persistence, ready, engine, grpc,

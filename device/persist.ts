@@ -102,7 +102,7 @@ function applyChange(d: Device, c: Record<string, unknown>): void {
  * what was found is in `report`.
  */
 export function openPersistence(emu: Emulator, dir: string): Persistence {
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const snapFile = path.join(dir, 'state.json');
   const jFile = path.join(dir, 'journal.bin');
   const report: string[] = [];
@@ -157,6 +157,27 @@ export function openPersistence(emu: Emulator, dir: string): Persistence {
   emu.journal = (d, c) => journalChange(p, d, c);
   emu.sync = () => syncPersistence(p);
   return p;
+}
+
+/**
+ * mkdir -p, one level at a time. Node's own recursive mkdir loops forever where a parent exists
+ * but refuses children with ENOENT (/proc/nope): here every failure is an error naming the path.
+ */
+export function makeDirs(dir: string): void {
+  const full = path.resolve(dir);
+  const parts = full.split(path.sep).filter(Boolean);
+  let at = path.parse(full).root;
+  for (const p of parts) {
+    at = path.join(at, p);
+    try {
+      fs.mkdirSync(at);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let isDir = false;
+      try { isDir = fs.statSync(at).isDirectory(); } catch { /* dangling link: report EEXIST */ }
+      if (!isDir) throw e;
+    }
+  }
 }
 
 /** The generation a journal's first record names, if it is a generation header. */

@@ -34,6 +34,11 @@ export interface Extack {
   missNest?: number;
   /** Raw NLMSGERR_ATTR_POLICY payload, when sent. */
   policy?: Uint8Array;
+  /**
+   * The attribute `offset` points at, as the types of its nests from the top level down, when the
+   * answer echoes the request (no NETLINK_CAP_ACK): what lets a tool name the attribute.
+   */
+  attrPath?: number[];
 }
 
 /** A negative answer from the peer, with what its extended ACK said. */
@@ -64,7 +69,31 @@ export function decodeStatus(m: Message): { error: number; extack: Extack } {
     else if (t === NLMSGERR_ATTR.MISS_NEST) extack.missNest = getU32(m.v, at);
     else if (t === NLMSGERR_ATTR.POLICY) extack.policy = m.v.buf.slice(payload(at), payload(at) + payloadLen(m.v, at));
   });
+  if (extack.offset !== undefined && m.type === NLMSG.ERROR && !(m.flags & NLM_F.CAPPED)) {
+    extack.attrPath = attrPathAt(m.v, m.at + NLMSG_HDRLEN + 4, tlv, extack.offset);
+  }
   return { error, extack };
+}
+
+/** Types of the attributes that enclose `offset` in the echoed genl request at [req, end). */
+function attrPathAt(v: View, req: number, end: number, offset: number): number[] | undefined {
+  const target = req + offset;
+  let at = req + NLMSG_HDRLEN + GENL_HDRLEN;
+  let stop = Math.min(end, req + v.dv.getUint32(req, true));
+  const path: number[] = [];
+  while (at + 4 <= stop) {
+    const len = v.dv.getUint16(at, true);
+    if (len < 4 || at + len > stop) return undefined;
+    if (target >= at && target < at + len) {
+      path.push(v.dv.getUint16(at + 2, true) & 0x3fff);
+      if (target === at) return path;
+      stop = at + len;
+      at += 4;
+      continue;
+    }
+    at += (len + 3) & ~3;
+  }
+  return undefined;
 }
 
 export interface ClientOptions {

@@ -149,9 +149,9 @@ test("the daemon's server counters, refreshed every --interval", async () => {
   }
 });
 
-test('a listen address in use is a usage error, and the exporter exits (it used to hang)', async () => {
+test('a listen address in use is a runtime failure (exit 1), and the exporter exits (it used to hang)', async () => {
   const port = new URL(url).port;
   const r = await runAccel(['exporter', '--listen', `127.0.0.1:${port}`], { port: PORT, timeoutMs: 10000 });
-  expect(r.code).toBe(2);
+  expect(r.code).toBe(1);
   expect(r.stderr).toMatch(new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${port}: listen EADDRINUSE`));
 });

@@ -56,24 +56,29 @@ test('batch: bo create, write, submit, wait, read in one connection', async () =
 
 test('errors: operand out of range is named, bad syntax exits 2', async () => {
   fs.writeFileSync(path.join(dir, 'small'), new Uint8Array(8));
-  const r = await accel('job', 'run', 'accel0', 'm', '4', 'n', '4', 'k', '4', 'a', path.join(dir, 'small'), 'b', path.join(dir, 'small'), 'out', path.join(dir, 'x'));
+  // The daemon names the operand that does not fit its buffer object...
+  fs.writeFileSync(path.join(dir, 'short.batch'), 'bo create accel0 size 8\nbo create accel0 size 64\nbo create accel0 size 64\njob submit accel0 m 4 n 4 k 4 a 1 b 2 c 3\n');
+  const r = await accel('-b', path.join(dir, 'short.batch'));
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^Error: operand A out of range: 4x4 with ld 4 needs 64 bytes at offset 0, BO \d+ has 8\./);
+  // ... and job run checks its files against the shape before sending anything.
+  expect(await accel('job', 'run', 'accel0', 'm', '4', 'n', '4', 'k', '4', 'a', path.join(dir, 'small'), 'b', path.join(dir, 'small'), 'out', path.join(dir, 'x')))
+    .toEqual({ code: 2, stdout: '', stderr: `Invalid a "${path.join(dir, 'small')}": 8 bytes, but A as 4x4 f32 takes 64 bytes.\n` });
   const s = await accel('job', 'run', 'accel0', 'm', '4', 'a', 'x');
   expect(s.code).toBe(2);
   expect(s.stderr).toMatch(/"n" is needed/);
   // Numbers beyond what the field holds are usage errors, not wrapped to 0.
   const big = '18446744073709551616';
   expect(await accel('bo', 'write', '1', 'file', path.join(dir, 'small'), 'offset', big))
-    .toEqual({ code: 2, stdout: '', stderr: `Invalid offset "${big}": larger than 9007199254740991.\n` });
+    .toEqual({ code: 2, stdout: '', stderr: `Invalid offset "${big}": out of range, offset is from 0 to 9007199254740991 bytes.\n` });
   expect(await accel('bo', 'read', '1', 'file', path.join(dir, 'y'), 'size', big)).toMatchObject({ code: 2, stdout: '' });
   expect(await accel('bo', 'create', 'accel0', 'size', big))
-    .toEqual({ code: 2, stdout: '', stderr: `Invalid size "${big}": larger than 18446744073709551615.\n` });
+    .toEqual({ code: 2, stdout: '', stderr: `Invalid size "${big}": out of range, size is from 0 to 18446744073709551615 bytes.\n` });
   expect(await accel('bo', 'create', 'accel0', 'size', '18446744073709551615')).toEqual({ code: 1, stdout: '',
     stderr: 'Error: cannot allocate 18446744073709551615 bytes: one BO holds at most 1073741824.\ndaemon answers: Cannot allocate memory\n' });
   const huge = await accel('job', 'run', 'accel0', 'm', '4294967295', 'n', '4294967295', 'k', '4294967295',
     'a', path.join(dir, 'small'), 'b', path.join(dir, 'small'), 'out', path.join(dir, 'x'));
-  expect(huge).toEqual({ code: 2, stdout: '', stderr: 'Invalid value: boSize: 73786976260478470000 does not fit u64.\n' });
+  expect(huge).toEqual({ code: 2, stdout: '', stderr: `Invalid a "${path.join(dir, 'small')}": 8 bytes, but A as 4294967295x4294967295 f32 takes 73786976260478468100 bytes.\n` });
   expect(await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'alpha', '', 'a', 'x', 'b', 'x', 'out', 'y'))
     .toMatchObject({ code: 2, stderr: 'Invalid alpha "": expected a number.\n' });
   fs.writeFileSync(path.join(dir, 'past'), 'bo create accel0 size 16\nbo read 1 file /dev/null offset 17\n');

@@ -77,7 +77,7 @@ test('text monitor with -t: [obj,cmd] headers, object filter, recovered events m
   const r = await mon.stop();
   expect(r.code).toBe(0);
   const out = r.stdout;
-  expect(out).toMatch(/^Timestamp: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \d+ usec\n\[dev,state\] pci\/0000:03:00.0:\n {2}name accel0 state offline health \w+\n/);
+  expect(out).toMatch(/^Timestamp: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \d{1,9} nsec\n\[dev,state\] pci\/0000:03:00.0:\n {2}name accel0 state offline health \w+\n/);
   expect(out).not.toContain('[health,');
   const ras = out.split('\n').filter((l) => l.startsWith('  seq '));
   expect(ras).toHaveLength(2);
@@ -100,7 +100,8 @@ describe('--pcap', () => {
     await mon.stop();
     // A CLI error exchange in its own capture: NLMSG_ERROR with extended-ACK TLVs.
     const buf = fs.readFileSync(file);
-    expect(buf.readUInt32LE(0)).toBe(0xa1b2c3d4);
+    expect(buf.readUInt32LE(0)).toBe(0xa1b23c4d); // nanosecond pcap
+    expect(buf.readUInt32LE(24 + 4)).toBeLessThan(1e9); // the fraction is nanoseconds
     expect(buf.readUInt32LE(20)).toBe(253);
     expect(buf.readUInt16BE(24 + 16 + 2)).toBe(824); // cooked header, big-endian hatype
     if (why) {
@@ -118,6 +119,11 @@ describe('--pcap', () => {
     expect(verbose.stdout).toMatch(/Link-layer address type: Netlink \(824\)/);
     expect(verbose.stdout).toMatch(/Linux Generic Netlink protocol/);
     expect(verbose.stdout).not.toMatch(/[Mm]alformed/);
+    // Nanosecond timestamps, read as such (a microsecond file shows at most 6 non-zero digits).
+    const times = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.time_epoch'], { encoding: 'utf8' });
+    const epochs = times.stdout.trim().split('\n');
+    expect(epochs.every((t) => /^\d{10}\.\d{9}$/.test(t))).toBe(true);
+    expect(epochs.some((t) => !t.endsWith('000'))).toBe(true);
   });
 });
 
