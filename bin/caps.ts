@@ -7,7 +7,14 @@ import { optDev } from './handle';
 import { handleOf, pairs, toJson } from './output';
 
 const USAGE = `Usage: accel caps show [ DEV ]
+The grpc format (capability bit 4) is offered only while the daemon runs its gRPC endpoint, which
+is off by default: start it with accel daemon --grpc ADDR.
 `;
+
+// Why a device lacks the grpc bit, printed with it: the endpoint is off unless the daemon was started
+// with --grpc, so on a default daemon bit 4 is always clear and that is not a fault.
+const GRPC_NOTE = 'grpc not offered: capability bit 4 is set only while the daemon runs its gRPC endpoint '
+  + '(off by default; accel daemon --grpc ADDR) and the device\'s formats include grpc';
 
 const lower = (k: string): string => k.toLowerCase().replace(/_/g, '-');
 
@@ -16,7 +23,7 @@ function capsJson(c: Accel): Record<string, unknown> {
   const features = Array.isArray(c.features) ? c.features
     : Object.entries(FEATURE).filter(([, bit]) => ((c.features as number ?? 0) & bit) !== 0).map(([k]) => lower(k));
   const info = (c.formatInfo ?? []).map((f) => ({ format: f.format, schema_version: f.schemaVersion, endpoint: f.endpoint }));
-  return { formats, features, format_info: info };
+  return { formats, features, format_info: info, ...(formats.includes('grpc') ? {} : { note: GRPC_NOTE }) };
 }
 
 async function show(ctx: Ctx, a: Args): Promise<void> {
@@ -35,6 +42,7 @@ async function show(ctx: Ctx, a: Args): Promise<void> {
     const lines = [`${handle(c)}:`, `  formats ${(j.formats as string[]).join(' ') || 'none'}`,
       `  features ${(j.features as string[]).join(' ') || 'none'}`];
     for (const f of j.format_info as Record<string, unknown>[]) lines.push(`  ${pairs(f)}`);
+    if (j.note) lines.push(`  ${j.note}`);
     ctx.out(lines.join('\n') + '\n');
   }
 }
