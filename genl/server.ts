@@ -10,6 +10,7 @@ import { type AckOptions, DEFAULT_ACK_OPTIONS, writeAck, writeDone } from './ack
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_GOODSIZE, NLMSG_HDRLEN, NLM_F } from './consts';
 import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Sender } from './family';
 import { genlStart, msgAddFlags, msgEnd } from './message';
+import { ownedCopy } from './owned';
 import { type DumpResult, type Result, isResult, wireStatus } from './result';
 import { type Registry, newRegistry } from './registry';
 
@@ -220,7 +221,7 @@ function send(srv: Server): void {
     if (r === -ECONNREFUSED) goneAway(srv, port);
     else if (r === -EAGAIN || r === -ENOBUFS) {
       const off = srv.spans[i * 4];
-      enqueue(srv, port, out.slice(off, off + srv.spans[i * 4 + 1]));
+      enqueue(srv, port, ownedCopy(out, off, off + srv.spans[i * 4 + 1]));
     }
   }
 }
@@ -232,7 +233,7 @@ function divert(srv: Server): void {
     const port = srv.spans[i * 4 + 2] >>> 0;
     if (!srv.spans[i * 4 + 3] && srv.backlog.has(port)) {
       const off = srv.spans[i * 4];
-      enqueue(srv, port, srv.out.buf.slice(off, off + srv.spans[i * 4 + 1]));
+      enqueue(srv, port, ownedCopy(srv.out.buf, off, off + srv.spans[i * 4 + 1]));
       continue;
     }
     if (k !== i) srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
@@ -527,17 +528,21 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
     if (replyAt >= 0) trim(srv.out, replyAt); // a reply started but not ended is dropped
     return checked<Result>(r, ext, DO_KINDS);
   }
-  // Async handler: keep a copy of the request for the ACK, answer when it settles.
-  const copy = view(v.buf.slice(at, at + len));
+  // Async handler: it outlives this receive callback, so from here on it works on its own copy of
+  // the request (the receive buffer is reused by the next wake-up), with offsets moved to match.
+  // The ACK echoes that copy: it answers this request, whatever arrived since.
+  const copy = view(ownedCopy(v.buf, at, at + len));
   const ext2 = newExtack();
   Object.assign(ext2, ext);
+  if (ext2.badAttr >= 0) ext2.badAttr -= at;
+  if (ext2.missNest >= 0) ext2.missNest -= at;
+  for (let i = 0; i < tb.length; i++) if (tb[i] >= 0) tb[i] -= at; // in place: ctx.attrs matches ctx.req
   ctx.req = copy; ctx.at = 0; ctx.ext = ext2;
-  const shift = at;
-  if (ext2.badAttr >= 0) ext2.badAttr -= shift;
   r.then((x) => wireStatus(checked<Result>(x, ext2, DO_KINDS)),
     (e: Error) => { ext2.msg = `internal error: ${e?.message}`.slice(0, 79); return -EINVAL; })
     .then((e) => {
       if (replyAt >= 0) trim(srv.out, replyAt);
+      if (e) { srv.counters.errors++; reject(srv, e); }
       if (e || (flags & NLM_F.ACK)) {
         const start = srv.out.len;
         writeAck(srv.out, copy, 0, e, ext2, replyPort, srv.opts.ack);
@@ -559,7 +564,7 @@ function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number
     srv.ext.msg = 'too many dumps in progress';
     return failed(EBUSY);
   }
-  const req = view(v.buf.slice(at, at + len));
+  const req = view(ownedCopy(v.buf, at, at + len)); // the dump outlives this receive buffer
   const ext = newExtack();
   const maxattr = half.policy ? (half.maxattr ?? half.policy.maxtype) : 0;
   const tb = new Int32Array(maxattr + 1).fill(-1);
