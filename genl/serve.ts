@@ -1,8 +1,9 @@
 // Putting a server on the air: nlctrl registered, its notifications wired, a socket bound.
 import { type Family } from './family';
 import { ctrlNotifier, nlctrlFamily } from './nlctrl';
-import { register } from './registry';
-import { type Server, type ServerOptions, attach, createServer, receiveBatch } from './server';
+import { GENL_ID_CTRL } from './consts';
+import { register, unregister } from './registry';
+import { type Server, type ServerOptions, attach, createServer, flush, receiveBatch } from './server';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
 import { type Sweeper, startSweeper } from './sweep';
 
@@ -41,7 +42,13 @@ export function serve(srv: Server, o: {
   const sweeper = startSweeper(srv, { protocol: NETLINK_USERSOCK, alive: o.alive ?? (o.open ? () => undefined : undefined) });
   return {
     srv, socket, sweeper,
-    close() { sweeper.stop(); socket.close(); srv.socket = undefined; srv.dumps.clear(); srv.backlog.clear(); srv.backlogBytes = 0; },
+    close() {
+      // A clean shutdown says so, as the kernel does when a module unloads: DELFAMILY (and
+      // DELMCAST_GRP) on nlctrl's notify group for every family but nlctrl, sent before the socket goes.
+      for (const f of [...srv.registry.byId.values()]) if (f.id !== GENL_ID_CTRL) unregister(srv.registry, f);
+      flush(srv);
+      sweeper.stop(); socket.close(); srv.socket = undefined; srv.dumps.clear(); srv.backlog.clear(); srv.backlogBytes = 0;
+    },
   };
 }
 
