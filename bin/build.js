@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Bundles the CLI (bin/main.ts and everything it imports) into dist/accel.js with esbuild, so that
-// `accel` starts without compiling TypeScript. Run on install and by bin/accel when sources changed.
+// `accel` starts without compiling TypeScript, and the library (index.ts) into dist/index.js.
+// Run by `npm run build` / prepare / prepack, and by bin/accel when a source listed in
+// dist/inputs.json (every file the bundles were made from) is newer than the bundle.
+// `--types` also writes the library's declarations to dist/types/ (tsc -p tsconfig.types.json).
 //
 // Start-up time is mostly parsing, so code the common commands never run is kept out of the main
 // bundle and loaded on first use:
@@ -44,24 +47,37 @@ async function build() {
   const lazy = ['monitor', 'exporter', 'daemon-cmd'];
   const base = {
     bundle: true, platform: 'node', target: 'node20', logLevel: 'error', write: false,
-    sourcemap: 'linked', minifySyntax: true, legalComments: 'none',
+    sourcemap: 'linked', minifySyntax: true, legalComments: 'none', metafile: true,
   };
   const outputs = [];
+  const inputs = new Set();
+  const track = (r) => { for (const f of Object.keys(r.metafile.inputs)) if (!f.includes('node_modules/') && !f.includes(':')) inputs.add(f); return r.outputFiles; };
   const haveFormats = fs.existsSync(FORMATS);
   const plugins = [];
   if (haveFormats) {
     const probe = await esbuild.build({ ...base, entryPoints: [FORMATS], format: 'esm', metafile: true, sourcemap: false, outdir: '/tmp', external: ['netlink', '*.node'] });
     plugins.push(lazyFormats(Object.values(probe.metafile.outputs)[0].exports));
-    outputs.push(...(await esbuild.build({ ...base, entryPoints: [FORMATS], outfile: path.join(root, 'dist/formats.js'), external: ['netlink', '*.node'] })).outputFiles);
+    outputs.push(...track(await esbuild.build({ ...base, entryPoints: [FORMATS], outfile: path.join(root, 'dist/formats.js'), external: ['netlink', '*.node'] })));
   }
   for (const [src, out] of [['main', 'accel'], ...lazy.map((n) => [n, n])]) {
-    outputs.push(...(await esbuild.build({
+    outputs.push(...track(await esbuild.build({
       ...base, entryPoints: [path.join(root, `bin/${src}.ts`)], outfile: path.join(root, `dist/${out}.js`),
       external: ['netlink', '*.node', './formats.js', ...lazy.map((n) => `./${n}.js`)],
       // The daemon encodes payloads all the time: it keeps the codecs in its own bundle.
       plugins: src === 'daemon-cmd' ? [] : plugins,
-    })).outputFiles);
+    })));
   }
+  // The library: dependencies stay packages (the user's install dedupes them), the addon is
+  // found by genl/native/load.ts relative to dist/.
+  const library = path.join(root, 'index.ts');
+  if (fs.existsSync(library)) {
+    const deps = Object.keys(require('../package.json').dependencies ?? {});
+    outputs.push(...track(await esbuild.build({
+      ...base, entryPoints: [library], outfile: path.join(root, 'dist/index.js'), external: [...deps, '*.node'],
+    })));
+  }
+  // Relative to the root: bin/accel stats these (and only these) to see whether to rebuild.
+  outputs.push({ path: path.join(root, 'dist/inputs.json'), contents: Buffer.from(`${JSON.stringify([...inputs].sort(), null, 1)}\n`) });
   fs.mkdirSync(path.dirname(outfile), { recursive: true });
   // The main bundle last: the launcher compares its time with the sources'.
   outputs.sort((a, b) => (a.path === outfile) - (b.path === outfile));
@@ -73,10 +89,49 @@ async function build() {
   return outfile;
 }
 
+/**
+ * The library's declarations, dist/types/ (tsc). kv32's codec imports the untyped buffer-layout
+ * package; its ambient declaration goes along, referenced from index.d.ts.
+ */
+function types() {
+  const { spawnSync } = require('child_process');
+  const out = path.join(root, 'dist/types');
+  fs.rmSync(out, { recursive: true, force: true });
+  const tsc = path.join(path.dirname(require.resolve('typescript/package.json', { paths: [root] })), 'bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.types.json')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`tsc exited with ${r.status ?? r.signal}`);
+  const ambient = 'device/formats/buffer-layout.d.ts';
+  fs.copyFileSync(path.join(root, ambient), path.join(out, ambient));
+  const index = path.join(out, 'index.d.ts');
+  fs.writeFileSync(index, `/// <reference path="./${ambient}" />\n${fs.readFileSync(index, 'utf8')}`);
+  return out;
+}
+
+/**
+ * For the tarball: the addon and the shim as built here, in prebuilds/<platform>-<arch>/. The
+ * install step builds both from source; when it cannot (no compiler, or npm's allowScripts policy
+ * skipped it) these load instead (Node-API: one build serves every Node >= 20).
+ */
+function prebuilds() {
+  const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  fs.rmSync(path.join(root, 'prebuilds'), { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of ['genl/native/build/Release/accelnl_sock.node', 'shim/build/accelnl_shim.so']) {
+    const from = path.join(root, f);
+    if (!fs.existsSync(from)) throw new Error(`${f} is not built: run "npm install" (or node genl/native/build.js, node shim/build.js) first`);
+    fs.copyFileSync(from, path.join(dir, path.basename(f)));
+  }
+  return dir;
+}
+
 module.exports = { build };
 if (require.main === module) {
-  build().then((f) => console.log(`accelnl: bundled ${f}`), (e) => {
-    console.error(`accelnl: CLI bundle failed: ${e.message}`);
+  build().then((f) => {
+    console.log(`accelnl: bundled ${f}`);
+    if (process.argv.includes('--types')) console.log(`accelnl: declarations in ${types()}`);
+    if (process.argv.includes('--prebuilds')) console.log(`accelnl: native prebuilds in ${prebuilds()}`);
+  }).catch((e) => {
+    console.error(`accelnl: build failed: ${e.message}`);
     process.exitCode = 1;
   });
 }

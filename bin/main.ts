@@ -12,6 +12,7 @@ import { rasObject } from './ras';
 import { serverObject } from './server';
 import { readBatch } from './batch';
 import { version } from './version';
+import { wrapObject } from './wrap';
 import { bashCompletion } from './completion';
 import { DAEMON_USAGE } from './daemon-usage';
 
@@ -30,6 +31,7 @@ const OBJECTS: Obj[] = [
   lazy('exporter', 'Usage: accel exporter [ --listen ADDR ] [ --interval MSEC ]\n',
     async () => ({ run: (require('./exporter.js') as typeof import('./exporter')).runExporter })),
   lazy('daemon', DAEMON_USAGE, async () => ({ run: (require('./daemon-cmd.js') as typeof import('./daemon-cmd')).runDaemonCmd })),
+  wrapObject,
 ];
 const OPTIONS = ['Version', 'version', 'json', 'pretty', 'stats', 'timestamp', 'batch', 'force', 'port', 'help'] as const;
 

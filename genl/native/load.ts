@@ -34,6 +34,7 @@ export interface Native {
 }
 
 export const ADDON_FILE = 'accelnl_sock.node';
+const PLATFORM = `${process.platform}-${process.arch}`;
 
 export interface NativeStatus {
   native: Native | null;
@@ -53,6 +54,9 @@ function candidates(): string[] {
     path.join(__dirname, '../genl/native/build/Release', ADDON_FILE),    // bundled into dist/
     path.join(__dirname, 'native/build/Release', ADDON_FILE),            // bundled into genl/
     path.join(__dirname, ADDON_FILE),                                    // copied beside a bundle
+    // The package's prebuilt copy, when the install step did not build one (see bin/build.js).
+    path.join(__dirname, '../prebuilds', PLATFORM, ADDON_FILE),          // bundled into dist/
+    path.join(__dirname, '../../prebuilds', PLATFORM, ADDON_FILE),       // genl/native/load.ts
   ];
 }
 

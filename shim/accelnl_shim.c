@@ -1,0 +1,363 @@
+// accelnl preload shim (LD_PRELOAD, set up by `accel wrap`): a program's NETLINK_GENERIC sockets
+// become NETLINK_USERSOCK sockets that talk to the accelnl daemon's port instead of the kernel.
+//
+// What it changes, and only on sockets it created (other netlink protocols and every other socket
+// pass through untouched):
+//  - socket(AF_NETLINK, *, NETLINK_GENERIC) opens NETLINK_USERSOCK;
+//  - a send with no destination, or to the kernel (nl_pid 0, no groups), goes to the daemon's port
+//    (send, sendto, sendmsg, sendmmsg, write, writev, connect);
+//  - what comes from the daemon's port is reported as from the kernel (nl_pid 0) by recvfrom and
+//    recvmsg (and their _chk and mmsg forms): iproute2 drops replies "not from the kernel";
+//  - bind(nl_pid 0) on a socket that is already bound keeps its port (the kernel's answer would be
+//    EINVAL; we may have bound it by sending the EXT_ACK control message below);
+//  - setsockopt(SOL_NETLINK, NETLINK_EXT_ACK) is also told to the daemon, which cannot see it in
+//    sock_diag: one ACCELNL_MSG_SOCKOPT control message (type 0x0f, no ACK, payload u32 optname,
+//    u32 value), sent before the socket's next request;
+//  - NETLINK_ADD/DROP_MEMBERSHIP that the kernel refuses with EPERM (USERSOCK lets only
+//    CAP_NET_ADMIN receive multicast) becomes the same control message, asking the daemon to
+//    deliver that group to this socket by unicast, so an unprivileged program still gets events;
+//  - getsockopt(SO_PROTOCOL) says NETLINK_GENERIC.
+// CAP_ACK, GET_STRICT_CHK, buffer sizes and the rest pass through to the real socket (the daemon
+// reads CAP_ACK with sock_diag).
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/netlink.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#define ACCELNL_MSG_SOCKOPT 0x0f
+#define MAX_FD 65536
+
+enum { REDIRECTED = 1, EXT_ACK_PENDING = 2 };
+static unsigned char fd_state[MAX_FD];
+static unsigned char fd_ext_ack[MAX_FD];
+static uint32_t daemon_port = 0x41434345;
+static int debug;
+
+static int (*real_socket)(int, int, int);
+static int (*real_bind)(int, const struct sockaddr *, socklen_t);
+static int (*real_connect)(int, const struct sockaddr *, socklen_t);
+static int (*real_setsockopt)(int, int, int, const void *, socklen_t);
+static int (*real_getsockopt)(int, int, int, void *, socklen_t *);
+static ssize_t (*real_sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
+static int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+static ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
+static int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+static ssize_t (*real_write)(int, const void *, size_t);
+static ssize_t (*real_writev)(int, const struct iovec *, int);
+static int (*real_close)(int);
+static int (*real_dup)(int);
+static int (*real_dup2)(int, int);
+static int (*real_dup3)(int, int, int);
+
+static void *next(const char *name) {
+  void *f = dlsym(RTLD_NEXT, name);
+  if (!f) {
+    fprintf(stderr, "accelnl shim: %s not found in libc\n", name);
+    abort();
+  }
+  return f;
+}
+
+// Resolved before main by the constructor, and on first use for calls made from other
+// libraries' constructors that run before ours.
+static void resolve(void) {
+  if (real_close) return;
+  real_socket = next("socket");
+  real_bind = next("bind");
+  real_connect = next("connect");
+  real_setsockopt = next("setsockopt");
+  real_getsockopt = next("getsockopt");
+  real_sendto = next("sendto");
+  real_sendmsg = next("sendmsg");
+  real_sendmmsg = next("sendmmsg");
+  real_recvfrom = next("recvfrom");
+  real_recvmsg = next("recvmsg");
+  real_recvmmsg = next("recvmmsg");
+  real_write = next("write");
+  real_writev = next("writev");
+  real_dup = next("dup");
+  real_dup2 = next("dup2");
+  real_dup3 = next("dup3");
+  real_close = next("close");
+}
+
+__attribute__((constructor)) static void init(void) {
+  resolve();
+  const char *p = getenv("ACCEL_NL_PORT");
+  if (p && *p) {
+    char *end;
+    unsigned long v = strtoul(p, &end, 0);
+    if (*end == '\0' && v >= 1 && v <= 0xffffffffUL) daemon_port = (uint32_t)v;
+    else fprintf(stderr, "accelnl shim: ignoring bad ACCEL_NL_PORT \"%s\"\n", p);
+  }
+  const char *d = getenv("ACCELNL_SHIM_DEBUG");
+  debug = d && *d && strcmp(d, "0") != 0;
+}
+
+static void trace(const char *fmt, ...) {
+  if (!debug) return;
+  char line[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (n > (int)sizeof line - 2) n = sizeof line - 2;
+  line[n++] = '\n';
+  (void)!real_write(2, line, n);
+}
+
+static int redirected(int fd) {
+  return fd >= 0 && fd < MAX_FD && (fd_state[fd] & REDIRECTED);
+}
+
+static struct sockaddr_nl daemon_addr(void) {
+  struct sockaddr_nl a;
+  memset(&a, 0, sizeof a);
+  a.nl_family = AF_NETLINK;
+  a.nl_pid = daemon_port;
+  return a;
+}
+
+/** True when a destination means "the kernel": absent, or nl_pid 0 with no groups. */
+static int to_kernel(const struct sockaddr *addr, socklen_t len) {
+  if (!addr || len < sizeof(struct sockaddr_nl)) return 1;
+  const struct sockaddr_nl *nl = (const struct sockaddr_nl *)addr;
+  return nl->nl_family == AF_NETLINK && nl->nl_pid == 0 && nl->nl_groups == 0;
+}
+
+/** The daemon's port as a source becomes the kernel's (0). */
+static void from_daemon(void *addr, socklen_t len) {
+  if (!addr || len < sizeof(struct sockaddr_nl)) return;
+  struct sockaddr_nl *nl = addr;
+  if (nl->nl_family == AF_NETLINK && nl->nl_pid == daemon_port) nl->nl_pid = 0;
+}
+
+/** One ACCELNL_MSG_SOCKOPT control message to the daemon. Returns 0 or -1 with errno. */
+static int send_sockopt(int fd, uint32_t optname, uint32_t value) {
+  struct { struct nlmsghdr h; uint32_t opt, val; } m;
+  memset(&m, 0, sizeof m);
+  m.h.nlmsg_len = sizeof m;
+  m.h.nlmsg_type = ACCELNL_MSG_SOCKOPT;
+  m.opt = optname;
+  m.val = value;
+  struct sockaddr_nl a = daemon_addr();
+  ssize_t r = real_sendto(fd, &m, sizeof m, 0, (struct sockaddr *)&a, sizeof a);
+  trace("accelnl shim: fd %d: sockopt %u = %u to the daemon: %s", fd, optname, value, r < 0 ? strerror(errno) : "sent");
+  return r < 0 ? -1 : 0;
+}
+
+/** Before a request: tell the daemon the EXT_ACK setting if it changed since the last request. */
+static void flush_pending(int fd) {
+  if (!(fd_state[fd] & EXT_ACK_PENDING)) return;
+  fd_state[fd] &= ~EXT_ACK_PENDING;
+  int saved = errno;
+  send_sockopt(fd, NETLINK_EXT_ACK, fd_ext_ack[fd]);
+  errno = saved;
+}
+
+int socket(int domain, int type, int protocol) {
+  resolve();
+  if (domain != AF_NETLINK || protocol != NETLINK_GENERIC) return real_socket(domain, type, protocol);
+  int fd = real_socket(domain, type, NETLINK_USERSOCK);
+  if (fd >= 0 && fd < MAX_FD) {
+    fd_state[fd] = REDIRECTED;
+    fd_ext_ack[fd] = 0;
+  }
+  trace("accelnl shim: socket(NETLINK_GENERIC) = fd %d on NETLINK_USERSOCK, daemon port 0x%x", fd, daemon_port);
+  return fd;
+}
+
+int bind(int fd, const struct sockaddr *addr, socklen_t len) {
+  resolve();
+  if (!redirected(fd) || !addr || len < sizeof(struct sockaddr_nl)) return real_bind(fd, addr, len);
+  struct sockaddr_nl want = *(const struct sockaddr_nl *)addr;
+  if (want.nl_pid == 0) {
+    struct sockaddr_nl now;
+    socklen_t nl = sizeof now;
+    if (getsockname(fd, (struct sockaddr *)&now, &nl) == 0 && now.nl_pid != 0) want.nl_pid = now.nl_pid;
+  }
+  int r = real_bind(fd, (struct sockaddr *)&want, sizeof want);
+  if (r < 0 && errno == EPERM && want.nl_groups) {
+    // Not allowed to receive multicast on USERSOCK: bind without groups, and ask the daemon for
+    // each group by unicast instead (groups here are a bitmask of groups 1..32).
+    uint32_t groups = want.nl_groups;
+    want.nl_groups = 0;
+    r = real_bind(fd, (struct sockaddr *)&want, sizeof want);
+    for (int g = 1; r == 0 && g <= 32; g++)
+      if (groups & (1u << (g - 1))) send_sockopt(fd, NETLINK_ADD_MEMBERSHIP, g);
+  }
+  return r;
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+  resolve();
+  if (redirected(fd) && addr && to_kernel(addr, len)) {
+    struct sockaddr_nl a = daemon_addr();
+    return real_connect(fd, (struct sockaddr *)&a, sizeof a);
+  }
+  return real_connect(fd, addr, len);
+}
+
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
+  resolve();
+  int r = real_setsockopt(fd, level, name, val, len);
+  if (!redirected(fd) || level != SOL_NETLINK || !val || len < sizeof(int)) return r;
+  int v = *(const int *)val;
+  if (name == NETLINK_EXT_ACK && r == 0) {
+    fd_ext_ack[fd] = v ? 1 : 0;
+    fd_state[fd] |= EXT_ACK_PENDING;
+  } else if ((name == NETLINK_ADD_MEMBERSHIP || name == NETLINK_DROP_MEMBERSHIP) && r < 0 && errno == EPERM) {
+    // The group id is the one our nlctrl gave; the daemon checks it.
+    flush_pending(fd);
+    if (send_sockopt(fd, name, (uint32_t)v) == 0) r = 0;
+  }
+  return r;
+}
+
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
+  resolve();
+  int r = real_getsockopt(fd, level, name, val, len);
+  if (r == 0 && redirected(fd) && level == SOL_SOCKET && name == SO_PROTOCOL && val && len && *len >= sizeof(int))
+    *(int *)val = NETLINK_GENERIC;
+  return r;
+}
+
+ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t len) {
+  resolve();
+  if (!redirected(fd) || !to_kernel(addr, len)) return real_sendto(fd, buf, n, flags, addr, len);
+  flush_pending(fd);
+  struct sockaddr_nl a = daemon_addr();
+  return real_sendto(fd, buf, n, flags, (struct sockaddr *)&a, sizeof a);
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags) {
+  return sendto(fd, buf, n, flags, NULL, 0);
+}
+
+ssize_t __send_chk(int fd, const void *buf, size_t n, size_t buflen, int flags) {
+  (void)buflen;
+  return sendto(fd, buf, n, flags, NULL, 0);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
+  resolve();
+  if (!redirected(fd) || !msg || !to_kernel(msg->msg_name, msg->msg_namelen)) return real_sendmsg(fd, msg, flags);
+  flush_pending(fd);
+  struct sockaddr_nl a = daemon_addr();
+  struct msghdr m = *msg;
+  m.msg_name = &a;
+  m.msg_namelen = sizeof a;
+  return real_sendmsg(fd, &m, flags);
+}
+
+int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags) {
+  resolve();
+  if (!redirected(fd)) return real_sendmmsg(fd, v, n, flags);
+  // One at a time, each through sendmsg's redirect; stop at the first failure as sendmmsg does.
+  unsigned int i;
+  for (i = 0; i < n; i++) {
+    ssize_t r = sendmsg(fd, &v[i].msg_hdr, flags);
+    if (r < 0) return i ? (int)i : -1;
+    v[i].msg_len = (unsigned int)r;
+  }
+  return (int)i;
+}
+
+ssize_t write(int fd, const void *buf, size_t n) {
+  resolve();
+  if (!redirected(fd)) return real_write(fd, buf, n);
+  return sendto(fd, buf, n, 0, NULL, 0);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int cnt) {
+  resolve();
+  if (!redirected(fd)) return real_writev(fd, iov, cnt);
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = (struct iovec *)iov;
+  m.msg_iovlen = cnt;
+  return sendmsg(fd, &m, 0);
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *len) {
+  resolve();
+  ssize_t r = real_recvfrom(fd, buf, n, flags, addr, len);
+  if (r >= 0 && redirected(fd) && addr && len) from_daemon(addr, *len);
+  return r;
+}
+
+ssize_t recv(int fd, void *buf, size_t n, int flags) {
+  resolve();
+  return real_recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags) {
+  (void)buflen;
+  return recv(fd, buf, n, flags);
+}
+
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr, socklen_t *len) {
+  (void)buflen;
+  return recvfrom(fd, buf, n, flags, addr, len);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+  resolve();
+  ssize_t r = real_recvmsg(fd, msg, flags);
+  if (r >= 0 && redirected(fd) && msg) from_daemon(msg->msg_name, msg->msg_namelen);
+  return r;
+}
+
+int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *timeout) {
+  resolve();
+  int r = real_recvmmsg(fd, v, n, flags, timeout);
+  if (r > 0 && redirected(fd))
+    for (int i = 0; i < r; i++) from_daemon(v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen);
+  return r;
+}
+
+static int copy_state(int from, int to) {
+  if (to >= 0 && to < MAX_FD) {
+    fd_state[to] = redirected(from) ? fd_state[from] : 0;
+    fd_ext_ack[to] = redirected(from) ? fd_ext_ack[from] : 0;
+  }
+  return to;
+}
+
+int dup(int fd) {
+  resolve();
+  int r = real_dup(fd);
+  return r >= 0 ? copy_state(fd, r) : r;
+}
+
+int dup2(int fd, int to) {
+  resolve();
+  int r = real_dup2(fd, to);
+  return r >= 0 && r != fd ? copy_state(fd, r) : r;
+}
+
+int dup3(int fd, int to, int flags) {
+  resolve();
+  int r = real_dup3(fd, to, flags);
+  return r >= 0 ? copy_state(fd, r) : r;
+}
+
+int close(int fd) {
+  resolve();
+  if (fd >= 0 && fd < MAX_FD) fd_state[fd] = 0;
+  return real_close(fd);
+}
