@@ -33,6 +33,18 @@ export function rate(fn: (n: number) => void, ms = quick ? 150 : 1000, rounds = 
   return rates[rates.length >> 1];
 }
 
+/** Median and spread of repeated measurements: every figure is reported this way, never best-of. */
+export interface Stats { median: number; min: number; max: number; q1: number; q3: number; n: number }
+
+export function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => {
+    const i = (s.length - 1) * q, lo = Math.floor(i), hi = Math.ceil(i);
+    return s[lo] + (s[hi] - s[lo]) * (i - lo);
+  };
+  return { median: at(0.5), min: s[0], max: s[s.length - 1], q1: at(0.25), q3: at(0.75), n: s.length };
+}
+
 export interface Row { [k: string]: string | number }
 
 export function table(title: string, rows: Row[]): void {

@@ -14,6 +14,10 @@ let names = args.filter((a) => !a.startsWith('--'));
 const all = fs.readdirSync(__dirname).filter((f) => f.endsWith('.ts') && !f.startsWith('_')).map((f) => f.slice(0, -3)).sort();
 if (names.length === 0) names = all;
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-bench-'));
+// The bundles run from a temp dir, where the addon loader (which looks only beside its own file)
+// cannot find the built socket addon: name it, unless the caller did.
+const addon = path.resolve(__dirname, '../genl/native/build/Release/accelnl_sock.node');
+const addonEnv = !process.env.ACCELNL_NATIVE && fs.existsSync(addon) ? { ACCELNL_NATIVE: addon } : {};
 let failed = 0;
 for (const name of names) {
   if (!all.includes(name)) { console.error(`no benchmark named ${name} (have: ${all.join(', ')})`); process.exit(2); }
@@ -23,7 +27,7 @@ for (const name of names) {
     outfile, external: ['netlink', '*.node'], logLevel: 'error', sourcemap: 'inline',
   });
   const r = spawnSync(process.execPath, ['--expose-gc', outfile, ...flags], {
-    stdio: 'inherit', env: { ...process.env, ACCELNL_ROOT: path.resolve(__dirname, '..'), NODE_PATH: path.resolve(__dirname, '../node_modules') },
+    stdio: 'inherit', env: { ...process.env, ...addonEnv, ACCELNL_ROOT: path.resolve(__dirname, '..'), NODE_PATH: path.resolve(__dirname, '../node_modules') },
   });
   if (r.status !== 0) failed++;
 }

@@ -8,7 +8,7 @@
 // against the process's real global, where V8 can constant-fold them.
 
 import { runInThisContext } from 'node:vm';
-import { KERNEL_FUNCTIONS, installScratch, runTask } from './kernels';
+import { KERNEL_FUNCTIONS, installScratch, runClaims, runTask, warmUp } from './kernels';
 
 export interface Kernels {
   runTask: typeof runTask;
@@ -37,17 +37,27 @@ export function kernelText(): string {
   return text;
 }
 
-/** The worker script: kernels, scratch from workerData, then run each posted task and report back. */
+/** Warm-up rounds run before a thread's first call (see warmUp); about 15 ms of one core each time. */
+export const WARMUP_ROUNDS = 4;
+
+/**
+ * The worker script: kernels, scratch from workerData, warm-up (messages posted meanwhile wait in
+ * the port), then each posted share of a call: claim chunks until none are left, report back.
+ */
 export function workerScript(): string {
   return [
     '"use strict";',
     kernelText(),
     "const { parentPort, workerData } = require('node:worker_threads');",
     `${installScratch.name}(workerData);`,
+    `${warmUp.name}(${WARMUP_ROUNDS});`,
     'let ws = null;',
     'parentPort.on("message", (msg) => {',
-    `  try { ws = ${runTask.name}(msg.task, ws); parentPort.postMessage({ ok: true }); }`,
-    '  catch (e) { parentPort.postMessage({ ok: false, error: String((e && e.stack) || e) }); }',
+    '  try {',
+    `    const r = ${runClaims.name}(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, ws);`,
+    '    ws = r.ws;',
+    '    parentPort.postMessage({ ok: true, chunks: r.chunks });',
+    '  } catch (e) { parentPort.postMessage({ ok: false, error: String((e && e.stack) || e) }); }',
     '});',
   ].join('\n');
 }
@@ -57,7 +67,7 @@ let local: Kernels | undefined;
 /** The kernels for the calling thread, instantiated once against the real global. */
 export function localKernels(): Kernels {
   if (local === undefined) {
-    const body = `"use strict";\n${kernelText()}\n${installScratch.name}(null);\nreturn { runTask: ${runTask.name} };`;
+    const body = `"use strict";\n${kernelText()}\n${installScratch.name}(null);\n${warmUp.name}(${WARMUP_ROUNDS});\nreturn { runTask: ${runTask.name} };`;
     const src = `(function () {\n${body}\n})()`;
     local = runInThisContext(src, { filename: 'accelnl-compute-kernels.js' }) as Kernels;
   }

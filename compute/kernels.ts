@@ -19,6 +19,7 @@ declare const __accelnl_gemm_a3: Float64Array;
 declare const __accelnl_gemm_a4: Float64Array;
 declare const __accelnl_gemm_a5: Float64Array;
 declare const __accelnl_gemm_b: Float64Array;
+declare const __accelnl_gemm_bkey: Float64Array;
 
 /**
  * Block sizes. MR = 6 rows of A per micro-kernel call (6 accumulators + 6 products fill V8's
@@ -30,11 +31,14 @@ export function blocking() {
   return { MR: 6, KC: 512, MC: 96, NC: 512, ROWS: 1536, I8_SHIFT: 25 };
 }
 
-/** Element counts of the seven scratch arrays: a0..a5 (one row of each A panel), then b. */
+/**
+ * Element counts of the eight scratch arrays: a0..a5 (one row of each A panel), b, and bkey (which
+ * block b holds: task id, pc, kc, jc, nc, kind; see runTask).
+ */
 export function scratchSizes(): number[] {
   const bl = blocking();
   const a = (bl.MC / bl.MR) * bl.KC;
-  return [a, a, a, a, a, a, bl.NC * bl.KC];
+  return [a, a, a, a, a, a, bl.NC * bl.KC, 6];
 }
 
 /**
@@ -46,8 +50,8 @@ export function scratchSizes(): number[] {
 export function installScratch(buffers: ArrayBufferLike[] | null): void {
   const sizes = scratchSizes();
   const g = globalThis as unknown as Record<string, unknown>;
-  for (let r = 0; r < 7; r++) {
-    const name = r < 6 ? '__accelnl_gemm_a' + r : '__accelnl_gemm_b';
+  for (let r = 0; r < 8; r++) {
+    const name = r < 6 ? '__accelnl_gemm_a' + r : r === 6 ? '__accelnl_gemm_b' : '__accelnl_gemm_bkey';
     const cur = g[name];
     if (cur === undefined) {
       const arr = buffers !== null ? new Float64Array(buffers[r], 0, sizes[r]) : new Float64Array(sizes[r]);
@@ -239,7 +243,13 @@ export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
       w.fill(0, 0, Math.ceil(rows / MR) * MR * ldw);
       for (let pc = 0; pc < t.k; pc += KC) {
         const kc = Math.min(KC, t.k - pc), kcp = (kc + 3) & ~3;
-        if (t.kind === 1) packBI8(t, pc, kc, kcp, jc, nc, bl.I8_SHIFT); else packB(t, pc, kc, kcp, jc, nc);
+        // A pool call's chunks (same id) on one worker share B's blocks: pack each once. Id 0 never matches.
+        const key = __accelnl_gemm_bkey;
+        if (t.id === 0 || key[0] !== t.id || key[1] !== pc || key[2] !== kc || key[3] !== jc || key[4] !== nc || key[5] !== t.kind) {
+          key[0] = 0; // invalid while packing
+          if (t.kind === 1) packBI8(t, pc, kc, kcp, jc, nc, bl.I8_SHIFT); else packB(t, pc, kc, kcp, jc, nc);
+          key[1] = pc; key[2] = kc; key[3] = jc; key[4] = nc; key[5] = t.kind; key[0] = t.id;
+        }
         for (let ic = 0; ic < rows; ic += MC) {
           const mc = Math.min(MC, rows - ic), np = Math.ceil(mc / MR);
           packA(t, s0 + ic, mc, np, pc, kc, kcp);
@@ -253,7 +263,60 @@ export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
   return w;
 }
 
+/**
+ * A worker's share of a pool call: claims chunks of C (6-row panels or column pairs, `units` in all)
+ * from the shared counter ctl[0] until none are left, and computes each with runTask. Chunks shrink
+ * as the work runs out (a quarter of what is left per thread, at least minTake), so a worker that
+ * starts late, or shares its core with another process, takes fewer chunks instead of finishing last.
+ * Returns the workspace and the number of chunks this worker computed.
+ */
+export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: number, minTake: number, threads: number,
+  ws: Float64Array | null): { ws: Float64Array | null; chunks: number } {
+  const unit = byRows ? 6 : 2, lo = byRows ? t.m0 : t.n0, hi = byRows ? t.m1 : t.n1;
+  let chunks = 0;
+  for (;;) {
+    const cur = Atomics.load(ctl, 0);
+    if (cur >= units) break;
+    const rem = units - cur;
+    let take = Math.ceil(rem / (2 * threads));
+    if (take < minTake) take = minTake;
+    if (take > rem) take = rem;
+    if (Atomics.compareExchange(ctl, 0, cur, cur + take) !== cur) continue;
+    const s = lo + cur * unit, e = Math.min(hi, lo + (cur + take) * unit);
+    ws = runTask(byRows ? { ...t, m0: s, m1: e } : { ...t, n0: s, n1: e }, ws);
+    chunks++;
+  }
+  return { ws, chunks };
+}
+
+/**
+ * Runs every kernel path on small local arrays (each dtype's input type, both transposes, beta 0
+ * and not) so that TurboFan has compiled them with their full type feedback before the first real
+ * call. Without it the first calls of each dtype in a fresh worker run in the interpreter or
+ * deoptimize when the next dtype arrives (in a quick benchmark run the pool lost to one thread).
+ */
+export function warmUp(rounds: number): void {
+  const m = 24, n = 32, k = 260;
+  for (let r = 0; r < rounds; r++) {
+    for (let kind = 0; kind < 3; kind++) {
+      const a = kind === 0 ? new Float32Array(m * k) : kind === 1 ? new Float64Array(m * k) : new Int8Array(m * k);
+      const b = kind === 0 ? new Float32Array(k * n) : kind === 1 ? new Float64Array(k * n) : new Int8Array(k * n);
+      const c = kind === 0 ? new Float32Array(m * n) : kind === 1 ? new Float64Array(m * n) : new Int32Array(m * n);
+      for (let i = 0; i < a.length; i++) a[i] = (i % 7) - 3;
+      for (let i = 0; i < b.length; i++) b[i] = (i % 5) - 2;
+      for (let tr = 0; tr < 4; tr++) {
+        const transA = (tr & 1) !== 0, transB = (tr & 2) !== 0;
+        runTask({
+          kind: kind === 2 ? 1 : 0, m, n, k, a, lda: transA ? m : k, transA, b, ldb: transB ? k : n, transB, c, ldc: n,
+          alpha: 1, beta: tr & 1, m0: 0, m1: m, n0: 0, n1: n, id: 0,
+        }, null);
+      }
+    }
+  }
+}
+
 /** Every function above, in an order where each is declared before the worker script runs. */
 export const KERNEL_FUNCTIONS = [
   blocking, scratchSizes, installScratch, packRow, zeroRow, packA, packB, packBI8, dot6, macroF, macroI8, writeBack, scaleC, runTask,
+  runClaims, warmUp,
 ];

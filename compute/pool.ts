@@ -1,12 +1,12 @@
 // Multi-core GEMM: a pool of worker_threads sharing A, B and C through SharedArrayBuffer.
-// Each call splits C into one rectangle per worker (row blocks, or column blocks when C is wider
-// than tall); every element is computed by the same code in the same order as gemm(), so results
-// are bit-identical to the single-threaded call.
+// Each call cuts C into chunks (row panels, or column pairs when C is wider than tall) that the
+// workers claim from a shared counter; every element is computed by the same code in the same order
+// as gemm(), so results are bit-identical to the single-threaded call.
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { runLocal } from './gemm';
-import { scratchSizes } from './kernels';
+import { blocking, scratchSizes } from './kernels';
 import type { Dst, GemmDesc, Src, Task } from './types';
 import { spans, toTask } from './validate';
 import { workerScript } from './kernel-text';
@@ -28,8 +28,23 @@ export interface Pool {
 
 export const DEFAULT_MIN_FLOPS = 1 << 24;
 
-interface Job { task: Task; resolve: () => void; reject: (err: Error) => void }
-interface Slot { worker: Worker; job: Job | null }
+/**
+ * One offloaded call. Every worker that takes one of its shares claims chunks of C from the shared
+ * counter ctl[0] (see runClaims) until all `units` are claimed; the call is done when every unit is
+ * claimed and no share is still running (shares still queued then are dropped).
+ */
+interface Call {
+  msg: { task: Task; ctl: Int32Array; byRows: boolean; units: number; minTake: number; threads: number };
+  queued: number;
+  running: number;
+  settled: boolean;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+interface Slot { worker: Worker; call: Call | null }
+
+// Per process, so a worker never mistakes another call's packed B block for this one's.
+let nextCallId = 1;
 
 function isShared(arr: Src | Dst): boolean {
   return Object.prototype.toString.call(arr.buffer) === '[object SharedArrayBuffer]';
@@ -64,18 +79,20 @@ function share(t: Task): { task: Task; copyBack: () => void } {
   return { task: { ...t, a, b, c }, copyBack: () => copyRows(c, t.c, t.m, t.n, t.ldc) };
 }
 
-/** Cuts C into at most `parts` rectangles along its longer side, in whole 6-row panels or column pairs. */
-function split(t: Task, parts: number): Task[] {
+/**
+ * How a call is cut: along C's longer side, in 6-row panels or column pairs. Chunks get smaller as
+ * the work runs out, down to minTake units. Small chunks are cheap when every chunk a worker takes
+ * reuses the B block it packed for its previous one (row chunks, B a single KC x NC block); otherwise
+ * each chunk packs its own blocks, so at least 1/(2 * threads) of the work goes in a chunk.
+ */
+function plan(t: Task, threads: number): Call['msg'] {
+  const { KC, NC } = blocking();
   const byRows = t.m >= t.n;
-  const len = byRows ? t.m : t.n, unit = byRows ? 6 : 2;
-  const units = Math.ceil(len / unit), p = Math.min(parts, units);
-  const out: Task[] = [];
-  for (let i = 0, start = 0; i < p; i++) {
-    const end = Math.min(len, Math.round((units * (i + 1)) / p) * unit);
-    if (end > start) out.push(byRows ? { ...t, m0: start, m1: end } : { ...t, n0: start, n1: end });
-    start = end;
-  }
-  return out;
+  const units = Math.ceil((byRows ? t.m : t.n) / (byRows ? 6 : 2));
+  const oneBlock = byRows && t.n <= NC && t.k <= KC;
+  const minTake = oneBlock ? 2 : Math.max(1, Math.ceil(units / (2 * threads)));
+  const ctl = new Int32Array(new SharedArrayBuffer(4));
+  return { task: { ...t, id: nextCallId++ }, ctl, byRows, units, minTake, threads };
 }
 
 /** Starts a pool. Workers start on first use; idle workers do not keep the process alive. */
@@ -85,7 +102,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
   if (!Number.isSafeInteger(threads) || threads < 1) throw new RangeError(`createPool: threads must be a positive integer (got ${threads})`);
   if (typeof minFlops !== 'number' || !(minFlops >= 0)) throw new RangeError(`createPool: minFlops must be a non-negative number (got ${minFlops})`);
   const slots: Slot[] = [];
-  const queue: Job[] = [];
+  const queue: Call[] = []; // one entry per share still to start
   let closed = false;
 
   function spawn(): Slot {
@@ -94,7 +111,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
     const scratch = scratchSizes().map((n) => new SharedArrayBuffer(n * 8));
     const worker = new Worker(workerScript(), { eval: true, workerData: scratch });
     worker.unref();
-    const slot: Slot = { worker, job: null };
+    const slot: Slot = { worker, call: null };
     worker.on('message', (msg: { ok: boolean; error?: string }) => settle(slot, msg.ok ? null : new Error(`gemm worker: ${msg.error}`)));
     worker.on('error', (err: Error) => drop(slot, err));
     worker.on('exit', (code: number) => drop(slot, new Error(`gemm worker exited with code ${code}`)));
@@ -102,42 +119,57 @@ export function createPool(opts: PoolOptions = {}): Pool {
     return slot;
   }
 
+  /** Settles a call once: its shares still queued are dropped. */
+  function finish(call: Call, err: Error | null): void {
+    if (call.settled) return;
+    call.settled = true;
+    for (let i = queue.length - 1; i >= 0; i--) if (queue[i] === call) queue.splice(i, 1);
+    call.queued = 0;
+    if (err === null) call.resolve(); else call.reject(err);
+  }
+
   function settle(slot: Slot, err: Error | null): void {
-    const job = slot.job;
-    slot.job = null;
+    const call = slot.call;
+    slot.call = null;
     slot.worker.unref(); // idle: let the process exit
-    if (job !== null) {
-      if (err === null) job.resolve(); else job.reject(err);
+    if (call !== null) {
+      call.running--;
+      if (err !== null) finish(call, err);
+      else if (call.running === 0 && (call.queued === 0 || Atomics.load(call.msg.ctl, 0) >= call.msg.units)) finish(call, null);
     }
     pump();
   }
 
-  // A worker died: fail its job and forget it; pump() starts a replacement when needed.
+  // A worker died: fail its call and forget it; pump() starts a replacement when needed.
   function drop(slot: Slot, err: Error): void {
     const i = slots.indexOf(slot);
     if (i < 0) return;
     slots.splice(i, 1);
-    const job = slot.job;
-    slot.job = null;
-    if (job !== null) job.reject(err);
+    const call = slot.call;
+    slot.call = null;
+    if (call !== null) { call.running--; finish(call, err); }
     void slot.worker.terminate();
     if (!closed) pump();
   }
 
   function pump(): void {
     while (!closed && queue.length > 0) {
-      const slot = slots.find((s) => s.job === null) ?? (slots.length < threads ? spawn() : undefined);
+      const slot = slots.find((s) => s.call === null) ?? (slots.length < threads ? spawn() : undefined);
       if (slot === undefined) return;
-      const job = queue.shift() as Job;
-      slot.job = job;
+      const call = queue.shift() as Call;
+      call.queued--;
+      call.running++;
+      slot.call = call;
       slot.worker.ref(); // busy: keep the process alive until the result arrives
-      slot.worker.postMessage({ task: job.task });
+      slot.worker.postMessage(call.msg);
     }
   }
 
-  function submit(task: Task): Promise<void> {
+  function submit(msg: Call['msg']): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      queue.push({ task, resolve, reject });
+      const shares = Math.min(threads, msg.units);
+      const call: Call = { msg, queued: shares, running: 0, settled: false, resolve, reject };
+      for (let i = 0; i < shares; i++) queue.push(call);
       pump();
     });
   }
@@ -150,7 +182,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
       return desc.c;
     }
     const { task, copyBack } = share(t);
-    await Promise.all(split(task, threads).map(submit));
+    await submit(plan(task, threads));
     copyBack();
     return desc.c;
   }
@@ -159,9 +191,9 @@ export function createPool(opts: PoolOptions = {}): Pool {
     if (closed) return;
     closed = true;
     const err = new Error('gemm pool closed');
-    for (const job of queue.splice(0)) job.reject(err);
+    for (const call of queue.splice(0)) finish(call, err);
     const all = slots.splice(0);
-    for (const s of all) if (s.job !== null) { s.job.reject(err); s.job = null; }
+    for (const s of all) if (s.call !== null) { finish(s.call, err); s.call = null; }
     await Promise.all(all.map((s) => s.worker.terminate()));
   }
 

@@ -50,4 +50,6 @@ export interface Task {
   c: Dst; ldc: number;
   alpha: number; beta: number;
   m0: number; m1: number; n0: number; n1: number;
+  /** A pool call's id (> 0): its chunks on one worker reuse B's packed blocks. 0: never reused. */
+  id: number;
 }

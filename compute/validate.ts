@@ -71,7 +71,7 @@ export function toTask(desc: GemmDesc): Task {
   return {
     kind: isInt ? 1 : 0, m, n, k,
     a: desc.a, lda: A.ld, transA, b: desc.b, ldb: B.ld, transB, c: desc.c, ldc: C.ld,
-    alpha, beta, m0: 0, m1: m, n0: 0, n1: n,
+    alpha, beta, m0: 0, m1: m, n0: 0, n1: n, id: 0,
   };
 }
 
