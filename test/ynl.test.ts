@@ -630,7 +630,16 @@ attribute-sets:
 operations:
   list: [{ name: get, attribute-set: mode, do: { request: { attributes: [m] } } }]
 `), { source: 'x.yaml', importFrom: '../genl/ynl' }) as string;
-    expect(src).toContain("import type { Spec } from '../genl/ynl';");
+    expect(src).toContain("import type { AttrName, Spec } from '../genl/ynl';\nimport { setCodec } from '../genl/ynl/codec';");
+    // Name tables and typed functions (test/ynl-names.test.ts checks them against the codec).
+    expect(src).toContain("export const MODE_ENUM_NAMES: readonly ModeEnum[] = ['off', 'on'];");
+    expect(src).toContain("export const FEAT_VALUES: Readonly<Record<Feat, number>> = {\n  'x': 1,\n  'y': 2,\n};");
+    expect(src).toContain("export const OP_NAMES: Readonly<Record<number, OpName>> = {\n  1: 'get',\n};");
+    expect(src).toContain("export type SetName = 'mode';");
+    expect(src).toContain("    5: { name: 'arr', constant: 'ARR', field: 'arr' },");
+    expect(src).toContain("const codecMode = setCodec<Mode>(spec, 'mode');");
+    expect(src).toContain('export const readMode = codecMode.read;');
+    expect(src).toContain('export const writeMode = codecMode.write;');
     expect(src).toContain('export const MODE = {\n  M: 1,');
     expect(src).toContain('export const MODE_ENUM = {\n  OFF: 0,\n  ON: 1,\n} as const;\nexport type ModeEnum = \'off\' | \'on\';');
     expect(src).toContain('export const FEAT = {\n  X: 1,\n  Y: 2,\n} as const;');

@@ -1,63 +1,15 @@
-// Table-driven encode/decode of an attribute set to and from plain objects. Fields are the
+// Encode/decode of an attribute set to and from plain objects, from its Field table (fields.ts):
+// writing runs the set's compiled writer (encoder.ts) and falls back to the table-driven writer
+// below, which owns every error message; reading walks the table. Fields are the
 // camelCase of the attribute names (`node-id` → nodeId). Writing throws on values of the wrong
 // type (a developer error); reading never throws: unknown or malformed attributes are skipped.
 import {
   type View, type Writer, getSint, getString, getU64Num, getUint, nestEnd, nestStart, payloadLen, putBytes,
   putFlag, putS64, putSint, putString, putU64, putUint, reserve, walk,
 } from '../../attrs';
-import { type FastWriter, type Field, compileWriter } from './encoder';
-import { type Attr, type AttrType, type Definition, type Spec, camel, findDef, getSet } from './model';
-
-interface CAttr {
-  a: Attr;
-  key: string;
-  be: boolean;
-  def?: Definition;
-  /** The enum is written as bits: a flags definition, or enum-as-flags. */
-  bits: boolean;
-  /** value → name, for reading plain enums back as names. */
-  names?: Map<number, string>;
-  /** name → value written (a bit for enum-as-flags), for writing names. */
-  values?: Map<string, number | bigint>;
-}
-
-interface CSet {
-  spec: Spec;
-  name: string;
-  /** In attribute-value order, pad and unused left out. */
-  ordered: CAttr[];
-  byType: (CAttr | undefined)[];
-  /** The compiled writer (encoder.ts), made on first write. */
-  fast?: FastWriter;
-}
-
-const compiledSets = new WeakMap<Spec, Map<string, CSet>>();
-
-function compiled(spec: Spec, setName: string): CSet {
-  let m = compiledSets.get(spec);
-  if (!m) compiledSets.set(spec, (m = new Map()));
-  let cs = m.get(setName);
-  if (cs) return cs;
-  const set = getSet(spec, setName);
-  const ordered = set.attributes.filter((a) => a.type !== 'pad' && a.type !== 'unused')
-    .sort((x, y) => x.value - y.value)
-    .map((a): CAttr => {
-      const def = a.enum !== undefined ? findDef(spec, a.enum) : undefined;
-      const bits = !!def && (def.type === 'flags' || a.enumAsFlags === true);
-      const ca: CAttr = { a, key: camel(a.name), be: a.byteOrder === 'big-endian', def, bits };
-      if (def && !bits) ca.names = new Map(def.entries!.map((e) => [e.value, e.name]));
-      if (def) {
-        ca.values = new Map(def.entries!.map((e) => [e.name,
-          narrow(bits && def.type !== 'flags' ? 1n << BigInt(e.value) : BigInt(e.value))]));
-      }
-      return ca;
-    });
-  const byType: (CAttr | undefined)[] = new Array(set.max + 1).fill(undefined);
-  for (const ca of ordered) byType[ca.a.value] = ca;
-  cs = { spec, name: setName, ordered, byType };
-  m.set(setName, cs);
-  return cs;
-}
+import { compileWriter } from './encoder';
+import { type FastWriter, type Field, type FieldSet, fieldSet, narrow } from './fields';
+import type { AttrType, Spec } from './model';
 
 // ---- writing -------------------------------------------------------------------------------------
 
@@ -66,7 +18,11 @@ function compiled(spec: Spec, setName: string): CSet {
  * null) fields are skipped, so are fields the set does not know. Nests get NLA_F_NESTED.
  */
 export function writeAttrs(w: Writer, spec: Spec, setName: string, obj: object): void {
-  const cs = compiled(spec, setName);
+  writeFields(w, fieldSet(spec, setName), obj);
+}
+
+function writeFields(w: Writer, cs: FieldSet, obj: object): void {
+  const setName = cs.name;
   if (obj === null || typeof obj !== 'object') throw new TypeError(`${setName}: expected an object`);
   const start = w.len;
   try {
@@ -78,26 +34,22 @@ export function writeAttrs(w: Writer, spec: Spec, setName: string, obj: object):
   }
 }
 
-function fastWriter(cs: CSet): FastWriter {
+function fastWriter(cs: FieldSet): FastWriter {
   if (cs.fast) return cs.fast;
-  const fields = cs.ordered.map((ca): Field => ({
-    key: ca.key, t: ca.a.type, type: ca.a.value, multi: ca.a.multiAttr === true, be: ca.be,
-    values: ca.bits ? undefined : ca.values,
-  }));
   const slow = {
     one: (w: Writer, i: number, v: unknown) => putOne(w, cs, cs.ordered[i], cs.ordered[i].a.type, cs.ordered[i].a.value, v, cs.name, -1),
     whole: (w: Writer, i: number, v: unknown) => writeField(w, cs, cs.ordered[i], v, cs.name),
   };
-  cs.fast = compileWriter(fields, slow, (i) => fastWriter(compiled(cs.spec, cs.ordered[i].a.nestedAttributes!)));
+  cs.fast = compileWriter(cs.ordered, slow, (i) => fastWriter(fieldSet(cs.spec, cs.ordered[i].a.nestedAttributes!)));
   return cs.fast;
 }
 
 /** The table-driven writer alone: the reference the compiled one is tested against. */
 export function writeAttrsByTable(w: Writer, spec: Spec, setName: string, obj: object): void {
-  writeSet(w, compiled(spec, setName), obj as Record<string, unknown>, setName);
+  writeSet(w, fieldSet(spec, setName), obj as Record<string, unknown>, setName);
 }
 
-function writeSet(w: Writer, cs: CSet, o: Record<string, unknown>, path: string): void {
+function writeSet(w: Writer, cs: FieldSet, o: Record<string, unknown>, path: string): void {
   if (o === null || typeof o !== 'object') throw new TypeError(`${path}: expected an object`);
   const ordered = cs.ordered;
   for (let i = 0; i < ordered.length; i++) {
@@ -106,7 +58,7 @@ function writeSet(w: Writer, cs: CSet, o: Record<string, unknown>, path: string)
   }
 }
 
-function writeField(w: Writer, cs: CSet, ca: CAttr, val: unknown, path: string): void {
+function writeField(w: Writer, cs: FieldSet, ca: Field, val: unknown, path: string): void {
   const a = ca.a;
   if (a.type === 'indexed-array' || a.multiAttr) {
     if (!Array.isArray(val)) throw new TypeError(`${path}.${ca.key}: expected an array`);
@@ -120,9 +72,9 @@ function writeField(w: Writer, cs: CSet, ca: CAttr, val: unknown, path: string):
 }
 
 /** A field's path, built only when an error needs it. */
-const where = (path: string, ca: CAttr, index: number): string => `${path}.${ca.key}${index >= 0 ? `[${index}]` : ''}`;
+const where = (path: string, ca: Field, index: number): string => `${path}.${ca.key}${index >= 0 ? `[${index}]` : ''}`;
 
-function putOne(w: Writer, cs: CSet, ca: CAttr, t: AttrType, type: number, val: unknown, path: string, index: number): void {
+function putOne(w: Writer, cs: FieldSet, ca: Field, t: AttrType, type: number, val: unknown, path: string, index: number): void {
   switch (t) {
     case 'pad': case 'unused': return;
     case 'flag':
@@ -139,7 +91,7 @@ function putOne(w: Writer, cs: CSet, ca: CAttr, t: AttrType, type: number, val: 
       return;
     case 'nest': {
       const n = nestStart(w, type);
-      writeSet(w, compiled(cs.spec, ca.a.nestedAttributes!), val as Record<string, unknown>, where(path, ca, index));
+      writeSet(w, fieldSet(cs.spec, ca.a.nestedAttributes!), val as Record<string, unknown>, where(path, ca, index));
       nestEnd(w, n);
       return;
     }
@@ -149,7 +101,7 @@ function putOne(w: Writer, cs: CSet, ca: CAttr, t: AttrType, type: number, val: 
 }
 
 /** An integer field: a number, a bigint, an enum entry name, or (flags) an array of names. */
-function intValue(ca: CAttr, val: unknown, path: string): number | bigint {
+function intValue(ca: Field, val: unknown, path: string): number | bigint {
   if (typeof val === 'number') {
     if (!Number.isInteger(val)) throw new TypeError(`${path}: ${val} is not an integer`);
     return val;
@@ -165,7 +117,6 @@ function intValue(ca: CAttr, val: unknown, path: string): number | bigint {
   throw new TypeError(`${path}: expected an integer${ca.def ? ` or ${ca.def.name} name` : ''}`);
 }
 
-const narrow = (x: bigint): number | bigint => (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x);
 
 const FIXED: Record<string, [size: number, min: bigint, max: bigint]> = {
   u8: [1, 0n, 0xffn], s8: [1, -0x80n, 0x7fn], u16: [2, 0n, 0xffffn], s16: [2, -0x8000n, 0x7fffn],
@@ -180,7 +131,7 @@ const NUM: Record<string, [number, number]> = {
   s32: [-0x80000000, 0x7fffffff],
 };
 
-function putScalar(w: Writer, t: AttrType, type: number, x: number | bigint, be: boolean, path: string, ca: CAttr, index: number): void {
+function putScalar(w: Writer, t: AttrType, type: number, x: number | bigint, be: boolean, path: string, ca: Field, index: number): void {
   const le = !be;
   const nb = NUM[t];
   if (nb !== undefined && typeof x === 'number') {
@@ -219,16 +170,31 @@ function putScalar(w: Writer, t: AttrType, type: number, x: number | bigint, be:
 /** Nesting deeper than this (only possible with recursive sets) is not decoded. */
 const MAX_NEST = 32;
 
+/** The typed reader and writer of one set, what a generated module exports per set (readX, writeX). */
+export interface SetCodec<T> {
+  read(v: View, start: number, end: number): T;
+  write(w: Writer, o: T): void;
+}
+
+/** A set's reader and writer, its Field table built on first use (module load stays cheap). */
+export function setCodec<T extends object>(spec: Spec, setName: string): SetCodec<T> {
+  let fs: FieldSet | undefined;
+  return {
+    read: (v, start, end) => readSet(v, start, end, (fs ??= fieldSet(spec, setName)), 0) as T,
+    write: (w, o) => writeFields(w, (fs ??= fieldSet(spec, setName)), o),
+  };
+}
+
 /**
  * Decode the attributes in [start, end) as set `setName`. u64/s64/uint/sint become numbers when
  * exact (|x| <= 2^53-1), else bigints; plain enums become entry names (numbers when unknown);
  * flags stay numbers; flags are `true`; binaries are copies. Unknown types are ignored.
  */
 export function readAttrs<T = Record<string, unknown>>(v: View, start: number, end: number, spec: Spec, setName: string): T {
-  return readSet(v, start, end, compiled(spec, setName), 0) as T;
+  return readSet(v, start, end, fieldSet(spec, setName), 0) as T;
 }
 
-function readSet(v: View, start: number, end: number, cs: CSet, depth: number): Record<string, unknown> {
+function readSet(v: View, start: number, end: number, cs: FieldSet, depth: number): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   walk(v, start, end, (at, type) => {
     const ca = cs.byType[type];
@@ -251,7 +217,7 @@ function readSet(v: View, start: number, end: number, cs: CSet, depth: number): 
   return o;
 }
 
-function readOne(v: View, at: number, cs: CSet, ca: CAttr, t: AttrType, depth: number): unknown {
+function readOne(v: View, at: number, cs: FieldSet, ca: Field, t: AttrType, depth: number): unknown {
   const n = payloadLen(v, at);
   switch (t) {
     case 'flag': return true;
@@ -260,7 +226,7 @@ function readOne(v: View, at: number, cs: CSet, ca: CAttr, t: AttrType, depth: n
     case 'binary': return new Uint8Array(v.buf.subarray(at + 4, at + 4 + n));
     case 'nest':
       if (depth >= MAX_NEST) return undefined;
-      return readSet(v, at + 4, at + 4 + n, compiled(cs.spec, ca.a.nestedAttributes!), depth + 1);
+      return readSet(v, at + 4, at + 4 + n, fieldSet(cs.spec, ca.a.nestedAttributes!), depth + 1);
     case 'pad': case 'unused': return undefined;
   }
   const x = readScalar(v, at, n, t, ca.be);

@@ -1,23 +1,13 @@
-// A compiled writer per attribute set: straight-line code with each field's key, attribute type
-// and size as constants, so encoding an object (an event in a storm, a device in a dump) costs
+// A compiled writer per attribute set, generated from its Field table (fields.ts): straight-line
+// code with each field's key, attribute type and size as constants, so encoding an object (an event in a storm, a device in a dump) costs
 // property loads and DataView stores, with no per-field dispatch on type names. Only the common,
 // valid shapes take this path: anything else (enum arrays, indexed arrays, big-endian 64-bit,
 // values out of range) goes to `slow`, the table-driven writer, which also owns every error
 // message. The output is byte-identical to the table-driven writer's.
 import { type Writer, nestEnd, nestStart, putBytes, putFlag, putString, putU64, reserve } from '../../attrs';
+import type { FastWriter, Field } from './fields';
 import type { AttrType } from './model';
 
-export interface Field {
-  key: string;
-  t: AttrType;
-  type: number;
-  multi: boolean;
-  be: boolean;
-  /** Enum name → value, when the field is a plain enum (not flags). */
-  values?: Map<string, number | bigint>;
-}
-
-export type FastWriter = (w: Writer, o: Record<string, unknown>) => void;
 /** The table-driven way, which throws on bad values: one occurrence of field `i`, or (`whole`) the field's value. */
 export interface Slow {
   one(w: Writer, i: number, v: unknown): void;
@@ -54,7 +44,7 @@ function one(f: Field, i: number, v: string, sub: string): string {
     case 'nest':
       return `if (typeof ${v} === 'object' && ${v} !== null) { const n = h.nestStart(w, ${f.type}); ${sub}(w, ${v}); h.nestEnd(w, n); } else slow(w, ${i}, ${v});`;
   }
-  if (f.values) {
+  if (f.values && !f.bits) {
     const code = scalar(f, i, 'x', v);
     if (!code) return `slow(w, ${i}, ${v});`;
     return `{ const x = typeof ${v} === 'string' ? vals[${i}].get(${v}) : ${v}; ${code} }`;

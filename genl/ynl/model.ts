@@ -119,6 +119,16 @@ export interface Spec {
   mcastGroups: McastGroup[];
 }
 
+/** One row of a generated ATTR_NAMES table: an attribute's three spellings. */
+export interface AttrName {
+  /** As in the spec: `dev-index`. */
+  name: string;
+  /** Key of the set's constant object: `DEV_INDEX` (ACCEL.DEV_INDEX). */
+  constant: string;
+  /** Object field of the codec and the generated interface: `devIndex`. */
+  field: string;
+}
+
 // Names: YNL uses lower-case words joined by '-'; TS gets camelCase fields, PascalCase types and
 // UPPER_SNAKE constants.
 const words = (n: string): string[] => n.split(/[-_]+/).filter(Boolean);
