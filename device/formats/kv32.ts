@@ -54,12 +54,13 @@ function countersPairs(out: Pair[], c: CountersRec): void {
   const p = (key: number, value: number) => out.push({ key, value: value >>> 0 });
   p(K.RECORD, RECORD.COUNTERS); p(K.DEV, c.dev); p(K.TS_LO, lo(c.tsNs)); p(K.TS_HI, hi(c.tsNs));
   p(K.CURSOR_LO, lo(c.cursor)); p(K.CURSOR_HI, hi(c.cursor));
+  // Registry order (docs/formats/key-val-32.md): the memory keys 0x1a-0x1d, then the counter pairs.
+  p(K.ROWS_ACTIVE, c.rowsActive); p(K.ROWS_PENDING, c.rowsPending); p(K.RMA_THRESHOLD, c.rmaThreshold); p(K.RMA, c.rma ? 1 : 0);
   for (const x of c.counters) {
     const base = K.COUNTER | enumNum('block', x.block) << 4 | enumNum('severity', x.severity) << 1;
     p(base, sat(x.volatileCount));
     p(base | 1, sat(x.aggregateCount));
   }
-  p(K.ROWS_ACTIVE, c.rowsActive); p(K.ROWS_PENDING, c.rowsPending); p(K.RMA_THRESHOLD, c.rmaThreshold); p(K.RMA, c.rma ? 1 : 0);
 }
 
 export function encodeKv32(doc: Doc): Uint8Array {

@@ -1,6 +1,6 @@
 // NETLINK: the accel family's own attributes (docs/netlink/specs/accel.yaml) as the payload bytes,
 // a TLV stream exactly as in a message after the genl header. Counters: dev-index, ts-ns, cursor,
-// one `counter` nest per block x severity and a `memory` nest; events: one `event` nest each,
+// one `counter` nest per block x severity and a `memory` nest, in that order; events: one `event` nest each,
 // with every event attribute present (the native notification leaves out the storm-only ones).
 import { newWriter, view } from '../../attrs';
 import { readAttrs, writeAttrs } from '../../genl/ynl';
@@ -18,17 +18,18 @@ export const eventNest = (e: EventRec): Event => ({
 
 export function encodeNetlink(doc: Doc): Uint8Array {
   const w = newWriter(doc.type === 'events' ? 64 + doc.events.length * 200 : 4096);
-  let a: Accel;
-  if (doc.type === 'events') a = { event: doc.events.map(eventNest) };
+  if (doc.type === 'events') writeAttrs(w, spec, 'accel', { event: doc.events.map(eventNest) });
   else {
+    // The documented order (docs/formats/netlink.md), not attribute-id order, which writeAttrs
+    // follows within one call: so one call per attribute (or run of counter nests).
     const c = doc.counters;
-    a = {
-      devIndex: c.dev, tsNs: c.tsNs, cursor: c.cursor,
-      counter: c.counters.map((x) => ({ block: x.block, severity: x.severity, volatile: x.volatileCount, aggregate: x.aggregateCount })),
-      memory: { rowsActive: c.rowsActive, rowsPending: c.rowsPending, rmaThreshold: c.rmaThreshold, rma: c.rma ? 1 : 0 },
-    };
+    const parts: Accel[] = [
+      { devIndex: c.dev }, { tsNs: c.tsNs }, { cursor: c.cursor },
+      { counter: c.counters.map((x) => ({ block: x.block, severity: x.severity, volatile: x.volatileCount, aggregate: x.aggregateCount })) },
+      { memory: { rowsActive: c.rowsActive, rowsPending: c.rowsPending, rmaThreshold: c.rmaThreshold, rma: c.rma ? 1 : 0 } },
+    ];
+    for (const part of parts) writeAttrs(w, spec, 'accel', part);
   }
-  writeAttrs(w, spec, 'accel', a);
   return w.buf.slice(0, w.len);
 }
 
