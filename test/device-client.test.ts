@@ -15,7 +15,7 @@ afterAll(() => d.close());
 const settle = (ms = 30) => new Promise((r) => setTimeout(r, ms));
 
 test('root: multicast subscription sees injected events; the ready line names families and port', async () => {
-  expect(d.ready).toMatch(/port 0x4144[0-9a-f]{4}, families nlctrl 0x10, accel 0x[0-9a-f]+, drm-ras 0x[0-9a-f]+, 2 devices \(accel0 accel1\)/);
+  expect(d.ready).toMatch(/port 0x4144[0-9a-f]{4}, families nlctrl 0x10, accel 0x[0-9a-f]+, drm-ras 0x[0-9a-f]+, devlink 0x[0-9a-f]+, 2 devices \(accel0 accel1\)/);
   const c = await connectAccel({ serverPort: PORT });
   const seen: AccelEvent[] = [];
   const sub = await c.subscribe(['ras', 'config'], (e) => seen.push(e));
