@@ -1,6 +1,6 @@
 // accel caps show: RAS payload formats (with schema versions and endpoints) and family features
 // per device, where the daemon serves caps-get.
-import { type Accel, CMD, FEATURE, RAS_FORMAT } from '../device/gen/accel';
+import { type Accel, CMD, FEATURE_NAMES, FEATURE_VALUES, RAS_FORMAT_NAMES, RAS_FORMAT_VALUES } from '../device/gen/accel';
 import type { Args } from './args';
 import { type Ctx, type Obj, doOne, dumpAll, requireOp } from './context';
 import { optDev } from './handle';
@@ -16,12 +16,11 @@ is off by default: start it with accel daemon --grpc ADDR.
 const GRPC_NOTE = 'grpc not offered: capability bit 4 is set only while the daemon runs its gRPC endpoint '
   + '(off by default; accel daemon --grpc ADDR) and the device\'s formats include grpc';
 
-const lower = (k: string): string => k.toLowerCase().replace(/_/g, '-');
-
 function capsJson(c: Accel): Record<string, unknown> {
-  const formats = Object.entries(RAS_FORMAT).filter(([, v]) => ((c.formats ?? 0) >>> v) & 1).map(([k]) => lower(k));
+  // formats: bit n = ras-format value n; features: a flags definition, so the values are the bits.
+  const formats = RAS_FORMAT_NAMES.filter((f) => ((c.formats ?? 0) >>> RAS_FORMAT_VALUES[f]) & 1);
   const features = Array.isArray(c.features) ? c.features
-    : Object.entries(FEATURE).filter(([, bit]) => ((c.features as number ?? 0) & bit) !== 0).map(([k]) => lower(k));
+    : FEATURE_NAMES.filter((f) => ((c.features as number ?? 0) & FEATURE_VALUES[f]) !== 0);
   const info = (c.formatInfo ?? []).map((f) => ({ format: f.format, schema_version: f.schemaVersion, endpoint: f.endpoint }));
   return { formats, features, format_info: info, ...(formats.includes('grpc') ? {} : { note: GRPC_NOTE }) };
 }

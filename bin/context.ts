@@ -1,7 +1,7 @@
 // What every command runs with: the options, where output goes, and one lazily opened connection
 // to the daemon (shared by the lines of a batch). Netlink failures become iproute2-style messages.
 import { type AccelClient, connectAccel } from '../device/client';
-import { type Accel, CMD, spec } from '../device/gen/accel';
+import { type Accel, ATTR_NAMES, CMD, OP_NAMES } from '../device/gen/accel';
 import { type ClientOptions, NetlinkError, resolvePort } from '../genl';
 import { ECONNREFUSED, ENOENT, ETIMEDOUT, strerror } from '../attrs/errno';
 import { OpError, UsageError } from './args';
@@ -55,13 +55,11 @@ export function connectError(e: unknown, port: number): Error {
   return e as Error;
 }
 
-const ATTR_NAMES = new Map(spec.attributeSets.find((s) => s.name === 'accel')!.attributes.map((a) => [a.value, a.name]));
-const OP_NAMES = new Map(spec.operations.map((op) => [op.value, op.name]));
 
 /** iproute2's way: "Error: <extack message>." then the errno text. */
 export function describeNetlinkError(e: NetlinkError): string {
   let msg = extackText(e.extack);
-  if (!msg && e.extack.missType) msg = `missing attribute ${ATTR_NAMES.get(e.extack.missType) ?? e.extack.missType}`;
+  if (!msg && e.extack.missType) msg = `missing attribute ${ATTR_NAMES.accel[e.extack.missType]?.name ?? e.extack.missType}`;
   return `${msg ? `Error: ${msg}.\n` : ''}daemon answers: ${strerror(e.errno)}`;
 }
 
@@ -89,7 +87,7 @@ export const serves = (c: AccelClient, cmd: number): boolean => c.family.ops.som
 export async function requireOp(ctx: Ctx, cmd: number, what: string): Promise<void> {
   const c = await ctx.accel();
   if (!serves(c, cmd)) {
-    throw new OpError(`Error: "${what}" is not supported by this daemon (it does not serve ${OP_NAMES.get(cmd) ?? cmd}).`);
+    throw new OpError(`Error: "${what}" is not supported by this daemon (it does not serve ${OP_NAMES[cmd] ?? cmd}).`);
   }
 }
 

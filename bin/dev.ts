@@ -1,5 +1,5 @@
 // accel dev: show, info (devlink dev info), set (reset/offline/online), add and del (hot-plug).
-import { type Accel, CMD, THROTTLE_REASON, type Version } from '../device/gen/accel';
+import { type Accel, CMD, THROTTLE_REASON_NAMES, THROTTLE_REASON_VALUES, type Version } from '../device/gen/accel';
 import { type Args, UsageError, keyword, parseSize, parseU32 } from './args';
 import { type Ctx, type Obj, doOne, dumpAll } from './context';
 import { type DevHandle, needDev, optDev, parseDev } from './handle';
@@ -16,7 +16,7 @@ where  DEV := { accelN | INDEX | pci/BUS_ADDR | BUS_ADDR }
 /** Names of the throttle reason bits that are set. */
 export function throttleNames(v: Accel['throttle']): string[] {
   if (Array.isArray(v)) return v;
-  return Object.entries(THROTTLE_REASON).filter(([, bit]) => ((v ?? 0) & bit) !== 0).map(([n]) => n.toLowerCase().replace(/_/g, '-'));
+  return THROTTLE_REASON_NAMES.filter((n) => ((v ?? 0) & THROTTLE_REASON_VALUES[n]) !== 0);
 }
 
 function identity(d: Accel): Record<string, unknown> {

@@ -1,8 +1,9 @@
 // accel family: the nlctrl view of what the daemon serves, like `genl ctrl list` / `genl ctrl get`.
-import { spec as accelSpec } from '../device/gen/accel';
-import { spec as drmRasSpec } from '../device/gen/drm-ras';
+import { OP_NAMES as ACCEL_OPS } from '../device/gen/accel';
+import { OP_NAMES as DEVLINK_OPS } from '../device/gen/devlink';
+import { OP_NAMES as DRM_RAS_OPS } from '../device/gen/drm-ras';
 import {
-  CTRL_ATTR, CTRL_CMD, type Client, type FamilyInfo, GENL_ID_CTRL, GENL_OP, NetlinkError, createClient, parseFamily,
+  CTRL_ATTR, CTRL_CMD, CTRL_CMD_NAMES, type Client, type FamilyInfo, GENL_ID_CTRL, GENL_OP, NetlinkError, createClient, parseFamily,
 } from '../genl';
 import { putString, putU16 } from '../attrs';
 import { ECONNREFUSED, ENOENT, ETIMEDOUT } from '../attrs/errno';
@@ -14,11 +15,9 @@ const USAGE = `Usage: accel family list
        accel family get { name NAME | id ID | NAME }
 `;
 
-/** Op names where we have the family's spec; nlctrl's own from CTRL_CMD. */
-const OP_NAMES: Record<string, Map<number, string>> = {
-  nlctrl: new Map(Object.entries(CTRL_CMD).map(([k, v]) => [v, k.toLowerCase()])),
-  accel: new Map(accelSpec.operations.map((o) => [o.value, o.name])),
-  'drm-ras': new Map(drmRasSpec.operations.map((o) => [o.value, o.name])),
+/** Op names by id: the generated tables of the families we have specs for, and nlctrl's. */
+const OP_NAMES: Record<string, Readonly<Record<number, string>>> = {
+  nlctrl: CTRL_CMD_NAMES, accel: ACCEL_OPS, 'drm-ras': DRM_RAS_OPS, devlink: DEVLINK_OPS,
 };
 
 function caps(flags: number): string[] {
@@ -38,7 +37,7 @@ function familyText(f: FamilyInfo, details: boolean): string {
     s += '\tcommands supported: \n';
     f.ops.forEach((op, i) => {
       s += `\t\t#${i + 1}:  ID-${hex(op.id)} `;
-      if (details) s += ` ${OP_NAMES[f.name]?.get(op.id) ?? ''}\n\t\t Capabilities (${hex(op.flags)}):\n\t\t ${caps(op.flags).join('; ')}`;
+      if (details) s += ` ${OP_NAMES[f.name]?.[op.id] ?? ''}\n\t\t Capabilities (${hex(op.flags)}):\n\t\t ${caps(op.flags).join('; ')}`;
       s += '\n';
     });
     s += '\n';
@@ -53,7 +52,7 @@ function familyText(f: FamilyInfo, details: boolean): string {
 
 const familyJson = (f: FamilyInfo): Record<string, unknown> => ({
   id: f.id, version: f.version, hdrsize: f.hdrsize, maxattr: f.maxattr,
-  ops: f.ops.map((op) => ({ id: op.id, name: OP_NAMES[f.name]?.get(op.id), flags: op.flags })),
+  ops: f.ops.map((op) => ({ id: op.id, name: OP_NAMES[f.name]?.[op.id], flags: op.flags })),
   mcast_groups: Object.fromEntries(f.groups),
 });
 

@@ -1,13 +1,12 @@
 // accel ras: show (counters per block and severity, memory health), clear, inject, log.
 import { BLOCKS, SEVERITIES } from '../device/enums';
-import { RAS_FORMAT } from '../device/gen/accel';
-import { type Accel, CMD, type Event } from '../device/gen/accel';
+import { type Accel, CMD, type Event, RAS_FORMAT_NAMES } from '../device/gen/accel';
 import { type Args, UsageError, keyword, parseEnum, parseU32, parseUint } from './args';
 import { type Ctx, type Obj, doOne, dumpAll } from './context';
 import { needDev, optDev } from './handle';
 import { dateTime, handleOf, num, pairs, toJson } from './output';
 
-const FORMATS = Object.keys(RAS_FORMAT).map((k) => k.toLowerCase().replace(/_/g, '-'));
+const FORMATS = RAS_FORMAT_NAMES;
 
 const USAGE = `Usage: accel ras show [ DEV ] [ format FORMAT ]
        accel ras clear DEV [ aggregate ]

@@ -29,6 +29,12 @@ export const CTRL_CMD = {
   NEWMCAST_GRP: 7, DELMCAST_GRP: 8, GETMCAST_GRP: 9, GETPOLICY: 10,
 } as const;
 
+/** nlctrl's command names by id, as `genl ctrl` and our CLI print them (nlctrl has no spec here). */
+export const CTRL_CMD_NAMES: Readonly<Record<number, string>> = {
+  0: 'unspec', 1: 'newfamily', 2: 'delfamily', 3: 'getfamily', 4: 'newops', 5: 'delops', 6: 'getops',
+  7: 'newmcast_grp', 8: 'delmcast_grp', 9: 'getmcast_grp', 10: 'getpolicy',
+};
+
 export const CTRL_ATTR = {
   UNSPEC: 0, FAMILY_ID: 1, FAMILY_NAME: 2, VERSION: 3, HDRSIZE: 4, MAXATTR: 5, OPS: 6,
   MCAST_GROUPS: 7, POLICY: 8, OP_POLICY: 9, OP: 10,

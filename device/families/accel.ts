@@ -9,7 +9,7 @@ import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
 import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
 import { FORMATS, FRAGMENT, LOG_BATCH, countersOf, encodePayload, fragments } from '../formats';
 import { formatMask, namesOf, supports } from '../formats/support';
-import { type Accel, ACCEL, CMD, type Event, RAS_FORMAT, type RasFormat, type Server, spec } from '../gen/accel';
+import { type Accel, ACCEL, CMD, type Event, RAS_FORMAT_VALUES, type RasFormat, type Server, spec } from '../gen/accel';
 import { clearDump, diagnose, getDump, overallHealth, recover, testReporter } from '../health';
 import { type RasEvent, readFrom } from '../log';
 import { type Device, counterIndex, versionList } from '../model';
@@ -133,8 +133,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
     ({ devIndex: d.index, format: f, payload: encodePayload(f, { type: 'counters', counters: countersOf(d, emu.clock.nowNs()) }) });
   // Subscribers that asked for a format sit in per-format pseudo-groups of the server's subscriber
   // map: ids above 32 never reach kernel multicast, and the server drops a vanished port from them.
-  const code = new Map(FORMATS.map((f) => [f, RAS_FORMAT[f.toUpperCase().replace(/-/g, '_') as keyof typeof RAS_FORMAT]]));
-  const pseudo = (g: number, f: RasFormat): number => 0x10000 + (g << 8) + code.get(f)!;
+  const pseudo = (g: number, f: RasFormat): number => 0x10000 + (g << 8) + RAS_FORMAT_VALUES[f];
   /** The uid behind each subscribed port, for the per-uid limit; forgotten when the port goes. */
   const subUid = new Map<number, number>();
   srv.portGone.push((port) => subUid.delete(port));

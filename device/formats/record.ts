@@ -1,7 +1,7 @@
 // The one RAS record model every payload format encodes: a counter snapshot (ras-get) or a list of
 // log records (ras-log-get, ras-event-ntf). Formats differ in bytes, never in content.
 import { ACTIONS, BLOCKS, EVENT_KINDS, SEVERITIES, type Action, type Block, type EventKind, type Severity } from '../enums';
-import { RAS_FORMAT, type RasFormat } from '../gen/accel';
+import { RAS_FORMAT_NAMES, RAS_FORMAT_VALUES, type RasFormat } from '../gen/accel';
 import type { RasEvent } from '../log';
 import { type Device, counterIndex } from '../model';
 
@@ -35,8 +35,8 @@ export type Doc = { type: 'counters'; counters: CountersRec } | { type: 'events'
 export type DocType = Doc['type'];
 
 /** Every format in capability-bit order (bit n = format n). */
-export const FORMATS = Object.keys(RAS_FORMAT).map((k) => k.toLowerCase().replace(/_/g, '-')) as RasFormat[];
-export const formatBit = (f: RasFormat): number => 1 << RAS_FORMAT[f.toUpperCase().replace(/-/g, '_') as keyof typeof RAS_FORMAT];
+export const FORMATS: readonly RasFormat[] = RAS_FORMAT_NAMES;
+export const formatBit = (f: RasFormat): number => 1 << RAS_FORMAT_VALUES[f];
 export const ALL_FORMATS = (1 << FORMATS.length) - 1;
 
 /**
