@@ -84,7 +84,9 @@ function argsFor(format: string, type: DocType): [string, string[]] {
 
 function pyDecode(format: string, bytes: Uint8Array, type: DocType): { out?: unknown; err?: string } {
   const [script, args] = argsFor(format, type);
-  const r = spawnSync(PY, [path.join(SCRIPTS, script), ...args], { input: bytes, encoding: 'buffer', timeout: 60000 });
+  const r = spawnSync(PY, [path.join(SCRIPTS, script), ...args], {
+    input: bytes, encoding: 'buffer', timeout: 60000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+  });
   if (r.status !== 0) return { err: `${script} exit ${r.status}: ${r.stderr?.toString() || r.error?.message}` };
   return { out: JSON.parse(r.stdout.toString()) };
 }
@@ -107,4 +109,10 @@ describe.each(FORMATS)('%s: decoded in Python from its page alone', (format) => 
     const want = format === 'key-val-32' ? { type: 'counters' as const, counters: saturated(counters.counters) } : counters;
     expect(pyDecode(format, c.encode(counters), 'counters')).toEqual({ out: normal(want) });
   });
+});
+
+test('empty event lists are the bytes the pages give', () => {
+  expect(Buffer.from(CODECS.protobuf.encode(empty)).toString('hex')).toBe('1200'); // protobuf.md: field 2, length 0
+  expect(CODECS.grpc.encode(empty)).toHaveLength(0); // grpc.md: no frame at all
+  expect(CODECS.netlink.encode(empty)).toHaveLength(0); // netlink.md: an empty list is zero bytes
 });
