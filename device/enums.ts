@@ -1,17 +1,11 @@
 // The names the RAS model is built from, taken from the accel family spec
 // (docs/netlink/specs/accel.yaml, generated into gen/accel.ts) so they are written down once.
 import {
-  type ActionHint, type Block as SpecBlock, type DevState as SpecDevState, type EventKind as SpecEventKind,
-  type Health as SpecHealth, type Severity as SpecSeverity, type ThrottleReason, type VersionKind as SpecVersionKind,
-  spec,
+  ACTION_HINT_NAMES, type ActionHint, BLOCK_NAMES, type Block as SpecBlock, DEV_STATE_NAMES, type DevState as SpecDevState,
+  EVENT_KIND_NAMES, type EventKind as SpecEventKind, HEALTH_NAMES, type Health as SpecHealth, SEVERITY_NAMES,
+  type Severity as SpecSeverity, THROTTLE_REASON_VALUES, type ThrottleReason, VERSION_KIND_NAMES,
+  type VersionKind as SpecVersionKind,
 } from './gen/accel';
-
-function entries(def: string): { name: string; value: number }[] {
-  const d = spec.definitions.find((x) => x.name === def);
-  if (!d?.entries) throw new Error(`accel spec: no definition ${def}`);
-  return d.entries.map((e) => ({ name: e.name, value: Number(e.value) }));
-}
-const names = <T extends string>(def: string): readonly T[] => entries(def).map((e) => e.name as T);
 
 export type Block = SpecBlock;
 export type Severity = SpecSeverity;
@@ -23,17 +17,17 @@ export type VersionKind = SpecVersionKind;
 export type { ThrottleReason };
 
 /** Hardware blocks that report errors, in wire order. */
-export const BLOCKS = names<Block>('block');
+export const BLOCKS = BLOCK_NAMES;
 /** Error severities, mildest first. */
-export const SEVERITIES = names<Severity>('severity');
-export const STATES = names<DevState>('dev-state');
+export const SEVERITIES = SEVERITY_NAMES;
+export const STATES = DEV_STATE_NAMES;
 /** What the operator should do about an event. */
-export const ACTIONS = names<Action>('action-hint');
-export const HEALTH = names<Health>('health');
-export const EVENT_KINDS = names<EventKind>('event-kind');
-export const VERSION_KINDS = names<VersionKind>('version-kind');
+export const ACTIONS = ACTION_HINT_NAMES;
+export const HEALTH = HEALTH_NAMES;
+export const EVENT_KINDS = EVENT_KIND_NAMES;
+export const VERSION_KINDS = VERSION_KIND_NAMES;
 /** Throttle reason bits (the NVML clock-event reasons, which DCGM mirrors 1:1). */
-export const THROTTLE = Object.fromEntries(entries('throttle-reason').map((e) => [e.name, e.value])) as Record<ThrottleReason, number>;
+export const THROTTLE = THROTTLE_REASON_VALUES;
 
 /** Health reporters per device, devlink style. Not a wire enum: reporters are named by string. */
 export const REPORTERS = ['fw', 'mem', 'pcie', 'thermal', 'core'] as const;
