@@ -152,3 +152,35 @@ describe_('stock devlink through accel wrap', () => {
     }
   }, 60000);
 });
+
+// The kernel's own ynl CLI with our spec (docs/netlink/specs/devlink.yaml), through accel wrap: the
+// spec decodes what the daemon sends. (ynl's unified model matches replies by the request's cmd, so
+// `--dump get`, whose replies carry DEVLINK_CMD_NEW as the kernel's do, is left out here as it
+// would be against a kernel.)
+const YNL = [path.resolve(__dirname, '../../shared/peers/ynl'), '/work/shared/peers/ynl'].find((d) => fs.existsSync(path.join(d, 'tools/net/ynl/pyynl/cli.py')));
+const PY = '/usr/bin/python3';
+const whyYnl = why ?? (!YNL ? 'the kernel ynl peer (../shared/peers/ynl) is absent'
+  : spawnSync(PY, ['-c', 'import yaml, jsonschema']).status !== 0 ? `${PY} lacks python3-yaml or python3-jsonschema` : undefined);
+if (whyYnl) console.warn(`ynl CLI with the devlink spec: skipped: ${whyYnl}`);
+(whyYnl ? describe.skip : describe)('the kernel ynl CLI with docs/netlink/specs/devlink.yaml, through accel wrap', () => {
+  const ynl = async (...args: string[]) => {
+    const r = await runAccel(['wrap', '--port', String(PORT), '--', PY, path.join(YNL!, 'tools/net/ynl/pyynl/cli.py'),
+      '--spec', path.resolve(__dirname, '../docs/netlink/specs/devlink.yaml'),
+      '--schema', path.join(YNL!, 'Documentation/netlink/genetlink-legacy.yaml'), '--output-json', ...args], { timeoutMs: 30000 });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    return JSON.parse(r.stdout);
+  };
+  test('info-get and health-reporter-get decode to the model\'s values', async () => {
+    const m = dev();
+    const handle = { 'bus-name': 'pci', 'dev-name': '0000:03:00.0' };
+    const info = await ynl('--do', 'info-get', '--json', JSON.stringify(handle));
+    expect(info).toMatchObject({ ...handle, 'info-driver-name': m.driver, 'info-serial-number': m.serial,
+      'info-version-running': Object.entries(m.versions.running).map(([k, v]) => ({ 'info-version-name': k, 'info-version-value': v })) });
+    const r = m.reporters.get('thermal')!;
+    const rep = await ynl('--do', 'health-reporter-get', '--json', JSON.stringify({ ...handle, 'health-reporter-name': 'thermal' }));
+    expect(rep['health-reporter']).toMatchObject({ 'health-reporter-name': 'thermal', 'health-reporter-state': 0,
+      'health-reporter-err-count': Number(r.errCount), 'health-reporter-graceful-period': r.gracePeriodMs });
+    const all = await ynl('--dump', 'health-reporter-get');
+    expect(all).toHaveLength(10);
+  }, 60000);
+});
