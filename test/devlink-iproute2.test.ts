@@ -102,6 +102,14 @@ describe_('stock devlink through accel wrap', () => {
     expect((await json('health', 'show', A, 'reporter', 'fw')).health[A][0]).toMatchObject({ state: 'healthy', error: 2, recover: 2 });
   });
 
+  test('health set: grace period, auto_recover, auto_dump reach the model; show reads them back', async () => {
+    expect(await ok('health', 'set', B, 'reporter', 'core', 'grace_period', '1234', 'auto_recover', 'false', 'auto_dump', 'false')).toBe('');
+    const r = d.rt.emu.devices.get(1)!.reporters.get('core')!;
+    expect([r.gracePeriodMs, r.autoRecover, r.autoDump]).toEqual([1234, false, false]);
+    expect((await json('health', 'show', B, 'reporter', 'core')).health[B][0]).toMatchObject({ grace_period: 1234, auto_recover: false, auto_dump: false });
+    expect(await ok('health', 'set', B, 'reporter', 'core', 'grace_period', '500', 'auto_recover', 'true', 'auto_dump', 'true')).toBe('');
+  });
+
   test('monitor: reporter state changes arrive as [health,status] lines; -j as "mon" entries', async () => {
     for (const j of [false, true]) {
       const mon = startAccel(['wrap', '--port', String(PORT), '--', 'devlink', ...(j ? ['-j'] : []), 'monitor', 'health']);
