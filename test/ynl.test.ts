@@ -329,6 +329,19 @@ describe('policies, as ynl_gen_c derives them', () => {
     expect(() => familyFromSpec(test1, { ...ok, set: { do: h, start: h } })).toThrow('set declares no dump');
     expect(() => familyFromSpec(test1, { ...ok, set: { doit: h } as never })).toThrow('set.doit is not a handler slot');
   });
+
+  test('ops left unimplemented are declared by name: left out of the family, every other op still guarded', () => {
+    const h = () => G.done();
+    const fam = familyFromSpec(test1, { set: { do: h }, plain: { dump: h } }, { unimplemented: ['get'] });
+    expect(fam.ops.map((o) => o.name)).toEqual(['set', 'plain']);
+    expect(() => familyFromSpec(test1, { set: { do: h } }, { unimplemented: ['get'] })).toThrow('no dump handler for plain');
+    expect(() => familyFromSpec(test1, { set: { do: h }, get: { do: h, dump: h }, plain: { dump: h } }, { unimplemented: ['get'] }))
+      .toThrow('"get" is declared unimplemented, but has handlers');
+    expect(() => familyFromSpec(test1, { set: { do: h }, plain: { dump: h } }, { unimplemented: ['get', 'evt'] }))
+      .toThrow('"evt" is declared unimplemented, but the spec declares no such do/dump op');
+    expect(() => familyFromSpec(test1, { set: { do: h }, plain: { dump: h } }, { unimplemented: ['get', 'nope'] }))
+      .toThrow('"nope" is declared unimplemented');
+  });
 });
 
 describe('codec', () => {

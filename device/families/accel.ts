@@ -382,7 +382,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
       dump: (c) => dumpDevices(c, s, (d) => capsAttrs(rt, fam, d)),
     },
     ...extra,
-  }, { partial: true, generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
+  }, { generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
 
   emu.onRas.push((d, e) => {
     notifyEvent(srv, fam, spec, 'ras-event-ntf', { devIndex: e.dev, event: [eventAttrs(e)] });

@@ -23,11 +23,11 @@ export interface FamilyOptions {
   id?: number;
   generation?: () => number;
   /**
-   * Serve only the ops that have handlers: the others are left out of the family (nlctrl does not
-   * list them and requests get EOPNOTSUPP, as for an unknown command). For a family whose ops are
-   * implemented in stages; off by default, so a forgotten handler is an error.
+   * Ops the family declares it leaves unimplemented (for a family served in stages): they are left
+   * out (nlctrl does not list them, requests get EOPNOTSUPP as for an unknown command). Every other
+   * declared do/dump must have its handler, and a listed op must have none.
    */
-  partial?: boolean;
+  unimplemented?: readonly string[];
 }
 
 const HANDLER_KEYS = new Set(['do', 'dump', 'start']);
@@ -35,7 +35,7 @@ const HANDLER_KEYS = new Set(['do', 'dump', 'start']);
 /**
  * Build a Family: ops in spec order (events and notifications are not ops), permission flags,
  * per-half policies and strictness, mcast groups in spec order. Throws when a declared do/dump has
- * no handler or a handler has nothing to serve.
+ * no handler (unless the op is listed in `unimplemented`) or a handler has nothing to serve.
  */
 export function familyFromSpec<N extends string = string>(spec: Spec, handlers: Handlers<N>, opts: FamilyOptions = {}): Family {
   const hs = handlers as Record<string, OpHandlers | undefined>;
@@ -49,11 +49,16 @@ export function familyFromSpec<N extends string = string>(spec: Spec, handlers: 
     if (h?.do && !op.do) throw new Error(`${spec.name}: ${name} declares no do`);
     if ((h?.dump || h?.start) && !op.dump) throw new Error(`${spec.name}: ${name} declares no dump`);
   }
+  const left = new Set(opts.unimplemented ?? []);
+  for (const name of left) {
+    const op = findOp(spec, name);
+    if (!op || isAsync(op)) throw new Error(`${spec.name}: "${name}" is declared unimplemented, but the spec declares no such do/dump op`);
+    if (hs[name]) throw new Error(`${spec.name}: "${name}" is declared unimplemented, but has handlers`);
+  }
   const ops: Op[] = [];
   for (const op of spec.operations) {
-    if (isAsync(op)) continue;
+    if (isAsync(op) || left.has(op.name)) continue;
     const h = hs[op.name] ?? {};
-    if (opts.partial && !h.do && !h.dump) continue;
     if (op.do && !h.do) throw new Error(`${spec.name}: no do handler for ${op.name}`);
     if (op.dump && !h.dump) throw new Error(`${spec.name}: no dump handler for ${op.name}`);
     const pols = opPolicies(spec, op.name);
