@@ -1,21 +1,8 @@
 // Extended ACK state (struct netlink_ext_ack): what went wrong and where, filled by the validator
 // and by handlers, turned into NLMSGERR_ATTR_* TLVs by genl/.
-import type { PolicyEntry } from './policy';
+import type { Extack, PolicyEntry } from './shapes';
 
-export interface Extack {
-  /** NLMSGERR_ATTR_MSG; also sent with error 0 as a warning. */
-  msg: string | undefined;
-  /** Absolute buffer offset of the offending attribute (NLMSGERR_ATTR_OFFS), or -1. */
-  badAttr: number;
-  /** The policy entry that rejected it (NLMSGERR_ATTR_POLICY). */
-  policy: PolicyEntry | undefined;
-  /** A missing attribute's type (NLMSGERR_ATTR_MISS_TYPE), 0 for none. */
-  missType: number;
-  /** Absolute offset of the nest that lacks it (NLMSGERR_ATTR_MISS_NEST), or -1. */
-  missNest: number;
-  /** NLMSGERR_ATTR_COOKIE, at most 8 bytes. */
-  cookie: Uint8Array | undefined;
-}
+export type { Extack };
 
 export function newExtack(): Extack {
   return { msg: undefined, badAttr: -1, policy: undefined, missType: 0, missNest: -1, cookie: undefined };

@@ -1,43 +1,14 @@
-// Policies as plain data tables, shaped like the kernel's `struct nla_policy` arrays.
+// Policies as plain data tables, shaped like the kernel's `struct nla_policy` arrays (the shapes
+// are in shapes.ts): VALIDATE kinds, a builder and the NLA_POLICY_* shorthands.
 import { NLA } from './consts';
-import type { View } from './reader';
-import type { Extack } from './extack';
+import type { Policy, PolicyEntry } from './shapes';
+
+export type { Policy, PolicyEntry };
 
 /** `enum nla_policy_validation`. */
 export const VALIDATE = {
   NONE: 0, RANGE: 1, RANGE_WARN_TOO_LONG: 2, MIN: 3, MAX: 4, MASK: 5, RANGE_PTR: 6, FUNCTION: 7,
 } as const;
-
-export interface PolicyEntry {
-  /** An NLA.* policy type. */
-  type: number;
-  /** The kernel's `.len`: max string length, max/min binary length, nested maxtype, or min length. */
-  len?: number;
-  /** A VALIDATE.* kind; NONE when absent. */
-  validation?: number;
-  /** Bounds for RANGE/MIN/MAX/RANGE_PTR (value range for integers, length range for binary). */
-  min?: number | bigint;
-  max?: number | bigint;
-  /** Allowed bits: NLA_POLICY_MASK, or the valid mask of a BITFIELD32. */
-  mask?: number | bigint;
-  /** Policy of a NESTED or NESTED_ARRAY attribute (its maxtype is `len`, defaulting to nested.maxtype). */
-  nested?: Policy;
-  /** NLA_REJECT's message. */
-  rejectMessage?: string;
-  /** NLA_VALIDATE_FUNCTION: returns 0 or -errno, may set the extack. */
-  fn?: (v: View, at: number, ext: Extack | undefined) => number;
-}
-
-export interface Policy {
-  /** The highest attribute type the table describes. */
-  maxtype: number;
-  /** entries[type]; missing slots are NLA_UNSPEC, as in a C array. */
-  entries: ReadonlyArray<PolicyEntry | undefined>;
-  /** policy[0].strict_start_type: types at or above it are always validated strictly. */
-  strictStartType?: number;
-  /** A name for docs and debugging only. */
-  name?: string;
-}
 
 /** Build a policy from `{ type: entry }`. */
 export function policy(entries: Record<number, PolicyEntry>, maxtype?: number, name?: string): Policy {

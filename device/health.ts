@@ -4,7 +4,7 @@ import { EBUSY, ENODEV } from '../attrs/errno';
 import { type Emulator, emitConfig } from './emulator';
 import type { ReporterName } from './enums';
 import { type Device, type Reporter, versionList } from './model';
-import { resetDevice } from './ras';
+import { resetDevice } from './reset';
 
 function changed(emu: Emulator, d: Device, r: Reporter): void {
   emitConfig(emu, { kind: 'health', dev: d, reporter: r.name });

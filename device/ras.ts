@@ -1,11 +1,14 @@
 // RAS behaviour: recording errors (counters, log, storm limiting), their consequences on the
-// device (reset needed, retired rows, RMA, throttling), clearing, and device reset.
+// device (reset needed, retired rows, RMA, throttling) and clearing. Device reset is reset.ts,
+// which health reporters use too.
 import { EBUSY, EINVAL, ENODEV } from '../attrs/errno';
-import { type Emulator, emitRas, later, setState } from './emulator';
+import { type Emulator, emitRas, setState } from './emulator';
 import { type Action, BLOCKS, type Block, REPORTER_OF, SEVERITIES, type Severity, THROTTLE } from './enums';
 import { report } from './health';
 import { type RasEvent, append } from './log';
 import { type Device, U64_MAX, counterIndex } from './model';
+
+export { resetDevice } from './reset';
 
 export interface Injection {
   block: Block;
@@ -148,26 +151,4 @@ export function clearCounters(emu: Emulator, d: Device, aggregate: boolean): voi
   if (aggregate) d.counters.aggregate.fill(0n);
   d.generation++;
   emu.journal?.(d, { k: 'clear', aggregate });
-}
-
-/**
- * Reset a device: in-reset for resetMs, then operational with volatile counters cleared, pending
- * row remaps applied and throttling released. Returns 0 or -errno.
- */
-export function resetDevice(emu: Emulator, d: Device, done?: () => void): number {
-  if (d.state === 'offline') return -ENODEV;
-  if (d.state === 'in-reset') return -EBUSY;
-  setState(emu, d, 'in-reset');
-  later(emu, emu.cfg.resetMs, () => {
-    if (d.state !== 'in-reset') return;
-    d.counters.volatile.fill(0n);
-    d.mem.rowsActive += d.mem.rowsPending;
-    d.mem.rowsPending = 0;
-    emu.journal?.(d, { k: 'mem' });
-    d.tel.throttle &= ~(THROTTLE['hw-thermal'] | THROTTLE['hw-power-brake']);
-    d.resets++;
-    setState(emu, d, 'operational');
-    done?.();
-  });
-  return 0;
 }
