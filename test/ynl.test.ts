@@ -14,7 +14,7 @@ const DRM_YAML = join(ROOT, 'docs/netlink/specs/drm-ras.yaml');
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 // A spec exercising every supported type and check; not a real family.
-const TEST_YAML = `
+const TEST_YAML = `# SPDX-License-Identifier: MIT
 name: ynl-test
 protocol: genetlink-legacy
 version: 3
@@ -29,7 +29,7 @@ attribute-sets:
   - name: all
     attributes:
       - { name: pad, type: pad }
-      - { name: on, type: flag }
+      - { name: 'on', type: flag }  # quoted: ynl reads YAML 1.1, where on is true
       - { name: small, type: u8 }
       - { name: short, type: u16 }
       - { name: word, type: u32 }
@@ -96,6 +96,7 @@ attribute-sets:
 operations:
   list:
     - name: set
+      doc: Set.
       attribute-set: checks
       flags: [admin-perm]
       dont-validate: [strict]
@@ -105,6 +106,7 @@ operations:
             r-full-min, e-range, e-max, e-signed, e-sparse, m-mask, m-flags, m-asflags, be16, be32, f, n, a, p,
             ui, si]
     - name: get
+      doc: Get.
       value: 5
       attribute-set: checks
       flags: [uns-admin-perm]
@@ -112,12 +114,15 @@ operations:
       do: { request: { attributes: [n, f] }, reply: { attributes: [n] } }
       dump: { request: { attributes: [n] } }
     - name: plain
+      doc: Plain.
       attribute-set: all
-      dump: { reply: { attributes: [on] } }
+      dump: { reply: { attributes: ['on'] } }
     - name: ntf
+      doc: Ntf.
       notify: get
       mcgrp: events
     - name: evt
+      doc: Evt.
       attribute-set: all
       event: { attributes: [word] }
       mcgrp: events
@@ -171,7 +176,7 @@ describe('spec loading', () => {
     name: 't', doc: 'x',
     definitions: [{ type: 'enum', name: 'e', entries: ['a'] }],
     'attribute-sets': [{ name: 's', attributes: [{ name: 'a', type: 'u32' }, { name: 'n', type: 'nest', 'nested-attributes': 's' }] }],
-    operations: { list: [{ name: 'op', 'attribute-set': 's', do: { request: { attributes: ['a'] } } }] },
+    operations: { list: [{ name: 'op', doc: 'x', 'attribute-set': 's', do: { request: { attributes: ['a'] } } }] },
     'mcast-groups': { list: [{ name: 'g' }] },
   });
   const attr = (o: Record<string, any>, i = 0): Record<string, any> => o['attribute-sets'][0].attributes[i];
@@ -181,7 +186,7 @@ describe('spec loading', () => {
     ['bad family name', (o) => { o.name = 'Bad_Name'; }, /^name: "Bad_Name" is not a valid name/],
     ['version outside genetlink-legacy', (o) => { o.version = 2; }, /^version: not supported: only with protocol: genetlink-legacy/],
     ['non-split kernel policy', (o) => { o.protocol = 'genetlink-legacy'; o['kernel-policy'] = 'per-op'; }, /^kernel-policy: "per-op" is not supported/],
-    ['missing attribute-sets', (o) => { delete o['attribute-sets']; o.operations.list = [{ name: 'x', dump: {} }]; }, /^attribute-sets: is required/],
+    ['missing attribute-sets', (o) => { delete o['attribute-sets']; o.operations.list = [{ name: 'x', doc: 'x', dump: {} }]; }, /^attribute-sets: is required/],
     ['unknown attribute type', (o) => { attr(o).type = 'u128'; }, /^attribute-sets\[s\]\.attributes\[a\]\.type: unknown attribute type "u128"/],
     ['unsupported attribute type', (o) => { attr(o).type = 'bitfield32'; }, /attributes\[a\]\.type: not supported: bitfield32/],
     ['nest without nested-attributes', (o) => { delete attr(o, 1)['nested-attributes']; }, /attributes\[n\]\.nested-attributes: is required for nest/],
@@ -196,8 +201,8 @@ describe('spec loading', () => {
     ['flags-mask on a signed type', (o) => { attr(o).type = 's32'; attr(o).checks = { 'flags-mask': 'e' }; }, /checks\.flags-mask: only for unsigned/],
     ['unresolvable limit', (o) => { attr(o).checks = { max: 'nope' }; }, /checks\.max: cannot resolve "nope"/],
     ['request attribute not in the set', (o) => { op(o).do.request.attributes = ['zz']; }, /^operations\[op\]\.do\.request\.attributes\[0\]: "zz" is not in "s"/],
-    ['unknown op flag', (o) => { op(o).flags = ['root']; }, /^operations\[op\]\.flags\[0\]: "root" is not one of admin-perm, uns-admin-perm/],
-    ['duplicate op value', (o) => { o.operations.list.push({ name: 'op2', value: 1, dump: {} }); }, /^operations\[op2\]: value 1 already used by "op"/],
+    ['unknown op flag', (o) => { op(o).flags = ['root']; }, /^operations\[op\]\.flags\[0\]: "root" is not one of admin-perm/],
+    ['duplicate op value', (o) => { o.operations.list.push({ name: 'op2', doc: 'x', value: 1, dump: {} }); }, /^operations\[op2\]: value 1 already used by "op"/],
     ['op without do, dump or event', (o) => { delete op(o).do; }, /^operations\[op\]: needs do, dump, event or notify/],
     ['event with a do', (o) => { op(o).event = { attributes: [] }; }, /^operations\[op\]: an event or notification has no do or dump/],
     ['event to an unknown group', (o) => { delete op(o).do; op(o).event = { attributes: ['a'] }; op(o).mcgrp = 'nope'; }, /^operations\[op\]\.mcgrp: no mcast group "nope"/],
@@ -216,7 +221,7 @@ describe('spec loading', () => {
     expect((err as SpecError).path).toBe((err as Error).message.split(': ')[0]);
   });
   test('YAML syntax errors name the file', () => {
-    expect(() => loadSpec('name: [unclosed', 'x.yaml')).toThrow(/^x\.yaml: YAML: /);
+    expect(() => loadSpec('# SPDX-License-Identifier: MIT\nname: [unclosed', 'x.yaml')).toThrow(/^x\.yaml: YAML: /);
   });
 });
 
@@ -623,10 +628,11 @@ describe('generated modules', () => {
   });
 
   test('generator: interfaces per set, field types, name collisions resolved by suffix', () => {
-    const src = generate(loadSpec(`
+    const src = generate(loadSpec(`# SPDX-License-Identifier: MIT
 name: gen-test
+doc: Generator test.
 definitions:
-  - { type: enum, name: mode, entries: [off, on] }
+  - { type: enum, name: mode, entries: ['off', 'on'] }
   - { type: flags, name: feat, entries: [x, y] }
   - { type: const, name: max-items, value: 8 }
 attribute-sets:
@@ -638,10 +644,10 @@ attribute-sets:
       - { name: kids, type: nest, nested-attributes: mode, multi-attr: true }
       - { name: arr, type: indexed-array, sub-type: u64 }
       - { name: raw, type: binary }
-      - { name: yes, type: flag }
+      - { name: 'yes', type: flag }
       - { name: pad, type: pad }
 operations:
-  list: [{ name: get, attribute-set: mode, do: { request: { attributes: [m] } } }]
+  list: [{ name: get, doc: Get., attribute-set: mode, do: { request: { attributes: [m] } } }]
 `), { source: 'x.yaml', importFrom: '../genl/ynl' }) as string;
     expect(src).toContain("import type { AttrName, Spec } from '../genl/ynl';\nimport { setCodec } from '../genl/ynl/codec';");
     // Name tables and typed functions (test/ynl-names.test.ts checks them against the codec).

@@ -2,31 +2,21 @@
 // in. A spec is developer input, so anything malformed, unknown or unsupported throws a SpecError
 // naming the offending path (e.g. `attribute-sets[node-attrs].attributes[node-type].enum`).
 import { readFileSync } from 'fs';
-import { parse } from 'yaml';
+import { type Scalar, parseDocument, visit } from 'yaml';
+import { SpecError } from './errors';
 import {
   ATTR_TYPES, type Attr, type AttrSet, type AttrType, type Checks, type Definition, type DontValidate,
   type EnumEntry, type Limit, type McastGroup, type OpFlag, type OpHalfSpec, type Operation, SCALAR_TYPES,
   type Spec, camel, resolveLimit, typeLimit,
 } from './model';
+import { SPDX_PREFIX, UNSUPPORTED_TYPES, YAML11_BOOL, checkShape } from './shape';
 
-export class SpecError extends Error {
-  constructor(public path: string, problem: string) {
-    super(`${path || '(spec)'}: ${problem}`);
-    this.name = 'SpecError';
-  }
-}
+export { SpecError };
 
 type Raw = Record<string, unknown>;
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 const FAMILY_NAME = /^[0-9a-z-]+$/;
-const UNSUPPORTED_TYPES: Record<string, string> = {
-  bitfield32: 'bitfield32 attributes are not supported',
-  'nest-type-value': 'nest-type-value attributes are not supported',
-  'array-nest': 'array-nest is the old name; use indexed-array with sub-type',
-  'sub-message': 'sub-message attributes are not supported',
-};
-
 const at = (path: string, key: string | number): string =>
   typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
 
@@ -109,20 +99,58 @@ function named<T extends { name: string }>(items: T[], path: string, what: strin
 }
 
 const TOP_KEYS = ['name', 'doc', 'protocol', 'uapi-header', 'definitions', 'attribute-sets', 'operations',
-  'mcast-groups', 'kernel-family'];
+  'mcast-groups'];
 const C_KEYS = ['c-family-name', 'c-version-name', 'max-by-define', 'cmd-max-name', 'cmd-cnt-name'];
 const LEGACY_KEYS = ['version', 'kernel-policy'];
 
-/** Load a spec from YAML text or an already parsed object. */
-export function loadSpec(src: string | object, file = ''): Spec {
+export interface LoadOptions {
+  /**
+   * Accept the EXTENSIONS of shape.ts (s8, s16, indexed-array, unterminated-ok, negative min/max),
+   * which later upstream schemas have and the pinned ones lack. On by default; off, the loader's
+   * verdict is the pinned upstream schema's.
+   */
+  extensions?: boolean;
+}
+
+/**
+ * YAML as ynl reads it (PyYAML's safe_load, YAML 1.1): unquoted yes/no/on/off are booleans, 0777
+ * is octal, 1_000 an integer, 0o17 a string. The yaml package's 1.2 core schema reads them
+ * otherwise, so plain scalars are re-read here.
+ */
+function parseYaml11(text: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length) throw doc.errors[0];
+  visit(doc, {
+    Scalar(_, n: Scalar) {
+      const src = (n as Scalar & { source?: string }).source;
+      if (n.type !== 'PLAIN' || typeof src !== 'string') return;
+      if (YAML11_BOOL.test(src)) n.value = /^(?:yes|true|on)$/i.test(src);
+      else if (/^[-+]?0[0-7]+$/.test(src)) n.value = parseInt(src, 8);
+      else if (/^[-+]?0o[0-7]+$/i.test(src)) n.value = src;
+      else if (/^[-+]?(?:0|[1-9][0-9_]*)$/.test(src) && src.includes('_')) n.value = Number(src.replace(/_/g, ''));
+    },
+  });
+  return doc.toJS();
+}
+
+/**
+ * Load a spec from YAML text or an already parsed object. Text must start with the SPDX line ynl
+ * requires; then the structure is checked against the upstream schema of the spec's protocol level
+ * (shape.ts), then everything the generator needs (references, values, supported features).
+ */
+export function loadSpec(src: string | object, file = '', opts: LoadOptions = {}): Spec {
   let raw: unknown = src;
   if (typeof src === 'string') {
+    if (!src.split('\n', 1)[0].trim().startsWith(SPDX_PREFIX)) {
+      throw new SpecError(file, `SPDX license tag required in the spec (a first line "${SPDX_PREFIX}...")`);
+    }
     try {
-      raw = parse(src);
+      raw = parseYaml11(src);
     } catch (e) {
       throw new SpecError(file, `YAML: ${(e as Error).message}`);
     }
   }
+  checkShape(raw, opts.extensions ?? true);
   const top = obj(raw, file);
   const protocol = (str(top, 'protocol', '') ?? 'genetlink') as Spec['protocol'];
   if (!['genetlink', 'genetlink-c', 'genetlink-legacy'].includes(protocol)) {
@@ -158,8 +186,8 @@ export function loadSpec(src: string | object, file = ''): Spec {
   return spec;
 }
 
-export function loadSpecFile(path: string): Spec {
-  return loadSpec(readFileSync(path, 'utf8'), path);
+export function loadSpecFile(path: string, opts: LoadOptions = {}): Spec {
+  return loadSpec(readFileSync(path, 'utf8'), path, opts);
 }
 
 function loadDefinition(x: unknown, path: string): Definition {
