@@ -1,4 +1,6 @@
-// The errno values netlink answers with (Linux x86_64), and their symbolic names.
+// The errno values netlink answers with (Linux x86_64), their symbolic names (all of them, from
+// os.constants: the one errnoName of the project) and strerror texts for the common ones.
+import { constants as osConstants } from 'os';
 
 export const EPERM = 1;
 export const ENOENT = 2;
@@ -21,13 +23,8 @@ export const ENOBUFS = 105;
 export const ETIMEDOUT = 110;
 export const ECONNREFUSED = 111;
 
-const NAMES: Record<number, string> = {
-  [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [EIO]: 'EIO', [EAGAIN]: 'EAGAIN',
-  [ENOMEM]: 'ENOMEM', [EBUSY]: 'EBUSY', [EEXIST]: 'EEXIST', [ENODEV]: 'ENODEV', [EINVAL]: 'EINVAL',
-  [ENOSPC]: 'ENOSPC', [ERANGE]: 'ERANGE', [ENODATA]: 'ENODATA', [EPROTO]: 'EPROTO',
-  [EMSGSIZE]: 'EMSGSIZE', [EOPNOTSUPP]: 'EOPNOTSUPP', [EADDRINUSE]: 'EADDRINUSE',
-  [ENOBUFS]: 'ENOBUFS', [ETIMEDOUT]: 'ETIMEDOUT', [ECONNREFUSED]: 'ECONNREFUSED',
-};
+/** Symbolic names of every errno this platform's Node knows (os.constants.errno), by number. */
+const NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
 /** strerror() texts as glibc prints them, for CLI and error messages. */
 const TEXTS: Record<number, string> = {
@@ -43,5 +40,6 @@ const TEXTS: Record<number, string> = {
   [ECONNREFUSED]: 'Connection refused',
 };
 
-export const errnoName = (e: number): string => NAMES[Math.abs(e)] ?? `E${Math.abs(e)}`;
+/** 'ECONNREFUSED' for 111 or -111; `E<n>` for a number no name is known for. */
+export const errnoName = (e: number): string => NAMES.get(Math.abs(e)) ?? `E${Math.abs(e)}`;
 export const strerror = (e: number): string => TEXTS[Math.abs(e)] ?? `Unknown error ${Math.abs(e)}`;

@@ -5,6 +5,7 @@
 //    sends complete asynchronously, so their errors arrive via onSendError.
 // See docs/transport.md.
 import { constants as osConstants } from 'os';
+import { errnoName } from '../attrs/errno';
 import { loadNative, type Native, type NativeHandle } from './native/load';
 
 export const NETLINK_USERSOCK = 2;
@@ -113,14 +114,6 @@ export function sendEach(send: (d: Uint8Array, port: number, groups: number) => 
     else if (!groups) (held ??= new Map()).set(port, r);
   }
   return ok;
-}
-
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, n]) => [n, name] as [number, string]));
-
-/** 'ECONNREFUSED' for 111 or -111. */
-export function errnoName(errno: number): string {
-  return errnoNames.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`;
 }
 
 export function nlError(errno: number, syscall: string, message?: string): NlError {

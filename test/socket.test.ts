@@ -3,8 +3,9 @@ import { spawnSync } from 'child_process';
 import * as os from 'os';
 import {
   Batch, DEFAULT_PORT, NETLINK_GENERIC, NETLINK_USERSOCK, NlSocket, OpenOptions, SockOpt,
-  errnoName, nativeStatus, openSocket, resolvePort, sendEach,
+  nativeStatus, openSocket, resolvePort, sendEach,
 } from '../genl/socket';
+import { errnoName } from '../attrs/errno';
 import { loadNative } from '../genl/native/load';
 import { NobodyBundle, bundleForNobody } from './helpers/nobody';
 
