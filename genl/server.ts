@@ -384,14 +384,9 @@ function overrunMessage(port: number, dropped: number, lostReplies: boolean): Ui
   return b;
 }
 
+/** Append a whole message to the batch; the writer grows the one way attrs/writer.ts does. */
 function ensureCopy(w: Writer, d: Uint8Array): void {
-  const at = w.len;
-  if (at + d.length > w.buf.length) {
-    const nb = new Uint8Array(Math.max(w.buf.length * 2, at + d.length));
-    nb.set(w.buf.subarray(0, at));
-    w.buf = nb;
-    w.dv = new DataView(nb.buffer);
-  }
+  const at = ensure(w, d.length);
   w.buf.set(d, at);
   w.len = at + d.length;
 }
