@@ -7,7 +7,7 @@ import * as v8 from 'v8';
 import * as vm from 'vm';
 import * as A from '../attrs';
 import * as G from '../genl';
-import { messagesOf } from '../genl/mirror';
+import { messagesOf } from './helpers/mirror';
 import { loadNative, type NativeHandle } from '../genl/native/load';
 import { SockOpt, openSocket } from '../genl/socket';
 import { type Daemon, inject, startDaemon } from '../device';

@@ -1,12 +1,12 @@
 // Differential validation: a few hundred valid and malformed nlctrl requests from a fixed seed,
 // sent to the kernel's nlctrl and to ours, whose policies are the ones the kernel dumped (loaded
-// through genl/mirror.ts). Every answer must be the same datagrams: errno, extack message, offset,
+// through test/helpers/mirror.ts). Every answer must be the same datagrams: errno, extack message, offset,
 // policy TLV and miss-type on errors, reply bytes on success. Only nlctrl GETFAMILY/GETPOLICY (and
 // nlctrl's nonexistent cmds) ever reach the kernel. See docs/wire-format.md.
 import * as G from '../genl';
 import * as A from '../attrs';
 import { errnoName } from '../attrs';
-import { adoptPolicies, decodeFamily, fetchFamily, listFamilies, messagesOf } from '../genl/mirror';
+import { adoptPolicies, decodeFamily, fetchFamily, listFamilies, messagesOf } from './helpers/mirror';
 import { type Peer, firstDiff, norm, openPeer, serveOurs } from './helpers/kernel';
 
 // CI runs a fixed seed, 3000 + 1500 cases (about 2 s); DIFF_SEED / DIFF_CASES explore further, and

@@ -1,10 +1,10 @@
-// Golden bytes against the running kernel: every family nlctrl lists is mirrored (genl/mirror.ts)
+// Golden bytes against the running kernel: every family nlctrl lists is mirrored (test/helpers/mirror.ts)
 // into our server, then the kernel's nlctrl and ours get the same request bytes and must answer
 // with the same datagrams (nlmsg_pid aside). Runs as root on Linux, on real sockets: the kernel
 // over NETLINK_GENERIC, ours over NETLINK_USERSOCK. See docs/wire-format.md.
 import * as A from '../attrs';
 import * as G from '../genl';
-import { type KernelFamily, adoptPolicies, decodeFamily, fetchFamily, listFamilies } from '../genl/mirror';
+import { type KernelFamily, adoptPolicies, decodeFamily, fetchFamily, listFamilies } from './helpers/mirror';
 import { type Peer, firstDiff, kernelPeer, norm, req, serveOurs, stream } from './helpers/kernel';
 
 const { REQUEST, ACK, DUMP } = G.NLM_F;

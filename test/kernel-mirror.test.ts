@@ -1,9 +1,9 @@
-// genl/mirror.ts without a kernel: a family with every kind of policy entry is served by one server,
+// test/helpers/mirror.ts without a kernel: a family with every kind of policy entry is served by one server,
 // fetched and decoded as the kernel tests do it, and served again by a second server, which must
 // answer nlctrl's questions with the same bytes (the round trip the kernel tests rely on).
 import * as A from '../attrs';
 import * as G from '../genl';
-import { decodeFamily, fetchFamily } from '../genl/mirror';
+import { decodeFamily, fetchFamily } from './helpers/mirror';
 
 const { NLA, pol } = A;
 

@@ -12,7 +12,7 @@ import { CMD, spec } from '../device/gen/accel';
 import { spec as rasSpec } from '../device/gen/drm-ras';
 import { MAX_SUBSCRIBERS, MAX_SUBSCRIBERS_PER_UID } from '../device/families/accel';
 import { writeAttrs } from '../genl/ynl';
-import { messagesOf } from '../genl/mirror';
+import { messagesOf } from './helpers/mirror';
 import { openSocket } from '../genl/socket';
 import { ADDON_FILE } from '../genl/native/load';
 import { runAccel } from './helpers/cli';

@@ -2,7 +2,7 @@
 // Each names the bug; the fuzz corpus (test/fuzz/corpus/) keeps the inputs that found some of them.
 import * as A from '../../attrs';
 import * as G from '../../genl';
-import { messagesOf } from '../../genl/mirror';
+import { messagesOf } from '../helpers/mirror';
 import { manualClock } from '../../device/clock';
 import { MAX_DEVICES, addDevice, busAddrFor, newEmulator } from '../../device/emulator';
 import { closePersistence, openPersistence } from '../../device/persist';

@@ -2,7 +2,7 @@
 // server on a real NETLINK_USERSOCK port, datagram by datagram, for byte comparisons.
 import * as A from '../../attrs';
 import * as G from '../../genl';
-import { messagesOf } from '../../genl/mirror';
+import { messagesOf } from './mirror';
 import { type NlSocket, SockOpt, openSocket } from '../../genl/socket';
 
 export interface ReqSpec {

@@ -8,12 +8,12 @@
 //  - UNSPEC, REJECT, BE16, BE32 entries are never dumped, MSECS is dumped as UINT;
 //  - resv_start_op, GENL_DONT_VALIDATE_* (liberal parsing) and handlers: mirrored ops are strict,
 //    check the genl header for every cmd, and their handlers are stubs (only nlctrl is asked).
-import { type DumpedEntry, NLA, type Policy, type PolicyEntry, type View, getU32, payload, readPolicyAttr, putString, putU32, view, walk } from '../attrs';
-import { ENODATA, EOPNOTSUPP } from '../attrs/errno';
-import { type Client, type Message, NetlinkError, createClient, parseFamily } from './client';
-import { CTRL_ATTR, CTRL_ATTR_POLICY, CTRL_CMD, GENL_ID_CTRL, GENL_OP, NETLINK_GENERIC } from './consts';
-import type { DoHalf, DumpHalf, Family, Op, OpHalf } from './family';
-import { done, fail } from './result';
+import { type DumpedEntry, NLA, type Policy, type PolicyEntry, type View, getU32, payload, readPolicyAttr, putString, putU32, view, walk } from '../../attrs';
+import { ENODATA, EOPNOTSUPP } from '../../attrs/errno';
+import { type Client, type Message, NetlinkError, createClient, parseFamily } from '../../genl/client';
+import { CTRL_ATTR, CTRL_ATTR_POLICY, CTRL_CMD, GENL_ID_CTRL, GENL_OP, NETLINK_GENERIC } from '../../genl/consts';
+import type { DoHalf, DumpHalf, Family, Op, OpHalf } from '../../genl/family';
+import { done, fail } from '../../genl/result';
 
 /** What the kernel said about one family: its GETFAMILY reply and GETPOLICY dump messages. */
 export interface KernelFamily {
