@@ -3,8 +3,7 @@
 // one `counter` nest per block x severity and a `memory` nest, in that order; events: one `event` nest each,
 // with every event attribute present (the native notification leaves out the storm-only ones).
 import { newWriter, view } from '../../attrs';
-import { readAttrs, writeAttrs } from '../../genl/ynl';
-import { type Accel, type Event, spec } from '../gen/accel';
+import { type Accel, type Event, readAccel, writeAccel } from '../gen/accel';
 import type { Doc, DocType, EventRec } from './record';
 
 const big = (v: number | bigint | undefined): bigint => BigInt(v ?? 0);
@@ -18,9 +17,9 @@ export const eventNest = (e: EventRec): Event => ({
 
 export function encodeNetlink(doc: Doc): Uint8Array {
   const w = newWriter(doc.type === 'events' ? 64 + doc.events.length * 200 : 4096);
-  if (doc.type === 'events') writeAttrs(w, spec, 'accel', { event: doc.events.map(eventNest) });
+  if (doc.type === 'events') writeAccel(w, { event: doc.events.map(eventNest) });
   else {
-    // The documented order (docs/formats/netlink.md), not attribute-id order, which writeAttrs
+    // The documented order (docs/formats/netlink.md), not attribute-id order, which writeAccel
     // follows within one call: so one call per attribute (or run of counter nests).
     const c = doc.counters;
     const parts: Accel[] = [
@@ -28,7 +27,7 @@ export function encodeNetlink(doc: Doc): Uint8Array {
       { counter: c.counters.map((x) => ({ block: x.block, severity: x.severity, volatile: x.volatileCount, aggregate: x.aggregateCount })) },
       { memory: { rowsActive: c.rowsActive, rowsPending: c.rowsPending, rmaThreshold: c.rmaThreshold, rma: c.rma ? 1 : 0 } },
     ];
-    for (const part of parts) writeAttrs(w, spec, 'accel', part);
+    for (const part of parts) writeAccel(w, part);
   }
   return w.buf.slice(0, w.len);
 }
@@ -40,7 +39,7 @@ function known<T>(v: T | number | undefined, what: string): T {
 
 /** Decoding needs the type: an empty event list and an empty snapshot are both zero bytes. */
 export function decodeNetlink(b: Uint8Array, type: DocType = 'events'): Doc {
-  const a = readAttrs<Accel>(view(b), 0, b.byteLength, spec, 'accel');
+  const a = readAccel(view(b), 0, b.byteLength);
   if (type === 'events') {
     return {
       type, events: (a.event ?? []).map((e) => ({
