@@ -8,7 +8,7 @@ import * as path from 'path';
 import { type Daemon, startDaemon } from '../device';
 import { type AccelClient, connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
-import { ensurePackages } from './helpers/apt';
+import { missingPackages } from './helpers/apt';
 import { runAccel, startAccel } from './helpers/cli';
 
 const PORT = 0x41470000 + (process.pid & 0xfff);
@@ -86,7 +86,7 @@ test('text monitor with -t: [obj,cmd] headers, object filter, recovered events m
 });
 
 describe('--pcap', () => {
-  const why = ensurePackages(['tshark']);
+  const why = missingPackages(['tshark']);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'accel-pcap-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -1,6 +1,6 @@
 // The subscriber examples in docs/examples, built and run against a real daemon: C with
 // libnl-genl and Python with pyroute2 (as root by multicast, as nobody through the subscribe op),
-// and TypeScript with our client. The Debian packages they need are installed here if missing.
+// and TypeScript with our client. The Debian packages they need come from .ci/packages.txt; missing ones skip.
 import { type ChildProcess, spawn, spawnSync } from 'child_process';
 import * as esbuild from 'esbuild';
 import * as fs from 'fs';
@@ -9,12 +9,12 @@ import * as path from 'path';
 import { type Daemon, startDaemon } from '../device';
 import { type AccelClient, connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
-import { ensurePackages } from './helpers/apt';
+import { missingPackages } from './helpers/apt';
 
 const PORT = 0x414a0000 + (process.pid & 0xfff);
 const ROOT = path.resolve(__dirname, '..');
 const EX = path.join(ROOT, 'docs/examples');
-const missing = ensurePackages(['libnl-genl-3-dev', 'pkg-config', 'gcc', 'python3-pyroute2']);
+const missing = missingPackages(['libnl-genl-3-dev', 'pkg-config', 'gcc', 'python3-pyroute2']);
 let d: Daemon;
 let admin: AccelClient;
 let dir: string;
