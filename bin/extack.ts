@@ -1,20 +1,20 @@
 // What a daemon's extended ACK says, in words a user can act on: the attribute the offset points
 // at (named from the spec, nests included, e.g. gemm.m) and the range its policy allows.
 import { NL_POLICY_TYPE_ATTR as P, getS64, getU32, getU64, view, walk } from '../attrs';
-import type { Extack } from '../genl';
-import { spec } from '../device/gen/accel';
+import type { ReceivedExtack } from '../genl';
+import { ATTR_NAMES, type SetName } from '../device/gen/accel';
 
 /** `count`, `gemm.m`: the names along the attribute path, from the accel attribute sets. */
 export function attrName(path: number[] | undefined): string | undefined {
   if (!path?.length) return undefined;
   const names: string[] = [];
-  let set = 'accel';
+  let set: SetName = 'accel';
   for (const t of path) {
-    const a = spec.attributeSets.find((s) => s.name === set)?.attributes.find((x) => x.value === t);
+    const a = ATTR_NAMES[set][t];
     if (!a) return names.length ? `${names.join('.')}.${t}` : undefined;
     names.push(a.name);
-    if (!a.nestedAttributes) break;
-    set = a.nestedAttributes;
+    if (!a.nested) break;
+    set = a.nested as SetName;
   }
   return names.join('.');
 }
@@ -38,7 +38,7 @@ export function policyRange(policy: Uint8Array | undefined): string | undefined 
 }
 
 /** The extack message, completed with the attribute's name and allowed range when known. */
-export function extackText(e: Extack): string | undefined {
+export function extackText(e: ReceivedExtack): string | undefined {
   const name = attrName(e.attrPath);
   const range = policyRange(e.policy);
   // A message of the daemon's own already says what is wrong; a policy's generic one does not.

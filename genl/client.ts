@@ -27,7 +27,11 @@ export interface Message {
   groups: number;
 }
 
-export interface Extack {
+/**
+ * What a peer's extended ACK said, decoded: offsets relative to the request, the policy as its raw
+ * TLVs. (attrs' Extack is the other side: the state a handler fills for the server to send.)
+ */
+export interface ReceivedExtack {
   msg?: string;
   offset?: number;
   missType?: number;
@@ -45,7 +49,7 @@ export interface Extack {
 export class NetlinkError extends Error {
   /** Raised by this client (no answer in time), not answered by the peer. */
   local = false;
-  constructor(public errno: number, public extack: Extack = {}, public warning = false) {
+  constructor(public errno: number, public extack: ReceivedExtack = {}, public warning = false) {
     super(`${extack.msg ? extack.msg + ': ' : ''}${strerror(errno)} (${errnoName(errno)})`);
     this.name = 'NetlinkError';
   }
@@ -53,10 +57,10 @@ export class NetlinkError extends Error {
 }
 
 /** Decode an NLMSG_ERROR or NLMSG_DONE's status and TLVs. */
-export function decodeStatus(m: Message): { error: number; extack: Extack } {
+export function decodeStatus(m: Message): { error: number; extack: ReceivedExtack } {
   const dv = m.v.dv;
   const error = m.len >= NLMSG_HDRLEN + 4 ? dv.getInt32(m.at + NLMSG_HDRLEN, true) : 0;
-  const extack: Extack = {};
+  const extack: ReceivedExtack = {};
   if (!(m.flags & NLM_F.ACK_TLVS)) return { error, extack };
   let tlv: number;
   if (m.type === NLMSG.DONE) tlv = m.at + NLMSG_HDRLEN + 4;

@@ -357,7 +357,7 @@ test('read-only GET ops of netdev and ethtool: the mirrored policies reject exac
   expect(bad).toEqual([]);
 });
 
-type Status = { error: number; extack: G.Extack } | undefined;
+type Status = { error: number; extack: G.ReceivedExtack } | undefined;
 
 /**
  * The two differences a policy dump cannot avoid (docs/wire-format.md), recognised narrowly: the

@@ -6,9 +6,9 @@ import * as A from '../attrs';
 import * as accel from '../device/gen/accel';
 import * as devlink from '../device/gen/devlink';
 import * as drm from '../device/gen/drm-ras';
-import { type AttrType, type Spec, readAttrs, writeAttrs } from '../genl/ynl';
+import { type AttrName, type AttrType, type Spec, readAttrs, writeAttrs } from '../genl/ynl';
 
-type Mod = Record<string, unknown> & { spec: Spec; OP_NAMES: Record<number, string>; ATTR_NAMES: Record<string, Record<number, { name: string; constant: string; field: string }>> };
+type Mod = Record<string, unknown> & { spec: Spec; OP_NAMES: Record<number, string>; ATTR_NAMES: Record<string, Record<number, AttrName>> };
 const MODULES: [string, Mod][] = [['accel', accel as unknown as Mod], ['drm-ras', drm as unknown as Mod], ['devlink', devlink as unknown as Mod]];
 
 /** A valid value of each type, enough to make the codec emit the attribute. */
@@ -37,6 +37,7 @@ describe.each(MODULES)('%s: generated name tables', (_name, mod) => {
       for (const a of set.attributes) {
         const row = rows[a.value];
         expect(row.name).toBe(a.name);
+        expect(row.nested).toBe(a.nestedAttributes);
         const t = a.type === 'indexed-array' ? 'indexed-array' : a.type;
         const sample = t === 'indexed-array' ? [] : SAMPLE[t];
         if (sample === undefined) continue; // pad, unused: never written

@@ -217,7 +217,8 @@ export function generate(spec: Spec, o: GenOptions): string {
   for (const s of spec.attributeSets) {
     out.push(`  ${quote(s.name)}: {`);
     for (const a of [...s.attributes].sort((x, y) => x.value - y.value)) {
-      out.push(`    ${a.value}: { name: ${quote(a.name)}, constant: ${quote(upperSnake(a.name))}, field: ${quote(camel(a.name))} },`);
+      const nested = a.nestedAttributes !== undefined ? `, nested: ${quote(a.nestedAttributes)}` : '';
+      out.push(`    ${a.value}: { name: ${quote(a.name)}, constant: ${quote(upperSnake(a.name))}, field: ${quote(camel(a.name))}${nested} },`);
     }
     out.push('  },');
   }

@@ -127,6 +127,8 @@ export interface AttrName {
   constant: string;
   /** Object field of the codec and the generated interface: `devIndex`. */
   field: string;
+  /** The set a nest (or an indexed array of nests) holds, for walking an attribute path. */
+  nested?: string;
 }
 
 // Names: YNL uses lower-case words joined by '-'; TS gets camelCase fields, PascalCase types and
