@@ -320,8 +320,12 @@ function loadSubset(spec: Spec, set: AttrSet, o: Raw, path: string): void {
     const ao = obj(x, ap);
     const n = name(ao, ap);
     const p = `${path}.attributes[${n}]`;
-    // Only the nest target may be narrowed; ynl_gen_c refuses other overrides.
-    onlyKeys(ao, p, ['name', 'doc', 'nested-attributes']);
+    // Only the nest target may be narrowed; ynl_gen_c refuses other overrides (the schema allows them).
+    for (const k of Object.keys(ao)) {
+      if (!['name', 'doc', 'nested-attributes'].includes(k)) {
+        throw new SpecError(at(p, k), 'not supported: a subset attribute may only narrow nested-attributes');
+      }
+    }
     const real = parent.attributes.find((a) => a.name === n);
     if (!real) throw new SpecError(p, `"${n}" is not in "${parent.name}"`);
     set.attributes.push(clean({ ...real, doc: str(ao, 'doc', p) ?? real.doc,
