@@ -1,6 +1,7 @@
 // accel bo and accel job: buffer objects and GEMM jobs, where the daemon serves them (the ops
 // are checked in the resolved family first, so an older daemon gets a clear message).
 import { type Accel, CMD } from '../device/gen/accel';
+import { type DType, elementSizes } from '../compute/dtypes';
 import * as fs from 'fs';
 import { type Args, OpError, UsageError, keyword, parseBytes, parseEnum, parseSize, parseU32 } from './args';
 import { ETIMEDOUT } from '../attrs/errno';
@@ -194,7 +195,7 @@ function parseGemm(a: Args, operands: 'handles' | 'files', usage: string): GemmA
  * may stop at `cols`). A file of another size is another shape or another dtype: refused.
  */
 function checkSizes(g: NonNullable<Accel['gemm']>, inputs: Record<string, Uint8Array | undefined>, files: Record<string, string>): void {
-  const [ines, oes] = ESIZE[g.dtype as keyof typeof ESIZE];
+  const { input: ines, output: oes } = elementSizes(g.dtype as DType);
   const ops = {
     a: { rows: g.transA ? g.k! : g.m!, cols: g.transA ? g.m! : g.k!, ld: g.lda, es: ines, name: 'A', ldName: 'lda' },
     b: { rows: g.transB ? g.n! : g.k!, cols: g.transB ? g.k! : g.n!, ld: g.ldb, es: ines, name: 'B', ldName: 'ldb' },
@@ -224,14 +225,12 @@ async function jobSubmit(ctx: Ctx, a: Args): Promise<void> {
   print(ctx, 'job', 'id', [{ id: s.jobId, status: 'queued' }]);
 }
 
-const ESIZE = { f32: [4, 4], f64: [8, 8], i8: [1, 4] } as const;
-
 async function jobRun(ctx: Ctx, a: Args): Promise<void> {
   const dev = needDev(a, JOB_USAGE);
   const r = parseGemm(a, 'files', JOB_USAGE);
   const g = r.gemm;
   await requireOp(ctx, CMD.JOB_SUBMIT, 'job run');
-  const ces = ESIZE[g.dtype as keyof typeof ESIZE][1];
+  const ces = elementSizes(g.dtype as DType).output;
   const cBytes = g.m! * (g.ldc ?? g.n!) * ces;
   const inputs = { a: readFile(r.files.a), b: readFile(r.files.b), c: r.files.c ? readFile(r.files.c) : undefined };
   checkSizes(g, inputs, r.files);

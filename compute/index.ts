@@ -6,3 +6,4 @@ export { gemm } from './gemm';
 export { createPool, gemmAsync, closeDefaultPool, DEFAULT_MIN_FLOPS } from './pool';
 export type { Pool, PoolOptions } from './pool';
 export { blocking } from './kernels';
+export { DTYPES, elementSizes, typedView } from './dtypes';

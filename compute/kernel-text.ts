@@ -37,8 +37,8 @@ export function kernelText(): string {
   return text;
 }
 
-/** Warm-up rounds run before a thread's first call (see warmUp); about 15 ms of one core each time. */
-export const WARMUP_ROUNDS = 4;
+/** Warm-up rounds run before a thread's first call (see warmUp); about 20 ms of one core each, compile time included. */
+export const WARMUP_ROUNDS = 2;
 
 /**
  * The worker script: kernels, scratch from workerData, warm-up (messages posted meanwhile wait in

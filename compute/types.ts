@@ -1,7 +1,7 @@
 // Public descriptor types for the GEMM engine, plus the internal task shape the kernels consume.
 
-/** Element type of a GEMM: f32 and f64 are IEEE, i8 is int8 x int8 -> int32. */
-export type DType = 'f32' | 'f64' | 'i8';
+/** Element type of a GEMM: f32 and f64 are IEEE, i8 is int8 x int8 -> int32 (table: dtypes.ts). */
+export type { DType } from './dtypes';
 
 interface GemmCommon {
   /** Rows of op(A) and C. */

@@ -1,9 +1,9 @@
 // Descriptor checking: turns a user GemmDesc into a defaulted Task, or throws on programmer error
 // (TypeError for wrong kinds of values, RangeError for bad numbers, sizes and overlaps).
 
+import { DTYPES } from './dtypes';
 import type { GemmDesc, Src, Dst, Task } from './types';
 
-const ARRAY_TAG = { f32: ['Float32Array', 'Float32Array'], f64: ['Float64Array', 'Float64Array'], i8: ['Int8Array', 'Int32Array'] } as const;
 const INT32_MAX = 2147483647;
 
 // Tag check instead of instanceof: arrays may come from another realm (vm context, worker).
@@ -58,9 +58,9 @@ export function toTask(desc: GemmDesc): Task {
   if (desc === null || typeof desc !== 'object') throw new TypeError('gemm: descriptor must be an object');
   const dtype = desc.dtype as unknown;
   if (dtype !== 'f32' && dtype !== 'f64' && dtype !== 'i8') throw new TypeError(`gemm: dtype must be 'f32', 'f64' or 'i8' (got ${String(dtype)})`);
+  const srcTag = DTYPES[dtype].input.name, dstTag = DTYPES[dtype].output.name;
   const m = dim('m', desc.m), n = dim('n', desc.n), k = dim('k', desc.k);
   const transA = flag('transA', desc.transA), transB = flag('transB', desc.transB);
-  const [srcTag, dstTag] = ARRAY_TAG[dtype];
   const A = matrix('a', desc.a, srcTag, transA ? k : m, transA ? m : k, desc.lda);
   const B = matrix('b', desc.b, srcTag, transB ? n : k, transB ? k : n, desc.ldb);
   const C = matrix('c', desc.c, dstTag, m, n, desc.ldc);

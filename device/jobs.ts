@@ -2,7 +2,7 @@
 // port that created them, and GEMM jobs queued per device and run by the compute engine. Faults meet
 // jobs: an uncorrectable HBM error inside a job's BO fails it with EIO, a fatal error fails the
 // running job and holds new ones until a reset, and a job past its timeout is cancelled.
-import { type GemmDesc, type Pool, createPool, gemm } from '../compute';
+import { type GemmDesc, type Pool, createPool, elementSizes, gemm, typedView } from '../compute';
 import { EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ETIMEDOUT } from '../attrs/errno';
 import type { Emulator } from './emulator';
 import type { Device } from './model';
@@ -86,7 +86,6 @@ export class JobError extends Error {
   constructor(public errno: number, message: string) { super(message); }
 }
 
-const ESIZE: Record<DType, [number, number]> = { f32: [4, 4], f64: [8, 8], i8: [1, 4] };
 export const MAX_BO = 1 << 30;
 
 export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: number; threads?: number } = {}): Engine {
@@ -206,14 +205,12 @@ function operandView(e: Engine, name: string, op: Operand, port: number, esize: 
   if (op.offset + bytes > bo.size) {
     throw new JobError(EINVAL, `operand ${name} out of range: ${rows}x${cols} with ld ${op.ld} needs ${bytes} bytes at offset ${op.offset}, BO ${bo.handle} has ${bo.size}`);
   }
-  const view = dtype === 'f32' ? new Float32Array(bo.mem, op.offset, span)
-    : dtype === 'f64' ? new Float64Array(bo.mem, op.offset, span)
-      : isC ? new Int32Array(bo.mem, op.offset, span) : new Int8Array(bo.mem, op.offset, span);
+  const view = typedView(dtype, isC ? 'output' : 'input', bo.mem, op.offset, span);
   return { bo, view };
 }
 
 function describe(e: Engine, r: GemmRequest, port: number): { desc: GemmDesc; bos: Bo[] } {
-  const [es, ces] = ESIZE[r.dtype];
+  const { input: es, output: ces } = elementSizes(r.dtype);
   const A = operandView(e, 'A', r.a, port, es, r.transA ? r.k : r.m, r.transA ? r.m : r.k, r.dtype, false);
   const B = operandView(e, 'B', r.b, port, es, r.transB ? r.n : r.k, r.transB ? r.k : r.n, r.dtype, false);
   const C = operandView(e, 'C', r.c, port, ces, r.m, r.n, r.dtype, true);
