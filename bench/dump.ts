@@ -24,11 +24,16 @@ async function timeDump(c: G.Client, type: number, cmd: number, fill: G.RequestO
   return { msgs, bytes, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
 }
 
-/** Best of a few runs (the first warms up the JIT on both sides). */
-async function best(n: number, f: () => Promise<Run>): Promise<Run> {
-  let b: Run | undefined;
-  for (let i = 0; i < n; i++) { const r = await f(); if (!b || r.ms < b.ms) b = r; }
-  return b!;
+/**
+ * The median of a few runs after one warm-up run (JIT on both sides), never the best; the run
+ * carries the spread of the times (msMin, msMax).
+ */
+async function median(n: number, f: () => Promise<Run>): Promise<Run & { msMin: number; msMax: number }> {
+  await f();
+  const runs: Run[] = [];
+  for (let i = 0; i < n; i++) runs.push(await f());
+  runs.sort((x, y) => x.ms - y.ms);
+  return { ...runs[runs.length >> 1], msMin: runs[0].ms, msMax: runs[runs.length - 1].ms };
 }
 
 async function main(): Promise<void> {
@@ -50,13 +55,13 @@ async function main(): Promise<void> {
     const decodeAccel = (m: G.Message) => readAttrs(m.v, m.attrs, m.end, spec, 'accel');
     const fams: G.FamilyInfo[] = [];
     for await (const m of kernel.dump(G.GENL_ID_CTRL, G.CTRL_CMD.GETFAMILY)) fams.push(G.parseFamily(m));
-    const rounds = quick ? 2 : 4;
-    const devDump = await best(rounds, () => timeDump(ac.genl, ac.family.id, CMD.DEV_GET, undefined, decodeAccel));
-    const logDump = await best(rounds, () => timeDump(ac.genl, ac.family.id, CMD.RAS_LOG_GET,
+    const rounds = smoke ? 1 : quick ? 3 : 5;
+    const devDump = await median(rounds, () => timeDump(ac.genl, ac.family.id, CMD.DEV_GET, undefined, decodeAccel));
+    const logDump = await median(rounds, () => timeDump(ac.genl, ac.family.id, CMD.RAS_LOG_GET,
       (w) => writeAttrs(w, spec, 'accel', { devIndex: 0 }), decodeAccel));
-    const famDump = await best(rounds * 4, () => timeDump(kernel, G.GENL_ID_CTRL, G.CTRL_CMD.GETFAMILY, undefined, G.parseFamily));
+    const famDump = await median(rounds * 4, () => timeDump(kernel, G.GENL_ID_CTRL, G.CTRL_CMD.GETFAMILY, undefined, G.parseFamily));
     // Every family's policy, one dump each: the kernel's biggest dumps.
-    const polDump = await best(rounds, async () => {
+    const polDump = await median(rounds, async () => {
       const tot: Run = { msgs: 0, bytes: 0, ms: 0 };
       for (const f of fams) {
         try {
@@ -68,8 +73,8 @@ async function main(): Promise<void> {
       return tot;
     });
     const kernelNsPerByte = ((famDump.ms + polDump.ms) * 1e6) / (famDump.bytes + polDump.bytes);
-    const row = (name: string, r: Run, ref: number) => ({
-      dump: name, messages: fmt(r.msgs), bytes: fmt(r.bytes), ms: fmt(r.ms, 1), 'msg/s': fmt(r.msgs / (r.ms / 1000)),
+    const row = (name: string, r: Run & { msMin: number; msMax: number }, ref: number) => ({
+      dump: name, messages: fmt(r.msgs), bytes: fmt(r.bytes), 'ms median (min-max)': `${fmt(r.ms, 1)} (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)})`, 'msg/s': fmt(r.msgs / (r.ms / 1000)),
       'MB/s': fmt(r.bytes / 1e6 / (r.ms / 1000), 1), 'ns/byte': fmt((r.ms * 1e6) / r.bytes, 1), 'vs kernel/byte': fmt(((r.ms * 1e6) / r.bytes) / ref, 2),
     });
     table(`Dumps through one client (decode included)${quick ? ' (quick)' : ''}`, [

@@ -1,6 +1,7 @@
 // GEMM: our f32 / f64 / i8 kernels (single thread and the worker pool) side by side with the CPU
 // backend of @tensorflow/tfjs-core and ml-matrix's mmul, square n x n x n. Reports GFLOP/s
-// (2*n^3 / time; GOP/s for i8) from the best and the median of interleaved reps, plus ratios.
+// (2*n^3 / time; GOP/s for i8) as the median of interleaved reps with their spread (never best-of),
+// plus ratios of medians; the pool's scaling also as the median of per-rep paired ratios.
 // Pool rows use inputs already on SharedArrayBuffer; "pool, copy" rows pass ordinary arrays, so
 // they include copying A, B and C into shared memory and C back.
 import { cpus, availableParallelism } from 'os';
@@ -11,15 +12,15 @@ import { version_cpu as tfjsCpuVersion } from '@tensorflow/tfjs-backend-cpu';
 import { Matrix } from 'ml-matrix';
 import { blocking, createPool, gemm } from '../compute';
 import type { GemmDesc, Pool } from '../compute';
-import { fmt, quick, report, table } from './_lib';
+import { type Stats, fmt, quick, report, stats, table } from './_lib';
 
 const SIZES = quick ? [128, 256] : [256, 512, 1024];
 // Reps per size (after warmup); the slow libraries get fewer at n = 1024 to keep the run short.
-const REPS = (n: number, slow: boolean): number => (quick ? 3 : n >= 1024 ? (slow ? 3 : 7) : n >= 512 ? (slow ? 4 : 9) : 15);
+const REPS = (n: number, slow: boolean): number => (quick ? (slow ? 3 : 9) : n >= 1024 ? (slow ? 3 : 7) : n >= 512 ? (slow ? 4 : 9) : 15);
 const WARMUP = quick ? 1 : 2;
 
 interface Case { name: string; kind: string; slow?: boolean; run: () => void | Promise<void> }
-interface Result { impl: string; n: number; bestMs: number; medianMs: number; best: number; median: number }
+interface Result { impl: string; n: number; ms: Stats; median: number; q1: number; q3: number; times: number[] }
 
 function rand(seed: number): () => number {
   let s = seed >>> 0;
@@ -77,9 +78,10 @@ async function measure(n: number, list: Case[]): Promise<Result[]> {
   }
   const flop = 2 * n ** 3;
   return list.map((c) => {
-    const t = (times.get(c) as number[]).sort((x, y) => x - y);
-    const bestMs = t[0], medianMs = t[t.length >> 1];
-    return { impl: c.name, n, bestMs, medianMs, best: flop / bestMs / 1e6, median: flop / medianMs / 1e6 };
+    const t = times.get(c) as number[];
+    const ms = stats(t);
+    // Rate quartiles from time quartiles (a longer time is a lower rate).
+    return { impl: c.name, n, ms, median: flop / ms.median / 1e6, q1: flop / ms.q3 / 1e6, q3: flop / ms.q1 / 1e6, times: t };
   });
 }
 
@@ -101,36 +103,46 @@ async function main(): Promise<void> {
       const by = (name: string) => res.find((r) => r.impl === name) as Result;
       const tfjs = by('tfjs-cpu f32');
       const single = (name: string) => by(name.replace(' pool, copy', '').replace(' pool', ''));
+      // Per rep: the single-thread time over the pool time of the same round (reps are interleaved).
+      const paired = (name: string) => {
+        const p = by(name).times, s1 = single(name).times;
+        return stats(p.map((t, i) => s1[i] / t));
+      };
       const r2 = (x: number) => +x.toFixed(2);
       ratios[`n=${n}`] = {
         'f32 vs tfjs': r2(by('ours f32').median / tfjs.median),
         'f64 vs tfjs': r2(by('ours f64').median / tfjs.median),
         'i8 vs tfjs': r2(by('ours i8').median / tfjs.median),
         'f32 vs ml-matrix': r2(by('ours f32').median / by('ml-matrix f64').median),
+        'i8 vs f32': r2(by('ours i8').median / by('ours f32').median),
         'f32 pool/single': r2(by('ours f32 pool').median / by('ours f32').median),
         'f64 pool/single': r2(by('ours f64 pool').median / by('ours f64').median),
         'i8 pool/single': r2(by('ours i8 pool').median / by('ours i8').median),
-        'f32 pool/single best': r2(by('ours f32 pool').best / by('ours f32').best),
+        'f32 pool/single paired median': r2(paired('ours f32 pool').median),
       };
-      table(`GEMM n=${n}${quick ? ' (quick)' : ''}: GFLOP/s (GOP/s for i8), ${threads}-thread pool`, res.map((r) => ({
-        impl: r.impl,
-        'best ms': fmt(r.bestMs, 1),
-        'median ms': fmt(r.medianMs, 1),
-        'G/s best': fmt(r.best, 2),
-        'G/s median': fmt(r.median, 2),
-        'x tfjs (median)': fmt(r.median / tfjs.median, 1),
-        'pool/single (median)': r.impl.includes('pool') ? fmt(r.median / single(r.impl).median, 2) : '',
-        'pool/single (best)': r.impl.includes('pool') ? fmt(r.best / single(r.impl).best, 2) : '',
-      })));
+      table(`GEMM n=${n}${quick ? ' (quick)' : ''}: GFLOP/s (GOP/s for i8), ${threads}-thread pool; medians of ${by('ours f32').ms.n} interleaved reps, (min-max) and [quartiles]`, res.map((r) => {
+        const pair = r.impl.includes('pool') ? paired(r.impl) : undefined;
+        return {
+          impl: r.impl,
+          'median ms (min-max)': `${fmt(r.ms.median, 1)} (${fmt(r.ms.min, 1)}-${fmt(r.ms.max, 1)})`,
+          'G/s median [q1-q3]': `${fmt(r.median, 2)} [${fmt(r.q1, 2)}-${fmt(r.q3, 2)}]`,
+          'x tfjs': fmt(r.median / tfjs.median, 1),
+          'pool/single (medians)': r.impl.includes('pool') ? fmt(r.median / single(r.impl).median, 2) : '',
+          'paired per rep: median [q1-q3]': pair ? `${fmt(pair.median, 2)} [${fmt(pair.q1, 2)}-${fmt(pair.q3, 2)}]` : '',
+        };
+      }));
     }
   } finally {
     await pool.close();
   }
   report('gemm', {
     cpu: cpus()[0]?.model, threads, blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion,
-    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); best and median of interleaved reps after warmup; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians unless marked best',
+    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round',
     ratios,
-    results: all.map((r) => ({ ...r, bestMs: +r.bestMs.toFixed(3), medianMs: +r.medianMs.toFixed(3), best: +r.best.toFixed(3), median: +r.median.toFixed(3) })),
+    results: all.map((r) => ({
+      impl: r.impl, n: r.n, medianMs: +r.ms.median.toFixed(3), minMs: +r.ms.min.toFixed(3), maxMs: +r.ms.max.toFixed(3),
+      median: +r.median.toFixed(3), q1: +r.q1.toFixed(3), q3: +r.q3.toFixed(3), reps: r.ms.n,
+    })),
   });
 }
 

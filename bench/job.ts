@@ -6,13 +6,13 @@ import { createPool } from '../compute';
 import { connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
 import { startChild } from './_daemon';
-import { fmt, quick, smoke, report, table } from './_lib';
+import { fmt, quick, smoke, report, stats, table } from './_lib';
 
 const CHUNK = 60000;
 
 async function main(): Promise<void> {
   const n = smoke ? 64 : quick ? 256 : 512;
-  const rounds = quick ? 2 : 5;
+  const rounds = smoke ? 1 : quick ? 3 : 7;
   const port = 0x41490000 + (process.pid & 0xffff);
   const child = await startChild(port);
   const c = await connectAccel({ serverPort: port, rcvbuf: 8 << 20 });
@@ -50,14 +50,22 @@ async function main(): Promise<void> {
       results.push({ upload: t1 - t0, job: t2 - t1, read: t3 - t2, direct, engineMs: Number(w.job![0].durationNs) / 1e6 });
       for (const h of [ha, hb, hc]) await c.do(CMD.BO_DESTROY, { boHandle: h });
     }
-    results.sort((x, y) => x.job - y.job);
-    const m = results[results.length >> 1];
-    const overhead = (m.job - m.direct) / m.direct;
-    table(`GEMM job over netlink, ${n}^3 f32${quick ? ' (quick)' : ''} (median of ${rounds})`, [{
-      'upload A+B (ms)': fmt(m.upload, 1), 'submit->done (ms)': fmt(m.job, 1), 'engine time (ms)': fmt(m.engineMs, 1),
-      'direct call (ms)': fmt(m.direct, 1), 'read C (ms)': fmt(m.read, 1), 'overhead beyond upload': `${fmt(overhead * 100, 1)}%`,
+    // Medians and spreads, never best-of; the overhead also paired per round (job and direct call
+    // measured back to back, so a neighbour's load hits both).
+    const st = {
+      upload: stats(results.map((r) => r.upload)), job: stats(results.map((r) => r.job)), engine: stats(results.map((r) => r.engineMs)),
+      direct: stats(results.map((r) => r.direct)), read: stats(results.map((r) => r.read)),
+      overhead: stats(results.map((r) => (r.job - r.direct) / r.direct)),
+    };
+    const overhead = (st.job.median - st.direct.median) / st.direct.median;
+    const sp = (x: { median: number; min: number; max: number }, d = 1) => `${fmt(x.median, d)} (${fmt(x.min, d)}-${fmt(x.max, d)})`;
+    table(`GEMM job over netlink, ${n}^3 f32${quick ? ' (quick)' : ''}: median (min-max) of ${rounds} rounds`, [{
+      'upload A+B (ms)': sp(st.upload), 'submit->done (ms)': sp(st.job), 'engine time (ms)': sp(st.engine),
+      'direct call (ms)': sp(st.direct), 'read C (ms)': sp(st.read),
+      'overhead (medians)': `${fmt(overhead * 100, 1)}%`,
+      'overhead per round: median (min-max)': `${fmt(st.overhead.median * 100, 1)}% (${fmt(st.overhead.min * 100, 1)}-${fmt(st.overhead.max * 100, 1)}%)`,
     }]);
-    report('job', { n, rounds: results, median: m, overhead });
+    report('job', { n, rounds: results, stats: st, overhead, overheadPaired: st.overhead.median });
   } finally {
     await pool.close();
     c.close();
