@@ -34,6 +34,8 @@ export {
   notifyEvent, readAttrs, readRequest, writeAttrs,
 } from './genl/ynl';
 export { type Served, addFamily, createGenlServer, serve } from './genl/serve';
+export { type DoCtx, type DumpCtx, type Family } from './genl/family';
+export { type DoResult, type DumpResult, type Result, done, fail, more } from './genl/result';
 
 // The daemon itself (the emulated accelerators behind the accel, drm-ras families), in-process.
 export { type Daemon, type DaemonOptions, startDaemon } from './device/daemon';

@@ -1,0 +1,214 @@
+// The package as a user gets it: `npm pack`, then `npm i ./accelnl-*.tgz typescript @types/node` in
+// an empty directory outside the repo. What the tarball holds (built JavaScript, declarations,
+// native sources and prebuilds; no tests, benches, fixtures or TypeScript sources), and that the
+// installed package works from there, as root and as nobody: `npx accel -V`, `accel daemon`,
+// `dev show`, an admin op (the daemon reads sender credentials, so the addon loaded), a GEMM job
+// whose uploads pass 64 KiB (the CLI is on the native backend), require('accelnl'), the README's
+// TypeScript snippet type-checked and run, `accel wrap`, and the prebuilds when the install step
+// built nothing.
+import { type ChildProcess, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { REPO, type Run, asRoot, itIf, publicDir, publish, run } from './helpers/wrap';
+
+const PORT = 0x415b0000 + (process.pid & 0xfff);
+const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+const NPM_ENV = { npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+
+let tmp: string;      // the tarball
+let app: string;      // the user's project
+let tarball: string;
+let files: string[];
+let install: Run;
+let daemon: ChildProcess | undefined;
+
+// The README's snippet, as written there (test/package.test.ts keeps the two in step).
+const README = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+const snippet = /```ts\n(import \{[^\n]*\} from 'accelnl';\n[\s\S]*?)```/.exec(README)?.[1];
+const familySnippet = /```ts\n(import \{ createRequire \}[\s\S]*?)```/.exec(README)?.[1];
+const FAMILY_PORT = 0x415c0000 + (process.pid & 0xfff);
+
+beforeAll(async () => {
+  tmp = publicDir('accelnl-pack-');
+  app = publicDir('accelnl-app-');
+  const pack = spawnSync('npm', ['pack', '--pack-destination', tmp], { cwd: REPO, encoding: 'utf8', env: { ...process.env, ...NPM_ENV }, timeout: 180000 });
+  if (pack.status !== 0) throw new Error(`npm pack failed: ${pack.stderr}`);
+  tarball = path.join(tmp, pack.stdout.trim().split('\n').pop()!);
+  files = spawnSync('tar', ['tzf', tarball], { encoding: 'utf8' }).stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
+  install = await run('npm', ['i', '--prefer-offline', tarball, 'typescript', '@types/node'], { cwd: app, env: NPM_ENV, timeoutMs: 240000 });
+  publish(app);
+}, 300000);
+
+afterAll(() => {
+  if (daemon?.pid) try { process.kill(-daemon.pid, 'SIGINT'); } catch { /* gone */ }
+  for (const d of [tmp, app]) if (d) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const npx = (args: string[], o: { nobody?: boolean; timeoutMs?: number } = {}): Promise<Run> => o.nobody
+  ? run('runuser', ['-u', 'nobody', '--', process.execPath, path.join(app, 'node_modules/accelnl/bin/accel'), ...args], { cwd: app, timeoutMs: o.timeoutMs })
+  : run('npx', ['--no-install', 'accel', ...args], { cwd: app, timeoutMs: o.timeoutMs });
+
+describe('the tarball', () => {
+  test('holds built JavaScript, declarations, the native sources and prebuilds; no tests, benches, fixtures or .ts sources', () => {
+    for (const f of ['dist/index.js', 'dist/accel.js', 'dist/daemon-cmd.js', 'dist/types/index.d.ts', 'bin/accel',
+      'genl/native/nlsock.c', 'genl/native/build.js', 'shim/accelnl_shim.c', 'shim/build.js', 'README.md',
+      'docs/netlink/specs/accel.yaml', `prebuilds/${process.platform}-${process.arch}/accelnl_sock.node`,
+      `prebuilds/${process.platform}-${process.arch}/accelnl_shim.so`]) expect(files).toContain(f);
+    expect(files.filter((f) => /^(test|bench|compute|attrs|device|genl\/ynl)\//.test(f) || /\bfixtures?\b/.test(f))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    expect(files).not.toContain('dist/inputs.json');  // an installed package never rebuilds
+  });
+
+  test('installs with its native pieces built from source and neither esbuild nor jest', () => {
+    expect(install.code).toBe(0);
+    const mod = path.join(app, 'node_modules');
+    expect(fs.existsSync(path.join(mod, 'accelnl/genl/native/build/Release/accelnl_sock.node'))).toBe(true);
+    expect(fs.existsSync(path.join(mod, 'accelnl/shim/build/accelnl_shim.so'))).toBe(true);
+    for (const dev of ['esbuild', 'jest', 'fast-check']) expect(fs.existsSync(path.join(mod, dev))).toBe(false);
+  });
+});
+
+describe('the installed package, from a directory outside the repo', () => {
+  test('npx accel -V prints the version from package.json', async () => {
+    const r = await npx(['-V']);
+    expect(r).toMatchObject({ code: 0, stdout: `accel utility, accelnl ${pkg.version}\n` });
+  });
+
+  let ready = '';
+  beforeAll(async () => {
+    // Its own process group: npx runs the daemon in a child, and the whole group is stopped at the end.
+    daemon = spawn('npx', ['--no-install', 'accel', '--port', String(PORT), 'daemon'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`daemon not ready: ${ready}`)), 20000);
+      daemon!.stdout!.on('data', (d) => { ready += d; if (/ready/.test(ready)) { clearTimeout(t); resolve(); } });
+      daemon!.stderr!.on('data', (d) => { ready += d; });
+    });
+  }, 30000);
+
+  test('npx accel daemon starts, and dev show, an admin op and 256 KiB uploads work as root', async () => {
+    expect(ready).toMatch(/^accel daemon ready: NETLINK_USERSOCK port 0x[0-9a-f]+, families nlctrl 0x10, accel/);
+    const show = await npx(['--port', String(PORT), 'dev', 'show']);
+    expect(show).toMatchObject({ code: 0, stderr: '' });
+    expect(show.stdout).toMatch(/^pci\/0000:03:00\.0:\n {2}name accel0 index 0/);
+    // An admin op: refused to everyone if the daemon cannot read credentials (no addon).
+    const inject = await npx(['--port', String(PORT), 'ras', 'inject', 'accel0', 'block', 'hbm', 'severity', 'correctable']);
+    expect(inject).toMatchObject({ code: 0, stderr: '' });
+    await gemm(app, false);
+  }, 60000);
+
+  itIf(asRoot ? undefined : 'not root: cannot run as nobody')('as nobody: dev show and uploads work, admin ops are refused by credentials', async () => {
+    const show = await npx(['--port', String(PORT), 'dev', 'show'], { nobody: true });
+    expect(show).toMatchObject({ code: 0, stderr: '' });
+    const inject = await npx(['--port', String(PORT), 'ras', 'inject', 'accel0', 'block', 'hbm', 'severity', 'correctable'], { nobody: true });
+    expect(inject.code).toBe(1);
+    expect(inject.stderr).toMatch(/Operation not permitted/);
+    const work = publicDir('accelnl-nobody-job-');
+    fs.chmodSync(work, 0o777);
+    try { await gemm(work, true); } finally { fs.rmSync(work, { recursive: true, force: true }); }
+  }, 60000);
+
+  test("require('accelnl') from CommonJS: the client lists the devices", async () => {
+    const code = `const a = require('accelnl');
+      a.connectAccel({ serverPort: ${PORT} }).then(async (c) => {
+        const devs = await c.dump(a.accel.CMD.DEV_GET);
+        console.log(devs.map((d) => d.devName).join(' '), a.nativeStatus().file.includes('node_modules/accelnl/') );
+        c.close();
+      });`;
+    const r = await run(process.execPath, ['-e', code], { cwd: app });
+    expect(r).toMatchObject({ code: 0, stderr: '', stdout: 'accel0 accel1 true\n' });
+  });
+
+  test("the README's TypeScript snippet type-checks against the package's types and runs (ESM, top-level await)", async () => {
+    expect(snippet).toBeDefined();
+    const dir = path.join(app, 'ts');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+    fs.writeFileSync(path.join(dir, 'demo.ts'), snippet!);
+    // A type error must fail: the same file with a wrong attribute name.
+    fs.writeFileSync(path.join(dir, 'bad.ts'), `import { accel } from 'accelnl';\nconst d: accel.Accel = { devNmae: 'x' };\nconsole.log(d);\n`);
+    const tsc = path.join(app, 'node_modules/typescript/bin/tsc');
+    // The README's command line: tsc --module nodenext --target es2022 --strict FILE.
+    const tscArgs = [tsc, '--module', 'nodenext', '--target', 'es2022', '--strict'];
+    const bad = await run(process.execPath, [...tscArgs, '--noEmit', 'bad.ts'], { cwd: dir });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout).toMatch(/devNmae/);
+    const ok = await run(process.execPath, [...tscArgs, 'demo.ts'], { cwd: dir });
+    expect(ok).toMatchObject({ code: 0, stdout: '' });
+    const r = await run(process.execPath, ['demo.js'], { cwd: dir, env: { ACCEL_NL_PORT: String(PORT) } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/accel0/);
+  });
+
+  test("the README's family example: a drm-ras family from the shipped spec, served, answers the package's client", async () => {
+    expect(familySnippet).toContain('0x41434346');
+    const dir = path.join(app, 'ts');
+    fs.writeFileSync(path.join(dir, 'fam.ts'), familySnippet!.replace('0x41434346', `0x${FAMILY_PORT.toString(16)}`));
+    const tsc = path.join(app, 'node_modules/typescript/bin/tsc');
+    const ok = await run(process.execPath, [tsc, '--module', 'nodenext', '--target', 'es2022', '--strict', 'fam.ts'], { cwd: dir });
+    expect(ok).toMatchObject({ code: 0, stdout: '' });
+    const server = spawn(process.execPath, ['fam.js'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    server.stderr!.on('data', (d) => { err += d; });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const code = `require('accelnl').connectDrmRas({ serverPort: ${FAMILY_PORT} }).then(async (c) => {
+        console.log(JSON.stringify(await c.listNodes()));
+        console.log(JSON.stringify(await c.getErrorCounter(0, 1)));
+        console.log(JSON.stringify(await c.errorCounters(0)));
+        await c.getErrorCounter(0, 9).catch((e) => console.log(e.errno, e.extack.msg));
+        await c.clearErrorCounter(0, 1).catch((e) => console.log(e.errno));
+        c.close();
+      });`;
+      const r = await run(process.execPath, ['-e', code], { cwd: app });
+      expect(err).toBe('');
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      const counter = { errorId: 1, errorName: 'demo', errorValue: 42 };
+      expect(r.stdout.split('\n')).toEqual([
+        JSON.stringify([{ nodeId: 0, deviceName: 'demo0', nodeName: 'errors', nodeType: 'error-counter' }]),
+        JSON.stringify(counter), JSON.stringify([counter]),
+        '2 no such counter',
+        '95',  // clear-error-counter is left unimplemented: EOPNOTSUPP
+        '']);
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
+  itIf(fs.existsSync('/usr/sbin/genl') ? undefined : '/usr/sbin/genl (iproute2) is not installed')('npx accel wrap -- genl ctrl list', async () => {
+    const r = await npx(['--port', String(PORT), 'wrap', '--', '/usr/sbin/genl', 'ctrl', 'get', 'name', 'drm-ras']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/Name: drm-ras/);
+  });
+
+  test('without the install step (scripts skipped): the addon and the shim load from the prebuilds', async () => {
+    const copy = path.join(app, 'noscripts');
+    fs.cpSync(path.join(app, 'node_modules'), path.join(copy, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+    const acc = path.join(copy, 'node_modules/accelnl');
+    fs.rmSync(path.join(acc, 'genl/native/build'), { recursive: true });
+    fs.rmSync(path.join(acc, 'shim/build'), { recursive: true });
+    const r = await run(process.execPath, ['-e', "console.log(require('accelnl').nativeStatus().file)"], { cwd: copy });
+    expect(r).toMatchObject({ code: 0, stdout: `${path.join(acc, 'prebuilds', `${process.platform}-${process.arch}`, 'accelnl_sock.node')}\n` });
+    const w = await run(process.execPath, [path.join(acc, 'bin/accel'), '--port', String(PORT), 'wrap', '--', 'sh', '-c', 'echo $LD_PRELOAD'], { cwd: copy });
+    expect(w).toMatchObject({ code: 0, stdout: `${path.join(acc, 'prebuilds', `${process.platform}-${process.arch}`, 'accelnl_shim.so')}\n` });
+  });
+});
+
+/** `accel job run` of a 256x256x256 GEMM: A and B are 256 KiB each (over the 64 KiB the npm backend could send). */
+async function gemm(dir: string, nobody: boolean): Promise<void> {
+  const n = 256;
+  fs.writeFileSync(path.join(dir, 'a.f32'), Buffer.from(new Float32Array(n * n).fill(1).buffer));
+  fs.writeFileSync(path.join(dir, 'b.f32'), Buffer.from(new Float32Array(n * n).fill(2).buffer));
+  for (const f of ['a.f32', 'b.f32']) fs.chmodSync(path.join(dir, f), 0o644);
+  const out = path.join(dir, 'c.f32');
+  const args = ['--port', String(PORT), 'job', 'run', 'accel0', 'm', String(n), 'n', String(n), 'k', String(n),
+    'a', path.join(dir, 'a.f32'), 'b', path.join(dir, 'b.f32'), 'out', out];
+  const r = nobody
+    ? await run('runuser', ['-u', 'nobody', '--', process.execPath, path.join(app, 'node_modules/accelnl/bin/accel'), ...args], { cwd: dir, timeoutMs: 60000 })
+    : await npx(args, { timeoutMs: 60000 });
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  const bytes = fs.readFileSync(out);
+  const c = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  expect(c.length).toBe(n * n);
+  expect(c.every((x) => x === 2 * n)).toBe(true);
+}
