@@ -9,7 +9,9 @@
 //     the documented list (references, duplicates, features we do not support, names the generator
 //     cannot use), never for a structural one.
 // With extensions on, the only additional specs accepted are those using EXTENSIONS.
-import { readFileSync, readdirSync } from 'fs';
+import { spawnSync } from 'child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
 import { join } from 'path';
 import type { ErrorObject } from 'ajv';
 import { SpecError, loadSpec } from '../genl/ynl';
@@ -21,6 +23,7 @@ if (!SCHEMA_DIR) console.warn('spec-loader-diff: ../shared/peers/ynl is absent, 
 
 type J = Record<string, any>;
 const SPECS = join(__dirname, '../docs/netlink/specs');
+const PY = '/usr/bin/python3';
 
 const C_SPEC = `# SPDX-License-Identifier: MIT
 name: c-test
@@ -254,7 +257,7 @@ function ours(m: Mutation, extensions: boolean): Outcome {
     return { ok: false, path: e.path, msg: e.message };
   }
 }
-function upstream(m: Mutation, base: string): { ok: boolean; paths: Set<string>; spdx: boolean } {
+function upstream(m: Mutation, base: string): { ok: boolean; paths: Set<string>; spdx: boolean; errors: ErrorObject[] } {
   const { parse } = require('yaml') as typeof import('yaml');
   const text = m.text ?? base;
   let raw: unknown = m.raw;
@@ -263,7 +266,7 @@ function upstream(m: Mutation, base: string): { ok: boolean; paths: Set<string>;
     raw = parse(text.replace(/^(\s+-?\s*name: )on$/m, '$1true'));
   }
   const r = upstreamCheck(text, raw);
-  return { ok: r.ok, paths: ajvPaths(raw, r.errors), spdx: r.spdx };
+  return { ok: r.ok, paths: ajvPaths(raw, r.errors), spdx: r.spdx, errors: r.errors };
 }
 
 describe('our loader against the kernel schema (ajv) and ynl\'s SPDX rule', () => {
@@ -329,6 +332,55 @@ describe('our loader against the kernel schema (ajv) and ynl\'s SPDX rule', () =
       expect([what, ours({ what, raw: o }, false)]).toMatchObject([what, { ok: false, path }]);
       expect([what, ours({ what, raw: o }, true)]).toEqual([what, { ok: true }]);
     }
+  });
+
+  const pyOk = SCHEMA_DIR && spawnSync(PY, ['-c', 'import jsonschema, yaml']).status === 0;
+  if (SCHEMA_DIR && !pyOk) console.warn('spec-loader-diff: python3-jsonschema or python3-yaml missing, the check against ynl\'s own loader is skipped');
+  (pyOk ? it : it.skip)('ynl\'s own loader (nlspec.py, jsonschema) gives the same verdicts on a sample of the mutations', () => {
+    const { parse } = require('yaml') as typeof import('yaml');
+    const sample: { m: Mutation; text: string; base: string }[] = [];
+    for (const [name, text] of bases()) {
+      const raw = parse(text) as J;
+      const size = [...objects(raw)].length;
+      mutations(name, text, raw, Math.max(1, Math.floor(size / 40))).forEach((m, i) => {
+        // JSON is YAML to PyYAML, and quotes every string, so no YAML 1.1 word changes meaning.
+        if (i % 16 === 0 || m.text) sample.push({ m, base: text, text: m.text ?? `# SPDX-License-Identifier: MIT\n${JSON.stringify(m.raw)}\n` });
+      });
+    }
+    // The one place the two validators read the schema differently (see below), always in the sample.
+    const sub = parse(C_SPEC) as J;
+    sub['attribute-sets'][2]['name-prefix'] = 'c-test-lite-';
+    sample.push({ m: { what: 'genetlink-c test: name-prefix in a subset', raw: sub }, base: C_SPEC, text: `# SPDX-License-Identifier: MIT\n${JSON.stringify(sub)}\n` });
+    const scratch = mkdtempSync(join(tmpdir(), 'accelnl-nlspec-'));
+    const r = spawnSync(PY, [join(__dirname, 'spec-py/nlspec_verdicts.py'), YNL_DIR!, scratch], {
+      input: sample.map((x) => JSON.stringify({ text: x.text })).join('\n') + '\n', encoding: 'utf8', timeout: 300000,
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, maxBuffer: 64 << 20,
+    });
+    rmSync(scratch, { recursive: true, force: true });
+    expect(r.stderr).toBe('');
+    const verdicts = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ok: boolean; stage?: string; msg?: string });
+    expect(verdicts).toHaveLength(sample.length);
+    const tally = { agree: 0, draft07_dependencies: 0, ynl_load_refuses: 0 };
+    const wrong: string[] = [];
+    sample.forEach(({ m, base }, i) => {
+      const py = verdicts[i];
+      const up = upstream(m, base);
+      const me = ours(m, false);
+      if (py.stage === 'load' && up.ok) {
+        // Past the schema, ynl's loader refused (a reference it cannot resolve): ours refuses too.
+        if (me.ok) wrong.push(`${m.what}: ynl's loader refuses (${py.msg}), ours accepts`);
+        tally.ynl_load_refuses++;
+      } else if (py.ok === up.ok || (py.stage === 'load' && !up.ok)) tally.agree++;
+      else if (py.ok && up.errors.every((e) => e.keyword === 'not' || e.keyword === 'dependencies')) {
+        // jsonschema falls back to draft 2020-12 for the schemas' https $schema, where the draft-07
+        // dependencies keyword (no name-prefix in a subset) does not exist; ours keeps draft-07's answer.
+        tally.draft07_dependencies++;
+      } else wrong.push(`${m.what}: ynl ${py.ok ? 'accepts' : `refuses (${py.msg})`}, ajv ${up.ok ? 'accepts' : 'refuses'}`);
+    });
+    console.log(`spec-loader-diff (nlspec.py): ${JSON.stringify(tally)}`);
+    expect(wrong).toEqual([]);
+    expect(tally.agree).toBeGreaterThan(300);
+    expect(tally.draft07_dependencies).toBe(1); // the subset with a name-prefix: ajv and ours refuse, ynl accepts
   });
 
   it('YAML is read as PyYAML reads it: unquoted on/off/yes/no are booleans, 0777 octal', () => {
