@@ -5,7 +5,8 @@
 //   netlink     struct TLV walk; ids and types from accel.yaml (PyYAML); attribute order per netlink.md
 //   json        json with key order kept, checked against json.md's field order
 //   protobuf    python3-protobuf on protoc --python_out of ras.proto; re-serialized bytes are ours
-//   grpc        struct for the length-prefixed frames, then as protobuf
+//   grpc        struct for the length-prefixed frames, then as protobuf; and python3-grpcio calling the
+//               live service (GetCounters, StreamEvents replay, accel-lost, NOT_FOUND)
 //   thrift      python3-thrift on thrift --gen py of ras.thrift (thrift.md's recipe); re-serialized
 //   cbor        cbor2; its canonical encoding of what it read is our bytes
 //   asn1        asn1crypto's DER parser walked along ras.asn1's component lists
@@ -14,8 +15,12 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as G from '../genl';
+import { manualClock, startDaemon } from '../device';
 import { ACTIONS, BLOCKS, EVENT_KINDS, SEVERITIES } from '../device/enums';
-import { CODECS, type Doc, type DocType } from '../device/formats';
+import { CODECS, type Doc, type DocType, countersOf, eventRec } from '../device/formats';
+import { readFrom } from '../device/log';
+import { inject } from '../device/ras';
 import { normal } from './helpers/format-normal';
 import { edgeCounters, edgeEvents, saturated, typicalEvent } from './helpers/ras-records';
 
@@ -115,4 +120,41 @@ test('empty event lists are the bytes the pages give', () => {
   expect(Buffer.from(CODECS.protobuf.encode(empty)).toString('hex')).toBe('1200'); // protobuf.md: field 2, length 0
   expect(CODECS.grpc.encode(empty)).toHaveLength(0); // grpc.md: no frame at all
   expect(CODECS.netlink.encode(empty)).toHaveLength(0); // netlink.md: an empty list is zero bytes
+});
+
+describe('grpc, live: python3-grpcio calls the daemon\'s Ras service as grpc.md describes it', () => {
+  const why = [...missing('grpc'), ...(hasModule('grpc') ? [] : ['python3-grpcio'])];
+  if (why.length) console.warn(`formats-python: live gRPC skipped, missing Debian package(s): ${why.join(', ')}`);
+  (why.length ? it.skip : it)('GetCounters, StreamEvents replay from seq 1 with accel-lost, NOT_FOUND for an unknown device', async () => {
+    const hub = G.newHub();
+    const PORT = 0x41580000 + (process.pid & 0xfff);
+    const d = startDaemon({ port: PORT, tick: false, clock: manualClock(), grpc: '127.0.0.1:0', config: 'devices: [{}]',
+      open: (onBatch) => G.openInproc(hub, { port: PORT, onBatch }) });
+    try {
+      const endpoint = await d.grpc!.ready;
+      const dev = d.rt.emu.devices.get(0)!;
+      for (let i = 0; i < 5; i++) {
+        inject(d.rt.emu, dev, { block: BLOCKS[i], severity: SEVERITIES[i % 4], address: BigInt(i) << 40n, count: i + 1,
+          syndrome: Uint8Array.from({ length: i * 3 }, (_, j) => j * 7 + i) });
+      }
+      const want = {
+        counters: normal({ type: 'counters', counters: countersOf(dev, d.rt.emu.clock.nowNs()) }).counters,
+        events: normal({ type: 'events', events: readFrom(dev.log, 1n).events.map(eventRec) }).events,
+      };
+      expect((want.events as unknown[]).length).toBeGreaterThanOrEqual(5);
+      // The client runs in a child process; the daemon's event loop must stay free meanwhile.
+      const out = await new Promise<string>((resolve, reject) => {
+        const { spawn } = require('child_process') as typeof import('child_process');
+        const p = spawn(PY, [path.join(SCRIPTS, 'grpc_live.py'), gen.protobuf, endpoint, '0', String((want.events as unknown[]).length)],
+          { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+        let so = '', se = '';
+        p.stdout.on('data', (b: Buffer) => { so += b; });
+        p.stderr.on('data', (b: Buffer) => { se += b; });
+        p.on('close', (code: number) => (code === 0 ? resolve(so) : reject(new Error(`grpc_live.py exit ${code}: ${se}`))));
+      });
+      expect(JSON.parse(out)).toEqual({ ...want, lost: '0', unknown_device: 'NOT_FOUND' });
+    } finally {
+      d.close();
+    }
+  });
 });

@@ -4,7 +4,8 @@
 # argv: gen-dir protobuf|grpc counters|events
 import struct
 import sys
-sys.path.insert(0, sys.argv[1])
+if __name__ == '__main__':
+    sys.path.insert(0, sys.argv[1])
 import ras_pb2  # noqa: E402
 from common import emit, fail, payload  # noqa: E402
 
@@ -33,23 +34,24 @@ def parse(cls, b):
     return m
 
 
-data = payload()
-fmt, kind = sys.argv[2], sys.argv[3]
-if fmt == 'protobuf':
-    p = parse(ras_pb2.Payload, data)
-    body = p.WhichOneof('body')
-    if body != kind: fail(f'Payload holds {body}, expected {kind}')
-    emit({'counters': counters(p.counters)} if kind == 'counters' else {'events': [event(e) for e in p.events.events]})
-else:
-    msgs, off = [], 0
-    while off < len(data):
-        flag, ln = struct.unpack_from('>BI', data, off)
-        if flag != 0: fail(f'compressed flag {flag}')
-        msgs.append(data[off + 5:off + 5 + ln])
-        off += 5 + ln
-    if off != len(data): fail('last frame cut short')
-    if kind == 'counters':
-        if len(msgs) != 1: fail(f'{len(msgs)} Counters messages')
-        emit({'counters': counters(parse(ras_pb2.Counters, msgs[0]))})
+if __name__ == '__main__':
+    data = payload()
+    fmt, kind = sys.argv[2], sys.argv[3]
+    if fmt == 'protobuf':
+        p = parse(ras_pb2.Payload, data)
+        body = p.WhichOneof('body')
+        if body != kind: fail(f'Payload holds {body}, expected {kind}')
+        emit({'counters': counters(p.counters)} if kind == 'counters' else {'events': [event(e) for e in p.events.events]})
     else:
-        emit({'events': [event(parse(ras_pb2.Event, m)) for m in msgs]})
+        msgs, off = [], 0
+        while off < len(data):
+            flag, ln = struct.unpack_from('>BI', data, off)
+            if flag != 0: fail(f'compressed flag {flag}')
+            msgs.append(data[off + 5:off + 5 + ln])
+            off += 5 + ln
+        if off != len(data): fail('last frame cut short')
+        if kind == 'counters':
+            if len(msgs) != 1: fail(f'{len(msgs)} Counters messages')
+            emit({'counters': counters(parse(ras_pb2.Counters, msgs[0]))})
+        else:
+            emit({'events': [event(parse(ras_pb2.Event, m)) for m in msgs]})
