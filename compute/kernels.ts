@@ -33,7 +33,7 @@ export function blocking() {
 
 /**
  * Element counts of the eight scratch arrays: a0..a5 (one row of each A panel), b, and bkey (which
- * block b holds: task id, pc, kc, jc, nc, kind; see runTask).
+ * block b holds: task id, pc, kc, jc, nc, kind + shift; see runTask).
  */
 export function scratchSizes(): number[] {
   const bl = blocking();
@@ -209,6 +209,33 @@ export function writeBack(t: Task, s0: number, s1: number, jc: number, nc: numbe
   }
 }
 
+/**
+ * i8 with k <= 4095 (see runTask): W holds, per column pair jj at column jj, the exact packed sum
+ * T = X + 2^shift * Y over all of k. Decodes it (|X| < 2^(shift-1), so Y = round(T / 2^shift) with no
+ * tie) and writes C[.][2jj] from X and C[.][2jj+1] from Y like writeBack.
+ */
+export function writeBackPairs(t: Task, s0: number, s1: number, jc: number, nc: number, w: Float64Array, ldw: number, shift: number): void {
+  const c = t.c, ldc = t.ldc, alpha = t.alpha, beta = t.beta;
+  const scale = Math.pow(2, shift), inv = Math.pow(2, -shift), pairs = nc >> 1, odd = nc & 1;
+  for (let i = s0; i < s1; i++) {
+    let wi = (i - s0) * ldw, ci = i * ldc + jc;
+    const end = ci + 2 * pairs;
+    for (; ci < end; ci += 2, wi++) {
+      const T = w[wi], hi = Math.round(T * inv), lo = T - hi * scale;
+      if (beta === 0) { c[ci] = Math.imul(alpha, lo | 0); c[ci + 1] = Math.imul(alpha, hi | 0); }
+      else {
+        c[ci] = (Math.imul(alpha, lo | 0) + Math.imul(beta, c[ci])) | 0;
+        c[ci + 1] = (Math.imul(alpha, hi | 0) + Math.imul(beta, c[ci + 1])) | 0;
+      }
+    }
+    if (odd !== 0) {
+      // The last column had no partner: its pair's high half is 0, so T is X alone.
+      const lo = w[wi];
+      c[ci] = beta === 0 ? Math.imul(alpha, lo | 0) : (Math.imul(alpha, lo | 0) + Math.imul(beta, c[ci])) | 0;
+    }
+  }
+}
+
 /** The alpha = 0 or k = 0 case: C = beta * C (A and B are not read, as in BLAS). */
 export function scaleC(t: Task): void {
   const c = t.c, ldc = t.ldc, beta = t.beta;
@@ -233,6 +260,11 @@ export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
   if (t.m1 <= t.m0 || t.n1 <= t.n0) return ws;
   if (t.alpha === 0 || t.k === 0) { scaleC(t); return ws; }
   const ldw = (Math.min(NC, t.n1 - t.n0) + 1) & ~1;
+  // i8 with k <= 4095: pack B pairs with shift 27 and keep the packed sums in W over all of k
+  // (exact: 2^14 * k < 2^26 and 2^14 * k * (2^27 + 1) < 2^53), decoding once per element of C in
+  // writeBackPairs; longer k decodes every KC block (macroI8) with I8_SHIFT.
+  const pairsInW = t.kind === 1 && t.k <= 4095;
+  const shift = pairsInW ? 27 : bl.I8_SHIFT;
   const need = Math.ceil(Math.min(ROWS, t.m1 - t.m0) / MR) * MR * ldw;
   const w = ws !== null && ws.length >= need ? ws : new Float64Array(need);
   const out = new Float64Array(6);
@@ -245,19 +277,20 @@ export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
         const kc = Math.min(KC, t.k - pc), kcp = (kc + 3) & ~3;
         // A pool call's chunks (same id) on one worker share B's blocks: pack each once. Id 0 never matches.
         const key = __accelnl_gemm_bkey;
-        if (t.id === 0 || key[0] !== t.id || key[1] !== pc || key[2] !== kc || key[3] !== jc || key[4] !== nc || key[5] !== t.kind) {
+        if (t.id === 0 || key[0] !== t.id || key[1] !== pc || key[2] !== kc || key[3] !== jc || key[4] !== nc || key[5] !== t.kind + shift) {
           key[0] = 0; // invalid while packing
-          if (t.kind === 1) packBI8(t, pc, kc, kcp, jc, nc, bl.I8_SHIFT); else packB(t, pc, kc, kcp, jc, nc);
-          key[1] = pc; key[2] = kc; key[3] = jc; key[4] = nc; key[5] = t.kind; key[0] = t.id;
+          if (t.kind === 1) packBI8(t, pc, kc, kcp, jc, nc, shift); else packB(t, pc, kc, kcp, jc, nc);
+          key[1] = pc; key[2] = kc; key[3] = jc; key[4] = nc; key[5] = t.kind + shift; key[0] = t.id;
         }
         for (let ic = 0; ic < rows; ic += MC) {
           const mc = Math.min(MC, rows - ic), np = Math.ceil(mc / MR);
           packA(t, s0 + ic, mc, np, pc, kc, kcp);
-          if (t.kind === 1) macroI8((nc + 1) >> 1, np, kcp, w, ic * ldw, ldw, out, bl.I8_SHIFT);
+          if (pairsInW) macroF((nc + 1) >> 1, np, kcp, w, ic * ldw, ldw, out);
+          else if (t.kind === 1) macroI8((nc + 1) >> 1, np, kcp, w, ic * ldw, ldw, out, shift);
           else macroF(nc, np, kcp, w, ic * ldw, ldw, out);
         }
       }
-      writeBack(t, s0, s1, jc, nc, w, ldw);
+      if (pairsInW) writeBackPairs(t, s0, s1, jc, nc, w, ldw, shift); else writeBack(t, s0, s1, jc, nc, w, ldw);
     }
   }
   return w;
@@ -317,6 +350,7 @@ export function warmUp(rounds: number): void {
 
 /** Every function above, in an order where each is declared before the worker script runs. */
 export const KERNEL_FUNCTIONS = [
-  blocking, scratchSizes, installScratch, packRow, zeroRow, packA, packB, packBI8, dot6, macroF, macroI8, writeBack, scaleC, runTask,
+  blocking, scratchSizes, installScratch, packRow, zeroRow, packA, packB, packBI8, dot6, macroF, macroI8, writeBack, writeBackPairs,
+  scaleC, runTask,
   runClaims, warmUp,
 ];

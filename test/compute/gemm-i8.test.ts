@@ -31,6 +31,17 @@ describe('gemm i8', () => {
     expect(Array.from(d.c)).toEqual(new Array(35).fill(16384 * k));
   });
 
+  // k <= 4095 keeps packed pair sums over all of k (shift 27) and decodes once; k = 4096 decodes per
+  // KC block. Both sides of the boundary, at the extreme product, with an odd n (last column unpaired)
+  // and alternating signs so both halves of a pair are at their limit with opposite signs.
+  test.each([[4095], [4096], [4095 - 3]])('k = %i at the extremes, odd n: exact on both sides of the packed-sum limit', (k) => {
+    const m = 7, n = 5;
+    const d = filled(m, n, k, -128, -128);
+    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) d.b[p * n + j] = j % 2 === 0 ? -128 : 127;
+    gemm(d);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) expect(d.c[i * n + j]).toBe((j % 2 === 0 ? 16384 : -16256) * k);
+  });
+
   test('mixed extremes: -128 * 127 and 127 * 127 in neighbouring columns of a pair', () => {
     const m = 6, n = 4, k = 2500;
     const d = filled(m, n, k, -128, 127);

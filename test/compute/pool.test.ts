@@ -34,6 +34,29 @@ describe('createPool', () => {
     }
   });
 
+  // Calls big enough to cut into several chunks: rows with one B block (small chunks reusing B), rows
+  // with several B blocks (n > NC, k > KC), columns (n > m) with an odd width and odd chunk edges.
+  test.each([
+    ['f32', 300, 200, 150], ['i8', 257, 255, 300], ['f64', 130, 520, 40], ['f32', 140, 600, 530], ['i8', 41, 777, 333],
+    ['i8', 60, 50, 4200],
+  ] as const)('%s m=%i n=%i k=%i in many chunks is bit-identical to gemm()', async (dtype, m, n, k) => {
+    const [d1, d2] = twins({ dtype, m, n, k, padC: 1, beta: dtype === 'i8' ? 2 : 0.25, seed: m * n + k });
+    gemm(d1);
+    await pool.gemm(d2);
+    expect(sameBits(d1.c, d2.c)).toBe(true);
+    expect(paddingIntact(d2)).toBe(true);
+  });
+
+  test('a worker never reuses the packed B of another call: same shapes, different B, concurrently and in turn', async () => {
+    const mk = (seed: number) => twins({ dtype: 'f32', m: 120, n: 96, k: 64, seed });
+    const pairs = [mk(1), mk(2), mk(3), mk(4)];
+    for (const [d1] of pairs) gemm(d1);
+    await Promise.all(pairs.map(([, d2]) => pool.gemm(d2)));
+    for (const [d1, d2] of pairs) expect(sameBits(d1.c, d2.c)).toBe(true);
+    for (const [, d2] of pairs) { d2.c.fill(0); await pool.gemm(d2); }
+    for (const [d1, d2] of pairs) expect(sameBits(d1.c, d2.c)).toBe(true);
+  });
+
   test('beta = 0 with a non-shared C never reads it (NaN does not leak through the copy)', async () => {
     const d = makeDesc({ dtype: 'f32', m: 40, n: 30, k: 20, beta: 0, padC: 2, seed: 3 });
     for (let i = 0; i < 40; i++) for (let j = 0; j < 30; j++) d.c[i * 32 + j] = NaN;
