@@ -18,7 +18,10 @@ import * as path from 'path';
 import * as G from '../genl';
 import { manualClock, startDaemon } from '../device';
 import { ACTIONS, BLOCKS, EVENT_KINDS, SEVERITIES } from '../device/enums';
-import { CODECS, type Doc, type DocType, countersOf, eventRec } from '../device/formats';
+import { CODECS, type Doc, type DocType, FORMATS as ALL_FORMATS, LOG_BATCH, countersOf, eventRec } from '../device/formats';
+import { readAttrs, writeAttrs } from '../genl/ynl';
+import { type Accel, CMD, spec } from '../device/gen/accel';
+import { reassemble } from '../device/client';
 import { readFrom } from '../device/log';
 import { inject } from '../device/ras';
 import { normal } from './helpers/format-normal';
@@ -154,6 +157,50 @@ describe('grpc, live: python3-grpcio calls the daemon\'s Ras service as grpc.md 
       });
       expect(JSON.parse(out)).toEqual({ ...want, lost: '0', unknown_device: 'NOT_FOUND' });
     } finally {
+      d.close();
+    }
+  });
+});
+
+describe('from the daemon: ras-get and ras-log-get payloads, reassembled as formats.md says, decoded in Python', () => {
+  const usable = ALL_FORMATS.filter((f) => !missing(f).length);
+  const skipped = ALL_FORMATS.filter((f) => missing(f).length);
+  if (skipped.length) console.warn(`formats-python: daemon payloads not checked for ${skipped.join(', ')} (missing Debian packages)`);
+  (usable.length ? it : it.skip)(`every usable format (${usable.join(', ')}): counters, and a log of ${LOG_BATCH + 44} records in two documents`, async () => {
+    const hub = G.newHub();
+    const PORT = 0x41590000 + (process.pid & 0xfff);
+    const d = startDaemon({ port: PORT, tick: false, clock: manualClock(), grpc: '127.0.0.1:0', config: 'devices: [{ log-capacity: 1024 }]',
+      open: (onBatch) => G.openInproc(hub, { port: PORT, onBatch }) });
+    const c = G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(hub, { onBatch, uid: 0 }) });
+    try {
+      await d.grpc!.ready;
+      const fam = await c.resolve('accel');
+      const dev = d.rt.emu.devices.get(0)!;
+      for (let i = 0; i < LOG_BATCH + 44; i++) {
+        inject(d.rt.emu, dev, { block: BLOCKS[i % 11], severity: SEVERITIES[i % 4], address: BigInt(i) << 20n, count: 1 + (i % 5),
+          syndrome: Uint8Array.from({ length: i % 17 }, (_, j) => (i + j) & 0xff) });
+      }
+      const put = (a: Accel) => (w: Parameters<typeof writeAttrs>[0]) => writeAttrs(w, spec, 'accel', a);
+      const read = (m: G.Message) => readAttrs<Accel>(m.v, m.attrs, m.end, spec, 'accel');
+      const log = readFrom(dev.log, 1n).events.map(eventRec);
+      const batches = [log.slice(0, LOG_BATCH), log.slice(LOG_BATCH)];
+      expect(batches[1].length).toBeGreaterThan(0);
+      for (const f of usable) {
+        const [r] = (await c.request(fam.id, CMD.RAS_GET, { fill: put({ devIndex: 0, format: f }) })).map(read);
+        expect([f, r.format]).toEqual([f, f]);
+        const snap = countersOf(dev, d.rt.emu.clock.nowNs());
+        const want = f === 'key-val-32' ? { type: 'counters' as const, counters: { ...snap, counters: snap.counters.map((x) => ({
+          ...x, volatileCount: x.volatileCount > 0xffffffffn ? 0xffffffffn : x.volatileCount, aggregateCount: x.aggregateCount > 0xffffffffn ? 0xffffffffn : x.aggregateCount })) } }
+          : { type: 'counters' as const, counters: snap };
+        expect([f, pyDecode(f, r.payload!, 'counters')]).toEqual([f, { out: normal(want) }]);
+        const msgs: Accel[] = [];
+        for await (const m of c.dump(fam.id, CMD.RAS_LOG_GET, { fill: put({ devIndex: 0, cursor: 1, format: f }) })) msgs.push(read(m));
+        const docs = reassemble(msgs);
+        expect([f, docs.length]).toEqual([f, 2]);
+        docs.forEach((doc, i) => expect([f, i, pyDecode(f, doc, 'events')]).toEqual([f, i, { out: normal({ type: 'events', events: batches[i] }) }]));
+      }
+    } finally {
+      c.close();
       d.close();
     }
   });
