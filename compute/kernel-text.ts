@@ -12,6 +12,7 @@ import { KERNEL_FUNCTIONS, installScratch, runClaims, runTask, warmUp } from './
 
 export interface Kernels {
   runTask: typeof runTask;
+  runClaims: typeof runClaims;
 }
 
 // Coverage tools (istanbul) inject calls like cov_1x2y().s[3]++ into function bodies; the counters
@@ -54,7 +55,7 @@ export function workerScript(): string {
     'let ws = null;',
     'parentPort.on("message", (msg) => {',
     '  try {',
-    `    const r = ${runClaims.name}(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, ws);`,
+    `    const r = ${runClaims.name}(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, ws, 0, 0);`,
     '    ws = r.ws;',
     '    parentPort.postMessage({ ok: true, chunks: r.chunks });',
     '  } catch (e) { parentPort.postMessage({ ok: false, error: String((e && e.stack) || e) }); }',
@@ -67,7 +68,7 @@ let local: Kernels | undefined;
 /** The kernels for the calling thread, instantiated once against the real global. */
 export function localKernels(): Kernels {
   if (local === undefined) {
-    const body = `"use strict";\n${kernelText()}\n${installScratch.name}(null);\n${warmUp.name}(${WARMUP_ROUNDS});\nreturn { runTask: ${runTask.name} };`;
+    const body = `"use strict";\n${kernelText()}\n${installScratch.name}(null);\n${warmUp.name}(${WARMUP_ROUNDS});\nreturn { runTask: ${runTask.name}, runClaims: ${runClaims.name} };`;
     const src = `(function () {\n${body}\n})()`;
     local = runInThisContext(src, { filename: 'accelnl-compute-kernels.js' }) as Kernels;
   }

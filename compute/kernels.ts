@@ -297,21 +297,27 @@ export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
 }
 
 /**
- * A worker's share of a pool call: claims chunks of C (6-row panels or column pairs, `units` in all)
- * from the shared counter ctl[0] until none are left, and computes each with runTask. Chunks shrink
- * as the work runs out (a quarter of what is left per thread, at least minTake), so a worker that
- * starts late, or shares its core with another process, takes fewer chunks instead of finishing last.
- * Returns the workspace and the number of chunks this worker computed.
+ * A share of a pool call: claims chunks of C (6-row panels or column pairs, `units` in all) from the
+ * shared counter ctl[0] until none are left, and computes each with runTask. Chunks shrink as the
+ * work runs out (a quarter of what is left per thread, at least minTake), so a worker that starts
+ * late, or shares its core with another process, takes fewer chunks instead of finishing last.
+ * A worker counts itself in ctl[1] when it starts. The calling thread may help while the workers
+ * wake up (helpUntil > 0): it takes minTake units at a time and stops as soon as `helpers` workers
+ * have started or at performance.now() >= helpUntil, whichever comes first.
+ * Returns the workspace and the number of chunks computed.
  */
 export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: number, minTake: number, threads: number,
-  ws: Float64Array | null): { ws: Float64Array | null; chunks: number } {
+  ws: Float64Array | null, helpUntil: number, helpers: number): { ws: Float64Array | null; chunks: number } {
   const unit = byRows ? 6 : 2, lo = byRows ? t.m0 : t.n0, hi = byRows ? t.m1 : t.n1;
+  const helping = helpUntil > 0;
+  if (!helping) Atomics.add(ctl, 1, 1);
   let chunks = 0;
   for (;;) {
+    if (helping && (Atomics.load(ctl, 1) >= helpers || performance.now() >= helpUntil)) break;
     const cur = Atomics.load(ctl, 0);
     if (cur >= units) break;
     const rem = units - cur;
-    let take = Math.ceil(rem / (2 * threads));
+    let take = helping ? minTake : Math.ceil(rem / (2 * threads));
     if (take < minTake) take = minTake;
     if (take > rem) take = rem;
     if (Atomics.compareExchange(ctl, 0, cur, cur + take) !== cur) continue;

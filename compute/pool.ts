@@ -5,7 +5,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { runLocal } from './gemm';
+import { helpLocal, runLocal } from './gemm';
 import { blocking, scratchSizes } from './kernels';
 import type { Dst, GemmDesc, Src, Task } from './types';
 import { spans, toTask } from './validate';
@@ -28,13 +28,16 @@ export interface Pool {
 
 export const DEFAULT_MIN_FLOPS = 1 << 24;
 
+/** At most this long (ms) the calling thread computes chunks while a call's workers wake up. */
+const HELP_MS = 0.5;
+
 /**
  * One offloaded call. Every worker that takes one of its shares claims chunks of C from the shared
  * counter ctl[0] (see runClaims) until all `units` are claimed; the call is done when every unit is
  * claimed and no share is still running (shares still queued then are dropped).
  */
 interface Call {
-  msg: { task: Task; ctl: Int32Array; byRows: boolean; units: number; minTake: number; threads: number };
+  msg: { task: Task; ctl: Int32Array; byRows: boolean; units: number; minTake: number; threads: number; oneBlock: boolean };
   queued: number;
   running: number;
   settled: boolean;
@@ -91,8 +94,8 @@ function plan(t: Task, threads: number): Call['msg'] {
   const units = Math.ceil((byRows ? t.m : t.n) / (byRows ? 6 : 2));
   const oneBlock = byRows && t.n <= NC && t.k <= KC;
   const minTake = oneBlock ? 2 : Math.max(1, Math.ceil(units / (2 * threads)));
-  const ctl = new Int32Array(new SharedArrayBuffer(4));
-  return { task: { ...t, id: nextCallId++ }, ctl, byRows, units, minTake, threads };
+  const ctl = new Int32Array(new SharedArrayBuffer(8)); // [0] units claimed, [1] workers started
+  return { task: { ...t, id: nextCallId++ }, ctl, byRows, units, minTake, threads, oneBlock };
 }
 
 /** Starts a pool. Workers start on first use; idle workers do not keep the process alive. */
@@ -103,6 +106,9 @@ export function createPool(opts: PoolOptions = {}): Pool {
   if (typeof minFlops !== 'number' || !(minFlops >= 0)) throw new RangeError(`createPool: minFlops must be a non-negative number (got ${minFlops})`);
   const slots: Slot[] = [];
   const queue: Call[] = []; // one entry per share still to start
+  // Workers that must have started before the calling thread stops helping: all of them if there
+  // is a core to spare, else one fewer (the last one needs the caller's core).
+  const helpers = Math.min(threads, availableParallelism() - 1);
   let closed = false;
 
   function spawn(): Slot {
@@ -171,6 +177,15 @@ export function createPool(opts: PoolOptions = {}): Pool {
       const call: Call = { msg, queued: shares, running: 0, settled: false, resolve, reject };
       for (let i = 0; i < shares; i++) queue.push(call);
       pump();
+      // A wake-up costs a worker 0.1-0.3 ms here (docs/compute.md), a tenth of a 256^3 call. While
+      // the workers wake, this thread takes small chunks itself, when every share started at once
+      // on an idle worker and the chunks are small (B one block). It stops when as many workers
+      // have started as leave it a core, or after HELP_MS: the event loop is held at most that
+      // long plus one chunk.
+      if (call.queued === 0 && msg.oneBlock && helpers > 0) {
+        helpLocal(msg, performance.now() + HELP_MS, Math.min(shares, helpers));
+        if (call.running === 0 && Atomics.load(msg.ctl, 0) >= msg.units) finish(call, null);
+      }
     });
   }
 
