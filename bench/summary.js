@@ -9,30 +9,37 @@ function load(dir, name) {
   try { return JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8')); } catch { return undefined; }
 }
 
-/** [label, value, goal, unit, higherIsBetter] from whatever reports exist. */
+/** {label, value (a median), goal, unit, higher (is better), detail (anchor, spread)} from whatever reports exist. */
 function figures(dir) {
   const out = [];
-  const add = (label, value, goal, unit, higher) => {
-    if (typeof value === 'number' && Number.isFinite(value)) out.push({ label, value, goal, unit, higher });
+  const add = (label, value, goal, unit, higher, detail = '') => {
+    if (typeof value === 'number' && Number.isFinite(value)) out.push({ label, value, goal, unit, higher, detail });
   };
+  const kf = (x) => Math.round(x).toLocaleString('en-US');
+  const r2 = (x) => x.toFixed(2);
   const codec = load(dir, 'codec');
   if (codec) add('TLV codec vs netlink pkg', codec.data.ratio, 5, 'x', true);
   const rate = load(dir, 'rate');
   if (rate) {
-    add('sequential requests vs C userspace floor', rate.data.ours_1 / rate.data.floor_1, 0.85, 'x', true);
-    add('pipelined requests (32) vs kernel', rate.data.ours_32 / rate.data.kernel_32, 1.2, 'x', true);
+    const st = rate.data.stats || {};
+    const sp = (key) => (st[key] ? `${kf(st[key].median)}/s (${kf(st[key].min)}-${kf(st[key].max)})` : `${kf(rate.data[key])}/s`);
+    add('sequential requests vs C userspace floor', rate.data.ours_1 / rate.data.floor_1, 0.85, 'x', true,
+      `ours ${sp('ours_1')}, floor ${sp('floor_1')}, kernel ${sp('kernel_1')} (ours/kernel ${r2(rate.data.ours_1 / rate.data.kernel_1)})`);
+    add('pipelined requests (32) vs kernel', rate.data.ours_32 / rate.data.kernel_32, 1.2, 'x', true, `ours ${sp('ours_32')}, kernel ${sp('kernel_32')}`);
   }
   const dump = load(dir, 'dump');
   if (dump) {
     const k = dump.data.kernelNsPerByte;
     const per = (r) => (r.ms * 1e6) / r.bytes / k;
-    add(`device dump (${dump.data.ndev}) per byte vs kernel`, per(dump.data.devDump), 1, 'x', false);
-    add(`RAS-log dump (${dump.data.nev}) per byte vs kernel`, per(dump.data.logDump), 1, 'x', false);
+    const ms = (r) => `${r.ms.toFixed(1)} ms${r.msMin !== undefined ? ` (${r.msMin.toFixed(1)}-${r.msMax.toFixed(1)})` : ''}, ${kf(r.bytes)} B`;
+    add(`device dump (${dump.data.ndev}) per byte vs kernel`, per(dump.data.devDump), 1, 'x', false, `${ms(dump.data.devDump)}; kernel ${dump.data.kernelNsPerByte.toFixed(1)} ns/B`);
+    add(`RAS-log dump (${dump.data.nev}) per byte vs kernel`, per(dump.data.logDump), 1, 'x', false, ms(dump.data.logDump));
   }
   const fan = load(dir, 'fanout');
   if (fan) {
     const eight = fan.data.find((r) => r.nsubs === 8);
-    if (eight) add('RAS deliveries/s to 8 subscribers', eight.deliveredPerSec, 1000000, '/s', true);
+    if (eight) add('RAS deliveries/s to 8 subscribers', eight.deliveredPerSec, 1000000, '/s', true,
+      `${eight.mode}, ${kf(eight.eventsPerSec)} events/s produced, one run`);
     const lost = fan.data.reduce((n, r) => n + r.unrecovered, 0);
     add('events lost beyond recovery', lost, 0, '', false);
   }
@@ -41,17 +48,23 @@ function figures(dir) {
     const r = (impl, n) => gemm.data.results.find((x) => x.impl === impl && x.n === n);
     for (const n of gemm.data.sizes.filter((x) => x >= 256)) {
       const f32 = r('ours f32', n), pool = r('ours f32 pool', n), i8 = r('ours i8', n);
-      if (f32) add(`GEMM f32 1 thread GFLOP/s (n=${n})`, f32.median, 12, '', true);
-      if (f32 && pool) add(`GEMM f32 2-worker pool / 1 thread (n=${n})`, pool.median / f32.median, 1.8, 'x', true);
-      if (f32 && i8) add(`GEMM i8 / f32, 1 thread (n=${n})`, i8.median / f32.median, 2, 'x', true);
+      const q = (x) => (x.q1 !== undefined ? ` [${r2(x.q1)}-${r2(x.q3)}]` : '');
+      const tf = r('tfjs-cpu f32', n);
+      if (f32) add(`GEMM f32 1 thread GFLOP/s (n=${n})`, f32.median, 12, '', true, `quartiles${q(f32)}${tf ? `; ${r2(f32.median / tf.median)}x tfjs-cpu` : ''}`);
+      if (f32 && pool) add(`GEMM f32 2-worker pool / 1 thread (n=${n})`, pool.median / f32.median, 1.8, 'x', true, `pool ${r2(pool.median)} GFLOP/s${q(pool)}; paired per rep ${r2((gemm.data.ratios[`n=${n}`] || {})['f32 pool/single paired median'] ?? NaN)}`);
+      if (f32 && i8) add(`GEMM i8 / f32, 1 thread (n=${n})`, i8.median / f32.median, 2, 'x', true, `i8 ${r2(i8.median)} GOP/s${q(i8)}`);
     }
   }
   const job = load(dir, 'job');
-  if (job) add(`job over netlink, overhead beyond upload (n=${job.data.n})`, Math.max(0, job.data.overhead * 100), 5, '%', false);
+  if (job) {
+    const st = job.data.stats;
+    add(`job over netlink, overhead beyond upload (n=${job.data.n})`, Math.max(0, job.data.overhead * 100), 5, '%', false,
+      st ? `submit->done ${st.job.median.toFixed(1)} ms (${st.job.min.toFixed(1)}-${st.job.max.toFixed(1)}), direct ${st.direct.median.toFixed(1)} ms (${st.direct.min.toFixed(1)}-${st.direct.max.toFixed(1)}); per round ${(st.overhead.median * 100).toFixed(1)}% (${(st.overhead.min * 100).toFixed(1)} to ${(st.overhead.max * 100).toFixed(1)}%)` : '');
+  }
   const scale = load(dir, 'scale');
   if (scale) {
     const big = scale.data.runs[scale.data.runs.length - 1];
-    if (big) add(`daemon ready with ${big.devices} devices`, big.readyMs, 300, 'ms', false);
+    if (big) add(`daemon ready with ${big.devices} devices`, big.readyMs, 300, 'ms', false, big.readyMinMs !== undefined ? `(${Math.round(big.readyMinMs)}-${Math.round(big.readyMaxMs)}) ms` : '');
     add('memory per idle device (KiB)', scale.data.perDeviceMiB * 1024, 32, 'KiB', false);
   }
   const cli = load(dir, 'cli');
@@ -59,7 +72,7 @@ function figures(dir) {
     const row = cli.data.rows.find((r) => r.command === 'accel dev show');
     const node = cli.data.rows.find((r) => r.command === 'node -e 0');
     const num = (x) => Number(String(x).replace(/,/g, ''));
-    if (row && node) add('accel dev show / node -e 0 (medians)', num(row['median ms']) / num(node['median ms']), 1.2, 'x', false);
+    if (row && node) add('accel dev show / node -e 0 (medians)', num(row['median ms']) / num(node['median ms']), 1.2, 'x', false, `${row['median ms']} ms / ${node['median ms']} ms, ${row.runs} runs`);
   }
   return out;
 }
@@ -88,14 +101,23 @@ function svg(figs, title) {
   return s;
 }
 
+/** The figures as a markdown table (pasted into docs/performance.md). */
+function markdown(figs) {
+  const met = (f) => (f.goal === 0 ? f.value === 0 : f.higher ? f.value >= f.goal : f.value <= f.goal);
+  const unit = (f) => (f.unit === 'x' ? 'x' : f.unit === '/s' ? '/s' : f.unit ? ' ' + f.unit : '');
+  const rows = figs.map((f) => `| ${f.label} | **${fmtv(f)}** | ${f.higher ? '≥' : '≤'} ${f.goal}${unit(f)} | ${met(f) ? 'yes' : 'no'} | ${f.detail || ''} |`);
+  return ['| figure (median) | value | goal | met | anchor, spread |', '|---|---|---|---|---|', ...rows].join('\n') + '\n';
+}
+
 function summarize(dir, svgFile, label) {
   const figs = figures(dir);
   fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify({ date: new Date().toISOString(), label, figures: figs }, null, 2));
+  fs.writeFileSync(path.join(dir, 'summary.md'), markdown(figs));
   fs.writeFileSync(svgFile, svg(figs, `accelnl benchmarks (${label})`));
   return figs;
 }
 
-module.exports = { summarize, figures };
+module.exports = { summarize, figures, markdown };
 if (require.main === module) {
   const dir = process.argv[2] ?? path.join(__dirname, 'results');
   const out = process.argv[3] ?? path.join(__dirname, '../docs/performance.svg');
