@@ -115,7 +115,9 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
     await closed;
     killing = false;
     admin?.close();
-    await sleep(300); // what client processes received before the kill reaches us first
+    // What the client processes received from the old daemon is judged before the model forgets it.
+    await sleep(300);
+    await Promise.all(procs.map((p) => p.cmd('sync', 0)));
     w.epoch++;
     w.stats.restarts++;
     for (const s of w.socks.values()) {
@@ -185,6 +187,11 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
     old.watch = undefined;
     abandonAll(w, old, 'socket closed');
     w.stats.closes++;
+    // A closed socket receives nothing more; what its successor needs of it is its BO handles (the
+    // data is dropped: long runs close thousands) and its port's leftover subscriptions.
+    w.socks.delete(old.id);
+    for (const b of old.bos.values()) b.data = new Uint8Array(0);
+    old.pred = undefined;
     const otherUser = procs.filter((p) => p.uid !== old.uid);
     const sameUser = procs.filter((p) => p.uid === old.uid && p !== old.proc);
     const q = rr.chance(0.75) || !sameUser.length ? rr.pick(otherUser) : rr.pick(sameUser);

@@ -8,6 +8,7 @@
 //        {"id":2,"op":"send","sock":3,"to":N,"hex":"..."}            -> {"ev":"done","id":2,"r":0}
 //        {"id":3,"op":"pause"|"resume"|"close","sock":3}
 //        {"id":4,"op":"join"|"leave","sock":3,"group":2}             -> r = 0 or -errno
+//        {"id":5,"op":"sync","sock":0}: answered after what the sockets had queued is reported
 //   out: {"ev":"recv","sock":3,"from":N,"uid":0,"groups":0,"hex":"..."}, {"ev":"overrun","sock":3}
 import * as readline from 'readline';
 import { loadNative, type NativeHandle } from '../../genl/native/load';
@@ -62,6 +63,8 @@ async function run(c: { id: number; op: string; sock: number; port?: number; rcv
     case 'join': return s ? nat!.setInt(s.h, SOL_NETLINK, ADD, c.group!) : -9;
     case 'leave': return s ? nat!.setInt(s.h, SOL_NETLINK, DROP, c.group!) : -9;
     case 'close': if (s) { nat!.close(s.h); socks.delete(c.sock); } return 0;
+    // A turn of the event loop: whatever the sockets had queued is reported before this answer.
+    case 'sync': await new Promise((res) => setImmediate(res)); return 0;
     default: return -22;
   }
 }
