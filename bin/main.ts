@@ -26,7 +26,7 @@ const lazy = (name: string, usage: string, load: () => Promise<{ run: Obj['run']
 
 const OBJECTS: Obj[] = [
   devObject, rasObject, healthObject, capsObject, jobObject, boObject, familyObject, serverObject,
-  lazy('monitor', 'Usage: accel [ -j [ -p ] ] [ -t ] monitor [ all | OBJECT-LIST ] [ --pcap FILE ]\nwhere  OBJECT-LIST := { dev | ras | health | job } ...\n',
+  lazy('monitor', 'Usage: accel [ -j [ -p ] ] [ -t ] monitor [ all | OBJECT-LIST ] [ --pcap FILE ] [ --timeout MSEC ]\nwhere  OBJECT-LIST := { dev | ras | health | job } ...\n',
     async () => ({ run: (require('./monitor.js') as typeof import('./monitor')).runMonitor })),
   lazy('exporter', 'Usage: accel exporter [ --listen ADDR ] [ --interval MSEC ]\n',
     async () => ({ run: (require('./exporter.js') as typeof import('./exporter')).runExporter })),

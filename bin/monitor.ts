@@ -3,8 +3,9 @@
 // overrun are read back from the device's log by the client library and printed marked recovered.
 import type { AccelEvent } from '../device/client';
 import { type Accel, CMD } from '../device/gen/accel';
-import { type Args, OpError, UsageError, keyword } from './args';
-import { type Ctx, dumpAll } from './context';
+import { type Args, OpError, UsageError, keyword, parseU32 } from './args';
+import type { ConnectionEvent } from '../device/client';
+import { type Ctx, dumpAll, hexPort } from './context';
 import { devJson, devText } from './dev';
 import { healthJson, healthText } from './health';
 import { capturingOpen, openPcap, type Pcap } from './pcap';
@@ -51,23 +52,28 @@ function render(e: AccelEvent, handle: (a: Accel) => string): Printed | undefine
   return undefined;
 }
 
-function parse(a: Args): { objs: Set<MonObj>; pcap?: string } {
+/** How long the daemon may stay away before the monitor gives up, by default. */
+export const DEFAULT_AWAY_MS = 60000;
+
+function parse(a: Args): { objs: Set<MonObj>; pcap?: string; timeoutMs: number } {
   const objs = new Set<MonObj>();
   let pcap: string | undefined;
+  let timeoutMs = DEFAULT_AWAY_MS;
   while (a.more) {
     const w = a.next()!;
     if (w === '--pcap' || w === '-pcap' || w === 'pcap') { pcap = a.value(w, 'a file name'); continue; }
+    if (w === '--timeout' || w === '-timeout' || w === 'timeout') { timeoutMs = parseU32(a.value(w, 'milliseconds'), 'timeout'); continue; }
     const k = keyword(w, OBJECTS);
     if (!k) throw new UsageError(`Unknown monitor object "${w}": expected all, dev, ras, health or job.`);
     if (k === 'all') for (const o of OBJECTS.slice(1)) objs.add(o as MonObj);
     else objs.add(k as MonObj);
   }
   if (!objs.size) for (const o of OBJECTS.slice(1)) objs.add(o as MonObj);
-  return { objs, pcap };
+  return { objs, pcap, timeoutMs };
 }
 
 export async function runMonitor(ctx: Ctx, a: Args): Promise<void> {
-  const { objs, pcap: file } = parse(a);
+  const { objs, pcap: file, timeoutMs } = parse(a);
   let pcap: Pcap | undefined;
   if (file) {
     try { pcap = openPcap(file); } catch (e) { throw new OpError(`Cannot write capture "${file}": ${(e as Error).message}`); }
@@ -94,15 +100,36 @@ export async function runMonitor(ctx: Ctx, a: Args): Promise<void> {
       out(`${o.timestamp ? timestampLine() + '\n' : ''}[${p.obj},${p.cmd}] ${p.text}`);
     }
   };
-  const sub = await c.subscribe(groups, onEvent);
+  // The daemon may go away and come back (a restart): the subscription follows it and reads the
+  // gap back from the RAS log. Away longer than --timeout, the monitor says so and fails.
+  let gaveUp: (() => void) | undefined;
+  let away: NodeJS.Timeout | undefined;
+  const onConnection = (e: ConnectionEvent): void => {
+    if (e.state === 'down') {
+      process.stderr.write(`accel monitor: lost the daemon at netlink port ${hexPort(ctx.port)} (${e.reason}); ` +
+        `${timeoutMs ? `waiting up to ${timeoutMs} ms for it` : 'waiting for it'}\n`);
+      clearTimeout(away);
+      if (timeoutMs) away = setTimeout(() => gaveUp?.(), timeoutMs);
+    } else {
+      clearTimeout(away);
+      process.stderr.write(`accel monitor: the daemon is back${e.restarted ? ' (restarted)' : ''}; ` +
+        `${e.recovered === 1 ? '1 event' : `${e.recovered} events`} read back from the RAS log\n`);
+    }
+  };
+  const sub = await c.subscribe(groups, onEvent, { reconnect: true, onConnection });
   process.stderr.write(`accel monitor: listening to ${groups.join(', ')} (${sub.mode === 'multicast' ? 'multicast' : 'unicast via the subscribe op'}); Ctrl-C to stop\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
+  const failed = await new Promise<boolean>((resolve) => {
+    const stop = (): void => resolve(false);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    gaveUp = () => resolve(true);
   });
+  clearTimeout(away);
   if (o.json) out(o.pretty ? '\n  ]\n}\n' : ']}\n');
   await sub.close().catch(() => undefined);
   c.close();
   pcap?.close();
+  if (failed) {
+    throw new OpError(`accel monitor: the daemon at netlink port ${hexPort(ctx.port)} stayed away for ${timeoutMs} ms; giving up.`);
+  }
 }

@@ -182,7 +182,7 @@ describe('bash completion', () => {
     expect(complete('accel ras inject accel0 severity uncorr')).toEqual(['uncorrectable-nonfatal', 'uncorrectable-fatal']);
     expect(complete('accel health set accel0 reporter fw auto_')).toEqual(['auto_recover', 'auto_dump']);
     expect(complete('accel job wait ')).toEqual(['last', 'timeout']);
-    expect(complete('accel monitor ')).toEqual(['all', '--pcap', 'dev', 'ras', 'health', 'job', 'help']);
+    expect(complete('accel monitor ')).toEqual(['all', '--pcap', '--timeout', 'dev', 'ras', 'health', 'job', 'help']);
     expect(complete('accel daemon --st')).toEqual(['--state-dir']);
     expect(complete('accel -p')).toEqual(['-pretty', '-port']);
     expect(complete('accel --port 0x10 -j s')).toEqual(['server']);

@@ -1,0 +1,205 @@
+// Event subscriptions that never lose a RAS event: kernel multicast when allowed (root), the
+// subscribe op otherwise; sequence gaps and overruns read back from the RAS log, in order, without
+// duplicates; and the daemon followed across restarts: when it goes away and comes back (a new
+// socket on the same port), the family is resolved again, the subscription made again, and what
+// happened meanwhile read back from the log (persisted with --state-dir) by cursor.
+import { GENL_ID_CTRL, type Message } from '../genl';
+import { watchServer, type Watch } from '../genl/liveness';
+import { type AccelClient, type AccelEvent, type SubscribeOptions, type Subscription, decode, decodeDocs } from './client';
+import { decodePayload, type EventRec } from './formats';
+import { type Accel, CMD, type Event, spec } from './gen/accel';
+
+const CMD_NAME = new Map(spec.operations.map((o) => [o.value, o.name]));
+/** Delivered sequence numbers remembered per device, with their timestamps, to recognise the log after a restart. */
+const RECENT = 256;
+
+export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: AccelEvent) => void, so: SubscribeOptions,
+  setOverrun: (f: (() => void) | undefined) => void): Promise<Subscription> {
+  const genl = ac.genl;
+  const lastSeq = new Map<number, bigint>();
+  /** seq -> timestamp of the last RECENT events delivered, per device (insertion order = seq order). */
+  const recent = new Map<number, Map<bigint, bigint>>();
+  // Per-device chains keep delivery in order while a gap is being read back.
+  const chains = new Map<number, Promise<void>>();
+  const sub: Subscription = { mode: 'multicast', lastSeq, recovered: 0, connected: true, close: async () => {} };
+  const fmt = so.format;
+  const follow = so.reconnect ?? true;
+
+  const delivered = (dev: number, seq: bigint, ts: number | bigint | undefined): void => {
+    lastSeq.set(dev, seq);
+    if (!follow || ts === undefined) return;
+    let r = recent.get(dev);
+    if (!r) recent.set(dev, (r = new Map()));
+    r.set(seq, BigInt(ts));
+    if (r.size > RECENT) r.delete(r.keys().next().value!);
+  };
+  const deliverRas = async (dev: number, e: Event, attrs: Accel, record?: EventRec): Promise<void> => {
+    const seq = BigInt(e.seq ?? 0);
+    const last = lastSeq.get(dev);
+    if (last !== undefined && seq <= last) return; // already delivered (recovered earlier)
+    if (last !== undefined && seq > last + 1n) await readBack(dev, last + 1n, seq);
+    delivered(dev, seq, record?.tsNs ?? e.tsNs);
+    onEvent({ cmd: 'ras-event-ntf', attrs, ...(record ? { record } : {}) });
+  };
+  /** Deliver log records [from, to) as recovered events. */
+  const readBack = async (dev: number, from: bigint, to?: bigint): Promise<void> => {
+    if (fmt) {
+      const msgs = await ac.dump(CMD.RAS_LOG_GET, { devIndex: dev, cursor: from, format: fmt });
+      for (const doc of decodeDocs(msgs, fmt, 'events')) {
+        for (const record of doc.type === 'events' ? doc.events : []) {
+          if (to !== undefined && record.seq >= to) return;
+          if (record.seq <= (lastSeq.get(dev) ?? 0n)) continue;
+          delivered(dev, record.seq, record.tsNs);
+          sub.recovered++;
+          onEvent({ cmd: 'ras-event-ntf', attrs: { devIndex: dev, format: fmt }, record, recovered: true });
+        }
+      }
+      return;
+    }
+    for (const m of await ac.dump(CMD.RAS_LOG_GET, { devIndex: dev, cursor: from })) {
+      for (const e of m.event ?? []) {
+        const seq = BigInt(e.seq ?? 0);
+        if (to !== undefined && seq >= to) return;
+        if (seq <= (lastSeq.get(dev) ?? 0n)) continue;
+        delivered(dev, seq, e.tsNs);
+        sub.recovered++;
+        onEvent({ cmd: 'ras-event-ntf', attrs: { devIndex: dev, event: [e] }, recovered: true });
+      }
+    }
+  };
+  /**
+   * After a restart: where this device's log and what we delivered agree. The newest record both
+   * have with the same timestamp is the base; records after it are new to us (a log that kept
+   * going continues after our last; one that lost its unsynced tail continues after its end; one
+   * that is another log altogether, without --state-dir, starts from its first record).
+   */
+  const resume = async (dev: number, cursor: bigint): Promise<void> => {
+    const last = lastSeq.get(dev);
+    if (last === undefined) { lastSeq.set(dev, cursor - 1n); return; } // new to us: from now on
+    const top = last < cursor - 1n ? last : cursor - 1n;
+    const mine = recent.get(dev);
+    let base = top;
+    if (mine?.size && top > 0n) {
+      const start = top - BigInt(RECENT) + 1n > 1n ? top - BigInt(RECENT) + 1n : 1n;
+      base = 0n;
+      for (const m of await ac.dump(CMD.RAS_LOG_GET, { devIndex: dev, cursor: start, limit: RECENT })) {
+        for (const e of m.event ?? []) {
+          const seq = BigInt(e.seq ?? 0);
+          if (seq <= top && mine.get(seq) === BigInt(e.tsNs ?? -1)) base = seq;
+        }
+      }
+      // Nothing we delivered is in a window that holds only older records than ours: trust the numbers.
+      if (base === 0n && [...mine.keys()].every((s) => s > top)) base = top;
+    }
+    lastSeq.set(dev, base);
+    if (mine) for (const s of [...mine.keys()]) if (s > base) mine.delete(s);
+    await readBack(dev, base + 1n);
+  };
+  const enqueue = (dev: number, f: () => Promise<void>): void => {
+    const next = (chains.get(dev) ?? Promise.resolve()).then(f).catch(() => { /* next event retries */ });
+    chains.set(dev, next);
+  };
+  const handle = (m: Message): void => {
+    if (m.type !== ac.family.id) return;
+    const name = CMD_NAME.get(m.cmd) ?? String(m.cmd);
+    const a = decode(m);
+    if (name === 'ras-event-ntf' && a.devIndex !== undefined && a.event?.length) {
+      const dev = a.devIndex;
+      enqueue(dev, () => deliverRas(dev, a.event![0], a));
+    } else if (name === 'ras-event-ntf' && a.devIndex !== undefined && a.payload && typeof a.format === 'string') {
+      const dev = a.devIndex;
+      const doc = decodePayload(a.format, a.payload, 'events');
+      for (const r of doc.type === 'events' ? doc.events : []) enqueue(dev, () => deliverRas(dev, { seq: r.seq }, a, r));
+    } else onEvent({ cmd: name, attrs: a });
+  };
+  /** While reconnecting, events wait here: they are handled after the gap has been read back. */
+  let held: Message[] | undefined;
+  const off = genl.onEvent((m) => {
+    if (!held) handle(m);
+    else if (m.type !== GENL_ID_CTRL) held.push(m);
+  });
+  // After an overrun anything may be missing: read every device's log past what we have.
+  setOverrun(() => {
+    for (const dev of lastSeq.keys()) enqueue(dev, () => readBack(dev, lastSeq.get(dev)! + 1n));
+  });
+
+  let ids: number[] = [];
+  const groupIds = (): number[] => groups.map((g) => {
+    const id = ac.family.groups.get(g);
+    if (id === undefined) throw new Error(`accel has no group "${g}" (${[...ac.family.groups.keys()].join(', ')})`);
+    return id;
+  });
+  /** Join or subscribe; the first time with a baseline, after a restart with a resume per device. */
+  const establish = async (first: boolean): Promise<void> => {
+    if (!first) ac.family = await genl.resolve('accel');
+    const now = groupIds();
+    // Baseline before joining: every record from each device's next sequence number on is either
+    // received or read back, so nothing after this point can be missed.
+    const devs = (await ac.dump(CMD.RAS_GET)).filter((d) => d.devIndex !== undefined && d.cursor !== undefined);
+    if (first) {
+      for (const d of devs) lastSeq.set(d.devIndex!, BigInt(d.cursor!) - 1n);
+      let joined = so.prefer !== 'unicast' && !fmt;
+      if (joined) {
+        try { for (const id of now) genl.join(id); } catch { joined = false; }
+      }
+      sub.mode = joined ? 'multicast' : 'unicast';
+    } else if (sub.mode === 'multicast') {
+      // Memberships are ours (the kernel keeps them across the daemon's restart); ids may have moved.
+      for (const id of ids) if (!now.includes(id)) { try { genl.leave(id); } catch { /* gone */ } }
+      for (const id of now) if (!ids.includes(id)) genl.join(id);
+    }
+    ids = now;
+    if (sub.mode === 'unicast') {
+      for (const g of groups) await ac.do(CMD.SUBSCRIBE, { group: g, ...(fmt && g === 'ras' ? { format: fmt } : {}) });
+    }
+    if (!first) {
+      const present = new Set(devs.map((d) => d.devIndex!));
+      for (const dev of [...lastSeq.keys()]) if (!present.has(dev)) { lastSeq.delete(dev); recent.delete(dev); }
+      for (const d of devs) enqueue(d.devIndex!, () => resume(d.devIndex!, BigInt(d.cursor!)));
+      await Promise.all([...chains.values()]);
+    }
+  };
+  await establish(true);
+
+  let watch: Watch | undefined;
+  let closed = false;
+  const reestablish = async (restarted: boolean): Promise<void> => {
+    held ??= [];
+    const before = sub.recovered;
+    try {
+      await establish(false);
+    } catch {
+      // Bound but not serving yet, or gone again: the watch tries again at its next look.
+      watch?.lost();
+      return;
+    }
+    if (closed) return;
+    const waiting = held;
+    held = undefined;
+    for (const m of waiting) handle(m);
+    await Promise.all([...chains.values()]);
+    sub.connected = true;
+    so.onConnection?.({ state: 'up', restarted, recovered: sub.recovered - before });
+  };
+  if (follow) {
+    watch = watchServer(genl, {
+      intervalMs: so.probeMs, family: 'accel',
+      onDown: (reason) => {
+        held ??= [];
+        sub.connected = false;
+        so.onConnection?.({ state: 'down', reason });
+      },
+      onUp: (restarted) => { void reestablish(restarted); },
+    });
+  }
+
+  sub.close = async () => {
+    closed = true;
+    watch?.stop();
+    off();
+    setOverrun(undefined);
+    if (sub.mode === 'multicast') for (const id of ids) { try { genl.leave(id); } catch { /* closed */ } }
+    else for (const g of groups) await ac.do(CMD.UNSUBSCRIBE, { group: g }).catch(() => undefined);
+  };
+  return sub;
+}
