@@ -40,6 +40,36 @@ function lazyFormats(names) {
   };
 }
 
+/**
+ * Packages the CLI's commands rarely run (the YAML parser, there for spec files and configs) become
+ * a stub that loads the real, still bundled, package on first use: a short command does not pay
+ * for initialising it. The stub answers esbuild's interop (__esModule, default) itself.
+ */
+function lazyPackages(names) {
+  const filter = new RegExp(`^(${names.map((n) => n.replace(/[/.]/g, '\\$&')).join('|')})$`);
+  return {
+    name: 'lazy-packages',
+    setup(b) {
+      b.onResolve({ filter }, (args) => (args.pluginData === 'real' ? undefined : { path: args.path, namespace: 'lazy-pkg' }));
+      b.onResolve({ filter: /^lazy-real:/ }, (args) =>
+        b.resolve(args.path.slice('lazy-real:'.length), { resolveDir: root, kind: 'require-call', pluginData: 'real' }));
+      b.onLoad({ filter: /.*/, namespace: 'lazy-pkg' }, (args) => ({
+        loader: 'js', resolveDir: root,
+        contents: `let m; const load = () => (m ??= require(${JSON.stringify(`lazy-real:${args.path}`)}));
+module.exports = new Proxy({}, {
+  get(_, k) {
+    if (k === '__esModule') return true;
+    const r = load();
+    return k === 'default' && !(r && r.__esModule) ? r : r[k];
+  },
+  has: (_, k) => k in load(),
+});
+`,
+      }));
+    },
+  };
+}
+
 /** Build every bundle; resolves with the main bundle's path. (Async: esbuild runs plugins only so.) */
 async function build() {
   const esbuild = require('esbuild');
@@ -64,7 +94,7 @@ async function build() {
       ...base, entryPoints: [path.join(root, `bin/${src}.ts`)], outfile: path.join(root, `dist/${out}.js`),
       external: ['netlink', '*.node', './formats.js', ...lazy.map((n) => `./${n}.js`)],
       // The daemon encodes payloads all the time: it keeps the codecs in its own bundle.
-      plugins: src === 'daemon-cmd' ? [] : plugins,
+      plugins: src === 'daemon-cmd' ? [] : [...plugins, lazyPackages(['yaml'])],
     })));
   }
   // The library: dependencies stay packages (the user's install dedupes them), the addon is

@@ -2,7 +2,6 @@
 // (iproute2 genl and devlink, the kernel's ynl CLI, libnl/libmnl programs) with its
 // NETLINK_GENERIC sockets redirected to the daemon's NETLINK_USERSOCK port. The redirect is the
 // preload shim (shim/accelnl_shim.c) given to the program through LD_PRELOAD; docs/wrap.md.
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -102,6 +101,8 @@ export async function runWrap(_ctx: Ctx, a: Args): Promise<void> {
     throw new OpError(`accel wrap: ${file} is statically linked: the preload shim cannot redirect its sockets (see docs/wrap.md).`);
   }
   const preload = [shim, ...(process.env.LD_PRELOAD ? [process.env.LD_PRELOAD] : [])].join(' ');
+  // Required here, not imported: child_process (and net under it) would load on every accel command.
+  const { spawn } = require('child_process') as typeof import('child_process');
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: 'inherit',
     env: { ...process.env, LD_PRELOAD: preload, ACCEL_NL_PORT: String(port) },
