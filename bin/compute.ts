@@ -9,7 +9,7 @@ import { NetlinkError } from '../genl';
 import { type Ctx, type Obj, call, doOne, dumpAll, requireOp } from './context';
 import { needDev } from './handle';
 import { lastJob, lastJobFile, rememberJob } from './last-job';
-import { num, pairs, toJson } from './output';
+import { num, pairs, plural, toJson } from './output';
 
 const BO_USAGE = `Usage: accel bo show
        accel bo create DEV size SIZE
@@ -210,8 +210,8 @@ function checkSizes(g: NonNullable<Accel['gemm']>, inputs: Record<string, Uint8A
     const tight = ((big(o.rows) - 1n) * big(ld) + big(o.cols)) * big(o.es), full = big(o.rows) * big(ld) * big(o.es);
     if (big(data.length) === tight || big(data.length) === full) continue;
     const type = x === 'c' && g.dtype === 'i8' ? 'i32' : g.dtype;
-    throw new UsageError(`Invalid ${x} "${files[x]}": ${data.length} bytes, but ${o.name} as ${o.rows}x${o.cols} ${type}` +
-      `${o.ld !== undefined ? ` with ${o.ldName} ${ld}` : ''} takes ${tight === full ? tight : `${tight} or ${full}`} bytes.`);
+    throw new UsageError(`Invalid ${x} "${files[x]}": ${plural(data.length, 'byte')}, but ${o.name} as ${o.rows}x${o.cols} ${type}` +
+      `${o.ld !== undefined ? ` with ${o.ldName} ${ld}` : ''} takes ${tight === full ? plural(tight, 'byte') : `${tight} or ${full} bytes`}.`);
   }
 }
 

@@ -10,6 +10,7 @@ import { type AccelClient, type AccelEvent, type ConnectionEvent, connectAccel }
 import { type Accel, CMD } from '../device/gen/accel';
 import { type Args, OpError, UsageError, keyword, parseU32 } from './args';
 import type { Ctx } from './context';
+import { plural } from './output';
 import { type Dev, type Monotonic, type Stats, buildMetrics, monotonic } from './metrics';
 
 /** HOST:PORT, [V6]:PORT or PORT (127.0.0.1); ":PORT" listens on every address. */
@@ -150,7 +151,7 @@ export async function runExporter(ctx: Ctx, a: Args): Promise<void> {
       sub = await client.subscribe(['config', 'ras'], t.onEvent, { reconnect: true, onConnection });
       stats.up = true;
       await t.all();
-      say(`${devs.size === 1 ? '1 device' : `${devs.size} devices`}, ${sub.mode} events; serving ${where}`);
+      say(`${plural(devs.size, 'device')}, ${sub.mode} events; serving ${where}`);
       announced = true;
     } catch {
       c?.close();

@@ -9,7 +9,7 @@ import { type Ctx, dumpAll, hexPort } from './context';
 import { devJson, devText } from './dev';
 import { healthJson, healthText } from './health';
 import { capturingOpen, openPcap, type Pcap } from './pcap';
-import { handleOf, isoNs, pairs, timestampLine, toJson } from './output';
+import { handleOf, isoNs, pairs, plural, timestampLine, toJson } from './output';
 import { eventJson, eventText } from './ras';
 
 const OBJECTS = ['all', 'dev', 'ras', 'health', 'job'] as const;
@@ -113,7 +113,7 @@ export async function runMonitor(ctx: Ctx, a: Args): Promise<void> {
     } else {
       clearTimeout(away);
       process.stderr.write(`accel monitor: the daemon is back${e.restarted ? ' (restarted)' : ''}; ` +
-        `${e.recovered === 1 ? '1 event' : `${e.recovered} events`} read back from the RAS log\n`);
+        `${plural(e.recovered, 'event')} read back from the RAS log\n`);
     }
   };
   const sub = await c.subscribe(groups, onEvent, { reconnect: true, onConnection });

@@ -14,6 +14,9 @@ export const defaultOptions = (): Options => ({ json: false, pretty: false, stat
 
 export type Out = (s: string) => void;
 
+/** "1 device", "2 devices": a count with its noun, singular or plural. */
+export const plural = (n: number | bigint, one: string, many = `${one}s`): string => `${n} ${n === 1 || n === 1n ? one : many}`;
+
 /** JSON numbers where exact, strings for larger integers (as devlink prints u64 values it cannot hold). */
 export const jsonValue = (_k: string, v: unknown): unknown => {
   if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();

@@ -101,10 +101,12 @@ function device(o: unknown, where: string): DeviceConfig {
     });
   }
   if (r.versions !== undefined) {
+    if (typeof r.versions !== 'object' || r.versions === null || Array.isArray(r.versions)) throw new ConfigError(`${where}.versions: expected a mapping (fixed, running, stored)`);
     const v = r.versions as Record<string, unknown>;
     const out: Partial<Versions> = {};
     for (const k of Object.keys(v)) {
       if (k !== 'fixed' && k !== 'running' && k !== 'stored') throw new ConfigError(`${where}.versions.${k}: expected fixed, running or stored`);
+      if (typeof v[k] !== 'object' || v[k] === null || Array.isArray(v[k])) throw new ConfigError(`${where}.versions.${k}: expected a mapping of name to version`);
       out[k] = Object.fromEntries(Object.entries(v[k] as object).map(([a, b]) => [a, String(b)]));
     }
     d.versions = out;
@@ -141,7 +143,9 @@ export function parseConfig(text: string): Config {
   if (r['reset-ms'] !== undefined) emulator.resetMs = num(r['reset-ms'], 'reset-ms', 0, 600000);
   if (r['ce-retire-threshold'] !== undefined) emulator.ceRetireThreshold = num(r['ce-retire-threshold'], 'ce-retire-threshold', 1, 1e6);
   if (r.storm !== undefined) {
+    if (typeof r.storm !== 'object' || r.storm === null || Array.isArray(r.storm)) throw new ConfigError('storm: expected a mapping (burst, interval-ms)');
     const s = r.storm as Record<string, unknown>;
+    for (const k of Object.keys(s)) if (k !== 'burst' && k !== 'interval-ms') throw new ConfigError(`storm.${k}: unknown key (burst, interval-ms)`);
     if (s.burst !== undefined) emulator.stormBurst = num(s.burst, 'storm.burst', 1, 1e6);
     if (s['interval-ms'] !== undefined) emulator.stormIntervalMs = num(s['interval-ms'], 'storm.interval-ms', 1, 3.6e6);
   }

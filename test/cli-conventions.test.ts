@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { type Daemon, startDaemon } from '../device';
+import { ConfigError, type Daemon, parseConfig, startDaemon } from '../device';
 import { runAccel } from './helpers/cli';
 
 const PORT = 0x414b0000 + (process.pid & 0xfff);
@@ -128,6 +128,17 @@ describe('daemon configuration and state directory', () => {
       const file = conf(`c${i}.yaml`, text);
       expect(await daemon('--config', file)).toEqual({ code: 1, stdout: '', stderr: `accel daemon: ${file}: ${msg}\n` });
     }
+  });
+
+  test('every config error names its key path, mappings included', () => {
+    const cases: [string, string][] = [
+      ['storm: 5\ndevices: []', 'storm: expected a mapping (burst, interval-ms)'],
+      ['storm: { bust: 3 }\ndevices: []', 'storm.bust: unknown key (burst, interval-ms)'],
+      ['devices: [{ versions: 5 }]', 'devices[0].versions: expected a mapping (fixed, running, stored)'],
+      ['devices: [{}, { versions: { running: 2 } }]', 'devices[1].versions.running: expected a mapping of name to version'],
+      ['devices: [5]', 'devices[0]: expected a mapping'],
+    ];
+    for (const [text, msg] of cases) expect(() => parseConfig(text)).toThrow(new ConfigError(msg));
   });
 
   test('"1 device", "0 devices": singular and plural in the ready line', async () => {

@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { type AccelClient, type AccelEvent, type ConnectionEvent, connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
+import { startDaemon } from '../device';
 import { ADDON_FILE } from '../genl/native/load';
 import { ACCEL, type Running, startAccel } from './helpers/cli';
 import { type NobodyBundle, bundleForNobody } from './helpers/nobody';
@@ -239,6 +240,46 @@ describe('daemon restarts', () => {
       lib.close();
       await mon.stop();
       d.kill('SIGKILL');
+    }
+  }, 30000);
+
+  it_('a daemon without --state-dir restarts with a new log: its records are delivered from 1, not taken for ones already seen', async () => {
+    const P3 = 0x414f0000 + (process.pid & 0xfff);
+    for (const prefer of ['multicast', 'unicast'] as const) {
+      let d = startDaemon({ port: P3, config: 'devices: [{}]', tick: false });
+      const c = await connectAccel({ serverPort: P3 });
+      const got: [number, boolean][] = [];
+      const conn: ConnectionEvent[] = [];
+      const sub = await c.subscribe(['ras'], (e) => { for (const ev of e.attrs.event ?? []) got.push([Number(ev.seq), !!e.recovered]); },
+        { prefer, probeMs: 50, onConnection: (x) => conn.push(x) });
+      const inject = async (): Promise<void> => {
+        const a = await connectAccel({ serverPort: P3 });
+        try { await a.do(CMD.RAS_INJECT, { devIndex: 0, block: 'mmu', severity: 'deferred' }); } finally { a.close(); }
+      };
+      const until = async (cond: () => boolean): Promise<void> => {
+        const end = Date.now() + 5000;
+        while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      };
+      try {
+        for (let i = 0; i < 3; i++) await inject();
+        await until(() => got.length === 3);
+        d.close();
+        await until(() => conn.length === 1);
+        d = startDaemon({ port: P3, config: 'devices: [{}]', tick: false });
+        await inject(); // seq 1 and 2 of the new log, possibly before the client is back
+        await inject();
+        await until(() => got.length === 5 && conn.length === 2);
+        await inject();
+        await until(() => got.length === 6);
+        expect({ prefer, seqs: got.map(([q]) => q) }).toEqual({ prefer, seqs: [1, 2, 3, 1, 2, 3] });
+        expect(got.slice(0, 3).every(([, r]) => !r)).toBe(true);
+        expect(got[5][1]).toBe(false); // live again after the resume
+        expect(conn.map((x) => x.state)).toEqual(['down', 'up']);
+      } finally {
+        await sub.close();
+        c.close();
+        d.close();
+      }
     }
   }, 30000);
 });
