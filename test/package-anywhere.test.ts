@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { bundleForNobody } from './helpers/nobody';
+import { bundleForNobody, nobodyUnavailable } from './helpers/nobody';
 import { ACCEL, REPO, type Run, asRoot, itIf, publicDir, run } from './helpers/wrap';
 
 const PORT = 0x415d0000 + (process.pid & 0xfff);
@@ -68,7 +68,7 @@ test('as root, from outside the repo: the daemon serves admin ops, the CLI uploa
   checkC('root', 256);
 }, 60000);
 
-itIf(asRoot ? undefined : 'not root: cannot run as nobody (runuser)')('as nobody: reads and uploads work, admin ops are refused by uid', async () => {
+itIf(nobodyUnavailable())('as nobody: reads and uploads work, admin ops are refused by uid', async () => {
   const b = bundleForNobody('bin/main.ts');
   try {
     const nobody = async (...args: string[]): Promise<Run> => {

@@ -78,7 +78,19 @@ function publish(p: string): void {
   if (st.isDirectory()) for (const f of fs.readdirSync(p)) publish(path.join(p, f));
 }
 
+/**
+ * Why runs as nobody cannot happen here, or undefined. Tests that need them skip with this reason
+ * (`const it_ = nobodyUnavailable() ? it.skip : it`); a run attempted anyway fails saying it.
+ */
+export function nobodyUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root: runs as nobody need runuser, which only root may use (CI runs the tests as root)';
+  if (!fs.existsSync('/usr/sbin/runuser') && !fs.existsSync('/sbin/runuser')) return 'runuser (util-linux) is not installed';
+  return undefined;
+}
+
 function runNobody(dir: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<NobodyResult> {
+  const why = nobodyUnavailable();
+  if (why) return Promise.reject(new Error(`cannot run as nobody: ${why}`));
   return new Promise((resolve, reject) => {
     const child = spawn('runuser', ['-u', 'nobody', '--', process.execPath, '--enable-source-maps',
       path.join(dir, 'main.js'), ...args], {

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { SHIM_FILE, shimPath } from '../../bin/wrap';
-import { type NobodyBundle, bundleForNobody } from './nobody';
+import { type NobodyBundle, bundleForNobody, nobodyUnavailable } from './nobody';
 
 export const REPO = path.resolve(__dirname, '../..');
 export const ACCEL = path.join(REPO, 'bin/accel');
@@ -29,7 +29,7 @@ export function missing(what: { bins?: string[]; python?: string[]; ynl?: boolea
     if (r.status !== 0) return `${PY} lacks ${what.python.join(', ')} (python3-yaml, python3-jsonschema in .ci/packages.txt)`;
   }
   if (what.ynl && !ynlRoot()) return 'the kernel ynl peer (../shared/peers/ynl) is not beside the clone';
-  if (what.nobody && !asRoot) return 'not root: cannot run as nobody (runuser)';
+  if (what.nobody) return nobodyUnavailable();
   return undefined;
 }
 
