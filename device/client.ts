@@ -2,87 +2,12 @@
 // that never lose a RAS event (device/subscribe.ts): kernel multicast when allowed (root), the
 // subscribe op otherwise, gaps and overruns read back from the RAS log in order without
 // duplicates, and the daemon followed across restarts.
-import { type Client, type ClientOptions, type FamilyInfo, type Message, createClient } from '../genl';
+import { type Client, type ClientOptions, type FamilyInfo, createClient } from '../genl';
+import { type AccelClient, decode } from './client-api';
+import { type Accel, writeAccel } from './gen/accel';
 import { subscribe } from './subscribe';
-import { readAttrs, writeAttrs } from '../genl/ynl';
-import { type Doc, type EventRec, decodePayload } from './formats';
-import { type Accel, type RasFormat, spec } from './gen/accel';
 
-export interface AccelEvent {
-  /** The notification's command name, e.g. 'ras-event-ntf', 'dev-state-ntf'. */
-  cmd: string;
-  attrs: Accel;
-  /** True for RAS events read back from the log after a gap or an overrun. */
-  recovered?: boolean;
-  /** With a subscription format: the RAS record, decoded from the payload. */
-  record?: EventRec;
-}
-
-export interface SubscribeOptions {
-  prefer?: 'multicast' | 'unicast';
-  /** RAS events as payloads in this format (unicast only: kernel multicast carries netlink). */
-  format?: RasFormat;
-  /**
-   * Follow the daemon across restarts (default on): notice that it went away (its socket is gone,
-   * or nlctrl said DELFAMILY) and came back, then re-resolve, resubscribe and replay the gap from
-   * the RAS log. Off, a dead daemon simply sends nothing more.
-   */
-  reconnect?: boolean;
-  /** How often the daemon's socket is looked up, in ms (default 500). */
-  probeMs?: number;
-  /** The daemon went away, or the subscription is back (with how many events were read back). */
-  onConnection?: (e: ConnectionEvent) => void;
-}
-
-export type ConnectionEvent =
-  | { state: 'down'; reason: string }
-  | { state: 'up'; restarted: boolean; recovered: number };
-
-export interface Subscription {
-  /** How events arrive: kernel multicast (root) or unicast through the subscribe op. */
-  mode: 'multicast' | 'unicast';
-  /** Highest RAS sequence number delivered, per device. */
-  lastSeq: Map<number, bigint>;
-  /** RAS events recovered from the log so far. */
-  recovered: number;
-  /** False from the moment the daemon is seen gone until the subscription is re-established. */
-  connected: boolean;
-  close(): Promise<void>;
-}
-
-export interface AccelClient {
-  genl: Client;
-  /** The accel family as last resolved (re-resolved when a subscription follows a restart). */
-  family: FamilyInfo;
-  do(cmd: number, a?: Accel): Promise<Accel[]>;
-  dump(cmd: number, a?: Accel): Promise<Accel[]>;
-  subscribe(groups: string[], onEvent: (e: AccelEvent) => void, o?: SubscribeOptions): Promise<Subscription>;
-  close(): void;
-}
-
-export const decode = (m: Message): Accel => readAttrs<Accel>(m.v, m.attrs, m.end, spec, 'accel');
-
-/**
- * The payload documents of a formatted reply or dump: fragments are concatenated until a message
- * without payload-more (docs/formats.md).
- */
-export function reassemble(msgs: Accel[]): Uint8Array[] {
-  const docs: Uint8Array[] = [];
-  let parts: Uint8Array[] = [];
-  for (const m of msgs) {
-    if (!m.payload) continue;
-    parts.push(m.payload);
-    if (m.payloadMore) continue;
-    docs.push(parts.length === 1 ? parts[0] : Buffer.concat(parts));
-    parts = [];
-  }
-  if (parts.length) throw new Error('payload ends with payload-more set: the dump was cut short');
-  return docs;
-}
-
-/** Decode every payload document of a formatted ras-get or ras-log-get answer. */
-export const decodeDocs = (msgs: Accel[], f: RasFormat, type: Doc['type']): Doc[] =>
-  reassemble(msgs).map((b) => decodePayload(f, b, type));
+export * from './client-api';
 
 /** Connect and resolve the accel family (ACCEL_NL_PORT or 0x41434345 by default). */
 export async function connectAccel(o: ClientOptions = {}): Promise<AccelClient> {
@@ -95,7 +20,7 @@ export async function connectAccel(o: ClientOptions = {}): Promise<AccelClient> 
     genl.close();
     throw e;
   }
-  const put = (a: Accel) => (w: Parameters<NonNullable<Parameters<Client['request']>[2]>['fill'] & object>[0]) => writeAttrs(w, spec, 'accel', a);
+  const put = (a: Accel) => (w: Parameters<NonNullable<Parameters<Client['request']>[2]>['fill'] & object>[0]) => writeAccel(w, a);
   const ac: AccelClient = {
     genl, family,
     async do(cmd, a = {}) { return (await genl.request(ac.family.id, cmd, { fill: put(a) })).map(decode); },

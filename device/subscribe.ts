@@ -5,11 +5,10 @@
 // happened meanwhile read back from the log (persisted with --state-dir) by cursor.
 import { GENL_ID_CTRL, type Message } from '../genl';
 import { watchServer, type Watch } from '../genl/liveness';
-import { type AccelClient, type AccelEvent, type SubscribeOptions, type Subscription, decode, decodeDocs } from './client';
+import { type AccelClient, type AccelEvent, type SubscribeOptions, type Subscription, decode, decodeDocs } from './client-api';
 import { decodePayload, type EventRec } from './formats';
-import { type Accel, CMD, type Event, spec } from './gen/accel';
+import { type Accel, CMD, type Event, OP_NAMES } from './gen/accel';
 
-const CMD_NAME = new Map(spec.operations.map((o) => [o.value, o.name]));
 /** Delivered sequence numbers remembered per device, with their timestamps, to recognise the log after a restart. */
 const RECENT = 256;
 
@@ -101,7 +100,7 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
   };
   const handle = (m: Message): void => {
     if (m.type !== ac.family.id) return;
-    const name = CMD_NAME.get(m.cmd) ?? String(m.cmd);
+    const name = OP_NAMES[m.cmd] ?? String(m.cmd);
     const a = decode(m);
     if (name === 'ras-event-ntf' && a.devIndex !== undefined && a.event?.length) {
       const dev = a.devIndex;
