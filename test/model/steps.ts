@@ -197,7 +197,14 @@ async function boList(w: World, s: Sock): Promise<void> {
   const extra = mine.filter((b) => !s.bos.has(b.handle!));
   const missing = [...s.bos.keys()].filter((h) => !mine.some((b) => b.handle === h));
   if (extra.length) violation(w, 'foreign-bo', `bo-get lists BOs ${extra.map((b) => b.handle).join(',')} as owned by port ${s.port} of ${who(s)}, which never created them`, 'listed by bo-get');
-  if (missing.length) violation(w, 'wrong-reply', `bo-get from ${who(s)} does not list its BOs ${missing.join(',')}`);
+  if (missing.length) {
+    // Is it gone, or listed under another owner? Ask for it by handle.
+    const h = missing[0];
+    const o = await request(w, s, CMD.BO_READ, { boHandle: h, boOffset: 0, boSize: 1 }, { dump: true });
+    const listed = rep.flatMap((m) => m.bo ?? []).filter((b) => b.handle === h).map((b) => `owner ${b.owner} size ${b.size}`);
+    violation(w, 'wrong-reply', `bo-get from ${who(s)} does not list its BOs ${missing.join(',')}; BO ${h} read by handle: ` +
+      `${o.kind === 'ok' ? 'still there' : o.kind === 'error' ? `errno ${o.errno}` : o.why}; handle ${h} listed as ${listed.join('; ') || 'nothing'}`);
+  }
 }
 
 /** GEMM in f64 with small integers (exact): A (m x k) and B (k x n) written, C computed by the daemon. */
