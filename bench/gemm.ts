@@ -20,7 +20,7 @@ const REPS = (n: number, slow: boolean): number => (quick ? (slow ? 3 : 9) : n >
 const WARMUP = quick ? 1 : 2;
 
 interface Case { name: string; kind: string; slow?: boolean; run: () => void | Promise<void> }
-interface Result { impl: string; n: number; ms: Stats; median: number; q1: number; q3: number; times: number[] }
+interface Result { impl: string; n: number; ms: Stats; median: number; q1: number; q3: number; times: number[]; cpuMedian: number }
 
 function rand(seed: number): () => number {
   let s = seed >>> 0;
@@ -66,14 +66,20 @@ function cases(n: number, pool: Pool): Case[] {
 async function measure(n: number, list: Case[]): Promise<Result[]> {
   for (const c of list) for (let i = 0; i < WARMUP; i++) await c.run();
   const times = new Map<Case, number[]>(list.map((c) => [c, []]));
+  // Process CPU time per rep too: for one-thread rows it is the kernel's own time, which being
+  // descheduled by a neighbour (a shared machine) does not inflate.
+  const cpu = new Map<Case, number[]>(list.map((c) => [c, []]));
   // Interleave the reps so drift and neighbours' load hit every implementation alike.
   const maxReps = Math.max(...list.map((c) => REPS(n, !!c.slow)));
   for (let r = 0; r < maxReps; r++) {
     for (const c of list) {
       if (r >= REPS(n, !!c.slow)) continue;
+      const u0 = process.cpuUsage();
       const t0 = performance.now();
       await c.run();
       (times.get(c) as number[]).push(performance.now() - t0);
+      const u = process.cpuUsage(u0);
+      (cpu.get(c) as number[]).push((u.user + u.system) / 1000);
     }
   }
   const flop = 2 * n ** 3;
@@ -81,7 +87,8 @@ async function measure(n: number, list: Case[]): Promise<Result[]> {
     const t = times.get(c) as number[];
     const ms = stats(t);
     // Rate quartiles from time quartiles (a longer time is a lower rate).
-    return { impl: c.name, n, ms, median: flop / ms.median / 1e6, q1: flop / ms.q3 / 1e6, q3: flop / ms.q1 / 1e6, times: t };
+    return { impl: c.name, n, ms, median: flop / ms.median / 1e6, q1: flop / ms.q3 / 1e6, q3: flop / ms.q1 / 1e6, times: t,
+      cpuMedian: flop / stats(cpu.get(c) as number[]).median / 1e6 };
   });
 }
 
@@ -127,6 +134,7 @@ async function main(): Promise<void> {
           'median ms (min-max)': `${fmt(r.ms.median, 1)} (${fmt(r.ms.min, 1)}-${fmt(r.ms.max, 1)})`,
           'G/s median [q1-q3]': `${fmt(r.median, 2)} [${fmt(r.q1, 2)}-${fmt(r.q3, 2)}]`,
           'x tfjs': fmt(r.median / tfjs.median, 1),
+          'G/s per CPU time (1 thread)': r.impl.includes('pool') ? '' : fmt(r.cpuMedian, 2),
           'pool/single (medians)': r.impl.includes('pool') ? fmt(r.median / single(r.impl).median, 2) : '',
           'paired per rep: median [q1-q3]': pair ? `${fmt(pair.median, 2)} [${fmt(pair.q1, 2)}-${fmt(pair.q3, 2)}]` : '',
         };
@@ -142,6 +150,7 @@ async function main(): Promise<void> {
     results: all.map((r) => ({
       impl: r.impl, n: r.n, medianMs: +r.ms.median.toFixed(3), minMs: +r.ms.min.toFixed(3), maxMs: +r.ms.max.toFixed(3),
       median: +r.median.toFixed(3), q1: +r.q1.toFixed(3), q3: +r.q3.toFixed(3), reps: r.ms.n,
+      ...(r.impl.includes('pool') ? {} : { cpuMedian: +r.cpuMedian.toFixed(3) }),
     })),
   });
 }
