@@ -12,6 +12,7 @@ import { type AccelClient, type AccelEvent, type ConnectionEvent, connectAccel }
 import { CMD } from '../device/gen/accel';
 import { startDaemon } from '../device';
 import { ADDON_FILE } from '../genl/native/load';
+import { CTRL_CMD, GENL_ID_CTRL, createClient, parseFamily } from '../genl';
 import { ACCEL, type Running, startAccel } from './helpers/cli';
 import { type NobodyBundle, bundleForNobody } from './helpers/nobody';
 
@@ -215,13 +216,16 @@ describe('daemon restarts', () => {
     }
   }, 90000);
 
-  it_('a clean stop is heard at once (nlctrl DELFAMILY, root); away past --timeout, monitor says so and exits 1', async () => {
+  it_('a clean stop is heard at once (nlctrl DELFAMILY, root); away past --timeout, monitor says so and exits 1, as root and as nobody', async () => {
     const d = await startDaemonProc();
+    const bundle = bundleForNobody('bin/main.ts');
     const mon = startAccel(['-j', 'monitor', 'ras', '--timeout', '1500'], { port: PORT });
+    const nob = startNobodyMonitor(bundle, ['monitor', 'ras', '--timeout', '1500']);
     const lib = await connectAccel({ serverPort: PORT });
     const conn: ConnectionEvent[] = [];
     try {
       await mon.waitFor(/listening to ras \(multicast\)/, 'stderr');
+      await nob.waitFor(/listening to ras \(unicast via the subscribe op\)/, 'stderr');
       // A slow sock_diag timer: the down event below can only come this fast from DELFAMILY.
       await lib.subscribe(['ras'], () => undefined, { probeMs: 60000, onConnection: (c) => conn.push(c) });
       const t0 = Date.now();
@@ -231,17 +235,56 @@ describe('daemon restarts', () => {
       while (!conn.length && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
       expect(conn[0]).toMatchObject({ state: 'down', reason: expect.stringMatching(/DELFAMILY/) });
       expect(Date.now() - t0).toBeLessThan(2000);
-      await mon.waitFor(/lost the daemon .*DELFAMILY/, 'stderr', 3000);
-      const r = await mon.stop('SIGCONT'); // not a stop: wait for it to give up by itself
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/accel monitor: the daemon at netlink port 0x[0-9a-f]+ stayed away for 1500 ms; giving up\.\n$/);
-      expect(JSON.parse(r.stdout)).toEqual({ mon: [] }); // the JSON document is still closed
+      // The monitor's own twice-a-second look may beat the datagram to it: either way, at once.
+      await mon.waitFor(/lost the daemon .*(DELFAMILY|nothing is bound)/, 'stderr', 3000);
+      // nobody cannot join nlctrl's notify group: it finds the daemon's socket gone.
+      await nob.waitFor(/lost the daemon .*nothing is bound at netlink port/, 'stderr', 3000);
+      for (const [who, m] of [['root', mon], ['nobody', nob]] as const) {
+        const r = await m.stop('SIGCONT'); // not a stop: wait for it to give up by itself
+        expect({ who, code: r.code }).toEqual({ who, code: 1 });
+        expect(r.stderr).toMatch(/accel monitor: the daemon at netlink port 0x[0-9a-f]+ stayed away for 1500 ms; giving up\.\n$/);
+      }
+      expect(JSON.parse(mon.stdout())).toEqual({ mon: [] }); // the JSON document is still closed
     } finally {
       lib.close();
-      await mon.stop();
+      await Promise.all([mon.stop(), nob.stop()]);
+      bundle.dispose();
       d.kill('SIGKILL');
     }
   }, 30000);
+
+  it_('the daemon announces its families on nlctrl notify as the kernel does: NEWFAMILY then NEWMCAST_GRP at start, DELMCAST_GRP then DELFAMILY at a clean stop', async () => {
+    const P4 = 0x41500000 + (process.pid & 0xfff);
+    const c = createClient({ serverPort: P4 });
+    const seen: string[] = [];
+    c.join(GENL_ID_CTRL);
+    c.onEvent((m) => {
+      if (m.type !== GENL_ID_CTRL) return;
+      const f = parseFamily(m);
+      seen.push(`${m.cmd === CTRL_CMD.NEWFAMILY ? 'new' : m.cmd === CTRL_CMD.DELFAMILY ? 'del' : m.cmd === CTRL_CMD.NEWMCAST_GRP ? 'newgrp' : 'delgrp'} ${f.name} ${[...f.groups.keys()].join(',')}`);
+    });
+    const d = startDaemon({ port: P4, config: 'devices: [{}]', tick: false });
+    try {
+      const until = async (n: number): Promise<void> => {
+        const end = Date.now() + 3000;
+        while (seen.length < n && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      };
+      await until(1);
+      await new Promise((r) => setTimeout(r, 100));
+      const started = seen.splice(0);
+      expect(started.filter((x) => x.startsWith('new ')).map((x) => x.split(' ')[1])).toEqual(expect.arrayContaining(['accel', 'drm-ras']));
+      const accelAt = started.findIndex((x) => x.startsWith('new accel '));
+      expect(started.slice(accelAt, accelAt + 4)).toEqual(['new accel config,ras,jobs', 'newgrp accel config', 'newgrp accel ras', 'newgrp accel jobs']);
+      d.close();
+      await until(started.length);
+      const accelDel = seen.findIndex((x) => x.startsWith('delgrp accel '));
+      expect(seen.slice(accelDel, accelDel + 4)).toEqual(['delgrp accel config', 'delgrp accel ras', 'delgrp accel jobs', 'del accel config,ras,jobs']);
+      expect(seen.filter((x) => x.startsWith('del ')).length).toBe(started.filter((x) => x.startsWith('new ')).length);
+    } finally {
+      c.close();
+      d.close();
+    }
+  });
 
   it_('a daemon without --state-dir restarts with a new log: its records are delivered from 1, not taken for ones already seen', async () => {
     const P3 = 0x414f0000 + (process.pid & 0xfff);
