@@ -41,7 +41,7 @@ const inject = (dev: number, block = 'dma') => admin.do(CMD.RAS_INJECT, { devInd
 const listening = /accel monitor: listening to .* \(multicast\)/;
 
 test('-j monitor: live events, a forced gap recovered from the log in order, JSON closed on SIGINT', async () => {
-  const mon = startAccel(['-j', 'monitor', 'ras'], { port: PORT });
+  const mon = startAccel(['-j', '-t', 'monitor', 'ras'], { port: PORT });
   await mon.waitFor(listening, 'stderr');
   await inject(1);
   await mon.waitFor(/"seq":1,/);
@@ -56,6 +56,7 @@ test('-j monitor: live events, a forced gap recovered from the log in order, JSO
   const doc = JSON.parse(r.stdout); // valid JSON although interrupted
   const events = doc.mon.map((e: any) => {
     expect(e.command).toBe('event');
+    expect(e.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/); // -t: RFC 3339 with nanoseconds
     const [ev] = e.ras['pci/0000:04:00.0'];
     return [ev.seq, ev.recovered ?? false];
   });
