@@ -5,7 +5,8 @@
 // pass through untouched):
 //  - socket(AF_NETLINK, *, NETLINK_GENERIC) opens NETLINK_USERSOCK;
 //  - a send with no destination, or to the kernel (nl_pid 0, no groups), goes to the daemon's port
-//    (send, sendto, sendmsg, sendmmsg, write, writev, connect);
+//    (send, sendto, sendmsg, sendmmsg, write, writev, connect); dup, dup2, dup3 and fcntl's
+//    F_DUPFD copy a socket's redirect, close ends it;
 //  - what comes from the daemon's port is reported as from the kernel (nl_pid 0) by recvfrom and
 //    recvmsg (and their _chk and mmsg forms): iproute2 drops replies "not from the kernel";
 //  - bind(nl_pid 0) on a socket that is already bound keeps its port (the kernel's answer would be
@@ -22,6 +23,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -61,6 +63,8 @@ static int (*real_close)(int);
 static int (*real_dup)(int);
 static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
+static int (*real_fcntl)(int, int, ...);
+static int (*real_fcntl64)(int, int, ...);
 
 static void *next(const char *name) {
   void *f = dlsym(RTLD_NEXT, name);
@@ -91,6 +95,8 @@ static void resolve(void) {
   real_dup = next("dup");
   real_dup2 = next("dup2");
   real_dup3 = next("dup3");
+  real_fcntl = next("fcntl");
+  real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");  // glibc >= 2.28; absent before
   real_close = next("close");
 }
 
@@ -354,6 +360,28 @@ int dup3(int fd, int to, int flags) {
   resolve();
   int r = real_dup3(fd, to, flags);
   return r >= 0 ? copy_state(fd, r) : r;
+}
+
+// fcntl is variadic: its third argument, when there is one, is an int or a pointer; passing it on
+// as a pointer-sized value is what glibc itself does.
+int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  resolve();
+  int r = real_fcntl(fd, cmd, arg);
+  return r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) ? copy_state(fd, r) : r;
+}
+
+int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  resolve();
+  int r = (real_fcntl64 ? real_fcntl64 : real_fcntl)(fd, cmd, arg);
+  return r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) ? copy_state(fd, r) : r;
 }
 
 int close(int fd) {

@@ -106,6 +106,10 @@ data, addr = s.recvfrom(1000)
 print('reply from', addr[0], 'seq', struct.unpack_from('=I', data, 8)[0])
 data, anc, flags, addr = s.recvmsg(1000)
 print('reply from', addr[0], 'seq', struct.unpack_from('=I', data, 8)[0])
+d = s.dup()                                                                        # fcntl(F_DUPFD_CLOEXEC)
+d.send(struct.pack('=IHHII', 20, 0x10, 5, 9, 0) + bytes([3, 1, 0, 0]))
+data, addr = d.recvfrom(1000)
+print('reply from', addr[0], 'seq', struct.unpack_from('=I', data, 8)[0])
 `;
 
 describe.each(who)('the shim\'s protocol, as %s', (user) => {
@@ -146,7 +150,7 @@ describe.each(who)('the shim\'s protocol, as %s', (user) => {
     const port = Number(/port (\d+)/.exec(r.stdout)![1]);
     expect(r.stdout).toMatch(/^proto 16\n/);                       // SO_PROTOCOL says NETLINK_GENERIC
     expect(r.stdout).toMatch(/join ok\n/);                         // nobody's too: see below
-    expect(r.stdout).toMatch(/reply from 0 seq 7\nreply from 0 seq 8\n$/);
+    expect(r.stdout).toMatch(/reply from 0 seq 7\nreply from 0 seq 8\nreply from 0 seq 9\n$/);
     const mine = got.filter((g) => g.port === port);
     // Root may join USERSOCK groups itself; others may not, so the shim asks the daemon instead.
     const expected = [
@@ -154,6 +158,7 @@ describe.each(who)('the shim\'s protocol, as %s', (user) => {
       ...(user !== 'root' ? [{ type: 0x0f, flags: 0, payload: [1, 5] }] : []), // NETLINK_ADD_MEMBERSHIP group 5
       { type: 0x10, flags: 5, seq: 7, payload: [0x103] },
       { type: 0x10, flags: 5, seq: 8, payload: [0x103] },
+      { type: 0x10, flags: 5, seq: 9, payload: [0x103] },            // through a dup of the socket
     ];
     expect(mine).toMatchObject(expected);
     expect(mine.every((g) => g.capAck)).toBe(true);                 // sock_diag shows the program's CAP_ACK
