@@ -13,6 +13,7 @@ import { serverObject } from './server';
 import { readBatch } from './batch';
 import { version } from './version';
 import { wrapObject } from './wrap';
+import { useStream, writeOut } from './stdout';
 import { bashCompletion } from './completion';
 import { DAEMON_USAGE } from './daemon-usage';
 
@@ -21,7 +22,7 @@ import { DAEMON_USAGE } from './daemon-usage';
 // import(): importing a CommonJS bundle through the ESM loader first lexes all of it for exports.
 declare const require: NodeJS.Require;
 const lazy = (name: string, usage: string, load: () => Promise<{ run: Obj['run'] }>): Obj => ({
-  name, usage, commands: [], run: async (ctx, a) => (await load()).run!(ctx, a),
+  name, usage, commands: [], run: async (ctx, a) => { useStream(); return (await load()).run!(ctx, a); },
 });
 
 const OBJECTS: Obj[] = [
@@ -107,7 +108,7 @@ export async function runLine(ctx: Ctx, a: Args): Promise<void> {
 
 /** Exit status for an error, after printing it the way iproute2 would. */
 function report(e: unknown): number {
-  if (e instanceof Done) { process.stdout.write(e.message); return 0; }
+  if (e instanceof Done) { writeOut(e.message); return 0; }
   const msg = (e as Error)?.message ?? String(e);
   const status = (e as { exitStatus?: number })?.exitStatus;
   if (status === undefined) { process.stderr.write(`accel: ${msg}\n`); return 1; }
@@ -120,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
   let ctx: Ctx | undefined;
   try {
     const p = parseOptions(a);
-    ctx = createCtx(p.o, (s) => { process.stdout.write(s); });
+    ctx = createCtx(p.o, writeOut);
     if (p.batch !== undefined) {
       if (a.more) throw new UsageError('-batch takes no other arguments.');
       return await runBatch(ctx, p.batch);
@@ -152,11 +153,8 @@ async function runBatch(ctx: Ctx, file: string): Promise<number> {
   return status;
 }
 
-// A reader that went away (`accel ras log | head`) ends the command quietly, as for iproute2.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code !== 'EPIPE') throw e;
-  process.exit(0);
-});
+// A reader that went away (`accel ras log | head`) ends the command quietly, as for iproute2:
+// bin/stdout.ts (which writes without creating process.stdout, for start-up time).
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
   process.stderr.write(`accel: ${e.message}\n`);
