@@ -259,12 +259,14 @@ export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
   const MR = bl.MR, KC = bl.KC, MC = bl.MC, NC = bl.NC, ROWS = bl.ROWS;
   if (t.m1 <= t.m0 || t.n1 <= t.n0) return ws;
   if (t.alpha === 0 || t.k === 0) { scaleC(t); return ws; }
-  const ldw = (Math.min(NC, t.n1 - t.n0) + 1) & ~1;
   // i8 with k <= 4095: pack B pairs with shift 27 and keep the packed sums in W over all of k
   // (exact: 2^14 * k < 2^26 and 2^14 * k * (2^27 + 1) < 2^53), decoding once per element of C in
-  // writeBackPairs; longer k decodes every KC block (macroI8) with I8_SHIFT.
+  // writeBackPairs; longer k decodes every KC block (macroI8) with I8_SHIFT. Packed, a W row holds
+  // one double per column pair, so it is half as wide.
   const pairsInW = t.kind === 1 && t.k <= 4095;
   const shift = pairsInW ? 27 : bl.I8_SHIFT;
+  const cols = Math.min(NC, t.n1 - t.n0);
+  const ldw = pairsInW ? (cols + 1) >> 1 : (cols + 1) & ~1;
   const need = Math.ceil(Math.min(ROWS, t.m1 - t.m0) / MR) * MR * ldw;
   const w = ws !== null && ws.length >= need ? ws : new Float64Array(need);
   const out = new Float64Array(6);
