@@ -1,6 +1,6 @@
 // The daemon: emulated devices from a configuration, served over netlink as the accel and drm-ras
 // families next to nlctrl, with durable RAS state when given a state directory.
-import { type Served as GenlServed, type ServerOptions, addFamily, createGenlServer, serve } from '../genl';
+import { type Served as GenlServed, type ServerOptions, type SocketSource, addFamily, createGenlServer, onClientGone, serve } from '../genl';
 import type { Batch, NlSocket } from '../genl/socket';
 import { type Clock, realClock } from './clock';
 import { type Config, DEFAULT_CONFIG_YAML, parseConfig } from './config';
@@ -10,7 +10,7 @@ import { devlinkFamily } from './families/devlink';
 import { type GrpcService, startGrpc } from './formats/grpc';
 import { formatSupport, maskOf } from './formats/support';
 import { jobHandlers, wireJobEvents } from './families/jobs';
-import { type Engine, newEngine, owners, releasePort, stopEngine, takeBusy } from './jobs';
+import { type Engine, newEngine, releasePort, stopEngine, takeBusy } from './jobs';
 import { type Persistence, closePersistence, openPersistence, syncPersistence } from './persist';
 import { type Runtime, createRuntime, startTicking, stopRuntime } from './runtime';
 
@@ -30,8 +30,10 @@ export interface DaemonOptions {
   grpc?: string;
   /** Open the socket yourself (tests: the in-process hub). */
   open?: (onBatch: (b: Batch) => void) => NlSocket;
-  /** Which ports still exist, with a custom `open` (the hub's hubAlive). */
+  /** Which ports still exist, with a custom `open` and no socket table (the hub's hubAlive). */
   alive?: (ports: Set<number>) => Set<number> | undefined;
+  /** The socket table of a custom `open` (the hub's hubSockets): tells clients apart. */
+  sockets?: SocketSource;
   /** Compute worker threads (default: the cores available; 0 runs jobs on the main thread). */
   computeThreads?: number;
 }
@@ -64,7 +66,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const srv = createGenlServer({ ack: cfg.ack, ...(isAdmin ? { isAdmin } : {}), ...o.server });
   let served: GenlServed;
   try {
-    served = serve(srv, { port: o.port, open: o.open, alive: o.alive });
+    served = serve(srv, { port: o.port, open: o.open, alive: o.alive, sockets: o.sockets });
   } catch (e) {
     if (persistence) closePersistence(rt.emu, persistence);
     stopRuntime(rt);
@@ -77,9 +79,9 @@ export function startDaemon(o: DaemonOptions): Daemon {
   addFamily(srv, devlinkFamily(s));
   wireJobEvents(s, accel, engine);
   rt.busySource = (dev, dtMs) => takeBusy(engine, dev, dtMs);
-  // Buffer objects belong to their port: freed when it goes away (the sweeper notices).
-  served.sweeper.holders.push(() => owners(engine));
-  srv.portGone.push((port) => releasePort(engine, port));
+  // Buffer objects and queued jobs belong to their client (socket): freed when it is dropped (its
+  // socket closed, or its port changed hands; see genl/clients.ts).
+  onClientGone(srv, (c) => releasePort(engine, c.id));
   if (o.tick !== false) {
     startTicking(rt);
     if (persistence) {

@@ -1,14 +1,23 @@
 // The model of a generic netlink family, as the kernel's genl_family and split ops describe it.
 import { NLA, type Extack, type Policy, type View, type Writer, policy } from '../attrs';
+import type { SocketClient } from './clients';
 import { GENL_OP } from './consts';
 import { type DoResult, type DumpResult, type Result, done, more } from './result';
 
-/** Who is asking: the sender's port and, when the transport can tell, its credentials (-1 unknown). */
-export interface Sender {
+/** A datagram's source: its port and, when the transport can tell, its credentials (-1 unknown). */
+export interface Peer {
   port: number;
   uid: number;
   gid: number;
   pid: number;
+}
+
+/**
+ * Who is asking: the peer, and the client (socket) the server files its resources under
+ * (genl/clients.ts). Handlers that touch per-client resources get it through ctx.owner().
+ */
+export interface Sender extends Peer {
+  client: SocketClient;
 }
 
 /** Context of one do request (genl_info). */
@@ -24,6 +33,13 @@ export interface DoCtx {
   /** tb[type] = attribute header offset in `req`, -1 when absent (length maxattr+1). */
   attrs: Int32Array;
   ext: Extack;
+  /**
+   * The client this request's resources belong to, checked against the kernel's socket table
+   * first: when the port changed hands since the client was seen, the old client is dropped (its
+   * resources freed) and the request belongs to the new, empty one. Call it before touching BOs,
+   * jobs, subscriptions or limits.
+   */
+  owner(): SocketClient;
   /** Start a reply message (unicast to the requester); write attributes into `w`, then reply.end(). */
   reply(cmd?: number, flags?: number): Writer;
   /** Finish the reply started last. */
@@ -40,6 +56,8 @@ export interface DumpCtx {
   sender: Sender;
   attrs: Int32Array;
   ext: Extack;
+  /** As DoCtx.owner(); the server also checks it before every chunk (a dump ends with its socket). */
+  owner(): SocketClient;
   state: Record<string, unknown>;
   /**
    * Start one dump message. Write attributes into the returned writer, then call end(); when end()

@@ -16,3 +16,5 @@ export {
 export * as ynl from './ynl';
 export * from './sweep';
 export * from './result';
+export * from './clients';
+export * from './subscriptions';

@@ -1,6 +1,7 @@
 // In-process transport for tests: a "kernel" that routes datagrams between sockets by port id and
 // to multicast groups, with USERSOCK's quirks (ECONNREFUSED after a group send, groups 1..32).
 import { ECONNREFUSED, EINVAL, EPERM } from '../attrs/errno';
+import type { SocketTable } from './sockdiag';
 import { type Batch, type NlSocket, type OpenOptions, sendEach } from './socket';
 
 export interface Hub {
@@ -8,14 +9,21 @@ export interface Hub {
   /** Group number → member ports. */
   groups: Map<number, Set<number>>;
   nextPort: number;
+  /** Each socket's "inode": a new number per socket, so a rebound port is told apart. */
+  nextInode: number;
 }
 
 interface HubSocket extends NlSocket {
   uid: number;
+  inode: number;
   deliver(data: Uint8Array, from: number, groups: number, uid: number): void;
 }
 
-export const newHub = (): Hub => ({ sockets: new Map(), groups: new Map(), nextPort: 1000 });
+export const newHub = (): Hub => ({ sockets: new Map(), groups: new Map(), nextPort: 1000, nextInode: 1 });
+
+/** The hub's socket table, shaped as sock_diag's (genl/sockdiag.ts), for the server's client table. */
+export const hubSockets = (hub: Hub) => (): SocketTable =>
+  new Map([...hub.sockets].map(([port, s]) => [port, { port, inode: s.inode, cookie: BigInt(s.inode), flags: 0, dstPort: 0, groups: 0 }]));
 
 /** The hub's answer to "which of these ports exist", for the server's sweeper. */
 export const hubAlive = (hub: Hub) => (ports: Set<number>): Set<number> =>
@@ -66,7 +74,7 @@ export function openInproc(hub: Hub, o: InprocOptions): NlSocket {
     return 0;
   };
   const sock: HubSocket = {
-    port, backend: 'native', credentials: true, uid,
+    port, backend: 'native', credentials: true, uid, inode: hub.nextInode++,
     deliver(data, from, groups, fromUid) {
       queue.push({ data, from, groups, uid: fromUid });
       if (!pending) { pending = true; setImmediate(drain); }

@@ -4,13 +4,15 @@ import { ctrlNotifier, nlctrlFamily } from './nlctrl';
 import { GENL_ID_CTRL } from './consts';
 import { register, unregister } from './registry';
 import { type Server, type ServerOptions, attach, createServer, flush, receiveBatch } from './server';
+import type { SocketSource } from './clients';
+import { querySockets } from './sockdiag';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
 import { type Sweeper, startSweeper } from './sweep';
 
 export interface Served {
   srv: Server;
   socket: NlSocket;
-  /** Releases the state of ports that went away (see sweep.ts). Families add their holders. */
+  /** Drops the clients whose socket went away (see sweep.ts). */
   sweeper: Sweeper;
   close(): void;
 }
@@ -30,8 +32,10 @@ export function createGenlServer(o: ServerOptions = {}): Server {
 export function serve(srv: Server, o: {
   port: number;
   open?: (onBatch: (b: Batch) => void) => NlSocket;
-  /** Which of these ports still exist; default /proc/net/netlink (none for a custom `open`). */
+  /** Which of these ports still exist, for a custom `open` without a socket table. */
   alive?: (ports: Set<number>) => Set<number> | undefined;
+  /** The transport's socket table (the hub's hubSockets); default sock_diag for real sockets. */
+  sockets?: SocketSource;
 }): Served {
   const onBatch = (b: Batch): void => receiveBatch(srv, b);
   const socket = o.open ? o.open(onBatch) : openSocket({
@@ -39,7 +43,11 @@ export function serve(srv: Server, o: {
     onError: (e) => { process.emitWarning(`netlink socket: ${e.message}`); },
   });
   attach(srv, socket);
-  const sweeper = startSweeper(srv, { protocol: NETLINK_USERSOCK, alive: o.alive ?? (o.open ? () => undefined : undefined) });
+  // Clients are told apart by the kernel's socket table (sock_diag), unless the transport is not
+  // the kernel's (the in-process hub brings its own table, or `alive`).
+  if (o.sockets) srv.clients.source = o.sockets;
+  else if (!o.open && !srv.clients.source) srv.clients.source = () => querySockets(NETLINK_USERSOCK)?.table;
+  const sweeper = startSweeper(srv, { alive: o.alive ?? (o.open && !srv.clients.source ? () => undefined : undefined) });
   return {
     srv, socket, sweeper,
     close() {

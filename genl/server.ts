@@ -8,10 +8,12 @@ import {
 import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../attrs/errno';
 import { type AckOptions, DEFAULT_ACK_OPTIONS, writeAck, writeDone } from './ack';
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_GOODSIZE, NLMSG_HDRLEN, NLM_F } from './consts';
-import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Sender } from './family';
+import { type SocketClient, type ClientTable, type SocketSource, clientOf, newClientTable, portClosed, present, verified } from './clients';
+import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Peer, Sender } from './family';
 import { genlStart, msgAddFlags, msgEnd } from './message';
 import { ownedCopy } from './owned';
 import { type DumpResult, type Result, isResult, wireStatus } from './result';
+import { NATIVE_FORMAT, type Subscriptions, forgetClient, newSubscriptions, subscriberCounts, subscribersOf } from './subscriptions';
 import { type Registry, newRegistry } from './registry';
 
 /** The part of a socket the server needs (genl/socket.ts NlSocket and the in-process hub both fit). */
@@ -45,9 +47,12 @@ export interface ServerOptions {
    */
   batchEvents?: boolean;
   registry?: Registry;
+  /** The kernel's table of sockets on the server's protocol (sock_diag): tells clients apart. */
+  sockets?: SocketSource;
 }
 
 interface DumpState {
+  client: SocketClient;
   ctx: DumpCtx;
   half: DumpHalf;
   /** 'more' while the handler has more; otherwise what DONE will carry. */
@@ -78,6 +83,8 @@ export interface Counters {
   stalled: number;
   /** Errors answered (NLMSG_ERROR or a failing NLMSG_DONE), by errno name. */
   rejected: Record<string, number>;
+  /** Notifications a subscriber missed because its format's encoder threw (it got NLMSG_OVERRUN). */
+  encodeFailed: number;
 }
 
 /** Messages waiting for one port whose receive buffer is full, oldest first. */
@@ -96,21 +103,26 @@ export interface Backlog {
 
 export interface Server {
   registry: Registry;
-  opts: Required<Omit<ServerOptions, 'registry'>>;
+  opts: Required<Omit<ServerOptions, 'registry' | 'sockets'>>;
+  /** Clients (sockets) by port; dropping one frees what it holds (dumps, queue, subscriptions, hooks). */
+  clients: ClientTable;
   socket: ServerSocket | undefined;
   out: Writer;
   spans: Int32Array;
   nspans: number;
   results: Int32Array;
   ext: Extack;
+  /** Dumps in progress, by client id (one per socket). */
   dumps: Map<number, DumpState>;
   /** Datagrams that met a full receive buffer, per port, retried later in order. */
   backlog: Map<number, Backlog>;
   /** Bytes queued in all backlogs. */
   backlogBytes: number;
-  /** Unicast subscribers per group id (ports), for clients that may not join USERSOCK groups. */
-  subscribers: Map<number, Set<number>>;
-  portGone: ((port: number) => void)[];
+  /** Unicast subscribers per group id and their formats, for clients that may not join USERSOCK groups. */
+  subs: Subscriptions;
+  /** Notification encoders that threw, by "family/format". */
+  encodeErrors: Record<string, number>;
+  encodeWarned: Set<string>;
   /** Notifications since the last send, each written once, then copied per destination (release). */
   ev: Writer;
   /** Datagrams of staged notifications, in the order of their first message (the order they go out). */
@@ -128,8 +140,8 @@ export interface Server {
 }
 
 export function createServer(o: ServerOptions = {}): Server {
-  return {
-    registry: o.registry ?? newRegistry(),
+  const srv: Server = {
+    registry: o.registry ?? newRegistry(), clients: newClientTable(o.sockets),
     opts: {
       ack: o.ack ?? DEFAULT_ACK_OPTIONS, dumpChunk: o.dumpChunk ?? NLMSG_GOODSIZE,
       isAdmin: o.isAdmin ?? ((s) => s.uid === 0), maxBacklog: o.maxBacklog ?? 1024, batchEvents: o.batchEvents ?? true,
@@ -138,12 +150,21 @@ export function createServer(o: ServerOptions = {}): Server {
     },
     socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0,
     results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(), backlogBytes: 0,
-    subscribers: new Map(), portGone: [], ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), bigAt: 0, timer: undefined, timerAt: 0, scheduled: false,
+    subs: newSubscriptions(), encodeErrors: {}, encodeWarned: new Set(), ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), bigAt: 0, timer: undefined, timerAt: 0, scheduled: false,
     counters: {
       datagrams: 0, messages: 0, errors: 0, truncated: 0, malformed: 0, dumps: 0, sendFailures: 0, dropped: 0,
-      overruns: 0, stalled: 0, rejected: {},
+      overruns: 0, stalled: 0, rejected: {}, encodeFailed: 0,
     },
   };
+  srv.clients.onGone.push((c) => clientGone(srv, c));
+  return srv;
+}
+
+/** A client was dropped: its dump, its queued datagrams and its unicast subscriptions go with it. */
+function clientGone(srv: Server, c: SocketClient): void {
+  srv.dumps.delete(c.id);
+  unqueue(srv, c.port);
+  forgetClient(srv.subs, c);
 }
 
 /** A datagram of notifications being assembled: its destination, its messages ([offset, length]* in ev). */
@@ -274,12 +295,25 @@ function unqueue(srv: Server, port: number): void {
   srv.backlog.delete(port);
 }
 
-/** A port is gone: drop its dumps, backlog and subscriptions, and tell the families. */
+/** The client datagrams from `peer` are served as (made on first sight): for tests and tools. */
+export const clientAt = (srv: Server, peer: Peer): SocketClient =>
+  verified(srv.clients, clientOf(srv.clients, peer.port, peer.uid, peer.gid, peer.pid));
+
+/** Run `f` when a client is dropped (its socket closed or its port changed hands): free what it holds. */
+export function onClientGone(srv: Server, f: (c: SocketClient) => void): void {
+  srv.clients.onGone.push(f);
+}
+
+/** What the server holds for the client on `port` now: whether a dump runs, datagrams queued. */
+export function portState(srv: Server, port: number): { client: boolean; dump: boolean; queued: number } {
+  const c = srv.clients.byPort.get(port);
+  return { client: !!c, dump: !!c && srv.dumps.has(c.id), queued: srv.backlog.get(port)?.q.length ?? 0 };
+}
+
+/** Nobody holds `port` any more (a send was refused): its client is dropped, with what it held. */
 export function goneAway(srv: Server, port: number): void {
-  srv.dumps.delete(port);
+  portClosed(srv.clients, port);
   unqueue(srv, port);
-  for (const s of srv.subscribers.values()) s.delete(port);
-  for (const f of srv.portGone) f(port);
 }
 
 /** Schedule background work (backlog retries, dump continuation). */
@@ -314,6 +348,9 @@ export function pump(srv: Server): void {
   let next = Infinity;
   for (const [port, b] of srv.backlog) {
     if (b.retryAt > now) { next = Math.min(next, b.retryAt); continue; }
+    // Queued replies are the old socket's: never delivered to a successor on the port.
+    const owner = srv.clients.byPort.get(port);
+    if (owner && !present(srv.clients, owner)) continue; // dropping it removed the queue
     if (retry(srv, port, b)) { b.delay = 1; b.since = now; } else b.delay = Math.min(b.delay * 2, 100);
     if (srv.backlog.get(port) !== b) continue; // drained or gone
     if (now - b.since >= srv.opts.stallMs) {
@@ -321,19 +358,21 @@ export function pump(srv: Server): void {
       srv.counters.stalled++;
       srv.counters.dropped += b.q.length;
       unqueue(srv, port);
-      srv.dumps.delete(port);
+      const c = srv.clients.byPort.get(port);
+      if (c) srv.dumps.delete(c.id);
       continue;
     }
     b.retryAt = now + b.delay;
     next = Math.min(next, b.retryAt);
   }
   let more = false;
-  for (const [port, d] of srv.dumps) {
-    if (srv.backlog.has(port)) continue;
+  for (const [id, d] of srv.dumps) {
+    if (srv.backlog.has(d.client.port)) continue;
+    if (!present(srv.clients, d.client)) continue; // its socket went: dropping the client ended the dump
     // A few chunks per dump per turn: fewer event-loop turns and sends, still fair to other ports.
     let finished = false;
     for (let i = 0; i < DUMP_BURST && !finished; i++) finished = dumpChunk(srv, d);
-    if (finished) srv.dumps.delete(port);
+    if (finished) srv.dumps.delete(id);
     else more = true;
   }
   flush(srv);
@@ -400,9 +439,11 @@ function sendNow(srv: Server): number {
   return r;
 }
 
-/** Handle one received datagram from `sender`. Replies are queued; call flush() after a batch. */
-export function receive(srv: Server, data: Uint8Array, sender: Sender): void {
+/** Handle one received datagram from `peer`. Replies are queued; call flush() after a batch. */
+export function receive(srv: Server, data: Uint8Array, peer: Peer): void {
   srv.counters.datagrams++;
+  const sender: Sender = { port: peer.port, uid: peer.uid, gid: peer.gid, pid: peer.pid,
+    client: clientOf(srv.clients, peer.port, peer.uid, peer.gid, peer.pid) };
   const v = view(data);
   const end = data.length;
   let at = 0;
@@ -503,9 +544,10 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
     if (err) return failed(-err);
   }
   let replyAt = -1;
-  let replyPort = sender.port;
+  const replyPort = sender.port;
   const ctx: DoCtx = {
     family: fam, cmd, req: v, at, seq: v.dv.getUint32(at + 8, true), flags, sender, attrs: tb, ext,
+    owner: () => (sender.client = verified(srv.clients, sender.client)),
     reply(rcmd = cmd, rflags = 0) {
       replyAt = srv.out.len;
       genlStart(srv.out, fam.id!, rflags, ctx.seq, replyPort, rcmd, fam.version);
@@ -537,6 +579,8 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
     (e: Error) => { ext2.msg = `internal error: ${e?.message}`.slice(0, 79); return -EINVAL; })
     .then((e) => {
       if (replyAt >= 0) trim(srv.out, replyAt);
+      // Answered later: only to the socket that asked, never to a successor on its port.
+      if (!present(srv.clients, sender.client)) { flush(srv); return; }
       if (e) { srv.counters.errors++; reject(srv, e); }
       if (e || (flags & NLM_F.ACK)) {
         const start = srv.out.len;
@@ -554,7 +598,8 @@ const DUMP_KINDS = ['done', 'error', 'more'] as const;
 function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number, fam: Family, op: Op,
   half: DumpHalf, sender: Sender): Outcome {
   const port = sender.port;
-  if (srv.dumps.has(port)) return failed(EBUSY); // one dump per socket at a time, as netlink_dump_start
+  const client = sender.client = verified(srv.clients, sender.client);
+  if (srv.dumps.has(client.id)) return failed(EBUSY); // one dump per socket at a time, as netlink_dump_start
   if (srv.dumps.size >= srv.opts.maxDumps) {
     srv.ext.msg = 'too many dumps in progress';
     return failed(EBUSY);
@@ -577,11 +622,11 @@ function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number
     if (err) return done(failed(-err));
   }
   const d: DumpState = {
-    ctx: undefined as unknown as DumpCtx, half, status: { kind: 'more' }, gen: fam.generation?.() ?? 0, intr: false,
+    client, ctx: undefined as unknown as DumpCtx, half, status: { kind: 'more' }, gen: fam.generation?.() ?? 0, intr: false,
     limit: 0, msgAt: -1, chunkAt: 0,
   };
   d.ctx = {
-    family: fam, cmd: op.cmd, req, seq, sender, attrs: tb, ext, state: {},
+    family: fam, cmd: op.cmd, req, seq, sender, attrs: tb, ext, state: {}, owner: () => client,
     start(cmd = op.cmd, flags = 0) {
       d.msgAt = srv.out.len;
       genlStart(srv.out, fam.id!, flags, seq, port, cmd, fam.version);
@@ -608,7 +653,7 @@ function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number
   }
   srv.counters.dumps++;
   if (!dumpChunk(srv, d)) {
-    srv.dumps.set(port, d);
+    srv.dumps.set(client.id, d);
     kick(srv);
   }
   return LATER_DUMP;
@@ -638,7 +683,7 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
     return false;
   }
   const status = wireStatus(d.status);
-  if (status < 0) reject(srv, status);
+  if (status < 0) { srv.counters.errors++; reject(srv, status); }
   writeDone(w, d.ctx.seq, port, status, d.ctx.ext, d.ctx.req, 0, d.intr ? NLM_F.DUMP_INTR : 0, srv.opts.ack);
   pushSpan(srv, d.chunkAt, port);
   return true;
@@ -648,40 +693,80 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
  * Send a notification to a family's multicast group: kernel multicast (pid 0, seq 0) plus a unicast
  * copy to each subscribed port. `fill` writes the attributes.
  */
-export function notify(srv: Server, fam: Family, group: string, cmd: number, fill: (w: Writer) => void): void {
+export function notify(srv: Server, fam: Family, group: string, cmd: number, fill: Fill, formatted?: (format: number) => Fill): void {
   const g = fam.mcgrps?.find((m) => m.name === group);
   if (!g || g.id === undefined || !srv.socket) return; // nobody can hear a server without a socket
-  const subs = srv.subscribers.get(g.id);
   const multicast = g.id <= 32;
-  if (!multicast && !subs?.size) return;
-  const at = writeNotification(srv, fam, cmd, fill);
-  if (multicast) stage(srv, at, fam.id!, 0, 1 << (g.id - 1));
-  if (subs) for (const port of subs) stage(srv, at, fam.id!, port, 0);
+  const subs = subscribersOf(srv.subs, g.id);
+  if (!multicast && !subs.size) return;
+  let native = -1;
+  if (multicast) {
+    native = writeNotification(srv, fam, cmd, fill);
+    if (native >= 0) stage(srv, native, fam.id!, 0, 1 << (g.id - 1));
+  }
+  if (subs.size) {
+    // Once per format somebody asked for. An encoder that throws costs only its own subscribers
+    // that event: they are told (NLMSG_OVERRUN: read it back from the log), and it is counted.
+    const enc = new Map<number, number>(); // format -> offset in ev, or -1 when it failed
+    for (const [c, f] of subs) {
+      if (!present(srv.clients, c)) continue;
+      let at = enc.get(f);
+      if (at === undefined) {
+        at = f === NATIVE_FORMAT || !formatted
+          ? (native >= 0 || multicast ? native : (native = writeNotification(srv, fam, cmd, fill)))
+          : writeNotification(srv, fam, cmd, formatted(f), f);
+        enc.set(f, at);
+      }
+      if (at >= 0) stage(srv, at, fam.id!, c.port, 0);
+      else { srv.counters.encodeFailed++; stage(srv, writeLost(srv, c.port), fam.id!, c.port, 0); }
+    }
+  }
   kick(srv);
 }
 
-/**
- * A notification for these ports only, by unicast: e.g. subscribers that asked for another
- * encoding of an event than the group's own. Families keep such lists in srv.subscribers under
- * private keys above 32 (never a USERSOCK group), so vanished ports are dropped from them too.
- */
-export function notifyPorts(srv: Server, fam: Family, cmd: number, ports: Iterable<number> | undefined, fill: (w: Writer) => void): void {
-  if (!ports || !srv.socket) return;
-  let at = -1;
-  for (const port of ports) {
-    if (at < 0) at = writeNotification(srv, fam, cmd, fill);
-    stage(srv, at, fam.id!, port, 0);
+/** A notification for these clients only, by unicast (the current socket on each port; others skipped). */
+export function notifyClients(srv: Server, fam: Family, cmd: number, clients: Iterable<SocketClient>, fill: Fill): void {
+  if (!srv.socket) return;
+  let at = -2;
+  for (const c of clients) {
+    if (!present(srv.clients, c)) continue;
+    if (at === -2) at = writeNotification(srv, fam, cmd, fill);
+    if (at >= 0) stage(srv, at, fam.id!, c.port, 0);
   }
-  if (at >= 0) kick(srv);
+  kick(srv);
 }
 
-/** Write a notification message (pid 0, seq 0, flags 0) into the staging buffer; returns its offset. */
-function writeNotification(srv: Server, fam: Family, cmd: number, fill: (w: Writer) => void): number {
+/** What writes a notification's attributes. */
+export type Fill = (w: Writer) => void;
+
+/**
+ * Write a notification message (pid 0, seq 0, flags 0) into the staging buffer; returns its offset,
+ * or -1 when `fill` threw (the partial message is dropped, the failure counted per format).
+ */
+function writeNotification(srv: Server, fam: Family, cmd: number, fill: Fill, format = NATIVE_FORMAT): number {
   const w = srv.ev;
   const start = w.len;
-  const at = genlStart(w, fam.id!, 0, 0, 0, cmd, fam.version);
-  fill(w);
-  msgEnd(w, at);
+  try {
+    const at = genlStart(w, fam.id!, 0, 0, 0, cmd, fam.version);
+    fill(w);
+    msgEnd(w, at);
+    return start;
+  } catch (e) {
+    trim(w, start);
+    const key = `${fam.name}/${format}`;
+    srv.encodeErrors[key] = (srv.encodeErrors[key] ?? 0) + 1;
+    if (!srv.encodeWarned.has(key)) {
+      srv.encodeWarned.add(key);
+      process.emitWarning(`${fam.name}: notification encoder for format ${format} failed: ${(e as Error)?.message}`);
+    }
+    return -1;
+  }
+}
+
+/** An NLMSG_OVERRUN telling one subscriber it missed one notification, staged like an event. */
+function writeLost(srv: Server, port: number): number {
+  const start = srv.ev.len;
+  ensureCopy(srv.ev, overrunMessage(port, 1, false));
   return start;
 }
 
@@ -697,7 +782,7 @@ function writeNotification(srv: Server, fam: Family, cmd: number, fill: (w: Writ
  */
 function stage(srv: Server, at: number, famId: number, port: number, groups: number): void {
   const key = groups ? 0x100000000 + (groups >>> 0) : port >>> 0;
-  const len = srv.ev.len - at;
+  const len = srv.ev.dv.getUint32(at, true);
   let d = srv.opts.batchEvents ? srv.openFor.get(key) : undefined;
   if (groups) {
     if (srv.lastGroup.get(famId) !== key) d = undefined;
@@ -749,7 +834,7 @@ export function receiveBatch(srv: Server, batch: {
   gid(i: number): number; pid(i: number): number; truncated(i: number): number;
 }): void {
   for (let i = 0; i < batch.count; i++) {
-    const sender = { port: batch.port(i), uid: batch.uid(i), gid: batch.gid(i), pid: batch.pid(i) };
+    const sender: Peer = { port: batch.port(i), uid: batch.uid(i), gid: batch.gid(i), pid: batch.pid(i) };
     if (batch.truncated(i)) tooLong(srv, batch.data(i), batch.truncated(i), sender);
     else receive(srv, batch.data(i), sender);
   }
@@ -761,7 +846,7 @@ export function receiveBatch(srv: Server, batch: {
  * Its first message, if it asked for an answer, gets EMSGSIZE (header echoed only), so the client
  * does not wait for a timeout.
  */
-function tooLong(srv: Server, data: Uint8Array, full: number, sender: Sender): void {
+function tooLong(srv: Server, data: Uint8Array, full: number, sender: Peer): void {
   srv.counters.datagrams++;
   srv.counters.truncated++;
   if (data.length < NLMSG_HDRLEN) return;
@@ -779,12 +864,14 @@ function tooLong(srv: Server, data: Uint8Array, full: number, sender: Sender): v
 /** A snapshot of what the server holds and has done: counters plus dumps, queues and subscribers now. */
 export function serverStats(srv: Server): Counters & {
   dumpsRunning: number; backlogPorts: number; backlogDatagrams: number; backlogBytes: number; subscribers: Record<number, number>;
+  clients: number; socketQueries: number; encodeErrors: Record<string, number>;
 } {
   let datagrams = 0;
   for (const b of srv.backlog.values()) datagrams += b.q.length;
   return {
     ...srv.counters, rejected: { ...srv.counters.rejected }, dumpsRunning: srv.dumps.size, backlogPorts: srv.backlog.size,
     backlogDatagrams: datagrams, backlogBytes: srv.backlogBytes,
-    subscribers: Object.fromEntries([...srv.subscribers].map(([g, s]) => [g, s.size])),
+    subscribers: subscriberCounts(srv.subs), encodeErrors: { ...srv.encodeErrors },
+    clients: srv.clients.byPort.size, socketQueries: srv.clients.queries,
   };
 }

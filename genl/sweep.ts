@@ -1,9 +1,10 @@
-// Finding ports that went away. A netlink peer that closes its socket says nothing; the kernel
-// only tells a sender with ECONNREFUSED. So the server also looks, every so often, at the ports it
-// holds state for (subscriptions, dumps, backlogs, and what families register: buffer objects...)
-// and releases those that no longer exist. On real sockets the truth is /proc/net/netlink.
+// Finding sockets that went away. A netlink peer that closes its socket says nothing; the kernel
+// only tells a sender with ECONNREFUSED. So the server also looks, every so often, at every client
+// it knows (genl/clients.ts) against the kernel's socket table, and drops those whose socket is
+// gone or whose port another socket holds now; dropping frees what they held.
 import * as fs from 'fs';
-import { type Server, goneAway } from './server';
+import { type SocketClient, drop, sweepClients } from './clients';
+import { type Server } from './server';
 
 /** Port ids bound on `protocol` right now, or undefined when /proc/net/netlink cannot be read. */
 export function boundPorts(protocol: number): Set<number> | undefined {
@@ -17,11 +18,7 @@ export function boundPorts(protocol: number): Set<number> | undefined {
   return out;
 }
 
-/** Ports a family keeps state for, beyond the server's own (it asks each holder every sweep). */
-export type PortHolder = () => Iterable<number>;
-
 export interface Sweeper {
-  holders: PortHolder[];
   timer: NodeJS.Timeout;
   /** Run one sweep now (tests). */
   run(): void;
@@ -29,23 +26,19 @@ export interface Sweeper {
 }
 
 /**
- * Every `everyMs`, release state of ports that are not bound any more. `alive` decides per port
- * (default: /proc/net/netlink for `protocol`).
+ * Every `everyMs` (default 1 s), drop the clients whose socket is gone. The server's socket table
+ * decides (sock_diag); `alive`, when given, decides by port instead (a transport without one).
  */
-export function startSweeper(srv: Server, o: { everyMs?: number; protocol?: number; alive?: (ports: Set<number>) => Set<number> | undefined } = {}): Sweeper {
-  const holders: PortHolder[] = [];
+export function startSweeper(srv: Server, o: { everyMs?: number; alive?: (ports: Set<number>) => Set<number> | undefined } = {}): Sweeper {
   const run = (): void => {
-    const wanted = new Set<number>();
-    for (const s of srv.subscribers.values()) for (const p of s) wanted.add(p);
-    for (const p of srv.dumps.keys()) wanted.add(p);
-    for (const p of srv.backlog.keys()) wanted.add(p);
-    for (const h of holders) for (const p of h()) wanted.add(p);
-    if (!wanted.size) return;
-    const bound = o.alive ? o.alive(wanted) : boundPorts(o.protocol ?? 2);
+    const t = srv.clients;
+    if (!t.byPort.size) return;
+    if (!o.alive) { sweepClients(t); return; }
+    const bound = o.alive(new Set(t.byPort.keys()));
     if (!bound) return;
-    for (const p of wanted) if (!bound.has(p)) goneAway(srv, p);
+    for (const c of [...t.byPort.values()] as SocketClient[]) if (!bound.has(c.port)) drop(t, c);
   };
   const timer = setInterval(run, o.everyMs ?? 1000);
   timer.unref();
-  return { holders, timer, run, stop: () => clearInterval(timer) };
+  return { timer, run, stop: () => clearInterval(timer) };
 }

@@ -25,6 +25,8 @@ let fam: G.FamilyInfo;
 beforeEach(async () => { t = boot(); c = t.client(); fam = await c.resolve('accel'); });
 afterEach(() => { c.close(); t.d.close(); });
 
+/** The owner key the server files this client's BOs and jobs under (its socket, not its port). */
+const me = () => G.clientAt(t.d.served.srv, { port: c.port, uid: 0, gid: 0, pid: process.pid }).id;
 const put = (a: Accel) => (w: A.Writer) => writeAttrs(w, spec, 'accel', a);
 const read = (m: G.Message) => readAttrs<Accel>(m.v, m.attrs, m.end, spec, 'accel');
 const req = async (cmd: number, a: Accel = {}, cl = c) => (await cl.request(fam.id, cmd, { fill: put(a) })).map(read);
@@ -131,8 +133,8 @@ test('an uncorrectable HBM error inside a queued job\'s BO fails it with EIO; a 
   const dev = t.d.rt.emu.devices.get(0)!;
   const op = (handle: number) => ({ handle, offset: 0, ld: 2 });
   const j = submit(eng, dev, { m: 2, n: 2, k: 2, dtype: 'f32', transA: false, transB: false, alpha: 1, beta: 0,
-    a: op(h2a), b: op(h2b), c: op(h2c) }, c.port, 0);
-  const addr = lookupBo(eng, h2b, c.port)!.addr + 8n;
+    a: op(h2a), b: op(h2b), c: op(h2c) }, me(), 0);
+  const addr = lookupBo(eng, h2b, me())!.addr + 8n;
   inject(t.d.rt.emu, dev, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: addr });
   const [w2] = await req(CMD.JOB_WAIT, { jobId: j.id, timeoutMs: 5000 });
   expect(w2.job![0]).toMatchObject({ status: 'failed', error: 5, message: `uncorrectable HBM error at 0x${addr.toString(16)} in BO ${h2b}` });
@@ -150,7 +152,7 @@ test('a fatal error fails the running job; a job past its timeout is cancelled a
   const [a, b, cc] = [await bo(64), await bo(64), await bo(64)];
   const op = (handle: number) => ({ handle, offset: 0, ld: 2 });
   const r = { m: 2, n: 2, k: 2, dtype: 'f32' as const, transA: false, transB: false, alpha: 1, beta: 0, a: op(a), b: op(b), c: op(cc) };
-  const j1 = submit(eng, dev, r, c.port, 0);
+  const j1 = submit(eng, dev, r, me(), 0);
   eng.running.set(0, j1); j1.status = 'running'; // as if the engine had started it
   eng.queues.get(0)!.splice(0);
   inject(t.d.rt.emu, dev, { block: 'dma', severity: 'uncorrectable-fatal' });
@@ -159,7 +161,7 @@ test('a fatal error fails the running job; a job past its timeout is cancelled a
   await req(CMD.DEV_SET, { devIndex: 0, action: 'reset' });
   await new Promise((res) => setTimeout(res, 30));
   // Hold the queue with a running job, so the next one waits past its 20 ms timeout.
-  const hold = submit(eng, dev, r, c.port, 0);
+  const hold = submit(eng, dev, r, me(), 0);
   eng.queues.get(0)!.splice(0); eng.running.set(0, hold); hold.status = 'running';
   const [s] = await req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m: 2, n: 2, k: 2, dtype: 'f32', aHandle: a, bHandle: b, cHandle: cc }, timeoutMs: 20 });
   const [w] = await req(CMD.JOB_WAIT, { jobId: s.jobId, timeoutMs: 5000 });

@@ -176,11 +176,11 @@ describe('subscriptions with a format', () => {
     inject(t.d.rt.emu, dev(0), { block: 'dma', severity: 'deferred' });
     await waitFor(() => got.length === 1);
     // Lose three notifications (as a full socket buffer would), then one arrives: the gap is read back.
-    const sets = [...t.d.served.srv.subscribers.values()].filter((x) => x.size);
-    const saved = sets.map((x) => new Set(x));
-    sets.forEach((x) => x.clear());
+    const subs = t.d.served.srv.subs.byGroup;
+    const saved = new Map([...subs].map(([g, m]) => [g, new Map(m)]));
+    subs.clear();
     for (let i = 0; i < 3; i++) inject(t.d.rt.emu, dev(0), { block: 'dma', severity: 'deferred' });
-    sets.forEach((x, i) => saved[i].forEach((p) => x.add(p)));
+    for (const [g, m] of saved) subs.set(g, m);
     inject(t.d.rt.emu, dev(0), { block: 'dma', severity: 'deferred' });
     await waitFor(() => got.length === 5);
     expect(got.map((e) => [e.record!.seq, !!e.recovered, e.attrs.format])).toEqual([

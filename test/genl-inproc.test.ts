@@ -256,7 +256,7 @@ describe('notifications: batched per destination, in order, after what happened 
     member.addMembership(a.mcgrps![0].id!);
     member.addMembership(b.mcgrps![0].id!);
     open(4219); // a unicast subscriber of group a
-    srv.subscribers.set(a.mcgrps![0].id!, new Set([4219]));
+    G.subscribe(srv.subs, G.clientAt(srv, { port: 4219, uid: 0, gid: 0, pid: 1 }), a.mcgrps![0].id!);
     for (let i = 0; i < 200; i++) {
       G.notify(srv, a, 'a', 1, (w) => A.putU32(w, 1, i));
       G.notify(srv, b, 'b', 2, (w) => A.putU32(w, 1, i));
@@ -332,7 +332,7 @@ describe('notifications: batched per destination, in order, after what happened 
     const fam = G.addFamily(srv, { name: 'storm', version: 1, ops: [], mcgrps: [{ name: 'g' }] });
     const ports = [...Array(32).keys()].map((i) => 5000 + i);
     for (const p of ports) G.openInproc(hub, { port: p, onBatch: () => undefined });
-    srv.subscribers.set(fam.mcgrps![0].id!, new Set(ports));
+    for (const p of ports) G.subscribe(srv.subs, G.clientAt(srv, { port: p, uid: 0, gid: 0, pid: 1 }), fam.mcgrps![0].id!);
     for (let i = 0; i < 2000; i++) G.notify(srv, fam, 'g', 1, (w) => A.putBytes(w, 1, new Uint8Array(128)));
     G.flush(srv); // 32 copies of 2000 x 152 bytes: about 9.7 MB
     expect(srv.out.buf.length).toBeGreaterThan(4 << 20);

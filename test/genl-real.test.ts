@@ -114,20 +114,21 @@ describe('admin permission judged by the sender credentials', () => {
 });
 
 describe('ports that go away', () => {
-  test('the sweeper finds closed ports in /proc/net/netlink and releases what they held', async () => {
+  test('the sweeper finds closed sockets (sock_diag) and releases what they held', async () => {
     const sock = G.openSocket({ protocol: G.NETLINK_USERSOCK, onBatch: () => {} });
     const port = sock.port;
     expect(G.boundPorts(G.NETLINK_USERSOCK)!.has(port)).toBe(true);
     const srv = served.srv;
-    srv.subscribers.set(99, new Set([port]));
+    const client = G.clientAt(srv, { port, uid: 0, gid: 0, pid: process.pid });
+    G.subscribe(srv.subs, client, 99);
     const gone: number[] = [];
-    srv.portGone.push((p) => gone.push(p));
+    G.onClientGone(srv, (c) => gone.push(c.port));
     served.sweeper.run();
-    expect(srv.subscribers.get(99)!.has(port)).toBe(true);
+    expect(G.subscribersOf(srv.subs, 99).has(client)).toBe(true);
     sock.close();
     served.sweeper.run();
-    expect(srv.subscribers.get(99)!.has(port)).toBe(false);
+    expect(G.subscribersOf(srv.subs, 99).has(client)).toBe(false);
     expect(gone).toContain(port);
-    srv.subscribers.delete(99);
+    expect(client.gone).toBe(true);
   });
 });

@@ -169,7 +169,7 @@ test('a client that stops reading mid-dump stalls only itself; when it closes, i
   const stuck = deaf(2048);
   stuck.send(bigDump(1));
   await sleep(50);
-  expect(srv.dumps.has(stuck.port)).toBe(true); // waiting for the reader, not finished
+  expect(G.portState(srv, stuck.port).dump).toBe(true); // waiting for the reader, not finished
   // Everybody else is served meanwhile, dumps included.
   const c = await connectAccel({ serverPort: PORT });
   const worst = { ms: 0 };
@@ -178,12 +178,12 @@ test('a client that stops reading mid-dump stalls only itself; when it closes, i
   for await (const _ of c.genl.dump(G.GENL_ID_CTRL, G.CTRL_CMD.GETPOLICY, { fill: (w) => A.putString(w, G.CTRL_ATTR.FAMILY_NAME, 'accel') })) chunks++;
   expect(chunks).toBeGreaterThan(10);
   expect(worst.ms).toBeLessThan(500);
-  expect(srv.dumps.has(stuck.port)).toBe(true);
+  expect(G.portState(srv, stuck.port).dump).toBe(true);
   stuck.close();
   const t0 = Date.now();
-  while (srv.dumps.has(stuck.port) && Date.now() - t0 < 3000) await sleep(20);
-  expect(srv.dumps.has(stuck.port)).toBe(false);
-  expect(srv.backlog.has(stuck.port)).toBe(false);
+  while (G.portState(srv, stuck.port).dump && Date.now() - t0 < 3000) await sleep(20);
+  expect(G.portState(srv, stuck.port).dump).toBe(false);
+  expect((G.portState(srv, stuck.port).queued > 0)).toBe(false);
   c.close();
 });
 
@@ -192,11 +192,11 @@ test('a client that keeps its socket but never reads again is released after sta
   const stuck = deaf(2048);
   stuck.send(bigDump(2));
   await sleep(100);
-  expect(srv.dumps.has(stuck.port)).toBe(true);
+  expect(G.portState(srv, stuck.port).dump).toBe(true);
   const stalled = srv.counters.stalled;
   const t0 = Date.now();
-  while (srv.dumps.has(stuck.port) && Date.now() - t0 < 6000) await sleep(50);
-  expect(srv.dumps.has(stuck.port)).toBe(false);
+  while (G.portState(srv, stuck.port).dump && Date.now() - t0 < 6000) await sleep(50);
+  expect(G.portState(srv, stuck.port).dump).toBe(false);
   expect(srv.counters.stalled).toBe(stalled + 1);
   stuck.close();
 }, 10000);
@@ -208,8 +208,8 @@ test('a client that vanishes mid-dump: its dump state is freed', async () => {
   s.send(bigDump(3), PORT);
   s.close();
   const t0 = Date.now();
-  while ((srv.dumps.has(port) || srv.backlog.has(port)) && Date.now() - t0 < 3000) await sleep(20);
-  expect(srv.dumps.has(port) || srv.backlog.has(port)).toBe(false);
+  while ((G.portState(srv, port).dump || (G.portState(srv, port).queued > 0)) && Date.now() - t0 < 3000) await sleep(20);
+  expect(G.portState(srv, port).dump || (G.portState(srv, port).queued > 0)).toBe(false);
 });
 
 /** Every message of an answer is well-formed; returns errnos and replies seen. */

@@ -74,6 +74,10 @@ describe('handler results', () => {
     expect(r[1]).toMatchObject({ seq: 14, error: -22 });
     expect(r[1].extack?.msg).toMatch(/^internal error: handler returned 7/);
     expect(r[2]).toMatchObject({ type: G.NLMSG.DONE, seq: 15, error: -22 });
+    // Every error answered is counted once, also those that end a dump or an async request.
+    const st = G.serverStats(t.served.srv);
+    expect(st.errors).toBe(3);
+    expect(st.errors).toBe(Object.values(st.rejected).reduce((x, y) => x + y, 0));
     t.served.close();
   });
 

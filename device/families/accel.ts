@@ -3,7 +3,10 @@
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EEXIST, EINVAL, EMSGSIZE, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
-import { type DumpResult, type Failed, type Result, done, dumpEach, fail, fromStatus, isFailed, more, notifyPorts, serverStats } from '../../genl';
+import {
+  type DumpResult, type Failed, type Result, NATIVE_FORMAT, done, dumpEach, fail, fromStatus, isFailed, more, notify, serverStats,
+  subscribe, subscribersOf, unsubscribe,
+} from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
 import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
@@ -131,13 +134,8 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
   };
   const counterPayload = (d: Device, f: RasFormat): Accel =>
     ({ devIndex: d.index, format: f, payload: encodePayload(f, { type: 'counters', counters: countersOf(d, emu.clock.nowNs()) }) });
-  // Subscribers that asked for a format sit in per-format pseudo-groups of the server's subscriber
-  // map: ids above 32 never reach kernel multicast, and the server drops a vanished port from them.
-  const pseudo = (g: number, f: RasFormat): number => 0x10000 + (g << 8) + RAS_FORMAT_VALUES[f];
-  /** The uid behind each subscribed port, for the per-uid limit; forgotten when the port goes. */
-  const subUid = new Map<number, number>();
-  srv.portGone.push((port) => subUid.delete(port));
-  const subSets = (g: number): [RasFormat | undefined, number][] => [[undefined, g], ...FORMATS.map((f): [RasFormat, number] => [f, pseudo(g, f)])];
+  // A subscriber's format is the server's concept (genl/subscriptions.ts): the ras-format value.
+  const formatName = new Map(FORMATS.map((f) => [RAS_FORMAT_VALUES[f], f]));
 
   /**
    * A formatted log dump: up to LOG_BATCH records per payload document, each document cut into
@@ -343,28 +341,21 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
           const bad = sortedDevices(rt).find((d) => !supports(rt, d, f));
           if (bad) return unsupported(c, bad, f);
         }
-        const port = c.sender.port;
-        let n = 0;
-        for (const [, id] of subSets(g)) {
-          const set = srv.subscribers.get(id);
-          if (set) n += set.size - (set.has(port) ? 1 : 0);
+        const me = c.owner();
+        const subs = subscribersOf(srv.subs, g);
+        if (subs.size - (subs.has(me) ? 1 : 0) >= MAX_SUBSCRIBERS) {
+          return fail(ENOSPC, c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);
         }
-        if (n >= MAX_SUBSCRIBERS) return fail(ENOSPC, c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);
-        const uid = c.sender.uid;
+        const uid = me.uid;
         if (!srv.opts.isAdmin(c.sender)) {
           let mine = 0;
-          for (const [, id] of subSets(g)) for (const p of srv.subscribers.get(id) ?? []) if (p !== port && subUid.get(p) === uid) mine++;
+          for (const o of subs.keys()) if (o !== me && o.uid === uid) mine++;
           if (mine >= MAX_SUBSCRIBERS_PER_UID) {
             return fail(ENOSPC, c.ext, `uid ${uid} already has ${MAX_SUBSCRIBERS_PER_UID} subscribers to ${a.group}`);
           }
         }
-        subUid.set(port, uid);
-        // One subscription per port and group: a new format replaces the old one.
-        for (const [, id] of subSets(g)) srv.subscribers.get(id)?.delete(port);
-        const id = f === undefined ? g : pseudo(g, f);
-        let set = srv.subscribers.get(id);
-        if (!set) srv.subscribers.set(id, (set = new Set()));
-        set.add(port);
+        // One subscription per socket and group: a new format replaces the old one.
+        subscribe(srv.subs, me, g, f === undefined ? NATIVE_FORMAT : RAS_FORMAT_VALUES[f]);
         return done();
       },
     },
@@ -372,7 +363,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
       do: (c) => {
         const g = groupId(c, req(c).group);
         if (isFailed(g)) return g;
-        for (const [, id] of subSets(g)) srv.subscribers.get(id)?.delete(c.sender.port);
+        unsubscribe(srv.subs, c.owner(), g);
         return done();
       },
     },
@@ -385,18 +376,15 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
   }, { generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
 
   emu.onRas.push((d, e) => {
-    notifyEvent(srv, fam, spec, 'ras-event-ntf', { devIndex: e.dev, event: [eventAttrs(e)] });
-    // Formatted subscribers: the event encoded once per format somebody asked for.
-    const ras = fam.mcgrps?.find((m) => m.name === 'ras')?.id;
-    if (ras === undefined) return;
-    for (const f of FORMATS) {
-      const id = pseudo(ras, f);
-      if (!srv.subscribers.get(id)?.size) continue;
-      const a: Accel = supports(rt, d, f)
+    const native: Accel = { devIndex: e.dev, event: [eventAttrs(e)] };
+    // Formatted subscribers: the server asks once per format somebody asked for; a device without
+    // the format sends its native form. An encoder that throws costs only its own subscribers.
+    notify(srv, fam, 'ras', CMD.RAS_EVENT_NTF, (w) => writeAttrs(w, spec, 'accel', native), (code) => (w) => {
+      const f = formatName.get(code);
+      writeAttrs(w, spec, 'accel', f && supports(rt, d, f)
         ? { devIndex: e.dev, format: f, payload: encodePayload(f, { type: 'events', events: [e] }) }
-        : { devIndex: e.dev, event: [eventAttrs(e)] }; // a device without the format: native form
-      notifyPorts(srv, fam, CMD.RAS_EVENT_NTF, srv.subscribers.get(id), (w) => writeAttrs(w, spec, 'accel', a));
-    }
+        : native);
+    });
   });
   emu.onConfig.push((e) => {
     const d = e.dev;

@@ -1,7 +1,7 @@
 // The accel family's command path: buffer objects and GEMM jobs (device/jobs.ts does the work).
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
-import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, done, dumpEach, fail, isFailed, more } from '../../genl';
+import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, done, dumpEach, fail, isFailed, more, onClientGone } from '../../genl';
 import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
 import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob } from '../jobs';
@@ -33,14 +33,23 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
     setAttrMissing(c.ext, -1, type);
     return false;
   };
+  // BOs and jobs belong to the client (socket) that made them, filed under its id (never reused),
+  // not its port: a successor on a recycled port finds none of them. Handles are per client.
   const bo = (c: DoCtx | DumpCtx, handle: number) => {
-    const b = lookupBo(eng, handle, c.sender.port);
+    const b = lookupBo(eng, handle, c.owner().id);
     if (!b) setErrAttr(c.ext, c.attrs[ACCEL.BO_HANDLE], `no BO ${handle}`);
     return b;
   };
+  /** Who submitted each job (uid), and the port each owner id stood for (for bo-get's owner). */
+  const jobUid = new Map<number, number>();
+  const ownerPort = new Map<number, number>();
+  onClientGone(s.srv, (cl) => ownerPort.delete(cl.id));
+  const admin = (c: DoCtx | DumpCtx) => s.srv.opts.isAdmin(c.sender);
+  /** Jobs are seen by their submitter's user (job wait from another process) and by admins. */
+  const visible = (c: DoCtx | DumpCtx, j: Job) => admin(c) || (c.sender.uid >= 0 && jobUid.get(j.id) === c.sender.uid);
   const job = (c: DoCtx, id: number) => {
     const j = eng.jobs.get(id);
-    if (!j) setErrAttr(c.ext, c.attrs[ACCEL.JOB_ID], `no job ${id}`);
+    if (!j || !visible(c, j)) { setErrAttr(c.ext, c.attrs[ACCEL.JOB_ID], `no job ${id}`); return undefined; }
     return j;
   };
   const reply = (c: DoCtx, a: Accel): Result => { writeAttrs(c.reply(), spec, 'accel', a); c.end(); return done(); };
@@ -53,8 +62,9 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         if (isFailed(d)) return d;
         if (!need(c, a.boSize, ACCEL.BO_SIZE)) return fail(EINVAL);
         try {
-          const admin = s.srv.opts.isAdmin(c.sender);
-          const b = createBo(eng, d, a.boSize!, c.sender.port, admin ? undefined : c.sender.uid);
+          const me = c.owner();
+          const b = createBo(eng, d, a.boSize!, me.id, admin(c) ? undefined : me.uid);
+          ownerPort.set(me.id, me.port);
           return reply(c, { devIndex: d.index, boHandle: b.handle, boSize: b.size });
         } catch (e) { return jobFailed(c, e); }
       },
@@ -106,7 +116,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
           }
           Object.assign(st, { handle: b.handle, off, end });
         }
-        const b = lookupBo(eng, st.handle!, c.sender.port);
+        const b = lookupBo(eng, st.handle!, c.owner().id);
         if (!b) return fail(ENOENT, c.ext, `BO ${st.handle} was destroyed during the read`);
         while (st.off! < st.end!) {
           const n = Math.min(READ_CHUNK, st.end! - st.off!);
@@ -118,8 +128,9 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
       },
     },
     'bo-get': {
-      dump: (c) => dumpEach(c, [...eng.bos.values()].sort((x, y) => x.id - y.id), (w, b) =>
-        writeAttrs(w, spec, 'accel', { bo: [{ handle: b.handle, size: b.size, devIndex: b.dev.index, owner: b.owner }] })),
+      // An admin sees every BO; anyone else only their own socket's.
+      dump: (c) => dumpEach(c, [...eng.bos.values()].filter((b) => admin(c) || b.owner === c.owner().id).sort((x, y) => x.id - y.id), (w, b) =>
+        writeAttrs(w, spec, 'accel', { bo: [{ handle: b.handle, size: b.size, devIndex: b.dev.index, owner: ownerPort.get(b.owner) ?? b.owner }] })),
     },
     'job-submit': {
       do: (c) => {
@@ -145,7 +156,9 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
           return fail(EINVAL);
         }
         try {
-          const j = submit(eng, d, r, c.sender.port, a.timeoutMs ?? 10000);
+          const me = c.owner();
+          const j = submit(eng, d, r, me.id, a.timeoutMs ?? 10000);
+          jobUid.set(j.id, me.uid);
           return reply(c, { jobId: j.id });
         } catch (e) { return jobFailed(c, e); }
       },
@@ -157,7 +170,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         const j = job(c, a.jobId!);
         return j ? reply(c, { job: [jobAttrs(j)] }) : fail(ENOENT);
       },
-      dump: (c) => dumpEach(c, [...eng.jobs.values()], (w, j) => writeAttrs(w, spec, 'accel', { job: [jobAttrs(j)] })),
+      dump: (c) => dumpEach(c, [...eng.jobs.values()].filter((j) => visible(c, j)), (w, j) => writeAttrs(w, spec, 'accel', { job: [jobAttrs(j)] })),
     },
     'job-wait': {
       do: async (c) => {

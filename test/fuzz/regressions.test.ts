@@ -196,7 +196,7 @@ describe('server: full and vanished ports', () => {
     const srv = G.createServer();
     const fam = G.register(srv.registry, numbered());
     G.attach(srv, f.sock);
-    srv.portGone.push(() => G.notifyPorts(srv, fam, 5, [11], (w) => A.putU32(w, 1, 1)));
+    G.onClientGone(srv, () => G.notifyClients(srv, fam, 5, [G.clientAt(srv, sender(11))], (w) => A.putU32(w, 1, 1)));
     f.full.add(10); f.full.add(9); f.full.add(11);
     G.receive(srv, request(fam, 1, 1), sender(10));
     G.receive(srv, request(fam, 2, 2), sender(9));
@@ -243,7 +243,7 @@ describe('server: full and vanished ports', () => {
     G.attach(srv, f.sock);
     f.full.add(9);
     for (let i = 1; i <= 2; i++) { G.receive(srv, request(fam, i, i), sender(9)); G.flush(srv); }
-    for (let i = 0; i < 5; i++) { G.notifyPorts(srv, fam, 9, [9], (w) => A.putU32(w, 1, i)); G.flush(srv); }
+    for (let i = 0; i < 5; i++) { G.notifyClients(srv, fam, 9, [G.clientAt(srv, sender(9))], (w) => A.putU32(w, 1, i)); G.flush(srv); }
     for (let i = 3; i <= 6; i++) { G.receive(srv, request(fam, i, i), sender(10)); G.flush(srv); }
     f.full.clear();
     await sleep(30);
@@ -271,12 +271,12 @@ describe('server: full and vanished ports', () => {
     f.full.add(9);
     G.receive(srv, request(fam, 5, 0, G.NLM_F.REQUEST | G.NLM_F.DUMP), sender(9));
     G.flush(srv);
-    expect(srv.dumps.has(9)).toBe(true);
+    expect(G.serverStats(srv).dumpsRunning).toBe(1);
     const before = f.attempts();
     await sleep(120);
     expect(f.attempts() - before).toBeLessThan(20); // 2 ms retries would be ~60
     await sleep(150);
-    expect(srv.dumps.has(9)).toBe(false);
+    expect(G.serverStats(srv).dumpsRunning).toBe(0);
     expect(srv.backlog.has(9)).toBe(false);
     expect(srv.counters.stalled).toBe(1);
   });
@@ -288,7 +288,7 @@ describe('server: full and vanished ports', () => {
     G.attach(srv, f.sock);
     G.receive(srv, request(fam, 5, 0, G.NLM_F.REQUEST | G.NLM_F.DUMP), sender(9));
     G.flush(srv);
-    expect(srv.dumps.has(9)).toBe(true);
+    expect(G.serverStats(srv).dumpsRunning).toBe(1);
     f.gone.add(9);
     await sleep(20);
     expect(srv.dumps.size).toBe(0);

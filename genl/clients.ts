@@ -1,0 +1,150 @@
+// Who a datagram comes from: a client is a SOCKET, not a port number. Port ids are recycled (a
+// process's first socket gets its pid as its port, and anyone may bind a free number), so every
+// per-client resource (buffer objects, jobs, dumps, queued replies, unicast subscriptions, limits)
+// hangs off a SocketClient object, and the table below decides when a port's datagrams stop being that
+// client's:
+//
+//  - identity: the kernel's sock_diag view of the port (inode and cookie, genl/sockdiag.ts), taken
+//    at first sight, plus the SCM_CREDENTIALS uid of the first datagram;
+//  - a datagram whose uid differs from the client's is never that client's (the kernel stamps the
+//    credentials, so this is exact): the old client is dropped and a new one starts empty;
+//  - a same-user successor on a recycled port is found by its inode/cookie differing, checked
+//    (at most once per callback, one sock_diag dump for all ports) when the pid changes,
+//    before a handler touches client resources (ctx.owner()), before dump chunks, queued replies
+//    and unicast events go out, and by the periodic sweep.
+//
+// Dropping a client runs the onGone hooks, which free what it held. The window this leaves is
+// described in docs/transport.md ("SocketClient identity").
+import { type NetlinkSocket, type SocketTable, sameSocket } from './sockdiag';
+
+export interface SocketClient {
+  /** Unique for the server's lifetime, never reused: the key resources are filed under. */
+  readonly id: number;
+  readonly port: number;
+  /** SCM_CREDENTIALS of the datagram that made it (-1 when the transport cannot tell). */
+  readonly uid: number;
+  readonly gid: number;
+  pid: number;
+  /** The socket as the kernel listed it when first checked; undefined while no table was readable. */
+  sock: NetlinkSocket | undefined;
+  /** Dropped: its port went away or changed hands. Resources found under it are stale. */
+  gone: boolean;
+  /** NETLINK_CAP_ACK as sock_diag reported it (undefined: unknown). */
+  capAck: boolean | undefined;
+  /** NETLINK_EXT_ACK as the client's in-band control message said (undefined: not said). */
+  extAck: boolean | undefined;
+}
+
+/** The kernel's current table of sockets on the server's protocol, or undefined when unreadable. */
+export type SocketSource = () => SocketTable | undefined;
+
+export interface ClientTable {
+  readonly byPort: Map<number, SocketClient>;
+  nextId: number;
+  source: SocketSource | undefined;
+  /** The table for this event-loop turn: undefined = not taken yet, null = unreadable. */
+  turn: SocketTable | null | undefined;
+  /** Called once per dropped client, to free what it holds. */
+  readonly onGone: ((c: SocketClient) => void)[];
+  /** sock_diag dumps taken (for stats). */
+  queries: number;
+}
+
+export function newClientTable(source?: SocketSource): ClientTable {
+  return { byPort: new Map(), nextId: 1, source, turn: undefined, onGone: [], queries: 0 };
+}
+
+/**
+ * The kernel's table for this callback: one query per callback (a whole received batch, a pump, an
+ * emulator tick) however many ports are checked. It is forgotten as soon as the callback returns
+ * (a microtask), so nothing that runs later can act on a table older than its own callback.
+ */
+function table(t: ClientTable): SocketTable | undefined {
+  if (!t.source) return undefined;
+  if (t.turn === undefined) {
+    t.queries++;
+    t.turn = t.source() ?? null;
+    queueMicrotask(() => { t.turn = undefined; });
+  }
+  return t.turn ?? undefined;
+}
+
+/** Forget this turn's table (the next check queries again): after something was seen to change. */
+export function staleTable(t: ClientTable): void {
+  if (t.turn !== undefined) t.turn = undefined;
+}
+
+function create(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
+  const sock = table(t)?.get(port);
+  const c: SocketClient = {
+    id: t.nextId++, port, uid, gid, pid, sock, gone: false,
+    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined,
+  };
+  t.byPort.set(port, c);
+  return c;
+}
+
+/** NDIAG_FLAG_CAP_ACK. */
+const CAP_ACK_FLAG = 0x20;
+
+/**
+ * The client a datagram from `port` with these credentials belongs to: the known one, or a new one
+ * on first sight, when the uid differs (the old one is dropped), or when the pid changed and the
+ * kernel's table shows another socket on the port.
+ */
+export function clientOf(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
+  const c = t.byPort.get(port);
+  if (c && c.uid === uid) {
+    if (c.pid === pid || pid < 0) return c;
+    if (present(t, c)) { c.pid = pid; return c; } // a child or a thread group sharing the socket
+  } else if (c) drop(t, c);
+  return create(t, port, uid, gid, pid);
+}
+
+/**
+ * Whether `c` is still the socket that holds its port, by the kernel's table for this turn. A
+ * client found gone or replaced is dropped. Unknown (no table) counts as present.
+ */
+export function present(t: ClientTable, c: SocketClient): boolean {
+  if (c.gone) return false;
+  const tab = table(t);
+  if (!tab) return true;
+  const s = tab.get(c.port);
+  if (!s) { drop(t, c); return false; }
+  if (!c.sock) { c.sock = s; return true; } // first table since it was seen: adopt it
+  if (!sameSocket(c.sock, s)) { drop(t, c); return false; }
+  c.sock = s; // flags may change (NETLINK_CAP_ACK set later)
+  if (s.flags !== undefined) c.capAck = (s.flags & CAP_ACK_FLAG) !== 0;
+  return true;
+}
+
+/**
+ * The client that now owns a request from `c`'s port with these credentials: `c` when it is still
+ * the socket on the port, else its successor (new, empty).
+ */
+export function verified(t: ClientTable, c: SocketClient): SocketClient {
+  if (present(t, c)) return c;
+  return t.byPort.get(c.port) ?? create(t, c.port, c.uid, c.gid, c.pid);
+}
+
+/** Drop a client: it is gone, its hooks free what it held. Idempotent. */
+export function drop(t: ClientTable, c: SocketClient): void {
+  if (c.gone) return;
+  c.gone = true;
+  if (t.byPort.get(c.port) === c) t.byPort.delete(c.port);
+  for (const f of t.onGone) f(c);
+}
+
+/** A send to the port failed with ECONNREFUSED: nobody holds it now. */
+export function portClosed(t: ClientTable, port: number): void {
+  const c = t.byPort.get(port);
+  if (c) drop(t, c);
+}
+
+/** Check every client against a fresh table (the periodic sweep). Returns how many were dropped. */
+export function sweepClients(t: ClientTable): number {
+  staleTable(t);
+  let n = 0;
+  for (const c of [...t.byPort.values()]) if (!present(t, c)) n++;
+  return n;
+}

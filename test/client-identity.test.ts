@@ -1,0 +1,161 @@
+// A client is a SOCKET, not a port number. Real NETLINK_USERSOCK sockets against the daemon: a
+// socket that holds buffer objects, a unicast subscription and a dump in progress closes, and
+// another socket binds its port at once (before the periodic sweep could notice), from this process
+// and as another user (nobody, via runuser). The successor must see none of its resources, get
+// none of its events or dump chunks, and the old resources must be freed.
+import * as os from 'os';
+import * as A from '../attrs';
+import * as G from '../genl';
+import { type Daemon, inject, startDaemon } from '../device';
+import { ACCEL, CMD, spec } from '../device/gen/accel';
+import { readAttrs, writeAttrs } from '../genl/ynl';
+import { openSocket } from '../genl/socket';
+import { bundleForNobody } from './helpers/nobody';
+
+const PORT = 0x41490000 + (process.pid & 0xfff);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const root = os.userInfo().uid === 0;
+
+let d: Daemon;
+let famId: number;
+beforeAll(() => {
+  d = startDaemon({ port: PORT, config: 'devices: [{}]', tick: false });
+  famId = d.served.srv.registry.byName.get('accel')!.id!;
+});
+afterAll(() => d.close());
+
+interface Msg { type: number; flags: number; seq: number; error?: number; attrs?: Record<string, unknown> }
+
+/** A raw socket at a fixed port that records every message it receives. */
+function rawAt(port: number, rcvbuf?: number) {
+  const got: Msg[] = [];
+  const sock = openSocket({
+    protocol: G.NETLINK_USERSOCK, port, rcvbuf,
+    onBatch: (b) => {
+      for (let i = 0; i < b.count; i++) {
+        const data = new Uint8Array(b.data(i));
+        const v = A.view(data);
+        for (let at = 0; at + 16 <= data.length;) {
+          const len = v.dv.getUint32(at, true);
+          if (len < 16) break;
+          const m: Msg = { type: v.dv.getUint16(at + 4, true), flags: v.dv.getUint16(at + 6, true), seq: v.dv.getUint32(at + 8, true) };
+          if (m.type === G.NLMSG.ERROR || m.type === G.NLMSG.DONE) m.error = v.dv.getInt32(at + 16, true);
+          else if (m.type === famId) m.attrs = readAttrs(v, at + 20, at + len, spec, 'accel');
+          got.push(m);
+          at += (len + 3) & ~3;
+        }
+      }
+    },
+  });
+  const send = (cmd: number, seq: number, attrs: object, dump = false) => {
+    const w = A.newWriter();
+    const at = G.genlStart(w, famId, G.NLM_F.REQUEST | G.NLM_F.ACK | (dump ? G.NLM_F.DUMP : 0), seq, 0, cmd, 1);
+    writeAttrs(w, spec, 'accel', attrs);
+    G.msgEnd(w, at);
+    return sock.send(A.bytes(w), PORT);
+  };
+  const answer = async (seq: number): Promise<Msg> => {
+    for (let i = 0; i < 200; i++) {
+      const m = got.find((x) => x.seq === seq && (x.type === G.NLMSG.ERROR || x.type === G.NLMSG.DONE));
+      if (m) return m;
+      await sleep(5);
+    }
+    throw new Error(`no answer to seq ${seq}`);
+  };
+  return { sock, got, send, answer };
+}
+
+const it_ = root ? test : test.skip;
+if (!root) console.warn('client-identity: the cross-user half needs root (runuser); only the same-user half runs');
+
+test('a successor socket on a recycled port sees no BO, dump or subscription of the old one, which are freed', async () => {
+  const port = 0x7e000000 + (process.pid & 0xffff);
+  const a = rawAt(port, 4096); // a small buffer, so its dump stays in progress
+  a.send(CMD.BO_CREATE, 1, { devIndex: 0, boSize: 1 << 20 });
+  const created = await a.answer(1);
+  expect(created.error).toBe(0);
+  const handle = a.got.find((m) => m.seq === 1 && m.attrs)!.attrs!.boHandle as number;
+  a.send(CMD.BO_WRITE, 2, { boHandle: handle, data: new Uint8Array(64).fill(0x5e) });
+  expect((await a.answer(2)).error).toBe(0);
+  a.send(CMD.SUBSCRIBE, 3, { group: 'ras' });
+  expect((await a.answer(3)).error).toBe(0);
+  a.send(CMD.BO_READ, 4, { boHandle: handle }, true); // 1 MiB in 32 KiB chunks: it cannot all fit
+  await sleep(50);
+  const before = G.serverStats(d.served.srv);
+  expect(before.dumpsRunning).toBe(1);
+  expect(d.engine.bos.size).toBe(1);
+
+  a.sock.close();
+  const b = rawAt(port); // the same port, at once: the sweeper has not run
+  // Events meant for the old subscriber do not reach the successor.
+  inject(d.rt.emu, d.rt.emu.devices.get(0)!, { block: 'dma', severity: 'deferred' });
+  await sleep(100);
+  expect(b.got.filter((m) => m.type === famId)).toEqual([]);
+  // Nor do the old dump's chunks or its DONE.
+  expect(b.got.filter((m) => m.seq === 4)).toEqual([]);
+  // The old handle does not exist for it; its own numbering starts afresh.
+  b.send(CMD.BO_READ, 10, { boHandle: handle }, true);
+  expect((await b.answer(10)).error).toBe(-2);
+  b.send(CMD.BO_CREATE, 11, { devIndex: 0, boSize: 64 });
+  expect((await b.answer(11)).error).toBe(0);
+  expect(b.got.find((m) => m.seq === 11 && m.attrs)!.attrs!.boHandle).toBe(1);
+  // The old socket's resources were freed: one BO (the successor's), no dump, no subscriber.
+  const after = G.serverStats(d.served.srv);
+  expect(d.engine.bos.size).toBe(1);
+  expect(after.dumpsRunning).toBe(0);
+  expect(Object.values(after.subscribers).reduce((x, y) => x + y, 0)).toBe(0);
+  b.sock.close();
+  d.served.sweeper.run();
+  expect(d.engine.bos.size).toBe(0);
+});
+
+it_('a port rebound by another user (nobody) never reaches the old socket\'s BOs, even before the sweep', async () => {
+  const port = 0x7d000000 + (process.pid & 0xffff);
+  const a = rawAt(port);
+  a.send(CMD.BO_CREATE, 1, { devIndex: 0, boSize: 4096 });
+  expect((await a.answer(1)).error).toBe(0);
+  const handle = a.got.find((m) => m.seq === 1 && m.attrs)!.attrs!.boHandle as number;
+  a.send(CMD.BO_WRITE, 2, { boHandle: handle, data: new TextEncoder().encode('root-secret') });
+  expect((await a.answer(2)).error).toBe(0);
+  const w = A.newWriter();
+  const at = G.genlStart(w, famId, G.NLM_F.REQUEST | G.NLM_F.ACK | G.NLM_F.DUMP, 7, 0, CMD.BO_READ, 1);
+  writeAttrs(w, spec, 'accel', { boHandle: handle });
+  G.msgEnd(w, at);
+  const thief = bundleForNobody({ code: `
+    import { openSocket } from './genl/socket';
+    const out: string[] = [];
+    const s = openSocket({ protocol: 2, port: Number(process.argv[2]), onBatch: (b) => {
+      for (let i = 0; i < b.count; i++) out.push(Buffer.from(b.data(i)).toString('latin1'));
+    } });
+    s.send(Buffer.from(process.argv[3], 'hex'), Number(process.argv[4]));
+    setTimeout(() => { process.stdout.write(JSON.stringify(out)); s.close(); }, 400);` });
+  try {
+    a.sock.close();
+    const r = await thief.run([String(port), Buffer.from(A.bytes(w)).toString('hex'), String(PORT)]);
+    expect(r.stderr).toBe('');
+    const got = JSON.parse(r.stdout) as string[];
+    expect(got.join('')).not.toContain('root-secret');
+    // Its answer is an error: NLMSG_DONE with ENOENT (the handle does not exist for this socket).
+    const dv = new DataView(new Uint8Array(Buffer.from(got[0], 'latin1')).buffer);
+    expect([dv.getUint16(4, true), dv.getInt32(16, true)]).toEqual([G.NLMSG.DONE, -2]);
+    expect(d.engine.bos.size).toBe(0); // the old socket's BO was freed when its port changed hands
+  } finally {
+    thief.dispose();
+  }
+});
+
+test('the client table: a different uid on a known port is a new client; the old one is dropped', () => {
+  const srv = G.createServer();
+  const a = G.clientAt(srv, { port: 77, uid: 1000, gid: 1000, pid: 5 });
+  const gone: number[] = [];
+  G.onClientGone(srv, (c) => gone.push(c.id));
+  G.subscribe(srv.subs, a, 40);
+  const b = G.clientAt(srv, { port: 77, uid: 1001, gid: 1001, pid: 6 });
+  expect(b).not.toBe(a);
+  expect(b.id).not.toBe(a.id);
+  expect(a.gone).toBe(true);
+  expect(gone).toEqual([a.id]);
+  expect(G.subscribersOf(srv.subs, 40).size).toBe(0);
+  expect(G.clientAt(srv, { port: 77, uid: 1001, gid: 1001, pid: 6 })).toBe(b);
+  expect(ACCEL.BO_HANDLE).toBeGreaterThan(0);
+});
