@@ -63,7 +63,10 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const adminGid = cfg.adminGroup?.gid;
   // Root, or the configured admin group (unknown credentials, -1, are never admin).
   const isAdmin = adminGid === undefined ? undefined : (x: { uid: number; gid: number }) => x.uid === 0 || (x.uid >= 0 && x.gid === adminGid);
-  const srv = createGenlServer({ ack: cfg.ack, ...(isAdmin ? { isAdmin } : {}), ...o.server });
+  // ACKs follow each client socket's options (sock_diag's CAP_ACK, the wrap shim's EXT_ACK); the
+  // configuration only overrides: cap-ack: true caps every error ACK, ext-ack: false drops all TLVs.
+  const ack = { ...(cfg.ack.capAck ? { capAck: true } : {}), ...(cfg.ack.extAck ? {} : { extAck: false }) };
+  const srv = createGenlServer({ ack, ...(isAdmin ? { isAdmin } : {}), ...o.server });
   let served: GenlServed;
   try {
     served = serve(srv, { port: o.port, open: o.open, alive: o.alive, sockets: o.sockets });

@@ -23,8 +23,12 @@ export interface ServerSocket {
 }
 
 export interface ServerOptions {
-  /** How ACKs are shaped, since a userspace peer cannot see the client's socket options. */
-  ack?: AckOptions;
+  /**
+   * Overrides of the ACK shape for every socket. Without them each client is answered as its
+   * socket asked: capped when sock_diag shows NETLINK_CAP_ACK, extack TLVs unless its in-band
+   * control message said NETLINK_EXT_ACK = 0 (docs/transport.md "ACK shape per client socket").
+   */
+  ack?: Partial<AckOptions>;
   /** Dump datagram size: the kernel's first chunk on a fresh socket is NLMSG_GOODSIZE (3776). */
   dumpChunk?: number;
   /** Who may run admin ops. Default: uid 0. Unknown credentials (-1) are never admin. */
@@ -143,7 +147,7 @@ export function createServer(o: ServerOptions = {}): Server {
   const srv: Server = {
     registry: o.registry ?? newRegistry(), clients: newClientTable(o.sockets),
     opts: {
-      ack: o.ack ?? DEFAULT_ACK_OPTIONS, dumpChunk: o.dumpChunk ?? NLMSG_GOODSIZE,
+      ack: o.ack ?? {}, dumpChunk: o.dumpChunk ?? NLMSG_GOODSIZE,
       isAdmin: o.isAdmin ?? ((s) => s.uid === 0), maxBacklog: o.maxBacklog ?? 1024, batchEvents: o.batchEvents ?? true,
       maxBacklogBytes: o.maxBacklogBytes ?? 1 << 20, maxBacklogTotal: o.maxBacklogTotal ?? 64 << 20,
       stallMs: o.stallMs ?? 30000, maxDumps: o.maxDumps ?? 4096,
@@ -308,6 +312,28 @@ export function onClientGone(srv: Server, f: (c: SocketClient) => void): void {
 export function portState(srv: Server, port: number): { client: boolean; dump: boolean; queued: number } {
   const c = srv.clients.byPort.get(port);
   return { client: !!c, dump: !!c && srv.dumps.has(c.id), queued: srv.backlog.get(port)?.q.length ?? 0 };
+}
+
+/** The ACK shape `c`'s socket asked for (NETLINK_CAP_ACK, NETLINK_EXT_ACK), under the overrides. */
+export function ackFor(srv: Server, c: SocketClient): AckOptions {
+  const o = srv.opts.ack;
+  return {
+    extAck: o.extAck ?? c.extAck ?? DEFAULT_ACK_OPTIONS.extAck,
+    capAck: o.capAck ?? c.capAck ?? DEFAULT_ACK_OPTIONS.capAck,
+  };
+}
+
+/**
+ * ACCELNL_MSG_SOCKOPT (0x0f): the `accel wrap` shim tells the daemon a socket option the kernel
+ * does not show in sock_diag. A control type below NLMSG_MIN_TYPE, which the kernel skips; payload
+ * u32 optname, u32 value. Only NETLINK_EXT_ACK (11) is recorded, per client.
+ */
+export const ACCELNL_MSG_SOCKOPT = 0x0f;
+const NETLINK_EXT_ACK = 11;
+
+function sockopt(v: View, at: number, len: number, c: SocketClient): void {
+  if (len < NLMSG_HDRLEN + 8) return;
+  if (v.dv.getUint32(at + NLMSG_HDRLEN, true) === NETLINK_EXT_ACK) c.extAck = v.dv.getUint32(at + NLMSG_HDRLEN + 4, true) !== 0;
 }
 
 /** Nobody holds `port` any more (a send was refused): its client is dropped, with what it held. */
@@ -484,6 +510,7 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
   const ext = srv.ext;
   clearExtack(ext);
   let err = 0;
+  if (type === ACCELNL_MSG_SOCKOPT) sockopt(v, at, len, (sender.client = verified(srv.clients, sender.client)));
   if ((flags & NLM_F.REQUEST) && type >= NLMSG.MIN_TYPE) {
     let r: Outcome;
     try {
@@ -500,7 +527,10 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
   if (err || (flags & NLM_F.ACK)) {
     const w = srv.out;
     const start = w.len;
-    writeAck(w, v, at, err, ext, sender.port, srv.opts.ack);
+    // An error's shape depends on the socket's options: make sure they are this socket's (a
+    // successor on a recycled port has its own). A success ACK is the same for every socket.
+    if (err) sender.client = verified(srv.clients, sender.client);
+    writeAck(w, v, at, err, ext, sender.port, ackFor(srv, sender.client));
     pushSpan(srv, start, sender.port);
   }
 }
@@ -584,7 +614,7 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
       if (e) { srv.counters.errors++; reject(srv, e); }
       if (e || (flags & NLM_F.ACK)) {
         const start = srv.out.len;
-        writeAck(srv.out, copy, 0, e, ext2, replyPort, srv.opts.ack);
+        writeAck(srv.out, copy, 0, e, ext2, replyPort, ackFor(srv, sender.client));
         pushSpan(srv, start, replyPort);
       }
       flush(srv);
@@ -684,7 +714,7 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
   }
   const status = wireStatus(d.status);
   if (status < 0) { srv.counters.errors++; reject(srv, status); }
-  writeDone(w, d.ctx.seq, port, status, d.ctx.ext, d.ctx.req, 0, d.intr ? NLM_F.DUMP_INTR : 0, srv.opts.ack);
+  writeDone(w, d.ctx.seq, port, status, d.ctx.ext, d.ctx.req, 0, d.intr ? NLM_F.DUMP_INTR : 0, ackFor(srv, d.client));
   pushSpan(srv, d.chunkAt, port);
   return true;
 }
@@ -718,7 +748,11 @@ export function notify(srv: Server, fam: Family, group: string, cmd: number, fil
         enc.set(f, at);
       }
       if (at >= 0) stage(srv, at, fam.id!, c.port, 0);
-      else { srv.counters.encodeFailed++; stage(srv, writeLost(srv, c.port), fam.id!, c.port, 0); }
+      else {
+        // Counted as a drop and an overrun too, so `accel server show` (stats-get) shows it.
+        srv.counters.encodeFailed++; srv.counters.dropped++; srv.counters.overruns++;
+        stage(srv, writeLost(srv, c.port), fam.id!, c.port, 0);
+      }
     }
   }
   kick(srv);
@@ -857,7 +891,8 @@ function tooLong(srv: Server, data: Uint8Array, full: number, sender: Peer): voi
   srv.counters.errors++;
   reject(srv, -EMSGSIZE);
   const start = srv.out.len;
-  writeAck(srv.out, v, 0, -EMSGSIZE, srv.ext, sender.port, { ...srv.opts.ack, capAck: true });
+  const c = clientOf(srv.clients, sender.port, sender.uid, sender.gid, sender.pid);
+  writeAck(srv.out, v, 0, -EMSGSIZE, srv.ext, sender.port, { ...ackFor(srv, c), capAck: true });
   pushSpan(srv, start, sender.port);
 }
 
