@@ -204,7 +204,7 @@ function onAnswer(w: World, s: Sock, m: Message): void {
   if (r.sock !== s) {
     if (!r.sock.alive && r.sock.port === s.port) {
       violation(w, 'dead-reply-to-successor', `${who(s)} got ${what}, an answer to ${cmdName(r.cmd)}${r.dump ? ' dump' : ''} of closed ${who(r.sock)}`,
-        `${r.dump ? 'dump' : cmdName(r.cmd)}, ${users(s, r.sock)}`);
+        `${cmdName(r.cmd)}${r.dump ? ' dump' : ''} ${what.split(' ')[0] === 'ERROR' || what.split(' ')[0] === 'DONE' ? what.split(' ')[0] : 'reply'}, ${users(s, r.sock)}`);
     } else {
       violation(w, 'crosstalk', `${who(s)} got ${what}, the answer to ${cmdName(r.cmd)}${r.dump ? ' dump' : ''} of ${who(r.sock)}`, users(s, r.sock));
     }
