@@ -82,6 +82,23 @@ export function busAddrFor(i: number): string {
   return `${hex(domain, 4)}:${hex(0x03 + (i % 253), 2)}:${hex(rest % 32, 2)}.${Math.floor(rest / 32) % 8}`;
 }
 
+/**
+ * The bus addresses in use, kept beside the device map: rebuilding the set on every add made
+ * starting 1024 devices quadratic (half a million set insertions, most of start-up's garbage).
+ * Rebuilt whenever its size disagrees with the map (a device added or removed some other way).
+ */
+const busAddrs = new WeakMap<Emulator, Set<string>>();
+
+function busAddrsOf(emu: Emulator): Set<string> {
+  let set = busAddrs.get(emu);
+  if (!set || set.size !== emu.devices.size) {
+    set = new Set();
+    for (const d of emu.devices.values()) set.add(d.busAddr);
+    busAddrs.set(emu, set);
+  }
+  return set;
+}
+
 /** Devices one emulator holds at most (each costs memory, and dumps and generations walk them all). */
 export const MAX_DEVICES = 4096;
 
@@ -95,7 +112,7 @@ export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>>
   }
   if (emu.devices.has(index)) throw new Error(`device index ${index} in use`);
   if (index > 0xffffffff) throw new Error('no free device index (indices are u32)');
-  const used = new Set([...emu.devices.values()].map((d) => d.busAddr));
+  const used = busAddrsOf(emu);
   let busAddr = spec.busAddr ?? busAddrFor(index);
   if (spec.busAddr === undefined) {
     // The index's own slot was given to another device explicitly: take the next free slot.
@@ -107,6 +124,7 @@ export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>>
     rand: prng(emu.cfg.seed * 1_000_003 + index),
   });
   emu.devices.set(index, d);
+  used.add(busAddr);
   emu.nextIndex = Math.max(emu.nextIndex, index + 1);
   emitConfig(emu, { kind: 'new', dev: d });
   return d;
@@ -116,6 +134,7 @@ export function removeDevice(emu: Emulator, d: Device): void {
   if (emu.devices.get(d.index) !== d) return;
   d.state = 'offline';
   emu.devices.delete(d.index);
+  busAddrs.get(emu)?.delete(d.busAddr);
   emitConfig(emu, { kind: 'del', dev: d });
 }
 

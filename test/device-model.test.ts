@@ -27,6 +27,23 @@ describe('device identity and enumeration', () => {
     expect(findDevice(emu, 1)).toBeUndefined();
     expect(addDevice(emu).index).toBe(2); // indices are not reused at once, like minors
   });
+
+  test('bus addresses stay unique across many adds and removals (the set of used ones is kept, not rebuilt)', () => {
+    const { emu } = setup();
+    for (let i = 1; i < 1024; i++) addDevice(emu);
+    const addrs = new Set([...emu.devices.values()].map((d) => d.busAddr));
+    expect(addrs.size).toBe(1024);
+    const d5 = findDevice(emu, 5)!;
+    expect(() => addDevice(emu, { busAddr: d5.busAddr })).toThrow(/in use/);
+    removeDevice(emu, d5);
+    expect(addDevice(emu, { busAddr: d5.busAddr }).busAddr).toBe(d5.busAddr); // freed by the removal
+    expect(() => addDevice(emu, { busAddr: d5.busAddr })).toThrow(/in use/);
+    // A device given the next index's own slot pushes that index to the next free slot.
+    const next = emu.nextIndex;
+    const taken = addDevice(emu, { busAddr: findDevice(emu, 0)!.busAddr.replace(/^0000/, '0009') });
+    expect(taken.index).toBe(next);
+    expect(new Set([...emu.devices.values()].map((d) => d.busAddr)).size).toBe(emu.devices.size);
+  });
 });
 
 describe('RAS counters, log and consequences', () => {

@@ -37,11 +37,14 @@ export function drmRasFamily(s: Served): Family {
   const nodes = new Map<number, Node>();
   /** Each device's nodes, so that an event does not walk every device's. */
   const ofDev = new Map<Device, Node[]>();
+  /** No id below this one is free (so that adding n devices is not quadratic; 2048 nodes at 1024). */
+  let lowFree = 0;
   const addNodes = (d: Device): void => {
     const mine: Node[] = [];
     for (const kind of ['correctable', 'uncorrectable'] as const) {
-      let id = 0;
+      let id = lowFree;
       while (nodes.has(id)) id++; // xa_alloc: the lowest free id
+      lowFree = id + 1;
       const n = { id, dev: d, kind };
       nodes.set(id, n);
       mine.push(n);
@@ -125,7 +128,7 @@ export function drmRasFamily(s: Served): Family {
   rt.emu.onConfig.push((e) => {
     if (e.kind === 'new') addNodes(e.dev);
     else if (e.kind === 'del') {
-      for (const n of ofDev.get(e.dev) ?? []) nodes.delete(n.id);
+      for (const n of ofDev.get(e.dev) ?? []) { nodes.delete(n.id); lowFree = Math.min(lowFree, n.id); }
       ofDev.delete(e.dev);
     }
   });

@@ -9,10 +9,16 @@ import { enumName, enumNum } from './record';
 // cbor-x's package.json sends CommonJS type lookups to a file it does not ship (index.d.cts), so
 // the two calls used here are declared locally.
 interface CborEncoder { encode(v: unknown): Uint8Array; decode(b: Uint8Array): unknown }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Encoder } = require('cbor-x') as { Encoder: new (o: object) => CborEncoder };
+// Required on first use: loading cbor-x probes for its native extension (a few % of a daemon's or
+// the CLI's start-up), which a process that never sees a CBOR payload need not pay.
+let encoder: CborEncoder | undefined;
+function enc(): CborEncoder {
+  if (encoder) return encoder;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Encoder } = require('cbor-x') as { Encoder: new (o: object) => CborEncoder };
+  return (encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, variableMapSize: true, bundleStrings: false }));
+}
 
-const enc = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, variableMapSize: true, bundleStrings: false });
 /** cbor-x writes numbers above 2^32 as floats, so those go in as bigints (unsigned integers). */
 const u64 = (v: bigint): number | bigint => (v <= 0xffffffffn ? Number(v) : v);
 
@@ -29,9 +35,9 @@ const counterMap = (c: CounterRec) => ({
 });
 
 export function encodeCbor(doc: Doc): Uint8Array {
-  if (doc.type === 'events') return enc.encode({ events: doc.events.map(eventMap) });
+  if (doc.type === 'events') return enc().encode({ events: doc.events.map(eventMap) });
   const c = doc.counters;
-  return enc.encode({
+  return enc().encode({
     counters: {
       dev: c.dev, rma: c.rma, ts_ns: u64(c.tsNs), cursor: u64(c.cursor), counters: c.counters.map(counterMap),
       rows_active: c.rowsActive, rows_pending: c.rowsPending, rma_threshold: c.rmaThreshold,
@@ -68,7 +74,7 @@ const eventFrom = (o: M): EventRec => ({
 });
 
 export function decodeCbor(b: Uint8Array, _type?: DocType): Doc {
-  const o = enc.decode(b) as M;
+  const o = enc().decode(b) as M;
   if (Array.isArray(o?.events)) return { type: 'events', events: (o.events as M[]).map(eventFrom) };
   const c = o?.counters as M | undefined;
   if (!c || typeof c !== 'object') throw new TypeError('cbor: neither "counters" nor "events"');

@@ -3,7 +3,7 @@
 // counters; StreamEvents replays the RAS log from a sequence number, then follows live events, with
 // no gap and no duplicate between the two (the replay and the subscription happen in one tick).
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { RasEvent } from '../log';
 import { readFrom } from '../log';
 import type { Device } from '../model';
@@ -18,6 +18,13 @@ import { formatSupport, supports } from './support';
 
 /** A stream whose client reads slower than this many queued events is ended: resume it from its last seq. */
 export const MAX_QUEUED = 65536;
+
+/**
+ * @grpc/grpc-js, required on first use: a daemon without --grpc never loads it (it was 6% of the
+ * CPU time from spawn to ready).
+ */
+let loaded: typeof grpc | undefined;
+const lib = (): typeof grpc => (loaded ??= require('@grpc/grpc-js') as typeof grpc);
 
 const ser = <T>(schema: Parameters<typeof toBinary>[0]) => (m: T) => Buffer.from(toBinary(schema, m as never));
 const de = <T>(schema: Parameters<typeof fromBinary>[0]) => (b: Buffer) => fromBinary(schema, b) as T;
@@ -45,13 +52,13 @@ const status = (code: grpc.status, details: string) => Object.assign(new Error(d
 
 function device(rt: Runtime, index: number): Device | grpc.ServiceError {
   const d = rt.emu.devices.get(index);
-  if (!d) return status(grpc.status.NOT_FOUND, `no device ${index}`) as grpc.ServiceError;
-  if (!supports(rt, d, 'grpc')) return status(grpc.status.FAILED_PRECONDITION, `${d.name} does not offer grpc`) as grpc.ServiceError;
+  if (!d) return status(lib().status.NOT_FOUND, `no device ${index}`) as grpc.ServiceError;
+  if (!supports(rt, d, 'grpc')) return status(lib().status.FAILED_PRECONDITION, `${d.name} does not offer grpc`) as grpc.ServiceError;
   return d;
 }
 
 export function startGrpc(rt: Runtime, address: string): GrpcService {
-  const server = new grpc.Server();
+  const server = new (lib().Server)();
   const streams = new Set<() => void>();
   server.addService(RAS_SERVICE, {
     GetCounters(call: grpc.ServerUnaryCall<GetCountersRequest, unknown>, cb: grpc.sendUnaryData<unknown>) {
@@ -62,7 +69,7 @@ export function startGrpc(rt: Runtime, address: string): GrpcService {
     StreamEvents(call: grpc.ServerWritableStream<StreamEventsRequest, unknown>) {
       const { devIndex, fromSeq } = call.request;
       if (devIndex === undefined && fromSeq > 0n) {
-        call.emit('error', status(grpc.status.INVALID_ARGUMENT, 'from_seq needs dev_index (sequence numbers are per device)'));
+        call.emit('error', status(lib().status.INVALID_ARGUMENT, 'from_seq needs dev_index (sequence numbers are per device)'));
         return;
       }
       let only: Device | undefined;
@@ -77,7 +84,7 @@ export function startGrpc(rt: Runtime, address: string): GrpcService {
         last.set(e.dev, e.seq);
         call.write(eventMsg(e));
       };
-      const md = new grpc.Metadata();
+      const md = new (lib().Metadata)();
       let lost = 0n;
       let replay: RasEvent[] = [];
       if (only && fromSeq > 0n) ({ events: replay, lost } = readFrom(only.log, fromSeq));
@@ -88,7 +95,7 @@ export function startGrpc(rt: Runtime, address: string): GrpcService {
         if (only ? d !== only : !supports(rt, d, 'grpc')) return;
         if (call.writableLength > MAX_QUEUED) {
           stop();
-          call.emit('error', status(grpc.status.RESOURCE_EXHAUSTED, `client too slow: resume from seq ${(last.get(d.index) ?? 0n) + 1n}`));
+          call.emit('error', status(lib().status.RESOURCE_EXHAUSTED, `client too slow: resume from seq ${(last.get(d.index) ?? 0n) + 1n}`));
           return;
         }
         send(e);
@@ -106,7 +113,7 @@ export function startGrpc(rt: Runtime, address: string): GrpcService {
   });
   const sup = formatSupport(rt);
   const ready = new Promise<string>((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    server.bindAsync(address, lib().ServerCredentials.createInsecure(), (err, port) => {
       if (err) return reject(err);
       sup.grpcEndpoint = /:\d+$/.test(address) ? address.replace(/:\d+$/, `:${port}`) : `${address}:${port}`;
       resolve(sup.grpcEndpoint);
