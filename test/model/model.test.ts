@@ -19,8 +19,8 @@ const it_ = canRun ? test : test.skip;
  * once its fix has landed.
  */
 const KNOWN_UNFIXED: Partial<Record<Kind, string>> = {
-  'dead-reply-to-successor': 'finding M4: a dump in progress (and an async job-wait answer) of a closed socket goes on to the socket that binds its port next, of the same or another uid',
-  'dead-event-to-successor': 'finding M3: a closed socket\'s unicast subscription can still reach a same-uid successor on its port',
+  'dead-reply-to-successor': 'finding M4: the rest of a closed socket\'s dumps and its async job-wait answer reach the socket that binds its port next, mostly of another uid',
+  'dead-event-to-successor': 'finding M3: a closed socket\'s unicast subscription delivers to the next socket on its port before that socket sends anything',
 };
 
 let result: ModelResult | undefined;
