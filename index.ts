@@ -33,7 +33,7 @@ export {
   type FamilyOptions, type Handlers, type OpHandlers, type Spec, SpecError, familyFromSpec, loadSpec, loadSpecFile,
   notifyEvent, readAttrs, readRequest, writeAttrs,
 } from './genl/ynl';
-export { type Served, addFamily, createGenlServer, serve } from './genl/serve';
+export { type ServerBinding, addFamily, createGenlServer, serve } from './genl/serve';
 export { type DoCtx, type DumpCtx, type Family } from './genl/family';
 export { type DoResult, type DumpResult, type Result, done, fail, more } from './genl/result';
 

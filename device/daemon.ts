@@ -1,6 +1,6 @@
 // The daemon: emulated devices from a configuration, served over netlink as the accel and drm-ras
 // families next to nlctrl, with durable RAS state when given a state directory.
-import { type Served as GenlServed, type ServerOptions, type SocketSource, addFamily, createGenlServer, onClientGone, serve } from '../genl';
+import { type ServerBinding, type ServerOptions, type SocketSource, addFamily, createGenlServer, onClientGone, serve } from '../genl';
 import type { Batch, NlSocket } from '../genl/socket';
 import { type Clock, realClock } from './clock';
 import { type Config, DEFAULT_CONFIG_YAML, parseConfig } from './config';
@@ -42,7 +42,7 @@ export interface Daemon {
   cfg: Config;
   rt: Runtime;
   engine: Engine;
-  served: GenlServed;
+  served: ServerBinding;
   persistence: Persistence | undefined;
   /** The gRPC service, when asked for: `ready` gives the endpoint. */
   grpc: GrpcService | undefined;
@@ -67,7 +67,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   // configuration only overrides: cap-ack: true caps every error ACK, ext-ack: false drops all TLVs.
   const ack = { ...(cfg.ack.capAck ? { capAck: true } : {}), ...(cfg.ack.extAck ? {} : { extAck: false }) };
   const srv = createGenlServer({ ack, ...(isAdmin ? { isAdmin } : {}), ...o.server });
-  let served: GenlServed;
+  let served: ServerBinding;
   try {
     served = serve(srv, { port: o.port, open: o.open, alive: o.alive, sockets: o.sockets });
   } catch (e) {

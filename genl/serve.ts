@@ -9,7 +9,8 @@ import { querySockets } from './sockdiag';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
 import { type Sweeper, startSweeper } from './sweep';
 
-export interface Served {
+/** A server bound to its socket (what serve() returns). */
+export interface ServerBinding {
   srv: Server;
   socket: NlSocket;
   /** Drops the clients whose socket went away (see sweep.ts). */
@@ -36,7 +37,7 @@ export function serve(srv: Server, o: {
   alive?: (ports: Set<number>) => Set<number> | undefined;
   /** The transport's socket table (the hub's hubSockets); default sock_diag for real sockets. */
   sockets?: SocketSource;
-}): Served {
+}): ServerBinding {
   const onBatch = (b: Batch): void => receiveBatch(srv, b);
   const socket = o.open ? o.open(onBatch) : openSocket({
     protocol: NETLINK_USERSOCK, port: o.port, credentials: true, onBatch, rcvbuf: 4 << 20, sndbuf: 4 << 20,

@@ -20,7 +20,7 @@ function testFamily(): G.Family {
   };
 }
 
-let served: G.Served;
+let served: G.ServerBinding;
 let fam: G.Family;
 beforeAll(() => {
   const srv = G.createGenlServer();

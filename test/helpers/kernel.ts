@@ -125,7 +125,7 @@ export const stream = (ds: Uint8Array[]): string => norm(ds).join('');
 
 /** Serve `srv` on a free real USERSOCK port (test files run in parallel), and open a client peer for it. */
 export function serveOurs(srv: G.Server): { port: number; peer: Peer; close(): void } {
-  let served: G.Served | undefined;
+  let served: G.ServerBinding | undefined;
   let port = 0;
   for (let i = 0; !served; i++) {
     port = 0x4b470000 + Math.floor(Math.random() * 0xffff);
