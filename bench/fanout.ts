@@ -12,11 +12,26 @@ import { startChild } from './_daemon';
 import { fmt, quick, smoke, report, table } from './_lib';
 
 type Mode = 'multicast' | 'unicast';
-/** seen[seq - first] is 1 once the subscriber received that event of device 0. */
+/**
+ * Bit (seq - first) of `seen` is set once the subscriber received that event of device 0. The
+ * bitmap grows with what arrives: the storm asked for is more than the daemon can produce, so its
+ * size is not known in advance.
+ */
 interface Sub { seen: Uint8Array; count: number; overruns: number; close(): void }
 
-function subscriber(mode: Mode, group: number, famId: number, serverPort: number, first: number, span: number): Sub {
-  const s: Sub = { seen: new Uint8Array(span), count: 0, overruns: 0, close: () => sock.close() };
+const has = (s: Sub, k: number): boolean => (k >> 3) < s.seen.length && (s.seen[k >> 3] & (1 << (k & 7))) !== 0;
+
+function mark(s: Sub, k: number): void {
+  if ((k >> 3) >= s.seen.length) {
+    const grown = new Uint8Array(Math.max(s.seen.length * 2, (k >> 3) + 1));
+    grown.set(s.seen);
+    s.seen = grown;
+  }
+  s.seen[k >> 3] |= 1 << (k & 7);
+}
+
+function subscriber(mode: Mode, group: number, famId: number, serverPort: number, first: number): Sub {
+  const s: Sub = { seen: new Uint8Array(1 << 16), count: 0, overruns: 0, close: () => sock.close() };
   const tb = new Int32Array(ACCEL.MAX + 1);
   const ev = new Int32Array(EVENT.MAX + 1);
   const sock = openSocket({
@@ -37,7 +52,7 @@ function subscriber(mode: Mode, group: number, famId: number, serverPort: number
               A.parseInto(v, e + 4, e + A.attrLen(v, e), ev);
               if (ev[EVENT.SEQ] >= 0) {
                 const k = Number(A.getU64Num(v, ev[EVENT.SEQ])) - first;
-                if (k >= 0 && k < span) s.seen[k] = 1;
+                if (k >= 0) mark(s, k);
                 s.count++;
               }
             }
@@ -70,33 +85,34 @@ async function run(mode: Mode, nsubs: number, rate: number, ms: number, port: nu
     const group = c.family.groups.get('ras')!;
     const [before] = await c.dump(CMD.RAS_GET);
     const first = Number(before.cursor);
-    const span = Math.ceil(rate * (ms / 1000 + 5)); // room for a storm that outruns the nominal rate
-    for (let i = 0; i < nsubs; i++) subs.push(subscriber(mode, group, c.family.id, port, first, span));
+    for (let i = 0; i < nsubs; i++) subs.push(subscriber(mode, group, c.family.id, port, first));
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, ms));
     const [after] = await c.dump(CMD.RAS_GET);
     const el = (Date.now() - t0) / 1000;
-    const last = Math.min(Number(after.cursor) - 1, first + span - 1);
+    const last = Number(after.cursor) - 1;
+    const produced = last - first + 1;
+    // Which events could a subscriber that missed some read back from the log (the recovery path)?
+    // Read at once, while the storm goes on: the ring (1M records) must still hold [first, last],
+    // and once the subscribers stop reading, an idle daemon produces events far faster.
+    const inLog = new Uint8Array(produced);
+    let lost = 0;
+    for (const m of await c.dump(CMD.RAS_LOG_GET, { devIndex: 0, cursor: first, limit: produced })) {
+      if (m.lost) lost += Number(m.lost);
+      for (const e of m.event ?? []) { const k = Number(e.seq) - first; if (k >= 0 && k < produced) inLog[k] = 1; }
+    }
     await new Promise((r) => setTimeout(r, 300)); // let the subscribers drain what is in flight
     for (const s of subs) s.close();
-    const produced = last - first + 1;
-    // Which events did each subscriber miss? They are read back from the log (the recovery path).
-    const inLog = new Uint8Array(span);
-    let lost = 0;
-    for (const m of await c.dump(CMD.RAS_LOG_GET, { devIndex: 0, cursor: first })) {
-      if (m.lost) lost += Number(m.lost);
-      for (const e of m.event ?? []) { const k = Number(e.seq) - first; if (k >= 0 && k < span) inLog[k] = 1; }
-    }
     let missed = 0, unrecovered = 0, delivered = 0;
     for (const s of subs) {
       for (let k = 0; k < produced; k++) {
-        if (s.seen[k]) { delivered++; continue; }
+        if (has(s, k)) { delivered++; continue; }
         missed++;
         if (!inLog[k]) unrecovered++;
       }
     }
     if (unrecovered) console.error(`fanout: ${unrecovered} events neither delivered nor in the log (log reported ${lost} lost)`);
-    return { mode, nsubs, produced, eventsPerSec: produced / el, deliveredPerSec: delivered / el, missed, unrecovered,
+    return { mode, nsubs, asked: rate, produced, eventsPerSec: produced / el, deliveredPerSec: delivered / el, missed, unrecovered, ringLost: lost,
       overruns: subs.reduce((a, s) => a + s.overruns, 0) };
   } finally {
     c.close();
@@ -107,8 +123,9 @@ async function run(mode: Mode, nsubs: number, rate: number, ms: number, port: nu
 
 async function main(): Promise<void> {
   const base = 0x41460000 + (process.pid & 0xfff);
-  // The full run asks for twice the goal (100k/s), so that the table shows what the daemon sustains.
-  const rate = Number(process.env.FANOUT_RATE ?? (quick ? 20000 : 200000));
+  // A storm the daemon cannot meet (quick runs too): the table then shows what it sustains, not what
+  // was asked. The goal is 1M deliveries/s to 8 subscribers, i.e. 125k events/s; 1M events/s asked.
+  const rate = Number(process.env.FANOUT_RATE ?? (smoke ? 20000 : 1000000)); // smoke: setup only, kept light
   const ms = smoke ? 150 : quick ? 500 : 3000;
   const counts = process.env.FANOUT_SUBS ? [Number(process.env.FANOUT_SUBS)] : smoke ? [2] : quick ? [1, 8] : [1, 8, 32];
   const modes: Mode[] = process.env.FANOUT_MODE ? [process.env.FANOUT_MODE as Mode] : ['multicast', 'unicast'];
@@ -116,8 +133,10 @@ async function main(): Promise<void> {
   let i = 0;
   for (const mode of modes) for (const n of counts) out.push(await run(mode, n, rate, ms, base + i++));
   table(`RAS event fan-out (storm of ${fmt(rate)} events/s requested)${quick ? ' (quick)' : ''}`, out.map((r) => ({
-    delivery: r.mode, subscribers: r.nsubs, 'events/s': fmt(r.eventsPerSec), 'delivered/s (all subs)': fmt(r.deliveredPerSec),
+    delivery: r.mode, subscribers: r.nsubs, 'events/s produced': fmt(r.eventsPerSec), 'of asked': `${fmt((100 * r.eventsPerSec) / r.asked)}%`,
+    'delivered/s (all subs)': fmt(r.deliveredPerSec),
     'missed (ENOBUFS)': r.missed, 'recovered from log': r.missed - r.unrecovered, unrecovered: r.unrecovered,
+    'overwritten before read back': r.ringLost,
   })));
   report('fanout', out);
 }
