@@ -10,6 +10,7 @@ import { type Daemon, startDaemon } from '../device';
 import { type AccelClient, connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
 import { missingPackages } from './helpers/apt';
+import { ADDON_FILE, loadNative } from '../genl/native/load';
 
 const PORT = 0x414a0000 + (process.pid & 0xfff);
 const ROOT = path.resolve(__dirname, '..');
@@ -94,5 +95,7 @@ maybe('Python with pyroute2: multicast as root, the subscribe op as nobody', asy
 test('TypeScript with the client library', async () => {
   const js = path.join(dir, 'accel-events.js');
   esbuild.buildSync({ entryPoints: [path.join(EX, 'accel-events.ts')], bundle: true, platform: 'node', target: 'node20', outfile: js, external: ['netlink'], logLevel: 'silent' });
+  // A bundle finds the addon beside itself (genl/native/load.ts looks relative to the module, never the cwd).
+  fs.copyFileSync(loadNative().file!, path.join(dir, ADDON_FILE));
   expectEvents(await runExample([process.execPath, js, '3']), 'multicast');
 });
