@@ -144,6 +144,41 @@ it_('a port rebound by another user (nobody) never reaches the old socket\'s BOs
   }
 });
 
+it_('a dump in progress for a closed socket never reaches another user who binds its port and only listens', async () => {
+  const port = 0x7c000000 + (process.pid & 0xffff);
+  const a = rawAt(port, 4096); // a small buffer: the dump waits in the server's queue
+  a.send(CMD.BO_CREATE, 1, { devIndex: 0, boSize: 1 << 20 });
+  expect((await a.answer(1)).error).toBe(0);
+  const handle = a.got.find((m) => m.seq === 1 && m.attrs)!.attrs!.boHandle as number;
+  a.send(CMD.BO_WRITE, 2, { boHandle: handle, data: new TextEncoder().encode('root-dump-secret') });
+  expect((await a.answer(2)).error).toBe(0);
+  a.send(CMD.SUBSCRIBE, 3, { group: 'ras' });
+  expect((await a.answer(3)).error).toBe(0);
+  const listener = bundleForNobody({ code: `
+    import { openSocket } from './genl/socket';
+    let n = 0; let text = '';
+    const s = openSocket({ protocol: 2, port: Number(process.argv[2]), onBatch: (b) => {
+      for (let i = 0; i < b.count; i++) { n++; text += Buffer.from(b.data(i)).toString('latin1'); }
+    } });
+    setTimeout(() => { process.stdout.write(JSON.stringify({ n, secret: text.includes('root-dump-secret') })); s.close(); }, 700);` });
+  try {
+    a.sock.setOption(270, 5, 1); // NETLINK_NO_ENOBUFS: keep it quiet, it will not read
+    a.send(CMD.BO_READ, 4, { boHandle: handle }, true);
+    await sleep(30);
+    expect(G.serverStats(d.served.srv).dumpsRunning).toBe(1);
+    a.sock.close();
+    const run = listener.run([String(port)]);
+    await sleep(300);
+    inject(d.rt.emu, d.rt.emu.devices.get(0)!, { block: 'dma', severity: 'deferred' });
+    const r = await run;
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ n: 0, secret: false });
+    expect(G.serverStats(d.served.srv).dumpsRunning).toBe(0);
+  } finally {
+    listener.dispose();
+  }
+});
+
 test('the client table: a different uid on a known port is a new client; the old one is dropped', () => {
   const srv = G.createServer();
   const a = G.clientAt(srv, { port: 77, uid: 1000, gid: 1000, pid: 5 });
