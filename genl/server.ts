@@ -8,12 +8,13 @@ import {
 import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../attrs/errno';
 import { type AckOptions, DEFAULT_ACK_OPTIONS, writeAck, writeDone } from './ack';
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_GOODSIZE, NLMSG_HDRLEN, NLM_F } from './consts';
-import { type SocketClient, type ClientTable, type SocketSource, clientOf, newClientTable, portClosed, present, staleTable, verified } from './clients';
+import { type SocketClient, type ClientTable, type SocketSource, clientOf, newClientTable, portClosed, present, verified } from './clients';
 import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Peer, Sender } from './family';
 import { genlStart, msgAddFlags, msgEnd } from './message';
 import { ownedCopy } from './owned';
 import { type DumpResult, type Result, isResult, wireStatus } from './result';
-import { NATIVE_FORMAT, type Subscriptions, forgetClient, newSubscriptions, subscriberCounts, subscribersOf } from './subscriptions';
+import { NATIVE_FORMAT, type Subscriptions, forgetClient, newSubscriptions, subscribe, subscriberCounts, subscribersOf, unsubscribe } from './subscriptions';
+import { applySockopt, parseSockopt } from './sockopt';
 import { type Registry, newRegistry } from './registry';
 
 /** The part of a socket the server needs (genl/socket.ts NlSocket and the in-process hub both fit). */
@@ -204,7 +205,6 @@ export function flush(srv: Server): void {
   if (srv.staged.length && srv.socket) release(srv);
   else unstage(srv);
   if (srv.nspans > 0 && srv.socket) {
-    if (srv.clients.turn !== undefined) recheck(srv);
     if (srv.backlog.size) divert(srv);
     // One sendMany for everything. It never delivers a datagram to a port after an earlier one to
     // that port failed, so a reader draining its socket meanwhile cannot get them out of order:
@@ -250,24 +250,6 @@ function send(srv: Server): void {
       enqueue(srv, port, ownedCopy(out, off, off + srv.spans[i * 4 + 1]));
     }
   }
-}
-
-/**
- * This callback looked at the kernel's socket table (a client's first sight, ctx.owner(), a dump,
- * a late answer), and handling the batch took time: look again right before the send, and drop
- * what would go to a port whose socket closed or changed hands meanwhile (dropping its client).
- * The window left is the time between this query and the sendMany just after it.
- */
-function recheck(srv: Server): void {
-  staleTable(srv.clients);
-  let k = 0;
-  for (let i = 0; i < srv.nspans; i++) {
-    const c = srv.spans[i * 4 + 3] ? undefined : srv.clients.byPort.get(srv.spans[i * 4 + 2] >>> 0);
-    if (c && !present(srv.clients, c)) continue;
-    if (k !== i) srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
-    k++;
-  }
-  srv.nspans = k;
 }
 
 /** Spans for ports that already have a queue join it instead of overtaking it. */
@@ -345,14 +327,31 @@ export function ackFor(srv: Server, c: SocketClient): AckOptions {
 /**
  * ACCELNL_MSG_SOCKOPT (0x0f): the `accel wrap` shim tells the daemon a socket option the kernel
  * does not show in sock_diag. A control type below NLMSG_MIN_TYPE, which the kernel skips; payload
- * u32 optname, u32 value. Only NETLINK_EXT_ACK (11) is recorded, per client.
+ * u32 optname, u32 value (genl/sockopt.ts). NETLINK_EXT_ACK (11) is recorded per client;
+ * NETLINK_ADD/DROP_MEMBERSHIP (1/2), sent when the kernel refused the program's own join (only
+ * CAP_NET_ADMIN may receive USERSOCK multicast), subscribe the client to a registered group by
+ * unicast, like a family's subscribe op.
  */
 export const ACCELNL_MSG_SOCKOPT = 0x0f;
-const NETLINK_EXT_ACK = 11;
 
-function sockopt(v: View, at: number, len: number, c: SocketClient): void {
-  if (len < NLMSG_HDRLEN + 8) return;
-  if (v.dv.getUint32(at + NLMSG_HDRLEN, true) === NETLINK_EXT_ACK) c.extAck = v.dv.getUint32(at + NLMSG_HDRLEN + 4, true) !== 0;
+function sockopt(srv: Server, v: View, at: number, len: number, c: SocketClient): void {
+  const o = parseSockopt(v, at, len);
+  if (!o) return;
+  applySockopt(o, {
+    setExtAck: (on) => { c.extAck = on; },
+    join: (g) => {
+      if (!groupRegistered(srv, g)) return false;
+      subscribe(srv.subs, c, g);
+      return true;
+    },
+    leave: (g) => { unsubscribe(srv.subs, c, g); },
+  });
+}
+
+/** Whether a family on this server has multicast group `g` (the ids nlctrl hands out). */
+function groupRegistered(srv: Server, g: number): boolean {
+  for (const fam of srv.registry.byId.values()) if (fam.mcgrps?.some((x) => x.id === g)) return true;
+  return false;
 }
 
 /** Nobody holds `port` any more (a send was refused): its client is dropped, with what it held. */
@@ -529,7 +528,7 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
   const ext = srv.ext;
   clearExtack(ext);
   let err = 0;
-  if (type === ACCELNL_MSG_SOCKOPT) sockopt(v, at, len, (sender.client = verified(srv.clients, sender.client)));
+  if (type === ACCELNL_MSG_SOCKOPT) sockopt(srv, v, at, len, (sender.client = verified(srv.clients, sender.client)));
   if ((flags & NLM_F.REQUEST) && type >= NLMSG.MIN_TYPE) {
     let r: Outcome;
     try {
