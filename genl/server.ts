@@ -8,7 +8,7 @@ import {
 import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../attrs/errno';
 import { type AckOptions, DEFAULT_ACK_OPTIONS, writeAck, writeDone } from './ack';
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_GOODSIZE, NLMSG_HDRLEN, NLM_F } from './consts';
-import { type SocketClient, type ClientTable, type SocketSource, clientOf, newClientTable, portClosed, present, verified } from './clients';
+import { type SocketClient, type ClientTable, type SocketSource, clientOf, newClientTable, portClosed, present, staleTable, verified } from './clients';
 import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Peer, Sender } from './family';
 import { genlStart, msgAddFlags, msgEnd } from './message';
 import { ownedCopy } from './owned';
@@ -205,6 +205,7 @@ export function flush(srv: Server): void {
   if (srv.staged.length && srv.socket) release(srv);
   else unstage(srv);
   if (srv.nspans > 0 && srv.socket) {
+    if (srv.clients.turn !== undefined) recheck(srv);
     if (srv.backlog.size) divert(srv);
     // One sendMany for everything. It never delivers a datagram to a port after an earlier one to
     // that port failed, so a reader draining its socket meanwhile cannot get them out of order:
@@ -250,6 +251,24 @@ function send(srv: Server): void {
       enqueue(srv, port, ownedCopy(out, off, off + srv.spans[i * 4 + 1]));
     }
   }
+}
+
+/**
+ * This callback looked at the kernel's socket table (a client's first sight, ctx.owner(), a dump,
+ * a late answer), and handling the batch took time: look again right before the send, and drop
+ * what would go to a port whose socket closed or changed hands meanwhile (dropping its client).
+ * The window left is the time between this query and the sendMany just after it.
+ */
+function recheck(srv: Server): void {
+  staleTable(srv.clients);
+  let k = 0;
+  for (let i = 0; i < srv.nspans; i++) {
+    const c = srv.spans[i * 4 + 3] ? undefined : srv.clients.byPort.get(srv.spans[i * 4 + 2] >>> 0);
+    if (c && !present(srv.clients, c)) continue;
+    if (k !== i) srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
+    k++;
+  }
+  srv.nspans = k;
 }
 
 /** Spans for ports that already have a queue join it instead of overtaking it. */
