@@ -14,9 +14,10 @@
 //  - setsockopt(SOL_NETLINK, NETLINK_EXT_ACK) is also told to the daemon, which cannot see it in
 //    sock_diag: one ACCELNL_MSG_SOCKOPT control message (type 0x0f, no ACK, payload u32 optname,
 //    u32 value), sent before the socket's next request;
-//  - NETLINK_ADD/DROP_MEMBERSHIP that the kernel refuses with EPERM (USERSOCK lets only
-//    CAP_NET_ADMIN receive multicast) becomes the same control message, asking the daemon to
-//    deliver that group to this socket by unicast, so an unprivileged program still gets events;
+//  - NETLINK_ADD/DROP_MEMBERSHIP (and bind's nl_groups) become the same control message, asking
+//    the daemon to deliver that group to this socket by unicast: USERSOCK lets only CAP_NET_ADMIN
+//    receive multicast, and its groups are shared by every daemon on the host (each numbers its
+//    groups the same way), so a joined group would also bring other daemons' events;
 //  - getsockopt(SO_PROTOCOL) says NETLINK_GENERIC.
 // CAP_ACK, GET_STRICT_CHK, buffer sizes and the rest pass through to the real socket (the daemon
 // reads CAP_ACK with sock_diag).
@@ -196,16 +197,12 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
     socklen_t nl = sizeof now;
     if (getsockname(fd, (struct sockaddr *)&now, &nl) == 0 && now.nl_pid != 0) want.nl_pid = now.nl_pid;
   }
+  // Groups (a bitmask of 1..32) are asked of the daemon, by unicast, not joined (see the top).
+  uint32_t groups = want.nl_groups;
+  want.nl_groups = 0;
   int r = real_bind(fd, (struct sockaddr *)&want, sizeof want);
-  if (r < 0 && errno == EPERM && want.nl_groups) {
-    // Not allowed to receive multicast on USERSOCK: bind without groups, and ask the daemon for
-    // each group by unicast instead (groups here are a bitmask of groups 1..32).
-    uint32_t groups = want.nl_groups;
-    want.nl_groups = 0;
-    r = real_bind(fd, (struct sockaddr *)&want, sizeof want);
-    for (int g = 1; r == 0 && g <= 32; g++)
-      if (groups & (1u << (g - 1))) send_sockopt(fd, NETLINK_ADD_MEMBERSHIP, g);
-  }
+  for (int g = 1; r == 0 && g <= 32; g++)
+    if (groups & (1u << (g - 1))) send_sockopt(fd, NETLINK_ADD_MEMBERSHIP, g);
   return r;
 }
 
@@ -220,16 +217,17 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
 
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
   resolve();
+  if (redirected(fd) && level == SOL_NETLINK && (name == NETLINK_ADD_MEMBERSHIP || name == NETLINK_DROP_MEMBERSHIP)) {
+    if (!val || len < sizeof(int)) { errno = EINVAL; return -1; }
+    // The group id is the one our nlctrl gave; the daemon checks it (see the top).
+    flush_pending(fd);
+    return send_sockopt(fd, name, (uint32_t)*(const int *)val);
+  }
   int r = real_setsockopt(fd, level, name, val, len);
   if (!redirected(fd) || level != SOL_NETLINK || !val || len < sizeof(int)) return r;
-  int v = *(const int *)val;
   if (name == NETLINK_EXT_ACK && r == 0) {
-    fd_ext_ack[fd] = v ? 1 : 0;
+    fd_ext_ack[fd] = *(const int *)val ? 1 : 0;
     fd_state[fd] |= EXT_ACK_PENDING;
-  } else if ((name == NETLINK_ADD_MEMBERSHIP || name == NETLINK_DROP_MEMBERSHIP) && r < 0 && errno == EPERM) {
-    // The group id is the one our nlctrl gave; the daemon checks it.
-    flush_pending(fd);
-    if (send_sockopt(fd, name, (uint32_t)v) == 0) r = 0;
   }
   return r;
 }
