@@ -93,8 +93,10 @@ async function run(mode: Mode, nsubs: number, rate: number, ms: number, port: nu
     const last = Number(after.cursor) - 1;
     const produced = last - first + 1;
     // Which events could a subscriber that missed some read back from the log (the recovery path)?
-    // Read at once, while the storm goes on: the ring (1M records) must still hold [first, last],
-    // and once the subscribers stop reading, an idle daemon produces events far faster.
+    // The storm is stopped first by taking the device offline (an offline device records nothing):
+    // a daemon that cannot meet the storm generates between dump chunks, and would overrun the
+    // 1M-record ring long before a read-back of [first, last] finished.
+    await c.do(CMD.DEV_SET, { devIndex: 0, action: 'offline' });
     const inLog = new Uint8Array(produced);
     let lost = 0;
     for (const m of await c.dump(CMD.RAS_LOG_GET, { devIndex: 0, cursor: first, limit: produced })) {
