@@ -99,6 +99,21 @@ function busAddrsOf(emu: Emulator): Set<string> {
   return set;
 }
 
+/**
+ * The devices in index order, shared by every caller until a device is added or removed (dumps
+ * asked for it once per chunk: 1024 devices sorted about 170 times per device dump). Read-only.
+ */
+const inOrder = new WeakMap<Emulator, Device[]>();
+
+export function devicesInOrder(emu: Emulator): readonly Device[] {
+  let list = inOrder.get(emu);
+  if (!list || list.length !== emu.devices.size) {
+    list = [...emu.devices.values()].sort((a, b) => a.index - b.index);
+    inOrder.set(emu, list);
+  }
+  return list;
+}
+
 /** Devices one emulator holds at most (each costs memory, and dumps and generations walk them all). */
 export const MAX_DEVICES = 4096;
 
@@ -125,6 +140,7 @@ export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>>
   });
   emu.devices.set(index, d);
   used.add(busAddr);
+  inOrder.delete(emu);
   emu.nextIndex = Math.max(emu.nextIndex, index + 1);
   emitConfig(emu, { kind: 'new', dev: d });
   return d;
@@ -135,6 +151,7 @@ export function removeDevice(emu: Emulator, d: Device): void {
   d.state = 'offline';
   emu.devices.delete(d.index);
   busAddrs.get(emu)?.delete(d.busAddr);
+  inOrder.delete(emu);
   emitConfig(emu, { kind: 'del', dev: d });
 }
 

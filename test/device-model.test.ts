@@ -1,6 +1,6 @@
 import { manualClock } from '../device/clock';
 import { ConfigError, DEFAULT_CONFIG_YAML, parseConfig } from '../device/config';
-import { addDevice, findDevice, newEmulator, removeDevice, stopEmulator, type ConfigEvent } from '../device/emulator';
+import { addDevice, devicesInOrder, findDevice, newEmulator, removeDevice, stopEmulator, type ConfigEvent } from '../device/emulator';
 import { BLOCKS, SEVERITIES, THROTTLE } from '../device/enums';
 import { diagnose, getDump, overallHealth, recover, testReporter } from '../device/health';
 import { oldest, readFrom } from '../device/log';
@@ -26,6 +26,18 @@ describe('device identity and enumeration', () => {
     removeDevice(emu, d1);
     expect(findDevice(emu, 1)).toBeUndefined();
     expect(addDevice(emu).index).toBe(2); // indices are not reused at once, like minors
+  });
+
+  test('devices in index order: one shared list, rebuilt when a device comes or goes (also at the same count)', () => {
+    const { emu } = setup();
+    addDevice(emu, { index: 7 });
+    addDevice(emu, { index: 3 });
+    const first = devicesInOrder(emu);
+    expect(first.map((d) => d.index)).toEqual([0, 3, 7]);
+    expect(devicesInOrder(emu)).toBe(first); // cached
+    removeDevice(emu, findDevice(emu, 3)!);
+    addDevice(emu, { index: 5 }); // same count as before, different devices
+    expect(devicesInOrder(emu).map((d) => d.index)).toEqual([0, 5, 7]);
   });
 
   test('bus addresses stay unique across many adds and removals (the set of used ones is kept, not rebuilt)', () => {

@@ -2,6 +2,7 @@
 import { type Extack, setAttrMissing, setErrAttr } from '../../attrs';
 import { EINVAL, ENODEV } from '../../attrs/errno';
 import { type Failed, type Server, fail } from '../../genl';
+import { devicesInOrder } from '../emulator';
 import type { Device } from '../model';
 import type { Runtime } from '../runtime';
 
@@ -42,4 +43,5 @@ export function targetDevice(rt: Runtime, h: Handle, tb: Int32Array, ext: Extack
 }
 
 /** Devices in index order, for dumps. */
-export const sortedDevices = (rt: Runtime): Device[] => [...rt.emu.devices.values()].sort((a, b) => a.index - b.index);
+/** The devices in index order: one shared list, rebuilt when devices come or go; do not modify it. */
+export const sortedDevices = (rt: Runtime): Device[] => devicesInOrder(rt.emu) as Device[];
