@@ -13,8 +13,7 @@ import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Peer, Sender } from 
 import { genlStart, msgAddFlags, msgEnd } from './message';
 import { ownedCopy } from './owned';
 import { type DumpResult, type Result, isResult, wireStatus } from './result';
-import { NATIVE_FORMAT, type Subscriptions, forgetClient, newSubscriptions, subscribe, subscriberCounts, subscribersOf, unsubscribe } from './subscriptions';
-import { applySockopt, parseSockopt } from './sockopt';
+import { NATIVE_FORMAT, type Subscriptions, forgetClient, newSubscriptions, subscriberCounts, subscribersOf } from './subscriptions';
 import { type Registry, newRegistry } from './registry';
 
 /** The part of a socket the server needs (genl/socket.ts NlSocket and the in-process hub both fit). */
@@ -202,10 +201,13 @@ function addSpan(srv: Server, at: number, len: number, port: number, groups: num
 
 /** Send everything queued. Full buffers are retried later; a vanished port ends its dumps and subscriptions. */
 export function flush(srv: Server): void {
+  // Unicast notifications were staged for subscribers checked when the event happened, maybe in
+  // an earlier callback: they are checked again below, like everything else this flush sends.
+  const unicastEvents = srv.staged.some((d) => !d.groups);
   if (srv.staged.length && srv.socket) release(srv);
   else unstage(srv);
   if (srv.nspans > 0 && srv.socket) {
-    if (srv.clients.turn !== undefined) recheck(srv);
+    if (srv.clients.turn !== undefined || unicastEvents) recheck(srv);
     if (srv.backlog.size) divert(srv);
     // One sendMany for everything. It never delivers a datagram to a port after an earlier one to
     // that port failed, so a reader draining its socket meanwhile cannot get them out of order:
@@ -346,31 +348,14 @@ export function ackFor(srv: Server, c: SocketClient): AckOptions {
 /**
  * ACCELNL_MSG_SOCKOPT (0x0f): the `accel wrap` shim tells the daemon a socket option the kernel
  * does not show in sock_diag. A control type below NLMSG_MIN_TYPE, which the kernel skips; payload
- * u32 optname, u32 value (genl/sockopt.ts). NETLINK_EXT_ACK (11) is recorded per client;
- * NETLINK_ADD/DROP_MEMBERSHIP (1/2), sent when the kernel refused the program's own join (only
- * CAP_NET_ADMIN may receive USERSOCK multicast), subscribe the client to a registered group by
- * unicast, like a family's subscribe op.
+ * u32 optname, u32 value. Only NETLINK_EXT_ACK (11) is recorded, per client.
  */
 export const ACCELNL_MSG_SOCKOPT = 0x0f;
+const NETLINK_EXT_ACK = 11;
 
-function sockopt(srv: Server, v: View, at: number, len: number, c: SocketClient): void {
-  const o = parseSockopt(v, at, len);
-  if (!o) return;
-  applySockopt(o, {
-    setExtAck: (on) => { c.extAck = on; },
-    join: (g) => {
-      if (!groupRegistered(srv, g)) return false;
-      subscribe(srv.subs, c, g);
-      return true;
-    },
-    leave: (g) => { unsubscribe(srv.subs, c, g); },
-  });
-}
-
-/** Whether a family on this server has multicast group `g` (the ids nlctrl hands out). */
-function groupRegistered(srv: Server, g: number): boolean {
-  for (const fam of srv.registry.byId.values()) if (fam.mcgrps?.some((x) => x.id === g)) return true;
-  return false;
+function sockopt(v: View, at: number, len: number, c: SocketClient): void {
+  if (len < NLMSG_HDRLEN + 8) return;
+  if (v.dv.getUint32(at + NLMSG_HDRLEN, true) === NETLINK_EXT_ACK) c.extAck = v.dv.getUint32(at + NLMSG_HDRLEN + 4, true) !== 0;
 }
 
 /** Nobody holds `port` any more (a send was refused): its client is dropped, with what it held. */
@@ -547,7 +532,7 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
   const ext = srv.ext;
   clearExtack(ext);
   let err = 0;
-  if (type === ACCELNL_MSG_SOCKOPT) sockopt(srv, v, at, len, (sender.client = verified(srv.clients, sender.client)));
+  if (type === ACCELNL_MSG_SOCKOPT) sockopt(v, at, len, (sender.client = verified(srv.clients, sender.client)));
   if ((flags & NLM_F.REQUEST) && type >= NLMSG.MIN_TYPE) {
     let r: Outcome;
     try {
