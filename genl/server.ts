@@ -13,7 +13,8 @@ import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Peer, Sender } from 
 import { genlStart, msgAddFlags, msgEnd } from './message';
 import { ownedCopy } from './owned';
 import { type DumpResult, type Result, isResult, wireStatus } from './result';
-import { NATIVE_FORMAT, type Subscriptions, forgetClient, newSubscriptions, subscriberCounts, subscribersOf } from './subscriptions';
+import { NATIVE_FORMAT, type Subscriptions, forgetClient, newSubscriptions, subscribe, subscriberCounts, subscribersOf, unsubscribe } from './subscriptions';
+import { applySockopt, parseSockopt } from './sockopt';
 import { type Registry, newRegistry } from './registry';
 
 /** The part of a socket the server needs (genl/socket.ts NlSocket and the in-process hub both fit). */
@@ -348,14 +349,31 @@ export function ackFor(srv: Server, c: SocketClient): AckOptions {
 /**
  * ACCELNL_MSG_SOCKOPT (0x0f): the `accel wrap` shim tells the daemon a socket option the kernel
  * does not show in sock_diag. A control type below NLMSG_MIN_TYPE, which the kernel skips; payload
- * u32 optname, u32 value. Only NETLINK_EXT_ACK (11) is recorded, per client.
+ * u32 optname, u32 value (genl/sockopt.ts). NETLINK_EXT_ACK (11) is recorded per client;
+ * NETLINK_ADD/DROP_MEMBERSHIP (1/2), sent when the kernel refused the program's own join (only
+ * CAP_NET_ADMIN may receive USERSOCK multicast), subscribe the client to a registered group by
+ * unicast, like a family's subscribe op.
  */
 export const ACCELNL_MSG_SOCKOPT = 0x0f;
-const NETLINK_EXT_ACK = 11;
 
-function sockopt(v: View, at: number, len: number, c: SocketClient): void {
-  if (len < NLMSG_HDRLEN + 8) return;
-  if (v.dv.getUint32(at + NLMSG_HDRLEN, true) === NETLINK_EXT_ACK) c.extAck = v.dv.getUint32(at + NLMSG_HDRLEN + 4, true) !== 0;
+function sockopt(srv: Server, v: View, at: number, len: number, c: SocketClient): void {
+  const o = parseSockopt(v, at, len);
+  if (!o) return;
+  applySockopt(o, {
+    setExtAck: (on) => { c.extAck = on; },
+    join: (g) => {
+      if (!groupRegistered(srv, g)) return false;
+      subscribe(srv.subs, c, g);
+      return true;
+    },
+    leave: (g) => { unsubscribe(srv.subs, c, g); },
+  });
+}
+
+/** Whether a family on this server has multicast group `g` (the ids nlctrl hands out). */
+function groupRegistered(srv: Server, g: number): boolean {
+  for (const fam of srv.registry.byId.values()) if (fam.mcgrps?.some((x) => x.id === g)) return true;
+  return false;
 }
 
 /** Nobody holds `port` any more (a send was refused): its client is dropped, with what it held. */
@@ -532,7 +550,7 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
   const ext = srv.ext;
   clearExtack(ext);
   let err = 0;
-  if (type === ACCELNL_MSG_SOCKOPT) sockopt(v, at, len, (sender.client = verified(srv.clients, sender.client)));
+  if (type === ACCELNL_MSG_SOCKOPT) sockopt(srv, v, at, len, (sender.client = verified(srv.clients, sender.client)));
   if ((flags & NLM_F.REQUEST) && type >= NLMSG.MIN_TYPE) {
     let r: Outcome;
     try {
