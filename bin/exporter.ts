@@ -54,7 +54,8 @@ function track(c: AccelClient, devs: Map<number, Dev>, stats: Stats, mono: Monot
   };
   const all = async (): Promise<void> => {
     const list = await ok(c.dump(CMD.DEV_GET));
-    if (!list) return;
+    // An answer that arrives after the daemon was declared lost must not bring its devices back.
+    if (!list || !stats.up) return;
     const seen = new Set<number>();
     for (const a of list) {
       seen.add(a.devIndex!);
@@ -68,7 +69,8 @@ function track(c: AccelClient, devs: Map<number, Dev>, stats: Stats, mono: Monot
     for (const h of (await ok(c.dump(CMD.HEALTH_GET))) ?? []) { const x = devs.get(h.devIndex!); if (x) x.health = h; }
     // The server's counters, from daemons that serve stats-get (their absence is not "down").
     if (c.family.ops.some((o) => o.id === CMD.STATS_GET)) {
-      stats.server = (await c.do(CMD.STATS_GET).catch(() => [] as Accel[]))[0]?.server;
+      const server = (await c.do(CMD.STATS_GET).catch(() => [] as Accel[]))[0]?.server;
+      if (stats.up) stats.server = server;
     }
   };
   const onEvent = (e: AccelEvent): void => {

@@ -44,6 +44,8 @@ export function monotonic() {
       s.last = raw;
       return s.total;
     },
+    /** The running total so far (0 before any reading). */
+    total(key: string): number { return seen.get(key)?.total ?? 0; },
     /** Forget a device's series (it was removed): if it comes back, it starts again. */
     forget(prefix: string): void { for (const k of [...seen.keys()]) if (k.startsWith(prefix)) seen.delete(k); },
   };
@@ -60,6 +62,7 @@ export function buildMetrics(devs: Map<number, Dev>, stats: Stats, mono: Monoton
     const labelNames = [...LABELS, ...extra];
     const collect = function (this: Gauge | Counter): void {
       this.reset();
+      if (!stats.up) return;  // device series only while connected: none are stale
       for (const d of devs.values()) {
         const base = labelsOf(d);
         fill(d, (v, x = {}) => {
@@ -136,13 +139,16 @@ export function buildMetrics(devs: Map<number, Dev>, stats: Stats, mono: Monoton
     collect() { this.reset(); this.inc(stats.reconnects); },
   });
 
-  // The daemon's netlink server (stats-get, read every --interval; absent while there is none).
+  // The daemon's netlink server (stats-get, read every --interval). While the daemon is away its
+  // counters keep their last total (a counter never drops: 0 and back would read as a reset and a
+  // burst to rate()), and the gauges read 0: nothing is queued or subscribed at a daemon that is
+  // not there. (An unlabelled prom-client metric cannot be absent: reset() leaves `name 0`.)
   const server = (kind: 'gauge' | 'counter', name: string, help: string, f: (s: Server) => number | bigint | undefined): void => {
     const collect = function (this: Gauge | Counter): void {
       this.reset();
-      if (!stats.server || !stats.up) return;
-      const v = n(f(stats.server));
-      if (this instanceof Gauge) this.set(v); else (this as Counter).inc(mono.value(`server|${name}`, v));
+      const up = !!(stats.server && stats.up);
+      if (this instanceof Gauge) { if (up) this.set(n(f(stats.server!))); return; }
+      (this as Counter).inc(up ? mono.value(`server|${name}`, n(f(stats.server!))) : mono.total(`server|${name}`));
     };
     if (kind === 'gauge') new Gauge({ name, help, registers: [reg], collect });
     else new Counter({ name, help, registers: [reg], collect });
@@ -153,12 +159,18 @@ export function buildMetrics(devs: Map<number, Dev>, stats: Stats, mono: Monoton
   server('counter', 'accel_server_stalled_total', 'Client ports released after taking nothing for the stall time.', (s) => s.stalled);
   server('gauge', 'accel_server_backlog_bytes', 'Bytes queued for clients whose receive buffer is full.', (s) => s.backlogBytes);
   server('gauge', 'accel_server_subscriptions', 'Unicast subscriptions (subscribe op).', (s) => s.subscriptions);
+  const errTotals = new Map<string, number>();  // kept while the daemon is away, like the counters above
   new Counter({
     name: 'accel_server_errors_total', help: 'Requests the daemon answered with an error, by errno.', labelNames: ['errno'], registers: [reg],
     collect() {
       this.reset();
-      if (!stats.up) return;
-      for (const r of stats.server?.rejected ?? []) this.inc({ errno: r.errnoName ?? '?' }, mono.value(`server|errors|${r.errnoName}`, n(r.count)));
+      if (!stats.up) { for (const [errno, total] of errTotals) this.inc({ errno }, total); return; }
+      for (const r of stats.server?.rejected ?? []) {
+        const errno = r.errnoName ?? '?';
+        const total = mono.value(`server|errors|${errno}`, n(r.count));
+        errTotals.set(errno, total);
+        this.inc({ errno }, total);
+      }
     },
   });
   return reg;

@@ -131,11 +131,13 @@ test('hot-plugged devices appear and removed ones disappear', async () => {
   expect(value(body, 'accel_state', { accel: '1', state: 'operational' })).toBe(1);
 });
 
+/** The value of an unlabelled series. */
+const plain = (body: string, name: string): number | undefined => {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
+  return m ? Number(m[1]) : undefined;
+};
+
 test("the daemon's server counters, refreshed every --interval", async () => {
-  const plain = (body: string, name: string): number | undefined => {
-    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
-    return m ? Number(m[1]) : undefined;
-  };
   const fast = startAccel(['exporter', '--listen', '127.0.0.1:0', '--interval', '100'], { port: PORT });
   try {
     const u = (await fast.waitFor(/http:\/\/127\.0\.0\.1:\d+\/metrics/)).toString();
@@ -266,10 +268,15 @@ describe('a daemon that is not there, dies and comes back', () => {
       await a2.do(CMD.RAS_INJECT, { devIndex: 0, block: 'dma', severity: 'deferred', count: 2 });
       a2.close();
       body = await poll((b) => value(b, 'accel_ras_errors_total', { accel: '0', block: 'dma', severity: 'deferred' }) === 2, 'the injection');
+      body = await poll((b) => (plain(b, 'accel_server_messages_total') ?? 0) > 0, 'server counters');
+      const served = plain(body, 'accel_server_messages_total')!;
       d2.close(); // gone: no stale series
       d2 = undefined;
       body = await poll((b) => /^accel_up 0$/m.test(b), 'accel_up 0 after the daemon left');
       expect(body).not.toMatch(/^accel_(state|ras_errors_total|device_info)\{/m);
+      // The server counters keep their total while the daemon is away (0 and back would be a reset).
+      expect(plain(body, 'accel_server_messages_total')).toBeGreaterThanOrEqual(served);
+      expect(plain(body, 'accel_server_backlog_bytes')).toBe(0);
       d2 = startDaemon({ port: P2, config: 'devices: [{}]', tick: false }); // a fresh daemon: its counters start at 0
       body = await poll((b) => /^accel_up 1$/m.test(b) && value(b, 'accel_state', { accel: '0', state: 'operational' }) === 1, 'reconnected');
       expect(value(body, 'accel_ras_errors_total', { accel: '0', block: 'dma', severity: 'deferred' })).toBe(2); // not back to 0
