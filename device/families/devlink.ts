@@ -138,6 +138,16 @@ export function devlinkFamily(s: Served): Family {
   };
   const replyWith = (c: DoCtx, cmd: number, a: Devlink): Result => { writeAttrs(c.reply(cmd), spec, 'devlink', a); c.end(); return done(); };
 
+  /** An empty dump, of one instance (which must exist) or of all. */
+  const noneDump = (c: DumpCtx): DumpResult => {
+    const a = req(c);
+    if (a.busName !== undefined || a.devName !== undefined) {
+      const d = instance(c, a);
+      if (isFailed(d)) return d;
+    }
+    return done();
+  };
+
   const fam: Family = familyFromSpec(spec, {
     'get': {
       // Replies carry DEVLINK_CMD_NEW, as devlink_nl_get_doit()/dumpit fill them.
@@ -161,15 +171,18 @@ export function devlinkFamily(s: Served): Family {
         if (a.portIndex === undefined) { setAttrMissing(c.ext, -1, DEVLINK.PORT_INDEX); return fail(EINVAL); }
         return noPort(c, a) ?? done();
       },
-      dump: (c): DumpResult => {
-        const a = req(c);
-        if (a.busName !== undefined || a.devName !== undefined) {
-          const d = instance(c, a);
-          if (isFailed(d)) return d;
-        }
-        return done(); // no ports anywhere
-      },
+      dump: noneDump, // no ports anywhere
     },
+    // Objects an accelerator has none of: the kernel dumps nothing for a driver that registers
+    // none (`devlink dev param show`, `sb show`, ... print nothing and succeed).
+    'sb-get': { dump: noneDump },
+    'param-get': { dump: noneDump },
+    'region-get': { dump: noneDump },
+    'trap-get': { dump: noneDump },
+    'trap-group-get': { dump: noneDump },
+    'trap-policer-get': { dump: noneDump },
+    'rate-get': { dump: noneDump },
+    'linecard-get': { dump: noneDump },
     'info-get': {
       do: (c) => { const d = instance(c, req(c)); return isFailed(d) ? d : replyWith(c, CMD.INFO_GET, infoAttrs(d)); },
       dump: (c) => dumpEach(c, sortedDevices(rt), (w, d) => writeAttrs(w, spec, 'devlink', infoAttrs(d))),

@@ -21,6 +21,21 @@ export const CMD = {
   DEL: 4,
   /** Ports of an instance. Accelerators have none, so the dump is empty and a do finds no port. */
   PORT_GET: 5,
+  /**
+   * Shared buffers of an instance. The emulated accelerators have none, so the dump is empty, as
+   * the kernel's is for a driver that registers none; a do is not served (EOPNOTSUPP).
+   */
+  SB_GET: 11,
+  /**
+   * Driver parameters. The emulated accelerators have none, so the dump is empty, as the kernel's
+   * is for a driver that registers none; a do is not served (EOPNOTSUPP).
+   */
+  PARAM_GET: 38,
+  /**
+   * Memory regions (snapshots). The emulated accelerators have none, so the dump is empty, as the
+   * kernel's is for a driver that registers none; a do is not served (EOPNOTSUPP).
+   */
+  REGION_GET: 42,
   /** Driver name, serial numbers and fixed, running and stored versions. */
   INFO_GET: 51,
   /** One health reporter (do), or every reporter of every instance or of one (dump). */
@@ -38,11 +53,36 @@ export const CMD = {
   HEALTH_REPORTER_DUMP_GET: 56,
   /** Drop the reporter's stored dump. */
   HEALTH_REPORTER_DUMP_CLEAR: 57,
+  /**
+   * Packet traps. The emulated accelerators have none, so the dump is empty, as the kernel's is for
+   * a driver that registers none; a do is not served (EOPNOTSUPP).
+   */
+  TRAP_GET: 61,
+  /**
+   * Packet trap groups. The emulated accelerators have none, so the dump is empty, as the kernel's
+   * is for a driver that registers none; a do is not served (EOPNOTSUPP).
+   */
+  TRAP_GROUP_GET: 65,
+  /**
+   * Packet trap policers. The emulated accelerators have none, so the dump is empty, as the
+   * kernel's is for a driver that registers none; a do is not served (EOPNOTSUPP).
+   */
+  TRAP_POLICER_GET: 69,
   /** Make the reporter report a synthetic error. */
   HEALTH_REPORTER_TEST: 73,
+  /**
+   * Port function rate objects. The emulated accelerators have none, so the dump is empty, as the
+   * kernel's is for a driver that registers none; a do is not served (EOPNOTSUPP).
+   */
+  RATE_GET: 74,
+  /**
+   * Line cards. The emulated accelerators have none, so the dump is empty, as the kernel's is for a
+   * driver that registers none; a do is not served (EOPNOTSUPP).
+   */
+  LINECARD_GET: 78,
 } as const;
 
-export type OpName = 'get' | 'new' | 'del' | 'port-get' | 'info-get' | 'health-reporter-get' | 'health-reporter-set' | 'health-reporter-recover' | 'health-reporter-diagnose' | 'health-reporter-dump-get' | 'health-reporter-dump-clear' | 'health-reporter-test';
+export type OpName = 'get' | 'new' | 'del' | 'port-get' | 'sb-get' | 'param-get' | 'region-get' | 'info-get' | 'health-reporter-get' | 'health-reporter-set' | 'health-reporter-recover' | 'health-reporter-diagnose' | 'health-reporter-dump-get' | 'health-reporter-dump-clear' | 'trap-get' | 'trap-group-get' | 'trap-policer-get' | 'health-reporter-test' | 'rate-get' | 'linecard-get';
 
 /** Multicast group names; ids are assigned at registration (resolve them through nlctrl). */
 export const GROUP = {
@@ -586,6 +626,9 @@ export const OP_NAMES: Readonly<Record<number, OpName>> = {
   3: 'new',
   4: 'del',
   5: 'port-get',
+  11: 'sb-get',
+  38: 'param-get',
+  42: 'region-get',
   51: 'info-get',
   52: 'health-reporter-get',
   53: 'health-reporter-set',
@@ -593,7 +636,12 @@ export const OP_NAMES: Readonly<Record<number, OpName>> = {
   55: 'health-reporter-diagnose',
   56: 'health-reporter-dump-get',
   57: 'health-reporter-dump-clear',
+  61: 'trap-get',
+  65: 'trap-group-get',
+  69: 'trap-policer-get',
   73: 'health-reporter-test',
+  74: 'rate-get',
+  78: 'linecard-get',
 };
 
 /** Per attribute set, by attribute type id: its spec name, constant key and object field. */
@@ -1384,6 +1432,30 @@ export const spec: Spec = {
       },
     },
     {
+      name: 'sb-get',
+      value: 11,
+      attributeSet: 'devlink',
+      flags: [],
+      dontValidate: [],
+      dump: { request: ['bus-name', 'dev-name'], reply: ['bus-name', 'dev-name'] },
+    },
+    {
+      name: 'param-get',
+      value: 38,
+      attributeSet: 'devlink',
+      flags: [],
+      dontValidate: [],
+      dump: { request: ['bus-name', 'dev-name'], reply: ['bus-name', 'dev-name'] },
+    },
+    {
+      name: 'region-get',
+      value: 42,
+      attributeSet: 'devlink',
+      flags: [],
+      dontValidate: [],
+      dump: { request: ['bus-name', 'dev-name'], reply: ['bus-name', 'dev-name'] },
+    },
+    {
       name: 'info-get',
       value: 51,
       attributeSet: 'devlink',
@@ -1492,6 +1564,30 @@ export const spec: Spec = {
       },
     },
     {
+      name: 'trap-get',
+      value: 61,
+      attributeSet: 'devlink',
+      flags: [],
+      dontValidate: [],
+      dump: { request: ['bus-name', 'dev-name'], reply: ['bus-name', 'dev-name'] },
+    },
+    {
+      name: 'trap-group-get',
+      value: 65,
+      attributeSet: 'devlink',
+      flags: [],
+      dontValidate: [],
+      dump: { request: ['bus-name', 'dev-name'], reply: ['bus-name', 'dev-name'] },
+    },
+    {
+      name: 'trap-policer-get',
+      value: 69,
+      attributeSet: 'devlink',
+      flags: [],
+      dontValidate: [],
+      dump: { request: ['bus-name', 'dev-name'], reply: ['bus-name', 'dev-name'] },
+    },
+    {
       name: 'health-reporter-test',
       value: 73,
       attributeSet: 'devlink',
@@ -1500,6 +1596,22 @@ export const spec: Spec = {
       do: {
         request: ['bus-name', 'dev-name', 'port-index', 'health-reporter-name'],
       },
+    },
+    {
+      name: 'rate-get',
+      value: 74,
+      attributeSet: 'devlink',
+      flags: [],
+      dontValidate: [],
+      dump: { request: ['bus-name', 'dev-name'], reply: ['bus-name', 'dev-name'] },
+    },
+    {
+      name: 'linecard-get',
+      value: 78,
+      attributeSet: 'devlink',
+      flags: [],
+      dontValidate: [],
+      dump: { request: ['bus-name', 'dev-name'], reply: ['bus-name', 'dev-name'] },
     },
   ],
   mcastGroups: [{ name: 'config', flags: [] }],
