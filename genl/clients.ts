@@ -27,6 +27,11 @@ export interface SocketClient {
   pid: number;
   /** The socket as the kernel listed it when first checked; undefined while no table was readable. */
   sock: NetlinkSocket | undefined;
+  /**
+   * The table was readable at first sight and did not list the port: the socket had closed before
+   * the daemon read its first datagram. Whatever holds the port later is someone else.
+   */
+  closedAtFirstSight: boolean;
   /** Dropped: its port went away or changed hands. Resources found under it are stale. */
   gone: boolean;
   /** NETLINK_CAP_ACK as sock_diag reported it (undefined: unknown). */
@@ -75,9 +80,10 @@ export function staleTable(t: ClientTable): void {
 }
 
 function create(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
-  const sock = table(t)?.get(port);
+  const tab = table(t);
+  const sock = tab?.get(port);
   const c: SocketClient = {
-    id: t.nextId++, port, uid, gid, pid, sock, gone: false,
+    id: t.nextId++, port, uid, gid, pid, sock, gone: false, closedAtFirstSight: !!tab && !sock,
     capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined,
   };
   t.byPort.set(port, c);
@@ -111,7 +117,11 @@ export function present(t: ClientTable, c: SocketClient): boolean {
   if (!tab) return true;
   const s = tab.get(c.port);
   if (!s) { drop(t, c); return false; }
-  if (!c.sock) { c.sock = s; return true; } // first table since it was seen: adopt it
+  if (!c.sock) {
+    if (c.closedAtFirstSight) { drop(t, c); return false; } // that is a successor's socket
+    c.sock = s; // the first readable table since it was seen: adopt it
+    return true;
+  }
   if (!sameSocket(c.sock, s)) { drop(t, c); return false; }
   c.sock = s; // flags may change (NETLINK_CAP_ACK set later)
   if (s.flags !== undefined) c.capAck = (s.flags & CAP_ACK_FLAG) !== 0;

@@ -11,6 +11,7 @@ import { ACCEL, CMD, spec } from '../device/gen/accel';
 import { readAttrs, writeAttrs } from '../genl/ynl';
 import { openSocket } from '../genl/socket';
 import { bundleForNobody } from './helpers/nobody';
+import type { SocketTable } from '../genl/sockdiag';
 
 const PORT = 0x41490000 + (process.pid & 0xfff);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -193,4 +194,19 @@ test('the client table: a different uid on a known port is a new client; the old
   expect(G.subscribersOf(srv.subs, 40).size).toBe(0);
   expect(G.clientAt(srv, { port: 77, uid: 1001, gid: 1001, pid: 6 })).toBe(b);
   expect(ACCEL.BO_HANDLE).toBeGreaterThan(0);
+});
+
+test('a socket already closed when its first datagram is read never adopts the socket that took its port', async () => {
+  const table: SocketTable = new Map();
+  const srv = G.createServer({ sockets: () => table });
+  const a = G.clientAt(srv, { port: 88, uid: 0, gid: 0, pid: 9 }); // nobody holds 88 any more
+  await Promise.resolve(); // a later callback: the table is read again
+  table.set(88, { port: 88, inode: 7, cookie: 7n, flags: 0, dstPort: 0, groups: 0 }); // a successor
+  expect(G.present(srv.clients, a)).toBe(false);
+  expect(a.gone).toBe(true);
+  const b = G.clientAt(srv, { port: 88, uid: 0, gid: 0, pid: 10 });
+  expect(b).not.toBe(a);
+  expect(b.sock?.inode).toBe(7);
+  await Promise.resolve();
+  expect(G.present(srv.clients, b)).toBe(true);
 });
