@@ -1,6 +1,6 @@
 // The daemon: emulated devices from a configuration, served over netlink as the accel and drm-ras
 // families next to nlctrl, with durable RAS state when given a state directory.
-import { type ServerBinding, type ServerOptions, type SocketSource, addFamily, createGenlServer, onClientGone, serve } from '../genl';
+import { type ServerBinding, type ServerOptions, type SocketSource, addFamily, createGenlServer, familiesOf, onClientGone, serve } from '../genl';
 import type { Batch, NlSocket } from '../genl/socket';
 import { type Clock, realClock } from './clock';
 import { type Config, DEFAULT_CONFIG_YAML, parseConfig } from './config';
@@ -96,7 +96,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   }
   const grpc = o.grpc === undefined ? undefined : startGrpc(rt, o.grpc);
   const hex = (n: number) => `0x${n.toString(16)}`;
-  const fams = [...srv.registry.byId.values()].map((f) => `${f.name} ${hex(f.id!)}`).join(', ');
+  const fams = familiesOf(srv).map((f) => `${f.name} ${hex(f.id!)}`).join(', ');
   const ready = `accel daemon ready: NETLINK_USERSOCK port ${hex(o.port)}, families ${fams}, ` +
     `${rt.emu.devices.size === 1 ? '1 device' : `${rt.emu.devices.size} devices`} (${[...rt.emu.devices.values()].map((d) => d.name).join(' ')})` +
     (served.socket.credentials ? '' : '; no sender credentials, admin ops refused');

@@ -322,6 +322,15 @@ function unqueue(srv: Server, port: number): void {
   srv.backlog.delete(port);
 }
 
+/** Whether `who` may run admin ops on this server (uid 0, or what it was configured with). */
+export const isAdmin = (srv: Server, who: Sender): boolean => srv.opts.isAdmin(who);
+
+/** The server's unicast subscriptions, for the functions of genl/subscriptions.ts. */
+export const subscriptionsOf = (srv: Server): Subscriptions => srv.subs;
+
+/** The families this server serves, in id order. */
+export const familiesOf = (srv: Server): Family[] => [...srv.registry.byId.values()].sort((a, b) => a.id! - b.id!);
+
 /** The client datagrams from `peer` are served as (made on first sight): for tests and tools. */
 export const clientAt = (srv: Server, peer: Peer): SocketClient =>
   verified(srv.clients, clientOf(srv.clients, peer.port, peer.uid, peer.gid, peer.pid));

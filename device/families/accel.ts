@@ -5,7 +5,7 @@ import { EBUSY, EEXIST, EINVAL, EMSGSIZE, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP } f
 import type { DoCtx, DumpCtx, Family } from '../../genl';
 import {
   type DumpResult, type Failed, type Result, NATIVE_FORMAT, done, dumpEach, fail, fromStatus, isFailed, more, notify, serverStats,
-  subscribe, subscribersOf, unsubscribe,
+  isAdmin, subscribe, subscribersOf, subscriptionsOf, unsubscribe,
 } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
@@ -342,12 +342,12 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
           if (bad) return unsupported(c, bad, f);
         }
         const me = c.owner();
-        const subs = subscribersOf(srv.subs, g);
+        const subs = subscribersOf(subscriptionsOf(srv), g);
         if (subs.size - (subs.has(me) ? 1 : 0) >= MAX_SUBSCRIBERS) {
           return fail(ENOSPC, c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);
         }
         const uid = me.uid;
-        if (!srv.opts.isAdmin(c.sender)) {
+        if (!isAdmin(srv, c.sender)) {
           let mine = 0;
           for (const o of subs.keys()) if (o !== me && o.uid === uid) mine++;
           if (mine >= MAX_SUBSCRIBERS_PER_UID) {
@@ -355,7 +355,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
           }
         }
         // One subscription per socket and group: a new format replaces the old one.
-        subscribe(srv.subs, me, g, f === undefined ? NATIVE_FORMAT : RAS_FORMAT_VALUES[f]);
+        subscribe(subscriptionsOf(srv), me, g, f === undefined ? NATIVE_FORMAT : RAS_FORMAT_VALUES[f]);
         return done();
       },
     },
@@ -363,7 +363,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
       do: (c) => {
         const g = groupId(c, req(c).group);
         if (isFailed(g)) return g;
-        unsubscribe(srv.subs, c.owner(), g);
+        unsubscribe(subscriptionsOf(srv), c.owner(), g);
         return done();
       },
     },

@@ -1,7 +1,7 @@
 // The accel family's command path: buffer objects and GEMM jobs (device/jobs.ts does the work).
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
-import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, done, dumpEach, fail, isFailed, more, onClientGone } from '../../genl';
+import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, done, dumpEach, fail, isAdmin, isFailed, more, onClientGone } from '../../genl';
 import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
 import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob } from '../jobs';
@@ -44,7 +44,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
   const jobUid = new Map<number, number>();
   const ownerPort = new Map<number, number>();
   onClientGone(s.srv, (cl) => ownerPort.delete(cl.id));
-  const admin = (c: DoCtx | DumpCtx) => s.srv.opts.isAdmin(c.sender);
+  const admin = (c: DoCtx | DumpCtx) => isAdmin(s.srv, c.sender);
   /** Jobs are seen by their submitter's user (job wait from another process) and by admins. */
   const visible = (c: DoCtx | DumpCtx, j: Job) => admin(c) || (c.sender.uid >= 0 && jobUid.get(j.id) === c.sender.uid);
   const job = (c: DoCtx, id: number) => {
