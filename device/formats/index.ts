@@ -3,11 +3,9 @@
 import type { RasFormat } from '../gen/accel';
 import { decodeAsn1, encodeAsn1 } from './asn1';
 import { decodeCbor, encodeCbor } from './cbor';
-import { decodeGrpc, encodeGrpc } from './grpc-wire';
 import { decodeJson, encodeJson } from './json';
 import { decodeKv32, encodeKv32 } from './kv32';
 import { decodeNetlink, encodeNetlink } from './netlink';
-import { decodeProtobuf, encodeProtobuf } from './protobuf';
 import type { Doc, DocType } from './record';
 import { decodeThrift, encodeThrift } from './thrift';
 
@@ -19,12 +17,36 @@ export interface Codec {
   decode(b: Uint8Array, type?: DocType): Doc;
 }
 
+/**
+ * A codec whose module is required on first use: the protobuf and grpc codecs boot
+ * @bufbuild/protobuf's descriptor registry when loaded (about 15 % of a daemon's CPU time from
+ * spawn to ready), which a process that never meets those formats need not pay.
+ */
+function lazy(load: () => Codec): Codec {
+  let c: Codec | undefined;
+  return {
+    encode: (doc) => (c ??= load()).encode(doc),
+    decode: (b, type) => (c ??= load()).decode(b, type),
+  };
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const protobufCodec = lazy((): Codec => {
+  const m = require('./protobuf') as typeof import('./protobuf');
+  return { encode: m.encodeProtobuf, decode: m.decodeProtobuf };
+});
+const grpcCodec = lazy((): Codec => {
+  const m = require('./grpc-wire') as typeof import('./grpc-wire');
+  return { encode: m.encodeGrpc, decode: m.decodeGrpc };
+});
+/* eslint-enable @typescript-eslint/no-require-imports */
+
 export const CODECS: Record<RasFormat, Codec> = {
   'key-val-32': { encode: encodeKv32, decode: decodeKv32 },
   'netlink': { encode: encodeNetlink, decode: decodeNetlink },
   'json': { encode: encodeJson, decode: decodeJson },
-  'protobuf': { encode: encodeProtobuf, decode: decodeProtobuf },
-  'grpc': { encode: encodeGrpc, decode: decodeGrpc },
+  'protobuf': protobufCodec,
+  'grpc': grpcCodec,
   'thrift': { encode: encodeThrift, decode: decodeThrift },
   'cbor': { encode: encodeCbor, decode: decodeCbor },
   'asn1': { encode: encodeAsn1, decode: decodeAsn1 },
