@@ -15,6 +15,7 @@
 //
 // Dropping a client runs the onGone hooks, which free what it held. The window this leaves is
 // described in docs/transport.md ("SocketClient identity").
+import * as fs from 'fs';
 import { type NetlinkSocket, type SocketTable, sameSocket } from './sockdiag';
 
 export interface SocketClient {
@@ -53,10 +54,25 @@ export interface ClientTable {
   readonly onGone: ((c: SocketClient) => void)[];
   /** sock_diag dumps taken (for stats). */
   queries: number;
+  /** Whether process `pid` holds the socket with inode `inode` (undefined: cannot tell). */
+  holds?: (pid: number, inode: number) => boolean | undefined;
+  /** Datagrams found to come from a socket that had closed (served detached, answered to nobody). */
+  stale: number;
+}
+
+/** /proc/PID/fd: whether that process holds socket `inode` (undefined when it cannot be read). */
+export function procHolds(pid: number, inode: number): boolean | undefined {
+  let fds: string[];
+  try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { return undefined; }
+  const want = `socket:[${inode}]`;
+  for (const fd of fds) {
+    try { if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === want) return true; } catch { /* closed meanwhile */ }
+  }
+  return false;
 }
 
 export function newClientTable(source?: SocketSource): ClientTable {
-  return { byPort: new Map(), nextId: 1, source, turn: undefined, onGone: [], queries: 0 };
+  return { byPort: new Map(), nextId: 1, source, turn: undefined, onGone: [], queries: 0, stale: 0 };
 }
 
 /**
@@ -132,8 +148,15 @@ export function present(t: ClientTable, c: SocketClient): boolean {
  * The client that now owns a request from `c`'s port with these credentials: `c` when it is still
  * the socket on the port, else its successor (new, empty).
  */
-export function verified(t: ClientTable, c: SocketClient): SocketClient {
+export function verified(t: ClientTable, c: SocketClient, senderPid = -1): SocketClient {
   if (present(t, c)) return c;
+  const now = table(t)?.get(c.port);
+  if (now && senderPid >= 0 && t.holds?.(senderPid, now.inode) === false) {
+    // The process that sent this datagram does not hold the socket now on the port: the datagram
+    // is the closed socket's, read late. It is served detached: no resources, no answer.
+    t.stale++;
+    return { ...c, id: t.nextId++, sock: undefined, gone: true, closedAtFirstSight: false };
+  }
   return t.byPort.get(c.port) ?? create(t, c.port, c.uid, c.gid, c.pid);
 }
 

@@ -4,7 +4,7 @@ import { ctrlNotifier, nlctrlFamily } from './nlctrl';
 import { GENL_ID_CTRL } from './consts';
 import { register, unregister } from './registry';
 import { type Server, type ServerOptions, attach, createServer, flush, receiveBatch } from './server';
-import type { SocketSource } from './clients';
+import { type SocketSource, procHolds } from './clients';
 import { querySockets } from './sockdiag';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
 import { type Sweeper, startSweeper } from './sweep';
@@ -47,7 +47,10 @@ export function serve(srv: Server, o: {
   // Clients are told apart by the kernel's socket table (sock_diag), unless the transport is not
   // the kernel's (the in-process hub brings its own table, or `alive`).
   if (o.sockets) srv.clients.source = o.sockets;
-  else if (!o.open && !srv.clients.source) srv.clients.source = () => querySockets(NETLINK_USERSOCK)?.table;
+  else if (!o.open && !srv.clients.source) {
+    srv.clients.source = () => querySockets(NETLINK_USERSOCK)?.table;
+    srv.clients.holds = procHolds; // the kernel's sockets: /proc/PID/fd tells who holds one
+  }
   const sweeper = startSweeper(srv, { alive: o.alive ?? (o.open && !srv.clients.source ? () => undefined : undefined) });
   return {
     srv, socket, sweeper,

@@ -541,7 +541,8 @@ function reject(srv: Server, err: number): void {
  * What dispatching one message came to: a handler's result, or "answered later" (a dump that
  * runs on, an async handler that ACKs when it settles). Internal to the server, never an errno.
  */
-type Outcome = Result | { readonly kind: 'dump' } | { readonly kind: 'async' };
+type Outcome = Result | { readonly kind: 'dump' } | { readonly kind: 'async' } | { readonly kind: 'nobody' };
+const ANSWER_NOBODY: Outcome = { kind: 'nobody' };
 const LATER_DUMP: Outcome = { kind: 'dump' };
 const LATER_ASYNC: Outcome = { kind: 'async' };
 const failed = (errno: number): Result => ({ kind: 'error', errno });
@@ -559,7 +560,7 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
   const ext = srv.ext;
   clearExtack(ext);
   let err = 0;
-  if (type === ACCELNL_MSG_SOCKOPT) sockopt(srv, v, at, len, (sender.client = verified(srv.clients, sender.client)));
+  if (type === ACCELNL_MSG_SOCKOPT) sockopt(srv, v, at, len, (sender.client = verified(srv.clients, sender.client, sender.pid)));
   if ((flags & NLM_F.REQUEST) && type >= NLMSG.MIN_TYPE) {
     let r: Outcome;
     try {
@@ -569,7 +570,7 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
       r = failed(EINVAL);
       ext.msg = `internal error: ${(e as Error).message}`.slice(0, 79);
     }
-    if (r.kind === 'dump' || r.kind === 'async') return;
+    if (r.kind === 'dump' || r.kind === 'async' || r.kind === 'nobody') return;
     err = wireStatus(r);
   }
   if (err) { srv.counters.errors++; reject(srv, err); }
@@ -578,7 +579,8 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
     const start = w.len;
     // An error's shape depends on the socket's options: make sure they are this socket's (a
     // successor on a recycled port has its own). A success ACK is the same for every socket.
-    if (err) sender.client = verified(srv.clients, sender.client);
+    if (err) sender.client = verified(srv.clients, sender.client, sender.pid);
+    if (sender.client.gone) return; // a closed socket's datagram, read late: nobody to answer
     writeAck(w, v, at, err, ext, sender.port, ackFor(srv, sender.client));
     pushSpan(srv, start, sender.port);
   }
@@ -626,7 +628,7 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
   const replyPort = sender.port;
   const ctx: DoCtx = {
     family: fam, cmd, req: v, at, seq: v.dv.getUint32(at + 8, true), flags, sender, attrs: tb, ext,
-    owner: () => (sender.client = verified(srv.clients, sender.client)),
+    owner: () => (sender.client = verified(srv.clients, sender.client, sender.pid)),
     reply(rcmd = cmd, rflags = 0) {
       replyAt = srv.out.len;
       genlStart(srv.out, fam.id!, rflags, ctx.seq, replyPort, rcmd, fam.version);
@@ -634,6 +636,7 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
     },
     end() {
       if (replyAt < 0) return;
+      if (sender.client.gone) { trim(srv.out, replyAt); replyAt = -1; return; } // nobody to answer
       msgEnd(srv.out, replyAt);
       pushSpan(srv, replyAt, replyPort);
       replyAt = -1;
@@ -677,7 +680,8 @@ const DUMP_KINDS = ['done', 'error', 'more'] as const;
 function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number, fam: Family, op: Op,
   half: DumpHalf, sender: Sender): Outcome {
   const port = sender.port;
-  const client = sender.client = verified(srv.clients, sender.client);
+  const client = sender.client = verified(srv.clients, sender.client, sender.pid);
+  if (client.gone) return ANSWER_NOBODY; // a closed socket's request, read late: its successor must not get the dump
   if (srv.dumps.has(client.id)) return failed(EBUSY); // one dump per socket at a time, as netlink_dump_start
   if (srv.dumps.size >= srv.opts.maxDumps) {
     srv.ext.msg = 'too many dumps in progress';
@@ -948,7 +952,7 @@ function tooLong(srv: Server, data: Uint8Array, full: number, sender: Peer): voi
 /** A snapshot of what the server holds and has done: counters plus dumps, queues and subscribers now. */
 export function serverStats(srv: Server): Counters & {
   dumpsRunning: number; backlogPorts: number; backlogDatagrams: number; backlogBytes: number; subscribers: Record<number, number>;
-  clients: number; socketQueries: number; encodeErrors: Record<string, number>;
+  clients: number; socketQueries: number; staleDatagrams: number; encodeErrors: Record<string, number>;
 } {
   let datagrams = 0;
   for (const b of srv.backlog.values()) datagrams += b.q.length;
@@ -956,6 +960,6 @@ export function serverStats(srv: Server): Counters & {
     ...srv.counters, rejected: { ...srv.counters.rejected }, dumpsRunning: srv.dumps.size, backlogPorts: srv.backlog.size,
     backlogDatagrams: datagrams, backlogBytes: srv.backlogBytes,
     subscribers: subscriberCounts(srv.subs), encodeErrors: { ...srv.encodeErrors },
-    clients: srv.clients.byPort.size, socketQueries: srv.clients.queries,
+    clients: srv.clients.byPort.size, socketQueries: srv.clients.queries, staleDatagrams: srv.clients.stale,
   };
 }

@@ -3,7 +3,11 @@
 // another socket binds its port at once (before the periodic sweep could notice), from this process
 // and as another user (nobody, via runuser). The successor must see none of its resources, get
 // none of its events or dump chunks, and the old resources must be freed.
+import { spawn } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
+import { ADDON_FILE } from '../genl/native/load';
 import * as A from '../attrs';
 import * as G from '../genl';
 import { type Daemon, inject, startDaemon } from '../device';
@@ -210,3 +214,40 @@ test('a socket already closed when its first datagram is read never adopts the s
   await Promise.resolve();
   expect(G.present(srv.clients, b)).toBe(true);
 });
+
+test('a request a closed socket sent is answered to nobody when another process holds its port by the time the daemon reads it', async () => {
+  const port = 0x7b000000 + (process.pid & 0xffff);
+  const a = rawAt(port);
+  a.send(CMD.BO_CREATE, 1, { devIndex: 0, boSize: 1 << 16 });
+  expect((await a.answer(1)).error).toBe(0);
+  const handle = a.got.find((m) => m.seq === 1 && m.attrs)!.attrs!.boHandle as number;
+  const marker = path.join(os.tmpdir(), `accelnl-core-bound-${process.pid}`);
+  fs.rmSync(marker, { force: true });
+  const b = bundleForNobody({ code: `
+    import * as fs from 'fs';
+    import { openSocket } from './genl/socket';
+    let n = 0;
+    const s = openSocket({ protocol: 2, port: Number(process.argv[2]), onBatch: (x) => { n += x.count; } });
+    fs.writeFileSync(process.argv[3], 'bound');
+    setTimeout(() => { process.stdout.write(JSON.stringify({ n })); s.close(); }, 600);` });
+  try {
+    const before = G.serverStats(d.served.srv).staleDatagrams;
+    // The request reaches the daemon's socket now, but the daemon (this process) reads it only
+    // after the event loop runs again: by then the socket closed and another process has the port.
+    a.send(CMD.BO_READ, 5, { boHandle: handle }, true);
+    a.sock.close();
+    const child = spawn(process.execPath, [path.join(b.dir, 'main.js'), String(port), marker],
+      { cwd: b.dir, env: { ACCELNL_NATIVE: path.join(b.dir, ADDON_FILE) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (x) => { out += x; });
+    const t0 = Date.now();
+    while (!fs.existsSync(marker) && Date.now() - t0 < 10000) { /* hold the event loop: the daemon must not read yet */ }
+    expect(fs.existsSync(marker)).toBe(true);
+    await new Promise((r) => child.on('close', r));
+    expect(JSON.parse(out)).toEqual({ n: 0 }); // no dump chunk, no DONE, no ACK for the new socket
+    expect(G.serverStats(d.served.srv).staleDatagrams).toBe(before + 1);
+  } finally {
+    fs.rmSync(marker, { force: true });
+    b.dispose();
+  }
+}, 20000);

@@ -342,6 +342,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
           if (bad) return unsupported(c, bad, f);
         }
         const me = c.owner();
+        if (me.gone) return done(); // a closed socket's request: nothing to subscribe
         const subs = subscribersOf(subscriptionsOf(srv), g);
         if (subs.size - (subs.has(me) ? 1 : 0) >= MAX_SUBSCRIBERS) {
           return fail(ENOSPC, c.ext, `group already has ${MAX_SUBSCRIBERS} subscribers`);

@@ -63,6 +63,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         if (!need(c, a.boSize, ACCEL.BO_SIZE)) return fail(EINVAL);
         try {
           const me = c.owner();
+          if (me.gone) return done(); // a closed socket's request: answered to nobody, holds nothing
           const b = createBo(eng, d, a.boSize!, me.id, admin(c) ? undefined : me.uid);
           ownerPort.set(me.id, me.port);
           return reply(c, { devIndex: d.index, boHandle: b.handle, boSize: b.size });
@@ -157,6 +158,7 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         }
         try {
           const me = c.owner();
+          if (me.gone) return done();
           const j = submit(eng, d, r, me.id, a.timeoutMs ?? 10000);
           jobUid.set(j.id, me.uid);
           return reply(c, { jobId: j.id });
