@@ -8,7 +8,8 @@ export { type DrmRasClient, connectDrmRas } from './device/drm-ras-client';
 export {
   type Client, type ClientOptions, type FamilyInfo, type Message, type RequestOptions, NetlinkError, createClient,
 } from './genl/client';
-export { DEFAULT_PORT, NETLINK_GENERIC, NETLINK_USERSOCK, nativeStatus, openSocket, resolvePort } from './genl/socket';
+export { NETLINK_GENERIC, NETLINK_USERSOCK, nativeStatus, openSocket, parsePort } from './genl/socket';
+export { DEFAULT_PORT, resolvePort } from './device/port';
 
 // The families' constants and attribute types, generated from docs/netlink/specs/*.yaml
 // (accel.CMD.DEV_GET, the accel.Accel attribute type, drmRas.NodeAttrs, ...).

@@ -2,7 +2,8 @@
 // to the daemon (shared by the lines of a batch). Netlink failures become iproute2-style messages.
 import { type AccelClient, connectAccel } from '../device/client';
 import { type Accel, ATTR_NAMES, CMD, OP_NAMES } from '../device/gen/accel';
-import { type ClientOptions, NetlinkError, resolvePort } from '../genl';
+import { type ClientOptions, NetlinkError } from '../genl';
+import { resolvePort } from '../device/port';
 import { ECONNREFUSED, ENOENT, ETIMEDOUT, strerror } from '../attrs/errno';
 import { OpError, UsageError } from './args';
 import type { Options, Out } from './output';

@@ -1,7 +1,7 @@
 // `accel daemon`: the emulated devices and their netlink families in the foreground, with one
 // ready line once it listens. Stops cleanly on SIGINT/SIGTERM.
 import * as fs from 'fs';
-import { resolvePort } from '../genl';
+import { resolvePort } from '../device/port';
 import { ConfigError, DEFAULT_CONFIG_YAML, startDaemon } from '../device';
 import { DAEMON_USAGE } from './daemon-usage';
 

@@ -1,5 +1,5 @@
 // accel: the command line. `accel [OPTIONS] OBJECT { COMMAND | help }`, iproute2 style.
-import { resolvePort } from '../genl/socket';
+import { resolvePort } from '../device/port';
 import { Args, UsageError, keyword } from './args';
 import { type Ctx, type Obj, createCtx } from './context';
 import { capsObject } from './caps';

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { resolvePort } from '../genl/socket';
+import { resolvePort } from '../device/port';
 import { type Args, Exit, OpError, UsageError } from './args';
 import type { Ctx, Obj } from './context';
 

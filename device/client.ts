@@ -5,6 +5,7 @@
 import { type Client, type ClientOptions, type FamilyInfo, createClient } from '../genl';
 import { type AccelClient, decode } from './client-api';
 import { type Accel, writeAccel } from './gen/accel';
+import { resolvePort } from './port';
 import { subscribe } from './subscribe';
 
 export * from './client-api';
@@ -12,7 +13,7 @@ export * from './client-api';
 /** Connect and resolve the accel family (ACCEL_NL_PORT or 0x41434345 by default). */
 export async function connectAccel(o: ClientOptions = {}): Promise<AccelClient> {
   let onOverrun: (() => void) | undefined;
-  const genl = createClient({ rcvbuf: 4 << 20, ...o, onOverrun: () => { onOverrun?.(); o.onOverrun?.(); } });
+  const genl = createClient({ rcvbuf: 4 << 20, ...o, serverPort: o.serverPort ?? resolvePort(), onOverrun: () => { onOverrun?.(); o.onOverrun?.(); } });
   let family: FamilyInfo;
   try {
     family = await genl.resolve('accel');

@@ -3,6 +3,7 @@
 import { type Client, type ClientOptions, type FamilyInfo, type Message, createClient } from '../genl';
 import { readAttrs, writeAttrs } from '../genl/ynl';
 import { CMD, type ErrorCounterAttrs, type ErrorEventAttrs, FAMILY_NAME, GROUP, type NodeAttrs, spec } from './gen/drm-ras';
+import { resolvePort } from './port';
 
 export interface DrmRasClient {
   genl: Client;
@@ -28,7 +29,7 @@ const read = <T>(set: string) => (m: Message): T => readAttrs<T>(m.v, m.attrs, m
 
 /** Connect and resolve the drm-ras family (ACCEL_NL_PORT or 0x41434345 by default). */
 export async function connectDrmRas(o: ClientOptions = {}): Promise<DrmRasClient> {
-  const genl = createClient(o);
+  const genl = createClient({ ...o, serverPort: o.serverPort ?? resolvePort() });
   let family: FamilyInfo;
   try {
     family = await genl.resolve(FAMILY_NAME);

@@ -6,7 +6,7 @@ import {
 import { EAGAIN, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
-import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket, resolvePort } from './socket';
+import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
 
 /** One received message: a view on a private copy of its datagram. */
 export interface Message {
@@ -101,7 +101,7 @@ function attrPathAt(v: View, req: number, end: number, offset: number): number[]
 }
 
 export interface ClientOptions {
-  /** The server's port: ACCEL_NL_PORT or 0x41434345 by default; 0 talks to the kernel. */
+  /** The server's port id; 0 (the default) is the kernel. The accel daemon's: device/port.ts. */
   serverPort?: number;
   /** NETLINK_USERSOCK by default; NETLINK_GENERIC (16) to talk to the kernel. */
   protocol?: number;
@@ -173,7 +173,7 @@ export interface Client {
 }
 
 export function createClient(o: ClientOptions = {}): Client {
-  const serverPort = o.serverPort ?? resolvePort();
+  const serverPort = o.serverPort ?? 0;
   const timeoutMs = o.timeoutMs ?? 5000;
   const pending = new Map<number, Pending>();
   const events = new Set<(m: Message) => void>();

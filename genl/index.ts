@@ -11,7 +11,7 @@ export * from './serve';
 export * from './client';
 export * from './inproc';
 export {
-  openSocket, resolvePort, nativeStatus, sendEach, DEFAULT_PORT, type NlSocket, type Batch, type OpenOptions,
+  openSocket, parsePort, nativeStatus, sendEach, type NlSocket, type Batch, type OpenOptions,
 } from './socket';
 export * as ynl from './ynl';
 export * from './sweep';

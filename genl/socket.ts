@@ -10,8 +10,6 @@ import { loadNative, type Native, type NativeHandle } from './native/load';
 
 export const NETLINK_USERSOCK = 2;
 export const NETLINK_GENERIC = 16;
-/** The server's fixed port id: "ACCE" in ASCII. */
-export const DEFAULT_PORT = 0x41434345;
 /** USERSOCK has 32 multicast groups (1..32). */
 export const MAX_GROUPS = 32;
 
@@ -134,17 +132,14 @@ export function nativeStatus(): { loaded: boolean; file: string | null; error: s
 }
 
 /**
- * The server port: `arg` if given, else $ACCEL_NL_PORT, else DEFAULT_PORT.
- * Accepts decimal or 0x-hex in 1..0xffffffff; throws a clear Error otherwise.
+ * A netlink port id written as decimal or 0x-hex, 1..0xffffffff; throws a clear Error otherwise.
+ * `where` names the source in the message (e.g. "in SOME_ENV_VAR").
  */
-export function resolvePort(arg?: string | number): number {
-  const fromEnv = arg === undefined || arg === '';
-  const raw = fromEnv ? process.env.ACCEL_NL_PORT : arg;
-  if (raw === undefined || raw === '') return DEFAULT_PORT;
+export function parsePort(raw: string | number, where = ''): number {
   const s = String(raw).trim();
   const n = /^[0-9]+$/.test(s) ? Number(s) : /^0x[0-9a-f]+$/i.test(s) ? parseInt(s.slice(2), 16) : NaN;
   if (!(n >= 1 && n <= 0xffffffff)) {
-    throw new Error(`invalid netlink port ${JSON.stringify(String(raw))}${fromEnv ? ' in ACCEL_NL_PORT' : ''}: ` +
+    throw new Error(`invalid netlink port ${JSON.stringify(String(raw))}${where ? ` ${where}` : ''}: ` +
       'expected a decimal or 0x-hex number from 1 to 0xffffffff');
   }
   return n;

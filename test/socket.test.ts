@@ -2,9 +2,10 @@
 import { spawnSync } from 'child_process';
 import * as os from 'os';
 import {
-  Batch, DEFAULT_PORT, NETLINK_GENERIC, NETLINK_USERSOCK, NlSocket, OpenOptions, SockOpt,
-  nativeStatus, openSocket, resolvePort, sendEach,
+  Batch, NETLINK_GENERIC, NETLINK_USERSOCK, NlSocket, OpenOptions, SockOpt,
+  nativeStatus, openSocket, parsePort, sendEach,
 } from '../genl/socket';
+import { DEFAULT_PORT, resolvePort } from '../device/port';
 import { errnoName } from '../attrs/errno';
 import { loadNative } from '../genl/native/load';
 import { NobodyBundle, bundleForNobody } from './helpers/nobody';
@@ -73,6 +74,9 @@ describe('ports', () => {
       expect(() => resolvePort()).toThrow(/invalid netlink port .* in ACCEL_NL_PORT/);
     }
     expect(() => resolvePort('1.5')).toThrow(/invalid netlink port "1.5": expected/);
+    // The genl layer parses any port and knows no default of its own.
+    expect(parsePort('0x10')).toBe(16);
+    expect(() => parsePort('0')).toThrow(/invalid netlink port "0": expected/);
   });
 });
 
