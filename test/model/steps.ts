@@ -202,7 +202,7 @@ async function boList(w: World, s: Sock): Promise<void> {
     const h = missing[0];
     const o = await request(w, s, CMD.BO_READ, { boHandle: h, boOffset: 0, boSize: 1 }, { dump: true });
     const listed = rep.flatMap((m) => m.bo ?? []).filter((b) => b.handle === h).map((b) => `owner ${b.owner} size ${b.size}`);
-    violation(w, 'wrong-reply', `bo-get from ${who(s)} does not list its BOs ${missing.join(',')}; BO ${h} read by handle: ` +
+    violation(w, o.kind === 'ok' ? 'dump-incomplete' : 'wrong-reply', `bo-get from ${who(s)} does not list its BOs ${missing.join(',')}; BO ${h} read by handle: ` +
       `${o.kind === 'ok' ? 'still there' : o.kind === 'error' ? `errno ${o.errno}` : o.why}; handle ${h} listed as ${listed.join('; ') || 'nothing'}`);
   }
 }
