@@ -150,14 +150,22 @@ export function present(t: ClientTable, c: SocketClient): boolean {
  */
 export function verified(t: ClientTable, c: SocketClient, senderPid = -1): SocketClient {
   if (present(t, c)) return c;
-  const now = table(t)?.get(c.port);
-  if (now && senderPid >= 0 && t.holds?.(senderPid, now.inode) === false) {
-    // The process that sent this datagram does not hold the socket now on the port: the datagram
-    // is the closed socket's, read late. It is served detached: no resources, no answer.
-    t.stale++;
-    return { ...c, id: t.nextId++, sock: undefined, gone: true, closedAtFirstSight: false };
-  }
+  const tab = table(t);
+  const now = tab?.get(c.port);
+  // Nobody holds the port: the socket that sent this datagram has closed, and an answer could only
+  // reach whoever binds the port next. Or the process that sent it does not hold the socket now on
+  // the port: the datagram is the closed socket's, read late. Either way it is served detached.
+  if ((tab && !now) || (now && senderPid >= 0 && t.holds?.(senderPid, now.inode) === false)) return detached(t, c);
   return t.byPort.get(c.port) ?? create(t, c.port, c.uid, c.gid, c.pid);
+}
+
+/**
+ * A stand-in for a client whose socket had closed when its datagram was read: the request runs
+ * (as the kernel runs what a socket sent before it closed) on no resources, and nothing is answered.
+ */
+export function detached(t: ClientTable, c: SocketClient): SocketClient {
+  t.stale++;
+  return { ...c, id: t.nextId++, sock: undefined, gone: true, closedAtFirstSight: false };
 }
 
 /** Drop a client: it is gone, its hooks free what it held. Idempotent. */

@@ -8,7 +8,7 @@ import {
 import { EAGAIN, EBUSY, ECONNREFUSED, EINVAL, EMSGSIZE, ENOBUFS, ENOENT, EOPNOTSUPP, EPERM, errnoName } from '../attrs/errno';
 import { type AckOptions, DEFAULT_ACK_OPTIONS, writeAck, writeDone } from './ack';
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_GOODSIZE, NLMSG_HDRLEN, NLM_F } from './consts';
-import { type SocketClient, type ClientTable, type SocketSource, clientOf, newClientTable, portClosed, present, staleTable, verified } from './clients';
+import { type SocketClient, type ClientTable, type SocketSource, clientOf, detached, newClientTable, portClosed, present, staleTable, verified } from './clients';
 import type { DoCtx, DoHalf, DumpCtx, DumpHalf, Family, Op, Peer, Sender } from './family';
 import { genlStart, msgAddFlags, msgEnd } from './message';
 import { ownedCopy } from './owned';
@@ -519,6 +519,8 @@ export function receive(srv: Server, data: Uint8Array, peer: Peer): void {
   srv.counters.datagrams++;
   const sender: Sender = { port: peer.port, uid: peer.uid, gid: peer.gid, pid: peer.pid,
     client: clientOf(srv.clients, peer.port, peer.uid, peer.gid, peer.pid) };
+  // First seen with its port already unbound: the socket closed before its datagram was read.
+  if (sender.client.closedAtFirstSight) sender.client = detached(srv.clients, sender.client);
   const v = view(data);
   const end = data.length;
   let at = 0;
