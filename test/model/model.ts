@@ -15,6 +15,7 @@ export const KINDS = {
   'no-answer': 'a request left without an answer for 20 s while the daemon ran',
   'unexpected-error': 'an error answering a request the model says is valid',
   'foreign-bo': 'a socket read or listed a BO it does not own',
+  'inject-no-record': 'a root ras-inject answered without its event record (no reply message, or one with no event)',
   'dump-incomplete': 'a dump left out an entry that existed all through it (bo-get without the socket\'s own BO)',
   'dead-reply-to-successor': 'a reply, ACK or dump chunk meant for a closed socket reached the socket that took its port (or its dump blocks the new socket)',
   'dead-event-to-successor': 'an event of a closed socket\'s subscription reached the socket that took its port',
