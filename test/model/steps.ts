@@ -90,7 +90,7 @@ async function inject(w: World, s: Sock, r: Rng): Promise<void> {
   if (!rep) return;
   const evs = rep[0]?.event ?? [];
   if (!evs.length && (rep.length === 0 || (rep.length === 1 && rep[0].devIndex === dev))) {
-    // Told apart from wrong-reply: finding M7, seen a few times an hour, cause not yet known.
+    // Told apart from wrong-reply: finding M7, seen once in a 49 s run, cause not yet known.
     violation(w, 'inject-no-record', `ras-inject ${syndrome} (device ${dev}) from ${who(s)} answered with ${rep.length} reply message(s) and no event`);
     return;
   }
