@@ -90,6 +90,22 @@ function table(t: ClientTable): SocketTable | undefined {
   return t.turn ?? undefined;
 }
 
+/**
+ * The socket on `port` now, by this turn's table. A port missing from a dump is asked about once
+ * more: the kernel walks its socket hash in several passes for a long dump, and a socket can be
+ * left out while others come and go. Missing twice is missing.
+ */
+function holder(t: ClientTable, port: number): NetlinkSocket | undefined {
+  const tab = table(t);
+  const s = tab?.get(port);
+  if (s || !tab || !t.source) return s;
+  t.queries++;
+  const again = t.source();
+  if (!again) return undefined;
+  t.turn = again;  // this turn's table from now on: it is the newer one
+  return again.get(port);
+}
+
 /** Forget this turn's table (the next check queries again): after something was seen to change. */
 export function staleTable(t: ClientTable): void {
   if (t.turn !== undefined) t.turn = undefined;
@@ -97,7 +113,7 @@ export function staleTable(t: ClientTable): void {
 
 function create(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
   const tab = table(t);
-  const sock = tab?.get(port);
+  const sock = tab && holder(t, port);
   const c: SocketClient = {
     id: t.nextId++, port, uid, gid, pid, sock, gone: false, closedAtFirstSight: !!tab && !sock,
     capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined,
@@ -131,7 +147,7 @@ export function present(t: ClientTable, c: SocketClient): boolean {
   if (c.gone) return false;
   const tab = table(t);
   if (!tab) return true;
-  const s = tab.get(c.port);
+  const s = holder(t, c.port);
   if (!s) { drop(t, c); return false; }
   if (!c.sock) {
     if (c.closedAtFirstSight) { drop(t, c); return false; } // that is a successor's socket
@@ -151,7 +167,7 @@ export function present(t: ClientTable, c: SocketClient): boolean {
 export function verified(t: ClientTable, c: SocketClient, senderPid = -1): SocketClient {
   if (present(t, c)) return c;
   const tab = table(t);
-  const now = tab?.get(c.port);
+  const now = tab && holder(t, c.port);
   // Nobody holds the port: the socket that sent this datagram has closed, and an answer could only
   // reach whoever binds the port next. Or the process that sent it does not hold the socket now on
   // the port: the datagram is the closed socket's, read late. Either way it is served detached.
