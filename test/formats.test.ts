@@ -23,6 +23,7 @@ import { ACTIONS, BLOCKS, EVENT_KINDS, SEVERITIES } from '../device/enums';
 import { CODECS, type Doc, FORMATS, FRAGMENT, fragments } from '../device/formats';
 import { ACCEL, COUNTER, EVENT, MEMORY } from '../device/gen/accel';
 import { edgeCounters, edgeEvents, saturated, typicalEvent } from './helpers/ras-records';
+import { type N, normal } from './helpers/format-normal';
 
 const ROOT = path.join(__dirname, '..');
 const DOCS = path.join(ROOT, 'docs/formats');
@@ -30,31 +31,8 @@ const events: Doc = { type: 'events', events: edgeEvents() };
 const counters: Doc = { type: 'counters', counters: edgeCounters() };
 const empty: Doc = { type: 'events', events: [] };
 
-// ---- the normalised form every independent decoder is compared in -------------------------------
-// snake_case names, integers as decimal strings, enums as their numbers, bytes as hex.
-type N = Record<string, unknown>;
+// ---- the normalised form every independent decoder is compared in: test/helpers/format-normal.ts
 const d = (v: number | bigint): string => BigInt(v).toString();
-const en = (list: readonly string[], v: string): string => String(list.indexOf(v));
-function normal(doc: Doc): N {
-  if (doc.type === 'events') {
-    return {
-      events: doc.events.map((e) => ({
-        dev: d(e.dev), seq: d(e.seq), ts_ns: d(e.tsNs), kind: en(EVENT_KINDS, e.kind), block: en(BLOCKS, e.block),
-        severity: en(SEVERITIES, e.severity), error_id: d(e.errorId), error_name: e.errorName, count: d(e.count),
-        address: d(e.address), syndrome: Buffer.from(e.syndrome).toString('hex'), action: en(ACTIONS, e.action),
-        folded: d(e.folded), first_ts_ns: d(e.firstTsNs), last_ts_ns: d(e.lastTsNs),
-      })),
-    };
-  }
-  const c = doc.counters;
-  return {
-    counters: {
-      dev: d(c.dev), ts_ns: d(c.tsNs), cursor: d(c.cursor),
-      counters: c.counters.map((x) => ({ block: en(BLOCKS, x.block), severity: en(SEVERITIES, x.severity), volatile_count: d(x.volatileCount), aggregate_count: d(x.aggregateCount) })),
-      rows_active: d(c.rowsActive), rows_pending: d(c.rowsPending), rma_threshold: d(c.rmaThreshold), rma: c.rma,
-    },
-  };
-}
 /** Integers (number, bigint, Long, numeric strings) to decimal strings, bytes to hex, recursively. */
 function norm(v: unknown, key = ''): unknown {
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return Buffer.from(v).toString('hex');
