@@ -14,7 +14,7 @@ import { genlStart, msgAddFlags, msgEnd } from './message';
 import { ownedCopy } from './owned';
 import { type DumpResult, type Result, isResult, wireStatus } from './result';
 import { NATIVE_FORMAT, type Subscriptions, forgetClient, newSubscriptions, subscribe, subscriberCounts, subscribersOf, unsubscribe } from './subscriptions';
-import { applySockopt, parseSockopt } from './sockopt';
+import { ACCELNL_MSG_SOCKOPT, applySockopt, parseSockopt } from './sockopt';
 import { type Registry, newRegistry } from './registry';
 
 /** The part of a socket the server needs (genl/socket.ts NlSocket and the in-process hub both fit). */
@@ -363,7 +363,7 @@ export function ackFor(srv: Server, c: SocketClient): AckOptions {
  * CAP_NET_ADMIN may receive USERSOCK multicast), subscribe the client to a registered group by
  * unicast, like a family's subscribe op.
  */
-export const ACCELNL_MSG_SOCKOPT = 0x0f;
+export { ACCELNL_MSG_SOCKOPT };
 
 function sockopt(srv: Server, v: View, at: number, len: number, c: SocketClient): void {
   const o = parseSockopt(v, at, len);
