@@ -66,10 +66,10 @@ async function measure(protocol: number, peer: number, inflight: number, ms: num
 }
 
 /** The C echo pair (bench/floor.c), built with cc into a temp dir; null with the reason when it cannot be. */
-function buildFloor(): { bin: string } | { why: string } {
+function buildFloor(dir: string): { bin: string } | { why: string } {
   const root = process.env.ACCELNL_ROOT ?? process.cwd();
   const src = path.join(root, 'bench/floor.c');
-  const bin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-floor-')), 'floor');
+  const bin = path.join(dir, 'floor');
   const r = spawnSync(process.env.CC ?? 'cc', ['-O2', '-o', bin, src], { encoding: 'utf8' });
   if (r.error) return { why: `cc not available (${r.error.message})` };
   if (r.status !== 0) return { why: `cc failed: ${r.stderr.trim()}` };
@@ -107,7 +107,9 @@ async function main(): Promise<void> {
   // Rounds of each measurement interleaved, so drift and neighbours' load hit all of them alike.
   const rounds = smoke ? 1 : quick ? 3 : 5;
   const ms = smoke ? 60 : quick ? 150 : 500;
-  const floor = buildFloor();
+  // The build dir goes when the run ends (every run used to leave one behind in /tmp).
+  const floorDir = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-floor-'));
+  const floor = buildFloor(floorDir);
   const floorSrv = 'bin' in floor ? await startFloorServer(floor.bin, floorPort) : null;
   const runs: Record<string, number[]> = {};
   const add = (key: string, v: number) => { (runs[key] ??= []).push(v); };
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
   } finally {
     floorSrv?.kill('SIGTERM');
     await child.stop();
+    fs.rmSync(floorDir, { recursive: true, force: true });
   }
   const st = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, stats(v)]));
   const data: Record<string, unknown> = { rounds, msPerRound: ms, runs, stats: st };
