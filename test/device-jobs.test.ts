@@ -192,3 +192,30 @@ test('the worker pool runs jobs too (2 threads), with the same result', async ()
   expect(job.status).toBe('done');
   expect(got).toEqual(want);
 });
+
+test('bo-get lists every BO that exists all through it, while others\' BOs are freed between its chunks (finding M6)', async () => {
+  // An admin's bo-get of 2000 BOs spans about 40 datagrams, several turns of the server's dump
+  // pump (8 datagrams a turn). BOs already listed are freed while it runs: a cursor by position
+  // then skipped as many of the BOs not yet listed.
+  const other = t.client();
+  await other.resolve('accel');
+  const theirs: number[] = [];
+  for (let i = 0; i < 2000; i++) theirs.push(await bo(4096, 0, other));
+  const kept = await Promise.all([0, 1, 2].map(() => bo(4096, 1)));
+  const seen: Accel[] = [];
+  let freed = false;
+  for await (const m of c.dump(fam.id, CMD.BO_GET)) {
+    seen.push(read(m));
+    if (!freed) {
+      freed = true;
+      // The first 300 of theirs, listed already (the first turn's datagrams hold about 480).
+      await Promise.all(theirs.slice(0, 300).map((h) => req(CMD.BO_DESTROY, { boHandle: h }, other)));
+    }
+  }
+  const listed = seen.map((r) => `${r.bo![0].owner}:${r.bo![0].handle}`);
+  expect(new Set(listed).size).toBe(listed.length); // none twice
+  for (const h of theirs.slice(300)) expect(listed).toContain(`${other.port}:${h}`);
+  for (const h of kept) expect(listed).toContain(`${c.port}:${h}`);
+  expect(listed.length).toBeGreaterThanOrEqual(1700 + kept.length);
+  other.close();
+});

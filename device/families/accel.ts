@@ -4,7 +4,7 @@ import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EEXIST, EINVAL, EMSGSIZE, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
 import {
-  type DumpResult, type Failed, type Result, NATIVE_FORMAT, done, dumpEach, fail, fromStatus, isFailed, more, notify, serverStats,
+  type DumpResult, type Failed, type Result, NATIVE_FORMAT, done, fail, fromStatus, isFailed, more, notify, serverStats,
   isAdmin, subscribe, subscribersOf, subscriptionsOf, unsubscribe,
 } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
@@ -18,7 +18,7 @@ import { type RasEvent, readFrom } from '../log';
 import { type Device, counterIndex, versionList } from '../model';
 import { clearCounters, inject, resetDevice } from '../ras';
 import { capsAttrs } from './caps';
-import { type Served, sortedDevices, targetDevice } from './common';
+import { type Served, dumpByKey, sortedDevices, targetDevice } from './common';
 
 const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
 /** Unicast subscribers allowed per group (documented limit; ENOSPC beyond). */
@@ -82,10 +82,13 @@ function healthAttrs(d: Device, only?: ReporterName): Accel {
   return { devIndex: d.index, busAddr: d.busAddr, health: overallHealth(d), reporter };
 }
 
-/** One device-keyed message per device (optionally only those `keep` accepts), from the dump cursor. */
+/**
+ * One device-keyed message per device (optionally only those `keep` accepts), resumed after the
+ * last device index sent (devices removed between chunks shift nothing out).
+ */
 function dumpDevices(c: DumpCtx, s: Served, fill: (d: Device) => Accel, keep?: (d: Device) => boolean): DumpResult {
   const devs = sortedDevices(s.rt);
-  return dumpEach(c, keep ? devs.filter(keep) : devs, (w, d) => writeAttrs(w, spec, 'accel', fill(d)));
+  return dumpByKey(c, keep ? devs.filter(keep) : devs, (d) => d.index, (w, d) => writeAttrs(w, spec, 'accel', fill(d)));
 }
 
 function reporterOf(c: DoCtx, name: string | undefined): ReporterName | Failed {

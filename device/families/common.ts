@@ -1,7 +1,7 @@
 // What the accel and drm-ras handlers share: the runtime they serve, and device lookup by handle.
-import { type Extack, setAttrMissing, setErrAttr } from '../../attrs';
+import { type Extack, type Writer, setAttrMissing, setErrAttr } from '../../attrs';
 import { EINVAL, ENODEV } from '../../attrs/errno';
-import { type Failed, type Server, fail } from '../../genl';
+import { type DumpCtx, type DumpResult, type Failed, type Server, done, fail, more } from '../../genl';
 import { devicesInOrder } from '../emulator';
 import type { Device } from '../model';
 import type { Runtime } from '../runtime';
@@ -45,3 +45,26 @@ export function targetDevice(rt: Runtime, h: Handle, tb: Int32Array, ext: Extack
 /** Devices in index order, for dumps. */
 /** The devices in index order: one shared list, rebuilt when devices come or go; do not modify it. */
 export const sortedDevices = (rt: Runtime): Device[] => devicesInOrder(rt.emu) as Device[];
+
+/**
+ * A dump that resumes by key, not by position: `items` sorted by ascending `keyOf`, and each chunk
+ * starts after the last key written. Entries added or removed between chunks (other clients' BOs
+ * freed, devices removed) then cannot shift an entry that exists all through the dump out of it,
+ * as a position cursor did (model finding M6). The cursor is kept in ctx.state[stateKey].
+ */
+export function dumpByKey<T>(c: DumpCtx, items: readonly T[], keyOf: (item: T) => number,
+  fill: (w: Writer, item: T) => void, stateKey = 'after'): DumpResult {
+  const after = c.state[stateKey] as number | undefined;
+  let i = 0;
+  if (after !== undefined) {
+    // First item whose key is above the cursor (binary search: lists of thousands of BOs).
+    let hi = items.length;
+    while (i < hi) { const mid = (i + hi) >>> 1; if (keyOf(items[mid]) <= after) i = mid + 1; else hi = mid; }
+  }
+  for (; i < items.length; i++) {
+    fill(c.start(), items[i]);
+    if (!c.end()) break;
+    c.state[stateKey] = keyOf(items[i]);
+  }
+  return i < items.length ? more() : done();
+}

@@ -14,7 +14,7 @@ import { REPORTERS, type ReporterName } from '../enums';
 import { CMD, DEVLINK, type Devlink, GROUP, spec } from '../gen/devlink';
 import { clearDump, diagnose, getDump, recover, testReporter } from '../health';
 import type { Device, Reporter } from '../model';
-import { type Served, sortedDevices } from './common';
+import { type Served, dumpByKey, sortedDevices } from './common';
 
 /** DEVLINK_HEALTH_REPORTER_STATE_* (the kernel's enum in include/net/devlink.h). */
 const STATE_HEALTHY = 0;
@@ -185,7 +185,7 @@ export function devlinkFamily(s: Served): Family {
     'linecard-get': { dump: noneDump },
     'info-get': {
       do: (c) => { const d = instance(c, req(c)); return isFailed(d) ? d : replyWith(c, CMD.INFO_GET, infoAttrs(d)); },
-      dump: (c) => dumpEach(c, sortedDevices(rt), (w, d) => writeAttrs(w, spec, 'devlink', infoAttrs(d))),
+      dump: (c) => dumpByKey(c, sortedDevices(rt), (d) => d.index, (w, d) => writeAttrs(w, spec, 'devlink', infoAttrs(d))),
     },
     'health-reporter-get': {
       do: onReporter((c, d, r) => replyWith(c, CMD.HEALTH_REPORTER_GET, reporterAttrs(d, r))),

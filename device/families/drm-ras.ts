@@ -4,13 +4,13 @@
 // are views of the same RAS model the accel family shows (volatile counters, summed per class).
 import { type Extack, setAttrMissing, setBadAttr } from '../../attrs';
 import { EINVAL, ENOENT } from '../../attrs/errno';
-import { type DoCtx, type DumpCtx, type Failed, type Family, done, dumpEach, fail, isFailed, more } from '../../genl';
+import { type DoCtx, type DumpCtx, type Failed, type Family, done, fail, isFailed, more } from '../../genl';
 import { familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { BLOCKS, SEVERITIES, type Block } from '../enums';
 import { ERROR_COUNTER_ATTRS as EC, type ErrorCounterAttrs, spec } from '../gen/drm-ras';
 import { type Device, counterIndex } from '../model';
 import { errorIdOf } from '../ras';
-import type { Served } from './common';
+import { type Served, dumpByKey } from './common';
 
 type NodeKind = 'correctable' | 'uncorrectable';
 interface Node { id: number; dev: Device; kind: NodeKind }
@@ -82,7 +82,7 @@ export function drmRasFamily(s: Served): Family {
 
   const fam = familyFromSpec(spec, {
     'list-nodes': {
-      dump: (c) => dumpEach(c, [...nodes.keys()].sort((a, b) => a - b), (w, id) => {
+      dump: (c) => dumpByKey(c, [...nodes.keys()].sort((a, b) => a - b), (id) => id, (w, id) => {
         const n = nodes.get(id)!;
         writeAttrs(w, spec, 'node-attrs', { nodeId: n.id, deviceName: n.dev.busAddr, nodeName: NODE_NAME[n.kind], nodeType: 'error-counter' });
       }),

@@ -1,11 +1,11 @@
 // The accel family's command path: buffer objects and GEMM jobs (device/jobs.ts does the work).
 import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
-import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, done, dumpEach, fail, isAdmin, isFailed, more, onClientGone } from '../../genl';
+import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, done, fail, isAdmin, isFailed, more, onClientGone } from '../../genl';
 import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
 import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob } from '../jobs';
-import { type Served, targetDevice } from './common';
+import { type Served, dumpByKey, targetDevice } from './common';
 
 const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
 /** Bytes of BO data per bo-read message. */
@@ -129,8 +129,9 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
       },
     },
     'bo-get': {
-      // An admin sees every BO; anyone else only their own socket's.
-      dump: (c) => dumpEach(c, [...eng.bos.values()].filter((b) => admin(c) || b.owner === c.owner().id).sort((x, y) => x.id - y.id), (w, b) =>
+      // An admin sees every BO; anyone else only their own socket's. Resumed after the last BO id
+      // sent: BOs freed between chunks must not shift the rest out of the dump (finding M6).
+      dump: (c) => dumpByKey(c, [...eng.bos.values()].filter((b) => admin(c) || b.owner === c.owner().id).sort((x, y) => x.id - y.id), (b) => b.id, (w, b) =>
         writeAttrs(w, spec, 'accel', { bo: [{ handle: b.handle, size: b.size, devIndex: b.dev.index, owner: ownerPort.get(b.owner) ?? b.owner }] })),
     },
     'job-submit': {
@@ -172,7 +173,8 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
         const j = job(c, a.jobId!);
         return j ? reply(c, { job: [jobAttrs(j)] }) : fail(ENOENT);
       },
-      dump: (c) => dumpEach(c, [...eng.jobs.values()].filter((j) => visible(c, j)), (w, j) => writeAttrs(w, spec, 'accel', { job: [jobAttrs(j)] })),
+      dump: (c) => dumpByKey(c, [...eng.jobs.values()].filter((j) => visible(c, j)).sort((x, y) => x.id - y.id), (j) => j.id,
+        (w, j) => writeAttrs(w, spec, 'accel', { job: [jobAttrs(j)] })),
     },
     'job-wait': {
       do: async (c) => {
