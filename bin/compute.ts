@@ -105,6 +105,37 @@ function writeFile(file: string, data: Uint8Array): void {
   try { fs.writeFileSync(file, data); } catch (e) { throw new OpError(`cannot write ${file}: ${(e as Error).message}`); }
 }
 
+/**
+ * An output file opened before any work is sent, so that a path that cannot be written fails the
+ * command at once (nothing submitted): opened for writing without truncating, truncated and
+ * written only when the result is there; a file that did not exist before is removed if no result
+ * comes. The open itself is the check (access() says yes to root on a read-only mount).
+ */
+interface OutFile { write(data: Uint8Array): void; abandon(): void }
+
+function openOut(file: string): OutFile {
+  const existed = fs.existsSync(file);
+  let fd: number;
+  try { fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o666); } catch (e) {
+    throw new OpError(`cannot write ${file}: ${(e as Error).message}`);
+  }
+  const close = (): void => { try { fs.closeSync(fd); } catch { /* closed */ } };
+  return {
+    write(data) {
+      try {
+        if (fs.fstatSync(fd).isFile()) fs.ftruncateSync(fd, 0);
+        for (let off = 0; off < data.length;) off += fs.writeSync(fd, data, off, data.length - off, null);
+      } catch (e) {
+        throw new OpError(`cannot write ${file}: ${(e as Error).message}`);
+      } finally { close(); }
+    },
+    abandon() {
+      close();
+      if (!existed) fs.rmSync(file, { force: true });
+    },
+  };
+}
+
 /** HANDLE file FILE: what bo write and bo read start with. */
 function handleAndFile(a: Args): { boHandle: number; file: string } {
   const w = a.next();
@@ -234,6 +265,8 @@ async function jobRun(ctx: Ctx, a: Args): Promise<void> {
   const cBytes = g.m! * (g.ldc ?? g.n!) * ces;
   const inputs = { a: readFile(r.files.a), b: readFile(r.files.b), c: r.files.c ? readFile(r.files.c) : undefined };
   checkSizes(g, inputs, r.files);
+  const out = openOut(r.files.out);
+  let written = false;
   const handles: number[] = [];
   const create = async (size: number): Promise<number> => {
     const [x] = await doOne(ctx, CMD.BO_CREATE, { ...dev, boSize: Math.max(1, size) });
@@ -251,10 +284,11 @@ async function jobRun(ctx: Ctx, a: Args): Promise<void> {
     rememberJob(ctx.port, s.jobId!);
     const done = await waitJob(ctx, s.jobId!);
     const rows = jobRows([done]);
-    if (done.job?.[0]?.status === 'done') writeFile(r.files.out, await download(ctx, hc, 0, cBytes));
+    if (done.job?.[0]?.status === 'done') { out.write(await download(ctx, hc, 0, cBytes)); written = true; }
     print(ctx, 'job', 'id', rows);
     if (done.job?.[0]?.status !== 'done') throw new OpError(`job ${s.jobId} ${done.job?.[0]?.status}: ${done.job?.[0]?.message ?? ''}`);
   } finally {
+    if (!written) out.abandon();
     for (const h of handles) await doOne(ctx, CMD.BO_DESTROY, { boHandle: h }).catch(() => undefined);
   }
 }

@@ -35,6 +35,27 @@ test('job run: files in, C out, equal to the engine called directly; buffers fre
   expect(d.engine.bos.size).toBe(0);
 });
 
+test('job run: an output path that cannot be written fails at once, before anything is sent (F5)', async () => {
+  const a = path.join(dir, 'f5a'), b = path.join(dir, 'f5b');
+  fs.writeFileSync(a, new Uint8Array(4 * 4));
+  fs.writeFileSync(b, new Uint8Array(4 * 4));
+  const run = (out: string) => accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'a', a, 'b', b, 'out', out);
+  const jobsBefore = d.engine.nextJob, bosBefore = d.engine.nextBo;
+  for (const [out, why] of [[path.join(dir, 'no/such/dir/c'), 'ENOENT'], [dir, 'EISDIR']]) {
+    const r = await run(out);
+    expect(r).toMatchObject({ code: 1, stdout: '' });
+    expect(r.stderr).toMatch(new RegExp(`^cannot write ${out.replace(/[/.]/g, '\\$&')}: ${why}`));
+  }
+  // Nothing was created on the daemon: no buffer object, no job.
+  expect([d.engine.nextJob, d.engine.nextBo]).toEqual([jobsBefore, bosBefore]);
+  // A writable existing file is replaced whole (opened first without truncating, truncated at the end).
+  const out = path.join(dir, 'f5c');
+  fs.writeFileSync(out, new Uint8Array(100).fill(7));
+  const r = await run(out);
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  expect(fs.readFileSync(out)).toEqual(Buffer.alloc(16));
+});
+
 test('batch: bo create, write, submit, wait, read in one connection', async () => {
   const a = new Float64Array([1, 2, 3, 4]);
   const b = new Float64Array([5, 6, 7, 8]);
