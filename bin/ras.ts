@@ -5,6 +5,7 @@ import { type Args, UsageError, keyword, parseEnum, parseU32, parseUint } from '
 import { type Ctx, type Obj, doOne, dumpAll } from './context';
 import { needDev, optDev } from './handle';
 import { dateTime, handleOf, num, pairs, toJson } from './output';
+import { parseAttr } from './policy';
 
 const FORMATS = RAS_FORMAT_NAMES;
 
@@ -139,7 +140,7 @@ async function inject(ctx: Ctx, a: Args): Promise<void> {
       case 'severity': req.severity = parseEnum(a.value(w, 'a severity'), SEVERITIES, 'severity') as Accel['severity']; break;
       case 'sub_block': req.subBlock = parseU32(a.value(w, 'a number'), 'sub_block'); break;
       case 'address': req.address = parseUint(a.value(w, 'an address'), 'address'); break;
-      case 'count': req.count = parseU32(a.value(w, 'a number'), 'count'); break;
+      case 'count': req.count = parseAttr(a.value(w, 'a number'), 'count', 'ras-inject', 'count') as number; break;
       case 'syndrome': {
         const v = a.value(w, 'hex bytes').replace(/^0x/i, '');
         if (!/^([0-9a-f]{2})+$/i.test(v)) throw new UsageError(`Invalid syndrome "${v}": expected hex bytes.`);

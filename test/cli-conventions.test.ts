@@ -9,6 +9,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, type Daemon, parseConfig, startDaemon } from '../device';
 import { runAccel } from './helpers/cli';
+import { connectAccel } from '../device/client';
+import { CMD } from '../device/gen/accel';
+import { NetlinkError } from '../genl';
+import { extackText } from '../bin/extack';
 
 const PORT = 0x414b0000 + (process.pid & 0xfff);
 const SPARE = 0x414c0000 + (process.pid & 0xfff);
@@ -34,12 +38,17 @@ test('-V, -Version and --version print the package version', async () => {
 
 test('range errors name the attribute and its range, from the CLI and from the daemon extack', async () => {
   expect(await accel('ras', 'inject', 'accel0', 'block', 'hbm', 'severity', 'correctable', 'count', '4294967296'))
-    .toEqual({ code: 2, stdout: '', stderr: 'Invalid count "4294967296": out of range, count is from 0 to 4294967295.\n' });
-  // count 0 passes the CLI (a u32) and the daemon's policy refuses it: offset + policy name it.
-  expect(await accel('ras', 'inject', 'accel0', 'block', 'hbm', 'severity', 'correctable', 'count', '0')).toEqual({
-    code: 1, stdout: '',
-    stderr: 'Error: integer out of range: count must be from 1 to 4294967295.\ndaemon answers: Numerical result out of range\n',
-  });
+    .toEqual({ code: 2, stdout: '', stderr: 'Invalid count "4294967296": out of range, count is from 1 to 4294967295.\n' });
+  // The CLI takes the range from the daemon's own policy (F7): count 0 is refused before it is sent...
+  expect(await accel('ras', 'inject', 'accel0', 'block', 'hbm', 'severity', 'correctable', 'count', '0'))
+    .toEqual({ code: 2, stdout: '', stderr: 'Invalid count "0": out of range, count is from 1 to 4294967295.\n' });
+  // ... with the very message the daemon's policy gives when a client does send it: offset + policy name it.
+  const c = await connectAccel({ serverPort: PORT });
+  try {
+    const e = await c.do(CMD.RAS_INJECT, { devIndex: 0, block: 'hbm', severity: 'correctable', count: 0 }).then(() => undefined, (x) => x);
+    expect(e).toBeInstanceOf(NetlinkError);
+    expect(extackText((e as NetlinkError).extack)).toBe('integer out of range: count must be from 1 to 4294967295');
+  } finally { c.close(); }
 });
 
 test('exit status: a busy exporter port and an unwritable capture are runtime failures (1)', async () => {
