@@ -100,6 +100,18 @@ const simple = (cmd: number) => async (ctx: Ctx, a: Args): Promise<void> => {
   await doOne(ctx, cmd, req);
 };
 
+/**
+ * A diagnose or dump value as JSON, typed as the devlink view of the same reporter types it in its
+ * fmsg (device/families/devlink.ts, putValue), so that `accel -j` and `devlink -j` agree: decimal
+ * numbers are numbers (a string above 2^53, as everywhere in `accel -j`), true and false are
+ * booleans, anything else stays a string.
+ */
+export function fmsgValue(v: string): unknown {
+  if (/^\d+$/.test(v) && BigInt(v) <= U64_MAX) return num(BigInt(v));
+  if (v === 'true' || v === 'false') return v === 'true';
+  return v;
+}
+
 /** Key/value pairs (diagnose, dump) under the handle and reporter, one pair a line. */
 async function printKv(ctx: Ctx, section: string, req: DevHandle & { reporterName: string }, all: Kv[]): Promise<void> {
   const { reporterName: _r, ...h } = req;
@@ -107,7 +119,7 @@ async function printKv(ctx: Ctx, section: string, req: DevHandle & { reporterNam
   const kv = all.filter((p) => p.key !== 'reporter');
   const [d] = await doOne(ctx, CMD.DEV_GET, h);
   if (ctx.o.json) {
-    const o = Object.fromEntries(kv.map((p) => [p.key ?? '', p.value ?? '']));
+    const o = Object.fromEntries(kv.map((p) => [p.key ?? '', fmsgValue(p.value ?? '')]));
     ctx.out(toJson({ [section]: { [handleOf(d)]: { [req.reporterName]: o } } }, ctx.o.pretty) + '\n');
     return;
   }

@@ -184,8 +184,14 @@ describe('health', () => {
     const dj = await json('health', 'diagnose', 'accel0', 'reporter', 'fw');
     expect(dj.diagnose['pci/0000:03:00.0'].fw).toMatchObject({ 'state': 'healthy', 'fw.mgmt': '2.0.7' });
 
+    // -j types the pairs as devlink -j does (test/devlink-iproute2: numbers, booleans, the rest strings).
+    expect((await json('health', 'diagnose', 'accel0', 'reporter', 'mem')).diagnose['pci/0000:03:00.0'].mem)
+      .toEqual({ state: 'healthy', device_state: 'operational', last_error: 'none', rows_active: 0, rows_pending: 0, bad_pages: 0, rma: false });
+    const thermal = (await json('health', 'diagnose', 'accel0', 'reporter', 'thermal')).diagnose['pci/0000:03:00.0'].thermal;
+    expect([typeof thermal.power_mw, thermal.throttle]).toEqual(['number', expect.stringMatching(/^0x[0-9a-f]+$/)]);
+
     const dump = await json('health', 'dump', 'show', 'accel0', 'reporter', 'fw');
-    expect(dump.dump['pci/0000:03:00.0'].fw).toMatchObject({ error_count: '1', state: 'error' });
+    expect(dump.dump['pci/0000:03:00.0'].fw).toMatchObject({ error_count: 1, state: 'error' });
     expect(dump.dump['pci/0000:03:00.0'].fw.reporter).toBeUndefined(); // the heading names it, once
     const dt = await accel('health', 'dump', 'show', 'accel0', 'reporter', 'fw');
     expect(dt.stdout.match(/reporter fw/g)).toHaveLength(1);
