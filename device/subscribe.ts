@@ -20,6 +20,25 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
   const recent = new Map<number, Map<bigint, bigint>>();
   // Per-device chains keep delivery in order while a gap is being read back.
   const chains = new Map<number, Promise<void>>();
+  /**
+   * Events received live and waiting in a chain, by device and sequence number. A read-back finds
+   * them in the log too (the daemon notified them before its dump reply, which the socket then
+   * queued behind them): they are delivered there, in order, as the live events they are, and only
+   * what the socket never received is marked recovered.
+   */
+  const arrived = new Map<number, Map<bigint, AccelEvent>>();
+  const arrive = (dev: number, seq: bigint, e: AccelEvent): void => {
+    let a = arrived.get(dev);
+    if (!a) arrived.set(dev, (a = new Map()));
+    a.set(seq, e);
+  };
+  /** The live event with this sequence number, if one came (and is taken out: delivered once). */
+  const takeArrived = (dev: number, seq: bigint): AccelEvent | undefined => {
+    const a = arrived.get(dev);
+    const e = a?.get(seq);
+    if (e) a!.delete(seq);
+    return e;
+  };
   const sub: Subscription = { mode: 'multicast', lastSeq, recovered: 0, connected: true, close: async () => {} };
   const fmt = so.format;
   const follow = so.reconnect ?? true;
@@ -35,10 +54,19 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
   const deliverRas = async (dev: number, e: Event, attrs: Accel, record?: EventRec): Promise<void> => {
     const seq = BigInt(e.seq ?? 0);
     const last = lastSeq.get(dev);
-    if (last !== undefined && seq <= last) return; // already delivered (recovered earlier)
+    if (last !== undefined && seq <= last) { takeArrived(dev, seq); return; } // already delivered (by a read-back)
     if (last !== undefined && seq > last + 1n) await readBack(dev, last + 1n, seq);
+    takeArrived(dev, seq);
     delivered(dev, seq, record?.tsNs ?? e.tsNs);
     onEvent({ cmd: 'ras-event-ntf', attrs, ...(record ? { record } : {}) });
+  };
+  /** A log record at a read-back: the live event when the socket received it, else recovered. */
+  const replay = (dev: number, seq: bigint, ts: number | bigint | undefined, recoveredEvent: () => AccelEvent): void => {
+    const live = takeArrived(dev, seq);
+    delivered(dev, seq, ts);
+    if (live) { onEvent(live); return; }
+    sub.recovered++;
+    onEvent(recoveredEvent());
   };
   /** Deliver log records [from, to) as recovered events. */
   const readBack = async (dev: number, from: bigint, to?: bigint): Promise<void> => {
@@ -48,9 +76,7 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
         for (const record of doc.type === 'events' ? doc.events : []) {
           if (to !== undefined && record.seq >= to) return;
           if (record.seq <= (lastSeq.get(dev) ?? 0n)) continue;
-          delivered(dev, record.seq, record.tsNs);
-          sub.recovered++;
-          onEvent({ cmd: 'ras-event-ntf', attrs: { devIndex: dev, format: fmt }, record, recovered: true });
+          replay(dev, record.seq, record.tsNs, () => ({ cmd: 'ras-event-ntf', attrs: { devIndex: dev, format: fmt }, record, recovered: true }));
         }
       }
       return;
@@ -60,9 +86,7 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
         const seq = BigInt(e.seq ?? 0);
         if (to !== undefined && seq >= to) return;
         if (seq <= (lastSeq.get(dev) ?? 0n)) continue;
-        delivered(dev, seq, e.tsNs);
-        sub.recovered++;
-        onEvent({ cmd: 'ras-event-ntf', attrs: { devIndex: dev, event: [e] }, recovered: true });
+        replay(dev, seq, e.tsNs, () => ({ cmd: 'ras-event-ntf', attrs: { devIndex: dev, event: [e] }, recovered: true }));
       }
     }
   };
@@ -104,11 +128,15 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
     const a = decode(m);
     if (name === 'ras-event-ntf' && a.devIndex !== undefined && a.event?.length) {
       const dev = a.devIndex;
+      arrive(dev, BigInt(a.event[0].seq ?? 0), { cmd: 'ras-event-ntf', attrs: a });
       enqueue(dev, () => deliverRas(dev, a.event![0], a));
     } else if (name === 'ras-event-ntf' && a.devIndex !== undefined && a.payload && typeof a.format === 'string') {
       const dev = a.devIndex;
       const doc = decodePayload(a.format, a.payload, 'events');
-      for (const r of doc.type === 'events' ? doc.events : []) enqueue(dev, () => deliverRas(dev, { seq: r.seq }, a, r));
+      for (const r of doc.type === 'events' ? doc.events : []) {
+        arrive(dev, r.seq, { cmd: 'ras-event-ntf', attrs: a, record: r });
+        enqueue(dev, () => deliverRas(dev, { seq: r.seq }, a, r));
+      }
     } else onEvent({ cmd: name, attrs: a });
   };
   /** While reconnecting, events wait here: they are handled after the gap has been read back. */
@@ -152,8 +180,10 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
       for (const g of groups) await ac.do(CMD.SUBSCRIBE, { group: g, ...(fmt && g === 'ras' ? { format: fmt } : {}) });
     }
     if (!first) {
+      // Sequence numbers of the daemon that went away may come again in the new one's log.
+      arrived.clear();
       const present = new Set(devs.map((d) => d.devIndex!));
-      for (const dev of [...lastSeq.keys()]) if (!present.has(dev)) { lastSeq.delete(dev); recent.delete(dev); }
+      for (const dev of [...lastSeq.keys()]) if (!present.has(dev)) { lastSeq.delete(dev); recent.delete(dev); arrived.delete(dev); }
       for (const d of devs) enqueue(d.devIndex!, () => resume(d.devIndex!, BigInt(d.cursor!)));
       await Promise.all([...chains.values()]);
     }

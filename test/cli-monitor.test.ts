@@ -5,7 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { type Daemon, startDaemon } from '../device';
+import { type Daemon, inject as injectRas, startDaemon } from '../device';
 import { type AccelClient, connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
 import { missingPackages } from './helpers/apt';
@@ -133,3 +133,50 @@ test('monitor against no daemon: the one-line message', async () => {
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/^accel: cannot reach the accel daemon at netlink port 0x[0-9a-f]+ \(NETLINK_USERSOCK\)/);
 });
+
+test('a stopped monitor resumed after an overrun: only the events its socket lost are marked recovered (F9)', async () => {
+  // Its own daemon: no storm folding, and a log that holds the whole storm.
+  const port = PORT + 0x1000;
+  const sd = startDaemon({ port, config: 'storm: { burst: 1000000 }\ndevices: [{ log-capacity: 262144 }]', tick: false });
+  const mon = startAccel(['-j', 'monitor', 'ras'], { port });
+  try {
+    await mon.waitFor(listening, 'stderr');
+    const dev = sd.rt.emu.devices.get(0)!;
+    const one = (): void => { injectRas(sd.rt.emu, dev, { block: 'pcie', severity: 'deferred' }); };
+    one();
+    await mon.waitFor(/"seq":1,/);
+    // Stopped, the monitor's socket fills (4 MiB asked, 8 MiB granted: about 10,000 events) and the kernel drops the rest:
+    // an overrun. The storm goes out in slices so that the server sends as it goes.
+    mon.proc.kill('SIGSTOP');
+    const N = 30000;
+    for (let i = 0; i < N; i += 2000) {
+      for (let j = 0; j < 2000; j++) one();
+      await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    mon.proc.kill('SIGCONT');
+    await new Promise((r) => setTimeout(r, 500));
+    one(); // live, after the recovery
+    await mon.waitFor(new RegExp(`"seq":${N + 2},`), 'stdout', 60000);
+    const r = await mon.stop('SIGINT');
+    expect(r.code).toBe(0);
+    const events: [number, boolean][] = JSON.parse(r.stdout).mon.map((e: any) => {
+      const [ev] = e.ras['pci/0000:03:00.0'];
+      return [ev.seq, ev.recovered ?? false];
+    });
+    // Every event once, in order.
+    expect(events.map(([s]) => s)).toEqual(Array.from({ length: N + 2 }, (_, i) => i + 1));
+    const recovered = events.filter(([, rec]) => rec).map(([s]) => s);
+    // The kernel dropped some (an overrun happened) ...
+    expect(recovered.length).toBeGreaterThan(0);
+    // ... but what reached the socket before it filled was received live, not read back: the first
+    // storm event among them. The lost ones form one run after those, and the event after the
+    // recovery is live.
+    expect(events[1]).toEqual([2, false]);
+    expect(recovered).toEqual(Array.from({ length: recovered.length }, (_, i) => recovered[0] + i));
+    expect(events[N + 1]).toEqual([N + 2, false]);
+  } finally {
+    await mon.stop('SIGKILL');
+    sd.close();
+  }
+}, 90000);
