@@ -5,16 +5,20 @@
 // client's:
 //
 //  - identity: the kernel's sock_diag view of the port (inode and cookie, genl/sockdiag.ts), taken
-//    at first sight, plus the SCM_CREDENTIALS uid of the first datagram;
-//  - a datagram whose uid differs from the client's is never that client's (the kernel stamps the
-//    credentials, so this is exact): the old client is dropped and a new one starts empty;
-//  - a same-user successor on a recycled port is found by its inode/cookie differing, checked
-//    (at most once per callback, one sock_diag dump for all ports) when the pid changes,
-//    before a handler touches client resources (ctx.owner()), before dump chunks, queued replies
-//    and unicast events go out, and by the periodic sweep.
+//    at first sight, plus the SCM_CREDENTIALS uid and pid of the datagram;
+//  - a datagram with the uid and pid the client was last seen with is the client's (no check);
+//  - any other (first sight, another pid or uid) is checked: the kernel's table says which socket
+//    holds the port now, and /proc/<sender pid>/fd whether the sender holds that socket. A sender
+//    that does not hold it sent from a socket that closed before the datagram was read: the
+//    datagram is served detached (nothing created, nothing answered) and the port's client, the
+//    successor's, keeps what it has;
+//  - a successor on a recycled port is found by its inode/cookie differing, checked when the pid
+//    or uid changes, before a handler touches client resources (ctx.owner()), by the server's
+//    flush right before it sends anything to a client seen in an earlier callback (genl/server.ts
+//    recheck), and by the periodic sweep.
 //
 // Dropping a client runs the onGone hooks, which free what it held. The window this leaves is
-// described in docs/transport.md ("SocketClient identity").
+// described in docs/transport.md ("Client identity").
 import * as fs from 'fs';
 import { type NetlinkSocket, type SocketTable, sameSocket } from './sockdiag';
 
@@ -114,6 +118,9 @@ export function staleTable(t: ClientTable): void {
 function create(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
   const tab = table(t);
   const sock = tab && holder(t, port);
+  // The sending process does not hold the socket on the port: the datagram is a closed socket's,
+  // read after another process bound its port. Nothing is filed under the port for it.
+  if (sock && pid >= 0 && t.holds?.(pid, sock.inode) === false) return staleSender(t, port, uid, gid, pid);
   const c: SocketClient = {
     id: t.nextId++, port, uid, gid, pid, sock, gone: false, closedAtFirstSight: !!tab && !sock,
     capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined,
@@ -126,16 +133,22 @@ function create(t: ClientTable, port: number, uid: number, gid: number, pid: num
 const CAP_ACK_FLAG = 0x20;
 
 /**
- * The client a datagram from `port` with these credentials belongs to: the known one, or a new one
- * on first sight, when the uid differs (the old one is dropped), or when the pid changed and the
- * kernel's table shows another socket on the port.
+ * The client a datagram from `port` with these credentials belongs to: the known one when the uid
+ * and pid are the ones it was last seen with (no check: the common case costs nothing); otherwise
+ * the kernel's table and /proc/<pid>/fd decide. When the socket on the port is still the known
+ * client's, a sender that does not hold it sent the datagram from a closed socket that had the
+ * port before (read late): it is served detached, and the known client keeps its resources. A
+ * sender that does hold it shares the socket (a child, a passed descriptor). When the port changed
+ * hands, the old client is dropped and the new one is checked the same way at creation.
  */
 export function clientOf(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
   const c = t.byPort.get(port);
-  if (c && c.uid === uid) {
-    if (c.pid === pid || pid < 0) return c;
-    if (present(t, c)) { c.pid = pid; return c; } // a child or a thread group sharing the socket
-  } else if (c) drop(t, c);
+  if (c && c.uid === uid && (c.pid === pid || pid < 0)) return c;
+  if (c && present(t, c)) {
+    if (pid >= 0 && c.sock && t.holds?.(pid, c.sock.inode) === false) return staleSender(t, port, uid, gid, pid);
+    if (c.uid === uid) { c.pid = pid; return c; } // a child or a thread group sharing the socket
+    drop(t, c); // another user's process on the same socket: a client of its own, as a new socket would be
+  }
   return create(t, port, uid, gid, pid);
 }
 
@@ -172,7 +185,7 @@ export function verified(t: ClientTable, c: SocketClient, senderPid = -1): Socke
   // reach whoever binds the port next. Or the process that sent it does not hold the socket now on
   // the port: the datagram is the closed socket's, read late. Either way it is served detached.
   if ((tab && !now) || (now && senderPid >= 0 && t.holds?.(senderPid, now.inode) === false)) return detached(t, c);
-  return t.byPort.get(c.port) ?? create(t, c.port, c.uid, c.gid, c.pid);
+  return clientOf(t, c.port, c.uid, c.gid, senderPid >= 0 ? senderPid : c.pid);
 }
 
 /**
@@ -180,8 +193,15 @@ export function verified(t: ClientTable, c: SocketClient, senderPid = -1): Socke
  * (as the kernel runs what a socket sent before it closed) on no resources, and nothing is answered.
  */
 export function detached(t: ClientTable, c: SocketClient): SocketClient {
+  return staleSender(t, c.port, c.uid, c.gid, c.pid);
+}
+
+function staleSender(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
   t.stale++;
-  return { ...c, id: t.nextId++, sock: undefined, gone: true, closedAtFirstSight: false };
+  return {
+    id: t.nextId++, port, uid, gid, pid, sock: undefined, gone: true, closedAtFirstSight: false,
+    capAck: undefined, extAck: undefined,
+  };
 }
 
 /** Drop a client: it is gone, its hooks free what it held. Idempotent. */

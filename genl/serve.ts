@@ -50,6 +50,7 @@ export function serve(srv: Server, o: {
   else if (!o.open && !srv.clients.source) {
     srv.clients.source = () => querySockets(NETLINK_USERSOCK)?.table;
     srv.clients.holds = procHolds; // the kernel's sockets: /proc/PID/fd tells who holds one
+    srv.heldSends = true;          // and the socket's sendManyHeld can check them as it sends
   }
   const sweeper = startSweeper(srv, { alive: o.alive ?? (o.open && !srv.clients.source ? () => undefined : undefined) });
   return {

@@ -21,6 +21,8 @@ import { type Registry, newRegistry } from './registry';
 export interface ServerSocket {
   readonly port: number;
   sendMany(data: Uint8Array, spans: Int32Array, count?: number, results?: Int32Array): number;
+  /** sendMany that first checks, in the same native call, which socket holds each port (genl/socket.ts). */
+  sendManyHeld?(data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array): number;
 }
 
 export interface ServerOptions {
@@ -94,6 +96,8 @@ export interface Counters {
 
 /** Messages waiting for one port whose receive buffer is full, oldest first. */
 export interface Backlog {
+  /** The socket the queued datagrams are for: they never go to another on the port. */
+  client: SocketClient;
   q: Uint8Array[];
   bytes: number;
   /** Dropped since the port last took something: owed an NLMSG_OVERRUN. */
@@ -115,7 +119,21 @@ export interface Server {
   out: Writer;
   spans: Int32Array;
   nspans: number;
+  /** Per span, the client it is meant for (undefined: a multicast group send). */
+  spanClients: (SocketClient | undefined)[];
+  /**
+   * Some span goes to a client seen in an earlier callback (a dump chunk, a late async answer, a
+   * unicast event): the flush checks every span's client against a table taken just before it sends.
+   */
+  later: boolean;
   results: Int32Array;
+  /** Per span, the inode its client's socket must have for sendManyHeld (0: unchecked). */
+  inodes: Int32Array;
+  /**
+   * The client table's source is the kernel's sock_diag for the socket's own protocol, so the
+   * socket's sendManyHeld can do the last check (serve() sets it).
+   */
+  heldSends: boolean;
   ext: Extack;
   /** Dumps in progress, by client id (one per socket). */
   dumps: Map<number, DumpState>;
@@ -153,8 +171,8 @@ export function createServer(o: ServerOptions = {}): Server {
       maxBacklogBytes: o.maxBacklogBytes ?? 1 << 20, maxBacklogTotal: o.maxBacklogTotal ?? 64 << 20,
       stallMs: o.stallMs ?? 30000, maxDumps: o.maxDumps ?? 4096,
     },
-    socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0,
-    results: new Int32Array(256), ext: newExtack(), dumps: new Map(), backlog: new Map(), backlogBytes: 0,
+    socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0, spanClients: [], later: false,
+    results: new Int32Array(256), inodes: new Int32Array(256), heldSends: false, ext: newExtack(), dumps: new Map(), backlog: new Map(), backlogBytes: 0,
     subs: newSubscriptions(), encodeErrors: {}, encodeWarned: new Set(), ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), bigAt: 0, timer: undefined, timerAt: 0, scheduled: false,
     counters: {
       datagrams: 0, messages: 0, errors: 0, truncated: 0, malformed: 0, dumps: 0, sendFailures: 0, dropped: 0,
@@ -168,54 +186,63 @@ export function createServer(o: ServerOptions = {}): Server {
 /** A client was dropped: its dump, its queued datagrams and its unicast subscriptions go with it. */
 function clientGone(srv: Server, c: SocketClient): void {
   srv.dumps.delete(c.id);
-  unqueue(srv, c.port);
+  if (srv.backlog.get(c.port)?.client === c) unqueue(srv, c.port);
   forgetClient(srv.subs, c);
 }
 
 /** A datagram of notifications being assembled: its destination, its messages ([offset, length]* in ev). */
-export interface Staged { port: number; groups: number; msgs: number[]; bytes: number }
+export interface Staged { port: number; groups: number; client: SocketClient | undefined; msgs: number[]; bytes: number }
 
 /**
- * Queue the bytes [at, out.len) as one datagram to `port` (or to `groups`, a bitmask, via port 0).
- * Notifications staged before it go first, as they happened first.
+ * Queue the bytes [at, out.len) as one datagram to client `c` on its port. Notifications staged
+ * before it go first, as they happened first. `later`: `c` was seen in an earlier callback (a dump
+ * chunk, an async answer), so the flush checks that its socket still holds the port.
  */
-function pushSpan(srv: Server, at: number, port: number, groups = 0): void {
+function pushSpan(srv: Server, at: number, c: SocketClient, later: boolean): void {
   const len = srv.out.len - at;
   if (len === 0) return;
   if (srv.staged.length) release(srv);
-  addSpan(srv, at, len, port, groups);
+  addSpan(srv, at, len, c.port, 0, c);
+  if (later) srv.later = true;
 }
 
-function addSpan(srv: Server, at: number, len: number, port: number, groups: number): void {
+function addSpan(srv: Server, at: number, len: number, port: number, groups: number, c: SocketClient | undefined): void {
   if (srv.nspans * 4 + 4 > srv.spans.length) {
     const s = new Int32Array(srv.spans.length * 2);
     s.set(srv.spans);
     srv.spans = s;
     srv.results = new Int32Array(srv.spans.length / 4);
+    srv.inodes = new Int32Array(srv.spans.length / 4);
   }
   const i = srv.nspans++ * 4;
   srv.spans[i] = at;
   srv.spans[i + 1] = len;
   srv.spans[i + 2] = port | 0;
   srv.spans[i + 3] = groups | 0;
+  srv.spanClients[i >> 2] = c;
 }
 
 /** Send everything queued. Full buffers are retried later; a vanished port ends its dumps and subscriptions. */
 export function flush(srv: Server): void {
-  // Unicast notifications were staged for subscribers checked when the event happened, maybe in
-  // an earlier callback: they are checked again below, like everything else this flush sends.
-  const unicastEvents = srv.staged.some((d) => !d.groups);
   if (srv.staged.length && srv.socket) release(srv);
   else unstage(srv);
   if (srv.nspans > 0 && srv.socket) {
-    if (srv.clients.turn !== undefined || unicastEvents) recheck(srv);
+    // Anything for a client seen in an earlier callback, or a callback that looked at the table
+    // (a socket may have closed while the batch was handled): every span is checked against a
+    // table taken now, in the native send itself when the socket can (sendManyHeld), else just
+    // before it. Otherwise only clients already dropped are skipped (no query).
+    const check = srv.later || srv.clients.turn !== undefined;
+    const held = check && canHold(srv);
+    recheck(srv, check && !held);
     if (srv.backlog.size) divert(srv);
     // One sendMany for everything. It never delivers a datagram to a port after an earlier one to
     // that port failed, so a reader draining its socket meanwhile cannot get them out of order:
     // the failed one and those after it join the port's queue, in order.
-    send(srv);
+    send(srv, held);
   }
   srv.nspans = 0;
+  srv.later = false;
+  srv.spanClients.length = 0;
   srv.out = shrunk(srv, srv.out);
   resetWriter(srv.out);
 }
@@ -237,41 +264,82 @@ function shrunk(srv: Server, w: Writer): Writer {
 
 const BIG = 4 << 20;
 
+/** What sendManyHeld reports for a span whose port another socket, or nobody, holds (Linux ESTALE). */
+const ESTALE = 116;
+
 /** One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. */
-function send(srv: Server): void {
+function send(srv: Server, held: boolean): void {
   const out = srv.out.buf;
-  srv.socket!.sendMany(out, srv.spans, srv.nspans, srv.results);
+  if (held) {
+    for (let i = 0; i < srv.nspans; i++) srv.inodes[i] = srv.spanClients[i]?.sock?.inode ?? 0;
+    srv.socket!.sendManyHeld!(out, srv.spans, srv.nspans, srv.results, srv.inodes);
+  } else srv.socket!.sendMany(out, srv.spans, srv.nspans, srv.results);
+  let stale = 0;
   for (let i = 0; i < srv.nspans; i++) {
     const r = srv.results[i];
     if (r === 0) continue;
+    if (r === -ESTALE) { stale++; continue; }
     const port = srv.spans[i * 4 + 2] >>> 0;
     const groups = srv.spans[i * 4 + 3];
     if (groups) continue; // USERSOCK group sends report ECONNREFUSED after delivering
     srv.counters.sendFailures++;
+    const c = srv.spanClients[i]!;
     if (r === -ECONNREFUSED) goneAway(srv, port);
     else if (r === -EAGAIN || r === -ENOBUFS) {
       const off = srv.spans[i * 4];
-      enqueue(srv, port, ownedCopy(out, off, off + srv.spans[i * 4 + 1]));
+      enqueue(srv, c, ownedCopy(out, off, off + srv.spans[i * 4 + 1]));
     }
   }
+  if (stale) resendHeld(srv);
+}
+
+/** Whether this flush's last check can be the socket's own (every unicast client's inode known). */
+function canHold(srv: Server): boolean {
+  if (!srv.heldSends || !srv.socket?.sendManyHeld) return false;
+  for (let i = 0; i < srv.nspans; i++) {
+    const c = srv.spanClients[i];
+    if (c && !c.gone && !c.sock) return false;
+  }
+  return true;
 }
 
 /**
- * This callback looked at the kernel's socket table (a client's first sight, ctx.owner(), a dump,
- * a late answer), and handling the batch took time: look again right before the send, and drop
- * what would go to a port whose socket closed or changed hands meanwhile (dropping its client).
- * The window left is the time between this query and the sendMany just after it.
+ * sendManyHeld left out spans whose port another socket holds, or nobody (-ESTALE). Their clients
+ * are asked about again (a port can be missing from one dump: docs/transport.md); the ones still
+ * there get their spans sent, in order, the others are dropped with what they held.
  */
-function recheck(srv: Server): void {
+function resendHeld(srv: Server): void {
   staleTable(srv.clients);
   let k = 0;
   for (let i = 0; i < srv.nspans; i++) {
-    const c = srv.spans[i * 4 + 3] ? undefined : srv.clients.byPort.get(srv.spans[i * 4 + 2] >>> 0);
-    if (c && !present(srv.clients, c)) continue;
-    if (k !== i) srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
+    if (srv.results[i] !== -ESTALE) continue;
+    const c = srv.spanClients[i];
+    if (!c || !present(srv.clients, c)) continue;
+    srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
+    srv.spanClients[k++] = c;
+  }
+  srv.nspans = k;
+  srv.spanClients.length = k;
+  if (k) send(srv, false);
+}
+
+/**
+ * Drop the spans whose client is gone. With `fresh`, first take the kernel's table anew (one query
+ * for the whole flush) and check every span's client against it: what would go to a socket that
+ * closed, or whose port another socket holds now, is dropped and its client freed. The window left
+ * is the time between this query and the sendMany just after it (docs/transport.md).
+ */
+function recheck(srv: Server, fresh: boolean): void {
+  if (fresh) staleTable(srv.clients);
+  let k = 0;
+  for (let i = 0; i < srv.nspans; i++) {
+    const c = srv.spanClients[i];
+    if (c && (c.gone || (fresh && !present(srv.clients, c)))) continue;
+    if (k !== i) { srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4); srv.spanClients[k] = c; }
     k++;
   }
   srv.nspans = k;
+  srv.spanClients.length = k;
 }
 
 /** Spans for ports that already have a queue join it instead of overtaking it. */
@@ -279,22 +347,26 @@ function divert(srv: Server): void {
   let k = 0;
   for (let i = 0; i < srv.nspans; i++) {
     const port = srv.spans[i * 4 + 2] >>> 0;
-    if (!srv.spans[i * 4 + 3] && srv.backlog.has(port)) {
+    const c = srv.spanClients[i];
+    if (c && srv.backlog.has(port)) {
       const off = srv.spans[i * 4];
-      enqueue(srv, port, ownedCopy(srv.out.buf, off, off + srv.spans[i * 4 + 1]));
+      enqueue(srv, c, ownedCopy(srv.out.buf, off, off + srv.spans[i * 4 + 1]));
       continue;
     }
-    if (k !== i) srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
+    if (k !== i) { srv.spans.copyWithin(k * 4, i * 4, i * 4 + 4); srv.spanClients[k] = c; }
     k++;
   }
   srv.nspans = k;
+  srv.spanClients.length = k;
 }
 
 /** Queue a datagram for a full port, dropping its oldest beyond the bounds (the port is owed an OVERRUN). */
-function enqueue(srv: Server, port: number, d: Uint8Array): void {
+function enqueue(srv: Server, c: SocketClient, d: Uint8Array): void {
+  const port = c.port;
   let b = srv.backlog.get(port);
   const now = Date.now();
-  if (!b) srv.backlog.set(port, (b = { q: [], bytes: 0, dropped: 0, lostReplies: false, delay: 1, retryAt: now + 1, since: now }));
+  if (b && b.client !== c) { unqueue(srv, port); b = undefined; } // another socket's queue: both cannot be live
+  if (!b) srv.backlog.set(port, (b = { client: c, q: [], bytes: 0, dropped: 0, lostReplies: false, delay: 1, retryAt: now + 1, since: now }));
   b.q.push(d);
   b.bytes += d.length;
   srv.backlogBytes += d.length;
@@ -421,11 +493,13 @@ export function pump(srv: Server): void {
   flush(srv);
   const now = Date.now();
   let next = Infinity;
+  let looked = false;
   for (const [port, b] of srv.backlog) {
     if (b.retryAt > now) { next = Math.min(next, b.retryAt); continue; }
-    // Queued replies are the old socket's: never delivered to a successor on the port.
-    const owner = srv.clients.byPort.get(port);
-    if (owner && !present(srv.clients, owner)) continue; // dropping it removed the queue
+    // Queued datagrams are for the socket they were queued for, which may have closed since an
+    // earlier callback: checked against a table taken now (one query for all the due queues).
+    if (!looked) { staleTable(srv.clients); looked = true; }
+    if (!present(srv.clients, b.client)) { if (srv.backlog.get(port) === b) unqueue(srv, port); continue; }
     if (retry(srv, port, b)) { b.delay = 1; b.since = now; } else b.delay = Math.min(b.delay * 2, 100);
     if (srv.backlog.get(port) !== b) continue; // drained or gone
     if (now - b.since >= srv.opts.stallMs) {
@@ -433,8 +507,7 @@ export function pump(srv: Server): void {
       srv.counters.stalled++;
       srv.counters.dropped += b.q.length;
       unqueue(srv, port);
-      const c = srv.clients.byPort.get(port);
-      if (c) srv.dumps.delete(c.id);
+      srv.dumps.delete(b.client.id);
       continue;
     }
     b.retryAt = now + b.delay;
@@ -463,7 +536,7 @@ function retry(srv: Server, port: number, b: Backlog): boolean {
     if (!d) { unqueue(srv, port); return true; }
     ensureCopy(srv.out, d);
     // Not pushSpan: staged notifications are newer than the queue, they go at the next flush.
-    addSpan(srv, 0, d.length, port, 0);
+    addSpan(srv, 0, d.length, port, 0, b.client);
     const r = sendNow(srv);
     if (r === -EAGAIN || r === -ENOBUFS) return progress;
     if (r === -ECONNREFUSED) { goneAway(srv, port); return true; }
@@ -510,6 +583,7 @@ function sendNow(srv: Server): number {
   s.sendMany(srv.out.buf, srv.spans, srv.nspans, srv.results);
   const r = srv.results[0];
   srv.nspans = 0;
+  srv.spanClients.length = 0;
   resetWriter(srv.out);
   return r;
 }
@@ -584,7 +658,7 @@ function handleMessage(srv: Server, v: View, at: number, len: number, sender: Se
     if (err) sender.client = verified(srv.clients, sender.client, sender.pid);
     if (sender.client.gone) return; // a closed socket's datagram, read late: nobody to answer
     writeAck(w, v, at, err, ext, sender.port, ackFor(srv, sender.client));
-    pushSpan(srv, start, sender.port);
+    pushSpan(srv, start, sender.client, false);
   }
 }
 
@@ -627,6 +701,7 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
     if (err) return failed(-err);
   }
   let replyAt = -1;
+  let inLater = false; // set once the handler has returned a promise: its replies come later
   const replyPort = sender.port;
   const ctx: DoCtx = {
     family: fam, cmd, req: v, at, seq: v.dv.getUint32(at + 8, true), flags, sender, attrs: tb, ext,
@@ -640,7 +715,8 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
       if (replyAt < 0) return;
       if (sender.client.gone) { trim(srv.out, replyAt); replyAt = -1; return; } // nobody to answer
       msgEnd(srv.out, replyAt);
-      pushSpan(srv, replyAt, replyPort);
+      // Written while the request's callback runs, or later by an async handler.
+      pushSpan(srv, replyAt, sender.client, inLater);
       replyAt = -1;
     },
   };
@@ -652,6 +728,7 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
   // Async handler: it outlives this receive callback, so from here on it works on its own copy of
   // the request (the receive buffer is reused by the next wake-up), with offsets moved to match.
   // The ACK echoes that copy: it answers this request, whatever arrived since.
+  inLater = true;
   const copy = view(ownedCopy(v.buf, at, at + len));
   const ext2 = newExtack();
   Object.assign(ext2, ext);
@@ -663,13 +740,14 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
     (e: Error) => { ext2.msg = `internal error: ${e?.message}`.slice(0, 79); return -EINVAL; })
     .then((e) => {
       if (replyAt >= 0) trim(srv.out, replyAt);
-      // Answered later: only to the socket that asked, never to a successor on its port.
-      if (!present(srv.clients, sender.client)) { flush(srv); return; }
+      // Answered later: only to the socket that asked, never to a successor on its port (the
+      // flush checks the client against a table taken right before it sends).
+      if (sender.client.gone) { flush(srv); return; }
       if (e) { srv.counters.errors++; reject(srv, e); }
       if (e || (flags & NLM_F.ACK)) {
         const start = srv.out.len;
         writeAck(srv.out, copy, 0, e, ext2, replyPort, ackFor(srv, sender.client));
-        pushSpan(srv, start, replyPort);
+        pushSpan(srv, start, sender.client, true);
       }
       flush(srv);
     });
@@ -764,13 +842,13 @@ function dumpChunk(srv: Server, d: DumpState): boolean {
     d.status = r;
   }
   if (d.status.kind === 'more' || d.limit - w.len < NLMSG_HDRLEN + 4) {
-    pushSpan(srv, d.chunkAt, port);
+    pushSpan(srv, d.chunkAt, d.client, true);
     return false;
   }
   const status = wireStatus(d.status);
   if (status < 0) { srv.counters.errors++; reject(srv, status); }
   writeDone(w, d.ctx.seq, port, status, d.ctx.ext, d.ctx.req, 0, d.intr ? NLM_F.DUMP_INTR : 0, ackFor(srv, d.client));
-  pushSpan(srv, d.chunkAt, port);
+  pushSpan(srv, d.chunkAt, d.client, true);
   return true;
 }
 
@@ -787,14 +865,14 @@ export function notify(srv: Server, fam: Family, group: string, cmd: number, fil
   let native = -1;
   if (multicast) {
     native = writeNotification(srv, fam, cmd, fill);
-    if (native >= 0) stage(srv, native, fam.id!, 0, 1 << (g.id - 1));
+    if (native >= 0) stage(srv, native, fam.id!, undefined, 1 << (g.id - 1));
   }
   if (subs.size) {
     // Once per format somebody asked for. An encoder that throws costs only its own subscribers
     // that event: they are told (NLMSG_OVERRUN: read it back from the log), and it is counted.
     const enc = new Map<number, number>(); // format -> offset in ev, or -1 when it failed
     for (const [c, f] of subs) {
-      if (!present(srv.clients, c)) continue;
+      if (c.gone) continue; // (the flush checks the rest against the kernel's table before it sends)
       let at = enc.get(f);
       if (at === undefined) {
         at = f === NATIVE_FORMAT || !formatted
@@ -802,11 +880,11 @@ export function notify(srv: Server, fam: Family, group: string, cmd: number, fil
           : writeNotification(srv, fam, cmd, formatted(f), f);
         enc.set(f, at);
       }
-      if (at >= 0) stage(srv, at, fam.id!, c.port, 0);
+      if (at >= 0) stage(srv, at, fam.id!, c, 0);
       else {
         // Counted as a drop and an overrun too, so `accel server show` (stats-get) shows it.
         srv.counters.encodeFailed++; srv.counters.dropped++; srv.counters.overruns++;
-        stage(srv, writeLost(srv, c.port), fam.id!, c.port, 0);
+        stage(srv, writeLost(srv, c.port), fam.id!, c, 0);
       }
     }
   }
@@ -818,9 +896,9 @@ export function notifyClients(srv: Server, fam: Family, cmd: number, clients: It
   if (!srv.socket) return;
   let at = -2;
   for (const c of clients) {
-    if (!present(srv.clients, c)) continue;
+    if (c.gone) continue; // (the flush checks the rest against the kernel's table before it sends)
     if (at === -2) at = writeNotification(srv, fam, cmd, fill);
-    if (at >= 0) stage(srv, at, fam.id!, c.port, 0);
+    if (at >= 0) stage(srv, at, fam.id!, c, 0);
   }
   kick(srv);
 }
@@ -869,7 +947,8 @@ function writeLost(srv: Server, port: number): number {
  * notifications reach every member in order. (Notifications of different families, to different
  * groups, may be reordered within one flush.)
  */
-function stage(srv: Server, at: number, famId: number, port: number, groups: number): void {
+function stage(srv: Server, at: number, famId: number, c: SocketClient | undefined, groups: number): void {
+  const port = c ? c.port : 0;
   const key = groups ? 0x100000000 + (groups >>> 0) : port >>> 0;
   const len = srv.ev.dv.getUint32(at, true);
   let d = srv.opts.batchEvents ? srv.openFor.get(key) : undefined;
@@ -877,9 +956,9 @@ function stage(srv: Server, at: number, famId: number, port: number, groups: num
     if (srv.lastGroup.get(famId) !== key) d = undefined;
     srv.lastGroup.set(famId, key);
   }
-  if (d && d.bytes + len > NLMSG_GOODSIZE) d = undefined;
+  if (d && (d.bytes + len > NLMSG_GOODSIZE || d.client !== c)) d = undefined;
   if (!d) {
-    d = { port, groups, msgs: [], bytes: 0 };
+    d = { port, groups, client: c, msgs: [], bytes: 0 };
     srv.staged.push(d);
     srv.openFor.set(key, d);
   }
@@ -899,7 +978,8 @@ function release(srv: Server): void {
       p += d.msgs[i + 1];
     }
     out.len = p;
-    addSpan(srv, start, p - start, d.port, d.groups);
+    addSpan(srv, start, p - start, d.port, d.groups, d.client);
+    if (d.client) srv.later = true; // a unicast event: its subscriber was checked when it happened
   }
   unstage(srv);
 }
@@ -948,7 +1028,7 @@ function tooLong(srv: Server, data: Uint8Array, full: number, sender: Peer): voi
   const start = srv.out.len;
   const c = clientOf(srv.clients, sender.port, sender.uid, sender.gid, sender.pid);
   writeAck(srv.out, v, 0, -EMSGSIZE, srv.ext, sender.port, { ...ackFor(srv, c), capAck: true });
-  pushSpan(srv, start, sender.port);
+  pushSpan(srv, start, c, false);
 }
 
 /** A snapshot of what the server holds and has done: counters plus dumps, queues and subscribers now. */

@@ -84,6 +84,12 @@ export interface NlSocket {
    * fails, later spans to that port are not tried (same errno): the caller queues them, in order.
    */
   sendMany(data: Uint8Array, spans: Int32Array, count?: number, results?: Int32Array): number;
+  /**
+   * sendMany, but a unicast span i with inodes[i] != 0 goes out only if the socket bound to its
+   * port has that inode by a sock_diag table read in the same native call, just before the send;
+   * otherwise results[i] = -ESTALE. Native backend only (the addon's sendManyHeld).
+   */
+  sendManyHeld?(data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array): number;
   /** Throws NlError (EPERM without CAP_NET_ADMIN on USERSOCK, EINVAL for g > 32). */
   addMembership(group: number): void;
   dropMembership(group: number): void;
@@ -230,6 +236,10 @@ function openNative(nat: Native, opts: OpenOptions): NlSocket {
       const res = results ?? (count <= 1 ? one : new Int32Array(count));
       return nat.sendMany(h, data, spans, count, res);
     },
+    ...(typeof nat.sendManyHeld === 'function' && {
+      sendManyHeld: (data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array) =>
+        nat.sendManyHeld!(h, data, spans, count, results, inodes, opts.protocol),
+    }),
     addMembership: (g) => membership(nat, h, SockOpt.NETLINK_ADD_MEMBERSHIP, g),
     dropMembership: (g) => membership(nat, h, SockOpt.NETLINK_DROP_MEMBERSHIP, g),
     setOption: (level, name, value) => (closed ? -E.EBADF : nat.setInt(h, level, name, value)),

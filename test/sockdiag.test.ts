@@ -13,6 +13,35 @@ if (!native) console.warn(`sockdiag.test: native addon not loaded, sock_diag cas
 if (!isRoot) console.warn('sockdiag.test: not root, the nobody case is skipped (runuser needs root)');
 
 describe('sock_diag', () => {
+  withNative('sendManyHeld sends to a port only while the socket with the expected inode holds it', () => {
+    const n = native!;
+    const srv = n.open(NETLINK_USERSOCK, 0, 0, 0);
+    let a = n.open(NETLINK_USERSOCK, 0, 0, 0);
+    const port = n.localPort(a);
+    try {
+      const inodeA = querySockets(NETLINK_USERSOCK)!.table.get(port)!.inode;
+      const data = Buffer.alloc(32, 1);
+      data.writeUInt32LE(16, 0); data.writeUInt32LE(16, 16);
+      const spans = new Int32Array([0, 16, port, 0, 16, 16, port, 0]);
+      const results = new Int32Array(2);
+      // Right inode for the first span, a wrong one for the second.
+      expect(n.sendManyHeld!(srv, data, spans, 2, results, new Int32Array([inodeA, inodeA + 1]), NETLINK_USERSOCK)).toBe(1);
+      expect([...results]).toEqual([0, -116]);
+      // The socket closes and another binds the port: nothing meant for the first reaches it.
+      n.close(a);
+      a = n.open(NETLINK_USERSOCK, port, 0, 0);
+      expect(n.sendManyHeld!(srv, data, spans, 2, results, new Int32Array([inodeA, 0]), NETLINK_USERSOCK)).toBe(1);
+      expect([...results]).toEqual([-116, 0]);  // 0: unchecked, sent
+      // Nobody on the port: ESTALE too (not ECONNREFUSED: nothing was tried).
+      n.close(a);
+      expect(n.sendManyHeld!(srv, data, spans, 1, results, new Int32Array([inodeA]), NETLINK_USERSOCK)).toBe(0);
+      expect(results[0]).toBe(-116);
+    } finally {
+      n.close(srv);
+      try { n.close(a); } catch { /* closed */ }
+    }
+  });
+
   withNative('reports each USERSOCK socket with its port, inode, cookie and CAP_ACK flag', () => {
     const n = native!;
     const a = n.open(NETLINK_USERSOCK, 0, 0, 0);

@@ -22,6 +22,13 @@ export interface Native {
   ref(h: NativeHandle, on: number): void;
   send(h: NativeHandle, data: Uint8Array, offset: number, length: number, port: number, groups: number): number;
   sendMany(h: NativeHandle, data: Uint8Array, spans: Int32Array, count: number, results: Int32Array): number;
+  /**
+   * sendMany after a sock_diag read of `protocol`'s sockets in the same call: unicast span i with
+   * inodes[i] != 0 is sent only if its port's socket has that inode, else results[i] = -ESTALE.
+   * Absent from addons built before it.
+   */
+  sendManyHeld?(h: NativeHandle, data: Uint8Array, spans: Int32Array, count: number, results: Int32Array,
+    inodes: Int32Array, protocol: number): number;
   setInt(h: NativeHandle, level: number, name: number, value: number): number;
   getInt(h: NativeHandle, level: number, name: number): number;
   /**

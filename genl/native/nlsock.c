@@ -393,38 +393,18 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return num(env, send_one(s->fd, p + off, (size_t)len, (uint32_t)port, (uint32_t)groups));
 }
 
-// sendMany(handle, bytes, spans Int32Array [offset,length,port,groups]*count, count, results Int32Array)
-// -> number delivered; results[i] = 0 or -errno. Runs of unicast datagrams go out with sendmmsg.
-// Group sends go one by one: on USERSOCK they fail (ECONNREFUSED) *after* delivering, and sendmmsg
-// would hide which one failed, so retrying it there would deliver twice.
-// Order per port: once a unicast send to a port fails, the later spans to that port are not tried
-// (they get the same errno), so that a reader draining its socket meanwhile never gets a later
-// datagram before an earlier one; the caller queues them in order behind the failed one.
 #define MAX_HELD 64
-static napi_value js_send_many(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  uint8_t *p; size_t plen, nspan, nres; int32_t *sp, *res; int64_t count;
-  if (!get_args(env, info, 5, argv)) return NULL;
-  sock_t *s = get_sock(env, argv[0], 0);
-  if (!s || !get_bytes(env, argv[1], &p, &plen) || !get_i32s(env, argv[2], &sp, &nspan) ||
-      !get_i64(env, argv[3], &count) || !get_i32s(env, argv[4], &res, &nres)) return NULL;
-  if (count < 0 || (size_t)count * 4 > nspan || (size_t)count > nres) {
-    napi_throw_range_error(env, NULL, "count exceeds spans or results");
-    return NULL;
-  }
-  for (int64_t i = 0; i < count; i++) {
-    if (!in_range(plen, (uint32_t)sp[i * 4], (uint32_t)sp[i * 4 + 1])) {
-      napi_throw_range_error(env, NULL, "span outside the buffer");
-      return NULL;
-    }
-  }
+// The send loop of sendMany and sendManyHeld. Spans with skip[i] set are left out (their result
+// is the caller's).
+static size_t send_spans(sock_t *s, uint8_t *p, int32_t *sp, size_t count, int32_t *res, const uint8_t *skip) {
   struct mmsghdr mm[MAX_SEND_BATCH]; struct sockaddr_nl addr[MAX_SEND_BATCH]; struct iovec iov[MAX_SEND_BATCH];
   int32_t held[MAX_HELD]; int herr[MAX_HELD]; size_t nheld = 0; int overflow = 0;  // ports that failed in this call
   size_t sent = 0, i = 0;
 // A port's errno from earlier in this call; once the list overflowed, every other unicast waits too.
 #define HELD(port) held_or(held_err(held, herr, nheld, (port)), overflow)
-  while (i < (size_t)count) {
+  while (i < count) {
     int32_t *e = sp + i * 4;
+    if (skip && skip[i]) { i++; continue; }  // res[i] set by the caller
     if (s->fd < 0) { res[i++] = -EBADF; continue; }
     if (e[3] != 0) {  // group send
       res[i] = send_one(s->fd, p + (uint32_t)e[0], (uint32_t)e[1], (uint32_t)e[2], (uint32_t)e[3]);
@@ -435,7 +415,8 @@ static napi_value js_send_many(napi_env env, napi_callback_info info) {
     int h = HELD(e[2]);
     if (h) { res[i++] = h; continue; }
     size_t k = 0;
-    while (k < MAX_SEND_BATCH && i + k < (size_t)count && sp[(i + k) * 4 + 3] == 0 && !HELD(sp[(i + k) * 4 + 2])) {
+    while (k < MAX_SEND_BATCH && i + k < count && sp[(i + k) * 4 + 3] == 0 && !(skip && skip[i + k]) &&
+           !HELD(sp[(i + k) * 4 + 2])) {
       int32_t *f = sp + (i + k) * 4;
       set_dest(&mm[k].msg_hdr, &addr[k], &iov[k], p + (uint32_t)f[0], (uint32_t)f[1], (uint32_t)f[2], 0);
       k++;
@@ -456,7 +437,34 @@ static napi_value js_send_many(napi_env env, napi_callback_info info) {
     }
   }
 #undef HELD
-  return num(env, (double)sent);
+  return sent;
+}
+
+// sendMany(handle, bytes, spans Int32Array [offset,length,port,groups]*count, count, results Int32Array)
+// -> number delivered; results[i] = 0 or -errno. Runs of unicast datagrams go out with sendmmsg.
+// Group sends go one by one: on USERSOCK they fail (ECONNREFUSED) *after* delivering, and sendmmsg
+// would hide which one failed, so retrying it there would deliver twice.
+// Order per port: once a unicast send to a port fails, the later spans to that port are not tried
+// (they get the same errno), so that a reader draining its socket meanwhile never gets a later
+// datagram before an earlier one; the caller queues them in order behind the failed one.
+static napi_value js_send_many(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  uint8_t *p; size_t plen, nspan, nres; int32_t *sp, *res; int64_t count;
+  if (!get_args(env, info, 5, argv)) return NULL;
+  sock_t *s = get_sock(env, argv[0], 0);
+  if (!s || !get_bytes(env, argv[1], &p, &plen) || !get_i32s(env, argv[2], &sp, &nspan) ||
+      !get_i64(env, argv[3], &count) || !get_i32s(env, argv[4], &res, &nres)) return NULL;
+  if (count < 0 || (size_t)count * 4 > nspan || (size_t)count > nres) {
+    napi_throw_range_error(env, NULL, "count exceeds spans or results");
+    return NULL;
+  }
+  for (int64_t i = 0; i < count; i++) {
+    if (!in_range(plen, (uint32_t)sp[i * 4], (uint32_t)sp[i * 4 + 1])) {
+      napi_throw_range_error(env, NULL, "span outside the buffer");
+      return NULL;
+    }
+  }
+  return num(env, (double)send_spans(s, p, sp, (size_t)count, res, NULL));
 }
 
 // setInt(handle, level, name, value) -> 0 or -errno.
@@ -501,33 +509,32 @@ static int dump_fd(int proto) {
 
 static void free_bytes(napi_env env, void *data, void *hint) { (void)env; (void)hint; free(data); }
 
-static napi_value js_dump_sync(napi_env env, napi_callback_info info) {
-  napi_value argv[2], out; int64_t proto; uint8_t *req; size_t reqlen;
-  if (!get_args(env, info, 2, argv) || !get_i64(env, argv[0], &proto) || !get_bytes(env, argv[1], &req, &reqlen)) return NULL;
-  if (reqlen < NLMSG_HDRLEN) return throw_errno(env, EINVAL, "dumpSync");
-  int fd = dump_fd((int)proto);
-  if (fd < 0) return throw_errno(env, -fd, "socket");
+// One request/dump round trip (see dumpSync): *out is malloc'd, the caller frees it. 0 or -errno.
+static int dump_round_trip(int proto, const uint8_t *req, size_t reqlen, uint8_t **out, size_t *outlen) {
+  if (reqlen < NLMSG_HDRLEN) return -EINVAL;
+  int fd = dump_fd(proto);
+  if (fd < 0) return fd;
   struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
   // A reply left over from a request that timed out would be taken for this one: drain first.
   uint8_t scratch[64];
   while (recv(fd, scratch, sizeof scratch, MSG_DONTWAIT | MSG_TRUNC) >= 0) {}
-  uint32_t seq = ((struct nlmsghdr *)req)->nlmsg_seq;
-  if (sendto(fd, req, reqlen, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return throw_errno(env, errno, "sendto");
+  uint32_t seq = ((const struct nlmsghdr *)req)->nlmsg_seq;
+  if (sendto(fd, req, reqlen, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
   size_t cap = 65536, len = 0;
   uint8_t *buf = malloc(cap);
-  if (!buf) return throw_errno(env, ENOMEM, "dumpSync");
+  if (!buf) return -ENOMEM;
   for (int done = 0; !done;) {
     if (cap - len < 32768) {
-      if (cap >= ((size_t)64 << 20)) { free(buf); return throw_errno(env, EMSGSIZE, "dumpSync"); }
+      if (cap >= ((size_t)64 << 20)) { free(buf); return -EMSGSIZE; }
       uint8_t *nb = realloc(buf, cap *= 2);
-      if (!nb) { free(buf); return throw_errno(env, ENOMEM, "dumpSync"); }
+      if (!nb) { free(buf); return -ENOMEM; }
       buf = nb;
     }
     ssize_t n = recv(fd, buf + len, cap - len, 0);
     if (n < 0) {
       int e = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
       if (e == EINTR) continue;
-      free(buf); return throw_errno(env, e, "recv");
+      free(buf); return -e;
     }
     // Walk what came (NLMSG_NEXT counts `left` down); stop at DONE or ERROR of our sequence number.
     ssize_t left = n;
@@ -537,8 +544,79 @@ static napi_value js_dump_sync(napi_env env, napi_callback_info info) {
     }
     len += (size_t)n;
   }
+  *out = buf; *outlen = len;
+  return 0;
+}
+
+static napi_value js_dump_sync(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out; int64_t proto; uint8_t *req, *buf; size_t reqlen, len;
+  if (!get_args(env, info, 2, argv) || !get_i64(env, argv[0], &proto) || !get_bytes(env, argv[1], &req, &reqlen)) return NULL;
+  int r = dump_round_trip((int)proto, req, reqlen, &buf, &len);
+  if (r < 0) return throw_errno(env, -r, r == -EINVAL ? "dumpSync" : "recv");
   CHECK(napi_create_external_buffer(env, len, buf, free_bytes, NULL, &out));
   return out;
+}
+
+// sendManyHeld(handle, bytes, spans, count, results, inodes Int32Array, protocol) -> number delivered.
+// sendMany, but first (in the same call, with no JavaScript in between) the kernel's sock_diag
+// table of `protocol`'s netlink sockets is read, and a unicast span whose inodes[i] is not 0 goes
+// out only if the socket bound to its port now has that inode; otherwise results[i] = -ESTALE (a
+// port nobody holds too). If the table cannot be read, every checked span gets -ESTALE. This
+// narrows "checked, then sent" to the microseconds between the dump's last recv and sendmmsg.
+#define SOCK_DIAG_BY_FAMILY 20
+#define NETLINK_SOCK_DIAG_PROTO 4
+static uint32_t diag_seq;
+static napi_value js_send_many_held(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  uint8_t *p; size_t plen, nspan, nres, nino; int32_t *sp, *res, *ino; int64_t count, proto;
+  if (!get_args(env, info, 7, argv)) return NULL;
+  sock_t *s = get_sock(env, argv[0], 0);
+  if (!s || !get_bytes(env, argv[1], &p, &plen) || !get_i32s(env, argv[2], &sp, &nspan) ||
+      !get_i64(env, argv[3], &count) || !get_i32s(env, argv[4], &res, &nres) || !get_i32s(env, argv[5], &ino, &nino) ||
+      !get_i64(env, argv[6], &proto)) return NULL;
+  if (count < 0 || (size_t)count * 4 > nspan || (size_t)count > nres || (size_t)count > nino) {
+    napi_throw_range_error(env, NULL, "count exceeds spans, results or inodes");
+    return NULL;
+  }
+  for (int64_t i = 0; i < count; i++) {
+    if (!in_range(plen, (uint32_t)sp[i * 4], (uint32_t)sp[i * 4 + 1])) {
+      napi_throw_range_error(env, NULL, "span outside the buffer");
+      return NULL;
+    }
+  }
+  uint8_t *skip = calloc((size_t)count + 1, 1);
+  if (!skip) return throw_errno(env, ENOMEM, "sendManyHeld");
+  // struct nlmsghdr + struct netlink_diag_req: AF_NETLINK, protocol, show nothing extra, any cookie.
+  uint8_t req[16 + 20] = { 0 };
+  struct nlmsghdr *h = (struct nlmsghdr *)req;
+  h->nlmsg_len = sizeof req; h->nlmsg_type = SOCK_DIAG_BY_FAMILY; h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  h->nlmsg_seq = ++diag_seq ? diag_seq : ++diag_seq;
+  req[16] = AF_NETLINK; req[17] = (uint8_t)proto;
+  memset(req + 28, 0xff, 8);  // ndiag_cookie: INET_DIAG_NOCOOKIE (ndiag_show 0: no attributes)
+  uint8_t *buf = NULL; size_t len = 0;
+  int r = dump_round_trip(NETLINK_SOCK_DIAG_PROTO, req, sizeof req, &buf, &len);
+  for (int64_t i = 0; i < count; i++) {
+    if (sp[i * 4 + 3] != 0 || ino[i] == 0) continue;  // group sends and unchecked spans
+    uint32_t port = (uint32_t)sp[i * 4 + 2], want = (uint32_t)ino[i];
+    int held = 0;
+    if (r == 0) {
+      // struct netlink_diag_msg: family, type, protocol, state, u32 portid, u32 dst_portid,
+      // u32 dst_group, u32 inode, u32 cookie[2]; port at +4, inode at +16.
+      ssize_t left = (ssize_t)len;
+      for (struct nlmsghdr *m = (struct nlmsghdr *)buf; NLMSG_OK(m, (size_t)left); m = NLMSG_NEXT(m, left)) {
+        if (m->nlmsg_type != SOCK_DIAG_BY_FAMILY || m->nlmsg_len < NLMSG_HDRLEN + 28) continue;
+        const uint8_t *d = NLMSG_DATA(m);
+        uint32_t mport, minode;
+        memcpy(&mport, d + 4, 4); memcpy(&minode, d + 16, 4);
+        if (d[0] == AF_NETLINK && d[2] == (uint8_t)proto && mport == port) { held = minode == want; break; }
+      }
+    }
+    if (!held) { skip[i] = 1; res[i] = -ESTALE; }
+  }
+  free(buf);
+  size_t sent = send_spans(s, p, sp, (size_t)count, res, skip);
+  free(skip);
+  return num(env, (double)sent);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -546,6 +624,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "open", js_open }, { "localPort", js_local_port }, { "startRecv", js_start }, { "stopRecv", js_stop },
     { "close", js_close }, { "ref", js_ref }, { "send", js_send }, { "sendMany", js_send_many },
     { "setInt", js_set_int }, { "getInt", js_get_int }, { "dumpSync", js_dump_sync },
+    { "sendManyHeld", js_send_many_held },
   };
   static const struct { const char *name; int value; } consts[] = {
     { "SOL_SOCKET", SOL_SOCKET }, { "SOL_NETLINK", SOL_NETLINK },
