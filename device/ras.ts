@@ -78,11 +78,24 @@ function admit(emu: Emulator, d: Device, bi: number, count: number): boolean {
   return false;
 }
 
+/** A correctable error the storm limiter folded: the block's open window, as it stands now. */
+export interface Folded {
+  block: Block;
+  /** Errors folded into the window so far, this one included. */
+  folded: number;
+  firstTsNs: bigint;
+  lastTsNs: bigint;
+  /** When the window closes and its storm-overflow record is logged (emulator clock, ms). */
+  closesAtMs: number;
+}
+
 /**
  * Record an error as hardware would report it. Counters stay exact even when the storm limiter
  * folds events. Returns the log records produced (possibly none, when folded), or -errno.
+ * `onFold` hears when the error itself was folded into a storm window instead of logged: an
+ * injection is an admin's request and its answer must say so (finding F6/M7).
  */
-export function inject(emu: Emulator, d: Device, inj: Injection): RasEvent[] | number {
+export function inject(emu: Emulator, d: Device, inj: Injection, onFold?: (f: Folded) => void): RasEvent[] | number {
   if (d.state === 'offline') return -ENODEV;
   if (d.state === 'in-reset') return -EBUSY;
   const bi = BLOCKS.indexOf(inj.block);
@@ -102,6 +115,9 @@ export function inject(emu: Emulator, d: Device, inj: Injection): RasEvent[] | n
       address: inj.address ?? 0n, syndrome: inj.syndrome ?? NO_SYNDROME, action: actionFor(inj.block, inj.severity),
       folded: 0, firstTsNs: 0n, lastTsNs: 0n,
     }));
+  } else if (onFold) {
+    const w = d.storms[bi]!;
+    onFold({ block: inj.block, folded: w.folded, firstTsNs: w.firstNs, lastTsNs: w.lastNs, closesAtMs: w.windowStartMs + emu.cfg.stormIntervalMs });
   }
   consequences(emu, d, inj, out);
   return out;

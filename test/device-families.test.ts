@@ -100,6 +100,26 @@ describe('accel: RAS', () => {
     await expect(req(CMD.RAS_INJECT, { devIndex: 0, block: 'dma', severity: 'correctable', count: 0 }))
       .rejects.toMatchObject({ errno: 34, extack: { msg: 'integer out of range' } });
   });
+  test('an injection the storm limiter folds is answered with the window\'s storm-overflow record so far (no seq), not nothing (F6)', async () => {
+    c.close(); t.d.close();
+    t = boot('storm: { burst: 2, interval-ms: 5000 }\ndevices: [{}]');
+    c = t.client();
+    fam = await c.resolve('accel');
+    const inj = (n: number) => req(CMD.RAS_INJECT, { devIndex: 0, block: 'dma', severity: 'correctable', count: n, address: 0x1000 + n, syndrome: new Uint8Array([n]) });
+    for (const n of [1, 1]) expect((await inj(n))[0].event).toEqual([expect.objectContaining({ kind: 'error', seq: expect.anything() })]);
+    const [third] = await inj(3);
+    expect(third.event).toHaveLength(1);
+    const f = third.event![0];
+    expect(f).toMatchObject({ kind: 'storm-overflow', block: 'dma', severity: 'correctable', folded: 3, count: 3, address: 0x1003, syndrome: new Uint8Array([3]) });
+    expect(f.seq).toBeUndefined(); // not in the log yet
+    const [fourth] = await inj(2);
+    expect(fourth.event![0]).toMatchObject({ kind: 'storm-overflow', folded: 5, count: 2 });
+    expect(fourth.event![0].lastTsNs! >= f.firstTsNs!).toBe(true);
+    // The counters have every error; the log has the two records so far, nothing of the folded ones.
+    const [ras] = await req(CMD.RAS_GET, { devIndex: 0 });
+    expect(ras.counter!.find((x) => x.block === 'dma' && x.severity === 'correctable')!.volatile).toBe(7);
+    expect((await dump(CMD.RAS_LOG_GET, { devIndex: 0 })).map((m) => m.event![0].kind)).toEqual(['error', 'error']);
+  });
   test('the log reads back from a cursor, with limits and lost counts', async () => {
     for (let i = 0; i < 5; i++) await req(CMD.RAS_INJECT, { devIndex: 1, block: 'dma', severity: 'deferred' });
     const all = await dump(CMD.RAS_LOG_GET, { devIndex: 1 });

@@ -16,7 +16,7 @@ import { type Accel, ACCEL, CMD, type Event, RAS_FORMAT_VALUES, type RasFormat, 
 import { clearDump, diagnose, getDump, overallHealth, recover, testReporter } from '../health';
 import { type RasEvent, readFrom } from '../log';
 import { type Device, counterIndex, versionList } from '../model';
-import { clearCounters, inject, resetDevice } from '../ras';
+import { type Folded, clearCounters, errorIdOf, inject, resetDevice } from '../ras';
 import { capsAttrs } from './caps';
 import { type Served, dumpByKey, sortedDevices, targetDevice } from './common';
 
@@ -61,6 +61,19 @@ export const eventAttrs = (e: RasEvent): Event => {
     folded: over ? e.folded : undefined, firstTsNs: over ? e.firstTsNs : undefined, lastTsNs: over ? e.lastTsNs : undefined,
   };
 };
+
+/**
+ * The answer to an injection the storm limiter folded: the block's storm-overflow record as it will
+ * be logged when the window closes, so far (`folded`, first and last time), without `seq`, which
+ * only logged records have; count, address and syndrome are the injection's.
+ */
+function foldedAttrs(d: Device, f: Folded, a: Accel): Event {
+  return {
+    devIndex: d.index, tsNs: f.lastTsNs, kind: 'storm-overflow', block: f.block, severity: 'correctable',
+    errorId: errorIdOf(f.block), errorName: f.block, count: a.count ?? 1, address: a.address === undefined ? 0n : BigInt(a.address),
+    syndrome: a.syndrome ?? new Uint8Array(0), action: 'none', folded: f.folded, firstTsNs: f.firstTsNs, lastTsNs: f.lastTsNs,
+  };
+}
 
 /** The server's counters and queues, as stats-get reports them. */
 function serverAttrs(st: ReturnType<typeof serverStats>): Server {
@@ -234,13 +247,19 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
           setErrAttr(c.ext, c.attrs[typeof a.block === 'number' ? ACCEL.BLOCK : ACCEL.SEVERITY], 'unknown block or severity');
           return fail(EINVAL);
         }
+        let folded: Folded | undefined;
         const out = inject(emu, d, {
           block: a.block, severity: a.severity, subBlock: a.subBlock, count: a.count,
           address: a.address === undefined ? undefined : BigInt(a.address), syndrome: a.syndrome,
-        });
+        }, (f) => { folded = f; });
         if (typeof out === 'number') return fail(-out, c.ext, `device ${d.name} is ${d.state}`);
         emu.sync?.(); // durable before it is acknowledged
-        return reply(c, { devIndex: d.index, event: out.map(eventAttrs) });
+        const event = out.map(eventAttrs);
+        // Folded by the storm limiter: the counters have it, the log will have it in the window's
+        // storm-overflow record. Say so rather than answer nothing (F6): that record as it stands,
+        // without a seq (it is not in the log yet), carrying this injection's own fields.
+        if (folded) event.unshift(foldedAttrs(d, folded, a));
+        return reply(c, { devIndex: d.index, event });
       }),
     },
     'ras-log-get': {

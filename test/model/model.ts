@@ -212,7 +212,11 @@ function onAnswer(w: World, s: Sock, m: Message): void {
     }
     return;
   }
-  if (r.settled === 'answered') { violation(w, 'duplicate-answer', `${who(s)} got ${what} after its request was answered`); return; }
+  if (r.settled === 'answered') {
+    // (A reply after its own ACK says the reply was delayed, not lost: told apart in the detail.)
+    violation(w, 'duplicate-answer', `${who(s)} got ${what} after its request was answered${m.type !== NLMSG.ERROR && m.type !== NLMSG.DONE ? ` (a reply after the ${r.dump ? 'DONE' : 'ACK'}, ${Date.now() - (r.settledAt ?? 0)} ms later)` : ''}`);
+    return;
+  }
   const terminal = m.type === NLMSG.ERROR || (r.dump && m.type === NLMSG.DONE);
   if (m.type === NLMSG.ERROR) {
     const h = echoedHeader(m);
