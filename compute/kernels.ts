@@ -1,44 +1,48 @@
-// The GEMM kernels: packing, the 6x1 micro-kernel, the block loops and the C write-back.
+// The GEMM kernels: packing, the 3x2 micro-kernel, the block loops and the C write-back.
 //
-// Every function here is also shipped to worker threads as source text (see worker-source.ts),
+// Every function here is also shipped to worker threads as source text (see kernel-text.ts),
 // so each must be self-contained: no imports (type-only is fine, it is erased), no module-level
 // values, no closures, no nested functions. They may call each other and use the scratch globals.
 //
-// The packed panels live in seven global, read-only Float64Arrays of fixed size. V8 folds a
-// typed array held in a constant global cell into its code: base address and length become
-// immediates, bounds checks on the six A rows share one compare, and loads fuse into the
-// multiplies. Passing the same arrays as arguments measured 1.6x slower (the loop re-checks the
-// map and reloads base/length every iteration).
+// The packed panels live in five global, read-only Float64Arrays of fixed size (three A rows, two
+// B columns). V8 folds a typed array held in a constant global cell into its code: base address
+// and length become immediates, and arrays of equal length indexed alike share one bounds check.
+// Passing the same arrays as arguments measured 1.6x slower (the loop re-checks the map and
+// reloads base/length every iteration).
 
-import type { Src, Task } from './types';
+import type { Task } from './types';
 
 declare const __accelnl_gemm_a0: Float64Array;
 declare const __accelnl_gemm_a1: Float64Array;
 declare const __accelnl_gemm_a2: Float64Array;
-declare const __accelnl_gemm_a3: Float64Array;
-declare const __accelnl_gemm_a4: Float64Array;
-declare const __accelnl_gemm_a5: Float64Array;
-declare const __accelnl_gemm_b: Float64Array;
+declare const __accelnl_gemm_b0: Float64Array;
+declare const __accelnl_gemm_b1: Float64Array;
 declare const __accelnl_gemm_bkey: Float64Array;
 
 /**
- * Block sizes. MR = 6 rows of A per micro-kernel call (6 accumulators + 6 products fill V8's
- * 15 usable xmm registers without spilling); the k loop is unrolled by 4, so packed panels are
- * padded with zeros to a multiple of 4. I8_SHIFT: i8 packs two B columns into one double as
- * lo + hi * 2^I8_SHIFT; see docs/compute.md for the exactness bound (needs 2^14*KC < 2^(SHIFT-1)).
+ * Block sizes. The micro-kernel is MR = 3 rows of A by NR = 2 packed columns of B (a packed column
+ * is a column of op(B) for floats, a pair of columns for i8). I8_SHIFT: i8 with k > 4095 packs two
+ * B columns into one double as lo + hi * 2^I8_SHIFT; see docs/compute.md for the exactness bound
+ * (needs 2^14*KC < 2^(SHIFT-1)).
  */
 export function blocking() {
-  return { MR: 6, KC: 512, MC: 96, NC: 512, ROWS: 1536, I8_SHIFT: 25 };
+  return { MR: 3, NR: 2, KC: 512, MC: 96, NC: 512, ROWS: 1536, I8_SHIFT: 25 };
 }
 
 /**
- * Element counts of the eight scratch arrays: a0..a5 (one row of each A panel), b, and bkey (which
- * block b holds: task id, pc, kc, jc, nc, kind + shift; see runTask).
+ * Element counts of the six scratch arrays: a0..a2 (one row of each A panel), b0, b1 (even and odd
+ * packed columns of the B block), and bkey (which block b0/b1 hold: task id, pc, kc, jc, nc,
+ * kind + shift; see runTask).
  */
 export function scratchSizes(): number[] {
   const bl = blocking();
-  const a = (bl.MC / bl.MR) * bl.KC;
-  return [a, a, a, a, a, a, bl.NC * bl.KC, 6];
+  const a = (bl.MC / bl.MR) * bl.KC, b = (bl.NC / bl.NR) * bl.KC;
+  return [a, a, a, b, b, 6];
+}
+
+/** The scratch globals' names, in scratchSizes() order. */
+export function scratchNames(): string[] {
+  return ['__accelnl_gemm_a0', '__accelnl_gemm_a1', '__accelnl_gemm_a2', '__accelnl_gemm_b0', '__accelnl_gemm_b1', '__accelnl_gemm_bkey'];
 }
 
 /**
@@ -48,10 +52,10 @@ export function scratchSizes(): number[] {
  * as 32-bit displacements, leaving registers free (measured 7.0 -> 8.3 GFLOP/s in a worker).
  */
 export function installScratch(buffers: ArrayBufferLike[] | null): void {
-  const sizes = scratchSizes();
+  const sizes = scratchSizes(), names = scratchNames();
   const g = globalThis as unknown as Record<string, unknown>;
-  for (let r = 0; r < 8; r++) {
-    const name = r < 6 ? '__accelnl_gemm_a' + r : r === 6 ? '__accelnl_gemm_b' : '__accelnl_gemm_bkey';
+  for (let r = 0; r < names.length; r++) {
+    const name = names[r];
     const cur = g[name];
     if (cur === undefined) {
       const arr = buffers !== null ? new Float64Array(buffers[r], 0, sizes[r]) : new Float64Array(sizes[r]);
@@ -64,134 +68,210 @@ export function installScratch(buffers: ArrayBufferLike[] | null): void {
   }
 }
 
-/** Copies kc strided source elements into dst[off..], then zero-pads to kcp. */
-export function packRow(dst: Float64Array, off: number, src: Src, s: number, stride: number, kc: number, kcp: number): void {
-  const end = (off + kc) | 0, pend = (off + kcp) | 0;
-  for (; off < end; off = (off + 1) | 0, s = (s + stride) | 0) dst[off] = src[s];
-  for (; off < pend; off = (off + 1) | 0) dst[off] = 0;
-}
-
-export function zeroRow(dst: Float64Array, off: number, kcp: number): void {
-  const end = (off + kcp) | 0;
-  for (; off < end; off = (off + 1) | 0) dst[off] = 0;
-}
-
 /**
- * Packs op(A)[i0 .. i0+mc) x [pc .. pc+kc) as np panels of 6 rows: row r of panel q goes to
- * global a_r at q*kcp. Rows past mc are zero (their results are computed but never stored).
+ * Packs op(A)[i0 .. i0+mc) x [pc .. pc+kc) as np panels of 3 rows: row r of panel q goes to
+ * global a_r at q*kc. Rows past mc are zero (their results are computed but never stored).
+ * The three rows of a panel are read together: for transA they are adjacent in memory.
  */
-export function packA(t: Task, i0: number, mc: number, np: number, pc: number, kc: number, kcp: number): void {
+export function packA(t: Task, i0: number, mc: number, np: number, pc: number, kc: number): void {
   const a = t.a, lda = t.lda;
-  const stride = t.transA ? lda : 1;
+  const rs = t.transA ? 1 : lda, ps = t.transA ? lda : 1; // steps to the next row and the next k
   for (let q = 0; q < np; q++) {
-    const off = q * kcp;
-    for (let r = 0; r < 6; r++) {
-      const dst = r === 0 ? __accelnl_gemm_a0 : r === 1 ? __accelnl_gemm_a1 : r === 2 ? __accelnl_gemm_a2
-        : r === 3 ? __accelnl_gemm_a3 : r === 4 ? __accelnl_gemm_a4 : __accelnl_gemm_a5;
-      const row = q * 6 + r;
-      if (row >= mc) { zeroRow(dst, off, kcp); continue; }
-      const i = i0 + row;
-      packRow(dst, off, a, t.transA ? pc * lda + i : i * lda + pc, stride, kc, kcp);
+    const row = i0 + q * 3, have = mc - q * 3;
+    let d = q * kc;
+    const end = d + kc;
+    let s = t.transA ? pc * lda + row : row * lda + pc;
+    if (have >= 3) {
+      const s1 = rs, s2 = 2 * rs;
+      for (; d < end; d++, s += ps) {
+        __accelnl_gemm_a0[d] = a[s]; __accelnl_gemm_a1[d] = a[s + s1]; __accelnl_gemm_a2[d] = a[s + s2];
+      }
+    } else if (have === 2) {
+      for (; d < end; d++, s += ps) { __accelnl_gemm_a0[d] = a[s]; __accelnl_gemm_a1[d] = a[s + rs]; __accelnl_gemm_a2[d] = 0; }
+    } else {
+      for (; d < end; d++, s += ps) { __accelnl_gemm_a0[d] = a[s]; __accelnl_gemm_a1[d] = 0; __accelnl_gemm_a2[d] = 0; }
     }
   }
 }
 
-/** Packs op(B)[pc .. pc+kc) x [jc .. jc+nc) column by column: column j at j*kcp of global b. */
-export function packB(t: Task, pc: number, kc: number, kcp: number, jc: number, nc: number): void {
-  const b = t.b, ldb = t.ldb, dst = __accelnl_gemm_b;
+/**
+ * Packs op(B)[pc .. pc+kc) x [jc .. jc+nc) in column pairs: column 2jj to global b0 and column
+ * 2jj + 1 to b1, both at jj*kc (b1 zero past nc).
+ */
+export function packB(t: Task, pc: number, kc: number, jc: number, nc: number): void {
+  const b = t.b, ldb = t.ldb, pairs = (nc + 1) >> 1;
   if (t.transB) {
     // op(B) column j is stored row jc+j of B: contiguous.
-    for (let j = 0; j < nc; j++) packRow(dst, j * kcp, b, (jc + j) * ldb + pc, 1, kc, kcp);
+    for (let jj = 0; jj < pairs; jj++) {
+      const j = jc + 2 * jj, hasHi = 2 * jj + 1 < nc;
+      let s = j * ldb + pc, d = jj * kc;
+      const end = d + kc;
+      if (hasHi) for (; d < end; d++, s++) { __accelnl_gemm_b0[d] = b[s]; __accelnl_gemm_b1[d] = b[s + ldb]; }
+      else for (; d < end; d++, s++) { __accelnl_gemm_b0[d] = b[s]; __accelnl_gemm_b1[d] = 0; }
+    }
     return;
   }
-  // Row-major B: 8 source rows at a time, so each column receives a whole cache line per pass
+  // Row-major B: 8 source rows at a time, so each column pair receives whole cache lines per pass
   // while the 8 rows being read stay in L1.
-  for (let p0 = 0; p0 < kcp; p0 += 8) {
-    const pe = Math.min(kc, p0 + 8), pz = Math.min(kcp, p0 + 8);
-    for (let j = 0; j < nc; j++) {
-      let s = (pc + p0) * ldb + jc + j, d = j * kcp + p0, p = p0;
-      for (; p < pe; p++, s += ldb, d++) dst[d] = b[s];
-      for (; p < pz; p++, d++) dst[d] = 0;
+  for (let p0 = 0; p0 < kc; p0 += 8) {
+    const pe = Math.min(kc, p0 + 8);
+    for (let jj = 0; jj < pairs; jj++) {
+      let s = (pc + p0) * ldb + jc + 2 * jj, d = jj * kc + p0;
+      const end = d + (pe - p0);
+      if (2 * jj + 1 < nc) for (; d < end; d++, s += ldb) { __accelnl_gemm_b0[d] = b[s]; __accelnl_gemm_b1[d] = b[s + 1]; }
+      else for (; d < end; d++, s += ldb) { __accelnl_gemm_b0[d] = b[s]; __accelnl_gemm_b1[d] = 0; }
     }
   }
 }
 
 /**
- * i8: packs op(B) columns in pairs into one double, lo + hi * 2^SHIFT (hi = 0 past nc).
- * Pair jj (columns 2jj, 2jj+1) goes to jj*kcp. Every value is a small integer: exact.
+ * i8: packs op(B) columns in pairs into one double, lo + hi * 2^shift (hi = 0 past nc): packed
+ * column u holds columns 2u and 2u + 1, and goes to b0 (u even) or b1 (u odd) at (u >> 1)*kc, so
+ * the 3x2 kernel takes two packed columns (four columns of C) at a time. Every value is a small
+ * integer: exact.
  */
-export function packBI8(t: Task, pc: number, kc: number, kcp: number, jc: number, nc: number, shift: number): void {
-  const b = t.b, ldb = t.ldb, dst = __accelnl_gemm_b;
-  const scale = Math.pow(2, shift), pairs = (nc + 1) >> 1;
+export function packBI8(t: Task, pc: number, kc: number, jc: number, nc: number, shift: number): void {
+  const b = t.b, ldb = t.ldb;
+  const scale = Math.pow(2, shift), units = (nc + 1) >> 1, quads = (units + 1) >> 1;
   const cs = t.transB ? ldb : 1, ps = t.transB ? 1 : ldb;
-  for (let jj = 0; jj < pairs; jj++) {
-    const j = jc + 2 * jj, hasHi = 2 * jj + 1 < nc;
-    let s = t.transB ? j * ldb + pc : pc * ldb + j, d = jj * kcp;
-    for (let p = 0; p < kc; p++, s += ps, d++) dst[d] = b[s] + (hasHi ? b[s + cs] * scale : 0);
-    for (let p = kc; p < kcp; p++, d++) dst[d] = 0;
+  for (let u = 0; u < 2 * quads; u++) {
+    const j = jc + 2 * u, d0 = (u >> 1) * kc, end = d0 + kc;
+    const dst = (u & 1) === 0 ? __accelnl_gemm_b0 : __accelnl_gemm_b1;
+    if (u >= units) { for (let d = d0; d < end; d++) dst[d] = 0; continue; }
+    let s = t.transB ? j * ldb + pc : pc * ldb + j;
+    if (2 * u + 1 < nc) for (let d = d0; d < end; d++, s += ps) dst[d] = b[s] + b[s + cs] * scale;
+    else for (let d = d0; d < end; d++, s += ps) dst[d] = b[s];
   }
 }
 
 /**
- * The micro-kernel: six dot products of length kcp (a multiple of 4) between packed A rows
- * a0..a5 at ia and the packed B column at ib, summed in ascending k order into out[0..5].
- * Unrolled by 4; all index math is int32.
+ * The micro-kernel: the 3 x 2 dot products of length kc between packed A rows a0..a2 at ia and the
+ * packed B columns b0, b1 at ib, each summed in ascending k order, into out[2r + c]. Per k step:
+ * 5 loads, 6 multiplies, 6 adds; 6 accumulators + 5 operands leave V8 enough xmm registers. Not
+ * unrolled: TurboFan hoists an unrolled body's loads, and the operands then spill (docs/compute.md).
  */
-export function dot6(kcp: number, ia: number, ib: number, out: Float64Array): void {
-  const end = (ia + kcp) | 0;
-  let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0;
-  for (; ia < end; ia = (ia + 4) | 0, ib = (ib + 4) | 0) {
-    const b0 = __accelnl_gemm_b[ib], b1 = __accelnl_gemm_b[(ib + 1) | 0];
-    const b2 = __accelnl_gemm_b[(ib + 2) | 0], b3 = __accelnl_gemm_b[(ib + 3) | 0];
-    c0 += __accelnl_gemm_a0[ia] * b0; c1 += __accelnl_gemm_a1[ia] * b0; c2 += __accelnl_gemm_a2[ia] * b0;
-    c3 += __accelnl_gemm_a3[ia] * b0; c4 += __accelnl_gemm_a4[ia] * b0; c5 += __accelnl_gemm_a5[ia] * b0;
-    const i1 = (ia + 1) | 0;
-    c0 += __accelnl_gemm_a0[i1] * b1; c1 += __accelnl_gemm_a1[i1] * b1; c2 += __accelnl_gemm_a2[i1] * b1;
-    c3 += __accelnl_gemm_a3[i1] * b1; c4 += __accelnl_gemm_a4[i1] * b1; c5 += __accelnl_gemm_a5[i1] * b1;
-    const i2 = (ia + 2) | 0;
-    c0 += __accelnl_gemm_a0[i2] * b2; c1 += __accelnl_gemm_a1[i2] * b2; c2 += __accelnl_gemm_a2[i2] * b2;
-    c3 += __accelnl_gemm_a3[i2] * b2; c4 += __accelnl_gemm_a4[i2] * b2; c5 += __accelnl_gemm_a5[i2] * b2;
-    const i3 = (ia + 3) | 0;
-    c0 += __accelnl_gemm_a0[i3] * b3; c1 += __accelnl_gemm_a1[i3] * b3; c2 += __accelnl_gemm_a2[i3] * b3;
-    c3 += __accelnl_gemm_a3[i3] * b3; c4 += __accelnl_gemm_a4[i3] * b3; c5 += __accelnl_gemm_a5[i3] * b3;
+export function dot3x2(kc: number, ia: number, ib: number, out: Float64Array): void {
+  const end = (ia + kc) | 0;
+  let c00 = 0, c01 = 0, c10 = 0, c11 = 0, c20 = 0, c21 = 0;
+  for (; ia < end; ia = (ia + 1) | 0, ib = (ib + 1) | 0) {
+    const x0 = __accelnl_gemm_b0[ib], x1 = __accelnl_gemm_b1[ib];
+    const y0 = __accelnl_gemm_a0[ia], y1 = __accelnl_gemm_a1[ia], y2 = __accelnl_gemm_a2[ia];
+    c00 += y0 * x0; c01 += y0 * x1;
+    c10 += y1 * x0; c11 += y1 * x1;
+    c20 += y2 * x0; c21 += y2 * x1;
   }
-  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3; out[4] = c4; out[5] = c5;
-}
-
-/** Float block: W[6q+r][j] += dot6 over every packed column j and row panel q. */
-export function macroF(ncols: number, np: number, kcp: number, w: Float64Array, wi0: number, ldw: number, out: Float64Array): void {
-  for (let j = 0; j < ncols; j++) {
-    const ib = j * kcp;
-    for (let q = 0; q < np; q++) {
-      dot6(kcp, q * kcp, ib, out);
-      let wi = wi0 + q * 6 * ldw + j;
-      w[wi] += out[0]; wi += ldw; w[wi] += out[1]; wi += ldw; w[wi] += out[2]; wi += ldw;
-      w[wi] += out[3]; wi += ldw; w[wi] += out[4]; wi += ldw; w[wi] += out[5];
-    }
-  }
+  out[0] = c00; out[1] = c01; out[2] = c10; out[3] = c11; out[4] = c20; out[5] = c21;
 }
 
 /**
- * i8 block: each dot6 sum is T = lo + hi * 2^shift for a column pair. With |lo| < 2^(shift-1),
- * hi = round(T / 2^shift) and lo = T - hi * 2^shift, all exact in float64.
+ * Float block: for every pair jj of packed columns and row panel q, the six dot3x2 sums of this k
+ * block go to W or straight to C, by `mode`: 0 W = sums (first of several k blocks: W needs no
+ * zeroing), 1 W += sums, 2 C from the sums (k is one block: W is not used), 3 C from W + sums (last
+ * k block). C = alpha * S + beta * C for the rows and columns that exist (row < rowEnd, column <
+ * ncols); beta = 0 never reads C. The sums are never -0 (they start at +0), so W = sums is what
+ * 0 + sums was. W has an even number of columns and whole panels of rows, so it needs no edge test.
  */
-export function macroI8(pairs: number, np: number, kcp: number, w: Float64Array, wi0: number, ldw: number, out: Float64Array, shift: number): void {
-  const scale = Math.pow(2, shift), inv = Math.pow(2, -shift);
+export function macroF(ncols: number, np: number, kc: number, w: Float64Array, wi0: number, ldw: number, out: Float64Array,
+  mode: number, t: Task, row0: number, rowEnd: number, jc: number): void {
+  const c = t.c, ldc = t.ldc, alpha = t.alpha, beta = t.beta, pairs = (ncols + 1) >> 1;
   for (let jj = 0; jj < pairs; jj++) {
-    const ib = jj * kcp;
+    const ib = jj * kc, cols = Math.min(2, ncols - 2 * jj);
     for (let q = 0; q < np; q++) {
-      dot6(kcp, q * kcp, ib, out);
-      let wi = wi0 + q * 6 * ldw + 2 * jj;
-      for (let r = 0; r < 6; r++, wi += ldw) {
-        const s = out[r], hi = Math.round(s * inv);
-        w[wi] += s - hi * scale;
-        w[wi + 1] += hi;
+      dot3x2(kc, q * kc, ib, out);
+      const wq = wi0 + q * 3 * ldw + 2 * jj;
+      if (mode === 0) {
+        w[wq] = out[0]; w[wq + 1] = out[1]; w[wq + ldw] = out[2]; w[wq + ldw + 1] = out[3];
+        w[wq + 2 * ldw] = out[4]; w[wq + 2 * ldw + 1] = out[5];
+      } else if (mode === 1) {
+        w[wq] += out[0]; w[wq + 1] += out[1]; w[wq + ldw] += out[2]; w[wq + ldw + 1] += out[3];
+        w[wq + 2 * ldw] += out[4]; w[wq + 2 * ldw + 1] += out[5];
+      } else {
+        const i0 = row0 + q * 3, rows = Math.min(3, rowEnd - i0);
+        for (let r = 0; r < rows; r++) {
+          const ci = (i0 + r) * ldc + jc + 2 * jj, wi = wq + r * ldw;
+          for (let u = 0; u < cols; u++) {
+            const s = mode === 2 ? out[2 * r + u] : w[wi + u] + out[2 * r + u];
+            c[ci + u] = beta === 0 ? alpha * s : alpha * s + beta * c[ci + u];
+          }
+        }
       }
     }
   }
 }
 
-/** C[i][j] = alpha * W + beta * C over rows [s0, s1) and columns [jc, jc+nc); beta = 0 never reads C. */
+/**
+ * i8 with k <= 4095, packed pair sums T = X + 2^shift * Y (see runTask): like macroF over packed
+ * columns (units), with mode 2 and 3 decoding T once per element pair of C: Y = round(T / 2^shift),
+ * exact since |X| < 2^(shift-1) leaves no tie, computed as (T * 2^-shift + 1.5 * 2^52) - 1.5 * 2^52
+ * (round to nearest; |Y| < 2^26); X = T - Y * 2^shift. C[.][2u] gets X and C[.][2u + 1] gets Y (if
+ * that column exists), wrapped to int32: (imul(alpha, S) + imul(beta, C)) | 0.
+ */
+export function macroPairs(nc: number, np: number, kc: number, w: Float64Array, wi0: number, ldw: number, out: Float64Array,
+  mode: number, t: Task, row0: number, rowEnd: number, jc: number, shift: number): void {
+  const c = t.c, ldc = t.ldc, alpha = t.alpha, beta = t.beta;
+  const scale = Math.pow(2, shift), inv = Math.pow(2, -shift), magic = 6755399441055744;
+  const units = (nc + 1) >> 1, quads = (units + 1) >> 1;
+  for (let jj = 0; jj < quads; jj++) {
+    const ib = jj * kc, cols = Math.min(4, nc - 4 * jj);
+    for (let q = 0; q < np; q++) {
+      dot3x2(kc, q * kc, ib, out);
+      const wq = wi0 + q * 3 * ldw + 2 * jj;
+      if (mode === 0) {
+        w[wq] = out[0]; w[wq + 1] = out[1]; w[wq + ldw] = out[2]; w[wq + ldw + 1] = out[3];
+        w[wq + 2 * ldw] = out[4]; w[wq + 2 * ldw + 1] = out[5];
+      } else if (mode === 1) {
+        w[wq] += out[0]; w[wq + 1] += out[1]; w[wq + ldw] += out[2]; w[wq + ldw + 1] += out[3];
+        w[wq + 2 * ldw] += out[4]; w[wq + 2 * ldw + 1] += out[5];
+      } else {
+        const i0 = row0 + q * 3, rows = Math.min(3, rowEnd - i0);
+        for (let r = 0; r < rows; r++) {
+          const ci = (i0 + r) * ldc + jc + 4 * jj, wi = wq + r * ldw;
+          for (let e = 0; e < cols; e += 2) {
+            const T = mode === 2 ? out[2 * r + (e >> 1)] : w[wi + (e >> 1)] + out[2 * r + (e >> 1)];
+            const hi = (T * inv + magic) - magic, lo = T - hi * scale;
+            if (beta === 0) {
+              c[ci + e] = Math.imul(alpha, lo | 0);
+              if (e + 1 < cols) c[ci + e + 1] = Math.imul(alpha, hi | 0);
+            } else {
+              c[ci + e] = (Math.imul(alpha, lo | 0) + Math.imul(beta, c[ci + e])) | 0;
+              if (e + 1 < cols) c[ci + e + 1] = (Math.imul(alpha, hi | 0) + Math.imul(beta, c[ci + e + 1])) | 0;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * i8 with k > 4095: each k block's packed sums T = lo + hi * 2^shift are decoded right away (with
+ * |lo| < 2^(shift-1), hi = round(T / 2^shift) and lo = T - hi * 2^shift, all exact in float64) and
+ * added into W, which is in columns of C (W[.][2u] += lo, W[.][2u + 1] += hi). W rows are padded to a
+ * multiple of 4 columns, so a kernel's second packed column past the edge lands in the padding.
+ */
+export function macroI8(nc: number, np: number, kc: number, w: Float64Array, wi0: number, ldw: number, out: Float64Array, shift: number): void {
+  const scale = Math.pow(2, shift), inv = Math.pow(2, -shift);
+  const units = (nc + 1) >> 1, quads = (units + 1) >> 1;
+  for (let jj = 0; jj < quads; jj++) {
+    const ib = jj * kc;
+    for (let q = 0; q < np; q++) {
+      dot3x2(kc, q * kc, ib, out);
+      for (let r = 0; r < 3; r++) {
+        for (let u = 0; u < 2; u++) {
+          const wi = wi0 + (q * 3 + r) * ldw + 4 * jj + 2 * u;
+          const s = out[2 * r + u], hi = Math.round(s * inv);
+          w[wi] += s - hi * scale;
+          w[wi + 1] += hi;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * C[i][j] = alpha * W + beta * C over rows [s0, s1) and columns [jc, jc+nc); beta = 0 never reads C.
+ * Only i8 with k > 4095 goes through W and this pass; every other call writes C in macroF / macroPairs.
+ */
 export function writeBack(t: Task, s0: number, s1: number, jc: number, nc: number, w: Float64Array, ldw: number): void {
   const c = t.c, ldc = t.ldc, alpha = t.alpha, beta = t.beta;
   for (let i = s0; i < s1; i++) {
@@ -205,33 +285,6 @@ export function writeBack(t: Task, s0: number, s1: number, jc: number, nc: numbe
       for (; ci < end; ci++, wi++) c[ci] = alpha * w[wi];
     } else {
       for (; ci < end; ci++, wi++) c[ci] = alpha * w[wi] + beta * c[ci];
-    }
-  }
-}
-
-/**
- * i8 with k <= 4095 (see runTask): W holds, per column pair jj at column jj, the exact packed sum
- * T = X + 2^shift * Y over all of k. Decodes it (|X| < 2^(shift-1), so Y = round(T / 2^shift) with no
- * tie) and writes C[.][2jj] from X and C[.][2jj+1] from Y like writeBack.
- */
-export function writeBackPairs(t: Task, s0: number, s1: number, jc: number, nc: number, w: Float64Array, ldw: number, shift: number): void {
-  const c = t.c, ldc = t.ldc, alpha = t.alpha, beta = t.beta;
-  const scale = Math.pow(2, shift), inv = Math.pow(2, -shift), pairs = nc >> 1, odd = nc & 1;
-  for (let i = s0; i < s1; i++) {
-    let wi = (i - s0) * ldw, ci = i * ldc + jc;
-    const end = ci + 2 * pairs;
-    for (; ci < end; ci += 2, wi++) {
-      const T = w[wi], hi = Math.round(T * inv), lo = T - hi * scale;
-      if (beta === 0) { c[ci] = Math.imul(alpha, lo | 0); c[ci + 1] = Math.imul(alpha, hi | 0); }
-      else {
-        c[ci] = (Math.imul(alpha, lo | 0) + Math.imul(beta, c[ci])) | 0;
-        c[ci + 1] = (Math.imul(alpha, hi | 0) + Math.imul(beta, c[ci + 1])) | 0;
-      }
-    }
-    if (odd !== 0) {
-      // The last column had no partner: its pair's high half is 0, so T is X alone.
-      const lo = w[wi];
-      c[ci] = beta === 0 ? Math.imul(alpha, lo | 0) : (Math.imul(alpha, lo | 0) + Math.imul(beta, c[ci])) | 0;
     }
   }
 }
@@ -251,48 +304,56 @@ export function scaleC(t: Task): void {
 /**
  * Computes the task's C rectangle. Loop order (GotoBLAS): row strips of ROWS, column blocks of
  * NC, k blocks of KC (pack B once), row blocks of MC (pack A), then the micro-kernel sweep.
- * W is float64 scratch for one strip x NC block; it is reused if big enough, and returned so
- * the caller can keep it.
+ * W is float64 scratch for one strip x NC block, needed only when k spans several KC blocks; it is
+ * reused if big enough, and returned so the caller can keep it.
  */
 export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
   const bl = blocking();
   const MR = bl.MR, KC = bl.KC, MC = bl.MC, NC = bl.NC, ROWS = bl.ROWS;
   if (t.m1 <= t.m0 || t.n1 <= t.n0) return ws;
   if (t.alpha === 0 || t.k === 0) { scaleC(t); return ws; }
-  // i8 with k <= 4095: pack B pairs with shift 27 and keep the packed sums in W over all of k
-  // (exact: 2^14 * k < 2^26 and 2^14 * k * (2^27 + 1) < 2^53), decoding once per element of C in
-  // writeBackPairs; longer k decodes every KC block (macroI8) with I8_SHIFT. Packed, a W row holds
+  // i8 with k <= 4095: pack B pairs with shift 27 and keep the packed sums over all of k (exact:
+  // 2^14 * k < 2^26 and 2^14 * k * (2^27 + 1) < 2^53), decoding once per element of C in
+  // macroPairs; longer k decodes every KC block (macroI8) with I8_SHIFT. Packed, a W row holds
   // one double per column pair, so it is half as wide.
-  const pairsInW = t.kind === 1 && t.k <= 4095;
-  const shift = pairsInW ? 27 : bl.I8_SHIFT;
+  const pairs = t.kind === 1 && t.k <= 4095;
+  const shift = pairs ? 27 : bl.I8_SHIFT;
+  // Floats and packed pairs write C from the last k block's sums (macroF / macroPairs): W holds the
+  // sums of the earlier blocks, so it is needed only when k > KC. Long-k i8 decodes every block
+  // into W (macroI8), zeroed first, and writes C after (writeBack).
+  const direct = t.kind === 0 || pairs;
   const cols = Math.min(NC, t.n1 - t.n0);
-  const ldw = pairsInW ? (cols + 1) >> 1 : (cols + 1) & ~1;
-  const need = Math.ceil(Math.min(ROWS, t.m1 - t.m0) / MR) * MR * ldw;
-  const w = ws !== null && ws.length >= need ? ws : new Float64Array(need);
+  // W columns: one per packed column, rounded up to the kernel's two (four C columns for long-k i8).
+  const ldw = pairs ? (((cols + 1) >> 1) + 1) & ~1 : t.kind === 1 ? (cols + 3) & ~3 : (cols + 1) & ~1;
+  const need = direct && t.k <= KC ? 0 : Math.ceil(Math.min(ROWS, t.m1 - t.m0) / MR) * MR * ldw;
+  const w = need === 0 ? ws : ws !== null && ws.length >= need ? ws : new Float64Array(need);
+  const wk = w === null ? new Float64Array(0) : w;
   const out = new Float64Array(6);
   for (let s0 = t.m0; s0 < t.m1; s0 += ROWS) {
     const s1 = Math.min(t.m1, s0 + ROWS), rows = s1 - s0;
     for (let jc = t.n0; jc < t.n1; jc += NC) {
       const nc = Math.min(NC, t.n1 - jc);
-      w.fill(0, 0, Math.ceil(rows / MR) * MR * ldw);
+      if (!direct) wk.fill(0, 0, Math.ceil(rows / MR) * MR * ldw);
       for (let pc = 0; pc < t.k; pc += KC) {
-        const kc = Math.min(KC, t.k - pc), kcp = (kc + 3) & ~3;
+        const kc = Math.min(KC, t.k - pc);
+        const last = pc + KC >= t.k;
+        const mode = last ? (pc === 0 ? 2 : 3) : pc === 0 ? 0 : 1;
         // A pool call's chunks (same id) on one worker share B's blocks: pack each once. Id 0 never matches.
         const key = __accelnl_gemm_bkey;
         if (t.id === 0 || key[0] !== t.id || key[1] !== pc || key[2] !== kc || key[3] !== jc || key[4] !== nc || key[5] !== t.kind + shift) {
           key[0] = 0; // invalid while packing
-          if (t.kind === 1) packBI8(t, pc, kc, kcp, jc, nc, shift); else packB(t, pc, kc, kcp, jc, nc);
+          if (t.kind === 1) packBI8(t, pc, kc, jc, nc, shift); else packB(t, pc, kc, jc, nc);
           key[1] = pc; key[2] = kc; key[3] = jc; key[4] = nc; key[5] = t.kind + shift; key[0] = t.id;
         }
         for (let ic = 0; ic < rows; ic += MC) {
           const mc = Math.min(MC, rows - ic), np = Math.ceil(mc / MR);
-          packA(t, s0 + ic, mc, np, pc, kc, kcp);
-          if (pairsInW) macroF((nc + 1) >> 1, np, kcp, w, ic * ldw, ldw, out);
-          else if (t.kind === 1) macroI8((nc + 1) >> 1, np, kcp, w, ic * ldw, ldw, out, shift);
-          else macroF(nc, np, kcp, w, ic * ldw, ldw, out);
+          packA(t, s0 + ic, mc, np, pc, kc);
+          if (pairs) macroPairs(nc, np, kc, wk, ic * ldw, ldw, out, mode, t, s0 + ic, s1, jc, shift);
+          else if (t.kind === 1) macroI8(nc, np, kc, wk, ic * ldw, ldw, out, shift);
+          else macroF(nc, np, kc, wk, ic * ldw, ldw, out, mode, t, s0 + ic, s1, jc);
         }
       }
-      if (pairsInW) writeBackPairs(t, s0, s1, jc, nc, w, ldw, shift); else writeBack(t, s0, s1, jc, nc, w, ldw);
+      if (!direct) writeBack(t, s0, s1, jc, nc, wk, ldw);
     }
   }
   return w;
@@ -358,7 +419,7 @@ export function warmUp(rounds: number): void {
 
 /** Every function above, in an order where each is declared before the worker script runs. */
 export const KERNEL_FUNCTIONS = [
-  blocking, scratchSizes, installScratch, packRow, zeroRow, packA, packB, packBI8, dot6, macroF, macroI8, writeBack, writeBackPairs,
+  blocking, scratchSizes, scratchNames, installScratch, packA, packB, packBI8, dot3x2, macroF, macroPairs, macroI8, writeBack,
   scaleC, runTask,
   runClaims, warmUp,
 ];

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { gemm } from '../../compute';
 import type { GemmDesc } from '../../compute';
-import { expectMatches, makeDesc, mismatches, refFloat } from './reference';
+import { expectMatches, makeDesc, withTail, mismatches, refFloat } from './reference';
 
 const run = (d: GemmDesc) => { gemm(d); };
 const DTYPES = ['f32', 'f64'] as const;
@@ -90,6 +90,26 @@ describe.each(DTYPES)('gemm %s', (dtype) => {
       expect(d.c[i * n + 4]).toBe(-Infinity);
       expect(Number.isFinite(d.c[i * n + 0])).toBe(true);
     }
+  });
+
+  // The 3x2 micro-kernel's edge tiles: every m and n residue (rows past m and the second column of
+  // a pair past n are computed but never stored), one k step, and k across two KC blocks (W, then C).
+  test('edge tiles: m = 1..7 x n = 1..5, k = 1, 2, 513, transposes, padding, beta', () => {
+    for (const k of [1, 2, 513]) {
+      for (let m = 1; m <= 7; m++) {
+        for (let n = 1; n <= 5; n++) {
+          const transA = (m + n) % 2 === 0, transB = (m * n) % 3 === 0;
+          expectMatches(withTail(makeDesc({ dtype, m, n, k, transA, transB, padA: 1, padB: 2, padC: 3, alpha: -1.5, beta: 0.75, seed: m * 100 + n * 10 + k })), run);
+        }
+      }
+    }
+  });
+
+  // Three k blocks (first: W = sums, middle: W += sums, last: C from W + sums), two column blocks
+  // (n > NC), rows not a multiple of 3, with and without beta.
+  test.each([[0], [-0.5]])('k over three KC blocks, n over two NC blocks, beta=%f', (beta) => {
+    expectMatches(withTail(makeDesc({ dtype, m: 23, n: 515, k: 1030, padA: 1, padB: 1, padC: 2, alpha: 0.5, beta, seed: 515 })), run);
+    expectMatches(withTail(makeDesc({ dtype, m: 10, n: 7, k: 1537, transA: true, transB: true, beta, seed: 1537 })), run);
   });
 
   test('alpha = 0 does not read A or B (BLAS quick return)', () => {

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { blocking, gemm } from '../../compute';
 import type { GemmDesc, GemmI8 } from '../../compute';
-import { expectMatches, makeDesc, mismatches, refI8 } from './reference';
+import { expectMatches, makeDesc, withTail, mismatches, refI8 } from './reference';
 
 const run = (d: GemmDesc) => { gemm(d); };
 
@@ -53,6 +53,26 @@ describe('gemm i8', () => {
       expect(d.c[i * n + 2]).toBe(-16256 * k);
       expect(d.c[i * n + 3]).toBe(1250 * -16256 + 1250 * 16384);
     }
+  });
+
+  // The 3x2 kernel over packed column pairs covers four columns of C: every n residue mod 4 (a
+  // missing second column of a pair, a missing second pair), every m residue mod 3, one k step, and
+  // k over two KC blocks (packed sums kept in W, decoded once).
+  test('edge tiles: m = 1..7 x n = 1..9, k = 1, 3, 600, transposes, padding, alpha and beta', () => {
+    for (const k of [1, 3, 600]) {
+      for (let m = 1; m <= 7; m++) {
+        for (let n = 1; n <= 9; n++) {
+          const transA = (m + n) % 2 === 1, transB = (m + n + k) % 3 === 0;
+          expectMatches(withTail(makeDesc({ dtype: 'i8', m, n, k, transA, transB, padA: 2, padB: 1, padC: 2, alpha: 3, beta: -2, seed: m * 100 + n * 10 + k })), run);
+        }
+      }
+    }
+  });
+
+  // k > 4095 decodes every KC block into W in columns of C (macroI8): every n residue mod 4, so the
+  // kernel's second packed column is sometimes past the edge and must not be written into W.
+  test.each([[1], [2], [3], [4], [5], [6], [7]])('k = 4100 (decoded per block), n = %i, m = 4: exact', (n) => {
+    expectMatches(withTail(makeDesc({ dtype: 'i8', m: 4, n, k: 4100, padC: 1, beta: 1, seed: n })), run);
   });
 
   test('sums beyond int32 wrap modulo 2^32, as int32_t arithmetic in C would', () => {

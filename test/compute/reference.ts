@@ -153,6 +153,27 @@ export function paddingIntact(d: GemmDesc): boolean {
   return true;
 }
 
+/**
+ * The same problem with C in a longer array whose `extra` elements after its m rows hold the padding
+ * sentinel: a kernel writing rows past m (an edge tile's missing rows) shows there. (A subarray view
+ * would not do: a typed array drops stores past its own length.)
+ */
+export function withTail<D extends GemmDesc>(d: D, extra = 64): D {
+  const ldc = d.ldc ?? d.n, len = d.m * ldc;
+  const Ctor = d.c.constructor as new (n: number) => D['c'];
+  const c = new Ctor(len + extra);
+  c.set(d.c.subarray(0, len));
+  c.fill(d.dtype === 'i8' ? 0x5eed : 12345.5, len);
+  return { ...d, c };
+}
+
+/** True if every element of C after its m rows still holds the sentinel (see withTail). */
+export function tailIntact(d: GemmDesc): boolean {
+  const sentinel = d.dtype === 'i8' ? 0x5eed : 12345.5;
+  for (let i = d.m * (d.ldc ?? d.n); i < d.c.length; i++) if (d.c[i] !== sentinel) return false;
+  return true;
+}
+
 /** Runs `fn` on the descriptor and checks it against the reference (and C padding). */
 export function expectMatches(d: GemmDesc, run: (d: GemmDesc) => void): void {
   const before = Array.from(d.c);
@@ -160,4 +181,5 @@ export function expectMatches(d: GemmDesc, run: (d: GemmDesc) => void): void {
   const ref = d.dtype === 'i8' ? refI8(d, before) : refFloat(d, before);
   expect(mismatches(d, ref)).toEqual([]);
   expect(paddingIntact(d)).toBe(true);
+  expect(tailIntact(d)).toBe(true);
 }
