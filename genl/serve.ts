@@ -3,8 +3,11 @@ import { type Family } from './family';
 import { ctrlNotifier, nlctrlFamily } from './nlctrl';
 import { GENL_ID_CTRL } from './consts';
 import { register, unregister } from './registry';
-import { type Server, type ServerOptions, attach, createServer, flush, receiveBatch } from './server';
-import { type SocketSource, procHolds } from './clients';
+import {
+  type Server, type ServerOptions, attach, createServer, detach, flush, hasSocketTable, receiveBatch, registryOf, useKernelSockets,
+  useSocketTable,
+} from './server';
+import type { SocketSource } from './clients';
 import { querySockets } from './sockdiag';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
 import { type Sweeper, startSweeper } from './sweep';
@@ -21,8 +24,8 @@ export interface ServerBinding {
 /** A server with nlctrl (id 0x10) and its notify group, ready for more families. */
 export function createGenlServer(o: ServerOptions = {}): Server {
   const srv = createServer(o);
-  const ctrl = register(srv.registry, nlctrlFamily(srv));
-  srv.registry.listeners.push(ctrlNotifier(srv, ctrl));
+  const ctrl = register(registryOf(srv), nlctrlFamily(srv));
+  registryOf(srv).listeners.push(ctrlNotifier(srv, ctrl));
   return srv;
 }
 
@@ -46,25 +49,26 @@ export function serve(srv: Server, o: {
   attach(srv, socket);
   // Clients are told apart by the kernel's socket table (sock_diag), unless the transport is not
   // the kernel's (the in-process hub brings its own table, or `alive`).
-  if (o.sockets) srv.clients.source = o.sockets;
-  else if (!o.open && !srv.clients.source) {
-    srv.clients.source = () => querySockets(NETLINK_USERSOCK)?.table;
-    srv.clients.holds = procHolds; // the kernel's sockets: /proc/PID/fd tells who holds one
-    srv.heldSends = true;          // and the socket's sendManyHeld can check them as it sends
+  if (o.sockets) useSocketTable(srv, o.sockets);
+  else if (!o.open && !hasSocketTable(srv)) {
+    // The kernel's sockets: /proc/PID/fd tells who holds one, and the socket's sendManyHeld checks
+    // them as it sends.
+    useKernelSockets(srv, () => querySockets(NETLINK_USERSOCK)?.table);
   }
-  const sweeper = startSweeper(srv, { alive: o.alive ?? (o.open && !srv.clients.source ? () => undefined : undefined) });
+  const sweeper = startSweeper(srv, { alive: o.alive ?? (o.open && !hasSocketTable(srv) ? () => undefined : undefined) });
   return {
     srv, socket, sweeper,
     close() {
       // A clean shutdown says so, as the kernel does when a module unloads: DELFAMILY (and
       // DELMCAST_GRP) on nlctrl's notify group for every family but nlctrl, sent before the socket goes.
-      for (const f of [...srv.registry.byId.values()]) if (f.id !== GENL_ID_CTRL) unregister(srv.registry, f);
+      const reg = registryOf(srv);
+      for (const f of [...reg.byId.values()]) if (f.id !== GENL_ID_CTRL) unregister(reg, f);
       flush(srv);
-      sweeper.stop(); socket.close(); srv.socket = undefined; srv.dumps.clear(); srv.backlog.clear(); srv.backlogBytes = 0;
+      sweeper.stop(); socket.close(); detach(srv);
     },
   };
 }
 
 export function addFamily(srv: Server, fam: Family): Family {
-  return register(srv.registry, fam);
+  return register(registryOf(srv), fam);
 }

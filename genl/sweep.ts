@@ -4,7 +4,7 @@
 // gone or whose port another socket holds now; dropping frees what they held.
 import * as fs from 'fs';
 import { type SocketClient, drop, sweepClients } from './clients';
-import { type Server } from './server';
+import { type Server, clientTableOf } from './server';
 
 /** Port ids bound on `protocol` right now, or undefined when /proc/net/netlink cannot be read. */
 export function boundPorts(protocol: number): Set<number> | undefined {
@@ -31,7 +31,7 @@ export interface Sweeper {
  */
 export function startSweeper(srv: Server, o: { everyMs?: number; alive?: (ports: Set<number>) => Set<number> | undefined } = {}): Sweeper {
   const run = (): void => {
-    const t = srv.clients;
+    const t = clientTableOf(srv);
     if (!t.byPort.size) return;
     if (!o.alive) { sweepClients(t); return; }
     const bound = o.alive(new Set(t.byPort.keys()));

@@ -30,7 +30,7 @@ let d: Daemon;
 let famId: number;
 beforeAll(() => {
   d = startDaemon({ port: PORT, config: 'devices: [{}]', tick: false });
-  famId = d.served.srv.registry.byName.get('accel')!.id!;
+  famId = G.registryOf(d.served.srv).byName.get('accel')!.id!;
 });
 afterAll(() => d.close());
 
@@ -193,13 +193,13 @@ test('the client table: a different uid on a known port is a new client; the old
   const a = G.clientAt(srv, { port: 77, uid: 1000, gid: 1000, pid: 5 });
   const gone: number[] = [];
   G.onClientGone(srv, (c) => gone.push(c.id));
-  G.subscribe(srv.subs, a, 40);
+  G.subscribe(G.subscriptionsOf(srv), a, 40);
   const b = G.clientAt(srv, { port: 77, uid: 1001, gid: 1001, pid: 6 });
   expect(b).not.toBe(a);
   expect(b.id).not.toBe(a.id);
   expect(a.gone).toBe(true);
   expect(gone).toEqual([a.id]);
-  expect(G.subscribersOf(srv.subs, 40).size).toBe(0);
+  expect(G.subscribersOf(G.subscriptionsOf(srv), 40).size).toBe(0);
   expect(G.clientAt(srv, { port: 77, uid: 1001, gid: 1001, pid: 6 })).toBe(b);
   expect(ACCEL.BO_HANDLE).toBeGreaterThan(0);
 });
@@ -210,13 +210,13 @@ test('a socket already closed when its first datagram is read never adopts the s
   const a = G.clientAt(srv, { port: 88, uid: 0, gid: 0, pid: 9 }); // nobody holds 88 any more
   await Promise.resolve(); // a later callback: the table is read again
   table.set(88, { port: 88, inode: 7, cookie: 7n, flags: 0, dstPort: 0, groups: 0 }); // a successor
-  expect(G.present(srv.clients, a)).toBe(false);
+  expect(G.clientPresent(srv, a)).toBe(false);
   expect(a.gone).toBe(true);
   const b = G.clientAt(srv, { port: 88, uid: 0, gid: 0, pid: 10 });
   expect(b).not.toBe(a);
   expect(b.sock?.inode).toBe(7);
   await Promise.resolve();
-  expect(G.present(srv.clients, b)).toBe(true);
+  expect(G.clientPresent(srv, b)).toBe(true);
 });
 
 test('a request a closed socket sent is answered to nobody when another process holds its port by the time the daemon reads it', async () => {

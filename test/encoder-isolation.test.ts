@@ -20,7 +20,7 @@ beforeEach(() => {
   hub = G.newHub();
   d = startDaemon({ port: PORT, config: 'devices: [{}]', tick: false,
     open: (onBatch) => G.openInproc(hub, { port: PORT, onBatch }), sockets: G.hubSockets(hub) });
-  famId = d.served.srv.registry.byName.get('accel')!.id!;
+  famId = G.registryOf(d.served.srv).byName.get('accel')!.id!;
 });
 let restore = (): void => undefined;
 afterEach(() => { restore(); d.close(); });

@@ -176,7 +176,7 @@ describe('subscriptions with a format', () => {
     inject(t.d.rt.emu, dev(0), { block: 'dma', severity: 'deferred' });
     await waitFor(() => got.length === 1);
     // Lose three notifications (as a full socket buffer would), then one arrives: the gap is read back.
-    const subs = t.d.served.srv.subs.byGroup;
+    const subs = G.subscriptionsOf(t.d.served.srv).byGroup;
     const saved = new Map([...subs].map(([g, m]) => [g, new Map(m)]));
     subs.clear();
     for (let i = 0; i < 3; i++) inject(t.d.rt.emu, dev(0), { block: 'dma', severity: 'deferred' });

@@ -219,7 +219,7 @@ describe('dump consistency', () => {
         return i < 400 ? G.more() : G.done();
       } } }],
     });
-    const id = t.srv.registry.byName.get('intr-test')!.id!;
+    const id = G.registryOf(t.srv).byName.get('intr-test')!.id!;
     const w = A.newWriter();
     G.msgEnd(w, G.genlStart(w, id, 0x305, 21, 0, 1, 1));
     t.raw.send(A.bytes(w), 0x41434345);
@@ -256,7 +256,7 @@ describe('notifications: batched per destination, in order, after what happened 
     member.addMembership(a.mcgrps![0].id!);
     member.addMembership(b.mcgrps![0].id!);
     open(4219); // a unicast subscriber of group a
-    G.subscribe(srv.subs, G.clientAt(srv, { port: 4219, uid: 0, gid: 0, pid: 1 }), a.mcgrps![0].id!);
+    G.subscribe(G.subscriptionsOf(srv), G.clientAt(srv, { port: 4219, uid: 0, gid: 0, pid: 1 }), a.mcgrps![0].id!);
     for (let i = 0; i < 200; i++) {
       G.notify(srv, a, 'a', 1, (w) => A.putU32(w, 1, i));
       G.notify(srv, b, 'b', 2, (w) => A.putU32(w, 1, i));
@@ -323,7 +323,7 @@ describe('notifications: batched per destination, in order, after what happened 
     const g = high.mcgrps!.find((x) => x.id! > 32)!;
     G.flush(srv);
     for (let i = 0; i < 100; i++) G.notify(srv, high, g.name, 1, (w) => A.putU32(w, 1, i));
-    expect(srv.ev.len).toBe(0);
+    expect(G.serverStats(srv).eventBytesStaged).toBe(0);
     served.close();
   });
 
@@ -334,14 +334,14 @@ describe('notifications: batched per destination, in order, after what happened 
     const fam = G.addFamily(srv, { name: 'storm', version: 1, ops: [], mcgrps: [{ name: 'g' }] });
     const ports = [...Array(32).keys()].map((i) => 5000 + i);
     for (const p of ports) G.openInproc(hub, { port: p, onBatch: () => undefined });
-    for (const p of ports) G.subscribe(srv.subs, G.clientAt(srv, { port: p, uid: 0, gid: 0, pid: 1 }), fam.mcgrps![0].id!);
+    for (const p of ports) G.subscribe(G.subscriptionsOf(srv), G.clientAt(srv, { port: p, uid: 0, gid: 0, pid: 1 }), fam.mcgrps![0].id!);
     for (let i = 0; i < 2000; i++) G.notify(srv, fam, 'g', 1, (w) => A.putBytes(w, 1, new Uint8Array(128)));
     G.flush(srv); // 32 copies of 2000 x 152 bytes: about 9.7 MB
-    expect(srv.out.buf.length).toBeGreaterThan(4 << 20);
+    expect(G.serverStats(srv).outBufferBytes).toBeGreaterThan(4 << 20);
     G.flush(srv); // a small flush right after keeps it (storms come in ticks)
-    expect(srv.out.buf.length).toBeGreaterThan(4 << 20);
+    expect(G.serverStats(srv).outBufferBytes).toBeGreaterThan(4 << 20);
     await new Promise((r) => setTimeout(r, 1300));
-    expect(srv.out.buf.length).toBeLessThanOrEqual(1 << 16);
+    expect(G.serverStats(srv).outBufferBytes).toBeLessThanOrEqual(1 << 16);
     served.close();
   });
 

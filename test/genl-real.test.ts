@@ -80,7 +80,7 @@ describe('our client library over real sockets', () => {
       const extra = G.addFamily(served.srv, { name: 'accel-extra', version: 1, ops: [], mcgrps: [{ name: 'x' }] });
       await done;
       expect(events).toEqual([{ cmd: 1, name: 'accel-extra' }, { cmd: 7, name: 'accel-extra' }]);
-      G.unregister(served.srv.registry, extra);
+      G.unregister(G.registryOf(served.srv), extra);
     } finally {
       c.close();
     }
@@ -120,14 +120,14 @@ describe('ports that go away', () => {
     expect(G.boundPorts(G.NETLINK_USERSOCK)!.has(port)).toBe(true);
     const srv = served.srv;
     const client = G.clientAt(srv, { port, uid: 0, gid: 0, pid: process.pid });
-    G.subscribe(srv.subs, client, 99);
+    G.subscribe(G.subscriptionsOf(srv), client, 99);
     const gone: number[] = [];
     G.onClientGone(srv, (c) => gone.push(c.port));
     served.sweeper.run();
-    expect(G.subscribersOf(srv.subs, 99).has(client)).toBe(true);
+    expect(G.subscribersOf(G.subscriptionsOf(srv), 99).has(client)).toBe(true);
     sock.close();
     served.sweeper.run();
-    expect(G.subscribersOf(srv.subs, 99).has(client)).toBe(false);
+    expect(G.subscribersOf(G.subscriptionsOf(srv), 99).has(client)).toBe(false);
     expect(gone).toContain(port);
     expect(client.gone).toBe(true);
   });

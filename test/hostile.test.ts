@@ -119,7 +119,7 @@ test('a flood of malformed datagrams from 24 ports of a nobody process: the good
     while (!done) {
       await goodRound(good, worst);
       rounds++;
-      peak = { bytes: Math.max(peak.bytes, srv.backlogBytes), ports: Math.max(peak.ports, srv.backlog.size), dumps: Math.max(peak.dumps, srv.dumps.size) };
+      peak = { bytes: Math.max(peak.bytes, G.serverStats(srv).backlogBytes), ports: Math.max(peak.ports, G.serverStats(srv).backlogPorts), dumps: Math.max(peak.dumps, G.serverStats(srv).dumpsRunning) };
     }
     const out = await run;
     expect(out.stderr).toBe('');
@@ -145,8 +145,8 @@ test('a flood of malformed datagrams from 24 ports of a nobody process: the good
     expect(after.malformed - before.malformed).toBeGreaterThan(100);
     // The attackers are gone: what the server held for them goes too (the sweeper, or ECONNREFUSED).
     const t0 = Date.now();
-    while ((srv.backlog.size || srv.dumps.size) && Date.now() - t0 < 4000) await sleep(50);
-    expect([srv.backlog.size, srv.dumps.size, srv.backlogBytes]).toEqual([0, 0, 0]);
+    while ((G.serverStats(srv).backlogPorts || G.serverStats(srv).dumpsRunning) && Date.now() - t0 < 4000) await sleep(50);
+    expect([G.serverStats(srv).backlogPorts, G.serverStats(srv).dumpsRunning, G.serverStats(srv).backlogBytes]).toEqual([0, 0, 0]);
     good.close();
   } finally {
     attackers.dispose();
@@ -158,7 +158,7 @@ function bigDump(seq: number): Uint8Array {
   const dev = d.rt.emu.devices.get(0)!;
   while (dev.log.next < 2000n) inject(d.rt.emu, dev, { block: 'hbm', severity: 'deferred' });
   const w = A.newWriter(64);
-  const at = G.genlStart(w, d.served.srv.registry.byName.get('accel')!.id!, G.NLM_F.REQUEST | G.NLM_F.ACK | G.NLM_F.DUMP, seq, 0, CMD.RAS_LOG_GET, 1);
+  const at = G.genlStart(w, G.registryOf(d.served.srv).byName.get('accel')!.id!, G.NLM_F.REQUEST | G.NLM_F.ACK | G.NLM_F.DUMP, seq, 0, CMD.RAS_LOG_GET, 1);
   writeAttrs(w, spec, 'accel', { devIndex: 0, cursor: 1 });
   G.msgEnd(w, at);
   return A.bytes(w);
@@ -193,11 +193,11 @@ test('a client that keeps its socket but never reads again is released after sta
   stuck.send(bigDump(2));
   await sleep(100);
   expect(G.portState(srv, stuck.port).dump).toBe(true);
-  const stalled = srv.counters.stalled;
+  const stalled = G.serverStats(srv).stalled;
   const t0 = Date.now();
   while (G.portState(srv, stuck.port).dump && Date.now() - t0 < 6000) await sleep(50);
   expect(G.portState(srv, stuck.port).dump).toBe(false);
-  expect(srv.counters.stalled).toBe(stalled + 1);
+  expect(G.serverStats(srv).stalled).toBe(stalled + 1);
   stuck.close();
 }, 10000);
 
@@ -280,8 +280,7 @@ test('requests racing resets, offline and hot-unplug get a whole answer or ENODE
 test('a unicast subscriber with a tiny buffer under a storm ends with every event by sequence, the gap marked by the server', async () => {
   const srv = d.served.srv;
   // A queue of 16 datagrams for full ports: the storm overflows it, the server drops and marks the gap.
-  const keep = srv.opts.maxBacklog;
-  srv.opts.maxBacklog = 16;
+  const keep = G.setServerOptions(srv, { maxBacklog: 16 });
   const c = await connectAccel({ serverPort: PORT, rcvbuf: 4096 });
   try {
     const seqs: number[] = [];
@@ -289,7 +288,7 @@ test('a unicast subscriber with a tiny buffer under a storm ends with every even
     expect(sub.mode).toBe('unicast');
     const first = Number(sub.lastSeq.get(0)!) + 1;
     const dev = d.rt.emu.devices.get(0)!;
-    const overruns = srv.counters.overruns;
+    const overruns = G.serverStats(srv).overruns;
     const N = 3000;
     for (let i = 0; i < N; i++) {
       inject(d.rt.emu, dev, { block: 'pcie', severity: 'deferred' });
@@ -299,11 +298,11 @@ test('a unicast subscriber with a tiny buffer under a storm ends with every even
     const t0 = Date.now();
     while (seqs.length < N && Date.now() - t0 < 10000) await sleep(50);
     expect(seqs).toEqual(Array.from({ length: N }, (_, i) => first + i));
-    expect(srv.counters.overruns).toBeGreaterThan(overruns);
+    expect(G.serverStats(srv).overruns).toBeGreaterThan(overruns);
     expect(sub.recovered).toBeGreaterThan(0);
     await sub.close();
   } finally {
-    srv.opts.maxBacklog = keep;
+    G.setServerOptions(srv, keep);
     c.close();
   }
 }, 20000);

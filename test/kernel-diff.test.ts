@@ -147,9 +147,9 @@ beforeAll(async () => {
   // Our nlctrl handlers, with the policies the kernel's nlctrl dumped.
   srv = G.createServer();
   const kctrl = mirrors.find((f) => f.name === 'nlctrl')!;
-  const ctrl = G.register(srv.registry, adoptPolicies(G.nlctrlFamily(srv), kctrl));
-  srv.registry.listeners.push(G.ctrlNotifier(srv, ctrl));
-  for (const f of mirrors) if (f.name !== 'nlctrl') G.register(srv.registry, f);
+  const ctrl = G.register(G.registryOf(srv), adoptPolicies(G.nlctrlFamily(srv), kctrl));
+  G.registryOf(srv).listeners.push(G.ctrlNotifier(srv, ctrl));
+  for (const f of mirrors) if (f.name !== 'nlctrl') G.register(G.registryOf(srv), f);
   // Handlers we can recognise: reaching one means our validation let the request through.
   for (const f of mirrors) {
     for (const op of f.ops) {
@@ -171,7 +171,7 @@ afterAll(() => {
 });
 
 test('our nlctrl validates with the kernel-dumped policies, not its own tables', () => {
-  const ctrl = srv.registry.byId.get(G.GENL_ID_CTRL)!;
+  const ctrl = G.registryOf(srv).byId.get(G.GENL_ID_CTRL)!;
   expect(ctrl.ops[0].do!.policy).not.toBe(G.CTRL_POLICY_FAMILY);
   expect(ctrl.ops[0].do!.policy!.name).toBe('nlctrl/0');
   expect(ctrl.ops[1].dump!.policy!.name).toBe('nlctrl/1');
@@ -185,7 +185,7 @@ test(`${CASES} seeded requests: kernel nlctrl and ours answer with identical dat
     const seq = 0x100000 + i;
     const cs = genCase(r, ctx, seq);
     const ci = i % CONFIGS.length;
-    srv.opts.ack = { ...CONFIGS[ci] };
+    G.setServerOptions(srv, { ack: { ...CONFIGS[ci] } });
     const k = norm(await kernels[ci].exchange(cs.bytes, seq, true));
     const u = norm(await ours.peer.exchange(cs.bytes, seq, true));
     const key = summarize(k);
@@ -195,7 +195,7 @@ test(`${CASES} seeded requests: kernel nlctrl and ours answer with identical dat
         `kernel ${summarize(k)} ours ${summarize(u)}; ${firstDiff(k.join('|'), u.join('|'))}`);
     }
   }
-  srv.opts.ack = G.DEFAULT_ACK_OPTIONS;
+  G.setServerOptions(srv, { ack: G.DEFAULT_ACK_OPTIONS });
   const hist = [...outcome].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => `${n}× ${k}`).join('; ');
   console.log(`differential: ${CASES} cases (seed 0x${SEED.toString(16)}), ${outcome.size} distinct outcomes, ` +
     `mismatches: ${bad.length}\n  most common: ${hist}${bad.length ? '\n' + bad.slice(0, 5).join('\n') : ''}`);
@@ -320,7 +320,7 @@ test('read-only GET ops of netdev and ethtool: the mirrored policies reject exac
   const n = Math.max(200, CASES >> 1);
   // Kernel replies to real GETs can be large: 64 KiB receive slots (dump boundaries are not compared).
   const big = openPeer({ protocol: G.NETLINK_GENERIC, to: 0, extAck: true, capAck: true, slot: 65536 });
-  srv.opts.ack = { extAck: true, capAck: true };
+  G.setServerOptions(srv, { ack: { extAck: true, capAck: true } });
   for (let i = 0; i < n; i++) {
     const { f, o } = r.pick(ops);
     const dump = o.dump && (!o.do || r.chance(0.4));
@@ -349,7 +349,7 @@ test('read-only GET ops of netdev and ethtool: the mirrored policies reject exac
       else if (k.join('|') !== u.join('|')) bad.push(`#${i} ${parts.join(', ')}: kernel ${summarize(k)} ours ${summarize(u)}; ${firstDiff(k.join('|'), u.join('|'))}`);
     }
   }
-  srv.opts.ack = G.DEFAULT_ACK_OPTIONS;
+  G.setServerOptions(srv, { ack: G.DEFAULT_ACK_OPTIONS });
   big.close();
   console.log(`netdev/ethtool GET ops: ${n} cases over ${ops.length} ops, ${rejected} rejected by policy (bytes compared), ` +
     `${passed} passed validation, known mirroring limits: ${[...limits].map(([w, c]) => `${c}× ${w}`).join(', ') || 'none'}, ` +

@@ -149,13 +149,13 @@ test('error ACKs for malformed requests, with CAP_ACK off and on', async () => {
   for (const f of mirrors) cases.push([`${f.name} unknown op`, { type: f.id, cmd: 0xfe }]);
   const bad: string[] = [];
   for (const capAck of [false, true]) {
-    srv.opts.ack = { extAck: true, capAck };
+    G.setServerOptions(srv, { ack: { extAck: true, capAck } });
     for (const [what, spec] of cases) {
       const d = await compare(`${what} (CAP_ACK ${capAck ? 'on' : 'off'})`, { ...spec, seq: seq++ }, { k: capAck ? kernelCapped : kernel });
       if (d) bad.push(d);
     }
   }
-  srv.opts.ack = G.DEFAULT_ACK_OPTIONS;
+  G.setServerOptions(srv, { ack: G.DEFAULT_ACK_OPTIONS });
   console.log(`golden error cases: ${cases.length * 2}, mismatches: ${bad.length}`);
   expect(bad).toEqual([]);
 });

@@ -159,7 +159,7 @@ describe('server: full and vanished ports', () => {
   test('replies to a port with a queue wait behind it: order is kept', async () => {
     const f = fakeSocket();
     const srv = G.createServer();
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     f.full.add(9);
     G.receive(srv, request(fam, 1, 1), sender(9));
@@ -170,7 +170,7 @@ describe('server: full and vanished ports', () => {
     expect(f.got.get(9)).toBeUndefined(); // seq 2 did not overtake seq 1
     await sleep(20);
     expect(f.got.get(9)!.map(seqOf)).toEqual([1, 2]);
-    expect(srv.backlog.size).toBe(0);
+    expect(G.serverStats(srv).backlogPorts).toBe(0);
   });
 
   // Bug: when a reader drained its socket between two sends of one flush, the second datagram got
@@ -179,7 +179,7 @@ describe('server: full and vanished ports', () => {
   test('within one flush, a port gets its next datagram only if the previous one went through', async () => {
     const f = fakeSocket((port, n) => (port === 9 && n === 2 ? -11 : undefined)); // full once, then drained
     const srv = G.createServer();
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     for (let i = 1; i <= 4; i++) G.receive(srv, request(fam, i, i), sender(9));
     G.flush(srv);
@@ -194,14 +194,14 @@ describe('server: full and vanished ports', () => {
   test('a backlog retry sends only the queued datagram; notifications made meanwhile wait for the flush', async () => {
     const f = fakeSocket();
     const srv = G.createServer();
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     G.onClientGone(srv, () => G.notifyClients(srv, fam, 5, [G.clientAt(srv, sender(11))], (w) => A.putU32(w, 1, 1)));
     f.full.add(10); f.full.add(9); f.full.add(11);
     G.receive(srv, request(fam, 1, 1), sender(10));
     G.receive(srv, request(fam, 2, 2), sender(9));
     G.flush(srv);
-    expect(srv.backlog.size).toBe(2);
+    expect(G.serverStats(srv).backlogPorts).toBe(2);
     f.full.delete(10); f.gone.add(10); f.full.delete(9); // 10 vanished, 9 drained, 11 still full
     G.pump(srv);
     await sleep(20);
@@ -213,16 +213,16 @@ describe('server: full and vanished ports', () => {
   test('queues are bounded in bytes per port and in total; a port that lost messages gets NLMSG_OVERRUN', async () => {
     const f = fakeSocket();
     const srv = G.createServer({ maxBacklogBytes: 1000, maxBacklogTotal: 1500 });
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     f.full.add(9); f.full.add(10);
     for (let i = 1; i <= 100; i++) { G.receive(srv, request(fam, i, i), sender(9)); G.receive(srv, request(fam, 1000 + i, i), sender(10)); }
     G.flush(srv);
-    expect(srv.backlog.get(9)!.bytes).toBeLessThanOrEqual(1000);
-    expect(srv.backlogBytes).toBeLessThanOrEqual(1500);
+    expect(G.portState(srv, 9).queuedBytes).toBeLessThanOrEqual(1000);
+    expect(G.serverStats(srv).backlogBytes).toBeLessThanOrEqual(1500);
     const stats = G.serverStats(srv);
     expect(stats.dropped).toBeGreaterThan(0);
-    expect(stats.backlogBytes).toBe(srv.backlogBytes);
+    expect(stats.backlogBytes).toBe(G.serverStats(srv).backlogBytes);
     f.full.clear();
     await sleep(30);
     const got = f.got.get(9)!;
@@ -230,8 +230,8 @@ describe('server: full and vanished ports', () => {
     expect(typeOf(last)).toBe(G.NLMSG.OVERRUN);
     expect(new DataView(last.buffer).getUint32(16, true)).toBe(100 - (got.length - 1)); // how many were lost
     expect(got.slice(0, -1).map(seqOf)).toEqual(got.slice(0, -1).map((_, i) => 100 - (got.length - 1) + 1 + i)); // the newest, in order
-    expect(srv.counters.overruns).toBe(2);
-    expect(srv.backlog.size).toBe(0);
+    expect(G.serverStats(srv).overruns).toBe(2);
+    expect(G.serverStats(srv).backlogPorts).toBe(0);
   });
 
   // Bug: a full port's queue dropped its oldest datagram whatever it was, so a subscriber's dump
@@ -239,7 +239,7 @@ describe('server: full and vanished ports', () => {
   test('events are dropped before replies; a lost reply is flagged in the NLMSG_OVERRUN', async () => {
     const f = fakeSocket();
     const srv = G.createServer({ maxBacklog: 3 });
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     f.full.add(9);
     for (let i = 1; i <= 2; i++) { G.receive(srv, request(fam, i, i), sender(9)); G.flush(srv); }
@@ -266,7 +266,7 @@ describe('server: full and vanished ports', () => {
   test('a stalled port is retried with backoff and released after stallMs, dump included', async () => {
     const f = fakeSocket();
     const srv = G.createServer({ stallMs: 150 });
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     f.full.add(9);
     G.receive(srv, request(fam, 5, 0, G.NLM_F.REQUEST | G.NLM_F.DUMP), sender(9));
@@ -277,34 +277,34 @@ describe('server: full and vanished ports', () => {
     expect(f.attempts() - before).toBeLessThan(20); // 2 ms retries would be ~60
     await sleep(150);
     expect(G.serverStats(srv).dumpsRunning).toBe(0);
-    expect(srv.backlog.has(9)).toBe(false);
-    expect(srv.counters.stalled).toBe(1);
+    expect(G.portState(srv, 9).owed).toBe(false);
+    expect(G.serverStats(srv).stalled).toBe(1);
   });
 
   test('a port that vanished (ECONNREFUSED) mid-dump frees its dump', async () => {
     const f = fakeSocket();
     const srv = G.createServer();
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     G.receive(srv, request(fam, 5, 0, G.NLM_F.REQUEST | G.NLM_F.DUMP), sender(9));
     G.flush(srv);
     expect(G.serverStats(srv).dumpsRunning).toBe(1);
     f.gone.add(9);
     await sleep(20);
-    expect(srv.dumps.size).toBe(0);
+    expect(G.serverStats(srv).dumpsRunning).toBe(0);
   });
 
   test('one dump per port (EBUSY), and at most maxDumps across ports (EBUSY with a message)', () => {
     const f = fakeSocket();
     const srv = G.createServer({ maxDumps: 2 });
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     const dump = (port: number, seq: number) => { G.receive(srv, request(fam, seq, 0, G.NLM_F.REQUEST | G.NLM_F.DUMP), sender(port)); G.flush(srv); };
     dump(1, 1); dump(1, 2); dump(2, 3); dump(3, 4);
     const err = (port: number) => f.got.get(port)!.flatMap((d) => messagesOf(d)).filter((m) => m.type === G.NLMSG.ERROR).map(G.decodeStatus);
     expect(err(1)).toEqual([{ error: -16, extack: {} }]);
     expect(err(3)).toEqual([{ error: -16, extack: { msg: 'too many dumps in progress' } }]);
-    expect(srv.counters.rejected).toEqual({ EBUSY: 2 });
+    expect(G.serverStats(srv).rejected).toEqual({ EBUSY: 2 });
   });
 });
 
@@ -314,7 +314,7 @@ describe('server: what it was sent', () => {
   test('an oversized datagram is answered EMSGSIZE (capped) and counted', () => {
     const f = fakeSocket();
     const srv = G.createServer();
-    const fam = G.register(srv.registry, numbered());
+    const fam = G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     const big = request(fam, 77, 1, G.NLM_F.REQUEST | G.NLM_F.ACK);
     G.receiveBatch(srv, { count: 1, data: () => big, port: () => 4, uid: () => 0, gid: () => 0, pid: () => 1, truncated: () => 100000 });
@@ -323,19 +323,19 @@ describe('server: what it was sent', () => {
     expect(m.seq).toBe(77);
     expect(m.flags & G.NLM_F.CAPPED).toBeTruthy();
     expect(G.decodeStatus(m)).toEqual({ error: -90, extack: { msg: `message of 100000 bytes exceeds the server's ${big.length}-byte limit` } });
-    expect(srv.counters).toMatchObject({ truncated: 1, rejected: { EMSGSIZE: 1 } });
+    expect(G.serverStats(srv)).toMatchObject({ truncated: 1, rejected: { EMSGSIZE: 1 } });
   });
 
   test('counters: rejected by errno, and datagrams with broken framing', () => {
     const f = fakeSocket();
     const srv = G.createServer();
-    G.register(srv.registry, numbered());
+    G.register(G.registryOf(srv), numbered());
     G.attach(srv, f.sock);
     const junk = new Uint8Array([20, 0, 0, 0, 0x77, 0x7, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 9, 9]);
     G.receive(srv, junk, sender(3)); // unknown family: ENOENT, then 2 stray bytes
     G.receive(srv, new Uint8Array([200, 0, 0, 0]), sender(3));
     G.flush(srv);
-    expect(srv.counters).toMatchObject({ malformed: 2, errors: 1, rejected: { ENOENT: 1 } });
+    expect(G.serverStats(srv)).toMatchObject({ malformed: 2, errors: 1, rejected: { ENOENT: 1 } });
   });
 });
 

@@ -1,0 +1,492 @@
+// The outbox: everything the server sends, and what waits to be sent. It owns the output buffer
+// (replies, ACKs and dump chunks are written into it by dispatch and dumps, then handed over as
+// spans with pushSpan), the staging buffer of notifications (written once, copied per destination
+// at release), the per-port queues of datagrams that met a full receive buffer (with their bounds,
+// ENOBUFS/overrun accounting and NLMSG_OVERRUN), and the last identity check before a send.
+//
+// Every span is filed with the client it is for, never only its port: a flush that sends anything
+// to a client seen in an earlier callback checks every destination against the kernel's table taken
+// right before the send (in the native sendManyHeld when the socket has it). docs/transport.md
+// "Client identity" says why and what window is left.
+//
+// Buffer ownership: `out` and `ev` are reused after every flush. A span is valid until the flush
+// that sends it; whatever must outlive it (a queued datagram) is an owned copy.
+import { type Writer, ensure, newWriter, resetWriter } from '../attrs';
+import { EAGAIN, ECONNREFUSED, ENOBUFS } from '../attrs/errno';
+import { NLMSG, NLMSG_GOODSIZE } from './consts';
+import { type ClientTable, type SocketClient, portClosed, present, staleTable } from './clients';
+import type { Counters } from './counters';
+import { ownedCopy } from './owned';
+
+/** The part of a socket the server needs (genl/socket.ts NlSocket and the in-process hub both fit). */
+export interface ServerSocket {
+  readonly port: number;
+  sendMany(data: Uint8Array, spans: Int32Array, count?: number, results?: Int32Array): number;
+  /** sendMany that first checks, in the same native call, which socket holds each port (genl/socket.ts). */
+  sendManyHeld?(data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array): number;
+}
+
+/** The server options the outbox reads (the server's own options object: changes apply at once). */
+export interface OutboxLimits {
+  maxBacklog: number;
+  maxBacklogBytes: number;
+  maxBacklogTotal: number;
+  stallMs: number;
+  batchEvents: boolean;
+}
+
+export interface Outbox {
+  socket: ServerSocket | undefined;
+  readonly clients: ClientTable;
+  readonly counters: Counters;
+  readonly opts: OutboxLimits;
+  /** Ask for a pump at `at` (ms) or earlier (retries, shrinking buffers). */
+  readonly wake: (at: number) => void;
+  /** A port's queue was released after stallMs without progress: its client's dump ends too. */
+  readonly onStall: (c: SocketClient) => void;
+  out: Writer;
+  spans: Int32Array;
+  nspans: number;
+  /** Per span, the client it is meant for (undefined: a multicast group send). */
+  spanClients: (SocketClient | undefined)[];
+  results: Int32Array;
+  /** Per span, the inode its client's socket must have for sendManyHeld (0: unchecked). */
+  inodes: Int32Array;
+  /**
+   * Some span goes to a client seen in an earlier callback (a dump chunk, a late async answer, a
+   * unicast event): the flush checks every span's client against a table taken just before it sends.
+   */
+  later: boolean;
+  /**
+   * The client table's source is the kernel's sock_diag for the socket's own protocol, so the
+   * socket's sendManyHeld can do the last check (serve() sets it through useKernelSockets).
+   */
+  heldSends: boolean;
+  /** Datagrams that met a full receive buffer, per port, retried later in order. */
+  backlog: Map<number, Backlog>;
+  /** Bytes queued in all backlogs. */
+  backlogBytes: number;
+  /** Notifications since the last send, each written once, then copied per destination (release). */
+  ev: Writer;
+  /** Datagrams of staged notifications, in the order of their first message (the order they go out). */
+  staged: Staged[];
+  /** Per destination (port, or 2^32 + groups), its datagram still open for more notifications. */
+  openFor: Map<number, Staged>;
+  /** Per family id, the destination of its last multicast notification. */
+  lastGroup: Map<number, number>;
+  /** When a flush last needed a big (> 4 MiB) buffer. */
+  bigAt: number;
+}
+
+export function newOutbox(o: Pick<Outbox, 'clients' | 'counters' | 'opts' | 'wake' | 'onStall'>): Outbox {
+  return {
+    ...o, socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0, spanClients: [],
+    results: new Int32Array(256), inodes: new Int32Array(256), later: false, heldSends: false,
+    backlog: new Map(), backlogBytes: 0, ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), bigAt: 0,
+  };
+}
+
+/** The buffer replies, ACKs and dump chunks are written into; valid until the next flush. */
+export const outWriter = (ob: Outbox): Writer => ob.out;
+
+/** The buffer notifications are staged in (stage(), then release() at the flush). */
+export const eventWriter = (ob: Outbox): Writer => ob.ev;
+
+/** A client was dropped: its queued datagrams go (a successor on the port gets none of them). */
+export function forgetQueue(ob: Outbox, c: SocketClient): void {
+  if (ob.backlog.get(c.port)?.client === c) unqueue(ob, c.port);
+}
+
+/** Nobody holds `port` any more (a send was refused): its client is dropped, with what it held. */
+export function portGone(ob: Outbox, port: number): void {
+  portClosed(ob.clients, port);
+  unqueue(ob, port);
+}
+
+/** Stop sending (the socket closed): staged and queued datagrams are dropped. */
+export function closeOutbox(ob: Outbox): void {
+  ob.socket = undefined;
+  ob.backlog.clear();
+  ob.backlogBytes = 0;
+}
+
+/** Queue sizes for the stats snapshot, and one port's. */
+export function queueStats(ob: Outbox): { ports: number; datagrams: number; bytes: number } {
+  let datagrams = 0;
+  for (const b of ob.backlog.values()) datagrams += b.q.length;
+  return { ports: ob.backlog.size, datagrams, bytes: ob.backlogBytes };
+}
+
+export function portQueue(ob: Outbox, port: number): { queued: number; queuedBytes: number; owed: boolean } {
+  const b = ob.backlog.get(port);
+  return { queued: b?.q.length ?? 0, queuedBytes: b?.bytes ?? 0, owed: !!b };
+}
+
+/** Sizes of the two buffers (for the stats snapshot: a storm grows them, a quiet second shrinks them). */
+export const bufferBytes = (ob: Outbox): { out: number; events: number; eventsStaged: number } =>
+  ({ out: ob.out.buf.length, events: ob.ev.buf.length, eventsStaged: ob.ev.len });
+
+/**
+ * Retry the queues that are due, each only after its client was checked against a table taken now
+ * (one query for all of them). Returns when the next retry is due (Infinity: none).
+ */
+export function retryQueues(ob: Outbox): number {
+  const now = Date.now();
+  let next = Infinity;
+  let looked = false;
+  for (const [port, b] of ob.backlog) {
+    if (b.retryAt > now) { next = Math.min(next, b.retryAt); continue; }
+    // Queued datagrams are for the socket they were queued for, which may have closed since an
+    // earlier callback: checked against a table taken now (one query for all the due queues).
+    if (!looked) { staleTable(ob.clients); looked = true; }
+    if (!present(ob.clients, b.client)) { if (ob.backlog.get(port) === b) unqueue(ob, port); continue; }
+    if (retry(ob, port, b)) { b.delay = 1; b.since = now; } else b.delay = Math.min(b.delay * 2, 100);
+    if (ob.backlog.get(port) !== b) continue; // drained or gone
+    if (now - b.since >= ob.opts.stallMs) {
+      // It has taken nothing for stallMs: free what it holds; later messages queue afresh, bounded.
+      ob.counters.stalled++;
+      ob.counters.dropped += b.q.length;
+      unqueue(ob, port);
+      ob.onStall(b.client);
+      continue;
+    }
+    b.retryAt = now + b.delay;
+    next = Math.min(next, b.retryAt);
+  }
+  return next;
+}
+
+/** Messages waiting for one port whose receive buffer is full, oldest first. */
+export interface Backlog {
+  /** The socket the queued datagrams are for: they never go to another on the port. */
+  client: SocketClient;
+  q: Uint8Array[];
+  bytes: number;
+  /** Dropped since the port last took something: owed an NLMSG_OVERRUN. */
+  dropped: number;
+  /** Some of those were replies, ACKs or dump chunks (not only events, which the log keeps). */
+  lostReplies: boolean;
+  /** Retry backoff (ms), next retry time, and when the port last made progress. */
+  delay: number;
+  retryAt: number;
+  since: number;
+}
+
+/** A datagram of notifications being assembled: its destination, its messages ([offset, length]* in ev). */
+export interface Staged { port: number; groups: number; client: SocketClient | undefined; msgs: number[]; bytes: number }
+
+/**
+ * Queue the bytes [at, out.len) as one datagram to client `c` on its port. Notifications staged
+ * before it go first, as they happened first. `later`: `c` was seen in an earlier callback (a dump
+ * chunk, an async answer), so the flush checks that its socket still holds the port.
+ */
+export function pushSpan(ob: Outbox, at: number, c: SocketClient, later: boolean): void {
+  const len = ob.out.len - at;
+  if (len === 0) return;
+  if (ob.staged.length) release(ob);
+  addSpan(ob, at, len, c.port, 0, c);
+  if (later) ob.later = true;
+}
+
+export function addSpan(ob: Outbox, at: number, len: number, port: number, groups: number, c: SocketClient | undefined): void {
+  if (ob.nspans * 4 + 4 > ob.spans.length) {
+    const s = new Int32Array(ob.spans.length * 2);
+    s.set(ob.spans);
+    ob.spans = s;
+    ob.results = new Int32Array(ob.spans.length / 4);
+    ob.inodes = new Int32Array(ob.spans.length / 4);
+  }
+  const i = ob.nspans++ * 4;
+  ob.spans[i] = at;
+  ob.spans[i + 1] = len;
+  ob.spans[i + 2] = port | 0;
+  ob.spans[i + 3] = groups | 0;
+  ob.spanClients[i >> 2] = c;
+}
+
+/** Send everything queued. Full buffers are retried later; a vanished port ends its dumps and subscriptions. */
+export function flushOutbox(ob: Outbox): void {
+  if (ob.staged.length && ob.socket) release(ob);
+  else unstage(ob);
+  if (ob.nspans > 0 && ob.socket) {
+    // Anything for a client seen in an earlier callback, or a callback that looked at the table
+    // (a socket may have closed while the batch was handled): every span is checked against a
+    // table taken now, in the native send itself when the socket can (sendManyHeld), else just
+    // before it. Otherwise only clients already dropped are skipped (no query).
+    const check = ob.later || ob.clients.turn !== undefined;
+    const held = check && canHold(ob);
+    recheck(ob, check && !held);
+    if (ob.backlog.size) divert(ob);
+    // One sendMany for everything. It never delivers a datagram to a port after an earlier one to
+    // that port failed, so a reader draining its socket meanwhile cannot get them out of order:
+    // the failed one and those after it join the port's queue, in order.
+    send(ob, held);
+  }
+  ob.nspans = 0;
+  ob.later = false;
+  ob.spanClients.length = 0;
+  ob.out = shrunk(ob, ob.out);
+  resetWriter(ob.out);
+}
+
+/**
+ * A storm to many destinations grows the buffers (each destination gets its copy). Keep them while
+ * storms use them; give the memory back a second after the last flush that needed it.
+ */
+function shrunk(ob: Outbox, w: Writer): Writer {
+  if (w.buf.length <= BIG) return w;
+  const now = Date.now();
+  if (w.len >= w.buf.length / 4) {
+    ob.bigAt = now;
+    ob.wake(now + 1100); // a flush then, to shrink even if the daemon goes quiet
+    return w;
+  }
+  return now - ob.bigAt > 1000 ? newWriter(1 << 16) : w;
+}
+
+const BIG = 4 << 20;
+
+/** What sendManyHeld reports for a span whose port another socket, or nobody, holds (Linux ESTALE). */
+const ESTALE = 116;
+
+/** One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. */
+function send(ob: Outbox, held: boolean): void {
+  const out = ob.out.buf;
+  if (held) {
+    for (let i = 0; i < ob.nspans; i++) ob.inodes[i] = ob.spanClients[i]?.sock?.inode ?? 0;
+    ob.socket!.sendManyHeld!(out, ob.spans, ob.nspans, ob.results, ob.inodes);
+  } else ob.socket!.sendMany(out, ob.spans, ob.nspans, ob.results);
+  let stale = 0;
+  for (let i = 0; i < ob.nspans; i++) {
+    const r = ob.results[i];
+    if (r === 0) continue;
+    if (r === -ESTALE) { stale++; continue; }
+    const port = ob.spans[i * 4 + 2] >>> 0;
+    const groups = ob.spans[i * 4 + 3];
+    if (groups) continue; // USERSOCK group sends report ECONNREFUSED after delivering
+    ob.counters.sendFailures++;
+    const c = ob.spanClients[i]!;
+    if (r === -ECONNREFUSED) portGone(ob, port);
+    else if (r === -EAGAIN || r === -ENOBUFS) {
+      const off = ob.spans[i * 4];
+      enqueue(ob, c, ownedCopy(out, off, off + ob.spans[i * 4 + 1]));
+    }
+  }
+  if (stale) resendHeld(ob);
+}
+
+/** Whether this flush's last check can be the socket's own (every unicast client's inode known). */
+function canHold(ob: Outbox): boolean {
+  if (!ob.heldSends || !ob.socket?.sendManyHeld) return false;
+  for (let i = 0; i < ob.nspans; i++) {
+    const c = ob.spanClients[i];
+    if (c && !c.gone && !c.sock) return false;
+  }
+  return true;
+}
+
+/**
+ * sendManyHeld left out spans whose port another socket holds, or nobody (-ESTALE). Their clients
+ * are asked about again (a port can be missing from one dump: docs/transport.md); the ones still
+ * there get their spans sent, in order, the others are dropped with what they held.
+ */
+function resendHeld(ob: Outbox): void {
+  staleTable(ob.clients);
+  let k = 0;
+  for (let i = 0; i < ob.nspans; i++) {
+    if (ob.results[i] !== -ESTALE) continue;
+    const c = ob.spanClients[i];
+    if (!c || !present(ob.clients, c)) continue;
+    ob.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
+    ob.spanClients[k++] = c;
+  }
+  ob.nspans = k;
+  ob.spanClients.length = k;
+  if (k) send(ob, false);
+}
+
+/**
+ * Drop the spans whose client is gone. With `fresh`, first take the kernel's table anew (one query
+ * for the whole flush) and check every span's client against it: what would go to a socket that
+ * closed, or whose port another socket holds now, is dropped and its client freed. The window left
+ * is the time between this query and the sendMany just after it (docs/transport.md).
+ */
+function recheck(ob: Outbox, fresh: boolean): void {
+  if (fresh) staleTable(ob.clients);
+  let k = 0;
+  for (let i = 0; i < ob.nspans; i++) {
+    const c = ob.spanClients[i];
+    if (c && (c.gone || (fresh && !present(ob.clients, c)))) continue;
+    if (k !== i) { ob.spans.copyWithin(k * 4, i * 4, i * 4 + 4); ob.spanClients[k] = c; }
+    k++;
+  }
+  ob.nspans = k;
+  ob.spanClients.length = k;
+}
+
+/** Spans for ports that already have a queue join it instead of overtaking it. */
+function divert(ob: Outbox): void {
+  let k = 0;
+  for (let i = 0; i < ob.nspans; i++) {
+    const port = ob.spans[i * 4 + 2] >>> 0;
+    const c = ob.spanClients[i];
+    if (c && ob.backlog.has(port)) {
+      const off = ob.spans[i * 4];
+      enqueue(ob, c, ownedCopy(ob.out.buf, off, off + ob.spans[i * 4 + 1]));
+      continue;
+    }
+    if (k !== i) { ob.spans.copyWithin(k * 4, i * 4, i * 4 + 4); ob.spanClients[k] = c; }
+    k++;
+  }
+  ob.nspans = k;
+  ob.spanClients.length = k;
+}
+
+/** Queue a datagram for a full port, dropping its oldest beyond the bounds (the port is owed an OVERRUN). */
+function enqueue(ob: Outbox, c: SocketClient, d: Uint8Array): void {
+  const port = c.port;
+  let b = ob.backlog.get(port);
+  const now = Date.now();
+  if (b && b.client !== c) { unqueue(ob, port); b = undefined; } // another socket's queue: both cannot be live
+  if (!b) ob.backlog.set(port, (b = { client: c, q: [], bytes: 0, dropped: 0, lostReplies: false, delay: 1, retryAt: now + 1, since: now }));
+  b.q.push(d);
+  b.bytes += d.length;
+  ob.backlogBytes += d.length;
+  const o = ob.opts;
+  while (b.q.length && (b.q.length > o.maxBacklog || b.bytes > o.maxBacklogBytes || ob.backlogBytes > o.maxBacklogTotal)) {
+    // Events go first (nlmsg_pid 0): the RAS log keeps them for the client to read back. A reply
+    // or dump chunk goes only when nothing else is left, and the client is told so.
+    let i = b.q.findIndex(isEvent);
+    if (i < 0) { i = 0; b.lostReplies = true; }
+    const x = b.q.splice(i, 1)[0];
+    b.bytes -= x.length;
+    ob.backlogBytes -= x.length;
+    b.dropped++;
+    ob.counters.dropped++;
+  }
+  ob.wake(b.retryAt);
+}
+
+const isEvent = (d: Uint8Array): boolean => d.length >= 16 && !(d[12] | d[13] | d[14] | d[15]);
+
+function unqueue(ob: Outbox, port: number): void {
+  const b = ob.backlog.get(port);
+  if (!b) return;
+  ob.backlogBytes -= b.bytes;
+  ob.backlog.delete(port);
+}
+
+/** Send a port's queue in order until it is full again; then what it is owed (NLMSG_OVERRUN). True on progress. */
+function retry(ob: Outbox, port: number, b: Backlog): boolean {
+  let progress = false;
+  for (;;) {
+    const d = b.q.length ? b.q[0] : b.dropped ? overrunMessage(port, b.dropped, b.lostReplies) : undefined;
+    if (!d) { unqueue(ob, port); return true; }
+    ensureCopy(ob.out, d);
+    // Not pushSpan: staged notifications are newer than the queue, they go at the next flush.
+    addSpan(ob, 0, d.length, port, 0, b.client);
+    const r = sendNow(ob);
+    if (r === -EAGAIN || r === -ENOBUFS) return progress;
+    if (r === -ECONNREFUSED) { portGone(ob, port); return true; }
+    progress = true;
+    if (b.q.length) {
+      b.q.shift();
+      b.bytes -= d.length;
+      ob.backlogBytes -= d.length;
+    } else {
+      b.dropped = 0;
+      b.lostReplies = false;
+      ob.counters.overruns++;
+    }
+  }
+}
+
+/**
+ * NLMSG_OVERRUN (type 4) to a port that lost queued messages: "data lost", as the kernel's
+ * netlink_overrun() tells a socket with ENOBUFS. Payload: u32 count dropped, u32 flags (bit 0:
+ * replies, ACKs or dump chunks were among them, so requests in flight will not be answered).
+ */
+export const OVERRUN_LOST_REPLIES = 1;
+
+export function overrunMessage(port: number, dropped: number, lostReplies: boolean): Uint8Array {
+  const b = new Uint8Array(24);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, 24, true);
+  dv.setUint16(4, NLMSG.OVERRUN, true);
+  dv.setUint32(12, port >>> 0, true);
+  dv.setUint32(16, Math.min(dropped, 0xffffffff), true);
+  dv.setUint32(20, lostReplies ? OVERRUN_LOST_REPLIES : 0, true);
+  return b;
+}
+
+/** Append a whole message to the batch; the writer grows the one way attrs/writer.ts does. */
+export function ensureCopy(w: Writer, d: Uint8Array): void {
+  const at = ensure(w, d.length);
+  w.buf.set(d, at);
+  w.len = at + d.length;
+}
+
+function sendNow(ob: Outbox): number {
+  const s = ob.socket!;
+  s.sendMany(ob.out.buf, ob.spans, ob.nspans, ob.results);
+  const r = ob.results[0];
+  ob.nspans = 0;
+  ob.spanClients.length = 0;
+  resetWriter(ob.out);
+  return r;
+}
+
+/**
+ * Stage the notification at `at` in ev (ending at ev.len) for a destination. With batchEvents (the
+ * default) it joins the destination's open datagram, up to NLMSG_GOODSIZE (which any client that
+ * reads kernel dumps can take), so an event storm costs one send per destination per ~4 KiB even
+ * when several families' notifications interleave. Order: a port's unicast datagram holds its
+ * notifications in the order they happened. A socket may be a member of several groups, so a
+ * family that multicasts to another group closes the datagram of the first: each family's
+ * notifications reach every member in order. (Notifications of different families, to different
+ * groups, may be reordered within one flush.)
+ */
+export function stage(ob: Outbox, at: number, famId: number, c: SocketClient | undefined, groups: number): void {
+  const port = c ? c.port : 0;
+  const key = groups ? 0x100000000 + (groups >>> 0) : port >>> 0;
+  const len = ob.ev.dv.getUint32(at, true);
+  let d = ob.opts.batchEvents ? ob.openFor.get(key) : undefined;
+  if (groups) {
+    if (ob.lastGroup.get(famId) !== key) d = undefined;
+    ob.lastGroup.set(famId, key);
+  }
+  if (d && (d.bytes + len > NLMSG_GOODSIZE || d.client !== c)) d = undefined;
+  if (!d) {
+    d = { port, groups, client: c, msgs: [], bytes: 0 };
+    ob.staged.push(d);
+    ob.openFor.set(key, d);
+  }
+  d.msgs.push(at, len);
+  d.bytes += len;
+}
+
+/** Copy the staged datagrams into the output and queue them, in order. */
+function release(ob: Outbox): void {
+  const out = ob.out;
+  const ev = ob.ev.buf;
+  for (const d of ob.staged) {
+    const start = ensure(out, d.bytes);
+    let p = start;
+    for (let i = 0; i < d.msgs.length; i += 2) {
+      out.buf.set(ev.subarray(d.msgs[i], d.msgs[i] + d.msgs[i + 1]), p);
+      p += d.msgs[i + 1];
+    }
+    out.len = p;
+    addSpan(ob, start, p - start, d.port, d.groups, d.client);
+    if (d.client) ob.later = true; // a unicast event: its subscriber was checked when it happened
+  }
+  unstage(ob);
+}
+
+function unstage(ob: Outbox): void {
+  ob.staged.length = 0;
+  ob.openFor.clear();
+  ob.lastGroup.clear();
+  ob.ev = shrunk(ob, ob.ev);
+  resetWriter(ob.ev);
+}
