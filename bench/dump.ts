@@ -55,9 +55,12 @@ async function main(): Promise<void> {
     const decodeAccel = (m: G.Message) => readAttrs(m.v, m.attrs, m.end, spec, 'accel');
     const fams: G.FamilyInfo[] = [];
     for await (const m of kernel.dump(G.GENL_ID_CTRL, G.CTRL_CMD.GETFAMILY)) fams.push(G.parseFamily(m));
-    const rounds = smoke ? 1 : quick ? 3 : 5;
-    const devDump = await median(rounds, () => timeDump(ac.genl, ac.family.id, CMD.DEV_GET, undefined, decodeAccel));
-    const logDump = await median(rounds, () => timeDump(ac.genl, ac.family.id, CMD.RAS_LOG_GET,
+    // DUMP_ROUNDS=N: more rounds (for a steadier median, or a profile with ACCELNL_BENCH_PROF);
+    // DUMP_ONLY=dev|log: profile one of our two dumps alone (the other is then not timed).
+    const rounds = Number(process.env.DUMP_ROUNDS) || (smoke ? 1 : quick ? 3 : 5);
+    const only = process.env.DUMP_ONLY;
+    const devDump = await median(only === 'log' ? 1 : rounds, () => timeDump(ac.genl, ac.family.id, CMD.DEV_GET, undefined, decodeAccel));
+    const logDump = await median(only === 'dev' ? 1 : rounds, () => timeDump(ac.genl, ac.family.id, CMD.RAS_LOG_GET,
       (w) => writeAttrs(w, spec, 'accel', { devIndex: 0 }), decodeAccel));
     const famDump = await median(rounds * 4, () => timeDump(kernel, G.GENL_ID_CTRL, G.CTRL_CMD.GETFAMILY, undefined, G.parseFamily));
     // Every family's policy, one dump each: the kernel's biggest dumps.

@@ -5,7 +5,7 @@ import type { Clock } from './clock';
 import { prng } from './clock';
 import type { DevState, ReporterName } from './enums';
 import type { RasEvent } from './log';
-import { type Device, type DeviceSpec, newDevice } from './model';
+import { type Device, type DeviceSpec, newDevice, touch } from './model';
 
 export interface EmulatorConfig {
   /** Correctable-storm limiter: events let through per interval per block, as PCIe AER's ratelimit. */
@@ -66,6 +66,7 @@ export function emitRas(emu: Emulator, d: Device, e: RasEvent): void {
 
 export function emitConfig(emu: Emulator, e: ConfigEvent): void {
   e.dev.generation++;
+  touch(e.dev); // state, health, new and removed devices
   for (const f of emu.onConfig) f(e);
 }
 
@@ -149,6 +150,7 @@ export function addDevice(emu: Emulator, spec: Partial<Omit<DeviceSpec, 'rand'>>
 export function removeDevice(emu: Emulator, d: Device): void {
   if (emu.devices.get(d.index) !== d) return;
   d.state = 'offline';
+  touch(d);
   emu.devices.delete(d.index);
   busAddrs.get(emu)?.delete(d.busAddr);
   inOrder.delete(emu);
@@ -159,6 +161,7 @@ export function setState(emu: Emulator, d: Device, s: DevState): void {
   if (d.state === s) return;
   const from = d.state;
   d.state = s;
+  touch(d);
   emitConfig(emu, { kind: 'state', dev: d, from });
 }
 

@@ -5,7 +5,7 @@
 import { type GemmDesc, type Pool, createPool, elementSizes, gemm, typedView } from '../compute';
 import { EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ETIMEDOUT } from '../attrs/errno';
 import type { Emulator } from './emulator';
-import type { Device } from './model';
+import { type Device, touch } from './model';
 
 export type DType = 'f32' | 'f64' | 'i8';
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'timeout';
@@ -154,6 +154,7 @@ export function createBo(e: Engine, d: Device, want: number | bigint, owner: num
   e.hostUsed += size;
   if (uid !== undefined) e.usedBy.set(uid, mine + size);
   d.generation++;
+  touch(d);
   return bo;
 }
 
@@ -179,6 +180,7 @@ export function freeBo(e: Engine, b: Bo): void {
     if (left > 0) e.usedBy.set(b.uid, left); else e.usedBy.delete(b.uid);
   }
   b.dev.generation++;
+  touch(b.dev);
 }
 
 /** Everything a port held: its BOs, and its jobs that have not run yet. */

@@ -90,6 +90,13 @@ export interface Device {
   rand: () => number;
   /** Bumped on every change a dump could observe (NLM_F_DUMP_INTR). */
   generation: number;
+  /**
+   * Bumped by every change of what the device's dev-get record shows, telemetry ticks included
+   * (generation leaves those out: a dump spanning a tick is not interrupted). The encoded record
+   * is cached against it (device/families/records.ts): a path that changes a shown field without
+   * touch(d) serves a stale record, which test/device-model.test.ts looks for.
+   */
+  changes: number;
   /** Idle/background load fraction the telemetry model sees besides jobs. */
   load: number;
   resets: number;
@@ -146,8 +153,13 @@ export function newDevice(s: DeviceSpec): Device {
     mem: { rowsActive: 0, rowsPending: 0, badPages: [], rmaThreshold: s.rmaThreshold ?? 64, rma: false },
     reporters: new Map(REPORTERS.map((r) => [r, newReporter(r)])),
     log: newLog(s.logCapacity ?? 65536), storms: new Array(BLOCKS.length), rand: s.rand,
-    generation: 0, load: 0, resets: 0,
+    generation: 0, changes: 0, load: 0, resets: 0,
   };
+}
+
+/** Note a change of what the device's record shows (see Device.changes). */
+export function touch(d: Device): void {
+  d.changes++;
 }
 
 type VersionEntry = { kind: VersionKind; name: string; value: string };

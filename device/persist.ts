@@ -7,7 +7,7 @@ import { type Change, type Emulator } from './emulator';
 import { EVENT_KINDS, BLOCKS, SEVERITIES, ACTIONS } from './enums';
 import { type Journal, appendRecord, closeJournal, openJournal, recover, syncJournal, writeAtomic } from './journal';
 import { type RasEvent, put } from './log';
-import { type Device, NCOUNTERS, U64_MAX } from './model';
+import { type Device, NCOUNTERS, U64_MAX, touch } from './model';
 
 interface DevState {
   aggregate: string[];
@@ -73,6 +73,7 @@ function applyState(d: Device, s: DevState): void {
   d.mem.rowsPending = s.mem.rowsPending;
   d.mem.badPages = s.mem.badPages.map((x) => BigInt(x));
   d.mem.rma = s.mem.rma;
+  touch(d);
   for (const o of s.events) {
     const e = evIn(d.index, o as Record<string, unknown>);
     if (e) restoreEvent(d, e);

@@ -6,7 +6,7 @@ import { type Emulator, emitRas, setState } from './emulator';
 import { type Action, BLOCKS, type Block, REPORTER_OF, SEVERITIES, type Severity, THROTTLE } from './enums';
 import { report } from './health';
 import { type RasEvent, append } from './log';
-import { type Device, U64_MAX, counterIndex } from './model';
+import { type Device, U64_MAX, counterIndex, touch } from './model';
 
 export { resetDevice } from './reset';
 
@@ -107,6 +107,7 @@ export function inject(emu: Emulator, d: Device, inj: Injection, onFold?: (f: Fo
   d.counters.volatile[ci] = sat(d.counters.volatile[ci], n);
   d.counters.aggregate[ci] = sat(d.counters.aggregate[ci], n);
   d.generation++;
+  touch(d); // and consequences below: throttling, temperature, retired rows
   emu.journal?.(d, { k: 'count', ci, n });
   const out: RasEvent[] = [];
   if (inj.severity !== 'correctable' || admit(emu, d, bi, count)) {
@@ -150,6 +151,7 @@ function retire(emu: Emulator, d: Device, inj: Injection, out: RasEvent[]): void
   if (d.mem.badPages.includes(page)) return;
   d.mem.badPages.push(page);
   d.mem.rowsPending++;
+  touch(d);
   const becameRma = !d.mem.rma && d.mem.rowsActive + d.mem.rowsPending >= d.mem.rmaThreshold;
   if (becameRma) d.mem.rma = true;
   emu.journal?.(d, { k: 'mem' });
@@ -166,5 +168,6 @@ export function clearCounters(emu: Emulator, d: Device, aggregate: boolean): voi
   d.counters.volatile.fill(0n);
   if (aggregate) d.counters.aggregate.fill(0n);
   d.generation++;
+  touch(d);
   emu.journal?.(d, { k: 'clear', aggregate });
 }

@@ -3,7 +3,7 @@
 import { EBUSY, ENODEV } from '../attrs/errno';
 import { type Emulator, later, setState } from './emulator';
 import { THROTTLE } from './enums';
-import type { Device } from './model';
+import { type Device, touch } from './model';
 
 /**
  * Reset a device: in-reset for resetMs, then operational with volatile counters cleared, pending
@@ -21,6 +21,7 @@ export function resetDevice(emu: Emulator, d: Device, done?: () => void): number
     emu.journal?.(d, { k: 'mem' });
     d.tel.throttle &= ~(THROTTLE['hw-thermal'] | THROTTLE['hw-power-brake']);
     d.resets++;
+    touch(d);
     setState(emu, d, 'operational');
     done?.();
   });

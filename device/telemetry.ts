@@ -1,7 +1,7 @@
 // Telemetry that moves: load raises power, power raises temperature, heat throttles clocks.
 // Deterministic: each device's noise comes from its seeded PRNG, one step per tick.
 import { THROTTLE } from './enums';
-import type { Device } from './model';
+import { type Device, touch } from './model';
 
 const AMBIENT_MC = 30000;
 const THROTTLE_AT_MC = 85000;
@@ -29,4 +29,5 @@ export function tick(d: Device, dtMs: number, busy: number): void {
   if (t.powerMw >= t.powerLimitMw * 0.98) th |= THROTTLE['sw-power-cap'];
   if (load <= 0.01) th |= THROTTLE.idle;
   t.throttle = th;
+  touch(d);
 }

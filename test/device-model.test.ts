@@ -218,3 +218,49 @@ describe('runtime: telemetry and simulation are deterministic under a seed', () 
     expect(a.counters.reduce((x, y) => x + y, 0n)).toBeGreaterThan(100n);
   });
 });
+
+describe('the cached dev-get record (device/families/records.ts)', () => {
+  // Every path that changes a field dev-get shows must bump the device's change counter: after each
+  // one, the cached record must be the freshly encoded one, and (where a shown field changed) new.
+  const { devAttrs, devRecord } = require('../device/families/accel') as typeof import('../device/families/accel');
+  const { writeAttrs } = require('../genl/ynl') as typeof import('../genl/ynl');
+  const { spec } = require('../device/gen/accel') as typeof import('../device/gen/accel');
+  const { newWriter } = require('../attrs') as typeof import('../attrs');
+  const { createBo, freeBo, newEngine } = require('../device/jobs') as typeof import('../device/jobs');
+  const fresh = (d: Parameters<typeof devAttrs>[0]) => { const w = newWriter(); writeAttrs(w, spec, 'accel', devAttrs(d)); return Buffer.from(w.buf.subarray(0, w.len)); };
+
+  test('every mutation of a shown field gives a fresh record; none is served stale', async () => {
+    const rt = createRuntime(parseConfig('reset-ms: 1\ndevices: [{ mem-total: 64MiB, rma-threshold: 2 }]'), manualClock());
+    const emu = rt.emu;
+    const d = emu.devices.get(0)!;
+    const eng = newEngine(emu);
+    let last = Buffer.from(devRecord(d));
+    expect(last).toEqual(fresh(d));
+    const changes: [string, () => unknown][] = [
+      ['reporter test (health)', () => testReporter(emu, d, 'fw')],
+      ['reporter recovered', () => recover(emu, d, 'fw')],
+      ['telemetry tick', () => { d.load = 0.9; step(rt, 100); }],
+      ['another tick (energy, temperature)', () => step(rt, 100)],
+      ['offline', () => emu.onConfig.length >= 0 && require('../device/emulator').setState(emu, d, 'offline')],
+      ['online', () => require('../device/emulator').setState(emu, d, 'operational')],
+      ['BO created (mem-used)', () => createBo(eng, d, 8192, 1)],
+      ['BO freed', () => freeBo(eng, [...eng.bos.values()][0])],
+      ['HBM row retired (memory, health)', () => inject(emu, d, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: 0x10000n })],
+      ['thermal error (throttle, temperature)', () => inject(emu, d, { block: 'thermal', severity: 'uncorrectable-nonfatal' })],
+      ['fatal error (state)', () => inject(emu, d, { block: 'compute-core', severity: 'uncorrectable-fatal' })],
+      ['reset started (state)', () => resetDevice(emu, d)],
+      ['reset done (resets, rows, throttle)', () => new Promise((r) => setTimeout(r, 20))],
+      ['second retired row: RMA', () => inject(emu, d, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: 0x90000n })],
+    ];
+    for (const [what, f] of changes) {
+      await f();
+      const rec = Buffer.from(devRecord(d));
+      expect({ what, fresh: rec.equals(fresh(d)) }).toEqual({ what, fresh: true });
+      expect({ what, changed: !rec.equals(last) }).toEqual({ what, changed: true });
+      last = rec;
+    }
+    // Nothing changed: the same bytes (the cache, not a new encoding).
+    expect(devRecord(d)).toBe(devRecord(d));
+    stopEmulator(emu);
+  });
+});

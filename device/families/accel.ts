@@ -18,6 +18,7 @@ import { type RasEvent, readFrom } from '../log';
 import { type Device, counterIndex, versionList } from '../model';
 import { type Folded, clearCounters, errorIdOf, inject, resetDevice } from '../ras';
 import { capsAttrs } from './caps';
+import { encodedRecord, putEncoded } from './records';
 import { type Served, dumpByKey, sortedDevices, targetDevice } from './common';
 
 const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
@@ -104,6 +105,9 @@ function dumpDevices(c: DumpCtx, s: Served, fill: (d: Device) => Accel, keep?: (
   return dumpByKey(c, keep ? devs.filter(keep) : devs, (d) => d.index, (w, d) => writeAttrs(w, spec, 'accel', fill(d)));
 }
 
+/** dev-get's record of `d`, encoded once per change of the device (records.ts). */
+export const devRecord = (d: Device): Uint8Array => encodedRecord(d, (w, x) => writeAttrs(w, spec, 'accel', devAttrs(x)));
+
 function reporterOf(c: DoCtx, name: string | undefined): ReporterName | Failed {
   if (name === undefined) { setAttrMissing(c.ext, -1, ACCEL.REPORTER_NAME); return fail(EINVAL); }
   if (!(REPORTERS as readonly string[]).includes(name)) {
@@ -181,8 +185,14 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
 
   const fam: Family = familyFromSpec(spec, {
     'dev-get': {
-      do: onDev((c, d) => reply(c, devAttrs(d))),
-      dump: (c) => { const st = req(c).state; return dumpDevices(c, s, devAttrs, st ? (d) => d.state === st : undefined); },
+      do: onDev((c, d) => { putEncoded(c.reply(), devRecord(d)); c.end(); return done(); }),
+      dump: (c) => {
+        const st = c.state as { want?: Accel['state'] | null };
+        if (st.want === undefined) st.want = req(c).state ?? null; // the request is parsed once, not per chunk
+        const devs = sortedDevices(s.rt);
+        return dumpByKey(c, st.want === null ? devs : devs.filter((d) => d.state === st.want), (d) => d.index,
+          (w, d) => putEncoded(w, devRecord(d)));
+      },
     },
     'dev-set': {
       do: onDev((c, d, a) => {
