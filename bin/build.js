@@ -40,22 +40,24 @@ function lazyFormats(names) {
   };
 }
 
+/** dist/<name>.js: the bundle a lazily loaded package becomes (yaml -> dist/yaml.js). */
+const pkgBundle = (name) => `./${name.replace(/[^a-z0-9]+/gi, '-')}.js`;
+
 /**
  * Packages the CLI's commands rarely run (the YAML parser, there for spec files and configs) become
- * a stub that loads the real, still bundled, package on first use: a short command does not pay
- * for initialising it. The stub answers esbuild's interop (__esModule, default) itself.
+ * a stub that loads the package on first use, from a bundle of its own beside the CLI's
+ * (pkgBundle): a short command neither initialises it nor reads its code (the YAML parser was half
+ * of the main bundle). The stub answers esbuild's interop (__esModule, default) itself.
  */
 function lazyPackages(names) {
   const filter = new RegExp(`^(${names.map((n) => n.replace(/[/.]/g, '\\$&')).join('|')})$`);
   return {
     name: 'lazy-packages',
     setup(b) {
-      b.onResolve({ filter }, (args) => (args.pluginData === 'real' ? undefined : { path: args.path, namespace: 'lazy-pkg' }));
-      b.onResolve({ filter: /^lazy-real:/ }, (args) =>
-        b.resolve(args.path.slice('lazy-real:'.length), { resolveDir: root, kind: 'require-call', pluginData: 'real' }));
+      b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'lazy-pkg' }));
       b.onLoad({ filter: /.*/, namespace: 'lazy-pkg' }, (args) => ({
         loader: 'js', resolveDir: root,
-        contents: `let m; const load = () => (m ??= require(${JSON.stringify(`lazy-real:${args.path}`)}));
+        contents: `let m; const load = () => (m ??= require(${JSON.stringify(pkgBundle(args.path))}));
 module.exports = new Proxy({}, {
   get(_, k) {
     if (k === '__esModule') return true;
@@ -70,18 +72,36 @@ module.exports = new Proxy({}, {
   };
 }
 
+/**
+ * `import * as fs from 'fs'` bundles as `fs = __toESM(require("fs"))`: a copy of the module's
+ * namespace, one getter defined per export, made when the bundle loads (a few ms for the CLI's
+ * dozen imports of fs, os and path). A Node built-in is its own namespace: where the bundle never
+ * reads the copy's `default`, the copy becomes the module itself. Spaces keep every column in place,
+ * so the source map stays exact.
+ */
+function directBuiltins(code) {
+  const { isBuiltin } = require('module');
+  return code.replace(/\b([A-Za-z_$][\w$]*) = __toESM\(require\("([^"]+)"\)\)/g, (all, name, mod) => {
+    if (!isBuiltin(mod) || new RegExp(`\\b${name.replace(/\$/g, '\\$')}(\\.default\\b|\\[)`).test(code)) return all;
+    const direct = `${name} = require("${mod}")`;
+    return direct + ' '.repeat(all.length - direct.length);
+  });
+}
+
 /** Build every bundle; resolves with the main bundle's path. (Async: esbuild runs plugins only so.) */
 async function build() {
   const esbuild = require('esbuild');
   const outfile = path.join(root, 'dist/accel.js');
   const lazy = ['monitor', 'exporter', 'daemon-cmd'];
+  const lazyPkgs = ['yaml'];
   const base = {
     bundle: true, platform: 'node', target: 'node20', logLevel: 'error', write: false,
     sourcemap: 'linked', minifySyntax: true, legalComments: 'none', metafile: true,
   };
   const outputs = [];
   const inputs = new Set();
-  const track = (r) => { for (const f of Object.keys(r.metafile.inputs)) if (!f.includes('node_modules/') && !f.includes(':')) inputs.add(f); return r.outputFiles; };
+  const direct = (files) => files.map((f) => (f.path.endsWith('.js') ? { path: f.path, contents: Buffer.from(directBuiltins(f.text)) } : f));
+  const track = (r) => { for (const f of Object.keys(r.metafile.inputs)) if (!f.includes('node_modules/') && !f.includes(':') && !f.startsWith('<')) inputs.add(f); return r.outputFiles; };
   const haveFormats = fs.existsSync(FORMATS);
   const plugins = [];
   if (haveFormats) {
@@ -89,13 +109,20 @@ async function build() {
     plugins.push(lazyFormats(Object.values(probe.metafile.outputs)[0].exports));
     outputs.push(...track(await esbuild.build({ ...base, entryPoints: [FORMATS], outfile: path.join(root, 'dist/formats.js'), external: ['netlink', '*.node'] })));
   }
-  for (const [src, out] of [['main', 'accel'], ...lazy.map((n) => [n, n])]) {
+  for (const name of lazyPkgs) {
     outputs.push(...track(await esbuild.build({
-      ...base, entryPoints: [path.join(root, `bin/${src}.ts`)], outfile: path.join(root, `dist/${out}.js`),
-      external: ['netlink', '*.node', './formats.js', ...lazy.map((n) => `./${n}.js`)],
-      // The daemon encodes payloads all the time: it keeps the codecs in its own bundle.
-      plugins: src === 'daemon-cmd' ? [] : [...plugins, lazyPackages(['yaml'])],
+      ...base, stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir: root, loader: 'js' },
+      outfile: path.join(root, 'dist', pkgBundle(name)),
     })));
+  }
+  for (const [src, out] of [['main', 'accel'], ...lazy.map((n) => [n, n])]) {
+    outputs.push(...direct(track(await esbuild.build({
+      ...base, entryPoints: [path.join(root, `bin/${src}.ts`)], outfile: path.join(root, `dist/${out}.js`),
+      external: ['netlink', '*.node', './formats.js', ...lazy.map((n) => `./${n}.js`), ...lazyPkgs.map(pkgBundle)],
+      // The daemon reads its config with the YAML parser and encodes payloads all the time: it
+      // keeps both in its own bundle.
+      plugins: src === 'daemon-cmd' ? [] : [...plugins, lazyPackages(lazyPkgs)],
+    }))));
   }
   // The library: dependencies stay packages (the user's install dedupes them), the addon is
   // found by genl/native/load.ts relative to dist/.

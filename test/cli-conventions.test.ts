@@ -29,6 +29,18 @@ afterAll(() => { d.close(); fs.rmSync(dir, { recursive: true, force: true }); })
 const env = (): Record<string, string> => ({ XDG_RUNTIME_DIR: dir });
 const accel = (...args: string[]) => runAccel(args, { port: PORT, env: env() });
 
+test('a fresh build is not stale: every input the launcher checks exists and is older than the bundle', () => {
+  // bin/accel rebuilds when a listed input is newer than the bundle or missing: an entry that is
+  // no file (esbuild's "<stdin>") made every run rebuild.
+  const root = path.join(__dirname, '..');
+  const built = fs.statSync(path.join(root, 'dist/accel.js')).mtimeMs;
+  const inputs: string[] = JSON.parse(fs.readFileSync(path.join(root, 'dist/inputs.json'), 'utf8'));
+  expect(inputs.filter((f) => !(fs.statSync(path.join(root, f), { throwIfNoEntry: false })?.mtimeMs! <= built))).toEqual([]);
+  // The YAML parser, which short commands never run, is a bundle of its own, not half of the CLI's.
+  expect(fs.readFileSync(path.join(root, 'dist/accel.js'), 'utf8')).not.toContain('node_modules/yaml/');
+  expect(require(path.join(root, 'dist/yaml.js')).parse('a: [1, 2]')).toEqual({ a: [1, 2] });
+});
+
 test('-V, -Version and --version print the package version', async () => {
   const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '../package.json'), 'utf8'));
   for (const o of ['-V', '-Version', '--version']) {
