@@ -1,6 +1,6 @@
 // What every command runs with: the options, where output goes, and one lazily opened connection
 // to the daemon (shared by the lines of a batch). Netlink failures become iproute2-style messages.
-import { type AccelClient, connectAccel } from '../device/client';
+import { type AccelClient, connectAccel, decode } from '../device/client';
 import { type Accel, ATTR_NAMES, CMD, OP_NAMES } from '../device/gen/accel';
 import { type ClientOptions, NetlinkError } from '../genl';
 import { resolvePort } from '../device/port';
@@ -92,8 +92,25 @@ export async function requireOp(ctx: Ctx, cmd: number, what: string): Promise<vo
   }
 }
 
-export const doOne = (ctx: Ctx, cmd: number, a: Accel = {}): Promise<Accel[]> => call(ctx, (c) => c.do(cmd, a));
-export const dumpAll = (ctx: Ctx, cmd: number, a: Accel = {}): Promise<Accel[]> => call(ctx, (c) => c.dump(cmd, a));
+/**
+ * A request without attributes (`dev show`, `ras show`, ...) goes out without the attribute writer:
+ * the bytes are the same (a bare genl header), and a short command does not pay for compiling the
+ * writer of the whole accel attribute set, which the client builds on its first write.
+ */
+const empty = (a: Accel): boolean => {
+  for (const k in a) if ((a as Record<string, unknown>)[k] !== undefined) return false;
+  return true;
+};
+
+export const doOne = (ctx: Ctx, cmd: number, a: Accel = {}): Promise<Accel[]> => call(ctx, async (c) =>
+  (empty(a) ? (await c.genl.request(c.family.id, cmd)).map(decode) : c.do(cmd, a)));
+
+export const dumpAll = (ctx: Ctx, cmd: number, a: Accel = {}): Promise<Accel[]> => call(ctx, async (c) => {
+  if (!empty(a)) return c.dump(cmd, a);
+  const out: Accel[] = [];
+  for await (const m of c.genl.dump(c.family.id, cmd)) out.push(decode(m));
+  return out;
+});
 export { CMD };
 
 /** A command: reads its words from `a`, prints through ctx. */

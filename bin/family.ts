@@ -1,7 +1,5 @@
 // accel family: the nlctrl view of what the daemon serves, like `genl ctrl list` / `genl ctrl get`.
 import { OP_NAMES as ACCEL_OPS } from '../device/gen/accel';
-import { OP_NAMES as DEVLINK_OPS } from '../device/gen/devlink';
-import { OP_NAMES as DRM_RAS_OPS } from '../device/gen/drm-ras';
 import {
   CTRL_ATTR, CTRL_CMD, CTRL_CMD_NAMES, type Client, type FamilyInfo, GENL_ID_CTRL, GENL_OP, NetlinkError, createClient, parseFamily,
 } from '../genl';
@@ -15,9 +13,15 @@ const USAGE = `Usage: accel family list
        accel family get { name NAME | id ID | NAME }
 `;
 
+// require(), not import: the devlink and drm-ras modules (their specs) are evaluated only when
+// `family -s` names their ops, not at every start of the CLI.
+declare const require: NodeJS.Require;
+
 /** Op names by id: the generated tables of the families we have specs for, and nlctrl's. */
-const OP_NAMES: Record<string, Readonly<Record<number, string>>> = {
-  nlctrl: CTRL_CMD_NAMES, accel: ACCEL_OPS, 'drm-ras': DRM_RAS_OPS, devlink: DEVLINK_OPS,
+const OP_NAMES: Record<string, () => Readonly<Record<number, string>>> = {
+  nlctrl: () => CTRL_CMD_NAMES, accel: () => ACCEL_OPS,
+  'drm-ras': () => (require('../device/gen/drm-ras') as typeof import('../device/gen/drm-ras')).OP_NAMES,
+  devlink: () => (require('../device/gen/devlink') as typeof import('../device/gen/devlink')).OP_NAMES,
 };
 
 function caps(flags: number): string[] {
@@ -37,7 +41,7 @@ function familyText(f: FamilyInfo, details: boolean): string {
     s += '\tcommands supported: \n';
     f.ops.forEach((op, i) => {
       s += `\t\t#${i + 1}:  ID-${hex(op.id)} `;
-      if (details) s += ` ${OP_NAMES[f.name]?.[op.id] ?? ''}\n\t\t Capabilities (${hex(op.flags)}):\n\t\t ${caps(op.flags).join('; ')}`;
+      if (details) s += ` ${OP_NAMES[f.name]?.()[op.id] ?? ''}\n\t\t Capabilities (${hex(op.flags)}):\n\t\t ${caps(op.flags).join('; ')}`;
       s += '\n';
     });
     s += '\n';
@@ -52,7 +56,7 @@ function familyText(f: FamilyInfo, details: boolean): string {
 
 const familyJson = (f: FamilyInfo): Record<string, unknown> => ({
   id: f.id, version: f.version, hdrsize: f.hdrsize, maxattr: f.maxattr,
-  ops: f.ops.map((op) => ({ id: op.id, name: OP_NAMES[f.name]?.[op.id], flags: op.flags })),
+  ops: f.ops.map((op) => ({ id: op.id, name: OP_NAMES[f.name]?.()[op.id], flags: op.flags })),
   mcast_groups: Object.fromEntries(f.groups),
 });
 

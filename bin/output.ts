@@ -68,11 +68,16 @@ export function dateTime(ns: number | bigint): { date: string; time: string } {
   };
 }
 
-const HR0 = process.hrtime.bigint();
-const WALL0 = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+let anchor: { hr0: bigint; wall0: bigint } | undefined;
 
-/** Wall-clock nanoseconds since the epoch (the monotonic clock's resolution, anchored once). */
-export const nowNs = (): bigint => WALL0 + (process.hrtime.bigint() - HR0);
+/**
+ * Wall-clock nanoseconds since the epoch (the monotonic clock's resolution, anchored once, at the
+ * first call: `performance` loads perf_hooks, which commands that print no time need not pay for).
+ */
+export function nowNs(): bigint {
+  anchor ??= { hr0: process.hrtime.bigint(), wall0: BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n };
+  return anchor.wall0 + (process.hrtime.bigint() - anchor.hr0);
+}
 
 /**
  * `ip -t monitor`'s line, "Timestamp: <ctime> <fraction>", with the fraction in nanoseconds:

@@ -243,6 +243,9 @@ test('family list and get, like genl ctrl (text and JSON)', async () => {
   const j = await json('family', 'get', 'accel');
   expect(j.family.accel.ops[0]).toEqual({ id: 1, name: 'dev-get', flags: 14 });
   expect(j.family.accel.mcast_groups).toHaveProperty('ras');
+  // The devlink and drm-ras op names come from their generated modules, loaded on first use.
+  expect((await json('family', 'get', 'devlink')).family.devlink.ops[0]).toEqual({ id: 1, name: 'get', flags: expect.any(Number) });
+  expect((await json('family', 'get', 'drm-ras')).family['drm-ras'].ops.map((o: { name: string }) => o.name)).toContain('list-nodes');
   const byId = await json('family', 'get', 'id', '0x10');
   expect(Object.keys(byId.family)).toEqual(['nlctrl']);
   const none = await accel('family', 'get', 'nosuch');
