@@ -21,6 +21,27 @@ export function helpLocal(msg: { task: Task; ctl: Int32Array; byRows: boolean; u
 }
 
 /**
+ * The calling thread's part in a joined pool call: it claims chunks like a worker until none are left,
+ * then waits (Atomics.wait on ctl[2], at most waitMs) until every worker that started is done.
+ * Returns true if the call is complete (C is final), false if a worker was still inside a chunk at
+ * the deadline. A worker that starts after the last claim finds nothing left and never touches C.
+ */
+export function joinLocal(msg: { task: Task; ctl: Int32Array; byRows: boolean; units: number; minTake: number; threads: number },
+  waitMs: number): boolean {
+  const r = localKernels().runClaims(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, workspace, -1, 0);
+  workspace = r.ws;
+  const ctl = msg.ctl, deadline = performance.now() + waitMs;
+  for (;;) {
+    // done before started: a worker counted in neither, or in started only, is not yet done.
+    const done = Atomics.load(ctl, 2);
+    if (done >= Atomics.load(ctl, 1)) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(ctl, 2, done, left);
+  }
+}
+
+/**
  * C = alpha * op(A) * op(B) + beta * C, in place, on the calling thread. Returns desc.c.
  * Throws TypeError / RangeError on a malformed descriptor (see docs/compute.md).
  */

@@ -43,22 +43,24 @@ export const WARMUP_ROUNDS = 2;
 
 /**
  * The worker script: kernels, scratch from workerData, warm-up (messages posted meanwhile wait in
- * the port), then each posted share of a call: claim chunks until none are left, report back.
+ * the port), then each share of a call posted on workerData.port: claim chunks until none are left,
+ * reply on the same port.
  */
 export function workerScript(): string {
   return [
     '"use strict";',
     kernelText(),
-    "const { parentPort, workerData } = require('node:worker_threads');",
-    `${installScratch.name}(workerData);`,
+    "const { workerData } = require('node:worker_threads');",
+    `${installScratch.name}(workerData.scratch);`,
     `${warmUp.name}(${WARMUP_ROUNDS});`,
     'let ws = null;',
-    'parentPort.on("message", (msg) => {',
+    'const port = workerData.port;',
+    'port.on("message", (msg) => {',
     '  try {',
     `    const r = ${runClaims.name}(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, ws, 0, 0);`,
     '    ws = r.ws;',
-    '    parentPort.postMessage({ ok: true, chunks: r.chunks });',
-    '  } catch (e) { parentPort.postMessage({ ok: false, error: String((e && e.stack) || e) }); }',
+    '    port.postMessage({ ok: true, chunks: r.chunks });',
+    '  } catch (e) { port.postMessage({ ok: false, error: String((e && e.stack) || e) }); }',
     '});',
   ].join('\n');
 }

@@ -364,16 +364,19 @@ export function runTask(t: Task, ws: Float64Array | null): Float64Array | null {
  * shared counter ctl[0] until none are left, and computes each with runTask. Chunks shrink as the
  * work runs out (a quarter of what is left per thread, at least minTake), so a worker that starts
  * late, or shares its core with another process, takes fewer chunks instead of finishing last.
- * A worker counts itself in ctl[1] when it starts. The calling thread may help while the workers
- * wake up (helpUntil > 0): it takes minTake units at a time and stops as soon as `helpers` workers
- * have started or at performance.now() >= helpUntil, whichever comes first.
+ * `helpUntil` says who runs it:
+ * - 0, a worker: it counts itself in ctl[1] when it starts and in ctl[2] when it is done, so the
+ *   calling thread can tell when no worker is inside a chunk (started = done and nothing left).
+ * - > 0, the calling thread helping while the workers wake up: it takes minTake units at a time
+ *   and stops as soon as `helpers` workers have started or at performance.now() >= helpUntil.
+ * - < 0, the calling thread taking part in the whole call, claiming like a worker; not counted.
  * Returns the workspace and the number of chunks computed.
  */
 export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: number, minTake: number, threads: number,
   ws: Float64Array | null, helpUntil: number, helpers: number): { ws: Float64Array | null; chunks: number } {
   const unit = byRows ? 6 : 2, lo = byRows ? t.m0 : t.n0, hi = byRows ? t.m1 : t.n1;
-  const helping = helpUntil > 0;
-  if (!helping) Atomics.add(ctl, 1, 1);
+  const helping = helpUntil > 0, worker = helpUntil === 0;
+  if (worker) Atomics.add(ctl, 1, 1);
   let chunks = 0;
   for (;;) {
     if (helping && (Atomics.load(ctl, 1) >= helpers || performance.now() >= helpUntil)) break;
@@ -388,6 +391,8 @@ export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: numb
     ws = runTask(byRows ? { ...t, m0: s, m1: e } : { ...t, n0: s, n1: e }, ws);
     chunks++;
   }
+  // Counted done only on success: after a throw the call must wait for the worker's error reply.
+  if (worker) { Atomics.add(ctl, 2, 1); Atomics.notify(ctl, 2); }
   return { ws, chunks };
 }
 

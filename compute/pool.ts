@@ -4,8 +4,8 @@
 // as gemm(), so results are bit-identical to the single-threaded call.
 
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { helpLocal, runLocal } from './gemm';
+import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { helpLocal, joinLocal, runLocal } from './gemm';
 import { blocking, scratchSizes } from './kernels';
 import type { Dst, GemmDesc, Src, Task } from './types';
 import { spans, toTask } from './validate';
@@ -16,6 +16,12 @@ export interface PoolOptions {
   threads?: number;
   /** Calls below this many flops (2*m*n*k) run synchronously on the calling thread. Default 2^24 (about 2 ms of one core). */
   minFlops?: number;
+  /**
+   * Calls below this many flops are computed by the calling thread together with the workers, and
+   * it holds the event loop until they are done (as a synchronous call would, for about half as
+   * long on two cores). Default 2^26 (about 6 ms of one core). 0: never.
+   */
+  joinFlops?: number;
 }
 
 export interface Pool {
@@ -28,8 +34,16 @@ export interface Pool {
 
 export const DEFAULT_MIN_FLOPS = 1 << 24;
 
+export const DEFAULT_JOIN_FLOPS = 1 << 26;
+
 /** At most this long (ms) the calling thread computes chunks while a call's workers wake up. */
 const HELP_MS = 0.5;
+
+/**
+ * A joined call: how long (ms) the calling thread waits, after the last chunk is claimed, for the
+ * workers still inside one; past it the call completes asynchronously (a descheduled worker).
+ */
+const JOIN_WAIT_MS = 5;
 
 /**
  * One offloaded call. Every worker that takes one of its shares claims chunks of C from the shared
@@ -44,7 +58,9 @@ interface Call {
   resolve: () => void;
   reject: (err: Error) => void;
 }
-interface Slot { worker: Worker; call: Call | null }
+/** A worker's answer to a share: done, or the error it threw. */
+interface Reply { ok: boolean; error?: string; chunks?: number }
+interface Slot { worker: Worker; port: MessagePort; call: Call | null }
 
 // Per process, so a worker never mistakes another call's packed B block for this one's.
 let nextCallId = 1;
@@ -94,7 +110,7 @@ function plan(t: Task, threads: number): Call['msg'] {
   const units = Math.ceil((byRows ? t.m : t.n) / (byRows ? 6 : 2));
   const oneBlock = byRows && t.n <= NC && t.k <= KC;
   const minTake = oneBlock ? 2 : Math.max(1, Math.ceil(units / (2 * threads)));
-  const ctl = new Int32Array(new SharedArrayBuffer(8)); // [0] units claimed, [1] workers started
+  const ctl = new Int32Array(new SharedArrayBuffer(12)); // [0] units claimed, [1] workers started, [2] workers done
   return { task: { ...t, id: nextCallId++ }, ctl, byRows, units, minTake, threads, oneBlock };
 }
 
@@ -102,8 +118,10 @@ function plan(t: Task, threads: number): Call['msg'] {
 export function createPool(opts: PoolOptions = {}): Pool {
   const threads = opts.threads ?? availableParallelism();
   const minFlops = opts.minFlops ?? DEFAULT_MIN_FLOPS;
+  const joinFlops = opts.joinFlops ?? DEFAULT_JOIN_FLOPS;
   if (!Number.isSafeInteger(threads) || threads < 1) throw new RangeError(`createPool: threads must be a positive integer (got ${threads})`);
   if (typeof minFlops !== 'number' || !(minFlops >= 0)) throw new RangeError(`createPool: minFlops must be a non-negative number (got ${minFlops})`);
+  if (typeof joinFlops !== 'number' || !(joinFlops >= 0)) throw new RangeError(`createPool: joinFlops must be a non-negative number (got ${joinFlops})`);
   const slots: Slot[] = [];
   const queue: Call[] = []; // one entry per share still to start
   // Workers that must have started before the calling thread stops helping: all of them if there
@@ -115,14 +133,29 @@ export function createPool(opts: PoolOptions = {}): Pool {
     // Scratch allocated on this thread, see installScratch. Shared rather than transferred: detaching
     // any ArrayBuffer invalidates a V8 protector and de-optimizes the kernels on this thread.
     const scratch = scratchSizes().map((n) => new SharedArrayBuffer(n * 8));
-    const worker = new Worker(workerScript(), { eval: true, workerData: scratch });
+    // Replies come on a port of their own, so that this thread can also take them synchronously
+    // (receiveMessageOnPort) before the event loop gets to them: see drain().
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(workerScript(), { eval: true, workerData: { scratch, port: port2 }, transferList: [port2] });
     worker.unref();
-    const slot: Slot = { worker, call: null };
-    worker.on('message', (msg: { ok: boolean; error?: string }) => settle(slot, msg.ok ? null : new Error(`gemm worker: ${msg.error}`)));
+    const slot: Slot = { worker, port: port1, call: null };
+    port1.on('message', (msg: Reply) => reply(slot, msg));
+    port1.unref(); // after on('message'), which refs the port: the worker's ref() alone keeps the process alive
     worker.on('error', (err: Error) => drop(slot, err));
     worker.on('exit', (code: number) => drop(slot, new Error(`gemm worker exited with code ${code}`)));
     slots.push(slot);
     return slot;
+  }
+
+  function reply(slot: Slot, msg: Reply): void {
+    settle(slot, msg.ok ? null : new Error(`gemm worker: ${msg.error}`));
+  }
+
+  /** Takes every reply already posted, without waiting for the event loop: idle workers are free again. */
+  function drain(): void {
+    for (const slot of slots.slice()) {
+      for (let m = receiveMessageOnPort(slot.port); m !== undefined; m = receiveMessageOnPort(slot.port)) reply(slot, m.message as Reply);
+    }
   }
 
   /** Settles a call once: its shares still queued are dropped. */
@@ -154,6 +187,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
     const call = slot.call;
     slot.call = null;
     if (call !== null) { call.running--; finish(call, err); }
+    slot.port.close();
     void slot.worker.terminate();
     if (!closed) pump();
   }
@@ -167,16 +201,27 @@ export function createPool(opts: PoolOptions = {}): Pool {
       call.running++;
       slot.call = call;
       slot.worker.ref(); // busy: keep the process alive until the result arrives
-      slot.worker.postMessage(call.msg);
+      slot.port.postMessage(call.msg);
     }
   }
 
-  function submit(msg: Call['msg']): Promise<void> {
+  function submit(msg: Call['msg'], join: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const shares = Math.min(threads, msg.units);
+      drain();
+      // A joined call leaves the calling thread a core: one share fewer than the cores.
+      const shares = Math.min(join ? helpers : threads, msg.units);
       const call: Call = { msg, queued: shares, running: 0, settled: false, resolve, reject };
       for (let i = 0; i < shares; i++) queue.push(call);
       pump();
+      if (join) {
+        // Small calls: the wake-ups (0.1-0.3 ms each way on this VM, docs/compute.md) are a large
+        // part of them. This thread claims chunks like a worker from the start, so a late worker
+        // costs only its own share, and when nothing is left it waits on the shared counters
+        // (Atomics.wait) for the workers still inside a chunk, instead of for their replies to
+        // come through the event loop.
+        if (joinLocal(msg, JOIN_WAIT_MS)) finish(call, null);
+        return;
+      }
       // A wake-up costs a worker 0.1-0.3 ms here (docs/compute.md), a tenth of a 256^3 call. While
       // the workers wake, this thread takes small chunks itself, when every share started at once
       // on an idle worker and the chunks are small (B one block). It stops when as many workers
@@ -197,7 +242,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
       return desc.c;
     }
     const { task, copyBack } = share(t);
-    await submit(plan(task, threads));
+    await submit(plan(task, threads), helpers > 0 && 2 * t.m * t.n * t.k < joinFlops);
     copyBack();
     return desc.c;
   }
@@ -209,6 +254,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
     for (const call of queue.splice(0)) finish(call, err);
     const all = slots.splice(0);
     for (const s of all) if (s.call !== null) { finish(s.call, err); s.call = null; }
+    for (const s of all) s.port.close();
     await Promise.all(all.map((s) => s.worker.terminate()));
   }
 

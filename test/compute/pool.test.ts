@@ -15,9 +15,11 @@ function sameBits(x: ArrayLike<number>, y: ArrayLike<number>): boolean {
   return true;
 }
 
-describe('createPool', () => {
+// Every call both ways: asynchronous (workers only; the calling thread helps while they wake up) and
+// joined (the calling thread computes with them and waits on the shared counters).
+describe.each([['asynchronous', 0], ['joined', Infinity]])('createPool, %s calls', (_mode, joinFlops) => {
   let pool: Pool;
-  beforeAll(() => { pool = createPool({ threads: 2, minFlops: 0 }); });
+  beforeAll(() => { pool = createPool({ threads: 2, minFlops: 0, joinFlops }); });
   afterAll(() => pool.close());
 
   test.each([
@@ -123,9 +125,12 @@ describe('pool lifecycle', () => {
   });
 
   test('close() rejects calls still in flight', async () => {
-    const pool = createPool({ threads: 1, minFlops: 0 });
-    const pending = pool.gemm(makeDesc({ dtype: 'f64', m: 300, n: 300, k: 300, seed: 6 }));
-    const queued = pool.gemm(makeDesc({ dtype: 'f64', m: 300, n: 300, k: 300, seed: 7 }));
+    const pool = createPool({ threads: 1, minFlops: 0, joinFlops: 0 }); // a joined call is done when gemm() returns
+    // Both built first, and n > NC so the calling thread does not help: only the worker, which is
+    // still starting, could finish them.
+    const d1 = makeDesc({ dtype: 'f64', m: 600, n: 600, k: 600, seed: 6 }), d2 = makeDesc({ dtype: 'f64', m: 600, n: 600, k: 600, seed: 7 });
+    const pending = pool.gemm(d1);
+    const queued = pool.gemm(d2);
     const checks = [expect(pending).rejects.toThrow(/closed/), expect(queued).rejects.toThrow(/closed/)];
     await pool.close();
     await Promise.all(checks);
@@ -135,6 +140,25 @@ describe('pool lifecycle', () => {
     expect(() => createPool({ threads: 0 })).toThrow(RangeError);
     expect(() => createPool({ threads: 1.5 })).toThrow(/threads must be a positive integer/);
     expect(() => createPool({ minFlops: -1 })).toThrow(/minFlops/);
+    expect(() => createPool({ joinFlops: -1 })).toThrow(/joinFlops/);
+  });
+
+  test('a joined call is complete when its promise resolves, also while the workers are still starting', async () => {
+    // A fresh pool: its worker spawns and warms up during the first call, so the calling thread
+    // computes most of it; later calls are shared. Consecutive calls reuse the workers at once
+    // (their replies are taken synchronously), and a worker's late reply never settles the wrong call.
+    const pool = createPool({ threads: 2, minFlops: 0, joinFlops: Infinity });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const [d1, d2] = twins({ dtype: i % 3 === 0 ? 'i8' : 'f32', m: 150 + i, n: 120, k: 100 + 40 * i, padC: 1, beta: 1, seed: 20 + i });
+        gemm(d1);
+        await pool.gemm(d2);
+        expect(sameBits(d1.c, d2.c)).toBe(true);
+        expect(paddingIntact(d2)).toBe(true);
+      }
+    } finally {
+      await pool.close();
+    }
   });
 
   test('the default pool behind gemmAsync', async () => {
