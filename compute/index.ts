@@ -3,7 +3,7 @@
 
 export type { DType, GemmDesc, GemmF32, GemmF64, GemmI8 } from './types';
 export { gemm } from './gemm';
-export { createPool, gemmAsync, closeDefaultPool, DEFAULT_MIN_FLOPS } from './pool';
+export { createPool, gemmAsync, closeDefaultPool, DEFAULT_MIN_FLOPS, DEFAULT_JOIN_FLOPS } from './pool';
 export type { Pool, PoolOptions } from './pool';
 export { blocking } from './kernels';
 export { DTYPES, elementSizes, typedView } from './dtypes';
