@@ -14,7 +14,7 @@
 //    successor's, keeps what it has;
 //  - a successor on a recycled port is found by its inode/cookie differing, checked when the pid
 //    or uid changes, before a handler touches client resources (ctx.owner()), by the server's
-//    flush right before it sends anything to a client seen in an earlier callback (genl/server.ts
+//    flush right before it sends anything to a client seen in an earlier callback (genl/outbox.ts
 //    recheck), and by the periodic sweep.
 //
 // Dropping a client runs the onGone hooks, which free what it held. The window this leaves is
