@@ -113,6 +113,13 @@ export function eventText(e: Event): string {
   return pairs({ seq, ...when, ...rest });
 }
 
+/**
+ * A record the daemon answers an injection with that is not in the log (no seq): the storm
+ * limiter folded the injection into its window's storm-overflow record, logged when the window
+ * closes; the daemon sends that record as it stands.
+ */
+const foldedNow = (e: Event): boolean => e.seq === undefined && e.kind === 'storm-overflow';
+
 function printEvents(ctx: Ctx, section: string, h: Accel, events: Event[], extra: Record<string, unknown> = {}): void {
   if (ctx.o.json) {
     ctx.out(toJson({ [section]: { [handleOf(h)]: events.map(eventJson) }, ...extra }, ctx.o.pretty) + '\n');
@@ -120,7 +127,10 @@ function printEvents(ctx: Ctx, section: string, h: Accel, events: Event[], extra
   }
   const lines = [`${handleOf(h)}:`];
   if (extra.lost) lines.push(`  lost ${extra.lost}`);
-  for (const e of events) lines.push(`  ${eventText(e)}`);
+  for (const e of events) {
+    if (foldedNow(e)) lines.push('  folded into the storm window (its storm-overflow record is logged when the window closes):');
+    lines.push(`  ${eventText(e)}`);
+  }
   ctx.out(lines.join('\n') + '\n');
 }
 

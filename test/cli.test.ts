@@ -233,6 +233,23 @@ test('ras show/log format FORMAT: the payload in that format, where the daemon s
   expect((await accel('ras', 'show', 'accel0', 'format', 'nope')).code).toBe(2);
 });
 
+test('ras inject folded by the storm limiter says so, with the window\'s record so far (F6)', async () => {
+  const port = PORT + 0x100;
+  const sd = startDaemon({ port, config: 'storm: { burst: 2, interval-ms: 600000 }\ndevices: [{}]', tick: false });
+  try {
+    const inject = (...o: string[]) => runAccel([...o, 'ras', 'inject', 'accel0', 'block', 'sram', 'severity', 'correctable'], { port });
+    for (let i = 1; i <= 2; i++) expect((await inject()).stdout).toMatch(new RegExp(`^pci/0000:03:00.0:\n {2}seq ${i} .*kind error block sram`));
+    const t = await inject();
+    expect(t).toMatchObject({ code: 0, stderr: '' });
+    expect(t.stdout).toMatch(/^pci\/0000:03:00.0:\n {2}folded into the storm window \(its storm-overflow record is logged when the window closes\):\n {2}date \S+ time \S+ kind storm-overflow block sram .* folded 1 first_ts_ns \d+ last_ts_ns \d+\n$/);
+    const j = JSON.parse((await inject('-j')).stdout).inject['pci/0000:03:00.0'];
+    expect(j).toEqual([expect.objectContaining({ kind: 'storm-overflow', block: 'sram', folded: 2 })]);
+    expect(j[0].seq).toBeUndefined();
+  } finally {
+    sd.close();
+  }
+});
+
 test('family list and get, like genl ctrl (text and JSON)', async () => {
   const list = await accel('family', 'list');
   expect(list.stdout).toMatch(/^Name: nlctrl\n\tID: 0x10 {2}Version: 0x2 {2}header size: 0 {2}max attribs: \d+ \n\tcommands supported: \n\t\t#1: {2}ID-0x3 \n/);
