@@ -4,7 +4,7 @@
 // plus ratios of medians; the pool's scaling also as the median of per-rep paired ratios.
 // Pool rows use inputs already on SharedArrayBuffer; "pool, copy" rows pass ordinary arrays, so
 // they include copying A, B and C into shared memory and C back.
-import { cpus, availableParallelism } from 'os';
+import { cpus, availableParallelism, loadavg } from 'os';
 import * as tf from '@tensorflow/tfjs-core';
 // Used below: a bare side-effect import is dropped by esbuild (the package's sideEffects list omits
 // its node entry), and then the 'cpu' backend never registers.
@@ -21,6 +21,22 @@ const WARMUP = quick ? 1 : 2;
 
 interface Case { name: string; kind: string; slow?: boolean; run: () => void | Promise<void> }
 interface Result { impl: string; n: number; ms: Stats; median: number; q1: number; q3: number; times: number[]; cpuMedian: number }
+
+/**
+ * The anchor for the one-thread rows: the core's scalar multiply-add rate from JS, measured in the
+ * same interleaved rounds. Six independent chains of c += a * x on values in registers, so no
+ * loads: one vmulsd and one vaddsd per multiply-add, and no kernel with loads can beat it (JS has
+ * no SIMD and V8 emits no FMA). Returns the sum so the loop is not dropped.
+ */
+function scalarPeak(flops: number, x: number): number {
+  let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0;
+  const a0 = x * 1.1, a1 = x * 1.2, a2 = x * 1.3, a3 = x * 1.4, a4 = x * 1.5, a5 = x * 1.6;
+  for (let i = 0, n = Math.ceil(flops / 12); i < n; i++) {
+    c0 += a0 * x; c1 += a1 * x; c2 += a2 * x; c3 += a3 * x; c4 += a4 * x; c5 += a5 * x;
+  }
+  return c0 + c1 + c2 + c3 + c4 + c5;
+}
+let sink = 0;
 
 function rand(seed: number): () => number {
   let s = seed >>> 0;
@@ -51,6 +67,7 @@ function cases(n: number, pool: Pool): Case[] {
   const toRows = (x: Float64Array) => Array.from({ length: n }, (_, i) => Array.from(x.subarray(i * n, (i + 1) * n)));
   const ma = new Matrix(toRows(plain.f64.a as Float64Array)), mb = new Matrix(toRows(plain.f64.b as Float64Array));
   return [
+    { name: 'scalar peak (anchor)', kind: 'peak', run: () => { sink += scalarPeak(2 * n ** 3, 1 + sink * 1e-300); } },
     { name: 'tfjs-cpu f32', kind: 'tfjs', slow: true, run: () => { const c = tf.matMul(ta, tb); c.dataSync(); c.dispose(); } },
     { name: 'ml-matrix f64', kind: 'ml', slow: true, run: () => { ma.mmul(mb); } },
     { name: 'ours f32', kind: 'f32', run: () => { gemm(plain.f32); } },
@@ -103,12 +120,16 @@ async function main(): Promise<void> {
   const pool = createPool({ threads });
   const all: Result[] = [];
   const ratios: Record<string, Record<string, number>> = {};
+  const loads: Record<string, number[]> = {}; // 1-minute load average before and after each size
   try {
     for (const n of SIZES) {
+      const load0 = loadavg()[0];
       const res = await measure(n, cases(n, pool));
+      const load = [+load0.toFixed(2), +loadavg()[0].toFixed(2)];
+      loads[`n=${n}`] = load;
       all.push(...res);
       const by = (name: string) => res.find((r) => r.impl === name) as Result;
-      const tfjs = by('tfjs-cpu f32');
+      const tfjs = by('tfjs-cpu f32'), peak = by('scalar peak (anchor)');
       const single = (name: string) => by(name.replace(' pool, copy', '').replace(' pool', ''));
       // Per rep: the single-thread time over the pool time of the same round (reps are interleaved).
       const paired = (name: string) => {
@@ -118,6 +139,8 @@ async function main(): Promise<void> {
       const r2 = (x: number) => +x.toFixed(2);
       ratios[`n=${n}`] = {
         'f32 vs tfjs': r2(by('ours f32').median / tfjs.median),
+        'f32 vs scalar peak (CPU time)': r2(by('ours f32').cpuMedian / peak.cpuMedian),
+        'f64 vs scalar peak (CPU time)': r2(by('ours f64').cpuMedian / peak.cpuMedian),
         'f64 vs tfjs': r2(by('ours f64').median / tfjs.median),
         'i8 vs tfjs': r2(by('ours i8').median / tfjs.median),
         'f32 vs ml-matrix': r2(by('ours f32').median / by('ml-matrix f64').median),
@@ -127,7 +150,7 @@ async function main(): Promise<void> {
         'i8 pool/single': r2(by('ours i8 pool').median / by('ours i8').median),
         'f32 pool/single paired median': r2(paired('ours f32 pool').median),
       };
-      table(`GEMM n=${n}${quick ? ' (quick)' : ''}: GFLOP/s (GOP/s for i8), ${threads}-thread pool; medians of ${by('ours f32').ms.n} interleaved reps, (min-max) and [quartiles]`, res.map((r) => {
+      table(`GEMM n=${n}${quick ? ' (quick)' : ''}: GFLOP/s (GOP/s for i8), ${threads}-thread pool; medians of ${by('ours f32').ms.n} interleaved reps, (min-max) and [quartiles]; load average ${load[0]} -> ${load[1]} on ${cpus().length} CPUs`, res.map((r) => {
         const pair = r.impl.includes('pool') ? paired(r.impl) : undefined;
         return {
           impl: r.impl,
@@ -135,6 +158,7 @@ async function main(): Promise<void> {
           'G/s median [q1-q3]': `${fmt(r.median, 2)} [${fmt(r.q1, 2)}-${fmt(r.q3, 2)}]`,
           'x tfjs': fmt(r.median / tfjs.median, 1),
           'G/s per CPU time (1 thread)': r.impl.includes('pool') ? '' : fmt(r.cpuMedian, 2),
+          'x peak (CPU time)': r.impl.includes('pool') || r.impl.startsWith('scalar') ? '' : fmt(r.cpuMedian / peak.cpuMedian, 2),
           'pool/single (medians)': r.impl.includes('pool') ? fmt(r.median / single(r.impl).median, 2) : '',
           'paired per rep: median [q1-q3]': pair ? `${fmt(pair.median, 2)} [${fmt(pair.q1, 2)}-${fmt(pair.q3, 2)}]` : '',
         };
@@ -144,8 +168,8 @@ async function main(): Promise<void> {
     await pool.close();
   }
   report('gemm', {
-    cpu: cpus()[0]?.model, threads, blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion,
-    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round',
+    cpu: cpus()[0]?.model, threads, blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion, loadAverage: loads,
+    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round; "scalar peak" = 6 register-only multiply-add chains, the one-thread anchor, compared in CPU time; loadAverage = 1-minute load before/after each size',
     ratios,
     results: all.map((r) => ({
       impl: r.impl, n: r.n, medianMs: +r.ms.median.toFixed(3), minMs: +r.ms.min.toFixed(3), maxMs: +r.ms.max.toFixed(3),
