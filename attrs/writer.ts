@@ -103,6 +103,12 @@ export function putBe32(w: Writer, type: number, v: number, net = false): void {
   w.dv.setUint32(p, v >>> 0, false);
 }
 
+/** A network-order 64-bit value: no NLA_F_NET_BYTEORDER, and no pad attribute before it (the YNL writer's big-endian u64/s64). */
+export function putBe64(w: Writer, type: number, v: bigint | number): void {
+  const p = reserve(w, type, 8);
+  w.dv.setBigUint64(p, BigInt.asUintN(64, BigInt(v)), false);
+}
+
 function pad64(w: Writer): void {
   // nla_align_64bit: pad when the payload (4 bytes after the tail) would not be 8-aligned.
   if (w.pad64 && (w.len & 7) === 0) reserve(w, w.pad64, 0);

@@ -1,75 +1,78 @@
-// A compiled writer per attribute set, generated from its Field table (fields.ts): straight-line
-// code with each field's key, attribute type and size as constants, so encoding an object (an event in a storm, a device in a dump) costs
-// property loads and DataView stores, with no per-field dispatch on type names. Only the common,
-// valid shapes take this path: anything else (enum arrays, indexed arrays, big-endian 64-bit,
-// values out of range) goes to `slow`, the table-driven writer, which also owns every error
-// message. The output is byte-identical to the table-driven writer's.
-import { type Writer, nestEnd, nestStart, putBytes, putFlag, putString, putU64, reserve } from '../../attrs';
-import type { FastWriter, Field } from './fields';
+// The writer of an attribute set, the only one: compiled once per set from its Field table
+// (fields.ts) to straight-line code with each field's key, attribute type and put function as
+// constants, so encoding an object (an event in a storm, a device in a dump) costs property loads
+// and calls of attrs/writer.ts's put functions, which lay out every byte. A value of the common
+// shape (a number in range, a string, a Uint8Array, `true`, an object) is written as it is; any
+// other goes to values.ts, which turns it into the integer to write (a bigint, an enum name, a list
+// of flag names) or throws the error naming the field. Either way the same put function writes it.
+import {
+  nestEnd, nestStart, putBe16, putBe32, putBe64, putBytes, putFlag, putS16, putS32, putS64, putS8,
+  putSint, putString, putU16, putU32, putU64, putU8, putUint,
+} from '../../attrs';
+import type { Field, SetWriter } from './fields';
 import type { AttrType } from './model';
+import { INT, elemType, intOf, isInt, refuse, within } from './values';
 
-/** The table-driven way, which throws on bad values: one occurrence of field `i`, or (`whole`) the field's value. */
-export interface Slow {
-  one(w: Writer, i: number, v: unknown): void;
-  whole(w: Writer, i: number, v: unknown): void;
-}
-
-const INT: Partial<Record<AttrType, [min: number, max: number, size: 1 | 2 | 4, set: string]>> = {
-  u8: [0, 0xff, 1, ''], s8: [-0x80, 0x7f, 1, ''], u16: [0, 0xffff, 2, 'setUint16'], s16: [-0x8000, 0x7fff, 2, 'setInt16'],
-  u32: [0, 0xffffffff, 4, 'setUint32'], s32: [-0x80000000, 0x7fffffff, 4, 'setInt32'],
-  uint: [0, 0xffffffff, 4, 'setUint32'], sint: [-0x80000000, 0x7fffffff, 4, 'setInt32'],
+/** The put function of each integer type, by byte order (uint and sint have none but their own). */
+const PUT: Record<'le' | 'be', Partial<Record<AttrType, string>>> = {
+  le: { u8: 'putU8', s8: 'putS8', u16: 'putU16', s16: 'putS16', u32: 'putU32', s32: 'putS32', u64: 'putU64', s64: 'putS64', uint: 'putUint', sint: 'putSint' },
+  be: { u8: 'putU8', s8: 'putS8', u16: 'putBe16', s16: 'putBe16', u32: 'putBe32', s32: 'putBe32', u64: 'putBe64', s64: 'putBe64', uint: 'putUint', sint: 'putSint' },
+};
+const puts = {
+  putU8, putS8, putU16, putS16, putU32, putS32, putU64, putS64, putUint, putSint, putBe16, putBe32, putBe64,
+  putString, putBytes, putFlag, nestStart, nestEnd,
 };
 
-/** Code that writes number `x` as field `f`'s scalar, or hands value `v` to the slow path. */
-function scalar(f: Field, i: number, x: string, v: string): string | undefined {
-  const le = !f.be;
-  const int = INT[f.t];
-  if (int) {
-    const [min, max, size, set] = int;
-    const store = size === 1 ? `w.buf[p] = ${x} & 0xff;` : `w.dv.${set}(p, ${x}, ${le});`;
-    return `if (typeof ${x} === 'number' && ${x} >= ${min} && ${x} <= ${max} && Number.isInteger(${x})) { const p = h.reserve(w, ${f.type}, ${size}); ${store} } else slow(w, ${i}, ${v});`;
-  }
-  if (f.t === 'u64' && le) {
-    return `if (typeof ${x} === 'number' ? ${x} >= 0 && ${x} <= ${Number.MAX_SAFE_INTEGER} && Number.isInteger(${x}) : typeof ${x} === 'bigint' && ${x} >= 0n && ${x} <= 0xffffffffffffffffn) h.putU64(w, ${f.type}, ${x}); else slow(w, ${i}, ${v});`;
-  }
-  return undefined;
+/** The numbers written as they are: every integer of the type that a double holds exactly. */
+function fastRange(t: keyof typeof INT): [number, number] {
+  const [, min, max] = INT[t];
+  return [Math.max(Number(min), -Number.MAX_SAFE_INTEGER), Math.min(Number(max), Number.MAX_SAFE_INTEGER)];
 }
 
-/** Code that writes one value `v` of field `f` (index `i`). */
-function one(f: Field, i: number, v: string, sub: string): string {
-  switch (f.t) {
-    case 'string': return `if (typeof ${v} === 'string') h.putString(w, ${f.type}, ${v}); else slow(w, ${i}, ${v});`;
-    case 'binary': return `if (${v} instanceof Uint8Array) h.putBytes(w, ${f.type}, ${v}); else slow(w, ${i}, ${v});`;
-    case 'flag': return `if (${v} === true) h.putFlag(w, ${f.type}); else if (${v} !== false) slow(w, ${i}, ${v});`;
+/** Code that writes value `v` (element `j`: a name, or -1) of field `i` as attribute type `type`. */
+function one(f: Field, i: number, v: string, type: string, j: string): string {
+  const t = elemType(f);
+  const no = `refuse(F[${i}], ${v}, ${j})`;
+  switch (t) {
+    case 'string': return `if (typeof ${v} === 'string') putString(w, ${type}, ${v}); else ${no};`;
+    case 'binary': return `if (${v} instanceof Uint8Array) putBytes(w, ${type}, ${v}); else ${no};`;
+    case 'flag': return `if (${v} === true) putFlag(w, ${type}); else if (${v} !== false) ${no};`;
     case 'nest':
-      return `if (typeof ${v} === 'object' && ${v} !== null) { const n = h.nestStart(w, ${f.type}); ${sub}(w, ${v}); h.nestEnd(w, n); } else slow(w, ${i}, ${v});`;
+      return `if (typeof ${v} === 'object' && ${v} !== null) { const n = nestStart(w, ${type}); `
+        + `try { (subs[${i}] ??= sub(${i}))(w, ${v}); } catch (e) { throw within(e, F[${i}], ${j}); } nestEnd(w, n); } else ${no};`;
   }
-  if (f.values && !f.bits) {
-    const code = scalar(f, i, 'x', v);
-    if (!code) return `slow(w, ${i}, ${v});`;
-    return `{ const x = typeof ${v} === 'string' ? vals[${i}].get(${v}) : ${v}; ${code} }`;
-  }
-  return scalar(f, i, v, v) ?? `slow(w, ${i}, ${v});`;
+  if (!isInt(t)) throw new Error(`${f.key}: no writer for type ${t}`);
+  const put = PUT[f.be ? 'be' : 'le'][t]!;
+  const [min, max] = fastRange(t);
+  // A plain enum's name is looked up here; an unknown name, like any other shape, goes to intOf.
+  const named = f.values && !f.bits;
+  const x = named ? 'x' : v;
+  const code = `if (typeof ${x} === 'number' && ${x} >= ${min} && ${x} <= ${max} && Number.isInteger(${x})) ${put}(w, ${type}, ${x}); `
+    + `else ${put}(w, ${type}, intOf(F[${i}], ${v}, ${j}));`;
+  return named ? `{ const x = typeof ${v} === 'string' ? vals[${i}].get(${v}) ?? ${v} : ${v}; ${code} }` : code;
 }
 
 /**
  * Compile the writer for a set's fields (in the order they are written). `sub(i)` returns the
- * compiled writer of nest field i's set, looked up on first use (sets may be recursive).
+ * writer of nest field i's set, looked up on first use (sets may be recursive).
  */
-export function compileWriter(fields: readonly Field[], slow: Slow, sub: (i: number) => FastWriter): FastWriter {
+export function compileWriter(fields: readonly Field[], sub: (i: number) => SetWriter): SetWriter {
   const body: string[] = [];
   fields.forEach((f, i) => {
     if (f.t === 'pad' || f.t === 'unused') return;
-    const s = `(subs[${i}] ??= sub(${i}))`;
     body.push(`v = o[${JSON.stringify(f.key)}];`);
-    if (f.t === 'indexed-array') body.push(`if (v !== undefined && v !== null) whole(w, ${i}, v);`);
-    else if (f.multi) {
-      body.push(`if (v !== undefined && v !== null) { if (Array.isArray(v)) for (let j = 0; j < v.length; j++) { const e = v[j]; ${one(f, i, 'e', s)} } else whole(w, ${i}, v); }`);
-    } else body.push(`if (v !== undefined && v !== null) { ${one(f, i, 'v', s)} }`);
+    const each = (type: string): string => `for (let j = 0; j < v.length; j++) { const e = v[j]; ${one(f, i, 'e', type, 'j')} }`;
+    if (f.t === 'indexed-array') {
+      // A nest of elements whose types are their 1-based index (as the kernel's nlctrl writes arrays).
+      body.push(`if (v !== undefined && v !== null) { if (Array.isArray(v)) { const n = nestStart(w, ${f.type}); ${each('j + 1')} nestEnd(w, n); } else refuse(F[${i}], v, -1); }`);
+    } else if (f.multi) {
+      body.push(`if (v !== undefined && v !== null) { if (Array.isArray(v)) ${each(String(f.type))} else refuse(F[${i}], v, -1); }`);
+    } else body.push(`if (v !== undefined && v !== null) { ${one(f, i, 'v', String(f.type), '-1')} }`);
   });
-  const src = `return function write(w, o) {\n  let v;\n  ${body.join('\n  ')}\n};`;
-  const h = { reserve, putU64, putString, putBytes, putFlag, nestStart, nestEnd };
+  const names = Object.keys(puts);
+  const src = `const { ${names.join(', ')} } = h;\nreturn function write(w, o) {\n  let v;\n  ${body.join('\n  ')}\n};`;
   const vals = fields.map((f) => f.values);
-  const subs: (FastWriter | undefined)[] = [];
-  return new Function('h', 'slow', 'whole', 'sub', 'subs', 'vals', src)(h, slow.one, slow.whole, sub, subs, vals) as FastWriter;
+  const subs: (SetWriter | undefined)[] = [];
+  return new Function('h', 'F', 'vals', 'sub', 'subs', 'intOf', 'refuse', 'within', src)(
+    puts, fields, vals, sub, subs, intOf, refuse, within) as SetWriter;
 }

@@ -1,7 +1,6 @@
 // The one encoding of an attribute set that everything in genl/ynl works from: per attribute its
 // object field, wire type id, type, byte order and enum tables, in attribute-value order and by
-// type id. The reader walks it, the compiled writer (encoder.ts) is generated from it, and the
-// table-driven writer (codec.ts, the path that owns every error message) interprets it.
+// type id. The reader (codec.ts) walks it; the writer (encoder.ts) is compiled from it.
 import type { Writer } from '../../attrs';
 import { type Attr, type AttrType, type Definition, type Spec, camel, findDef, getSet } from './model';
 
@@ -29,12 +28,12 @@ export interface FieldSet {
   /** In attribute-value order, pad and unused left out. */
   ordered: Field[];
   byType: (Field | undefined)[];
-  /** The compiled writer (encoder.ts), made on first write. */
-  fast?: FastWriter;
+  /** The set's writer (encoder.ts), compiled on first write. */
+  writer?: SetWriter;
 }
 
-/** A compiled writer of one set (encoder.ts). */
-export type FastWriter = (w: Writer, o: Record<string, unknown>) => void;
+/** The writer of one set (encoder.ts). */
+export type SetWriter = (w: Writer, o: Record<string, unknown>) => void;
 
 export const narrow = (x: bigint): number | bigint => (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x);
 
