@@ -4,7 +4,7 @@
 // the library's own subscriber, must each have seen every acknowledged event exactly once, in
 // order, the ones raised while they reconnected marked recovered. A clean stop is heard at once
 // (nlctrl DELFAMILY) and a daemon that stays away past --timeout ends the monitor with status 1.
-import { type ChildProcess, spawn } from 'child_process';
+import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -13,7 +13,7 @@ import { CMD } from '../device/gen/accel';
 import { startDaemon } from '../device';
 import { ADDON_FILE } from '../genl/native/load';
 import { CTRL_CMD, GENL_ID_CTRL, createClient, parseFamily } from '../genl';
-import { ACCEL, type Running, startAccel } from './helpers/cli';
+import { type Running, startAccel } from './helpers/cli';
 import { type NobodyBundle, bundleForNobody } from './helpers/nobody';
 
 const PORT = 0x414d0000 + (process.pid & 0xfff);
@@ -31,58 +31,20 @@ beforeAll(async () => {
 afterAll(() => { daemon?.kill('SIGKILL'); fs.rmSync(dir, { recursive: true, force: true }); });
 
 /** Start the daemon process on the state dir; resolves once it prints its ready line. */
-function startDaemonProc(): Promise<ChildProcess> {
-  const p = spawn(process.execPath, [ACCEL, 'daemon', '--port', String(PORT), '--config', path.join(dir, 'conf.yaml'),
-    '--state-dir', path.join(dir, 'state')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  daemon = p;
-  return new Promise((resolve, reject) => {
-    let out = '', err = '';
-    p.stdout!.on('data', (d) => { out += d; if (out.includes('ready')) resolve(p); });
-    p.stderr!.on('data', (d) => { err += d; });
-    p.on('exit', (code) => reject(new Error(`daemon exited (${code}): ${err}`)));
-  });
+async function startDaemonProc(): Promise<ChildProcess> {
+  const d = startAccel(['daemon', '--port', String(PORT), '--config', path.join(dir, 'conf.yaml'), '--state-dir', path.join(dir, 'state')]);
+  daemon = d.proc;
+  await d.waitFor(/ready/, 'stdout', 20000);
+  return d.proc;
 }
 const exited = (p: ChildProcess): Promise<void> => new Promise((r) => { if (p.exitCode !== null || p.signalCode) r(); else p.once('exit', () => r()); });
 
-/** A monitor run as nobody from a world-readable bundle of the CLI, streamed like startAccel's. */
+/** A monitor run as nobody from a world-readable bundle of the CLI. */
 function startNobodyMonitor(b: NobodyBundle, args: string[]): Running {
-  // uid/gid set by spawn itself (libuv drops supplementary groups too), so that signals reach the
-  // monitor: runuser does not pass SIGINT on.
-  const proc = spawn(process.execPath, [path.join(b.dir, 'main.js'), ...args], {
-    cwd: b.dir, stdio: ['ignore', 'pipe', 'pipe'], uid: 65534, gid: 65534,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ACCELNL_NATIVE: path.join(b.dir, ADDON_FILE), ACCEL_NL_PORT: String(PORT) },
+  return startAccel(args, {
+    port: PORT, script: path.join(b.dir, 'main.js'), cwd: b.dir, uid: 65534, gid: 65534, inheritEnv: false, waitMs: 15000,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ACCELNL_NATIVE: path.join(b.dir, ADDON_FILE) },
   });
-  return wrap(proc);
-}
-
-function wrap(proc: ChildProcess): Running {
-  let out = '', err = '';
-  let exit: number | null | undefined;
-  const waiters = new Set<() => void>();
-  const poke = (): void => { for (const w of waiters) w(); };
-  proc.stdout!.on('data', (d) => { out += d; poke(); });
-  proc.stderr!.on('data', (d) => { err += d; poke(); });
-  const closed = new Promise<void>((r) => proc.on('close', (code) => { exit = code; poke(); r(); }));
-  return {
-    proc, stdout: () => out, stderr: () => err,
-    waitFor(re, where = 'stdout', timeoutMs = 15000) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          const m = re.exec(where === 'stdout' ? out : err);
-          if (m) { done(); resolve(m[0]); } else if (exit !== undefined) { done(); reject(new Error(`exited (${exit}) before ${re}: ${err}`)); }
-        };
-        const timer = setTimeout(() => { done(); reject(new Error(`timed out waiting for ${re}; stderr: ${err}`)); }, timeoutMs);
-        const done = (): void => { clearTimeout(timer); waiters.delete(check); };
-        waiters.add(check);
-        check();
-      });
-    },
-    async stop(signal = 'SIGINT') {
-      if (exit === undefined) proc.kill(signal);
-      await closed;
-      return { code: exit ?? null, stdout: out, stderr: err };
-    },
-  };
 }
 
 /** RAS events a text monitor printed: [device handle, seq, recovered], in output order. */

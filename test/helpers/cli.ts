@@ -33,11 +33,34 @@ export interface Running {
   stop(signal?: NodeJS.Signals): Promise<Run>;
 }
 
-export function startAccel(args: string[], o: { port?: number; env?: Record<string, string> } = {}): Running {
-  const proc = spawn(process.execPath, [ACCEL, ...args], {
-    env: { ...process.env, ...(o.port ? { ACCEL_NL_PORT: String(o.port) } : {}), ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/**
+ * How startAccel runs the CLI. By default bin/accel with this process's environment; a test as root
+ * may run a bundle (test/helpers/nobody.ts) as another user: `script` and `cwd` the bundle's,
+ * `uid`/`gid` set by spawn itself (libuv drops supplementary groups too, and signals reach the CLI,
+ * which runuser would not pass on), `inheritEnv: false` so that only `env` (and the port) is passed.
+ */
+export interface StartOptions {
+  port?: number;
+  env?: Record<string, string>;
+  script?: string;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  inheritEnv?: boolean;
+  /** waitFor's default timeout (10 s). */
+  waitMs?: number;
+}
+
+export function startAccel(args: string[], o: StartOptions = {}): Running {
+  const proc = spawn(process.execPath, [o.script ?? ACCEL, ...args], {
+    env: { ...(o.inheritEnv === false ? {} : process.env), ...(o.port ? { ACCEL_NL_PORT: String(o.port) } : {}), ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'], cwd: o.cwd, uid: o.uid, gid: o.gid,
   });
+  return watch(proc, o.waitMs);
+}
+
+/** A running child with piped stdout and stderr, as a Running. */
+function watch(proc: ChildProcess, waitMs = 10000): Running {
   let out = '', err = '';
   let exit: number | null | undefined;
   const waiters = new Set<() => void>();
@@ -49,7 +72,7 @@ export function startAccel(args: string[], o: { port?: number; env?: Record<stri
     proc,
     stdout: () => out,
     stderr: () => err,
-    waitFor(re, where = 'stdout', timeoutMs = 10000) {
+    waitFor(re, where = 'stdout', timeoutMs = waitMs) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
           const m = re.exec(where === 'stdout' ? out : err);
