@@ -34,6 +34,11 @@ export interface Policy {
   name?: string;
 }
 
+/**
+ * An extended ACK being built (the kernel's struct netlink_ext_ack): what the validator and a
+ * handler found wrong, with absolute offsets into the request, for genl/ack.ts to send. What a
+ * client decodes from an answer is another thing, genl/client.ts ReceivedExtack.
+ */
 export interface Extack {
   /** NLMSGERR_ATTR_MSG; also sent with error 0 as a warning. */
   msg: string | undefined;
