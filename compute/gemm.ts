@@ -9,13 +9,13 @@ let workspace: Float64Array | null = null;
 
 /** Runs a validated task (or a rectangle of one) on this thread. */
 export function runLocal(t: Task): void {
-  workspace = localKernels().runTask(t, workspace);
+  workspace = localKernels(t).runTask(t, workspace);
 }
 
 /** The calling thread's help with a pool call while its workers wake up (see runClaims). */
 export function helpLocal(msg: { task: Task; ctl: Int32Array; byRows: boolean; units: number; minTake: number; threads: number },
   helpUntil: number, helpers: number): number {
-  const r = localKernels().runClaims(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, workspace, helpUntil, helpers);
+  const r = localKernels(msg.task).runClaims(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, workspace, helpUntil, helpers);
   workspace = r.ws;
   return r.chunks;
 }
@@ -28,7 +28,7 @@ export function helpLocal(msg: { task: Task; ctl: Int32Array; byRows: boolean; u
  */
 export function joinLocal(msg: { task: Task; ctl: Int32Array; byRows: boolean; units: number; minTake: number; threads: number },
   waitMs: number): boolean {
-  const r = localKernels().runClaims(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, workspace, -1, 0);
+  const r = localKernels(msg.task).runClaims(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, workspace, -1, 0);
   workspace = r.ws;
   const ctl = msg.ctl, deadline = performance.now() + waitMs;
   for (;;) {

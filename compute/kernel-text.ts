@@ -8,7 +8,8 @@
 // against the process's real global, where V8 can constant-fold them.
 
 import { runInThisContext } from 'node:vm';
-import { KERNEL_FUNCTIONS, installScratch, runClaims, runTask, warmUp } from './kernels';
+import { KERNEL_FUNCTIONS, blocking, installScratch, kernelIndex, runClaims, runTask, scratchNames, scratchSizes, warmUp } from './kernels';
+import type { Task } from './types';
 
 export interface Kernels {
   runTask: typeof runTask;
@@ -42,22 +43,36 @@ export function kernelText(): string {
 export const WARMUP_ROUNDS = 2;
 
 /**
- * The worker script: kernels, scratch from workerData, warm-up (messages posted meanwhile wait in
- * the port), then each share of a call posted on workerData.port: claim chunks until none are left,
- * reply on the same port.
+ * One kernel instance: the text in a function of its own, warmed up for dtype `index` (see
+ * kernelIndex). It defines the scratch globals if this thread has none yet (a worker defines them
+ * first, from workerData).
+ */
+function instanceText(index: number): string {
+  return `(function () {\n${kernelText()}\n${installScratch.name}(null);\n${warmUp.name}(${WARMUP_ROUNDS}, ${index});\nreturn { runTask: ${runTask.name}, runClaims: ${runClaims.name} };\n})()`;
+}
+
+/**
+ * The worker script: scratch from workerData, three kernel instances (one per dtype, each warmed up;
+ * messages posted meanwhile wait in the port), then each share of a call posted on workerData.port:
+ * claim chunks until none are left, reply on the same port.
  */
 export function workerScript(): string {
   return [
     '"use strict";',
-    kernelText(),
+    `const ${installScratch.name} = (${installScratch.toString()});`,
+    `const ${scratchSizes.name} = (${scratchSizes.toString()});`,
+    `const ${scratchNames.name} = (${scratchNames.toString()});`,
+    `const ${blocking.name} = (${blocking.toString()});`,
+    `const ${kernelIndex.name} = (${kernelIndex.toString()});`,
+    coverageShim(KERNEL_FUNCTIONS.map((f) => f.toString()).join('\n')),
     "const { workerData } = require('node:worker_threads');",
     `${installScratch.name}(workerData.scratch);`,
-    `${warmUp.name}(${WARMUP_ROUNDS});`,
+    `const kernels = [${instanceText(0)}, ${instanceText(1)}, ${instanceText(2)}];`,
     'let ws = null;',
     'const port = workerData.port;',
     'port.on("message", (msg) => {',
     '  try {',
-    `    const r = ${runClaims.name}(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, ws, 0, 0);`,
+    `    const r = kernels[${kernelIndex.name}(msg.task)].runClaims(msg.task, msg.ctl, msg.byRows, msg.units, msg.minTake, msg.threads, ws, 0, 0);`,
     '    ws = r.ws;',
     '    port.postMessage({ ok: true, chunks: r.chunks });',
     '  } catch (e) { port.postMessage({ ok: false, error: String((e && e.stack) || e) }); }',
@@ -65,14 +80,19 @@ export function workerScript(): string {
   ].join('\n');
 }
 
-let local: Kernels | undefined;
+const local: (Kernels | undefined)[] = [undefined, undefined, undefined];
 
-/** The kernels for the calling thread, instantiated once against the real global. */
-export function localKernels(): Kernels {
-  if (local === undefined) {
-    const body = `"use strict";\n${kernelText()}\n${installScratch.name}(null);\n${warmUp.name}(${WARMUP_ROUNDS});\nreturn { runTask: ${runTask.name}, runClaims: ${runClaims.name} };`;
-    const src = `(function () {\n${body}\n})()`;
-    local = runInThisContext(src, { filename: 'accelnl-compute-kernels.js' }) as Kernels;
+/**
+ * The calling thread's kernels for a task's dtype, instantiated on first use against the real global
+ * (a separate evaluation of the text per dtype: separate functions, separate type feedback).
+ */
+export function localKernels(t: Task): Kernels {
+  const i = kernelIndex(t);
+  let k = local[i];
+  if (k === undefined) {
+    const src = `"use strict";\n${instanceText(i)}`;
+    k = runInThisContext(src, { filename: `accelnl-compute-kernels-${['f32', 'f64', 'i8'][i]}.js` }) as Kernels;
+    local[i] = k;
   }
-  return local;
+  return k;
 }

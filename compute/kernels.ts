@@ -411,15 +411,16 @@ export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: numb
 }
 
 /**
- * Runs every kernel path on small local arrays (each dtype's input type, both transposes, beta 0
- * and not) so that TurboFan has compiled them with their full type feedback before the first real
+ * Runs every kernel path on small local arrays (one dtype's input type, or each with only = -1,
+ * both transposes, beta 0 and not) so that TurboFan has compiled them with their full type feedback before the first real
  * call. Without it the first calls of each dtype in a fresh worker run in the interpreter or
  * deoptimize when the next dtype arrives (in a quick benchmark run the pool lost to one thread).
  */
-export function warmUp(rounds: number): void {
+export function warmUp(rounds: number, only: number): void {
   const m = 24, n = 32, k = 260;
   for (let r = 0; r < rounds; r++) {
     for (let kind = 0; kind < 3; kind++) {
+      if (only >= 0 && kind !== only) continue;
       const a = kind === 0 ? new Float32Array(m * k) : kind === 1 ? new Float64Array(m * k) : new Int8Array(m * k);
       const b = kind === 0 ? new Float32Array(k * n) : kind === 1 ? new Float64Array(k * n) : new Int8Array(k * n);
       const c = kind === 0 ? new Float32Array(m * n) : kind === 1 ? new Float64Array(m * n) : new Int32Array(m * n);
@@ -436,9 +437,18 @@ export function warmUp(rounds: number): void {
   }
 }
 
+/**
+ * Which of a thread's three kernel instances runs a task: 0 f32, 1 f64, 2 i8 (the `only` of warmUp).
+ * Each instance is its own copy of the kernel text, so each compiles for one dtype: element loads
+ * and stores of A, B and C see one array type (one map check) instead of two or three.
+ */
+export function kernelIndex(t: Task): number {
+  return t.kind === 1 ? 2 : t.c.BYTES_PER_ELEMENT === 4 ? 0 : 1;
+}
+
 /** Every function above, in an order where each is declared before the worker script runs. */
 export const KERNEL_FUNCTIONS = [
   blocking, scratchSizes, scratchNames, installScratch, packA, packB, packBI8, dot3x2, macroF, macroPairs, macroI8, writeBack,
   scaleC, runTask,
-  runClaims, warmUp,
+  runClaims, warmUp, kernelIndex,
 ];
