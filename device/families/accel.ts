@@ -22,6 +22,8 @@ import { encodedRecord, putEncoded } from './records';
 import { type Served, dumpByKey, sortedDevices, targetDevice } from './common';
 
 const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
+/** Log records read per step of a ras-log-get chunk: a little more than one datagram holds. */
+const LOG_READ_BATCH = 32;
 /** Unicast subscribers allowed per group (documented limit; ENOSPC beyond). */
 export const MAX_SUBSCRIBERS = 1024;
 /** Unicast subscribers to one group from one non-admin uid (each costs a send per event batch). */
@@ -294,22 +296,27 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
           st.lost = 0n;
         }
         if (st.f !== undefined) return logPayloads(c, d, st as Required<typeof st>);
-        const { events, lost } = readFrom(d.log, st.cursor!, Math.min(st.limit!, 256));
-        if (lost) {
-          // The ring overtook the dump: say how many records it overwrote before they were read.
-          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost });
-          if (!c.end()) return more();
-          st.cursor = st.cursor! + lost;
-          st.limit = st.limit! - Number(lost);
-        }
-        for (const e of events) {
+        // Read a few more records than one datagram holds (about 26 of 140 bytes), batch after
+        // batch until the datagram is full: reading 256 per chunk read ten times what was sent.
+        for (;;) {
+          const { events, lost } = readFrom(d.log, st.cursor!, Math.min(st.limit!, LOG_READ_BATCH));
+          if (lost) {
+            // The ring overtook the dump: say how many records it overwrote before they were read.
+            writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, lost });
+            if (!c.end()) return more();
+            st.cursor = st.cursor! + lost;
+            st.limit = st.limit! - Number(lost);
+          }
+          if (!events.length) return done();
+          for (const e of events) {
+            if (st.limit! <= 0) return done();
+            writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, event: [eventAttrs(e)] });
+            if (!c.end()) return more();
+            st.cursor = e.seq + 1n;
+            st.limit!--;
+          }
           if (st.limit! <= 0) return done();
-          writeAttrs(c.start(), spec, 'accel', { devIndex: d.index, event: [eventAttrs(e)] });
-          if (!c.end()) return more();
-          st.cursor = e.seq + 1n;
-          st.limit!--;
         }
-        return events.length && st.limit! > 0 ? more() : done();
       },
     },
     'health-get': {
