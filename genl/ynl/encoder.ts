@@ -47,8 +47,11 @@ function one(f: Field, i: number, v: string, type: string, j: string): string {
   // A plain enum's name is looked up here; an unknown name, like any other shape, goes to intOf.
   const named = f.values && !f.bits;
   const x = named ? 'x' : v;
+  // A 64-bit type also takes a bigint in range as it is (nanosecond timestamps are past 2^53).
+  const [size, lo, hi] = INT[t];
+  const big = size === 8 ? `else if (typeof ${x} === 'bigint' && ${x} >= ${lo}n && ${x} <= ${hi}n) ${put}(w, ${type}, ${x}); ` : '';
   const code = `if (typeof ${x} === 'number' && ${x} >= ${min} && ${x} <= ${max} && Number.isInteger(${x})) ${put}(w, ${type}, ${x}); `
-    + `else ${put}(w, ${type}, intOf(F[${i}], ${v}, ${j}));`;
+    + `${big}else ${put}(w, ${type}, intOf(F[${i}], ${v}, ${j}));`;
   return named ? `{ const x = typeof ${v} === 'string' ? vals[${i}].get(${v}) ?? ${v} : ${v}; ${code} }` : code;
 }
 
