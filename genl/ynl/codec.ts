@@ -19,12 +19,6 @@ export function writeAttrs(w: Writer, spec: Spec, setName: string, obj: object):
   writeFields(w, fieldSet(spec, setName), obj);
 }
 
-/**
- * @deprecated There is one writer now: this is writeAttrs. Kept only while bench/ynl.ts still
- * imports it by this name (it was the table-driven writer, removed when the writers converged).
- */
-export const writeAttrsByTable = writeAttrs;
-
 function writeFields(w: Writer, cs: FieldSet, obj: object): void {
   if (obj === null || typeof obj !== 'object') throw new TypeError(`${cs.name}: expected an object`);
   const start = w.len;
