@@ -110,6 +110,38 @@ function holder(t: ClientTable, port: number): NetlinkSocket | undefined {
   return again.get(port);
 }
 
+/**
+ * After a checked send: which of `sent` (clients a datagram was just delivered to) may not have
+ * got it. A netlink socket keeps its port from bind to close and its inode is not reused while it
+ * exists, so a table taken now that lists the same socket on the port proves the socket held it
+ * throughout, and the datagram reached it. For each client not proven so (the port is held by
+ * another socket, or by nobody twice running, or the table is unreadable), the result maps it to
+ * the socket on its port now (undefined: none, or unknown). Its datagram may have reached the next
+ * socket on the port: the caller reports it (genl/outbox.ts). Clients without a known socket were
+ * never checked and are left out. The table read becomes this turn's (it is the newest).
+ */
+export function notHeldThrough(t: ClientTable, sent: readonly SocketClient[]): Map<SocketClient, NetlinkSocket | undefined> {
+  const out = new Map<SocketClient, NetlinkSocket | undefined>();
+  if (!t.source) return out;
+  let missing: SocketClient[] = [];
+  for (let pass = 0; pass < 2; pass++) {
+    const todo = pass === 0 ? sent : missing;
+    if (!todo.length) break;
+    t.queries++;
+    const tab = t.source();
+    if (tab && t.turn !== undefined) t.turn = tab;
+    missing = [];
+    for (const c of todo) {
+      if (!c.sock) continue;
+      const s = tab?.get(c.port);
+      if (s && sameSocket(c.sock, s)) { out.delete(c); continue; }
+      out.set(c, s);
+      if (!s && pass === 0) missing.push(c);  // maybe left out of this dump: asked once more
+    }
+  }
+  return out;
+}
+
 /** Forget this turn's table (the next check queries again): after something was seen to change. */
 export function staleTable(t: ClientTable): void {
   if (t.turn !== undefined) t.turn = undefined;

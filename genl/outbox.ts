@@ -6,15 +6,17 @@
 //
 // Every span is filed with the client it is for, never only its port: a flush that sends anything
 // to a client seen in an earlier callback checks every destination against the kernel's table taken
-// right before the send (in the native sendManyHeld when the socket has it). docs/transport.md
-// "Client identity" says why and what window is left.
+// right before the send (in the native sendManyHeld when the socket has it), and again right after
+// it: a datagram whose port changed hands during the send may have reached the next socket, and is
+// counted (racedSends) and logged, one line each (raceLine). docs/transport.md "Client identity"
+// says why the window cannot be closed, only reported.
 //
 // Buffer ownership: `out` and `ev` are reused after every flush. A span is valid until the flush
 // that sends it; whatever must outlive it (a queued datagram) is an owned copy.
 import { type Writer, ensure, newWriter, resetWriter } from '../attrs';
 import { EAGAIN, ECONNREFUSED, ENOBUFS } from '../attrs/errno';
 import { NLMSG, NLMSG_GOODSIZE } from './consts';
-import { type ClientTable, type SocketClient, portClosed, present, staleTable } from './clients';
+import { type ClientTable, type SocketClient, notHeldThrough, portClosed, present, staleTable } from './clients';
 import type { Counters } from './counters';
 import { ownedCopy } from './owned';
 
@@ -22,8 +24,11 @@ import { ownedCopy } from './owned';
 export interface ServerSocket {
   readonly port: number;
   sendMany(data: Uint8Array, spans: Int32Array, count?: number, results?: Int32Array): number;
-  /** sendMany that first checks, in the same native call, which socket holds each port (genl/socket.ts). */
-  sendManyHeld?(data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array): number;
+  /**
+   * sendMany that first checks, in the same native call, which socket holds each port, and with
+   * `after` says which holds it once sent (genl/socket.ts).
+   */
+  sendManyHeld?(data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array, after?: Int32Array): number;
 }
 
 /** The server options the outbox reads (the server's own options object: changes apply at once). */
@@ -33,6 +38,8 @@ export interface OutboxLimits {
   maxBacklogTotal: number;
   stallMs: number;
   batchEvents: boolean;
+  /** Where warning lines go (the server's `log` option; default stderr). */
+  log: (line: string) => void;
 }
 
 export interface Outbox {
@@ -52,6 +59,8 @@ export interface Outbox {
   results: Int32Array;
   /** Per span, the inode its client's socket must have for sendManyHeld (0: unchecked). */
   inodes: Int32Array;
+  /** Per span, the inode on its port once sendManyHeld sent it (its re-check). */
+  after: Int32Array;
   /**
    * Some span goes to a client seen in an earlier callback (a dump chunk, a late async answer, a
    * unicast event): the flush checks every span's client against a table taken just before it sends.
@@ -81,7 +90,7 @@ export interface Outbox {
 export function newOutbox(o: Pick<Outbox, 'clients' | 'counters' | 'opts' | 'wake' | 'onStall'>): Outbox {
   return {
     ...o, socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0, spanClients: [],
-    results: new Int32Array(256), inodes: new Int32Array(256), later: false, heldSends: false,
+    results: new Int32Array(256), inodes: new Int32Array(256), after: new Int32Array(256), later: false, heldSends: false,
     backlog: new Map(), backlogBytes: 0, ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), bigAt: 0,
   };
 }
@@ -134,13 +143,14 @@ export function retryQueues(ob: Outbox): number {
   const now = Date.now();
   let next = Infinity;
   let looked = false;
+  const sent: [SocketClient, Uint8Array][] = [];
   for (const [port, b] of ob.backlog) {
     if (b.retryAt > now) { next = Math.min(next, b.retryAt); continue; }
     // Queued datagrams are for the socket they were queued for, which may have closed since an
     // earlier callback: checked against a table taken now (one query for all the due queues).
     if (!looked) { staleTable(ob.clients); looked = true; }
     if (!present(ob.clients, b.client)) { if (ob.backlog.get(port) === b) unqueue(ob, port); continue; }
-    if (retry(ob, port, b)) { b.delay = 1; b.since = now; } else b.delay = Math.min(b.delay * 2, 100);
+    if (retry(ob, port, b, sent)) { b.delay = 1; b.since = now; } else b.delay = Math.min(b.delay * 2, 100);
     if (ob.backlog.get(port) !== b) continue; // drained or gone
     if (now - b.since >= ob.opts.stallMs) {
       // It has taken nothing for stallMs: free what it holds; later messages queue afresh, bounded.
@@ -153,6 +163,7 @@ export function retryQueues(ob: Outbox): number {
     b.retryAt = now + b.delay;
     next = Math.min(next, b.retryAt);
   }
+  if (sent.length) retriedRaced(ob, sent);
   return next;
 }
 
@@ -195,6 +206,7 @@ export function addSpan(ob: Outbox, at: number, len: number, port: number, group
     ob.spans = s;
     ob.results = new Int32Array(ob.spans.length / 4);
     ob.inodes = new Int32Array(ob.spans.length / 4);
+    ob.after = new Int32Array(ob.spans.length / 4);
   }
   const i = ob.nspans++ * 4;
   ob.spans[i] = at;
@@ -220,7 +232,7 @@ export function flushOutbox(ob: Outbox): void {
     // One sendMany for everything. It never delivers a datagram to a port after an earlier one to
     // that port failed, so a reader draining its socket meanwhile cannot get them out of order:
     // the failed one and those after it join the port's queue, in order.
-    send(ob, held);
+    send(ob, held, check);
   }
   ob.nspans = 0;
   ob.later = false;
@@ -249,13 +261,21 @@ const BIG = 4 << 20;
 /** What sendManyHeld reports for a span whose port another socket, or nobody, holds (Linux ESTALE). */
 const ESTALE = 116;
 
-/** One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. */
-function send(ob: Outbox, held: boolean): void {
+/**
+ * One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. `checked`:
+ * every span's client was checked against a table taken just before (by sendManyHeld itself when
+ * `held`), and is checked again once sent (raced).
+ */
+function send(ob: Outbox, held: boolean, checked: boolean): void {
   const out = ob.out.buf;
   if (held) {
     for (let i = 0; i < ob.nspans; i++) ob.inodes[i] = ob.spanClients[i]?.sock?.inode ?? 0;
-    ob.socket!.sendManyHeld!(out, ob.spans, ob.nspans, ob.results, ob.inodes);
+    ob.after.fill(-1, 0, ob.nspans);
+    ob.socket!.sendManyHeld!(out, ob.spans, ob.nspans, ob.results, ob.inodes, ob.after);
   } else ob.socket!.sendMany(out, ob.spans, ob.nspans, ob.results);
+  // An addon built before sendManyHeld took `after` leaves it as filled: re-checked in JavaScript.
+  if (held && !(ob.nspans && ob.after[0] === -1 && ob.inodes[0] !== -1)) heldRaced(ob);
+  else if (checked) raced(ob);
   let stale = 0;
   for (let i = 0; i < ob.nspans; i++) {
     const r = ob.results[i];
@@ -302,7 +322,76 @@ function resendHeld(ob: Outbox): void {
   }
   ob.nspans = k;
   ob.spanClients.length = k;
-  if (k) send(ob, false);
+  if (k) send(ob, false, true);
+}
+
+/**
+ * sendManyHeld read the table again once it had sent: a delivered span whose port no longer has
+ * its client's inode may have reached the next socket on the port (reported).
+ */
+function heldRaced(ob: Outbox): void {
+  for (let i = 0; i < ob.nspans; i++) {
+    const want = ob.inodes[i];
+    if (want === 0 || ob.results[i] !== 0 || ob.spans[i * 4 + 3] !== 0 || ob.after[i] === want) continue;
+    const now = ob.after[i] >>> 0;
+    reportRaced(ob, ob.spans[i * 4 + 2] >>> 0, want >>> 0, now || undefined, ob.out.buf, ob.spans[i * 4]);
+  }
+}
+
+/** The same re-check on a table taken in JavaScript just after the send (no sendManyHeld). */
+function raced(ob: Outbox): void {
+  const sent: SocketClient[] = [];
+  for (let i = 0; i < ob.nspans; i++) {
+    const c = ob.spanClients[i];
+    if (c?.sock && ob.results[i] === 0 && ob.spans[i * 4 + 3] === 0) sent.push(c);
+  }
+  if (!sent.length) return;
+  const moved = notHeldThrough(ob.clients, sent);
+  if (!moved.size) return;
+  for (let i = 0; i < ob.nspans; i++) {
+    const c = ob.spanClients[i];
+    if (!c?.sock || ob.results[i] !== 0 || ob.spans[i * 4 + 3] !== 0 || !moved.has(c)) continue;
+    reportRaced(ob, c.port, c.sock.inode, moved.get(c)?.inode, ob.out.buf, ob.spans[i * 4]);
+  }
+}
+
+/** Retried queue datagrams, delivered after a check in this pump: checked again (raced). */
+function retriedRaced(ob: Outbox, sent: [SocketClient, Uint8Array][]): void {
+  const moved = notHeldThrough(ob.clients, sent.map(([c]) => c));
+  for (const [c, d] of sent) if (c.sock && moved.has(c)) reportRaced(ob, c.port, c.sock.inode, moved.get(c)?.inode, d, 0);
+}
+
+/** Count and log one datagram that may have reached the socket that took its port (raceLine). */
+function reportRaced(ob: Outbox, port: number, inode: number, now: number | undefined, buf: Uint8Array, at: number): void {
+  ob.counters.racedSends++;
+  ob.opts.log(raceLine(port, inode, now, datagramKind(buf, at)));
+}
+
+/** What a datagram the server sends is, by its first message (for raceLine). */
+export type DatagramKind = 'reply' | 'dump chunk' | 'event' | 'overrun notice';
+
+export function datagramKind(buf: Uint8Array, at: number): DatagramKind {
+  const type = buf[at + 4] | (buf[at + 5] << 8);
+  const flags = buf[at + 6] | (buf[at + 7] << 8);
+  if (type === NLMSG.OVERRUN) return 'overrun notice';
+  if (type === NLMSG.DONE || (flags & NLM_F_MULTI)) return 'dump chunk';
+  // Notifications carry nlmsg_pid 0; replies, ACKs and errors the requester's port.
+  if (!(buf[at + 12] | buf[at + 13] | buf[at + 14] | buf[at + 15])) return 'event';
+  return 'reply';
+}
+
+const NLM_F_MULTI = 0x2;
+
+/**
+ * The line logged for each raced datagram (docs/transport.md "Client identity"); fixed format:
+ *   accelnl: raced send: port 0x%08x socket inode N changed hands during the send (now inode M | now no socket);
+ *   <a reply|a dump chunk|an event|an overrun notice> for it may have reached the next socket
+ * (one line; "now no socket": none on the port, or the table could not be read).
+ */
+export function raceLine(port: number, inode: number, now: number | undefined, kind: DatagramKind): string {
+  return `accelnl: raced send: port 0x${(port >>> 0).toString(16).padStart(8, '0')} socket inode ${inode >>> 0} ` +
+    `changed hands during the send (${now ? `now inode ${now >>> 0}` : 'now no socket'}); ` +
+    `${kind === 'event' || kind === 'overrun notice' ? 'an' : 'a'} ${kind} for it may have reached the next socket`;
 }
 
 /**
@@ -377,7 +466,7 @@ function unqueue(ob: Outbox, port: number): void {
 }
 
 /** Send a port's queue in order until it is full again; then what it is owed (NLMSG_OVERRUN). True on progress. */
-function retry(ob: Outbox, port: number, b: Backlog): boolean {
+function retry(ob: Outbox, port: number, b: Backlog, sent: [SocketClient, Uint8Array][]): boolean {
   let progress = false;
   for (;;) {
     const d = b.q.length ? b.q[0] : b.dropped ? overrunMessage(port, b.dropped, b.lostReplies) : undefined;
@@ -389,6 +478,7 @@ function retry(ob: Outbox, port: number, b: Backlog): boolean {
     if (r === -EAGAIN || r === -ENOBUFS) return progress;
     if (r === -ECONNREFUSED) { portGone(ob, port); return true; }
     progress = true;
+    sent.push([b.client, d]);
     if (b.q.length) {
       b.q.shift();
       b.bytes -= d.length;

@@ -63,6 +63,11 @@ export interface ServerOptions {
   registry?: Registry;
   /** The kernel's table of sockets on the server's protocol (sock_diag): tells clients apart. */
   sockets?: SocketSource;
+  /**
+   * Where the server writes warning lines, one per call, without the newline (default: stderr).
+   * Today: one line per raced send (genl/outbox.ts raceLine).
+   */
+  log?: (line: string) => void;
 }
 
 /**
@@ -94,7 +99,7 @@ export function createServer(o: ServerOptions = {}): Server {
     ack: o.ack ?? {}, dumpChunk: o.dumpChunk ?? NLMSG_GOODSIZE,
     isAdmin: o.isAdmin ?? ((s) => s.uid === 0), maxBacklog: o.maxBacklog ?? 1024, batchEvents: o.batchEvents ?? true,
     maxBacklogBytes: o.maxBacklogBytes ?? 1 << 20, maxBacklogTotal: o.maxBacklogTotal ?? 64 << 20,
-    stallMs: o.stallMs ?? 30000, maxDumps: o.maxDumps ?? 4096,
+    stallMs: o.stallMs ?? 30000, maxDumps: o.maxDumps ?? 4096, log: o.log ?? writeStderr,
   };
   const clients = newClientTable(o.sockets);
   const counters = newCounters();
@@ -110,6 +115,8 @@ export function createServer(o: ServerOptions = {}): Server {
   clients.onGone.push((c) => clientGone(s, c));
   return s;
 }
+
+const writeStderr = (line: string): void => { process.stderr.write(`${line}\n`); };
 
 /** A client was dropped: its dump, its queued datagrams and its unicast subscriptions go with it. */
 function clientGone(srv: Server, c: SocketClient): void {

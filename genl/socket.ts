@@ -87,9 +87,12 @@ export interface NlSocket {
   /**
    * sendMany, but a unicast span i with inodes[i] != 0 goes out only if the socket bound to its
    * port has that inode by a sock_diag table read in the same native call, just before the send;
-   * otherwise results[i] = -ESTALE. Native backend only (the addon's sendManyHeld).
+   * otherwise results[i] = -ESTALE. With `after`, the table is read again once sent: after[i] is
+   * the inode on span i's port then for a checked span that was delivered (0: none, asked twice),
+   * inodes[i] for the others; after[i] != inodes[i] means the port changed hands during the send.
+   * Native backend only (the addon's sendManyHeld).
    */
-  sendManyHeld?(data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array): number;
+  sendManyHeld?(data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array, after?: Int32Array): number;
   /** Throws NlError (EPERM without CAP_NET_ADMIN on USERSOCK, EINVAL for g > 32). */
   addMembership(group: number): void;
   dropMembership(group: number): void;
@@ -237,8 +240,8 @@ function openNative(nat: Native, opts: OpenOptions): NlSocket {
       return nat.sendMany(h, data, spans, count, res);
     },
     ...(typeof nat.sendManyHeld === 'function' && {
-      sendManyHeld: (data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array) =>
-        nat.sendManyHeld!(h, data, spans, count, results, inodes, opts.protocol),
+      sendManyHeld: (data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array, after?: Int32Array) =>
+        nat.sendManyHeld!(h, data, spans, count, results, inodes, opts.protocol, after),
     }),
     addMembership: (g) => membership(nat, h, SockOpt.NETLINK_ADD_MEMBERSHIP, g),
     dropMembership: (g) => membership(nat, h, SockOpt.NETLINK_DROP_MEMBERSHIP, g),

@@ -42,6 +42,33 @@ describe('sock_diag', () => {
     }
   });
 
+  withNative('sendManyHeld with `after`: the table read again once sent says the port did not change hands', () => {
+    const n = native!;
+    const srv = n.open(NETLINK_USERSOCK, 0, 0, 0);
+    const a = n.open(NETLINK_USERSOCK, 0, 0, 0);
+    const port = n.localPort(a);
+    try {
+      const inodeA = querySockets(NETLINK_USERSOCK)!.table.get(port)!.inode;
+      const data = Buffer.alloc(48, 1);
+      for (const at of [0, 16, 32]) data.writeUInt32LE(16, at);
+      // Checked and delivered; checked with a wrong inode (not sent); unchecked (sent).
+      const spans = new Int32Array([0, 16, port, 0, 16, 16, port, 0, 32, 16, port, 0]);
+      const results = new Int32Array(3);
+      const inodes = new Int32Array([inodeA, inodeA + 1, 0]);
+      const after = new Int32Array(3).fill(-1);
+      expect(n.sendManyHeld!(srv, data, spans, 3, results, inodes, NETLINK_USERSOCK, after)).toBe(2);
+      expect([...results]).toEqual([0, -116, 0]);
+      // The delivered checked span: the same inode after the send (not raced); the others: as given.
+      expect([...after]).toEqual([inodeA, inodeA + 1, 0]);
+      // No `after` (undefined): the same sends, nothing re-read.
+      expect(n.sendManyHeld!(srv, data, spans, 1, results, inodes, NETLINK_USERSOCK, undefined)).toBe(1);
+      expect(() => n.sendManyHeld!(srv, data, spans, 3, results, inodes, NETLINK_USERSOCK, new Int32Array(2))).toThrow(/count exceeds/);
+    } finally {
+      n.close(srv);
+      n.close(a);
+    }
+  });
+
   withNative('reports each USERSOCK socket with its port, inode, cookie and CAP_ACK flag', () => {
     const n = native!;
     const a = n.open(NETLINK_USERSOCK, 0, 0, 0);

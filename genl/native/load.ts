@@ -25,10 +25,12 @@ export interface Native {
   /**
    * sendMany after a sock_diag read of `protocol`'s sockets in the same call: unicast span i with
    * inodes[i] != 0 is sent only if its port's socket has that inode, else results[i] = -ESTALE.
+   * With `after`, read again once sent: after[i] = the inode on the port of a checked, delivered
+   * span then (0: none), inodes[i] for the others (an addon built before `after` leaves it as is).
    * Absent from addons built before it.
    */
   sendManyHeld?(h: NativeHandle, data: Uint8Array, spans: Int32Array, count: number, results: Int32Array,
-    inodes: Int32Array, protocol: number): number;
+    inodes: Int32Array, protocol: number, after?: Int32Array): number;
   setInt(h: NativeHandle, level: number, name: number, value: number): number;
   getInt(h: NativeHandle, level: number, name: number): number;
   /**

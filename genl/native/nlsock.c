@@ -557,25 +557,93 @@ static napi_value js_dump_sync(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// sendManyHeld(handle, bytes, spans, count, results, inodes Int32Array, protocol) -> number delivered.
+// sendManyHeld(handle, bytes, spans, count, results, inodes Int32Array, protocol[, after Int32Array])
+// -> number delivered.
 // sendMany, but first (in the same call, with no JavaScript in between) the kernel's sock_diag
 // table of `protocol`'s netlink sockets is read, and a unicast span whose inodes[i] is not 0 goes
 // out only if the socket bound to its port now has that inode; otherwise results[i] = -ESTALE (a
 // port nobody holds too). If the table cannot be read, every checked span gets -ESTALE. This
-// narrows "checked, then sent" to the microseconds between the dump's last recv and sendmmsg.
+// narrows "checked, then sent" to the microseconds between the dump's last recv and sendmmsg, which
+// userspace cannot close: a send names a port, not a socket.
+// With `after`, the table is read again once the spans are sent, and after[i] says which socket
+// holds span i's port then: for a checked span that was delivered, the inode on its port (0: none,
+// or no table), asked once more when the port is missing from that dump (the kernel can leave a
+// socket out of one dump); for every other span, inodes[i] as given. A netlink socket keeps its
+// port from bind to close and its inode is not reused while it exists, so after[i] == inodes[i]
+// proves the datagram reached that socket; anything else means the port changed hands during the
+// send and the datagram may have reached the next socket (the caller reports it).
 #define SOCK_DIAG_BY_FAMILY 20
 #define NETLINK_SOCK_DIAG_PROTO 4
 static uint32_t diag_seq;
+
+// One sock_diag dump of `proto`'s netlink sockets (no attributes): 0 or -errno; *buf is the caller's to free.
+static int diag_dump(int proto, uint8_t **buf, size_t *len) {
+  // struct nlmsghdr + struct netlink_diag_req: AF_NETLINK, protocol, show nothing extra, any cookie.
+  uint8_t req[16 + 20] = { 0 };
+  struct nlmsghdr *h = (struct nlmsghdr *)req;
+  h->nlmsg_len = sizeof req; h->nlmsg_type = SOCK_DIAG_BY_FAMILY; h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  h->nlmsg_seq = ++diag_seq ? diag_seq : ++diag_seq;
+  req[16] = AF_NETLINK; req[17] = (uint8_t)proto;
+  memset(req + 28, 0xff, 8);  // ndiag_cookie: INET_DIAG_NOCOOKIE (ndiag_show 0: no attributes)
+  *buf = NULL; *len = 0;
+  return dump_round_trip(NETLINK_SOCK_DIAG_PROTO, req, sizeof req, buf, len);
+}
+
+// The inode of the socket bound to `port` in a diag_dump answer; 0 when none is listed.
+static uint32_t port_inode(const uint8_t *buf, size_t len, int proto, uint32_t port) {
+  // struct netlink_diag_msg: family, type, protocol, state, u32 portid, u32 dst_portid,
+  // u32 dst_group, u32 inode, u32 cookie[2]; port at +4, inode at +16.
+  ssize_t left = (ssize_t)len;
+  for (const struct nlmsghdr *m = (const struct nlmsghdr *)buf; NLMSG_OK(m, (size_t)left); m = NLMSG_NEXT(m, left)) {
+    if (m->nlmsg_type != SOCK_DIAG_BY_FAMILY || m->nlmsg_len < NLMSG_HDRLEN + 28) continue;
+    const uint8_t *d = NLMSG_DATA(m);
+    uint32_t mport, minode;
+    memcpy(&mport, d + 4, 4); memcpy(&minode, d + 16, 4);
+    if (d[0] == AF_NETLINK && d[2] == (uint8_t)proto && mport == port) return minode;
+  }
+  return 0;
+}
+
+// The re-check after the send (see sendManyHeld): fills after[]; a port missing from the first
+// dump is looked up in a second one.
+static void held_after(int proto, const int32_t *sp, size_t count, const int32_t *res, const int32_t *ino, int32_t *after) {
+  size_t todo = 0;
+  for (size_t i = 0; i < count; i++) {
+    after[i] = ino[i];
+    if (ino[i] != 0 && sp[i * 4 + 3] == 0 && res[i] == 0) todo++;
+  }
+  for (int pass = 0; pass < 2 && todo; pass++) {
+    uint8_t *buf; size_t len;
+    int r = diag_dump(proto, &buf, &len);
+    todo = 0;
+    for (size_t i = 0; i < count; i++) {
+      if (ino[i] == 0 || sp[i * 4 + 3] != 0 || res[i] != 0) continue;
+      if (pass == 1 && after[i] != 0) continue;  // listed in the first dump: settled
+      after[i] = r == 0 ? (int32_t)port_inode(buf, len, proto, (uint32_t)sp[i * 4 + 2]) : 0;
+      if (after[i] == 0) todo++;
+    }
+    free(buf);
+  }
+}
+
 static napi_value js_send_many_held(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
-  uint8_t *p; size_t plen, nspan, nres, nino; int32_t *sp, *res, *ino; int64_t count, proto;
-  if (!get_args(env, info, 7, argv)) return NULL;
+  napi_value argv[8];
+  uint8_t *p; size_t plen, nspan, nres, nino, naft = 0; int32_t *sp, *res, *ino, *after = NULL; int64_t count, proto;
+  size_t argc = 8;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 7) { napi_throw_type_error(env, NULL, "too few arguments"); return NULL; }
   sock_t *s = get_sock(env, argv[0], 0);
   if (!s || !get_bytes(env, argv[1], &p, &plen) || !get_i32s(env, argv[2], &sp, &nspan) ||
       !get_i64(env, argv[3], &count) || !get_i32s(env, argv[4], &res, &nres) || !get_i32s(env, argv[5], &ino, &nino) ||
       !get_i64(env, argv[6], &proto)) return NULL;
-  if (count < 0 || (size_t)count * 4 > nspan || (size_t)count > nres || (size_t)count > nino) {
-    napi_throw_range_error(env, NULL, "count exceeds spans, results or inodes");
+  if (argc >= 8) {
+    napi_valuetype t;
+    if (napi_typeof(env, argv[7], &t) != napi_ok) return NULL;
+    if (t != napi_undefined && !get_i32s(env, argv[7], &after, &naft)) return NULL;
+  }
+  if (count < 0 || (size_t)count * 4 > nspan || (size_t)count > nres || (size_t)count > nino ||
+      (after && (size_t)count > naft)) {
+    napi_throw_range_error(env, NULL, "count exceeds spans, results, inodes or after");
     return NULL;
   }
   for (int64_t i = 0; i < count; i++) {
@@ -586,36 +654,18 @@ static napi_value js_send_many_held(napi_env env, napi_callback_info info) {
   }
   uint8_t *skip = calloc((size_t)count + 1, 1);
   if (!skip) return throw_errno(env, ENOMEM, "sendManyHeld");
-  // struct nlmsghdr + struct netlink_diag_req: AF_NETLINK, protocol, show nothing extra, any cookie.
-  uint8_t req[16 + 20] = { 0 };
-  struct nlmsghdr *h = (struct nlmsghdr *)req;
-  h->nlmsg_len = sizeof req; h->nlmsg_type = SOCK_DIAG_BY_FAMILY; h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  h->nlmsg_seq = ++diag_seq ? diag_seq : ++diag_seq;
-  req[16] = AF_NETLINK; req[17] = (uint8_t)proto;
-  memset(req + 28, 0xff, 8);  // ndiag_cookie: INET_DIAG_NOCOOKIE (ndiag_show 0: no attributes)
-  uint8_t *buf = NULL; size_t len = 0;
-  int r = dump_round_trip(NETLINK_SOCK_DIAG_PROTO, req, sizeof req, &buf, &len);
+  uint8_t *buf; size_t len;
+  int r = diag_dump((int)proto, &buf, &len);
   for (int64_t i = 0; i < count; i++) {
     if (sp[i * 4 + 3] != 0 || ino[i] == 0) continue;  // group sends and unchecked spans
-    uint32_t port = (uint32_t)sp[i * 4 + 2], want = (uint32_t)ino[i];
-    int held = 0;
-    if (r == 0) {
-      // struct netlink_diag_msg: family, type, protocol, state, u32 portid, u32 dst_portid,
-      // u32 dst_group, u32 inode, u32 cookie[2]; port at +4, inode at +16.
-      ssize_t left = (ssize_t)len;
-      for (struct nlmsghdr *m = (struct nlmsghdr *)buf; NLMSG_OK(m, (size_t)left); m = NLMSG_NEXT(m, left)) {
-        if (m->nlmsg_type != SOCK_DIAG_BY_FAMILY || m->nlmsg_len < NLMSG_HDRLEN + 28) continue;
-        const uint8_t *d = NLMSG_DATA(m);
-        uint32_t mport, minode;
-        memcpy(&mport, d + 4, 4); memcpy(&minode, d + 16, 4);
-        if (d[0] == AF_NETLINK && d[2] == (uint8_t)proto && mport == port) { held = minode == want; break; }
-      }
+    if (r != 0 || port_inode(buf, len, (int)proto, (uint32_t)sp[i * 4 + 2]) != (uint32_t)ino[i]) {
+      skip[i] = 1; res[i] = -ESTALE;
     }
-    if (!held) { skip[i] = 1; res[i] = -ESTALE; }
   }
   free(buf);
   size_t sent = send_spans(s, p, sp, (size_t)count, res, skip);
   free(skip);
+  if (after) held_after((int)proto, sp, (size_t)count, res, ino, after);
   return num(env, (double)sent);
 }
 
