@@ -2,7 +2,7 @@
 // Bundles the CLI (bin/main.ts and everything it imports) into dist/accel.js with esbuild, so that
 // `accel` starts without compiling TypeScript, and the library (index.ts) into dist/index.js.
 // Run by `npm run build` / prepare / prepack, and by bin/accel when a source listed in
-// dist/inputs.json (every file the bundles were made from) is newer than the bundle.
+// dist/inputs.json (per bundle, every file it was made from) is newer than the bundle.
 // `--types` also writes the library's declarations to dist/types/ (tsc -p tsconfig.types.json).
 //
 // Start-up time is mostly parsing, so code the common commands never run is kept out of the main
@@ -99,9 +99,14 @@ async function build() {
     sourcemap: 'linked', minifySyntax: true, legalComments: 'none', metafile: true,
   };
   const outputs = [];
-  const inputs = new Set();
+  /** Per bundle (file name in dist/), the sources it was made from. */
+  const inputs = {};
   const direct = (files) => files.map((f) => (f.path.endsWith('.js') ? { path: f.path, contents: Buffer.from(directBuiltins(f.text)) } : f));
-  const track = (r) => { for (const f of Object.keys(r.metafile.inputs)) if (!f.includes('node_modules/') && !f.includes(':') && !f.startsWith('<')) inputs.add(f); return r.outputFiles; };
+  const track = (r) => {
+    const js = r.outputFiles.find((f) => f.path.endsWith('.js'));
+    inputs[path.basename(js.path)] = Object.keys(r.metafile.inputs).filter((f) => !f.includes('node_modules/') && !f.includes(':') && !f.startsWith('<')).sort();
+    return r.outputFiles;
+  };
   const haveFormats = fs.existsSync(FORMATS);
   const plugins = [];
   if (haveFormats) {
@@ -134,7 +139,7 @@ async function build() {
     })));
   }
   // Relative to the root: bin/accel stats these (and only these) to see whether to rebuild.
-  outputs.push({ path: path.join(root, 'dist/inputs.json'), contents: Buffer.from(`${JSON.stringify([...inputs].sort(), null, 1)}\n`) });
+  outputs.push({ path: path.join(root, 'dist/inputs.json'), contents: Buffer.from(`${JSON.stringify(inputs, null, 1)}\n`) });
   fs.mkdirSync(path.dirname(outfile), { recursive: true });
   // The main bundle last: the launcher compares its time with the sources'.
   outputs.sort((a, b) => (a.path === outfile) - (b.path === outfile));
