@@ -18,15 +18,16 @@ import { type Outcome, DO_KINDS, LATER_ASYNC, ackFor, checked, failed } from './
 import { ownedCopy } from './owned';
 import { type Result, wireStatus } from './result';
 import { startDump } from './dumps';
-import type { Server } from './server';
+import type { Server, ServerCore } from './server';
 import { ACCELNL_MSG_SOCKOPT, applySockopt, parseSockopt } from './sockopt';
 import { subscribe, unsubscribe } from './subscriptions';
 
 /** Process a batch of datagrams (from genl/socket.ts onBatch) and send the replies. */
-export function receiveBatch(srv: Server, batch: {
+export function receiveBatch(handle: Server, batch: {
   count: number; data(i: number): Uint8Array; port(i: number): number; uid(i: number): number;
   gid(i: number): number; pid(i: number): number; truncated(i: number): number;
 }): void {
+  const srv = handle as ServerCore;
   for (let i = 0; i < batch.count; i++) {
     const sender: Peer = { port: batch.port(i), uid: batch.uid(i), gid: batch.gid(i), pid: batch.pid(i) };
     if (batch.truncated(i)) tooLong(srv, batch.data(i), batch.truncated(i), sender);
@@ -36,7 +37,8 @@ export function receiveBatch(srv: Server, batch: {
 }
 
 /** Handle one received datagram from `peer`. Replies are queued; call flush(srv) after a batch. */
-export function receive(srv: Server, data: Uint8Array, peer: Peer): void {
+export function receive(handle: Server, data: Uint8Array, peer: Peer): void {
+  const srv = handle as ServerCore;
   srv.counters.datagrams++;
   const sender: Sender = { port: peer.port, uid: peer.uid, gid: peer.gid, pid: peer.pid,
     client: clientOf(srv.clients, peer.port, peer.uid, peer.gid, peer.pid) };
@@ -60,7 +62,7 @@ export function receive(srv: Server, data: Uint8Array, peer: Peer): void {
  * Its first message, if it asked for an answer, gets EMSGSIZE (header echoed only), so the client
  * does not wait for a timeout.
  */
-function tooLong(srv: Server, data: Uint8Array, full: number, sender: Peer): void {
+function tooLong(srv: ServerCore, data: Uint8Array, full: number, sender: Peer): void {
   srv.counters.datagrams++;
   srv.counters.truncated++;
   if (data.length < NLMSG_HDRLEN) return;
@@ -76,7 +78,7 @@ function tooLong(srv: Server, data: Uint8Array, full: number, sender: Peer): voi
   pushSpan(srv.outbox, start, c, false);
 }
 
-function handleMessage(srv: Server, v: View, at: number, len: number, sender: Sender): void {
+function handleMessage(srv: ServerCore, v: View, at: number, len: number, sender: Sender): void {
   const flags = v.dv.getUint16(at + 6, true);
   const type = v.dv.getUint16(at + 4, true);
   const ext = srv.ext;
@@ -113,7 +115,7 @@ function findOp(fam: Family, cmd: number): Op | undefined {
   return undefined;
 }
 
-function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, type: number, sender: Sender): Outcome {
+function genlRcv(srv: ServerCore, v: View, at: number, len: number, flags: number, type: number, sender: Sender): Outcome {
   const ext = srv.ext;
   const fam = srv.registry.byId.get(type);
   if (!fam) return failed(ENOENT);
@@ -200,7 +202,7 @@ function genlRcv(srv: Server, v: View, at: number, len: number, flags: number, t
   return LATER_ASYNC;
 }
 
-function sockopt(srv: Server, v: View, at: number, len: number, c: SocketClient): void {
+function sockopt(srv: ServerCore, v: View, at: number, len: number, c: SocketClient): void {
   const o = parseSockopt(v, at, len);
   if (!o) return;
   applySockopt(o, {
@@ -215,7 +217,7 @@ function sockopt(srv: Server, v: View, at: number, len: number, c: SocketClient)
 }
 
 /** Whether a family on this server has multicast group `g` (the ids nlctrl hands out). */
-function groupRegistered(srv: Server, g: number): boolean {
+function groupRegistered(srv: ServerCore, g: number): boolean {
   for (const fam of srv.registry.byId.values()) if (fam.mcgrps?.some((x) => x.id === g)) return true;
   return false;
 }

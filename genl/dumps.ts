@@ -16,7 +16,7 @@ import { type Outcome, ANSWER_NOBODY, DO_KINDS, DUMP_KINDS, LATER_DUMP, ackFor, 
 import { ownedCopy } from './owned';
 import { type DumpResult, type Result, wireStatus } from './result';
 import { kick } from './schedule';
-import type { Server } from './server';
+import type { Server, ServerCore } from './server';
 
 export interface DumpState {
   client: SocketClient;
@@ -35,7 +35,7 @@ export interface DumpState {
 /** Dumps in progress, by client id (one per socket). */
 export type Dumps = Map<number, DumpState>;
 
-export function startDump(srv: Server, v: View, at: number, len: number, hdrlen: number, fam: Family, op: Op,
+export function startDump(srv: ServerCore, v: View, at: number, len: number, hdrlen: number, fam: Family, op: Op,
   half: DumpHalf, sender: Sender): Outcome {
   const port = sender.port;
   const client = sender.client = verified(srv.clients, sender.client, sender.pid);
@@ -101,7 +101,7 @@ export function startDump(srv: Server, v: View, at: number, len: number, hdrlen:
 }
 
 /** Produce one dump datagram (netlink_dump). Returns true when the dump is finished. */
-function dumpChunk(srv: Server, d: DumpState): boolean {
+function dumpChunk(srv: ServerCore, d: DumpState): boolean {
   const w = srv.outbox.out;
   const port = d.ctx.sender.port;
   d.chunkAt = w.len;
@@ -137,7 +137,8 @@ const DUMP_BURST = 8;
  * Advance each running dump by a few chunks (fewer event-loop turns and sends, still fair to other
  * ports). A dump waits while its port has a queue. Returns whether any has more to do.
  */
-export function pumpDumps(srv: Server): boolean {
+export function pumpDumps(handle: Server): boolean {
+  const srv = handle as ServerCore;
   let more = false;
   for (const [id, d] of srv.dumps) {
     if (srv.outbox.backlog.has(d.client.port)) continue;

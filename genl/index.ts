@@ -5,7 +5,15 @@ export * from './message';
 export * from './ack';
 export * from './family';
 export * from './registry';
-export * from './server';
+// The server's public face: every export of server.ts but ServerCore and coreOf (its parts, for
+// the server modules only), so that a Server is opaque to other layers and tests.
+export {
+  type Counters, type ServerSocket, OVERRUN_LOST_REPLIES, receive, receiveBatch, notify, notifyClients, type Fill,
+  type ServerOptions, type Server, createServer, attach, detach, socketOf, useKernelSockets, useSocketTable,
+  hasSocketTable, clientTableOf, registryOf, type MutableOptions, setServerOptions, clientPresent, flush, isAdmin,
+  subscriptionsOf, familiesOf, clientAt, onClientGone, portState, ACCELNL_MSG_SOCKOPT, goneAway, pump, abortDumps,
+  type ServerStats, serverStats,
+} from './server';
 export * from './nlctrl';
 export * from './serve';
 export * from './client';

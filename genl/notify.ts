@@ -9,14 +9,15 @@ import type { Family } from './family';
 import { genlStart, msgEnd } from './message';
 import { ensureCopy, overrunMessage, stage } from './outbox';
 import { kick } from './schedule';
-import type { Server } from './server';
+import type { Server, ServerCore } from './server';
 import { NATIVE_FORMAT, subscribersOf } from './subscriptions';
 
 /**
  * Send a notification to a family's multicast group: kernel multicast (pid 0, seq 0) plus a unicast
  * copy to each subscribed port. `fill` writes the attributes.
  */
-export function notify(srv: Server, fam: Family, group: string, cmd: number, fill: Fill, formatted?: (format: number) => Fill): void {
+export function notify(handle: Server, fam: Family, group: string, cmd: number, fill: Fill, formatted?: (format: number) => Fill): void {
+  const srv = handle as ServerCore;
   const g = fam.mcgrps?.find((m) => m.name === group);
   if (!g || g.id === undefined || !srv.outbox.socket) return; // nobody can hear a server without a socket
   const multicast = g.id <= 32;
@@ -52,7 +53,8 @@ export function notify(srv: Server, fam: Family, group: string, cmd: number, fil
 }
 
 /** A notification for these clients only, by unicast (the current socket on each port; others skipped). */
-export function notifyClients(srv: Server, fam: Family, cmd: number, clients: Iterable<SocketClient>, fill: Fill): void {
+export function notifyClients(handle: Server, fam: Family, cmd: number, clients: Iterable<SocketClient>, fill: Fill): void {
+  const srv = handle as ServerCore;
   if (!srv.outbox.socket) return;
   let at = -2;
   for (const c of clients) {
@@ -70,7 +72,7 @@ export type Fill = (w: Writer) => void;
  * Write a notification message (pid 0, seq 0, flags 0) into the staging buffer; returns its offset,
  * or -1 when `fill` threw (the partial message is dropped, the failure counted per format).
  */
-function writeNotification(srv: Server, fam: Family, cmd: number, fill: Fill, format = NATIVE_FORMAT): number {
+function writeNotification(srv: ServerCore, fam: Family, cmd: number, fill: Fill, format = NATIVE_FORMAT): number {
   const w = srv.outbox.ev;
   const start = w.len;
   try {
@@ -91,7 +93,7 @@ function writeNotification(srv: Server, fam: Family, cmd: number, fill: Fill, fo
 }
 
 /** An NLMSG_OVERRUN telling one subscriber it missed one notification, staged like an event. */
-function writeLost(srv: Server, port: number): number {
+function writeLost(srv: ServerCore, port: number): number {
   const start = srv.outbox.ev.len;
   ensureCopy(srv.outbox.ev, overrunMessage(port, 1, false));
   return start;

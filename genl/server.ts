@@ -70,11 +70,27 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+declare const SERVER: unique symbol;
+
 /**
- * A family server. Opaque: its parts belong to the modules above, and nothing outside genl's core
- * reads or writes them; use the functions of this file (and serverStats for what it holds).
+ * A family server, as other layers and tests see it: an opaque handle with no fields. Its parts
+ * belong to the modules above; use the functions of this file (and serverStats for what it holds).
+ * `npx tsc` proves that nothing else reads them: only the server modules see ServerCore.
  */
 export interface Server {
+  readonly [SERVER]: 'genl server';
+  /**
+   * @deprecated Use registryOf(srv). The one field left visible, until its last reader outside the
+   * server modules (test/kernel-golden.test.ts) uses registryOf; then this line goes.
+   */
+  readonly registry: Registry;
+}
+
+/**
+ * What a Server holds: for the server modules only (dispatch, dumps, notify, serve, nlctrl...),
+ * through coreOf. Not exported from genl/index.ts.
+ */
+export interface ServerCore extends Server {
   readonly registry: Registry;
   readonly opts: Required<Omit<ServerOptions, 'registry' | 'sockets'>>;
   /** Clients (sockets) by port; dropping one frees what it holds (dumps, queue, subscriptions, hooks). */
@@ -94,8 +110,11 @@ export interface Server {
   readonly sched: Schedule;
 }
 
+/** The parts of `srv`: for the server modules only (see ServerCore). */
+export const coreOf = (srv: Server): ServerCore => srv as ServerCore;
+
 export function createServer(o: ServerOptions = {}): Server {
-  const opts: Server['opts'] = {
+  const opts: ServerCore['opts'] = {
     ack: o.ack ?? {}, dumpChunk: o.dumpChunk ?? NLMSG_GOODSIZE,
     isAdmin: o.isAdmin ?? ((s) => s.uid === 0), maxBacklog: o.maxBacklog ?? 1024, batchEvents: o.batchEvents ?? true,
     maxBacklogBytes: o.maxBacklogBytes ?? 1 << 20, maxBacklogTotal: o.maxBacklogTotal ?? 64 << 20,
@@ -104,13 +123,13 @@ export function createServer(o: ServerOptions = {}): Server {
   const clients = newClientTable(o.sockets);
   const counters = newCounters();
   const dumps: Dumps = new Map();
-  let srv: Server | undefined;
+  let srv: ServerCore | undefined;
   const sched = newSchedule(() => pump(srv!));
   srv = {
     registry: o.registry ?? newRegistry(), opts, clients, dumps, counters, sched,
     outbox: newOutbox({ clients, counters, opts, wake: (at) => kickAt(sched, at), onStall: (c) => { dumps.delete(c.id); } }),
     subs: newSubscriptions(), ext: newExtack(), encodeErrors: {}, encodeWarned: new Set(),
-  };
+  } as Omit<ServerCore, typeof SERVER> as ServerCore;
   const s = srv;
   clients.onGone.push((c) => clientGone(s, c));
   return s;
@@ -119,7 +138,7 @@ export function createServer(o: ServerOptions = {}): Server {
 const writeStderr = (line: string): void => { process.stderr.write(`${line}\n`); };
 
 /** A client was dropped: its dump, its queued datagrams and its unicast subscriptions go with it. */
-function clientGone(srv: Server, c: SocketClient): void {
+function clientGone(srv: ServerCore, c: SocketClient): void {
   srv.dumps.delete(c.id);
   forgetQueue(srv.outbox, c);
   forgetClient(srv.subs, c);
@@ -127,17 +146,18 @@ function clientGone(srv: Server, c: SocketClient): void {
 
 /** Serve `srv` on a socket: handles each batch, then flushes once. */
 export function attach(srv: Server, socket: ServerSocket): void {
-  srv.outbox.socket = socket;
+  coreOf(srv).outbox.socket = socket;
 }
 
 /** Stop serving: nothing more is sent; dumps and queues are dropped (the socket is the caller's to close). */
 export function detach(srv: Server): void {
-  closeOutbox(srv.outbox);
-  srv.dumps.clear();
+  const core = coreOf(srv);
+  closeOutbox(core.outbox);
+  core.dumps.clear();
 }
 
 /** The socket `srv` is attached to, if any. */
-export const socketOf = (srv: Server): ServerSocket | undefined => srv.outbox.socket;
+export const socketOf = (srv: Server): ServerSocket | undefined => coreOf(srv).outbox.socket;
 
 /**
  * Tell clients apart by the kernel's table of sockets (`source`), and let the sender's
@@ -145,24 +165,25 @@ export const socketOf = (srv: Server): ServerSocket | undefined => srv.outbox.so
  * kernel socket of the same protocol as `source` lists.
  */
 export function useKernelSockets(srv: Server, source: SocketSource): void {
-  srv.clients.source = source;
-  srv.clients.holds = procHolds;
-  srv.outbox.heldSends = true;
+  const core = coreOf(srv);
+  core.clients.source = source;
+  core.clients.holds = procHolds;
+  core.outbox.heldSends = true;
 }
 
 /** Tell clients apart by another table (the in-process hub's), unless one is set already. */
 export function useSocketTable(srv: Server, source: SocketSource): void {
-  srv.clients.source = source;
+  coreOf(srv).clients.source = source;
 }
 
 /** Whether the server tells clients apart by a socket table. */
-export const hasSocketTable = (srv: Server): boolean => !!srv.clients.source;
+export const hasSocketTable = (srv: Server): boolean => !!coreOf(srv).clients.source;
 
 /** The server's table of clients, for genl/sweep.ts. */
-export const clientTableOf = (srv: Server): ClientTable => srv.clients;
+export const clientTableOf = (srv: Server): ClientTable => coreOf(srv).clients;
 
 /** The server's registry of families (genl/registry.ts functions register and unregister). */
-export const registryOf = (srv: Server): Registry => srv.registry;
+export const registryOf = (srv: Server): Registry => coreOf(srv).registry;
 
 /** Options that may change while the server runs (tests and the daemon's configuration reload). */
 export type MutableOptions = Pick<ServerOptions, 'ack' | 'maxBacklog' | 'maxBacklogBytes' | 'maxBacklogTotal' | 'stallMs' | 'maxDumps' | 'batchEvents'>;
@@ -170,7 +191,7 @@ export type MutableOptions = Pick<ServerOptions, 'ack' | 'maxBacklog' | 'maxBack
 /** Change options; returns the previous values of those given (to restore them). */
 export function setServerOptions(srv: Server, o: MutableOptions): MutableOptions {
   const before: MutableOptions = {};
-  const opts = srv.opts as Record<string, unknown>;
+  const opts = coreOf(srv).opts as Record<string, unknown>;
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined) continue;
     (before as Record<string, unknown>)[k] = opts[k];
@@ -180,29 +201,31 @@ export function setServerOptions(srv: Server, o: MutableOptions): MutableOptions
 }
 
 /** Whether `c` is still the socket on its port, by the kernel's table now (a gone client is dropped). */
-export const clientPresent = (srv: Server, c: SocketClient): boolean => present(srv.clients, c);
+export const clientPresent = (srv: Server, c: SocketClient): boolean => present(coreOf(srv).clients, c);
 
 /** Flush what the handlers queued (replies, ACKs, dump chunks, staged notifications). */
 export function flush(srv: Server): void {
-  flushOutbox(srv.outbox);
+  flushOutbox(coreOf(srv).outbox);
 }
 
 /** Whether `who` may run admin ops on this server (uid 0, or what it was configured with). */
-export const isAdmin = (srv: Server, who: Sender): boolean => srv.opts.isAdmin(who);
+export const isAdmin = (srv: Server, who: Sender): boolean => coreOf(srv).opts.isAdmin(who);
 
 /** The server's unicast subscriptions, for the functions of genl/subscriptions.ts. */
-export const subscriptionsOf = (srv: Server): Subscriptions => srv.subs;
+export const subscriptionsOf = (srv: Server): Subscriptions => coreOf(srv).subs;
 
 /** The families this server serves, in id order. */
-export const familiesOf = (srv: Server): Family[] => [...srv.registry.byId.values()].sort((a, b) => a.id! - b.id!);
+export const familiesOf = (srv: Server): Family[] => [...coreOf(srv).registry.byId.values()].sort((a, b) => a.id! - b.id!);
 
 /** The client datagrams from `peer` are served as (made on first sight): for tests and tools. */
-export const clientAt = (srv: Server, peer: Peer): SocketClient =>
-  verified(srv.clients, clientOf(srv.clients, peer.port, peer.uid, peer.gid, peer.pid));
+export function clientAt(srv: Server, peer: Peer): SocketClient {
+  const t = coreOf(srv).clients;
+  return verified(t, clientOf(t, peer.port, peer.uid, peer.gid, peer.pid));
+}
 
 /** Run `f` when a client is dropped (its socket closed or its port changed hands): free what it holds. */
 export function onClientGone(srv: Server, f: (c: SocketClient) => void): void {
-  srv.clients.onGone.push(f);
+  coreOf(srv).clients.onGone.push(f);
 }
 
 /**
@@ -211,8 +234,9 @@ export function onClientGone(srv: Server, f: (c: SocketClient) => void): void {
  * empty and still owe an NLMSG_OVERRUN).
  */
 export function portState(srv: Server, port: number): { client: boolean; dump: boolean; queued: number; queuedBytes: number; owed: boolean } {
-  const c = srv.clients.byPort.get(port);
-  return { client: !!c, dump: !!c && srv.dumps.has(c.id), ...portQueue(srv.outbox, port) };
+  const core = coreOf(srv);
+  const c = core.clients.byPort.get(port);
+  return { client: !!c, dump: !!c && core.dumps.has(c.id), ...portQueue(core.outbox, port) };
 }
 
 /**
@@ -227,7 +251,7 @@ export { ACCELNL_MSG_SOCKOPT };
 
 /** Nobody holds `port` any more (a send was refused): its client is dropped, with what it held. */
 export function goneAway(srv: Server, port: number): void {
-  portGone(srv.outbox, port);
+  portGone(coreOf(srv).outbox, port);
 }
 
 /**
@@ -235,18 +259,19 @@ export function goneAway(srv: Server, port: number): void {
  * Runs on its own from a timer; exported so tests and the fuzzer can drive dumps synchronously.
  */
 export function pump(srv: Server): void {
-  if (!srv.outbox.socket) return;
-  flushOutbox(srv.outbox);
-  const next = retryQueues(srv.outbox);
+  const core = coreOf(srv);
+  if (!core.outbox.socket) return;
+  flushOutbox(core.outbox);
+  const next = retryQueues(core.outbox);
   const more = pumpDumps(srv);
-  flushOutbox(srv.outbox);
-  if (more) kick(srv.sched);
-  if (next < Infinity) kickAt(srv.sched, next);
+  flushOutbox(core.outbox);
+  if (more) kick(core.sched);
+  if (next < Infinity) kickAt(core.sched, next);
 }
 
 /** Drop every dump in progress (the fuzzer's way to end a run that cannot drain). */
 export function abortDumps(srv: Server): void {
-  srv.dumps.clear();
+  coreOf(srv).dumps.clear();
 }
 
 /**
@@ -273,13 +298,14 @@ export interface ServerStats extends Counters {
 }
 
 export function serverStats(srv: Server): ServerStats {
-  const q = queueStats(srv.outbox);
-  const b = bufferBytes(srv.outbox);
+  const core = coreOf(srv);
+  const q = queueStats(core.outbox);
+  const b = bufferBytes(core.outbox);
   return {
-    ...srv.counters, rejected: { ...srv.counters.rejected }, dumpsRunning: srv.dumps.size, backlogPorts: q.ports,
+    ...core.counters, rejected: { ...core.counters.rejected }, dumpsRunning: core.dumps.size, backlogPorts: q.ports,
     backlogDatagrams: q.datagrams, backlogBytes: q.bytes,
-    subscribers: subscriberCounts(srv.subs), encodeErrors: { ...srv.encodeErrors },
-    clients: srv.clients.byPort.size, socketQueries: srv.clients.queries, staleDatagrams: srv.clients.stale,
+    subscribers: subscriberCounts(core.subs), encodeErrors: { ...core.encodeErrors },
+    clients: core.clients.byPort.size, socketQueries: core.clients.queries, staleDatagrams: core.clients.stale,
     outBufferBytes: b.out, eventBufferBytes: b.events, eventBytesStaged: b.eventsStaged,
   };
 }
