@@ -38,6 +38,16 @@ function scalarPeak(flops: number, x: number): number {
 }
 let sink = 0;
 
+/**
+ * CPU time of the process in ms (all threads: pool workers and V8's GC threads count too). A
+ * per-thread clock would be better; /proc/thread-self/schedstat is not (it lags by up to a
+ * scheduler tick, which made 2 ms reps read as 80 GOP/s).
+ */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 function rand(seed: number): () => number {
   let s = seed >>> 0;
   return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
@@ -83,20 +93,20 @@ function cases(n: number, pool: Pool): Case[] {
 async function measure(n: number, list: Case[]): Promise<Result[]> {
   for (const c of list) for (let i = 0; i < WARMUP; i++) await c.run();
   const times = new Map<Case, number[]>(list.map((c) => [c, []]));
-  // Process CPU time per rep too: for one-thread rows it is the kernel's own time, which being
-  // descheduled by a neighbour (a shared machine) does not inflate.
+  // Process CPU time per rep too: for one-thread rows it is mostly the kernel's own time, which being
+  // descheduled by a neighbour (a shared machine) does not inflate (the process's other threads,
+  // pool workers warming up and V8's concurrent GC after the tfjs rows, still count).
   const cpu = new Map<Case, number[]>(list.map((c) => [c, []]));
   // Interleave the reps so drift and neighbours' load hit every implementation alike.
   const maxReps = Math.max(...list.map((c) => REPS(n, !!c.slow)));
   for (let r = 0; r < maxReps; r++) {
     for (const c of list) {
       if (r >= REPS(n, !!c.slow)) continue;
-      const u0 = process.cpuUsage();
+      const u0 = cpuMs();
       const t0 = performance.now();
       await c.run();
       (times.get(c) as number[]).push(performance.now() - t0);
-      const u = process.cpuUsage(u0);
-      (cpu.get(c) as number[]).push((u.user + u.system) / 1000);
+      (cpu.get(c) as number[]).push(cpuMs() - u0);
     }
   }
   const flop = 2 * n ** 3;
@@ -145,6 +155,7 @@ async function main(): Promise<void> {
         'i8 vs tfjs': r2(by('ours i8').median / tfjs.median),
         'f32 vs ml-matrix': r2(by('ours f32').median / by('ml-matrix f64').median),
         'i8 vs f32': r2(by('ours i8').median / by('ours f32').median),
+        'i8 vs f32 (CPU time)': r2(by('ours i8').cpuMedian / by('ours f32').cpuMedian),
         'f32 pool/single': r2(by('ours f32 pool').median / by('ours f32').median),
         'f64 pool/single': r2(by('ours f64 pool').median / by('ours f64').median),
         'i8 pool/single': r2(by('ours i8 pool').median / by('ours i8').median),
@@ -169,7 +180,7 @@ async function main(): Promise<void> {
   }
   report('gemm', {
     cpu: cpus()[0]?.model, threads, blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion, loadAverage: loads,
-    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round; "scalar peak" = 6 register-only multiply-add chains, the one-thread anchor, compared in CPU time; loadAverage = 1-minute load before/after each size',
+    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round; "scalar peak" = 6 register-only multiply-add chains, the one-thread anchor, compared in process CPU time; loadAverage = 1-minute load before/after each size',
     ratios,
     results: all.map((r) => ({
       impl: r.impl, n: r.n, medianMs: +r.ms.median.toFixed(3), minMs: +r.ms.min.toFixed(3), maxMs: +r.ms.max.toFixed(3),
