@@ -1,0 +1,43 @@
+// bin/accel, the launcher: every bundle it runs (the main one and those loaded on first use, such
+// as monitor.js and the daemon's daemon-cmd.js) is compiled through V8's code cache, written once
+// and then used. Run from a copy laid out as an installed package (no dist/inputs.json, no sources).
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const root = path.resolve(__dirname, '..');
+let dir: string;
+
+beforeAll(async () => {
+  await require('../bin/build.js').build();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-launcher-'));
+  fs.cpSync(path.join(root, 'bin'), path.join(dir, 'bin'), { recursive: true });
+  fs.cpSync(path.join(root, 'dist'), path.join(dir, 'dist'), { recursive: true, filter: (f) => !f.includes('.cache') && !f.endsWith('inputs.json') });
+  fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
+}, 120000);
+afterAll(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+
+/** `accel monitor --timeout 1` against a port nobody holds: it loads monitor.js, then gives up. */
+function monitor(): void {
+  spawnSync(process.execPath, [path.join(dir, 'bin/accel'), 'monitor', '--timeout', '1'], {
+    env: { ...process.env, ACCEL_NL_PORT: String(0x7e000000 + (process.pid & 0xffff)), NODE_PATH: path.join(root, 'node_modules') },
+    encoding: 'utf8', timeout: 20000,
+  });
+}
+
+const caches = (name: string): string[] =>
+  fs.readdirSync(path.join(dir, 'dist/.cache')).filter((f) => f.startsWith(`${name}.`) && f.endsWith('.cache'));
+
+test('a bundle loaded on first use gets its own code cache, written once and then used', () => {
+  monitor();
+  expect(caches('accel.js')).toHaveLength(1);
+  const [m] = caches('monitor.js');
+  expect(m).toBeDefined();
+  const file = path.join(dir, 'dist/.cache', m);
+  const before = fs.statSync(file).mtimeMs;
+  monitor();
+  // Accepted: not written again (a rejected cache would be replaced at exit).
+  expect(caches('monitor.js')).toEqual([m]);
+  expect(fs.statSync(file).mtimeMs).toBe(before);
+}, 60000);
