@@ -102,6 +102,9 @@ async function measure(n: number, list: Case[]): Promise<Result[]> {
   for (let r = 0; r < maxReps; r++) {
     for (const c of list) {
       if (r >= REPS(n, !!c.slow)) continue;
+      // A full collection before each timed rep (run.js passes --expose-gc): the tfjs rows leave
+      // garbage whose incremental marking would otherwise run inside the next row's call.
+      (globalThis as { gc?: () => void }).gc?.();
       const u0 = cpuMs();
       const t0 = performance.now();
       await c.run();
