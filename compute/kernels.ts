@@ -246,6 +246,17 @@ export function macroPairs(nc: number, np: number, kc: number, w: Float64Array, 
         w[wq + 2 * ldw] += out[4]; w[wq + 2 * ldw + 1] += out[5];
       } else {
         const i0 = row0 + q * 3, rows = Math.min(3, rowEnd - i0);
+        if (rows === 3 && cols === 4 && mode === 2 && beta === 0) {
+          // The common whole tile, straight-line (as in macroF): 6 decodes, 12 stores.
+          let ci = i0 * ldc + jc + 4 * jj;
+          for (let r = 0; r < 3; r++, ci += ldc) {
+            const T0 = out[2 * r], T1 = out[2 * r + 1];
+            const h0 = (T0 * inv + magic) - magic, h1 = (T1 * inv + magic) - magic;
+            c[ci] = Math.imul(alpha, (T0 - h0 * scale) | 0); c[ci + 1] = Math.imul(alpha, h0 | 0);
+            c[ci + 2] = Math.imul(alpha, (T1 - h1 * scale) | 0); c[ci + 3] = Math.imul(alpha, h1 | 0);
+          }
+          continue;
+        }
         for (let r = 0; r < rows; r++) {
           const ci = (i0 + r) * ldc + jc + 4 * jj, wi = wq + r * ldw;
           for (let e = 0; e < cols; e += 2) {
