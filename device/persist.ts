@@ -6,7 +6,7 @@ import * as path from 'path';
 import { type Change, type Emulator } from './emulator';
 import { EVENT_KINDS, BLOCKS, SEVERITIES, ACTIONS } from './enums';
 import { type Journal, appendRecord, closeJournal, openJournal, recover, syncJournal, writeAtomic } from './journal';
-import { type RasEvent, put } from './log';
+import { type RasEvent, allRecords, put } from './log';
 import { type Device, NCOUNTERS, U64_MAX, touch } from './model';
 
 interface DevState {
@@ -58,8 +58,7 @@ function restoreEvent(d: Device, e: RasEvent): void {
 
 function devState(d: Device): DevState {
   const events: unknown[] = [];
-  for (const e of d.log.ring) if (e) events.push(evOut(e));
-  events.sort((a, b) => (BigInt((a as { seq: string }).seq) < BigInt((b as { seq: string }).seq) ? -1 : 1));
+  for (const e of allRecords(d.log)) events.push(evOut(e)); // oldest first
   return {
     aggregate: Array.from(d.counters.aggregate, String),
     mem: { rowsActive: d.mem.rowsActive, rowsPending: d.mem.rowsPending, badPages: d.mem.badPages.map(String), rma: d.mem.rma },

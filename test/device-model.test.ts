@@ -80,6 +80,25 @@ describe('RAS counters, log and consequences', () => {
     expect(lost).toBe(0n);
     expect(readFrom(d.log, 1n, 2).events.map((e) => e.seq)).toEqual([1n, 2n]);
   });
+  test('the log (typed columns, grown by doubling) gives back every record as it was made, across growth and wrap', () => {
+    const clock = manualClock();
+    const emu = newEmulator(clock, { stormBurst: 1e6 });
+    const d = addDevice(emu, { logCapacity: 1000 });
+    const made: unknown[] = [];
+    const keep = (out: unknown) => { for (const e of out as object[]) made.push({ ...e }); };
+    for (let i = 0; i < 1700; i++) {
+      clock.advance(1);
+      const block = BLOCKS[i % BLOCKS.length];
+      const severity = i % 7 === 0 ? 'uncorrectable-nonfatal' : SEVERITIES[i % 3];
+      keep(inject(emu, d, { block, severity, count: 1 + (i % 5), address: BigInt(i) << 40n,
+        ...(i % 3 ? { syndrome: new Uint8Array([i & 0xff, i >> 8]) } : {}) }));
+      if (i === 299) expect(readFrom(d.log, 1n).events).toEqual(made); // before the columns grew past 256 and 512
+    }
+    const held = made.slice(-1000);
+    expect(oldest(d.log)).toBe((held[0] as { seq: bigint }).seq);
+    expect(readFrom(d.log, 1n).events).toEqual(held);
+    expect(readFrom(d.log, 1n).lost).toBe(BigInt(made.length - 1000));
+  });
   test('the ring is bounded and reports what a stale cursor lost', () => {
     const clock = manualClock();
     const emu = newEmulator(clock);
