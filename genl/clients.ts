@@ -62,6 +62,11 @@ export interface ClientTable {
   holds?: (pid: number, inode: number) => boolean | undefined;
   /** Datagrams found to come from a socket that had closed (served detached, answered to nobody). */
   stale: number;
+  /**
+   * Shown every table read (undefined: unreadable), in the order read: the outbox settles with it
+   * what its checked sends delivered before (genl/outbox.ts settleWith).
+   */
+  onTable?: (tab: SocketTable | undefined) => void;
 }
 
 /** /proc/PID/fd: whether that process holds socket `inode` (undefined when it cannot be read). */
@@ -87,8 +92,7 @@ export function newClientTable(source?: SocketSource): ClientTable {
 function table(t: ClientTable): SocketTable | undefined {
   if (!t.source) return undefined;
   if (t.turn === undefined) {
-    t.queries++;
-    t.turn = t.source() ?? null;
+    t.turn = read(t) ?? null;
     queueMicrotask(() => { t.turn = undefined; });
   }
   return t.turn ?? undefined;
@@ -103,43 +107,29 @@ function holder(t: ClientTable, port: number): NetlinkSocket | undefined {
   const tab = table(t);
   const s = tab?.get(port);
   if (s || !tab || !t.source) return s;
-  t.queries++;
-  const again = t.source();
+  const again = read(t);
   if (!again) return undefined;
   t.turn = again;  // this turn's table from now on: it is the newer one
   return again.get(port);
 }
 
 /**
- * After a checked send: which of `sent` (clients a datagram was just delivered to) may not have
- * got it. A netlink socket keeps its port from bind to close and its inode is not reused while it
- * exists, so a table taken now that lists the same socket on the port proves the socket held it
- * throughout, and the datagram reached it. For each client not proven so (the port is held by
- * another socket, or by nobody twice running, or the table is unreadable), the result maps it to
- * the socket on its port now (undefined: none, or unknown). Its datagram may have reached the next
- * socket on the port: the caller reports it (genl/outbox.ts). Clients without a known socket were
- * never checked and are left out. The table read becomes this turn's (it is the newest).
+ * A table read now, whatever this turn has (it becomes this turn's: it is the newest): for the
+ * outbox, to settle what its checked sends delivered (genl/outbox.ts settleSends).
  */
-export function notHeldThrough(t: ClientTable, sent: readonly SocketClient[]): Map<SocketClient, NetlinkSocket | undefined> {
-  const out = new Map<SocketClient, NetlinkSocket | undefined>();
-  if (!t.source) return out;
-  let missing: SocketClient[] = [];
-  for (let pass = 0; pass < 2; pass++) {
-    const todo = pass === 0 ? sent : missing;
-    if (!todo.length) break;
-    t.queries++;
-    const tab = t.source();
-    if (tab && t.turn !== undefined) t.turn = tab;
-    missing = [];
-    for (const c of todo) {
-      if (!c.sock) continue;
-      const s = tab?.get(c.port);
-      if (s && sameSocket(c.sock, s)) { out.delete(c); continue; }
-      out.set(c, s);
-      if (!s && pass === 0) missing.push(c);  // maybe left out of this dump: asked once more
-    }
-  }
-  return out;
+export function freshTable(t: ClientTable): SocketTable | undefined {
+  if (!t.source) return undefined;
+  const tab = read(t);
+  if (tab && t.turn !== undefined) t.turn = tab;
+  return tab;
+}
+
+/** One query of the source; every table read goes through here, and is shown to onTable. */
+function read(t: ClientTable): SocketTable | undefined {
+  t.queries++;
+  const tab = t.source!();
+  t.onTable?.(tab);
+  return tab;
 }
 
 /** Forget this turn's table (the next check queries again): after something was seen to change. */

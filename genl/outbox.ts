@@ -6,17 +6,19 @@
 //
 // Every span is filed with the client it is for, never only its port: a flush that sends anything
 // to a client seen in an earlier callback checks every destination against the kernel's table taken
-// right before the send (in the native sendManyHeld when the socket has it), and again right after
-// it: a datagram whose port changed hands during the send may have reached the next socket, and is
-// counted (racedSends) and logged, one line each (raceLine). docs/transport.md "Client identity"
-// says why the window cannot be closed, only reported.
+// right before the send (in the native sendManyHeld when the socket has it). What it sent stays
+// unproven until a later look at the table (the next flush's check, or one taken for it within
+// SETTLE_MS) finds the same socket on the port; a datagram whose port changed hands meanwhile may
+// have reached the next socket, and is counted (racedSends) and logged, one line each (raceLine).
+// docs/transport.md "Raced sends" says why the window cannot be closed, only reported.
 //
 // Buffer ownership: `out` and `ev` are reused after every flush. A span is valid until the flush
 // that sends it; whatever must outlive it (a queued datagram) is an owned copy.
 import { type Writer, ensure, newWriter, resetWriter } from '../attrs';
 import { EAGAIN, ECONNREFUSED, ENOBUFS } from '../attrs/errno';
 import { NLMSG, NLMSG_GOODSIZE } from './consts';
-import { type ClientTable, type SocketClient, notHeldThrough, portClosed, present, staleTable } from './clients';
+import { type ClientTable, type SocketClient, freshTable, portClosed, present, staleTable } from './clients';
+import type { SocketTable } from './sockdiag';
 import type { Counters } from './counters';
 import { ownedCopy } from './owned';
 
@@ -59,8 +61,13 @@ export interface Outbox {
   results: Int32Array;
   /** Per span, the inode its client's socket must have for sendManyHeld (0: unchecked). */
   inodes: Int32Array;
-  /** Per span, the inode on its port once sendManyHeld sent it (its re-check). */
-  after: Int32Array;
+  /**
+   * Datagrams delivered by checked sends and not yet proven to have reached their socket: each is
+   * settled by the next table that lists its port (the socket itself, or another: raced).
+   */
+  unproven: Unproven[];
+  /** When a table is taken to settle them, if nothing else took one (0: not due). */
+  settleAt: number;
   /**
    * Some span goes to a client seen in an earlier callback (a dump chunk, a late async answer, a
    * unicast event): the flush checks every span's client against a table taken just before it sends.
@@ -88,11 +95,13 @@ export interface Outbox {
 }
 
 export function newOutbox(o: Pick<Outbox, 'clients' | 'counters' | 'opts' | 'wake' | 'onStall'>): Outbox {
-  return {
+  const ob: Outbox = {
     ...o, socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0, spanClients: [],
-    results: new Int32Array(256), inodes: new Int32Array(256), after: new Int32Array(256), later: false, heldSends: false,
+    results: new Int32Array(256), inodes: new Int32Array(256), unproven: [], settleAt: 0, later: false, heldSends: false,
     backlog: new Map(), backlogBytes: 0, ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), bigAt: 0,
   };
+  o.clients.onTable = (tab) => settleWith(ob, tab);  // every table read settles what is unproven
+  return ob;
 }
 
 /** The buffer replies, ACKs and dump chunks are written into; valid until the next flush. */
@@ -114,6 +123,7 @@ export function portGone(ob: Outbox, port: number): void {
 
 /** Stop sending (the socket closed): staged and queued datagrams are dropped. */
 export function closeOutbox(ob: Outbox): void {
+  settleSends(ob, true);
   ob.socket = undefined;
   ob.backlog.clear();
   ob.backlogBytes = 0;
@@ -163,7 +173,7 @@ export function retryQueues(ob: Outbox): number {
     b.retryAt = now + b.delay;
     next = Math.min(next, b.retryAt);
   }
-  if (sent.length) retriedRaced(ob, sent);
+  for (const [c, d] of sent) if (c.sock) addUnproven(ob, c.port, c.sock.inode, datagramKind(d, 0));
   return next;
 }
 
@@ -206,7 +216,6 @@ export function addSpan(ob: Outbox, at: number, len: number, port: number, group
     ob.spans = s;
     ob.results = new Int32Array(ob.spans.length / 4);
     ob.inodes = new Int32Array(ob.spans.length / 4);
-    ob.after = new Int32Array(ob.spans.length / 4);
   }
   const i = ob.nspans++ * 4;
   ob.spans[i] = at;
@@ -264,18 +273,16 @@ const ESTALE = 116;
 /**
  * One sendMany of the queued spans; full ports get a queue, vanished ones are forgotten. `checked`:
  * every span's client was checked against a table taken just before (by sendManyHeld itself when
- * `held`), and is checked again once sent (raced).
+ * `held`); what it delivers stays unproven until a later table (settleWith).
  */
 function send(ob: Outbox, held: boolean, checked: boolean): void {
   const out = ob.out.buf;
   if (held) {
     for (let i = 0; i < ob.nspans; i++) ob.inodes[i] = ob.spanClients[i]?.sock?.inode ?? 0;
-    ob.after.fill(-1, 0, ob.nspans);
-    ob.socket!.sendManyHeld!(out, ob.spans, ob.nspans, ob.results, ob.inodes, ob.after);
+    ob.socket!.sendManyHeld!(out, ob.spans, ob.nspans, ob.results, ob.inodes);
+    provenByHeld(ob);
   } else ob.socket!.sendMany(out, ob.spans, ob.nspans, ob.results);
-  // An addon built before sendManyHeld took `after` leaves it as filled: re-checked in JavaScript.
-  if (held && !(ob.nspans && ob.after[0] === -1 && ob.inodes[0] !== -1)) heldRaced(ob);
-  else if (checked) raced(ob);
+  if (checked) sentUnproven(ob);
   let stale = 0;
   for (let i = 0; i < ob.nspans; i++) {
     const r = ob.results[i];
@@ -326,45 +333,83 @@ function resendHeld(ob: Outbox): void {
 }
 
 /**
- * sendManyHeld read the table again once it had sent: a delivered span whose port no longer has
- * its client's inode may have reached the next socket on the port (reported).
+ * How long a checked send's datagrams may stay unproven before a table is taken for them alone
+ * (a stream of checked flushes proves each one's by the next one's check, at no extra cost).
  */
-function heldRaced(ob: Outbox): void {
+export const SETTLE_MS = 20;
+
+/** A datagram a checked send delivered to `port` for the socket with `inode`, not yet proven. */
+export interface Unproven { port: number; inode: number; kind: DatagramKind; missed: boolean }
+
+/** This flush's delivered, checked spans are unproven until a later table lists their sockets. */
+function sentUnproven(ob: Outbox): void {
   for (let i = 0; i < ob.nspans; i++) {
-    const want = ob.inodes[i];
-    if (want === 0 || ob.results[i] !== 0 || ob.spans[i * 4 + 3] !== 0 || ob.after[i] === want) continue;
-    const now = ob.after[i] >>> 0;
-    reportRaced(ob, ob.spans[i * 4 + 2] >>> 0, want >>> 0, now || undefined, ob.out.buf, ob.spans[i * 4]);
+    const c = ob.spanClients[i];
+    if (!c?.sock || ob.results[i] !== 0 || ob.spans[i * 4 + 3] !== 0) continue;
+    addUnproven(ob, c.port, c.sock.inode, datagramKind(ob.out.buf, ob.spans[i * 4]));
   }
 }
 
-/** The same re-check on a table taken in JavaScript just after the send (no sendManyHeld). */
-function raced(ob: Outbox): void {
-  const sent: SocketClient[] = [];
-  for (let i = 0; i < ob.nspans; i++) {
-    const c = ob.spanClients[i];
-    if (c?.sock && ob.results[i] === 0 && ob.spans[i * 4 + 3] === 0) sent.push(c);
-  }
-  if (!sent.length) return;
-  const moved = notHeldThrough(ob.clients, sent);
-  if (!moved.size) return;
-  for (let i = 0; i < ob.nspans; i++) {
-    const c = ob.spanClients[i];
-    if (!c?.sock || ob.results[i] !== 0 || ob.spans[i * 4 + 3] !== 0 || !moved.has(c)) continue;
-    reportRaced(ob, c.port, c.sock.inode, moved.get(c)?.inode, ob.out.buf, ob.spans[i * 4]);
+function addUnproven(ob: Outbox, port: number, inode: number, kind: DatagramKind): void {
+  ob.unproven.push({ port, inode, kind, missed: false });
+  if (!ob.settleAt) {
+    ob.settleAt = Date.now() + SETTLE_MS;
+    ob.wake(ob.settleAt);
   }
 }
 
-/** Retried queue datagrams, delivered after a check in this pump: checked again (raced). */
-function retriedRaced(ob: Outbox, sent: [SocketClient, Uint8Array][]): void {
-  const moved = notHeldThrough(ob.clients, sent.map(([c]) => c));
-  for (const [c, d] of sent) if (c.sock && moved.has(c)) reportRaced(ob, c.port, c.sock.inode, moved.get(c)?.inode, d, 0);
+/**
+ * sendManyHeld found, just before it sent, the socket with inodes[i] on span i's port (every span
+ * it did not answer ESTALE): that socket held the port since any earlier send to it, which proves
+ * those datagrams. A netlink socket keeps its port from bind to close, and its inode is not reused
+ * while it exists.
+ */
+function provenByHeld(ob: Outbox): void {
+  if (!ob.unproven.length) return;
+  const seen = new Map<number, number>();
+  for (let i = 0; i < ob.nspans; i++) {
+    if (ob.inodes[i] !== 0 && ob.results[i] !== -ESTALE && ob.spans[i * 4 + 3] === 0) seen.set(ob.spans[i * 4 + 2] >>> 0, ob.inodes[i] >>> 0);
+  }
+  if (seen.size) ob.unproven = ob.unproven.filter((u) => seen.get(u.port) !== u.inode);
+}
+
+/**
+ * A table of the kernel's, read after every unproven datagram was sent (genl/clients.ts calls this
+ * for each one it reads): the same socket on the port proves a datagram; another socket, or none
+ * in two tables running (a socket can be left out of one dump), or no table, means the port
+ * changed hands after the check: the datagram may have reached the next socket (reported).
+ */
+export function settleWith(ob: Outbox, tab: SocketTable | undefined): void {
+  if (!ob.unproven.length) return;
+  let k = 0;
+  for (const u of ob.unproven) {
+    const s = tab?.get(u.port);
+    if (s && s.inode === u.inode) continue;
+    if (s || !tab || u.missed) { reportRaced(ob, u, s?.inode); continue; }
+    u.missed = true;
+    ob.unproven[k++] = u;
+  }
+  ob.unproven.length = k;
+  if (!k) ob.settleAt = 0;
+}
+
+/**
+ * Settle what is unproven now (a table is read for it, twice when a port is missing) if it is due
+ * (`force`: whether due or not: before the server stops). Called by the pump.
+ */
+export function settleSends(ob: Outbox, force = false): void {
+  if (!ob.unproven.length) { ob.settleAt = 0; return; }
+  const now = Date.now();
+  if (!force && now < ob.settleAt) { ob.wake(ob.settleAt); return; }
+  for (let n = 0; n < 2 && ob.unproven.length; n++) freshTable(ob.clients);
+  if (ob.unproven.length) settleWith(ob, undefined);  // no source to ask: cannot be proven
+  ob.settleAt = 0;
 }
 
 /** Count and log one datagram that may have reached the socket that took its port (raceLine). */
-function reportRaced(ob: Outbox, port: number, inode: number, now: number | undefined, buf: Uint8Array, at: number): void {
+function reportRaced(ob: Outbox, u: Unproven, now: number | undefined): void {
   ob.counters.racedSends++;
-  ob.opts.log(raceLine(port, inode, now, datagramKind(buf, at)));
+  ob.opts.log(raceLine(u.port, u.inode, now, u.kind));
 }
 
 /** What a datagram the server sends is, by its first message (for raceLine). */

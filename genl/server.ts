@@ -19,7 +19,7 @@ import { pumpDumps, type Dumps } from './dumps';
 import type { Family, Peer, Sender } from './family';
 import {
   type Outbox, type ServerSocket, bufferBytes, closeOutbox, flushOutbox, forgetQueue, newOutbox, portGone, portQueue,
-  queueStats, retryQueues,
+  queueStats, retryQueues, settleSends,
 } from './outbox';
 import { type Registry, newRegistry } from './registry';
 import { type Schedule, kick, kickAt, newSchedule } from './schedule';
@@ -262,6 +262,7 @@ export function pump(srv: Server): void {
   const core = coreOf(srv);
   if (!core.outbox.socket) return;
   flushOutbox(core.outbox);
+  settleSends(core.outbox);
   const next = retryQueues(core.outbox);
   const more = pumpDumps(srv);
   flushOutbox(core.outbox);
