@@ -18,7 +18,7 @@ import { type Outcome, DO_KINDS, LATER_ASYNC, ackFor, checked, failed } from './
 import { ownedCopy } from './owned';
 import { type Result, wireStatus } from './result';
 import { startDump } from './dumps';
-import type { Server, ServerCore } from './server';
+import type { Server, ServerCore } from './core';
 import { ACCELNL_MSG_SOCKOPT, applySockopt, parseSockopt } from './sockopt';
 import { subscribe, unsubscribe } from './subscriptions';
 

@@ -7,7 +7,7 @@ import { type View, NL_VALIDATE, newExtack, trim, validate, view } from '../attr
 import { EBUSY, EINVAL, EMSGSIZE } from '../attrs/errno';
 import { writeDone } from './ack';
 import { NLMSG_HDRLEN, NLM_F } from './consts';
-import { type SocketClient, present, verified } from './clients';
+import { present, verified } from './clients';
 import { countRejected } from './counters';
 import type { DumpCtx, DumpHalf, Family, Op, Sender } from './family';
 import { genlStart, msgAddFlags, msgEnd } from './message';
@@ -16,24 +16,8 @@ import { type Outcome, ANSWER_NOBODY, DO_KINDS, DUMP_KINDS, LATER_DUMP, ackFor, 
 import { ownedCopy } from './owned';
 import { type DumpResult, type Result, wireStatus } from './result';
 import { kick } from './schedule';
-import type { Server, ServerCore } from './server';
+import type { DumpState, Server, ServerCore } from './core';
 
-export interface DumpState {
-  client: SocketClient;
-  ctx: DumpCtx;
-  half: DumpHalf;
-  /** 'more' while the handler has more; otherwise what DONE will carry. */
-  status: DumpResult;
-  gen: number;
-  intr: boolean;
-  limit: number;
-  /** Offset of the open message and of the current chunk in the output writer. */
-  msgAt: number;
-  chunkAt: number;
-}
-
-/** Dumps in progress, by client id (one per socket). */
-export type Dumps = Map<number, DumpState>;
 
 export function startDump(srv: ServerCore, v: View, at: number, len: number, hdrlen: number, fam: Family, op: Op,
   half: DumpHalf, sender: Sender): Outcome {

@@ -9,7 +9,7 @@ import type { Family } from './family';
 import { genlStart, msgEnd } from './message';
 import { ensureCopy, overrunMessage, stage } from './outbox';
 import { kick } from './schedule';
-import type { Server, ServerCore } from './server';
+import type { Server, ServerCore } from './core';
 import { NATIVE_FORMAT, subscribersOf } from './subscriptions';
 
 /**

@@ -7,22 +7,24 @@
 //   genl/outbox.ts     the output buffer, per-port queues, overrun, the last identity check, sendMany
 //   genl/clients.ts    which socket a datagram comes from (a client is a socket, not a port)
 //   genl/subscriptions.ts  unicast subscriptions and their formats
+//   genl/core.ts       the Server handle and ServerCore, the parts behind it (types, imported by all)
 //
 // This file holds them together: a Server is opaque to other layers and tests, which use the
 // functions below and the serverStats() snapshot, never its fields.
-import { type Extack, newExtack } from '../attrs';
+import { newExtack } from '../attrs';
 import type { AckOptions } from './ack';
 import { NLMSG_GOODSIZE } from './consts';
 import { type ClientTable, type SocketClient, type SocketSource, clientOf, newClientTable, present, procHolds, verified } from './clients';
 import { type Counters, newCounters } from './counters';
-import { pumpDumps, type Dumps } from './dumps';
+import { type Dumps, type Server, type ServerCore, type ServerOptions, type ServerParts, coreOf } from './core';
+import { pumpDumps } from './dumps';
 import type { Family, Peer, Sender } from './family';
 import {
-  type Outbox, type ServerSocket, bufferBytes, closeOutbox, flushOutbox, forgetQueue, newOutbox, portGone, portQueue,
+  type ServerSocket, bufferBytes, closeOutbox, flushOutbox, forgetQueue, newOutbox, portGone, portQueue,
   queueStats, retryQueues, settleSends,
 } from './outbox';
 import { type Registry, newRegistry } from './registry';
-import { type Schedule, kick, kickAt, newSchedule } from './schedule';
+import { kick, kickAt, newSchedule } from './schedule';
 import { type Subscriptions, forgetClient, newSubscriptions, subscriberCounts } from './subscriptions';
 import { ACCELNL_MSG_SOCKOPT } from './sockopt';
 
@@ -32,86 +34,7 @@ export { OVERRUN_LOST_REPLIES } from './outbox';
 export { receive, receiveBatch } from './dispatch';
 export { notify, notifyClients, type Fill } from './notify';
 
-export interface ServerOptions {
-  /**
-   * Overrides of the ACK shape for every socket. Without them each client is answered as its
-   * socket asked: capped when sock_diag shows NETLINK_CAP_ACK, extack TLVs unless its in-band
-   * control message said NETLINK_EXT_ACK = 0 (docs/transport.md "ACK shape per client socket").
-   */
-  ack?: Partial<AckOptions>;
-  /** Dump datagram size: the kernel's first chunk on a fresh socket is NLMSG_GOODSIZE (3776). */
-  dumpChunk?: number;
-  /** Who may run admin ops. Default: uid 0. Unknown credentials (-1) are never admin. */
-  isAdmin?: (s: Sender) => boolean;
-  /** Most datagrams queued for one port whose buffer is full before the oldest are dropped. */
-  maxBacklog?: number;
-  /** Most bytes queued for one port (default 1 MiB), and for all ports together (default 64 MiB). */
-  maxBacklogBytes?: number;
-  maxBacklogTotal?: number;
-  /**
-   * A port that accepts nothing for this long (default 30 s) loses its queue and its dump: a client
-   * that stopped reading cannot hold server memory forever. Its subscriptions stay.
-   */
-  stallMs?: number;
-  /** Dumps in progress across all ports (default 4096); more get EBUSY. One per port is the kernel's rule. */
-  maxDumps?: number;
-  /**
-   * Put consecutive notifications for one destination in one datagram (default on). The kernel
-   * sends one notification per datagram; every netlink client reads several messages per datagram.
-   */
-  batchEvents?: boolean;
-  registry?: Registry;
-  /** The kernel's table of sockets on the server's protocol (sock_diag): tells clients apart. */
-  sockets?: SocketSource;
-  /**
-   * Where the server writes warning lines, one per call, without the newline (default: stderr).
-   * Today: one line per raced send (genl/outbox.ts raceLine).
-   */
-  log?: (line: string) => void;
-}
-
-declare const SERVER: unique symbol;
-
-/**
- * A family server, as other layers and tests see it: an opaque handle with no fields. Its parts
- * belong to the modules above; use the functions of this file (and serverStats for what it holds).
- * `npx tsc` proves that nothing else reads them: only the server modules see ServerCore.
- */
-export interface Server {
-  readonly [SERVER]: 'genl server';
-  /**
-   * @deprecated Use registryOf(srv). The one field left visible, until its last reader outside the
-   * server modules (test/kernel-golden.test.ts) uses registryOf; then this line goes.
-   */
-  readonly registry: Registry;
-}
-
-/**
- * What a Server holds: for the server modules only (dispatch, dumps, notify, serve, nlctrl...),
- * through coreOf. Not exported from genl/index.ts.
- */
-export interface ServerCore extends Server {
-  readonly registry: Registry;
-  readonly opts: Required<Omit<ServerOptions, 'registry' | 'sockets'>>;
-  /** Clients (sockets) by port; dropping one frees what it holds (dumps, queue, subscriptions, hooks). */
-  readonly clients: ClientTable;
-  /** Everything sent and waiting to be sent, with the socket (genl/outbox.ts). */
-  readonly outbox: Outbox;
-  /** Dumps in progress, by client id (genl/dumps.ts). */
-  readonly dumps: Dumps;
-  /** Unicast subscribers per group id and their formats (genl/subscriptions.ts). */
-  readonly subs: Subscriptions;
-  /** Dispatch's extack for the message being handled (cleared per message). */
-  readonly ext: Extack;
-  /** Notification encoders that threw, by "family/format" (genl/notify.ts), and those warned about. */
-  readonly encodeErrors: Record<string, number>;
-  readonly encodeWarned: Set<string>;
-  readonly counters: Counters;
-  readonly sched: Schedule;
-}
-
-/** The parts of `srv`: for the server modules only (see ServerCore). */
-export const coreOf = (srv: Server): ServerCore => srv as ServerCore;
+export type { Server, ServerOptions } from './core';
 
 export function createServer(o: ServerOptions = {}): Server {
   const opts: ServerCore['opts'] = {
@@ -129,7 +52,7 @@ export function createServer(o: ServerOptions = {}): Server {
     registry: o.registry ?? newRegistry(), opts, clients, dumps, counters, sched,
     outbox: newOutbox({ clients, counters, opts, wake: (at) => kickAt(sched, at), onStall: (c) => { dumps.delete(c.id); } }),
     subs: newSubscriptions(), ext: newExtack(), encodeErrors: {}, encodeWarned: new Set(),
-  } as Omit<ServerCore, typeof SERVER> as ServerCore;
+  } as ServerParts as ServerCore;
   const s = srv;
   clients.onGone.push((c) => clientGone(s, c));
   return s;
