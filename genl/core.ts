@@ -60,11 +60,6 @@ declare const SERVER: unique symbol;
  */
 export interface Server {
   readonly [SERVER]: 'genl server';
-  /**
-   * @deprecated Use registryOf(srv). The one field left visible, until its last reader outside the
-   * server modules (test/kernel-golden.test.ts) uses registryOf; then this line goes.
-   */
-  readonly registry: Registry;
 }
 
 /**

@@ -166,9 +166,10 @@ test('nlctrl rebuilt from its own kernel policy dump answers like the kernel', a
   expect(kctrl.ops[0].do!.policy).toMatchObject({ maxtype: 2, entries: G.CTRL_POLICY_FAMILY.entries });
   expect(kctrl.ops[1].dump!.policy).toMatchObject({ maxtype: 10, entries: G.CTRL_POLICY_POLICY.entries });
   const s2 = G.createServer();
-  const ctrl = G.register(s2.registry, adoptPolicies(G.nlctrlFamily(s2), kctrl));
-  s2.registry.listeners.push(G.ctrlNotifier(s2, ctrl));
-  for (const f of mirrors) if (f.name !== 'nlctrl') G.register(s2.registry, f);
+  const reg2 = G.registryOf(s2);
+  const ctrl = G.register(reg2, adoptPolicies(G.nlctrlFamily(s2), kctrl));
+  reg2.listeners.push(G.ctrlNotifier(s2, ctrl));
+  for (const f of mirrors) if (f.name !== 'nlctrl') G.register(reg2, f);
   const saved = ours;
   ours = serveOurs(s2);
   try {
