@@ -93,7 +93,9 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
   const e: Engine = {
     emu, bos: new Map(), handles: new Map(), jobs: new Map(), queues: new Map(), running: new Map(), nextBo: 1, nextJob: 1,
     hostLimit, hostUsed: 0, userLimit: o.userLimit ?? hostLimit / 4, usedBy: new Map(), nextAddr: new Map(), busyMs: new Map(),
-    pool: o.threads === 0 ? undefined : createPool({ threads: o.threads }), onDone: [], keep: 1024,
+    // joinFlops 0: the daemon's thread never computes a share of a job (a joined call would hold
+    // its event loop, and every client's requests, for about half the call).
+    pool: o.threads === 0 ? undefined : createPool({ threads: o.threads, joinFlops: 0 }), onDone: [], keep: 1024,
   };
   emu.onRas.push((d, ev) => {
     if (ev.block !== 'hbm' || (ev.severity !== 'uncorrectable-nonfatal' && ev.severity !== 'uncorrectable-fatal') || ev.kind !== 'error') return;
