@@ -19,8 +19,6 @@ const it_ = canRun ? test : test.skip;
  * once its fix has landed.
  */
 const KNOWN_UNFIXED: Partial<Record<Kind, string>> = {
-  'dead-reply-to-successor': 'finding M4: the rest of a closed socket\'s dumps and its async job-wait answer reach the socket that binds its port next (narrowed by f18349d: 0-26 in runs of 150-180 s at 0dce284, BO data of the other uid among them)',
-  'dead-event-to-successor': 'finding M3: a closed socket\'s unicast subscription delivers to the next socket on its port before that socket sends anything (narrowed by f18349d: 0 in four runs of 155-175 s, then 1 in a 152 s run at 1a51b61, seed 8007)',
   'inject-no-record': 'finding M7: now and then a root ras-inject is acknowledged without its event record (once in a 49 s run at 091fecf, twice in 30 minutes at 2ded0e1; 0 since in the runs of docs/reliability.md): not the storm limiter (the model\'s daemon never folds), cause not found',
 };
 
@@ -36,7 +34,8 @@ beforeAll(async () => {
     `${r.clients.procs} processes (${r.clients.root} root, ${r.clients.nobody} nobody), ${r.clients.slots} concurrent sockets ` +
     `(${r.clients.sockets} over the run), ${r.stats.restarts} restarts, ${r.stats.rebinds} rebinds ` +
     `(${r.stats.rebindsOtherUser} by the other user), ${r.stats.records} acknowledged records, ${r.stats.jobs} jobs, ` +
-    `${r.stats.watchesChecked} subscription intervals checked; violations ` +
+    `${r.stats.watchesChecked} subscription intervals checked; raced sends the daemon reported: ${r.raced.lines} ` +
+    `(${r.raced.messages} messages seen by successors${r.raced.examples.length ? `, e.g. ${r.raced.examples[0]}` : ''}); violations ` +
     `${JSON.stringify(Object.fromEntries(Object.entries(r.violations).map(([k, x]) => [k, x!.count])))}\n` +
     Object.entries(r.violations).map(([k, x]) => `  ${k} ${JSON.stringify(x!.variants)}:\n    ${x!.examples.join('\n    ')}`).join('\n'));
   if (process.env.ACCELNL_MODEL_REPORT) fs.writeFileSync(process.env.ACCELNL_MODEL_REPORT, JSON.stringify(r, null, 2));

@@ -17,8 +17,8 @@ export const KINDS = {
   'foreign-bo': 'a socket read or listed a BO it does not own',
   'inject-no-record': 'a root ras-inject answered without its event record (no reply message, or one with no event)',
   'dump-incomplete': 'a dump left out an entry that existed all through it (bo-get without the socket\'s own BO)',
-  'dead-reply-to-successor': 'a reply, ACK or dump chunk meant for a closed socket reached the socket that took its port (or its dump blocks the new socket)',
-  'dead-event-to-successor': 'an event of a closed socket\'s subscription reached the socket that took its port',
+  'dead-reply-to-successor': 'a reply, ACK or dump chunk meant for a closed socket reached the socket that took its port, and the daemon did not report it as a raced send (or the closed socket\'s dump blocks the new socket)',
+  'dead-event-to-successor': 'an event of a closed socket\'s subscription reached the socket that took its port, and the daemon did not report it as a raced send',
   'unsubscribed-event': 'an event reached a socket that is not subscribed',
   'event-order': 'a subscriber got a device\'s RAS records out of order or twice',
   'event-content': 'an event whose content differs from the acknowledged record with its seq',
@@ -103,6 +103,12 @@ export interface World {
   ledger: Record_[];
   acked: Map<string, Record_>;
   violations: Map<Kind, Violations>;
+  /**
+   * Messages of a closed socket that reached the socket on its port next (M3, M4), held until the
+   * end of the run: those the daemon itself reported as raced sends (genl/outbox.ts logs each
+   * datagram that may have reached a successor) are the documented window; the rest are violations.
+   */
+  successorLeaks: SuccessorLeak[];
   stats: { steps: number; requests: number; restarts: number; rebinds: number; rebindsOtherUser: number; closes: number;
     events: number; injections: number; jobs: number; probes: number; lostToKill: number; foreign: number; settled: number; overruns: number; watchesChecked: number };
 }
@@ -114,15 +120,23 @@ const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString
 export const eventContent = (e: NonNullable<Accel['event']>[number]): string =>
   `${e.kind} ${e.block} ${e.severity} ${e.count} ${e.address} ${hex(e.syndrome)}`;
 
+/** A message meant for a closed socket, seen by its port's successor: judged at the end (run.ts). */
+export interface SuccessorLeak { kind: 'dead-reply-to-successor' | 'dead-event-to-successor'; port: number; epoch: number; detail: string; variant: string; step: number }
+
+/** Hold a successor leak for the end of the run, when the daemons' logs say which were raced sends. */
+function successorLeak(w: World, kind: SuccessorLeak['kind'], port: number, detail: string, variant: string): void {
+  w.successorLeaks.push({ kind, port, epoch: w.epoch, detail, variant, step: w.stats.steps });
+}
+
 /** Per kind: how many, counts per variant (e.g. whether the two sockets had the same uid), first examples. */
 export interface Violations { count: number; variants: Record<string, number>; examples: string[] }
 
-export function violation(w: World, kind: Kind, detail: string, variant = ''): void {
+export function violation(w: World, kind: Kind, detail: string, variant = '', step = w.stats.steps): void {
   let v = w.violations.get(kind);
   if (!v) w.violations.set(kind, (v = { count: 0, variants: {}, examples: [] }));
   v.count++;
   if (variant) v.variants[variant] = (v.variants[variant] ?? 0) + 1;
-  if (v.examples.length < 5) v.examples.push(`step ${w.stats.steps}: ${detail}`);
+  if (v.examples.length < 5) v.examples.push(`step ${step}: ${detail}`);
 }
 
 /** Whether two sockets belong to one user: the case uid checks alone cannot tell apart. */
@@ -205,7 +219,7 @@ function onAnswer(w: World, s: Sock, m: Message): void {
   if (!r) { violation(w, 'stray-reply', `${who(s)} got ${what}, a seq no socket sent`); return; }
   if (r.sock !== s) {
     if (!r.sock.alive && r.sock.port === s.port) {
-      violation(w, 'dead-reply-to-successor', `${who(s)} got ${what}, an answer to ${cmdName(r.cmd)}${r.dump ? ' dump' : ''} of closed ${who(r.sock)}`,
+      successorLeak(w, 'dead-reply-to-successor', s.port, `${who(s)} got ${what}, an answer to ${cmdName(r.cmd)}${r.dump ? ' dump' : ''} of closed ${who(r.sock)}`,
         `${cmdName(r.cmd)}${r.dump ? ' dump' : ''} ${what.split(' ')[0] === 'ERROR' || what.split(' ')[0] === 'DONE' ? what.split(' ')[0] : 'reply'}, ${users(s, r.sock)}`);
     } else {
       violation(w, 'crosstalk', `${who(s)} got ${what}, the answer to ${cmdName(r.cmd)}${r.dump ? ' dump' : ''} of ${who(r.sock)}`, users(s, r.sock));
@@ -251,7 +265,7 @@ function onEvent(w: World, s: Sock, m: Message): void {
   const group = GROUP_OF[name] ?? 'config';
   if (m.groups === 0 && !s.uni.has(group)) {
     const holder = s.predUni.get(group);
-    if (holder) violation(w, 'dead-event-to-successor', `${who(s)} got ${name}, for the ${group} subscription of closed ${who(holder)}`, users(s, holder));
+    if (holder) successorLeak(w, 'dead-event-to-successor', s.port, `${who(s)} got ${name}, for the ${group} subscription of closed ${who(holder)}`, users(s, holder));
     else violation(w, 'unsubscribed-event', `${who(s)} got ${name} unicast without a ${group} subscription`);
     return;
   }

@@ -40,6 +40,41 @@ export interface ModelResult {
   violations: Partial<Record<Kind, Violations>>;
   /** Harness trouble (a client process that died, a daemon that would not start): not model violations. */
   errors: string[];
+  /**
+   * Successor leaks the daemon reported itself as raced sends (the window userspace cannot close:
+   * docs/transport.md "Raced sends"): not violations, counted apart. Unreported ones are in violations.
+   */
+  raced: { lines: number; messages: number; examples: string[] };
+}
+
+/** genl/outbox.ts's line for a datagram that may have reached the next socket on its port. */
+const RACED = /^accelnl: raced send: port 0x([0-9a-f]{8}) socket inode \d+ changed hands during the send \((?:now inode \d+|now no socket)\); (a reply|a dump chunk|an event|an overrun notice) for it may have reached the next socket$/gm;
+
+/**
+ * Judge the successor leaks against the daemons' logs: a leak is reported when the daemon that sent
+ * it (same restart epoch) logged a raced send to that port of its class (an event for M3; a reply,
+ * dump chunk or overrun notice for M4). One line covers the messages of its datagram, so the match
+ * is per daemon, port and class, not per message.
+ */
+function judgeLeaks(w: World, logs: Map<number, string>): ModelResult['raced'] {
+  const reported = new Set<string>();
+  let lines = 0;
+  for (const [epoch, text] of logs) {
+    for (const m of text.matchAll(RACED)) {
+      lines++;
+      reported.add(`${epoch}:${parseInt(m[1], 16)}:${m[2] === 'an event' ? 'dead-event-to-successor' : 'dead-reply-to-successor'}`);
+    }
+  }
+  const raced = { lines, messages: 0, examples: [] as string[] };
+  for (const l of w.successorLeaks) {
+    if (reported.has(`${l.epoch}:${l.port >>> 0}:${l.kind}`)) {
+      raced.messages++;
+      if (raced.examples.length < 5) raced.examples.push(`step ${l.step}: ${l.detail}`);
+      continue;
+    }
+    violation(w, l.kind, `${l.detail} (not reported by the daemon as a raced send)`, l.variant, l.step);
+  }
+  return raced;
 }
 
 const CONFIG = `storm: { burst: 1000000 }
@@ -62,13 +97,15 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
   const stepsByName: Record<string, number> = {};
   const w: World = {
     seed: o.seed, daemonPort: port, family: 0, groups: new Map(), epoch: 0, up: false, socks: new Map(), nextSock: 1,
-    bySeq: new Map(), nextSeq: (o.seed & 0xffffff) * 64 + 1, clock: 0, ledger: [], acked: new Map(), violations: new Map(),
+    bySeq: new Map(), nextSeq: (o.seed & 0xffffff) * 64 + 1, clock: 0, ledger: [], acked: new Map(), violations: new Map(), successorLeaks: [],
     stats: { steps: 0, requests: 0, restarts: 0, rebinds: 0, rebindsOtherUser: 0, closes: 0, events: 0, injections: 0, jobs: 0,
       probes: 0, lostToKill: 0, foreign: 0, settled: 0, overruns: 0, watchesChecked: 0 },
   };
 
   // --- the daemon -------------------------------------------------------------------------------
   let daemon: Running | undefined;
+  /** Every daemon of the run by restart epoch, for its stderr (raced-send lines) at the end. */
+  const daemonLogs = new Map<number, Running>();
   let admin: AccelClient | undefined;
   let killing = false;
   let upWaiters: (() => void)[] = [];
@@ -78,6 +115,7 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
     d.proc.once('close', (code, signal) => {
       if (!killing && !stopped) violation(w, 'daemon-died', `the daemon exited (${code ?? signal}) on its own: ${d.stderr().slice(-500)}`);
     });
+    daemonLogs.set(w.epoch, d);
     await d.waitFor(/accel daemon ready/, 'stdout', 30000);
     daemon = d;
     admin = await connectAccel({ serverPort: port, timeoutMs: 15000 });
@@ -280,12 +318,14 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const sockets = w.nextSock - 1;
+  const raced = judgeLeaks(w, new Map([...daemonLogs].map(([e, d]) => [e, d.stderr()])));
   return {
     seed: o.seed, seconds: (Date.now() - t0) / 1000,
     clients: { procs: nProcs, root: procs.filter((p) => p.uid === 0).length, nobody: procs.filter((p) => p.uid !== 0).length, slots: nSlots, sockets },
     stats: { ...w.stats, records: w.ledger.length, stepsByName },
     violations: Object.fromEntries(w.violations),
     errors,
+    raced,
   };
 }
 
