@@ -22,16 +22,22 @@ export interface Counters {
   /** Notifications a subscriber missed because its format's encoder threw (it got NLMSG_OVERRUN). */
   encodeFailed: number;
   /**
-   * Datagrams delivered to a port whose socket changed hands during the send (checked just before,
-   * not held by the same socket just after): each may have reached the next socket on the port, and
-   * each is logged (genl/outbox.ts raceLine; docs/transport.md "Client identity").
+   * Datagrams delivered to a port that another socket held after the send (checked just before):
+   * each may have reached that socket, and each is logged (genl/outbox.ts raceLine;
+   * docs/transport.md "Raced sends").
    */
   racedSends: number;
+  /**
+   * Checked datagrams whose port nobody held after the send (in two tables running), or with no
+   * table to tell: almost always the socket read them and closed (a CLI that exits after its
+   * answer). Counted, not logged: no live socket can hold them.
+   */
+  unprovenSends: number;
 }
 
 export const newCounters = (): Counters => ({
   datagrams: 0, messages: 0, errors: 0, truncated: 0, malformed: 0, dumps: 0, sendFailures: 0, dropped: 0,
-  overruns: 0, stalled: 0, rejected: {}, encodeFailed: 0, racedSends: 0,
+  overruns: 0, stalled: 0, rejected: {}, encodeFailed: 0, racedSends: 0, unprovenSends: 0,
 });
 
 /** An error was answered (NLMSG_ERROR or a failing NLMSG_DONE): counted by errno name. */
