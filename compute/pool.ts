@@ -255,6 +255,10 @@ export function createPool(opts: PoolOptions = {}): Pool {
     const all = slots.splice(0);
     for (const s of all) if (s.call !== null) { finish(s.call, err); s.call = null; }
     for (const s of all) s.port.close();
+    // Idle workers are unref'd: ref them while they terminate, or a process with nothing else to
+    // do exits before close() resolves, and what was to follow it never runs (seen as a bench
+    // that exited 0 without writing its report).
+    for (const s of all) s.worker.ref();
     await Promise.all(all.map((s) => s.worker.terminate()));
   }
 
