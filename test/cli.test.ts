@@ -278,10 +278,11 @@ describe('server', () => {
     expect(after.datagrams).toBeGreaterThan(before.datagrams);
     expect(after.errors).toBe(before.errors + 1);
     expect(after.rejected.ENODEV).toBe((before.rejected.ENODEV ?? 0) + 1);
-    expect(after).toMatchObject({ dumps_running: 0, backlog_ports: 0, dropped: 0 });
+    expect(after).toMatchObject({ dumps_running: 0, backlog_ports: 0, dropped: 0, raced_sends: 0 });
+    expect(typeof after.unproven_sends).toBe('number');
     const text = await accel('server', 'show');
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^server: datagrams \d+ messages \d+ errors \d+ truncated 0 malformed 0\n  dumps \d+ dumps_running 0 send_failures \d+ dropped 0 overruns 0 stalled 0\n  backlog_ports 0 backlog_datagrams 0 backlog_bytes 0 subscriptions \d+\n  rejected (\w+ \d+ ?)*ENODEV \d+/);
+    expect(text.stdout).toMatch(/^server: datagrams \d+ messages \d+ errors \d+ truncated 0 malformed 0\n  dumps \d+ dumps_running 0 send_failures \d+ dropped 0 overruns 0 stalled 0\n  backlog_ports 0 backlog_datagrams 0 backlog_bytes 0 subscriptions \d+\n  raced_sends \d+ unproven_sends \d+\n  rejected (\w+ \d+ ?)*ENODEV \d+/);
     expect(await accel('server', 'show', 'extra')).toMatchObject({ code: 2, stdout: '' });
   });
 });

@@ -662,7 +662,9 @@ export const SERVER = {
   BACKLOG_BYTES: 14,
   SUBSCRIPTIONS: 15,
   REJECTED: 16,
-  MAX: 16,
+  RACED_SENDS: 17,
+  UNPROVEN_SENDS: 18,
+  MAX: 18,
 } as const;
 
 export interface Server {
@@ -695,6 +697,16 @@ export interface Server {
   subscriptions?: number;
   /** Errors answered, by errno. */
   rejected?: Rejected[];
+  /**
+   * Datagrams whose port another socket held right after the send: each may have reached it, and
+   * each is logged (docs/transport.md "Raced sends").
+   */
+  racedSends?: number | bigint;
+  /**
+   * Checked datagrams whose port nobody held right after the send: their socket read them and
+   * closed, most likely.
+   */
+  unprovenSends?: number | bigint;
 }
 
 /** The attribute set rejected. */
@@ -999,6 +1011,8 @@ export const ATTR_NAMES: Readonly<Record<SetName, Readonly<Record<number, AttrNa
     14: { name: 'backlog-bytes', constant: 'BACKLOG_BYTES', field: 'backlogBytes' },
     15: { name: 'subscriptions', constant: 'SUBSCRIPTIONS', field: 'subscriptions' },
     16: { name: 'rejected', constant: 'REJECTED', field: 'rejected', nested: 'rejected' },
+    17: { name: 'raced-sends', constant: 'RACED_SENDS', field: 'racedSends' },
+    18: { name: 'unproven-sends', constant: 'UNPROVEN_SENDS', field: 'unprovenSends' },
   },
   'rejected': {
     1: { name: 'errno-name', constant: 'ERRNO_NAME', field: 'errnoName' },
@@ -1449,8 +1463,10 @@ export const spec: Spec = {
           nestedAttributes: 'rejected',
           multiAttr: true,
         },
+        { name: 'raced-sends', value: 17, type: 'u64' },
+        { name: 'unproven-sends', value: 18, type: 'u64' },
       ],
-      max: 16,
+      max: 18,
     },
     {
       name: 'rejected',
