@@ -1,5 +1,6 @@
 // accel health: devlink health's commands and output, for the devices' reporters.
 import { REPORTERS } from '../device/enums';
+import { fmsgValue } from '../device/fmsg';
 import { type Accel, CMD, type Kv, type Reporter } from '../device/gen/accel';
 import { type Args, UsageError, keyword, parseBool, parseUint } from './args';
 import { type Ctx, type Obj, doOne, dumpAll } from './context';
@@ -106,10 +107,9 @@ const simple = (cmd: number) => async (ctx: Ctx, a: Args): Promise<void> => {
  * numbers are numbers (a string above 2^53, as everywhere in `accel -j`), true and false are
  * booleans, anything else stays a string.
  */
-export function fmsgValue(v: string): unknown {
-  if (/^\d+$/.test(v) && BigInt(v) <= U64_MAX) return num(BigInt(v));
-  if (v === 'true' || v === 'false') return v === 'true';
-  return v;
+export function jsonValue(s: string): unknown {
+  const v = fmsgValue(s);
+  return typeof v === 'bigint' ? num(v) : v;
 }
 
 /** Key/value pairs (diagnose, dump) under the handle and reporter, one pair a line. */
@@ -119,7 +119,7 @@ async function printKv(ctx: Ctx, section: string, req: DevHandle & { reporterNam
   const kv = all.filter((p) => p.key !== 'reporter');
   const [d] = await doOne(ctx, CMD.DEV_GET, h);
   if (ctx.o.json) {
-    const o = Object.fromEntries(kv.map((p) => [p.key ?? '', fmsgValue(p.value ?? '')]));
+    const o = Object.fromEntries(kv.map((p) => [p.key ?? '', jsonValue(p.value ?? '')]));
     ctx.out(toJson({ [section]: { [handleOf(d)]: { [req.reporterName]: o } } }, ctx.o.pretty) + '\n');
     return;
   }

@@ -12,6 +12,7 @@ import { uptime } from 'os';
 import { emitConfig } from '../emulator';
 import { REPORTERS, type ReporterName } from '../enums';
 import { CMD, DEVLINK, type Devlink, GROUP, spec } from '../gen/devlink';
+import { fmsgValue } from '../fmsg';
 import { clearDump, diagnose, getDump, recover, testReporter } from '../health';
 import type { Device, Reporter } from '../model';
 import { type Served, dumpByKey, sortedDevices } from './common';
@@ -61,13 +62,14 @@ function fmsgItems(kv: [string, string][]): Item[] {
 }
 
 /** Values typed as a driver would put them: counts as u64, booleans as flags, the rest as strings. */
-function putValue(w: Writer, v: string): void {
-  if (/^\d+$/.test(v) && BigInt(v) <= 0xffffffffffffffffn) {
+function putValue(w: Writer, s: string): void {
+  const v = fmsgValue(s);
+  if (typeof v === 'bigint') {
     putU8(w, DEVLINK.FMSG_OBJ_VALUE_TYPE, NLA.U64);
-    putU64(w, DEVLINK.FMSG_OBJ_VALUE_DATA, BigInt(v));
-  } else if (v === 'true' || v === 'false') {
+    putU64(w, DEVLINK.FMSG_OBJ_VALUE_DATA, v);
+  } else if (typeof v === 'boolean') {
     putU8(w, DEVLINK.FMSG_OBJ_VALUE_TYPE, NLA.FLAG);
-    putU8(w, DEVLINK.FMSG_OBJ_VALUE_DATA, v === 'true' ? 1 : 0);
+    putU8(w, DEVLINK.FMSG_OBJ_VALUE_DATA, v ? 1 : 0);
   } else {
     putU8(w, DEVLINK.FMSG_OBJ_VALUE_TYPE, NLA.NUL_STRING);
     putString(w, DEVLINK.FMSG_OBJ_VALUE_DATA, v);
