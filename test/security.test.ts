@@ -233,7 +233,9 @@ describe('limits, each with its errno', () => {
       G.msgEnd(w, at);
     }
     s.send(A.bytes(w), PORT); // both in one datagram: the first is still running when the second arrives
-    await sleep(100);
+    // Until the first dump's DONE (up to 3 s: a fixed 100 ms saw nothing yet on a loaded CI machine).
+    const doneOf = (seq: number) => got.flatMap((x) => messagesOf(x)).some((m) => m.seq === seq && m.type === G.NLMSG.DONE);
+    for (let t = 0; t < 300 && !doneOf(1); t++) await sleep(10);
     s.close();
     const msgs = got.flatMap((x) => messagesOf(x));
     const status = msgs.filter((m) => m.type === G.NLMSG.ERROR || m.type === G.NLMSG.DONE).map((m) => [m.seq, m.type, G.decodeStatus(m).error]);
