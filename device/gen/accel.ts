@@ -24,7 +24,11 @@ export const CMD = {
   RAS_GET: 5,
   /** Clear volatile counters; with aggregate, lifetime ones too. */
   RAS_CLEAR: 6,
-  /** Inject an error, as amdgpu's ras_ctrl inject does. Replies with the records it produced. */
+  /**
+   * Inject an error, as amdgpu's ras_ctrl inject does. Replies with the records it produced. An
+   * injection the correctable-storm limiter folds is answered with its window's storm-overflow
+   * record as it stands (kind storm-overflow, no seq: it is logged when the window closes).
+   */
   RAS_INJECT: 7,
   /** Dump a device's RAS log from a sequence cursor. */
   RAS_LOG_GET: 8,
