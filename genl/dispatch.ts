@@ -177,6 +177,10 @@ function genlRcv(srv: ServerCore, v: View, at: number, len: number, flags: numbe
   // the request (the receive buffer is reused by the next wake-up), with offsets moved to match.
   // The ACK echoes that copy: it answers this request, whatever arrived since.
   inLater = true;
+  // Its answer is checked against the socket it is filed with when it goes out: pin that to the
+  // socket that asked now (the fast path took the sender by uid and pid, unchecked), as a handler
+  // that touches client resources did already through ctx.owner().
+  ctx.owner();
   const copy = view(ownedCopy(v.buf, at, at + len));
   const ext2 = newExtack();
   Object.assign(ext2, ext);

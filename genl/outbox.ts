@@ -17,7 +17,7 @@
 import { type Writer, ensure, newWriter, resetWriter } from '../attrs';
 import { EAGAIN, ECONNREFUSED, ENOBUFS } from '../attrs/errno';
 import { NLMSG, NLMSG_GOODSIZE } from './consts';
-import { type ClientTable, type SocketClient, freshTable, portClosed, present, staleTable } from './clients';
+import { type ClientTable, type SocketClient, freshTable, portClosed, present, staleTable, verified } from './clients';
 import type { SocketTable } from './sockdiag';
 import type { Counters } from './counters';
 import { ownedCopy } from './owned';
@@ -62,6 +62,12 @@ export interface Outbox {
   /** Per span, the inode its client's socket must have for sendManyHeld (0: unchecked). */
   inodes: Int32Array;
   /**
+   * Per span, 1 when it answers a datagram read in this callback (reply, ACK or error): its client
+   * was taken by uid and pid without a check, so a check that finds another socket on the port asks
+   * who sent the datagram before dropping it (answerOwner).
+   */
+  asked: Uint8Array;
+  /**
    * Datagrams delivered by checked sends and not yet proven to have reached their socket: each is
    * settled by the next table that lists its port (the socket itself, or another: raced).
    */
@@ -97,7 +103,7 @@ export interface Outbox {
 export function newOutbox(o: Pick<Outbox, 'clients' | 'counters' | 'opts' | 'wake' | 'onStall'>): Outbox {
   const ob: Outbox = {
     ...o, socket: undefined, out: newWriter(1 << 16), spans: new Int32Array(4 * 256), nspans: 0, spanClients: [],
-    results: new Int32Array(256), inodes: new Int32Array(256), unproven: [], settleAt: 0, later: false, heldSends: false,
+    results: new Int32Array(256), inodes: new Int32Array(256), asked: new Uint8Array(256), unproven: [], settleAt: 0, later: false, heldSends: false,
     backlog: new Map(), backlogBytes: 0, ev: newWriter(1 << 16), staged: [], openFor: new Map(), lastGroup: new Map(), bigAt: 0,
   };
   o.clients.onTable = (tab) => settleWith(ob, tab);  // every table read settles what is unproven
@@ -207,6 +213,7 @@ export function pushSpan(ob: Outbox, at: number, c: SocketClient, later: boolean
   if (ob.staged.length) release(ob);
   addSpan(ob, at, len, c.port, 0, c);
   if (later) ob.later = true;
+  else ob.asked[ob.nspans - 1] = 1;
 }
 
 export function addSpan(ob: Outbox, at: number, len: number, port: number, groups: number, c: SocketClient | undefined): void {
@@ -216,7 +223,11 @@ export function addSpan(ob: Outbox, at: number, len: number, port: number, group
     ob.spans = s;
     ob.results = new Int32Array(ob.spans.length / 4);
     ob.inodes = new Int32Array(ob.spans.length / 4);
+    const a = new Uint8Array(ob.spans.length / 4);
+    a.set(ob.asked);
+    ob.asked = a;
   }
+  ob.asked[ob.nspans] = 0;
   const i = ob.nspans++ * 4;
   ob.spans[i] = at;
   ob.spans[i + 1] = len;
@@ -323,9 +334,8 @@ function resendHeld(ob: Outbox): void {
   for (let i = 0; i < ob.nspans; i++) {
     if (ob.results[i] !== -ESTALE) continue;
     const c = ob.spanClients[i];
-    if (!c || !present(ob.clients, c)) continue;
-    ob.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
-    ob.spanClients[k++] = c;
+    const to = c && (present(ob.clients, c) ? c : answerOwner(ob, i, c));
+    if (to) moveSpan(ob, i, k++, to);
   }
   ob.nspans = k;
   ob.spanClients.length = k;
@@ -454,12 +464,35 @@ function recheck(ob: Outbox, fresh: boolean): void {
   let k = 0;
   for (let i = 0; i < ob.nspans; i++) {
     const c = ob.spanClients[i];
-    if (c && (c.gone || (fresh && !present(ob.clients, c)))) continue;
-    if (k !== i) { ob.spans.copyWithin(k * 4, i * 4, i * 4 + 4); ob.spanClients[k] = c; }
-    k++;
+    const to = !c || (!c.gone && (!fresh || present(ob.clients, c))) ? c : fresh ? answerOwner(ob, i, c) : undefined;
+    if (c && !to) continue;
+    moveSpan(ob, i, k++, to);
   }
   ob.nspans = k;
   ob.spanClients.length = k;
+}
+
+/** Span i moves to slot k (k <= i), for client `c`. */
+function moveSpan(ob: Outbox, i: number, k: number, c: SocketClient | undefined): void {
+  if (k !== i) {
+    ob.spans.copyWithin(k * 4, i * 4, i * 4 + 4);
+    ob.asked[k] = ob.asked[i];
+  }
+  ob.spanClients[k] = c;
+}
+
+/**
+ * Who gets span i, whose client `c` a check found gone or replaced. A dump chunk, late answer or
+ * event is that socket's alone: nobody. An answer to a datagram read in this callback belongs to
+ * whoever sent the datagram, which the fast path (same uid and pid, no check) took for `c`: when
+ * the sending process holds the socket now on the port (it closed its socket and opened another,
+ * which got the same port), the datagram was that socket's, and so is the answer. Otherwise (the
+ * port is free, or the sender does not hold its socket) nobody.
+ */
+function answerOwner(ob: Outbox, i: number, c: SocketClient): SocketClient | undefined {
+  if (!ob.asked[i] || c.pid < 0) return undefined;
+  const n = verified(ob.clients, c, c.pid);
+  return n.gone ? undefined : n;
 }
 
 /** Spans for ports that already have a queue join it instead of overtaking it. */
@@ -473,8 +506,7 @@ function divert(ob: Outbox): void {
       enqueue(ob, c, ownedCopy(ob.out.buf, off, off + ob.spans[i * 4 + 1]));
       continue;
     }
-    if (k !== i) { ob.spans.copyWithin(k * 4, i * 4, i * 4 + 4); ob.spanClients[k] = c; }
-    k++;
+    moveSpan(ob, i, k++, c);
   }
   ob.nspans = k;
   ob.spanClients.length = k;

@@ -255,3 +255,37 @@ test('a request a closed socket sent is answered to nobody when another process 
     b.dispose();
   }
 }, 20000);
+
+// A known client's datagrams are taken as its own while their uid and pid match (no check), so a
+// socket this process opens on the port its closed socket had is first taken for that socket. A
+// flush that checks its destinations (here: a unicast event to a subscriber rides with the answer)
+// must then send the answer to the socket that asked, not drop it as meant for a closed one.
+test('a socket this process reopens on its port gets its answers in a checked flush, and a late (async) answer too', async () => {
+  const sub = rawAt(0x7c000000 + (process.pid & 0xffff));
+  sub.send(CMD.SUBSCRIBE, 1, { group: 'ras' }); // unicast: every inject sends it an event
+  expect((await sub.answer(1)).error).toBe(0);
+  const port = 0x7d000000 + (process.pid & 0xffff);
+  const a = rawAt(port);
+  a.send(CMD.BO_CREATE, 1, { devIndex: 0, boSize: 64 });
+  expect((await a.answer(1)).error).toBe(0);
+  a.sock.close();
+  const b = rawAt(port); // the same port, same pid and uid, before any sweep
+  b.send(CMD.RAS_INJECT, 2, { devIndex: 0, block: 'dma', severity: 'deferred' });
+  expect((await b.answer(2)).error).toBe(0);
+  // The old socket's BO was freed; the new socket owns nothing of it.
+  b.send(CMD.BO_GET, 3, {}, true);
+  expect((await b.answer(3)).error).toBe(0);
+  expect(b.got.filter((m) => m.seq === 3 && m.attrs)).toEqual([]);
+  b.sock.close();
+  // An async op (job-wait) answered after its callback, from a reopened socket.
+  const port2 = port + 0x10000;
+  const c = rawAt(port2);
+  c.send(CMD.BO_CREATE, 1, { devIndex: 0, boSize: 64 });
+  expect((await c.answer(1)).error).toBe(0);
+  c.sock.close();
+  const e = rawAt(port2);
+  e.send(CMD.JOB_WAIT, 4, { jobId: 0x7fffffff, timeoutMs: 10 });
+  expect((await e.answer(4)).error).toBe(-2);
+  e.sock.close();
+  sub.sock.close();
+});

@@ -98,11 +98,14 @@ describe('as user nobody', () => {
     const run = nobody.run([String(PORT)]).finally(() => { done = true; });
     // Inject until the nobody process has seen an event (it subscribes after starting up).
     const admin = await connectAccel({ serverPort: PORT });
-    while (!done) {
-      await admin.do(CMD.RAS_INJECT, { devIndex: 0, block: 'mmu', severity: 'deferred' });
-      await settle(100);
+    try {
+      while (!done) {
+        await admin.do(CMD.RAS_INJECT, { devIndex: 0, block: 'mmu', severity: 'deferred' });
+        await settle(100);
+      }
+    } finally {
+      admin.close();
     }
-    admin.close();
     const r = await run;
     expect(r.stderr).toBe('');
     const lines = r.stdout.trim().split('\n');
