@@ -7,6 +7,7 @@ import { EAGAIN, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
+import { ACCELNL_OPT_MAX_RECVMSG_LEN, sockoptMessage } from './sockopt';
 
 /** One received message: a view on a private copy of its datagram. */
 export interface Message {
@@ -126,6 +127,13 @@ export interface ClientOptions {
    * EPERM naming it.
    */
   serverUid?: number | null;
+  /**
+   * Tell a userspace server (serverPort != 0), once before the first request, the length this
+   * socket reads datagrams with, as the kernel learns max_recvmsg_len from recvmsg: the server then
+   * fills dump datagrams up to 32 KiB, as the kernel does, instead of 3776 bytes (genl/sockopt.ts).
+   * Default true; false keeps every dump datagram at NLMSG_GOODSIZE.
+   */
+  tellRecvLen?: boolean;
 }
 
 interface Pending {
@@ -255,8 +263,12 @@ export function createClient(o: ClientOptions = {}): Client {
   });
   if (wantCreds && socket.credentials) requiredUid = o.serverUid ?? 0;
 
+  // A control message, not a request: no answer. If it is lost (the server's buffer is full), dumps
+  // to this socket stay at NLMSG_GOODSIZE, as the kernel's first dump datagram on a socket is.
+  let told = !(serverPort !== 0 && (o.tellRecvLen ?? true) && socket.recvLen);
   const send = (type: number, cmd: number, flags: number, ro: RequestOptions, dump: boolean,
     onMessage?: (m: Message) => void): Promise<Message[]> => {
+    if (!told) { told = true; socket.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, socket.recvLen!), serverPort); }
     seq = (seq + 1) >>> 0 || 1;
     const s = seq;
     resetWriter(w);

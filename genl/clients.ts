@@ -43,6 +43,11 @@ export interface SocketClient {
   capAck: boolean | undefined;
   /** NETLINK_EXT_ACK as the client's in-band control message said (undefined: not said). */
   extAck: boolean | undefined;
+  /**
+   * The largest datagram the client said it reads (genl/sockopt.ts ACCELNL_OPT_MAX_RECVMSG_LEN),
+   * capped as the kernel caps max_recvmsg_len; 0: not said. Dump datagrams are filled up to it.
+   */
+  maxRecvLen: number;
 }
 
 /** The kernel's current table of sockets on the server's protocol, or undefined when unreadable. */
@@ -145,7 +150,7 @@ function create(t: ClientTable, port: number, uid: number, gid: number, pid: num
   if (sock && pid >= 0 && t.holds?.(pid, sock.inode) === false) return staleSender(t, port, uid, gid, pid);
   const c: SocketClient = {
     id: t.nextId++, port, uid, gid, pid, sock, gone: false, closedAtFirstSight: !!tab && !sock,
-    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined,
+    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined, maxRecvLen: 0,
   };
   t.byPort.set(port, c);
   return c;
@@ -222,7 +227,7 @@ function staleSender(t: ClientTable, port: number, uid: number, gid: number, pid
   t.stale++;
   return {
     id: t.nextId++, port, uid, gid, pid, sock: undefined, gone: true, closedAtFirstSight: false,
-    capAck: undefined, extAck: undefined,
+    capAck: undefined, extAck: undefined, maxRecvLen: 0,
   };
 }
 

@@ -19,7 +19,7 @@ import { ownedCopy } from './owned';
 import { type Result, wireStatus } from './result';
 import { startDump } from './dumps';
 import type { Server, ServerCore } from './core';
-import { ACCELNL_MSG_SOCKOPT, applySockopt, parseSockopt } from './sockopt';
+import { ACCELNL_MSG_SOCKOPT, MAX_RECVMSG_LEN, applySockopt, parseSockopt } from './sockopt';
 import { subscribe, unsubscribe } from './subscriptions';
 
 /** Process a batch of datagrams (from genl/socket.ts onBatch) and send the replies. */
@@ -217,6 +217,8 @@ function sockopt(srv: ServerCore, v: View, at: number, len: number, c: SocketCli
       return true;
     },
     leave: (g) => { unsubscribe(srv.subs, c, g); },
+    // As the kernel's max_recvmsg_len: the largest ever said, capped.
+    setMaxRecvLen: (n) => { c.maxRecvLen = Math.max(c.maxRecvLen, Math.min(n, MAX_RECVMSG_LEN)); },
   });
 }
 

@@ -89,7 +89,10 @@ function dumpChunk(srv: ServerCore, d: DumpState): boolean {
   const w = srv.outbox.out;
   const port = d.ctx.sender.port;
   d.chunkAt = w.len;
-  d.limit = d.chunkAt + srv.opts.dumpChunk;
+  // netlink_dump's allocation: the reader's max_recvmsg_len when it is larger than the minimum
+  // (NLMSG_GOODSIZE), else the minimum. Ours is told by the client (genl/sockopt.ts).
+  const min = srv.opts.dumpChunk;
+  d.limit = d.chunkAt + (d.client.maxRecvLen > min ? d.client.maxRecvLen : min);
   if (d.status.kind === 'more') {
     let r: DumpResult;
     try {

@@ -70,6 +70,11 @@ export interface OpenOptions {
 
 export interface NlSocket {
   readonly port: number;
+  /**
+   * The longest datagram a read takes whole (undefined: unknown). A client tells a userspace server
+   * (genl/client.ts tellRecvLen), as the kernel learns it from recvmsg.
+   */
+  readonly recvLen?: number;
   readonly backend: Backend;
   /** True when uid/gid/pid in batches are kernel-attested. */
   readonly credentials: boolean;
@@ -234,6 +239,7 @@ function openNative(nat: Native, opts: OpenOptions): NlSocket {
     port: nat.localPort(h),
     backend: 'native',
     credentials: !!opts.credentials,
+    recvLen: slot,
     send: (data, port, groups = 0) => nat.send(h, data, 0, data.length, port >>> 0, groups >>> 0),
     sendMany(data, spans, count = spans.length >> 2, results) {
       const res = results ?? (count <= 1 ? one : new Int32Array(count));
@@ -320,6 +326,7 @@ function openNpm(opts: OpenOptions): NlSocket {
     port: raw.address().port >>> 0,
     backend: 'npm',
     credentials: false,
+    recvLen: 65536, // the package peeks each datagram's length and reads it whole: any length
     send,
     sendMany: (data, spans, count = spans.length >> 2, results) => sendEach(send, data, spans, count, results),
     addMembership: (g) => npmCall(() => raw.addMembership(g)),

@@ -4,13 +4,38 @@
 // u32 value:
 //   NETLINK_EXT_ACK (11)          value 0/1: whether this socket wants extack TLVs;
 //   NETLINK_ADD_MEMBERSHIP (1)    value: a group id (ours, from nlctrl) to receive by unicast,
-//   NETLINK_DROP_MEMBERSHIP (2)   because the kernel refused the program's own join (EPERM).
+//   NETLINK_DROP_MEMBERSHIP (2)   because the kernel refused the program's own join (EPERM);
+//   ACCELNL_OPT_MAX_RECVMSG_LEN   value: the length the socket reads datagrams with. The kernel
+//   (0x10001, ours)               learns it from recvmsg (max_recvmsg_len) and fills dump
+//                                 datagrams up to it (capped at 32448); a USERSOCK server cannot
+//                                 see recvmsg, so the client says it (genl/client.ts, the shim).
+// Options of our own start at 0x10000, above the kernel's SOL_NETLINK option numbers.
 // The server applies it to the sending client (a socket, never a port number) through a target.
 import type { View } from '../attrs';
 import { SockOpt } from './socket';
 
 export const ACCELNL_MSG_SOCKOPT = 0x0f;
 const NLMSG_HDRLEN = 16;
+
+/** The largest datagram length this socket reads with (the kernel's max_recvmsg_len, told). */
+export const ACCELNL_OPT_MAX_RECVMSG_LEN = 0x10001;
+
+/**
+ * The kernel caps max_recvmsg_len at SKB_WITH_OVERHEAD(32768) = 32448 on x86_64 (kernel-genl.md
+ * 5.3), and a dump datagram is at most that.
+ */
+export const MAX_RECVMSG_LEN = 32448;
+
+/** The control message that tells the server one option of this socket. */
+export function sockoptMessage(optname: number, value: number): Uint8Array {
+  const b = new Uint8Array(NLMSG_HDRLEN + 8);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, b.length, true);
+  dv.setUint16(4, ACCELNL_MSG_SOCKOPT, true);
+  dv.setUint32(NLMSG_HDRLEN, optname >>> 0, true);
+  dv.setUint32(NLMSG_HDRLEN + 4, value >>> 0, true);
+  return b;
+}
 
 export interface Sockopt { optname: number; value: number }
 
@@ -26,14 +51,17 @@ export interface SockoptTarget {
   /** Deliver this group's notifications to the client by unicast; false when no such group. */
   join(group: number): boolean;
   leave(group: number): void;
+  /** The socket reads datagrams of up to `len` bytes (ACCELNL_OPT_MAX_RECVMSG_LEN). */
+  setMaxRecvLen(len: number): void;
 }
 
 /** Apply one option; an unknown option or group is ignored (the message gets no answer). */
-export function applySockopt(o: Sockopt, t: SockoptTarget): 'ext-ack' | 'join' | 'leave' | 'ignored' {
+export function applySockopt(o: Sockopt, t: SockoptTarget): 'ext-ack' | 'join' | 'leave' | 'recv-len' | 'ignored' {
   switch (o.optname) {
     case SockOpt.NETLINK_EXT_ACK: t.setExtAck(o.value !== 0); return 'ext-ack';
     case SockOpt.NETLINK_ADD_MEMBERSHIP: return o.value >= 1 && t.join(o.value) ? 'join' : 'ignored';
     case SockOpt.NETLINK_DROP_MEMBERSHIP: if (o.value >= 1) t.leave(o.value); return 'leave';
+    case ACCELNL_OPT_MAX_RECVMSG_LEN: t.setMaxRecvLen(o.value); return 'recv-len';
     default: return 'ignored';
   }
 }

@@ -18,7 +18,10 @@
 //    the daemon to deliver that group to this socket by unicast: USERSOCK lets only CAP_NET_ADMIN
 //    receive multicast, and its groups are shared by every daemon on the host (each numbers its
 //    groups the same way), so a joined group would also bring other daemons' events;
-//  - getsockopt(SO_PROTOCOL) says NETLINK_GENERIC.
+//  - getsockopt(SO_PROTOCOL) says NETLINK_GENERIC;
+//  - the length a read asks for is told to the daemon when it is the largest yet (capped at
+//    32448), as the kernel records it in max_recvmsg_len and fills dump datagrams up to it: the
+//    same control message, option ACCELNL_OPT_MAX_RECVMSG_LEN (0x10001), sent before the read.
 // CAP_ACK, GET_STRICT_CHK, buffer sizes and the rest pass through to the real socket (the daemon
 // reads CAP_ACK with sock_diag).
 #define _GNU_SOURCE
@@ -39,11 +42,14 @@
 #define NETLINK_EXT_ACK 11
 #endif
 #define ACCELNL_MSG_SOCKOPT 0x0f
+#define ACCELNL_OPT_MAX_RECVMSG_LEN 0x10001
+#define MAX_RECVMSG_LEN 32448 /* the kernel's cap: SKB_WITH_OVERHEAD(32768) */
 #define MAX_FD 65536
 
 enum { REDIRECTED = 1, EXT_ACK_PENDING = 2 };
 static unsigned char fd_state[MAX_FD];
 static unsigned char fd_ext_ack[MAX_FD];
+static uint16_t fd_recv_len[MAX_FD]; /* the largest read length told to the daemon */
 static uint32_t daemon_port = 0x41434345;
 static int debug;
 
@@ -176,6 +182,21 @@ static void flush_pending(int fd) {
   errno = saved;
 }
 
+/** A read of up to `n` bytes on fd: the daemon hears of it when it is the largest yet. */
+static void note_recv_len(int fd, size_t n) {
+  if (!redirected(fd) || fd_recv_len[fd] >= MAX_RECVMSG_LEN || n <= fd_recv_len[fd]) return;
+  uint16_t len = n > MAX_RECVMSG_LEN ? MAX_RECVMSG_LEN : (uint16_t)n;
+  int saved = errno;
+  if (send_sockopt(fd, ACCELNL_OPT_MAX_RECVMSG_LEN, len) == 0) fd_recv_len[fd] = len;
+  errno = saved;
+}
+
+static size_t iov_len(const struct iovec *iov, size_t n) {
+  size_t t = 0;
+  for (size_t i = 0; iov && i < n; i++) t += iov[i].iov_len;
+  return t;
+}
+
 int socket(int domain, int type, int protocol) {
   resolve();
   if (domain != AF_NETLINK || protocol != NETLINK_GENERIC) return real_socket(domain, type, protocol);
@@ -183,6 +204,7 @@ int socket(int domain, int type, int protocol) {
   if (fd >= 0 && fd < MAX_FD) {
     fd_state[fd] = REDIRECTED;
     fd_ext_ack[fd] = 0;
+    fd_recv_len[fd] = 0;
   }
   trace("accelnl shim: socket(NETLINK_GENERIC) = fd %d on NETLINK_USERSOCK, daemon port 0x%x", fd, daemon_port);
   return fd;
@@ -299,6 +321,7 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt) {
 
 ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *len) {
   resolve();
+  note_recv_len(fd, n);
   ssize_t r = real_recvfrom(fd, buf, n, flags, addr, len);
   if (r >= 0 && redirected(fd) && addr && len) from_daemon(addr, *len);
   return r;
@@ -306,6 +329,7 @@ ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, 
 
 ssize_t recv(int fd, void *buf, size_t n, int flags) {
   resolve();
+  note_recv_len(fd, n);
   return real_recvfrom(fd, buf, n, flags, NULL, NULL);
 }
 
@@ -321,6 +345,7 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, st
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   resolve();
+  if (msg) note_recv_len(fd, iov_len(msg->msg_iov, msg->msg_iovlen));
   ssize_t r = real_recvmsg(fd, msg, flags);
   if (r >= 0 && redirected(fd) && msg) from_daemon(msg->msg_name, msg->msg_namelen);
   return r;
@@ -328,6 +353,7 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
 
 int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *timeout) {
   resolve();
+  for (unsigned int i = 0; v && i < n; i++) note_recv_len(fd, iov_len(v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen));
   int r = real_recvmmsg(fd, v, n, flags, timeout);
   if (r > 0 && redirected(fd))
     for (int i = 0; i < r; i++) from_daemon(v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen);
@@ -338,6 +364,7 @@ static int copy_state(int from, int to) {
   if (to >= 0 && to < MAX_FD) {
     fd_state[to] = redirected(from) ? fd_state[from] : 0;
     fd_ext_ack[to] = redirected(from) ? fd_ext_ack[from] : 0;
+    fd_recv_len[to] = redirected(from) ? fd_recv_len[from] : 0;
   }
   return to;
 }

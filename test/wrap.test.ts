@@ -104,7 +104,7 @@ s.send(struct.pack('=IHHII', 20, 0x10, 5, 7, 0) + bytes([3, 1, 0, 0]))          
 s.sendto(struct.pack('=IHHII', 20, 0x10, 5, 8, 0) + bytes([3, 1, 0, 0]), (0, 0))  # sendto() "the kernel"
 data, addr = s.recvfrom(1000)
 print('reply from', addr[0], 'seq', struct.unpack_from('=I', data, 8)[0])
-data, anc, flags, addr = s.recvmsg(1000)
+data, anc, flags, addr = s.recvmsg(40000)
 print('reply from', addr[0], 'seq', struct.unpack_from('=I', data, 8)[0])
 d = s.dup()                                                                        # fcntl(F_DUPFD_CLOEXEC)
 d.send(struct.pack('=IHHII', 20, 0x10, 5, 9, 0) + bytes([3, 1, 0, 0]))
@@ -141,7 +141,7 @@ describe.each(who)('the shim\'s protocol, as %s', (user) => {
   });
   afterAll(() => fake.close());
 
-  itIf(missing({ python: ['socket'], nobody }))('requests go to the daemon; replies look as if from the kernel; EXT_ACK and refused memberships are told in-band; CAP_ACK is the socket\'s', async () => {
+  itIf(missing({ python: ['socket'], nobody }))('requests go to the daemon; replies look as if from the kernel; EXT_ACK, refused memberships and read lengths are told in-band; CAP_ACK is the socket\'s', async () => {
     const script = path.join(env.dir, 'probe.py');
     fs.writeFileSync(script, PROBE, { mode: 0o644 });
     const r = await env.accel(['wrap', '--', PY, script], { port: FAKE + (nobody ? 1 : 0), nobody });
@@ -159,7 +159,9 @@ describe.each(who)('the shim\'s protocol, as %s', (user) => {
       { type: 0x0f, flags: 0, payload: [1, 5] },                    // NETLINK_ADD_MEMBERSHIP group 5
       { type: 0x10, flags: 5, seq: 7, payload: [0x103] },
       { type: 0x10, flags: 5, seq: 8, payload: [0x103] },
-      { type: 0x10, flags: 5, seq: 9, payload: [0x103] },            // through a dup of the socket
+      { type: 0x0f, flags: 0, payload: [0x10001, 1000] },           // ACCELNL_OPT_MAX_RECVMSG_LEN: the first read's length
+      { type: 0x0f, flags: 0, payload: [0x10001, 32448] },          // a larger read (40000), capped as the kernel caps it
+      { type: 0x10, flags: 5, seq: 9, payload: [0x103] },            // through a dup of the socket (its reads are no larger)
     ];
     expect(mine).toMatchObject(expected);
     expect(mine.every((g) => g.capAck)).toBe(true);                 // sock_diag shows the program's CAP_ACK
