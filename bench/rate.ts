@@ -9,10 +9,11 @@ import * as os from 'os';
 import * as path from 'path';
 import * as A from '../attrs';
 import { CTRL_ATTR, CTRL_CMD, GENL_ID_CTRL, NETLINK_GENERIC, NETLINK_USERSOCK, NLMSG, genlStart, msgEnd, openSocket } from '../genl';
+import { ACCELNL_OPT_JOIN_ANSWERS, ACCELNL_OPT_MAX_RECVMSG_LEN, sockoptMessage } from '../genl/sockopt';
 import { startChild } from './_daemon';
 import { fmt, quick, smoke, report, stats, table } from './_lib';
 
-async function measure(protocol: number, peer: number, inflight: number, ms: number): Promise<number> {
+async function measure(protocol: number, peer: number, inflight: number, ms: number, joined = false): Promise<number> {
   const w = A.newWriter(64);
   const at = genlStart(w, GENL_ID_CTRL, 0x05, 0, 0, CTRL_CMD.GETFAMILY, 1);
   A.putString(w, CTRL_ATTR.FAMILY_NAME, 'nlctrl');
@@ -50,6 +51,12 @@ async function measure(protocol: number, peer: number, inflight: number, ms: num
     },
   });
   try {
+    // What genl/client.ts tells a userspace server before its first request (genl/sockopt.ts):
+    // its read length, and that answers read in one batch may share a datagram.
+    if (joined) {
+      sock.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, 65536), peer);
+      sock.send(sockoptMessage(ACCELNL_OPT_JOIN_ANSWERS, 1), peer);
+    }
     send();
     await new Promise((r) => setTimeout(r, ms / 4)); // warm up
     const d0 = done;
@@ -118,6 +125,7 @@ async function main(): Promise<void> {
       for (const inflight of [1, 32]) {
         add(`kernel_${inflight}`, await measure(NETLINK_GENERIC, 0, inflight, ms));
         add(`ours_${inflight}`, await measure(NETLINK_USERSOCK, port, inflight, ms));
+        add(`joined_${inflight}`, await measure(NETLINK_USERSOCK, port, inflight, ms, true));
       }
       if ('bin' in floor) add('floor_1', await floorRate(floor.bin, floorPort, ms));
     }
@@ -139,8 +147,12 @@ async function main(): Promise<void> {
     'accelnl nlctrl req/s': spread(`ours_${inflight}`),
     'ours/kernel': fmt(st[`ours_${inflight}`].median / st[`kernel_${inflight}`].median, 2),
     'ours/floor': inflight === 1 && st.floor_1 ? fmt(st.ours_1.median / st.floor_1.median, 2) : '',
+    'joined req/s': spread(`joined_${inflight}`),
+    'joined/kernel': fmt(st[`joined_${inflight}`].median / st[`kernel_${inflight}`].median, 2),
+    'joined/floor': inflight === 1 && st.floor_1 ? fmt(st.joined_1.median / st.floor_1.median, 2) : '',
   }));
   table(`Request rate, GETFAMILY + ACK, one client process${quick ? ' (quick)' : ''}: median (min-max) of ${rounds} rounds of ${ms} ms`, rows);
+  console.log('ours: answers as the kernel sends them, one datagram each; joined: with the options genl/client.ts sends (ACCELNL_OPT_JOIN_ANSWERS: answers read in one batch share datagrams)');
   if (!('bin' in floor)) console.log(`C floor skipped: ${floor.why}`);
   report('rate', data);
 }

@@ -26,6 +26,12 @@ function figures(dir) {
     add('sequential requests vs C userspace floor', rate.data.ours_1 / rate.data.floor_1, 0.85, 'x', true,
       `ours ${sp('ours_1')}, floor ${sp('floor_1')}, kernel ${sp('kernel_1')} (ours/kernel ${r2(rate.data.ours_1 / rate.data.kernel_1)})`);
     add('pipelined requests (32) vs kernel', rate.data.ours_32 / rate.data.kernel_32, 1.2, 'x', true, `ours ${sp('ours_32')}, kernel ${sp('kernel_32')}`);
+    if (rate.data.joined_1) {
+      add('sequential, answers joined (our client\'s default) vs floor', rate.data.joined_1 / rate.data.floor_1, 0.85, 'x', true,
+        `joined ${sp('joined_1')}, floor ${sp('floor_1')}`);
+      add('pipelined (32), answers joined (our client\'s default) vs kernel', rate.data.joined_32 / rate.data.kernel_32, 1.2, 'x', true,
+        `joined ${sp('joined_32')}, kernel ${sp('kernel_32')}`);
+    }
   }
   const dump = load(dir, 'dump');
   if (dump) {

@@ -7,7 +7,7 @@ import { EAGAIN, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
-import { ACCELNL_OPT_MAX_RECVMSG_LEN, sockoptMessage } from './sockopt';
+import { ACCELNL_OPT_CLOSING, ACCELNL_OPT_JOIN_ANSWERS, ACCELNL_OPT_MAX_RECVMSG_LEN, sockoptMessage } from './sockopt';
 
 /** One received message: a view on a private copy of its datagram. */
 export interface Message {
@@ -134,6 +134,13 @@ export interface ClientOptions {
    * Default true; false keeps every dump datagram at NLMSG_GOODSIZE.
    */
   tellRecvLen?: boolean;
+  /**
+   * Ask a userspace server, with the same control message, to let answers to requests it reads in
+   * one batch share a datagram (ACCELNL_OPT_JOIN_ANSWERS): fewer wake-ups when requests are
+   * pipelined. The kernel never joins them; this client reads every message of a datagram either
+   * way. Default true.
+   */
+  joinAnswers?: boolean;
 }
 
 interface Pending {
@@ -265,10 +272,17 @@ export function createClient(o: ClientOptions = {}): Client {
 
   // A control message, not a request: no answer. If it is lost (the server's buffer is full), dumps
   // to this socket stay at NLMSG_GOODSIZE, as the kernel's first dump datagram on a socket is.
-  let told = !(serverPort !== 0 && (o.tellRecvLen ?? true) && socket.recvLen);
+  const userspace = serverPort !== 0;
+  let spoke = false; // sent the server anything: it has a client for this socket
+  let told = !(userspace && (((o.tellRecvLen ?? true) && socket.recvLen) || (o.joinAnswers ?? true)));
   const send = (type: number, cmd: number, flags: number, ro: RequestOptions, dump: boolean,
     onMessage?: (m: Message) => void): Promise<Message[]> => {
-    if (!told) { told = true; socket.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, socket.recvLen!), serverPort); }
+    spoke = true;
+    if (!told) {
+      told = true;
+      if ((o.tellRecvLen ?? true) && socket.recvLen) socket.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, socket.recvLen), serverPort);
+      if (o.joinAnswers ?? true) socket.send(sockoptMessage(ACCELNL_OPT_JOIN_ANSWERS, 1), serverPort);
+    }
     seq = (seq + 1) >>> 0 || 1;
     const s = seq;
     resetWriter(w);
@@ -341,6 +355,9 @@ export function createClient(o: ClientOptions = {}): Client {
     close() {
       for (const p of pending.values()) { clearTimeout(p.timer); p.reject(new Error('client closed')); }
       pending.clear();
+      // A userspace server frees what this socket held now rather than at its next sweep, and
+      // does not take a socket this process opens next on the same port for this one.
+      if (userspace && spoke) socket.send(sockoptMessage(ACCELNL_OPT_CLOSING, 0), serverPort);
       socket.close();
     },
   };

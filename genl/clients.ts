@@ -48,6 +48,8 @@ export interface SocketClient {
    * capped as the kernel caps max_recvmsg_len; 0: not said. Dump datagrams are filled up to it.
    */
   maxRecvLen: number;
+  /** Answers to its requests may share datagrams (ACCELNL_OPT_JOIN_ANSWERS; genl/outbox.ts pushSpan). */
+  joinAnswers: boolean;
 }
 
 /** The kernel's current table of sockets on the server's protocol, or undefined when unreadable. */
@@ -150,7 +152,7 @@ function create(t: ClientTable, port: number, uid: number, gid: number, pid: num
   if (sock && pid >= 0 && t.holds?.(pid, sock.inode) === false) return staleSender(t, port, uid, gid, pid);
   const c: SocketClient = {
     id: t.nextId++, port, uid, gid, pid, sock, gone: false, closedAtFirstSight: !!tab && !sock,
-    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined, maxRecvLen: 0,
+    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined, maxRecvLen: 0, joinAnswers: false,
   };
   t.byPort.set(port, c);
   return c;
@@ -227,7 +229,7 @@ function staleSender(t: ClientTable, port: number, uid: number, gid: number, pid
   t.stale++;
   return {
     id: t.nextId++, port, uid, gid, pid, sock: undefined, gone: true, closedAtFirstSight: false,
-    capAck: undefined, extAck: undefined, maxRecvLen: 0,
+    capAck: undefined, extAck: undefined, maxRecvLen: 0, joinAnswers: false,
   };
 }
 

@@ -9,7 +9,7 @@ import {
 import { EINVAL, EMSGSIZE, ENOENT, EOPNOTSUPP, EPERM } from '../attrs/errno';
 import { writeAck } from './ack';
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_HDRLEN, NLM_F } from './consts';
-import { type SocketClient, clientOf, detached, verified } from './clients';
+import { type SocketClient, clientOf, detached, drop, verified } from './clients';
 import { countRejected } from './counters';
 import type { DoCtx, DoHalf, DumpHalf, Family, Op, Peer, Sender } from './family';
 import { genlStart, msgEnd } from './message';
@@ -219,6 +219,10 @@ function sockopt(srv: ServerCore, v: View, at: number, len: number, c: SocketCli
     leave: (g) => { unsubscribe(srv.subs, c, g); },
     // As the kernel's max_recvmsg_len: the largest ever said, capped.
     setMaxRecvLen: (n) => { c.maxRecvLen = Math.max(c.maxRecvLen, Math.min(n, MAX_RECVMSG_LEN)); },
+    setJoinAnswers: (on) => { c.joinAnswers = on; },
+    // The check that chose `c` (verified, above) found the socket closed, or still open: either
+    // way the client goes now, with what it held, and the next datagram from the port is checked.
+    closing: () => { drop(srv.clients, c); },
   });
 }
 

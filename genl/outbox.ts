@@ -211,9 +211,24 @@ export function pushSpan(ob: Outbox, at: number, c: SocketClient, later: boolean
   const len = ob.out.len - at;
   if (len === 0) return;
   if (ob.staged.length) release(ob);
+  if (!later && c.joinAnswers && joins(ob, at, len, c)) return;
   addSpan(ob, at, len, c.port, 0, c);
   if (later) ob.later = true;
   else ob.asked[ob.nspans - 1] = 1;
+}
+
+/**
+ * An answer for a client that asked for joined answers (ACCELNL_OPT_JOIN_ANSWERS) extends the last
+ * span when that one is an answer to the same client read in this callback, ends where this one
+ * starts, and both fit the client's read length (at least NLMSG_GOODSIZE, as events do).
+ */
+function joins(ob: Outbox, at: number, len: number, c: SocketClient): boolean {
+  const i = ob.nspans - 1;
+  if (i < 0 || ob.spanClients[i] !== c || !ob.asked[i]) return false;
+  const prevLen = ob.spans[i * 4 + 1];
+  if (ob.spans[i * 4] + prevLen !== at || prevLen + len > Math.max(NLMSG_GOODSIZE, c.maxRecvLen)) return false;
+  ob.spans[i * 4 + 1] = prevLen + len;
+  return true;
 }
 
 export function addSpan(ob: Outbox, at: number, len: number, port: number, groups: number, c: SocketClient | undefined): void {

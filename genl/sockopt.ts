@@ -9,6 +9,19 @@
 //   (0x10001, ours)               learns it from recvmsg (max_recvmsg_len) and fills dump
 //                                 datagrams up to it (capped at 32448); a USERSOCK server cannot
 //                                 see recvmsg, so the client says it (genl/client.ts, the shim).
+//   ACCELNL_OPT_JOIN_ANSWERS      value 0/1: answers to this socket's requests (replies, ACKs,
+//   (0x10002, ours)               errors) read in one batch may share a datagram, up to the
+//                                 socket's told length (at least NLMSG_GOODSIZE). The kernel
+//                                 sends each in its own datagram; a reader that walks every
+//                                 message of a datagram (ours, libmnl, ynl) sees no difference
+//                                 but fewer wake-ups. Off unless the client asks.
+//   ACCELNL_OPT_CLOSING           the socket is about to close: the server checks it against
+//   (0x10003, ours)               the kernel's table now, and so frees what it held at once
+//                                 instead of at the next sweep. Options said on it (the two
+//                                 above) cannot pass to a socket the same process opens next
+//                                 on the same port, which the server would otherwise take for
+//                                 this one until a check (its datagrams carry the same uid and
+//                                 pid: docs/transport.md).
 // Options of our own start at 0x10000, above the kernel's SOL_NETLINK option numbers.
 // The server applies it to the sending client (a socket, never a port number) through a target.
 import type { View } from '../attrs';
@@ -19,6 +32,12 @@ const NLMSG_HDRLEN = 16;
 
 /** The largest datagram length this socket reads with (the kernel's max_recvmsg_len, told). */
 export const ACCELNL_OPT_MAX_RECVMSG_LEN = 0x10001;
+
+/** Answers to this socket may share datagrams (value 0/1). */
+export const ACCELNL_OPT_JOIN_ANSWERS = 0x10002;
+
+/** The socket is about to close (value ignored). */
+export const ACCELNL_OPT_CLOSING = 0x10003;
 
 /**
  * The kernel caps max_recvmsg_len at SKB_WITH_OVERHEAD(32768) = 32448 on x86_64 (kernel-genl.md
@@ -53,15 +72,21 @@ export interface SockoptTarget {
   leave(group: number): void;
   /** The socket reads datagrams of up to `len` bytes (ACCELNL_OPT_MAX_RECVMSG_LEN). */
   setMaxRecvLen(len: number): void;
+  /** Whether answers to the socket may share datagrams (ACCELNL_OPT_JOIN_ANSWERS). */
+  setJoinAnswers(on: boolean): void;
+  /** The socket is closing: forget it (ACCELNL_OPT_CLOSING). */
+  closing(): void;
 }
 
 /** Apply one option; an unknown option or group is ignored (the message gets no answer). */
-export function applySockopt(o: Sockopt, t: SockoptTarget): 'ext-ack' | 'join' | 'leave' | 'recv-len' | 'ignored' {
+export function applySockopt(o: Sockopt, t: SockoptTarget): 'ext-ack' | 'join' | 'leave' | 'recv-len' | 'join-answers' | 'closing' | 'ignored' {
   switch (o.optname) {
     case SockOpt.NETLINK_EXT_ACK: t.setExtAck(o.value !== 0); return 'ext-ack';
     case SockOpt.NETLINK_ADD_MEMBERSHIP: return o.value >= 1 && t.join(o.value) ? 'join' : 'ignored';
     case SockOpt.NETLINK_DROP_MEMBERSHIP: if (o.value >= 1) t.leave(o.value); return 'leave';
     case ACCELNL_OPT_MAX_RECVMSG_LEN: t.setMaxRecvLen(o.value); return 'recv-len';
+    case ACCELNL_OPT_JOIN_ANSWERS: t.setJoinAnswers(o.value !== 0); return 'join-answers';
+    case ACCELNL_OPT_CLOSING: t.closing(); return 'closing';
     default: return 'ignored';
   }
 }

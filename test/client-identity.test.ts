@@ -14,6 +14,7 @@ import { type Daemon, inject, startDaemon } from '../device';
 import { ACCEL, CMD, spec } from '../device/gen/accel';
 import { readAttrs, writeAttrs } from '../genl/ynl';
 import { openSocket } from '../genl/socket';
+import { connectAccel } from '../device/client';
 import { bundleForNobody } from './helpers/nobody';
 import type { SocketTable } from '../genl/sockdiag';
 
@@ -288,4 +289,14 @@ test('a socket this process reopens on its port gets its answers in a checked fl
   expect((await e.answer(4)).error).toBe(-2);
   e.sock.close();
   sub.sock.close();
+});
+
+test('a library client that closes is forgotten at once (ACCELNL_OPT_CLOSING): its BOs are freed without a sweep', async () => {
+  d.served.sweeper.stop(); // the periodic sweep would free them too: only the closing message may here
+  const before = d.engine.bos.size;
+  const c = await connectAccel({ serverPort: PORT });
+  await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: 4096 });
+  expect(d.engine.bos.size).toBe(before + 1);
+  c.close();
+  expect(await until(() => d.engine.bos.size, (n) => n === before)).toBe(before);
 });

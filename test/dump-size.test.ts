@@ -9,7 +9,7 @@ import { type Daemon, startDaemon } from '../device';
 import { CMD } from '../device/gen/accel';
 import { connectAccel } from '../device/client';
 import { openSocket } from '../genl/socket';
-import { ACCELNL_OPT_MAX_RECVMSG_LEN, MAX_RECVMSG_LEN, sockoptMessage } from '../genl/sockopt';
+import { ACCELNL_OPT_JOIN_ANSWERS, ACCELNL_OPT_MAX_RECVMSG_LEN, MAX_RECVMSG_LEN, sockoptMessage } from '../genl/sockopt';
 
 const PORT = 0x414c0000 + (process.pid & 0xfff);
 const GOODSIZE = 3776;
@@ -113,4 +113,48 @@ test('the client library tells the server its read length; tellRecvLen: false ke
       c.close();
     }
   }
+});
+
+test('answers to one batch share datagrams only for a socket that asked (ACCELNL_OPT_JOIN_ANSWERS)', async () => {
+  // Three GETFAMILY requests with ACK in one datagram: six answers (three replies, three ACKs).
+  const w = A.newWriter();
+  for (let seq = 1; seq <= 3; seq++) {
+    const at = G.genlStart(w, G.GENL_ID_CTRL, G.NLM_F.REQUEST | G.NLM_F.ACK, seq, 0, G.CTRL_CMD.GETFAMILY, 1);
+    A.putString(w, G.CTRL_ATTR.FAMILY_NAME, 'accel');
+    G.msgEnd(w, at);
+  }
+  const req = A.bytes(w);
+  const run = async (join: boolean) => {
+    const datagrams: { type: number; seq: number }[][] = [];
+    const sock = openSocket({
+      protocol: G.NETLINK_USERSOCK,
+      onBatch: (b) => {
+        for (let i = 0; i < b.count; i++) {
+          const data = new Uint8Array(b.data(i));
+          const v = A.view(data);
+          const msgs: { type: number; seq: number }[] = [];
+          for (let at = 0; at + 16 <= data.length; at += (v.dv.getUint32(at, true) + 3) & ~3) {
+            msgs.push({ type: v.dv.getUint16(at + 4, true), seq: v.dv.getUint32(at + 8, true) });
+          }
+          datagrams.push(msgs);
+        }
+      },
+    });
+    try {
+      if (join) sock.send(sockoptMessage(ACCELNL_OPT_JOIN_ANSWERS, 1), PORT);
+      sock.send(req, PORT);
+      for (let i = 0; i < 400 && datagrams.flat().length < 6; i++) await sleep(5);
+      await sleep(20);
+      return datagrams;
+    } finally {
+      sock.close();
+    }
+  };
+  const apart = await run(false);
+  const joined = await run(true);
+  const expected = [1, 1, 2, 2, 3, 3].map((seq, i) => ({ seq, type: i % 2 ? G.NLMSG.ERROR : G.GENL_ID_CTRL }));
+  expect(apart.flat()).toEqual(expected);
+  expect(apart.length).toBe(6); // as the kernel: each answer its own datagram
+  expect(joined.flat()).toEqual(expected); // the same messages, in the same order
+  expect(joined.length).toBe(1);
 });

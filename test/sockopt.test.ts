@@ -24,6 +24,8 @@ test('applies EXT_ACK, joins a known group, ignores an unknown one or option', (
     join: (g: number) => { seen.push(`join ${g}`); return g === 5; },
     leave: (g: number) => { seen.push(`leave ${g}`); },
     setMaxRecvLen: (n: number) => { seen.push(`recv-len ${n}`); },
+    setJoinAnswers: (on: boolean) => { seen.push(`join-answers ${on}`); },
+    closing: () => { seen.push('closing'); },
   };
   expect(applySockopt({ optname: 11, value: 0 }, t)).toBe('ext-ack');
   expect(applySockopt({ optname: 1, value: 5 }, t)).toBe('join');
@@ -32,5 +34,7 @@ test('applies EXT_ACK, joins a known group, ignores an unknown one or option', (
   expect(applySockopt({ optname: 2, value: 5 }, t)).toBe('leave');
   expect(applySockopt({ optname: 99, value: 1 }, t)).toBe('ignored');
   expect(applySockopt({ optname: 0x10001, value: 65536 }, t)).toBe('recv-len');
-  expect(seen).toEqual(['ext-ack false', 'join 5', 'join 6', 'leave 5', 'recv-len 65536']);
+  expect(applySockopt({ optname: 0x10002, value: 1 }, t)).toBe('join-answers');
+  expect(applySockopt({ optname: 0x10003, value: 0 }, t)).toBe('closing');
+  expect(seen).toEqual(['ext-ack false', 'join 5', 'join 6', 'leave 5', 'recv-len 65536', 'join-answers true', 'closing']);
 });
