@@ -12,7 +12,8 @@ const CHUNK = 60000;
 
 async function main(): Promise<void> {
   const n = smoke ? 64 : quick ? 256 : 512;
-  const rounds = smoke ? 1 : quick ? 3 : 7;
+  // JOB_ROUNDS=N: more rounds, for a steadier median.
+  const rounds = Number(process.env.JOB_ROUNDS) || (smoke ? 1 : quick ? 3 : 7);
   const port = 0x41490000 + (process.pid & 0xffff);
   const child = await startChild(port);
   const c = await connectAccel({ serverPort: port, rcvbuf: 8 << 20 });
@@ -67,12 +68,12 @@ async function main(): Promise<void> {
     const overhead = (st.job.median - st.direct.median) / st.direct.median;
     const sp = (x: { median: number; min: number; max: number }, d = 1) => `${fmt(x.median, d)} (${fmt(x.min, d)}-${fmt(x.max, d)})`;
     table(`GEMM job over netlink, ${n}^3 f32${quick ? ' (quick)' : ''}: median (min-max) of ${rounds} rounds`, [{
-      'upload A+B (ms)': sp(st.upload), 'submit->done (ms)': sp(st.job), 'engine time (ms)': sp(st.engine),
+      'upload A+B (ms)': sp(st.upload), 'upload MB/s (median)': fmt((2 * n * n * 4) / st.upload.median / 1e3, 0), 'submit->done (ms)': sp(st.job), 'engine time (ms)': sp(st.engine),
       'direct call (ms)': sp(st.direct), 'read C (ms)': sp(st.read),
       'overhead (medians)': `${fmt(overhead * 100, 1)}%`,
       'overhead per round: median (min-max)': `${fmt(st.overhead.median * 100, 1)}% (${fmt(st.overhead.min * 100, 1)}-${fmt(st.overhead.max * 100, 1)}%)`,
     }]);
-    report('job', { n, rounds: results, stats: st, overhead, overheadPaired: st.overhead.median });
+    report('job', { n, rounds: results, stats: st, overhead, overheadPaired: st.overhead.median, uploadMBps: (2 * n * n * 4) / st.upload.median / 1e3 });
   } finally {
     await pool.close();
     c.close();
