@@ -33,7 +33,7 @@ beforeAll(async () => {
   console.log(`model: seed ${SEED}, ${r.seconds.toFixed(0)} s, ${r.stats.steps} steps, ${r.stats.requests} requests, ` +
     `${r.clients.procs} processes (${r.clients.root} root, ${r.clients.nobody} nobody), ${r.clients.slots} concurrent sockets ` +
     `(${r.clients.sockets} over the run), ${r.stats.restarts} restarts, ${r.stats.rebinds} rebinds ` +
-    `(${r.stats.rebindsOtherUser} by the other user), ${r.stats.records} acknowledged records, ${r.stats.jobs} jobs, ` +
+    `(${r.stats.rebindsOtherUser} by the other user), ${r.stats.optedIn} sockets with joined answers, ${r.stats.records} acknowledged records, ${r.stats.jobs} jobs, ` +
     `${r.stats.watchesChecked} subscription intervals checked; raced sends the daemon reported: ${r.raced.lines} ` +
     `(${r.raced.messages} messages seen by successors${r.raced.examples.length ? `, e.g. ${r.raced.examples[0]}` : ''}); violations ` +
     `${JSON.stringify(Object.fromEntries(Object.entries(r.violations).map(([k, x]) => [k, x!.count])))}\n` +
@@ -49,6 +49,7 @@ it_('the run itself worked: clients as root and nobody, restarts, rebinds by the
   expect(r.clients.slots).toBeGreaterThanOrEqual(8);
   expect(r.stats.restarts).toBeGreaterThanOrEqual(2);
   expect(r.stats.rebindsOtherUser).toBeGreaterThan(0);
+  expect(r.stats.optedIn).toBeGreaterThan(0);
   expect(r.stats.records).toBeGreaterThan(50);
   expect(r.stats.jobs).toBeGreaterThan(5);
   expect(r.stats.watchesChecked).toBeGreaterThan(5);

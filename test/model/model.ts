@@ -110,6 +110,8 @@ export interface World {
    */
   successorLeaks: SuccessorLeak[];
   stats: { steps: number; requests: number; restarts: number; rebinds: number; rebindsOtherUser: number; closes: number;
+    /** Sockets that asked for joined answers and 32 KiB dump datagrams. */
+    optedIn: number;
     events: number; injections: number; jobs: number; probes: number; lostToKill: number; foreign: number; settled: number; overruns: number; watchesChecked: number };
 }
 

@@ -9,6 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { type AccelClient, connectAccel } from '../../device/client';
 import { CMD } from '../../device/gen/accel';
+import { ACCELNL_OPT_JOIN_ANSWERS, ACCELNL_OPT_MAX_RECVMSG_LEN, sockoptMessage } from '../../genl/sockopt';
 import { type Running, startAccel } from '../helpers/cli';
 import {
   KINDS, type Kind, type Sock, type Violations, type World, abandonAll, eventContent, onDatagram, onOverrun, request, violation,
@@ -98,7 +99,7 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
   const w: World = {
     seed: o.seed, daemonPort: port, family: 0, groups: new Map(), epoch: 0, up: false, socks: new Map(), nextSock: 1,
     bySeq: new Map(), nextSeq: (o.seed & 0xffffff) * 64 + 1, clock: 0, ledger: [], acked: new Map(), violations: new Map(), successorLeaks: [],
-    stats: { steps: 0, requests: 0, restarts: 0, rebinds: 0, rebindsOtherUser: 0, closes: 0, events: 0, injections: 0, jobs: 0,
+    stats: { steps: 0, requests: 0, restarts: 0, rebinds: 0, rebindsOtherUser: 0, closes: 0, optedIn: 0, events: 0, injections: 0, jobs: 0,
       probes: 0, lostToKill: 0, foreign: 0, settled: 0, overruns: 0, watchesChecked: 0 },
   };
 
@@ -201,6 +202,15 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
     const rc = await p.cmd('open', s.id, { port: bindPort, rcvbuf: rr.chance(0.2) ? 8192 : 0 });
     if (rc < 0) { w.socks.delete(s.id); return undefined; }
     if (rc !== bindPort) errors.push(`socket bound to port ${rc}, not ${bindPort}`);
+    // Half the sockets say what genl/client.ts says before its first request: its read length and
+    // joined answers (genl/sockopt.ts). The daemon then joins their answers and fills their dump
+    // datagrams to 32 KiB; a successor on the port must get neither.
+    if (rr.chance(0.5)) {
+      for (const m of [sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, 65536), sockoptMessage(ACCELNL_OPT_JOIN_ANSWERS, 1)]) {
+        await p.cmd('send', s.id, { to: port, hex: Buffer.from(m).toString('hex') });
+      }
+      w.stats.optedIn++;
+    }
     return s;
   };
 
