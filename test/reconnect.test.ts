@@ -118,10 +118,10 @@ describe('daemon restarts', () => {
       };
       const workers = [0, 1, 2, 3].map(injector);
       const total = (): number => [...acked.values()].reduce((n, s) => n + s.size, 0);
-      const until = async (cond: () => boolean, ms: number, what: string): Promise<void> => {
+      const until = async (cond: () => boolean, ms: number, what: string, detail?: () => string): Promise<void> => {
         const end = Date.now() + ms;
         while (!cond()) {
-          if (Date.now() > end) throw new Error(`timed out: ${what}`);
+          if (Date.now() > end) throw new Error(`timed out: ${what}${detail ? `: ${detail()}` : ''}`);
           await new Promise((r) => setTimeout(r, 20));
         }
       };
@@ -142,8 +142,12 @@ describe('daemon restarts', () => {
       const last = HANDLES.map((h) => Math.max(...acked.get(h)!));
       const caughtUp = (rows: [string, number, boolean][]): boolean =>
         HANDLES.every((h, i) => rows.some(([hh, s]) => hh === h && s === last[i]));
+      const lagging = (): string => [['root monitor', seen(root.stdout())], ['nobody monitor', seen(nobody.stdout())], ['library', libRows] as const]
+        .filter(([, rows]) => !caughtUp(rows as [string, number, boolean][]))
+        .map(([who, rows]) => `${who} (last seen ${HANDLES.map((h) => Math.max(0, ...(rows as [string, number, boolean][]).filter(([hh]) => hh === h).map(([, x]) => x))).join('/')})`)
+        .join(', ');
       await until(() => caughtUp(seen(root.stdout())) && caughtUp(seen(nobody.stdout())) && caughtUp(libRows), 20000,
-        'the subscribers catching up');
+        'the subscribers catching up', () => `${lagging()} of last acknowledged ${last.join('/')}`);
       checkExactlyOnce('root monitor', seen(root.stdout()), acked);
       checkExactlyOnce('nobody monitor', seen(nobody.stdout()), acked);
       checkExactlyOnce('library', libRows, acked);
