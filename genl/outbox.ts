@@ -561,11 +561,18 @@ function unqueue(ob: Outbox, port: number): void {
   ob.backlog.delete(port);
 }
 
-/** Send a port's queue in order until it is full again; then what it is owed (NLMSG_OVERRUN). True on progress. */
+/**
+ * Send a port's queue in order until it is full again, and what it is owed (NLMSG_OVERRUN): after
+ * the queue when only events were lost (the client reads them back from the log once it has the
+ * rest), but first when replies were lost, as the kernel reports ENOBUFS before the data still
+ * queued: an ACK still queued must not settle a request whose reply is gone before the client
+ * knows replies were lost. True on progress.
+ */
 function retry(ob: Outbox, port: number, b: Backlog, sent: [SocketClient, Uint8Array][]): boolean {
   let progress = false;
   for (;;) {
-    const d = b.q.length ? b.q[0] : b.dropped ? overrunMessage(port, b.dropped, b.lostReplies) : undefined;
+    const notice = b.dropped > 0 && (b.lostReplies || !b.q.length);
+    const d = notice ? overrunMessage(port, b.dropped, b.lostReplies) : b.q.length ? b.q[0] : undefined;
     if (!d) { unqueue(ob, port); return true; }
     ensureCopy(ob.out, d);
     // Not pushSpan: staged notifications are newer than the queue, they go at the next flush.
@@ -575,14 +582,14 @@ function retry(ob: Outbox, port: number, b: Backlog, sent: [SocketClient, Uint8A
     if (r === -ECONNREFUSED) { portGone(ob, port); return true; }
     progress = true;
     sent.push([b.client, d]);
-    if (b.q.length) {
-      b.q.shift();
-      b.bytes -= d.length;
-      ob.backlogBytes -= d.length;
-    } else {
+    if (notice) {
       b.dropped = 0;
       b.lostReplies = false;
       ob.counters.overruns++;
+    } else {
+      b.q.shift();
+      b.bytes -= d.length;
+      ob.backlogBytes -= d.length;
     }
   }
 }
