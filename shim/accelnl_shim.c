@@ -187,6 +187,11 @@ static void note_recv_len(int fd, size_t n) {
   if (!redirected(fd) || fd_recv_len[fd] >= MAX_RECVMSG_LEN || n <= fd_recv_len[fd]) return;
   uint16_t len = n > MAX_RECVMSG_LEN ? MAX_RECVMSG_LEN : (uint16_t)n;
   int saved = errno;
+  // Only on a bound socket: the message would bind an unbound one (autobind), and a later
+  // bind to a chosen port would then fail. An unbound socket has nothing to read anyway.
+  struct sockaddr_nl self;
+  socklen_t sl = sizeof self;
+  if (getsockname(fd, (struct sockaddr *)&self, &sl) != 0 || self.nl_pid == 0) { errno = saved; return; }
   if (send_sockopt(fd, ACCELNL_OPT_MAX_RECVMSG_LEN, len) == 0) fd_recv_len[fd] = len;
   errno = saved;
 }
