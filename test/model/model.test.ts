@@ -18,9 +18,7 @@ const it_ = canRun ? test : test.skip;
  * The run still counts and prints them; only their test is skipped, saying why. Remove an entry
  * once its fix has landed.
  */
-const KNOWN_UNFIXED: Partial<Record<Kind, string>> = {
-  'inject-no-record': 'finding M7: now and then a root ras-inject is acknowledged without its event record (once in a 49 s run at 091fecf, twice in 30 minutes at 2ded0e1; 0 since in the runs of docs/reliability.md): not the storm limiter (the model\'s daemon never folds), cause not found',
-};
+const KNOWN_UNFIXED: Partial<Record<Kind, string>> = {};
 
 let result: ModelResult | undefined;
 
