@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as A from '../attrs';
 import { CTRL_ATTR, CTRL_CMD, GENL_ID_CTRL, NETLINK_GENERIC, NETLINK_USERSOCK, NLMSG, genlStart, msgEnd, openSocket } from '../genl';
-import { ACCELNL_OPT_JOIN_ANSWERS, ACCELNL_OPT_MAX_RECVMSG_LEN, sockoptMessage } from '../genl/sockopt';
+import { helloMessages } from '../genl/sockopt';
 import { startChild } from './_daemon';
 import { fmt, quick, smoke, report, stats, table } from './_lib';
 
@@ -53,10 +53,7 @@ async function measure(protocol: number, peer: number, inflight: number, ms: num
   try {
     // What genl/client.ts tells a userspace server before its first request (genl/sockopt.ts):
     // its read length, and that answers read in one batch may share a datagram.
-    if (joined) {
-      sock.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, 65536), peer);
-      sock.send(sockoptMessage(ACCELNL_OPT_JOIN_ANSWERS, 1), peer);
-    }
+    if (joined) for (const m of helloMessages({ recvLen: 65536, joinAnswers: true })) sock.send(m, peer);
     send();
     await new Promise((r) => setTimeout(r, ms / 4)); // warm up
     const d0 = done;

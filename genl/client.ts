@@ -7,7 +7,7 @@ import { EAGAIN, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
-import { ACCELNL_OPT_CLOSING, ACCELNL_OPT_JOIN_ANSWERS, ACCELNL_OPT_MAX_RECVMSG_LEN, sockoptMessage } from './sockopt';
+import { ACCELNL_OPT_CLOSING, helloMessages, sockoptMessage } from './sockopt';
 
 /** One received message: a view on a private copy of its datagram. */
 export interface Message {
@@ -270,18 +270,16 @@ export function createClient(o: ClientOptions = {}): Client {
   });
   if (wantCreds && socket.credentials) requiredUid = o.serverUid ?? 0;
 
-  // A control message, not a request: no answer. If it is lost (the server's buffer is full), dumps
-  // to this socket stay at NLMSG_GOODSIZE, as the kernel's first dump datagram on a socket is.
+  // Control messages, not requests (no answer), sent before the first request to a userspace
+  // server. If one is lost (the server's buffer is full), the socket gets the kernel's defaults.
   const userspace = serverPort !== 0;
+  const hello = userspace ? helloMessages({ recvLen: (o.tellRecvLen ?? true) ? socket.recvLen : 0, joinAnswers: o.joinAnswers ?? true }) : [];
   let spoke = false; // sent the server anything: it has a client for this socket
-  let told = !(userspace && (((o.tellRecvLen ?? true) && socket.recvLen) || (o.joinAnswers ?? true)));
   const send = (type: number, cmd: number, flags: number, ro: RequestOptions, dump: boolean,
     onMessage?: (m: Message) => void): Promise<Message[]> => {
-    spoke = true;
-    if (!told) {
-      told = true;
-      if ((o.tellRecvLen ?? true) && socket.recvLen) socket.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, socket.recvLen), serverPort);
-      if (o.joinAnswers ?? true) socket.send(sockoptMessage(ACCELNL_OPT_JOIN_ANSWERS, 1), serverPort);
+    if (!spoke) {
+      spoke = true;
+      for (const m of hello) socket.send(m, serverPort);
     }
     seq = (seq + 1) >>> 0 || 1;
     const s = seq;

@@ -45,6 +45,18 @@ export const ACCELNL_OPT_CLOSING = 0x10003;
  */
 export const MAX_RECVMSG_LEN = 32448;
 
+/**
+ * What a client tells a userspace server before its first request: its read length (when known
+ * and wanted) and joined answers (when wanted). genl/client.ts sends these; so do the benches and
+ * the model test that stand in for it.
+ */
+export function helloMessages(o: { recvLen?: number; joinAnswers?: boolean }): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  if (o.recvLen) out.push(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, o.recvLen));
+  if (o.joinAnswers) out.push(sockoptMessage(ACCELNL_OPT_JOIN_ANSWERS, 1));
+  return out;
+}
+
 /** The control message that tells the server one option of this socket. */
 export function sockoptMessage(optname: number, value: number): Uint8Array {
   const b = new Uint8Array(NLMSG_HDRLEN + 8);

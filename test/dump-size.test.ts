@@ -88,9 +88,23 @@ test('ours: 3776-byte datagrams by default, up to the told length (capped at 324
     // The same records, in fewer datagrams.
     expect(b.reduce((x, y) => x + y, 0)).toBe(a.reduce((x, y) => x + y, 0));
 
-    // A length below NLMSG_GOODSIZE changes nothing (the kernel's minimum allocation is GOODSIZE).
+    // A length below NLMSG_GOODSIZE changes nothing (the kernel's minimum allocation is GOODSIZE),
+    // nor does 0, nor a truncated control message.
     small.sock.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, 1000), PORT);
+    small.sock.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, 0), PORT);
+    small.sock.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, 65536).subarray(0, 20), PORT);
     expect(await small.dump(famId, CMD.DEV_GET, 1)).toEqual(a);
+
+    // A length beyond any datagram is capped as the kernel caps max_recvmsg_len.
+    const huge = sizes(G.NETLINK_USERSOCK, PORT);
+    try {
+      huge.sock.send(sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, 0xffffffff), PORT);
+      const h = await huge.dump(famId, CMD.DEV_GET, 1);
+      expect(Math.max(...h)).toBeGreaterThan(GOODSIZE);
+      expect(Math.max(...h)).toBeLessThanOrEqual(MAX_RECVMSG_LEN);
+    } finally {
+      huge.sock.close();
+    }
   } finally {
     plain.sock.close();
     told.sock.close();

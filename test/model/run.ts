@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { type AccelClient, connectAccel } from '../../device/client';
 import { CMD } from '../../device/gen/accel';
-import { ACCELNL_OPT_JOIN_ANSWERS, ACCELNL_OPT_MAX_RECVMSG_LEN, sockoptMessage } from '../../genl/sockopt';
+import { helloMessages } from '../../genl/sockopt';
 import { type Running, startAccel } from '../helpers/cli';
 import {
   KINDS, type Kind, type Sock, type Violations, type World, abandonAll, eventContent, onDatagram, onOverrun, request, violation,
@@ -206,7 +206,7 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
     // joined answers (genl/sockopt.ts). The daemon then joins their answers and fills their dump
     // datagrams to 32 KiB; a successor on the port must get neither.
     if (rr.chance(0.5)) {
-      for (const m of [sockoptMessage(ACCELNL_OPT_MAX_RECVMSG_LEN, 65536), sockoptMessage(ACCELNL_OPT_JOIN_ANSWERS, 1)]) {
+      for (const m of helloMessages({ recvLen: 65536, joinAnswers: true })) {
         await p.cmd('send', s.id, { to: port, hex: Buffer.from(m).toString('hex') });
       }
       w.stats.optedIn++;
