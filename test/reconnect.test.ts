@@ -132,6 +132,19 @@ describe('daemon restarts', () => {
       await new Promise((r) => setTimeout(r, 400)); // away for a while: the monitors notice
       await startDaemonProc();
       restarted = true;
+      // Injections at once, on a new connection: the injectors' requests in flight at the kill
+      // hold them up to their 1 s timeout, long enough for a unicast subscriber's next look
+      // (500 ms) to find the new daemon first, and then it has no gap to read back. These fall in
+      // its gap.
+      const first = await connectAccel({ serverPort: PORT, timeoutMs: 5000 });
+      try {
+        for (let i = 0; i < 10; i++) {
+          const [r] = await first.do(CMD.RAS_INJECT, { devIndex: i % 2, block: 'dma', severity: 'deferred' });
+          for (const ev of r.event ?? []) acked.get(HANDLES[i % 2])!.add(Number(ev.seq));
+        }
+      } finally {
+        first.close();
+      }
       const atRestart = total();
       await until(() => total() >= atRestart + 150, 20000, 'injections after the restart');
       stop = true;
