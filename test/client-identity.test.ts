@@ -174,8 +174,8 @@ it_('a dump in progress for a closed socket never reaches another user who binds
   try {
     a.sock.setOption(270, 5, 1); // NETLINK_NO_ENOBUFS: keep it quiet, it will not read
     a.send(CMD.BO_READ, 4, { boHandle: handle }, true);
-    await sleep(30);
-    expect(G.serverStats(d.served.srv).dumpsRunning).toBe(1);
+    // 1 MiB in 3776-byte chunks, two at a time into its 8 KiB buffer: it runs for well over 100 ms.
+    expect((await until(() => G.serverStats(d.served.srv), (x) => x.dumpsRunning === 1)).dumpsRunning).toBe(1);
     a.sock.close();
     const run = listener.run([String(port)]);
     await sleep(300);
@@ -185,6 +185,7 @@ it_('a dump in progress for a closed socket never reaches another user who binds
     expect(JSON.parse(r.stdout)).toEqual({ n: 0, secret: false });
     expect(G.serverStats(d.served.srv).dumpsRunning).toBe(0);
   } finally {
+    a.sock.close(); // again if an assertion above threw: a later case binds this port
     listener.dispose();
   }
 });
