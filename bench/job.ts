@@ -3,12 +3,12 @@
 // The overhead that matters is submit -> completion beyond the direct call (upload and read-back
 // are reported on their own: they move the data, which a direct call does not).
 import { createPool } from '../compute';
+import { boWrites } from '../device/bo-write';
 import { connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
 import { startChild } from './_daemon';
 import { fmt, quick, smoke, report, stats, table } from './_lib';
 
-const CHUNK = 60000;
 
 async function main(): Promise<void> {
   const n = smoke ? 64 : quick ? 256 : 512;
@@ -32,9 +32,7 @@ async function main(): Promise<void> {
     const bo = async () => (await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: bytes }))[0].boHandle!;
     const upload = async (h: number, x: Float32Array) => {
       const u8 = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-      const pending = [];
-      for (let off = 0; off < u8.length; off += CHUNK) pending.push(c.do(CMD.BO_WRITE, { boHandle: h, boOffset: off, data: u8.subarray(off, off + CHUNK) }));
-      await Promise.all(pending);
+      await Promise.all(boWrites(h, u8).map((w) => c.do(CMD.BO_WRITE, w)));
     };
     const results = [];
     for (let r = 0; r < rounds; r++) {

@@ -1,6 +1,7 @@
 // accel bo and accel job: buffer objects and GEMM jobs, where the daemon serves them (the ops
 // are checked in the resolved family first, so an older daemon gets a clear message).
 import { type Accel, CMD } from '../device/gen/accel';
+import { boWrites } from '../device/bo-write';
 import { type DType, elementSizes } from '../compute/dtypes';
 import * as fs from 'fs';
 import { type Args, OpError, UsageError, keyword, parseBytes, parseEnum, parseSize, parseU32 } from './args';
@@ -34,8 +35,6 @@ writes C to "out" and frees the buffers: raw little-endian row-major elements.
 "last" is the last job this user submitted to this daemon (submit or run), from any accel process.
 `;
 
-/** Bytes per data chunk: under the 64 KiB an attribute can carry. */
-const CHUNK = 60000;
 
 function print(ctx: Ctx, section: string, key: string, rows: Record<string, unknown>[]): void {
   if (ctx.o.json) {
@@ -82,11 +81,7 @@ function fileArg(a: Args, usage: string): string {
 }
 
 async function upload(ctx: Ctx, handle: number, data: Uint8Array, offset = 0): Promise<void> {
-  const pending = [];
-  for (let off = 0; off < data.length; off += CHUNK) {
-    pending.push(doOne(ctx, CMD.BO_WRITE, { boHandle: handle, boOffset: offset + off, data: data.subarray(off, off + CHUNK) }));
-  }
-  await Promise.all(pending);
+  await Promise.all(boWrites(handle, data, offset).map((w) => doOne(ctx, CMD.BO_WRITE, w)));
 }
 
 async function download(ctx: Ctx, handle: number, offset: number, size?: number): Promise<Uint8Array> {

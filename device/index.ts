@@ -20,3 +20,4 @@ export * as drmRasSpec from './gen/drm-ras';
 export * as devlinkSpec from './gen/devlink';
 export * from './jobs';
 export { jobHandlers, jobAttrs } from './families/jobs';
+export * from './bo-write';

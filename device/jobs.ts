@@ -4,6 +4,7 @@
 // running job and holds new ones until a reset, and a job past its timeout is cancelled.
 import { type GemmDesc, type Pool, createPool, elementSizes, gemm, typedView } from '../compute';
 import { EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ETIMEDOUT } from '../attrs/errno';
+import { type BoMemory, dropMemory, giveMemory, newBoMemory, takeMemory } from './bomem';
 import type { Emulator } from './emulator';
 import { type Device, touch } from './model';
 
@@ -79,6 +80,8 @@ export interface Engine {
   onDone: ((j: Job) => void)[];
   /** Finished jobs kept for job-get. */
   keep: number;
+  /** Freed BO memory kept for the next BO of the same size (device/bomem.ts). */
+  memory: BoMemory;
 }
 
 /** An error with an errno and an extack message, for the netlink layer. */
@@ -96,6 +99,7 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
     // joinFlops 0: the daemon's thread never computes a share of a job (a joined call would hold
     // its event loop, and every client's requests, for about half the call).
     pool: o.threads === 0 ? undefined : createPool({ threads: o.threads, joinFlops: 0 }), onDone: [], keep: 1024,
+    memory: newBoMemory(Math.min(hostLimit / 8, 256 * 2 ** 20)),
   };
   emu.onRas.push((d, ev) => {
     if (ev.block !== 'hbm' || (ev.severity !== 'uncorrectable-nonfatal' && ev.severity !== 'uncorrectable-fatal') || ev.kind !== 'error') return;
@@ -143,8 +147,10 @@ export function createBo(e: Engine, d: Device, want: number | bigint, owner: num
   if (uid !== undefined && mine + size > e.userLimit) {
     throw new JobError(ENOMEM, `cannot allocate ${size} bytes: uid ${uid} holds ${mine} of the ${e.userLimit} a non-admin user may`);
   }
+  // Kept memory counts against the host limit too: give it up before failing or crowding it.
+  if (e.hostUsed + size + e.memory.bytes > e.hostLimit) dropMemory(e.memory);
   let mem: SharedArrayBuffer;
-  try { mem = new SharedArrayBuffer(size); } catch { throw new JobError(ENOMEM, `host could not allocate ${size} bytes`); }
+  try { mem = takeMemory(e.memory, size); } catch { throw new JobError(ENOMEM, `host could not allocate ${size} bytes`); }
   const addr = e.nextAddr.get(d.index) ?? 0x1000n;
   e.nextAddr.set(d.index, addr + ((BigInt(size) + 0xfffn) & ~0xfffn));
   let ns = e.handles.get(owner);
@@ -183,6 +189,10 @@ export function freeBo(e: Engine, b: Bo): void {
   }
   b.dev.generation++;
   touch(b.dev);
+  // A job that failed or timed out while its worker still computes stays in `running` until the
+  // worker is done: its memory is not reused while it may still be written.
+  for (const j of e.running.values()) if (j.bos.includes(b)) return;
+  giveMemory(e.memory, b.mem);
 }
 
 /** Everything a port held: its BOs, and its jobs that have not run yet. */

@@ -33,6 +33,14 @@ export function createGenlServer(o: ServerOptions = {}): Server {
  * Bind `srv` to a socket: the real NETLINK_USERSOCK port by default, or what `open` returns (the
  * in-process hub). Throws on EADDRINUSE, so a second daemon on the same port refuses to start.
  */
+/**
+ * The longest datagram the server reads whole; a longer one gets EMSGSIZE. Any datagram a client
+ * with the default send buffer can send fits (net.core.wmem_default 212992 allows 212960 bytes),
+ * so a bulk write can be one datagram of several attributes (an attribute holds < 64 KiB). Each of
+ * the 64 receive slots is this long, but only the pages a datagram writes become resident.
+ */
+export const SERVER_MAX_MESSAGE = 256 << 10;
+
 export function serve(srv: Server, o: {
   port: number;
   open?: (onBatch: (b: Batch) => void) => NlSocket;
@@ -43,7 +51,7 @@ export function serve(srv: Server, o: {
 }): ServerBinding {
   const onBatch = (b: Batch): void => receiveBatch(srv, b);
   const socket = o.open ? o.open(onBatch) : openSocket({
-    protocol: NETLINK_USERSOCK, port: o.port, credentials: true, onBatch, rcvbuf: 4 << 20, sndbuf: 4 << 20,
+    protocol: NETLINK_USERSOCK, port: o.port, credentials: true, onBatch, rcvbuf: 4 << 20, sndbuf: 4 << 20, maxMessage: SERVER_MAX_MESSAGE,
     onError: (e) => { process.emitWarning(`netlink socket: ${e.message}`); },
   });
   attach(srv, socket);

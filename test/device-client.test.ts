@@ -3,8 +3,9 @@
 // a slow subscriber under an event storm that ends with every event, in order, by sequence.
 import { createNetlink } from 'netlink';
 import { CMD } from '../device/gen/accel';
+import { serverStats } from '../genl';
 import { type AccelEvent, connectAccel } from '../device/client';
-import { inject, startDaemon, type Daemon } from '../device';
+import { BO_WRITE_MAX, boWrites, inject, startDaemon, type Daemon } from '../device';
 import { bundleForNobody, type NobodyBundle } from './helpers/nobody';
 
 const PORT = 0x41440000 + (process.pid & 0xfff);
@@ -67,6 +68,25 @@ test('a slow subscriber with a tiny receive buffer under a storm ends with every
   await sub.close();
   c.close();
 }, 40000);
+
+test('a bo-write of data and two more-data parts (195,056 bytes) is one datagram the daemon reads whole', async () => {
+  const c = await connectAccel({ serverPort: PORT });
+  try {
+    const size = BO_WRITE_MAX + 1000;
+    const data = new Uint8Array(size).map((_, i) => (i * 13 + (i >> 11)) & 0xff);
+    const [bo] = await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: size });
+    const writes = boWrites(bo.boHandle!, data);
+    expect(writes.map((w) => [w.boOffset, w.data!.length, w.moreData?.map((p) => p.length)])).toEqual([[0, 65000, [65000, 65000]], [195000, 1000, undefined]]);
+    const truncated = serverStats(d.served.srv).truncated;
+    await Promise.all(writes.map((w) => c.do(CMD.BO_WRITE, w)));
+    expect(serverStats(d.served.srv).truncated).toBe(truncated);
+    const back = new Uint8Array(size);
+    for (const m of await c.dump(CMD.BO_READ, { boHandle: bo.boHandle })) back.set(m.data!, Number(m.boOffset));
+    expect(back).toEqual(data);
+  } finally {
+    c.close();
+  }
+});
 
 describe('as user nobody', () => {
   let nobody: NobodyBundle;

@@ -5,8 +5,9 @@ import * as A from '../attrs';
 import * as G from '../genl';
 import { readAttrs, writeAttrs } from '../genl/ynl';
 import { gemm } from '../compute';
-import { inject, lookupBo, manualClock, startDaemon, submit } from '../device';
-import { type Accel, CMD, spec } from '../device/gen/accel';
+import { boWrites, createBo, freeBo, inject, lookupBo, manualClock, startDaemon, submit } from '../device';
+import { giveMemory, newBoMemory, takeMemory } from '../device/bomem';
+import { type Accel, ACCEL, CMD, spec } from '../device/gen/accel';
 
 const PORT = 0x41434345;
 
@@ -218,4 +219,91 @@ test('bo-get lists every BO that exists all through it, while others\' BOs are f
   for (const h of kept) expect(listed).toContain(`${c.port}:${h}`);
   expect(listed.length).toBeGreaterThanOrEqual(1700 + kept.length);
   other.close();
+});
+
+test('freed BO memory serves the next BO of its size, zeroed: another client never sees the old bytes', async () => {
+  const eng = t.d.engine;
+  const h = await bo(200000);
+  await write(h, new Uint8Array(200000).fill(0xa5));
+  await req(CMD.BO_DESTROY, { boHandle: h });
+  expect(eng.memory.bytes).toBe(200000); // kept, not dropped
+  const other = t.client();
+  await other.resolve('accel');
+  const before = eng.memory.reused;
+  const h2 = await bo(200000, 0, other);
+  expect(eng.memory.reused).toBe(before + 1);
+  expect(eng.memory.bytes).toBe(0);
+  const seen = eng.bos.get([...eng.bos.keys()].pop()!)!;
+  expect(seen.handle).toBe(h2);
+  expect(new Uint8Array(seen.mem).every((x) => x === 0)).toBe(true);
+  // A size nobody freed gets fresh memory.
+  const fresh = eng.memory.fresh;
+  await bo(200001, 0, other);
+  expect(eng.memory.fresh).toBe(fresh + 1);
+  other.close();
+});
+
+test('BO memory a compute worker may still write (its job failed or timed out, the worker runs on) is never reused', async () => {
+  const eng = t.d.engine;
+  const dev = t.d.rt.emu.devices.get(0)!;
+  const [a, b, cc] = [await bo(64), await bo(64), await bo(64)];
+  const op = (handle: number) => ({ handle, offset: 0, ld: 2 });
+  const j = submit(eng, dev, { m: 2, n: 2, k: 2, dtype: 'f32', transA: false, transB: false, alpha: 1, beta: 0, a: op(a), b: op(b), c: op(cc) }, me(), 0);
+  eng.queues.get(0)!.splice(0); eng.running.set(0, j); j.status = 'timeout'; // settled, its worker not yet done
+  const kept = eng.memory.bytes;
+  await req(CMD.BO_DESTROY, { boHandle: cc });
+  expect(eng.memory.bytes).toBe(kept); // C is not kept for reuse
+  eng.running.delete(0);
+  await req(CMD.BO_DESTROY, { boHandle: a });
+  expect(eng.memory.bytes).toBe(kept + 64);
+});
+
+test('kept BO memory stays under its limit, and gives way to allocations under the host limit', () => {
+  const m = newBoMemory(300);
+  giveMemory(m, new SharedArrayBuffer(100));
+  giveMemory(m, new SharedArrayBuffer(200));
+  giveMemory(m, new SharedArrayBuffer(150)); // drops the oldest (100), then the 200
+  expect([...m.spare.keys()]).toEqual([150]);
+  expect(m.bytes).toBe(150);
+  giveMemory(m, new SharedArrayBuffer(400)); // over the limit on its own: not kept
+  expect(m.bytes).toBe(150);
+  const x = takeMemory(m, 150);
+  expect(x.byteLength).toBe(150);
+  expect(m.bytes).toBe(0);
+  // The engine: with kept memory in the way of the host limit, the kept memory goes.
+  const eng = t.d.engine;
+  const dev = t.d.rt.emu.devices.get(1)!;
+  const saved = eng.hostLimit;
+  eng.hostLimit = eng.hostUsed + (3 << 20);
+  try {
+    const b1 = createBo(eng, dev, 2 << 20, 1);
+    freeBo(eng, b1);
+    expect(eng.memory.bytes).toBe(2 << 20);
+    const b2 = createBo(eng, dev, 2 << 20 | 8, 1); // 2 MiB + 8 kept + 2 MiB + 8 new > 3 MiB
+    expect(eng.memory.bytes).toBe(0);
+    freeBo(eng, b2);
+  } finally { eng.hostLimit = saved; }
+});
+
+test('bo-write: data and more-data parts land one after another; a part past the end fails the whole write, naming that part', async () => {
+  const h = await bo(200000);
+  const data = new Uint8Array(200000).map((_, i) => (i * 31 + (i >> 9)) & 0xff);
+  const writes = boWrites(h, data);
+  expect(writes.length).toBe(2);
+  for (const w of writes) await req(CMD.BO_WRITE, w);
+  expect(await readAll(h, data.length)).toEqual(data);
+
+  // 1000 + 3 × 60000 + 19001 from offset 0 of a 200000-byte BO: the last part crosses the end.
+  const h2 = await bo(200000);
+  const parts: number[] = [];
+  const fill = (n: number, x: number) => new Uint8Array(n).fill(x);
+  const err = await c.request(fam.id, CMD.BO_WRITE, { fill: (w) => {
+    writeAttrs(w, spec, 'accel', { boHandle: h2, boOffset: 0, data: fill(1000, 1) });
+    for (const n of [60000, 60000, 60000, 19001]) { parts.push(w.len); A.putBytes(w, ACCEL.MORE_DATA, fill(n, 2)); }
+  } }).catch((e) => e);
+  expect(err).toMatchObject({ errno: 22, extack: { msg: `write of 200001 bytes at offset 0 exceeds BO ${h2}'s 200000 bytes`, offset: parts[3] } });
+  expect((await readAll(h2, 200000)).every((x) => x === 0)).toBe(true); // nothing landed
+
+  // more-data alone is not a write.
+  await expect(req(CMD.BO_WRITE, { boHandle: h2, moreData: [fill(10, 3)] })).rejects.toMatchObject({ errno: 22, extack: { missType: ACCEL.DATA } });
 });

@@ -69,6 +69,7 @@ const FLOOD = `
   import { closeTarget, newTarget, seedCorpus } from './test/fuzz/harness';
   import { mutate } from './test/fuzz/mutate';
   import { openSocket } from './genl/socket';
+  import { SERVER_MAX_MESSAGE } from './genl/serve';
   import { loadNative } from './genl/native/load';
   const [port, ms] = process.argv.slice(2).map(Number);
   const t = newTarget();
@@ -76,18 +77,24 @@ const FLOOD = `
   closeTarget(t);
   const r = rng(0xf100d);
   const nat = loadNative().native!;
-  const readers = Array.from({ length: 12 }, () => openSocket({ protocol: 2, onBatch: () => {}, rcvbuf: 1 << 16 }));
-  const deaf = Array.from({ length: 12 }, () => { const h = nat.open(2, 0, 0, 0); nat.setInt(h, 1, 8, 4096); return h; });
+  // Send buffers of 1 MiB asked (net.core.wmem_max caps it; the kernel doubles what it grants, so
+  // even the default 212992 allows the oversized datagrams below).
+  const readers = Array.from({ length: 12 }, () => openSocket({ protocol: 2, onBatch: () => {}, rcvbuf: 1 << 16, sndbuf: 1 << 20 }));
+  const deaf = Array.from({ length: 12 }, () => { const h = nat.open(2, 0, 0, 0); nat.setInt(h, 1, 8, 4096); nat.setInt(h, 1, 7, 1 << 20); return h; });
   let sent = 0;
   const until = Date.now() + ms;
   (async () => {
     while (Date.now() < until) {
       for (let k = 0; k < 100; k++) {
-        const kind = r.int(20);
+        const kind = r.int(200);
         let b: Uint8Array;
-        if (kind === 0) b = new Uint8Array(70000 + r.int(1000));
-        else if (kind === 1) b = r.pick(pool).slice(0, r.int(20));
-        else if (kind === 2) b = Uint8Array.from([...r.pick(pool), ...new Uint8Array(r.int(9)).map(() => r.int(256))]);
+        if (kind === 0) { // 1 in 200 (they are large): a request's header, its length the datagram's
+          b = new Uint8Array(SERVER_MAX_MESSAGE + 1 + r.int(1000));
+          b.set(r.pick(pool).subarray(0, 20));
+          new DataView(b.buffer).setUint32(0, b.length, true);
+        }
+        else if (kind <= 10) b = r.pick(pool).slice(0, r.int(20));
+        else if (kind <= 20) b = Uint8Array.from([...r.pick(pool), ...new Uint8Array(r.int(9)).map(() => r.int(256))]);
         else b = mutate(r, r.pick(pool), pool).data;
         if (!b.length) continue;
         const i = r.int(24);

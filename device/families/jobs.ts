@@ -1,7 +1,7 @@
 // The accel family's command path: buffer objects and GEMM jobs (device/jobs.ts does the work).
-import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
+import { payloadLen, setAttrMissing, setErrAttr, setErrMsg, walk } from '../../attrs';
 import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
-import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, done, fail, isAdmin, isFailed, more, onClientGone } from '../../genl';
+import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, GENL_HDRLEN, NLMSG_HDRLEN, done, fail, isAdmin, isFailed, more, onClientGone } from '../../genl';
 import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
 import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob } from '../jobs';
@@ -28,6 +28,19 @@ function jobFailed(c: DoCtx | DumpCtx, err: unknown): Failed {
 export function jobHandlers(s: Served, eng: Engine): Handlers {
   const { rt } = s;
   const req = (c: DoCtx | DumpCtx): Accel => readRequest<Accel>(c, spec, 'accel');
+  /** The more-data part of a bo-write that crosses `size` (the BO's end), data ending at `end`. */
+  const crossing = (c: DoCtx, end: number, size: number): number => {
+    const v = c.req;
+    let hit = -1;
+    walk(v, c.at + NLMSG_HDRLEN + GENL_HDRLEN, c.at + v.dv.getUint32(c.at, true), (at, type) => {
+      if (type !== ACCEL.MORE_DATA) return true;
+      end += payloadLen(v, at);
+      if (end <= size) return true;
+      hit = at;
+      return false;
+    });
+    return hit;
+  };
   const need = (c: DoCtx, v: unknown, type: number): boolean => {
     if (v !== undefined) return true;
     setAttrMissing(c.ext, -1, type);
@@ -84,16 +97,25 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
     },
     'bo-write': {
       do: (c) => {
-        const a = req(c);
+        // Synchronous, so the data may stay a view into the receive buffer: it is copied once,
+        // into the BO, before this returns (a copy first cost more than the write itself).
+        const a = readRequest<Accel>(c, spec, 'accel', true);
         if (!need(c, a.boHandle, ACCEL.BO_HANDLE) || !need(c, a.data, ACCEL.DATA)) return fail(EINVAL);
         const b = bo(c, a.boHandle!);
         if (!b) return fail(ENOENT);
         const off = Number(a.boOffset ?? 0);
-        if (off + a.data!.length > b.size) {
-          setErrAttr(c.ext, c.attrs[ACCEL.DATA], `write of ${a.data!.length} bytes at offset ${off} exceeds BO ${b.handle}'s ${b.size} bytes`);
+        const parts = a.moreData ? [a.data!, ...a.moreData] : [a.data!];
+        let len = 0;
+        for (const p of parts) len += p.length;
+        if (off + len > b.size) {
+          // The attribute that crosses the end: data, or the more-data part.
+          const at = off + a.data!.length > b.size ? c.attrs[ACCEL.DATA] : crossing(c, off + a.data!.length, b.size);
+          setErrAttr(c.ext, at, `write of ${len} bytes at offset ${off} exceeds BO ${b.handle}'s ${b.size} bytes`);
           return fail(EINVAL);
         }
-        new Uint8Array(b.mem, off, a.data!.length).set(a.data!);
+        // All or nothing: checked before the first byte lands.
+        let to = off;
+        for (const p of parts) { new Uint8Array(b.mem, to, p.length).set(p); to += p.length; }
         return done();
       },
     },

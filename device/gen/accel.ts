@@ -451,7 +451,8 @@ export const ACCEL = {
   TS_NS: 68,
   PAYLOAD_MORE: 69,
   SERVER: 70,
-  MAX: 70,
+  MORE_DATA: 71,
+  MAX: 71,
 } as const;
 
 export interface Accel {
@@ -537,6 +538,13 @@ export interface Accel {
   payloadMore?: boolean;
   /** The daemon's netlink server: counters since start and state now. */
   server?: Server;
+  /**
+   * bo-write: bytes that follow data in the BO, each part where the previous one ended. An
+   * attribute holds at most 64 KiB, so a write of more is data and then more-data parts: one
+   * datagram of 195000 bytes (data and two parts) is within the 212960 a socket with the default
+   * send buffer (net.core.wmem_default 212992, less 32) may send.
+   */
+  moreData?: Uint8Array[];
 }
 
 /** The attribute set version. */
@@ -954,6 +962,7 @@ export const ATTR_NAMES: Readonly<Record<SetName, Readonly<Record<number, AttrNa
     68: { name: 'ts-ns', constant: 'TS_NS', field: 'tsNs' },
     69: { name: 'payload-more', constant: 'PAYLOAD_MORE', field: 'payloadMore' },
     70: { name: 'server', constant: 'SERVER', field: 'server', nested: 'server' },
+    71: { name: 'more-data', constant: 'MORE_DATA', field: 'moreData' },
   },
   'version': {
     1: { name: 'kind', constant: 'KIND', field: 'kind' },
@@ -1370,8 +1379,15 @@ export const spec: Spec = {
         { name: 'ts-ns', value: 68, type: 'u64' },
         { name: 'payload-more', value: 69, type: 'flag' },
         { name: 'server', value: 70, type: 'nest', nestedAttributes: 'server' },
+        {
+          name: 'more-data',
+          value: 71,
+          type: 'binary',
+          multiAttr: true,
+          checks: { maxLen: 65000 },
+        },
       ],
-      max: 70,
+      max: 71,
     },
     {
       name: 'version',
@@ -1876,7 +1892,7 @@ export const spec: Spec = {
       attributeSet: 'accel',
       flags: [],
       dontValidate: [],
-      do: { request: ['bo-handle', 'bo-offset', 'data'] },
+      do: { request: ['bo-handle', 'bo-offset', 'data', 'more-data'] },
     },
     {
       name: 'bo-read',

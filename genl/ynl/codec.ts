@@ -4,6 +4,7 @@
 // the wrong type (a developer error) and then leaves the writer as it was; reading never throws:
 // unknown or malformed attributes are skipped.
 import { type View, type Writer, getSint, getString, getU64Num, getUint, payloadLen, walk } from '../../attrs';
+import { ownedCopy } from '../owned';
 import { compileWriter } from './encoder';
 import { type Field, type FieldSet, type SetWriter, fieldSet, narrow } from './fields';
 import type { AttrType, Spec } from './model';
@@ -49,7 +50,7 @@ export interface SetCodec<T> {
 export function setCodec<T extends object>(spec: Spec, setName: string): SetCodec<T> {
   let fs: FieldSet | undefined;
   return {
-    read: (v, start, end) => readSet(v, start, end, (fs ??= fieldSet(spec, setName)), 0) as T,
+    read: (v, start, end) => readSet(v, start, end, (fs ??= fieldSet(spec, setName)), 0, false) as T,
     write: (w, o) => writeFields(w, (fs ??= fieldSet(spec, setName)), o),
   };
 }
@@ -60,10 +61,19 @@ export function setCodec<T extends object>(spec: Spec, setName: string): SetCode
  * flags stay numbers; flags are `true`; binaries are copies. Unknown types are ignored.
  */
 export function readAttrs<T = Record<string, unknown>>(v: View, start: number, end: number, spec: Spec, setName: string): T {
-  return readSet(v, start, end, fieldSet(spec, setName), 0) as T;
+  return readSet(v, start, end, fieldSet(spec, setName), 0, false) as T;
 }
 
-function readSet(v: View, start: number, end: number, cs: FieldSet, depth: number): Record<string, unknown> {
+/**
+ * As readAttrs, but binaries are views into v's bytes, not copies. For a handler that is done with
+ * them before it returns: a socket reuses its receive buffer after the callback (genl/owned.ts).
+ * A bulk write (bo-write) then copies its data once, into its destination.
+ */
+export function readAttrsInPlace<T = Record<string, unknown>>(v: View, start: number, end: number, spec: Spec, setName: string): T {
+  return readSet(v, start, end, fieldSet(spec, setName), 0, true) as T;
+}
+
+function readSet(v: View, start: number, end: number, cs: FieldSet, depth: number, inPlace: boolean): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   walk(v, start, end, (at, type) => {
     const ca = cs.byType[type];
@@ -72,13 +82,13 @@ function readSet(v: View, start: number, end: number, cs: FieldSet, depth: numbe
     if (a.type === 'indexed-array') {
       const arr: unknown[] = [];
       walk(v, at + 4, at + v.dv.getUint16(at, true), (e) => {
-        const x = readOne(v, e, cs, ca, a.subType!, depth);
+        const x = readOne(v, e, cs, ca, a.subType!, depth, inPlace);
         if (x !== undefined) arr.push(x);
       });
       o[ca.key] = arr;
       return;
     }
-    const x = readOne(v, at, cs, ca, a.type, depth);
+    const x = readOne(v, at, cs, ca, a.type, depth, inPlace);
     if (x === undefined) return;
     if (a.multiAttr) ((o[ca.key] ??= []) as unknown[]).push(x);
     else o[ca.key] = x;
@@ -86,16 +96,17 @@ function readSet(v: View, start: number, end: number, cs: FieldSet, depth: numbe
   return o;
 }
 
-function readOne(v: View, at: number, cs: FieldSet, ca: Field, t: AttrType, depth: number): unknown {
+function readOne(v: View, at: number, cs: FieldSet, ca: Field, t: AttrType, depth: number, inPlace: boolean): unknown {
   const n = payloadLen(v, at);
   switch (t) {
     case 'flag': return true;
     case 'string': return getString(v, at);
     // A copy, also when buf is a Buffer (whose slice() is a view): the socket reuses its memory.
-    case 'binary': return new Uint8Array(v.buf.subarray(at + 4, at + 4 + n));
+    // (ownedCopy allocates and sets: `new Uint8Array(aBuffer)` takes V8's slow, per-element path.)
+    case 'binary': return inPlace ? v.buf.subarray(at + 4, at + 4 + n) : ownedCopy(v.buf, at + 4, at + 4 + n);
     case 'nest':
       if (depth >= MAX_NEST) return undefined;
-      return readSet(v, at + 4, at + 4 + n, fieldSet(cs.spec, ca.a.nestedAttributes!), depth + 1);
+      return readSet(v, at + 4, at + 4 + n, fieldSet(cs.spec, ca.a.nestedAttributes!), depth + 1, inPlace);
     case 'pad': case 'unused': return undefined;
   }
   const x = readScalar(v, at, n, t, ca.be);

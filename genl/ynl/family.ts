@@ -4,7 +4,7 @@ import { type View, type Writer } from '../../attrs';
 import { GENL_HDRLEN, GENL_OP, NLMSG_HDRLEN } from '../consts';
 import type { DoCtx, DoHandler, DumpCtx, DumpHandler, DumpStart, Family, Op } from '../family';
 import { type Server, notify } from '../server';
-import { readAttrs, writeAttrs } from './codec';
+import { readAttrs, readAttrsInPlace, writeAttrs } from './codec';
 import { type Spec, findOp, isAsync } from './model';
 import { opPolicies } from './policy';
 
@@ -86,12 +86,15 @@ export function familyFromSpec<N extends string = string>(spec: Spec, handlers: 
   return fam;
 }
 
-/** Decode a request's attributes (do or dump) with the op's attribute set. */
-export function readRequest<T = Record<string, unknown>>(ctx: DoCtx | DumpCtx, spec: Spec, setName: string): T {
+/**
+ * Decode a request's attributes (do or dump) with the op's attribute set. `inPlace`: binaries are
+ * views into the request (readAttrsInPlace), for a synchronous handler done with them on return.
+ */
+export function readRequest<T = Record<string, unknown>>(ctx: DoCtx | DumpCtx, spec: Spec, setName: string, inPlace = false): T {
   const v: View = ctx.req;
   const at = 'at' in ctx ? ctx.at : 0;
   const start = at + NLMSG_HDRLEN + GENL_HDRLEN + (((ctx.family.hdrsize ?? 0) + 3) & ~3);
-  return readAttrs<T>(v, start, at + v.dv.getUint32(at, true), spec, setName);
+  return (inPlace ? readAttrsInPlace<T> : readAttrs<T>)(v, start, at + v.dv.getUint32(at, true), spec, setName);
 }
 
 /** Multicast an event/notification op: its cmd, its mcgrp, its attribute set's encoding of `obj`. */

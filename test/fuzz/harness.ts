@@ -14,8 +14,8 @@ export const SERVER_PORT = 0x41434345;
 /** Ports the fuzzer sends from: root, and nobody (uid 65534) for the permission oracle. */
 export const ROOT_PORT = 4242;
 export const NOBODY_PORT = 4243;
-/** What the real server's socket keeps of a datagram (genl/socket.ts maxMessage default). */
-export const MAX_MESSAGE = 65536;
+/** What the real server's socket keeps of a datagram (genl/serve.ts). */
+export const MAX_MESSAGE = G.SERVER_MAX_MESSAGE;
 
 export interface Sent { data: Uint8Array; port: number; groups: number }
 
