@@ -176,7 +176,11 @@ export interface Client {
   socket: NlSocket;
   /** A do: resolves with the replies once the ACK arrives; rejects with NetlinkError. */
   request(type: number, cmd: number, o?: RequestOptions): Promise<Message[]>;
-  /** A dump: yields each message until NLMSG_DONE; a failing DONE or ERROR throws NetlinkError. */
+  /**
+   * A dump: yields each message until NLMSG_DONE; a failing DONE or ERROR throws NetlinkError.
+   * A socket runs one dump at a time (a second is EBUSY, in the kernel too), so a client's dumps
+   * go one after another: a dump asked for while another runs is sent when that one is over.
+   */
   dump(type: number, cmd: number, o?: RequestOptions): AsyncIterableIterator<Message>;
   /** Resolve a family through nlctrl. */
   resolve(name: string): Promise<FamilyInfo>;
@@ -275,6 +279,7 @@ export function createClient(o: ClientOptions = {}): Client {
   const userspace = serverPort !== 0;
   const hello = userspace ? helloMessages({ recvLen: (o.tellRecvLen ?? true) ? socket.recvLen : 0, joinAnswers: o.joinAnswers ?? true }) : [];
   let spoke = false; // sent the server anything: it has a client for this socket
+  let dumpsAhead: Promise<void> | undefined; // settles when the last dump asked for is over
   const send = (type: number, cmd: number, flags: number, ro: RequestOptions, dump: boolean,
     onMessage?: (m: Message) => void): Promise<Message[]> => {
     if (!spoke) {
@@ -324,10 +329,23 @@ export function createClient(o: ClientOptions = {}): Client {
       let done = false;
       let failure: Error | undefined;
       let wake: (() => void) | undefined;
-      send(type, cmd, NLM_F.REQUEST | NLM_F.ACK | NLM_F.DUMP | (ro.flags ?? 0), ro, true, (m) => {
-        queue.push(m);
-        wake?.();
-      }).then(() => { done = true; wake?.(); }, (e: Error) => { failure = e; done = true; wake?.(); });
+      const end = (e?: Error): void => { failure = e; done = true; wake?.(); };
+      const go = (): Promise<void> => {
+        try {
+          return send(type, cmd, NLM_F.REQUEST | NLM_F.ACK | NLM_F.DUMP | (ro.flags ?? 0), ro, true, (m) => {
+            queue.push(m);
+            wake?.();
+          }).then(() => end(), end);
+        } catch (e) { // the socket is closed: the iterator throws it
+          end(e as Error);
+          return Promise.resolve();
+        }
+      };
+      // One dump at a time per socket: the kernel (and our server) answer a second one EBUSY while
+      // the first runs. So a dump waits for the ones before it; with none running it goes at once.
+      const mine = dumpsAhead ? dumpsAhead.then(go) : go();
+      dumpsAhead = mine;
+      void mine.then(() => { if (dumpsAhead === mine) dumpsAhead = undefined; });
       const it: AsyncIterableIterator<Message> = {
         async next() {
           while (!queue.length && !done) await new Promise<void>((r) => { wake = r; });

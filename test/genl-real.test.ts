@@ -87,6 +87,37 @@ describe('our client library over real sockets', () => {
   });
 });
 
+describe('several dumps at once on one client', () => {
+  // A socket runs one dump at a time: the kernel answers a second one EBUSY while the first runs.
+  // The client library sends a client's dumps one after another, so both complete.
+  const policies = async (c: G.Client, family: string): Promise<number> => {
+    let n = 0;
+    for await (const m of c.dump(G.GENL_ID_CTRL, G.CTRL_CMD.GETPOLICY, { fill: (w) => A.putString(w, G.CTRL_ATTR.FAMILY_NAME, family) })) if (m) n++;
+    return n;
+  };
+  test('against the kernel\'s nlctrl: two large GETPOLICY dumps started together both complete', async () => {
+    const c = G.createClient({ protocol: G.NETLINK_GENERIC, serverPort: 0 });
+    try {
+      const alone = await policies(c, 'ethtool');
+      expect(alone).toBeGreaterThan(50); // many datagrams: the first dump is still running when the second is asked for
+      expect(await Promise.all([policies(c, 'ethtool'), policies(c, 'ethtool'), policies(c, 'nlctrl')])).toEqual([alone, alone, expect.any(Number)]);
+    } finally {
+      c.close();
+    }
+  });
+  test('against our server: dumps started together all complete, in the order asked', async () => {
+    const c = G.createClient({ serverPort: PORT });
+    try {
+      const order: number[] = [];
+      const one = async (i: number) => { for await (const m of c.dump(fam.id!, 1)) if (m) order.push(i); };
+      await Promise.all([one(1), one(2), one(3)]);
+      expect(order).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
+    } finally {
+      c.close();
+    }
+  });
+});
+
 describe('admin permission judged by the sender credentials', () => {
   let nobody: NobodyBundle;
   beforeAll(() => {
