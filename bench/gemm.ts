@@ -103,8 +103,14 @@ async function measure(n: number, list: Case[]): Promise<Result[]> {
     for (const c of list) {
       if (r >= REPS(n, !!c.slow)) continue;
       // A full collection before each timed rep (run.js passes --expose-gc): the tfjs rows leave
-      // garbage whose incremental marking would otherwise run inside the next row's call.
+      // garbage whose incremental marking would otherwise run inside the next row's call. Then a
+      // pause (GEMM_SETTLE_MS, default 5): a call started at once shares the cores with what the
+      // collection left running (V8's sweeper threads) and with the pool's workers winding down
+      // after the previous row. Measured on a 256^3 f32 call: 12 GFLOP/s alone,
+      // 8-8.5 right after gc(), 10.6-11.5 after gc() and one turn; 6.6 right after a pool call,
+      // 10.0 five ms later (docs/performance.md, fourth round).
       (globalThis as { gc?: () => void }).gc?.();
+      await new Promise((r) => setTimeout(r, Number(process.env.GEMM_SETTLE_MS ?? 5)));
       const u0 = cpuMs();
       const t0 = performance.now();
       await c.run();

@@ -160,6 +160,12 @@ test('a flood of malformed datagrams from 24 ports of a nobody process: the good
   }
 }, 30000);
 
+/** Waits until `f` holds, up to 3 s. */
+async function waitUntil(f: () => boolean): Promise<void> {
+  const end = Date.now() + 3000;
+  while (!f() && Date.now() < end) await sleep(10);
+}
+
 /** A dump long enough for many chunks: the RAS log of accel0 (filled with 2000 records first). */
 function bigDump(seq: number): Uint8Array {
   const dev = d.rt.emu.devices.get(0)!;
@@ -175,7 +181,9 @@ test('a client that stops reading mid-dump stalls only itself; when it closes, i
   const srv = d.served.srv;
   const stuck = deaf(2048);
   stuck.send(bigDump(1));
-  await sleep(50);
+  // Waits for the daemon to start it (up to 3 s: after the flood above, a loaded machine may still
+  // be draining the daemon's receive queue); it cannot finish, its reader never reads.
+  await waitUntil(() => G.portState(srv, stuck.port).dump);
   expect(G.portState(srv, stuck.port).dump).toBe(true); // waiting for the reader, not finished
   // Everybody else is served meanwhile, dumps included.
   const c = await connectAccel({ serverPort: PORT });
@@ -198,13 +206,15 @@ test('a client that keeps its socket but never reads again is released after sta
   const srv = d.served.srv;
   const stuck = deaf(2048);
   stuck.send(bigDump(2));
-  await sleep(100);
+  await waitUntil(() => G.portState(srv, stuck.port).dump);
   expect(G.portState(srv, stuck.port).dump).toBe(true);
   const stalled = G.serverStats(srv).stalled;
   const t0 = Date.now();
   while (G.portState(srv, stuck.port).dump && Date.now() - t0 < 6000) await sleep(50);
+  // Its socket is open: only the stall release ends its dump. (At least one more stalled client:
+  // a flooding socket of the first case may be released in the same window on a loaded machine.)
   expect(G.portState(srv, stuck.port).dump).toBe(false);
-  expect(G.serverStats(srv).stalled).toBe(stalled + 1);
+  expect(G.serverStats(srv).stalled).toBeGreaterThanOrEqual(stalled + 1);
   stuck.close();
 }, 10000);
 
