@@ -11,6 +11,9 @@ import { type Accel, CMD, type Event, OP_NAMES } from './gen/accel';
 
 /** Delivered sequence numbers remembered per device, with their timestamps, to recognise the log after a restart. */
 const RECENT = 256;
+/** A failed read-back is tried again after this long, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 5000;
 
 export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: AccelEvent) => void, so: SubscribeOptions,
   setOverrun: (f: (() => void) | undefined) => void): Promise<Subscription> {
@@ -118,8 +121,32 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
     if (mine) for (const s of [...mine.keys()]) if (s > base) mine.delete(s);
     await readBack(dev, base + 1n);
   };
-  const enqueue = (dev: number, f: () => Promise<void>): void => {
-    const next = (chains.get(dev) ?? Promise.resolve()).then(f).catch(() => { /* next event retries */ });
+  let closed = false;
+  /**
+   * A read-back that failed (the daemon busy, gone, or short of memory) is tried again, after
+   * RETRY_FIRST_MS doubling up to RETRY_MAX_MS, from the last delivered event: a later event would
+   * find the gap too, but after the last event of a storm none comes. While the connection is down
+   * the retry waits for it to come back.
+   */
+  const retryMs = new Map<number, number>();
+  const retryTimers = new Map<number, ReturnType<typeof setTimeout>>();
+  const retry = (dev: number, again: () => Promise<void>): void => {
+    if (closed || retryTimers.has(dev)) return;
+    const ms = Math.min(RETRY_MAX_MS, retryMs.get(dev) ?? RETRY_FIRST_MS);
+    retryMs.set(dev, ms * 2);
+    const t = setTimeout(() => {
+      retryTimers.delete(dev);
+      if (closed || !lastSeq.has(dev)) return;
+      if (!sub.connected) { retry(dev, again); return; }
+      enqueue(dev, again, again);
+    }, ms);
+    t.unref?.();
+    retryTimers.set(dev, t);
+  };
+  /** Run f after the device's earlier work; if it fails, `again` later (by default: read back what is missing). */
+  const enqueue = (dev: number, f: () => Promise<void>,
+    again: () => Promise<void> = () => readBack(dev, (lastSeq.get(dev) ?? 0n) + 1n)): void => {
+    const next = (chains.get(dev) ?? Promise.resolve()).then(f).then(() => { retryMs.delete(dev); }, () => retry(dev, again));
     chains.set(dev, next);
   };
   const handle = (m: Message): void => {
@@ -184,14 +211,16 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
       arrived.clear();
       const present = new Set(devs.map((d) => d.devIndex!));
       for (const dev of [...lastSeq.keys()]) if (!present.has(dev)) { lastSeq.delete(dev); recent.delete(dev); arrived.delete(dev); }
-      for (const d of devs) enqueue(d.devIndex!, () => resume(d.devIndex!, BigInt(d.cursor!)));
+      for (const d of devs) {
+        const again = (): Promise<void> => resume(d.devIndex!, BigInt(d.cursor!));
+        enqueue(d.devIndex!, again, again);
+      }
       await Promise.all([...chains.values()]);
     }
   };
   await establish(true);
 
   let watch: Watch | undefined;
-  let closed = false;
   const reestablish = async (restarted: boolean): Promise<void> => {
     held ??= [];
     const before = sub.recovered;
@@ -224,6 +253,8 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
 
   sub.close = async () => {
     closed = true;
+    for (const t of retryTimers.values()) clearTimeout(t);
+    retryTimers.clear();
     watch?.stop();
     off();
     setOverrun(undefined);

@@ -48,6 +48,33 @@ test('a subscriber that misses events (left the group) gets them back from the l
   admin.close();
 });
 
+test('a read-back that fails is tried again, though no later event comes to reveal the gap', async () => {
+  const c = await connectAccel({ serverPort: PORT });
+  const admin = await connectAccel({ serverPort: PORT });
+  const seqs: [number, boolean][] = [];
+  const sub = await c.subscribe(['ras'], (e) => { if (e.attrs.devIndex === 1) seqs.push([Number(e.attrs.event![0].seq), !!e.recovered]); });
+  const start = Number(sub.lastSeq.get(1)!);
+  // The first read-back of the log fails, as it would with the daemon out of memory or busy.
+  const dump = c.dump.bind(c);
+  let failed = 0;
+  c.dump = async (cmd, a) => {
+    if (cmd === CMD.RAS_LOG_GET && failed++ === 0) throw new Error('injected: read-back failed');
+    return dump(cmd, a);
+  };
+  c.genl.leave(c.family.groups.get('ras')!);
+  for (let i = 0; i < 2; i++) await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'dma', severity: 'deferred' });
+  c.genl.join(c.family.groups.get('ras')!);
+  await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'dma', severity: 'deferred' }); // the last event: its gap read-back fails
+  const deadline = Date.now() + 3000;
+  while (seqs.length < 3 && Date.now() < deadline) await settle(20);
+  expect(failed).toBeGreaterThanOrEqual(2);
+  expect(seqs).toEqual([[start + 1, true], [start + 2, true], [start + 3, false]]);
+  expect(sub.recovered).toBe(2);
+  await sub.close();
+  c.close();
+  admin.close();
+});
+
 test('a slow subscriber with a tiny receive buffer under a storm ends with every event exactly once', async () => {
   const c = await connectAccel({ serverPort: PORT, rcvbuf: 4096 });
   const seqs: number[] = [];
