@@ -3,7 +3,7 @@
 import {
   type View, type Writer, getString, getU16, getU32, newWriter, putString, resetWriter, view, walk, payload, payloadLen,
 } from '../attrs';
-import { EAGAIN, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
+import { EAGAIN, EMSGSIZE, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
@@ -213,6 +213,7 @@ export function createClient(o: ClientOptions = {}): Client {
       let at = 0;
       while (data.length - at >= NLMSG_HDRLEN) {
         const len = v.dv.getUint32(at, true);
+        if (len > data.length - at && b.truncated(i)) { cutShort(v, at, b.truncated(i), data.length); break; }
         if (len < NLMSG_HDRLEN || len > data.length - at) break;
         const m: Message = {
           v, at, len, type: v.dv.getUint16(at + 4, true), flags: v.dv.getUint16(at + 6, true),
@@ -223,6 +224,23 @@ export function createClient(o: ClientOptions = {}): Client {
         at += (len + 3) & ~3;
       }
     }
+  };
+
+  /**
+   * The server sent a datagram longer than this socket reads (MSG_TRUNC), and the message at `at`
+   * lost its tail. The request it answers fails now, not at its timeout: with the errno when it is
+   * an error (whose head survives), else EMSGSIZE.
+   */
+  const cutShort = (v: View, at: number, full: number, kept: number): void => {
+    const s = v.dv.getUint32(at + 8, true);
+    const p = pending.get(s);
+    if (!p) return;
+    pending.delete(s);
+    clearTimeout(p.timer);
+    const isError = v.dv.getUint16(at + 4, true) === NLMSG.ERROR && kept - at >= NLMSG_HDRLEN + 4;
+    const errno = isError ? -v.dv.getInt32(at + NLMSG_HDRLEN, true) : 0;
+    const msg = `the answer (${full} bytes) was longer than this socket reads (${kept}); its extended ACK is lost`;
+    p.reject(new NetlinkError(errno > 0 ? errno : EMSGSIZE, { msg }));
   };
 
   /** A datagram from the server's port but another uid: refused; the request it answers fails. */

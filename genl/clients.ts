@@ -48,6 +48,11 @@ export interface SocketClient {
    * capped as the kernel caps max_recvmsg_len; 0: not said. Dump datagrams are filled up to it.
    */
   maxRecvLen: number;
+  /**
+   * The same length uncapped (0: not said). An error that echoes the request (no NETLINK_CAP_ACK)
+   * and would not fit in it goes capped instead: the client could not read it (genl/outcome.ts ackFor).
+   */
+  recvLen: number;
   /** Answers to its requests may share datagrams (ACCELNL_OPT_JOIN_ANSWERS; genl/outbox.ts pushSpan). */
   joinAnswers: boolean;
 }
@@ -152,7 +157,7 @@ function create(t: ClientTable, port: number, uid: number, gid: number, pid: num
   if (sock && pid >= 0 && t.holds?.(pid, sock.inode) === false) return staleSender(t, port, uid, gid, pid);
   const c: SocketClient = {
     id: t.nextId++, port, uid, gid, pid, sock, gone: false, closedAtFirstSight: !!tab && !sock,
-    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined, maxRecvLen: 0, joinAnswers: false,
+    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined, maxRecvLen: 0, recvLen: 0, joinAnswers: false,
   };
   t.byPort.set(port, c);
   return c;
@@ -229,7 +234,7 @@ function staleSender(t: ClientTable, port: number, uid: number, gid: number, pid
   t.stale++;
   return {
     id: t.nextId++, port, uid, gid, pid, sock: undefined, gone: true, closedAtFirstSight: false,
-    capAck: undefined, extAck: undefined, maxRecvLen: 0, joinAnswers: false,
+    capAck: undefined, extAck: undefined, maxRecvLen: 0, recvLen: 0, joinAnswers: false,
   };
 }
 

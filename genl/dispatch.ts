@@ -105,7 +105,7 @@ function handleMessage(srv: ServerCore, v: View, at: number, len: number, sender
     // successor on a recycled port has its own). A success ACK is the same for every socket.
     if (err) sender.client = verified(srv.clients, sender.client, sender.pid);
     if (sender.client.gone) return; // a closed socket's datagram, read late: nobody to answer
-    writeAck(w, v, at, err, ext, sender.port, ackFor(srv.opts.ack, sender.client));
+    writeAck(w, v, at, err, ext, sender.port, ackFor(srv.opts.ack, sender.client, len));
     pushSpan(srv.outbox, start, sender.client, false);
   }
 }
@@ -198,7 +198,7 @@ function genlRcv(srv: ServerCore, v: View, at: number, len: number, flags: numbe
       if (e) { srv.counters.errors++; countRejected(srv.counters, e); }
       if (e || (flags & NLM_F.ACK)) {
         const start = srv.outbox.out.len;
-        writeAck(srv.outbox.out, copy, 0, e, ext2, replyPort, ackFor(srv.opts.ack, sender.client));
+        writeAck(srv.outbox.out, copy, 0, e, ext2, replyPort, ackFor(srv.opts.ack, sender.client, copy.buf.length));
         pushSpan(srv.outbox, start, sender.client, true);
       }
       flushOutbox(srv.outbox);
@@ -218,7 +218,7 @@ function sockopt(srv: ServerCore, v: View, at: number, len: number, c: SocketCli
     },
     leave: (g) => { unsubscribe(srv.subs, c, g); },
     // As the kernel's max_recvmsg_len: the largest ever said, capped.
-    setMaxRecvLen: (n) => { c.maxRecvLen = Math.max(c.maxRecvLen, Math.min(n, MAX_RECVMSG_LEN)); },
+    setMaxRecvLen: (n) => { c.maxRecvLen = Math.max(c.maxRecvLen, Math.min(n, MAX_RECVMSG_LEN)); c.recvLen = Math.max(c.recvLen, n); },
     setJoinAnswers: (on) => { c.joinAnswers = on; },
     // The check that chose `c` (verified, above) found the socket closed, or still open: either
     // way the client goes now, with what it held, and the next datagram from the port is checked.

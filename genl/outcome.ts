@@ -5,6 +5,7 @@
 import type { Extack } from '../attrs';
 import { EINVAL } from '../attrs/errno';
 import { type AckOptions, DEFAULT_ACK_OPTIONS } from './ack';
+import { NLMSG_HDRLEN } from './consts';
 import type { SocketClient } from './clients';
 import { type DumpResult, type Result, isResult } from './result';
 
@@ -24,10 +25,20 @@ export function checked<T extends DumpResult>(r: unknown, ext: Extack, allowed: 
   return failed(EINVAL);
 }
 
-/** The ACK shape `c`'s socket asked for (NETLINK_CAP_ACK, NETLINK_EXT_ACK), under the server's overrides. */
-export function ackFor(o: Partial<AckOptions>, c: SocketClient): AckOptions {
+/** Room left for an error's extack TLVs (message, offset, policy) when judging whether its echo fits. */
+const EXTACK_ROOM = 256;
+
+/**
+ * The ACK shape `c`'s socket asked for (NETLINK_CAP_ACK, NETLINK_EXT_ACK), under the server's
+ * overrides. An error echoing a request of `reqLen` bytes that would not fit the length the client
+ * said it reads is capped: the kernel would send it whole, and the reader would get it cut off
+ * (MSG_TRUNC) with the errno but not the message. Only clients that said their length (our
+ * in-band option) get this; the others get the kernel's shape.
+ */
+export function ackFor(o: Partial<AckOptions>, c: SocketClient, reqLen = 0): AckOptions {
+  const tooLong = c.recvLen > 0 && NLMSG_HDRLEN + 4 + reqLen + EXTACK_ROOM > c.recvLen;
   return {
     extAck: o.extAck ?? c.extAck ?? DEFAULT_ACK_OPTIONS.extAck,
-    capAck: o.capAck ?? c.capAck ?? DEFAULT_ACK_OPTIONS.capAck,
+    capAck: o.capAck ?? (c.capAck || tooLong || DEFAULT_ACK_OPTIONS.capAck),
   };
 }

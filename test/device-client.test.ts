@@ -2,6 +2,7 @@
 // unicast subscription as nobody, the netlink npm package receiving an accel multicast event, and
 // a slow subscriber under an event storm that ends with every event, in order, by sequence.
 import { createNetlink } from 'netlink';
+import { ENOENT } from '../attrs/errno';
 import { CMD } from '../device/gen/accel';
 import { serverStats } from '../genl';
 import { type AccelEvent, connectAccel } from '../device/client';
@@ -112,6 +113,27 @@ test('a bo-write of data and two more-data parts (195,056 bytes) is one datagram
     expect(back).toEqual(data);
   } finally {
     c.close();
+  }
+});
+
+test('a failed bo-write of 195,000 bytes answers at once, with its message, to a client that reads 64 KiB datagrams', async () => {
+  const writes = boWrites(999999, new Uint8Array(BO_WRITE_MAX));
+  // Our client says how long it reads: the error, whose echo of the request would not fit, comes capped.
+  const c = await connectAccel({ serverPort: PORT, timeoutMs: 3000 });
+  // One that does not say gets the kernel's shape, the whole request echoed, cut off at its 64 KiB:
+  // the errno survives in the head, the message does not, and the request fails at once all the same.
+  const plain = await connectAccel({ serverPort: PORT, timeoutMs: 3000, tellRecvLen: false });
+  try {
+    const e = await c.do(CMD.BO_WRITE, writes[0]).catch((x) => x);
+    expect(e).toMatchObject({ errno: ENOENT, local: false });
+    expect(e.extack.msg).toBe('no BO 999999');
+    expect(e.extack.offset).toBeGreaterThan(0); // the offset still says which attribute, without the echo
+    const e2 = await plain.do(CMD.BO_WRITE, writes[0]).catch((x) => x);
+    expect(e2).toMatchObject({ errno: ENOENT, local: false });
+    expect(e2.extack.msg).toMatch(/^the answer \(195[0-9]{3} bytes\) was longer than this socket reads \(65536\)/);
+  } finally {
+    c.close();
+    plain.close();
   }
 });
 
