@@ -79,7 +79,10 @@ export async function runMonitor(ctx: Ctx, a: Args): Promise<void> {
     try { pcap = openPcap(file); } catch (e) { throw new OpError(`Cannot write capture "${file}": ${(e as Error).message}`); }
   }
   const c = await ctx.accel(pcap ? { open: capturingOpen(pcap, ctx.port) } : {});
-  const groups = [...new Set([...objs].map((o) => GROUP_OF[o]))].filter((g) => c.family.groups.has(g));
+  // The config group always: its dev-add-ntf gives the handle of a device added later, which RAS
+  // and job events (that carry only an index) are printed under; what was not asked is not printed.
+  const asked = [...new Set([...objs].map((o) => GROUP_OF[o]))].filter((g) => c.family.groups.has(g));
+  const groups = c.family.groups.has(GROUP_OF.dev) && !asked.includes(GROUP_OF.dev) ? [...asked, GROUP_OF.dev] : asked;
   // Handles for events that carry only a device index (RAS records).
   const handles = new Map<number, string>();
   for (const d of await dumpAll({ ...ctx, accel: async () => c }, CMD.DEV_GET)) handles.set(d.devIndex!, handleOf(d));
@@ -117,7 +120,7 @@ export async function runMonitor(ctx: Ctx, a: Args): Promise<void> {
     }
   };
   const sub = await c.subscribe(groups, onEvent, { reconnect: true, onConnection });
-  process.stderr.write(`accel monitor: listening to ${groups.join(', ')} (${sub.mode === 'multicast' ? 'multicast' : 'unicast via the subscribe op'}); Ctrl-C to stop\n`);
+  process.stderr.write(`accel monitor: listening to ${asked.join(', ')} (${sub.mode === 'multicast' ? 'multicast' : 'unicast via the subscribe op'}); Ctrl-C to stop\n`);
   const failed = await new Promise<boolean>((resolve) => {
     const stop = (): void => resolve(false);
     process.once('SIGINT', stop);

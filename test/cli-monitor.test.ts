@@ -86,6 +86,24 @@ test('text monitor with -t: [obj,cmd] headers, object filter, recovered events m
   expect(ras[1]).not.toMatch(/recovered/);
 });
 
+test('monitor ras names a device added after it started by its bus handle, as it does the others', async () => {
+  const mon = startAccel(['-j', 'monitor', 'ras'], { port: PORT });
+  await mon.waitFor(listening, 'stderr');
+  expect(mon.stderr()).toMatch(/listening to ras \(/); // the config group it also joins is not what was asked
+  const [dev] = await admin.do(CMD.DEV_NEW, { busAddr: '0000:0c:00.0' });
+  try {
+    await admin.do(CMD.DEV_SET, { devIndex: 0, action: 'offline' }); // a dev event: not asked for, not printed
+    await admin.do(CMD.DEV_SET, { devIndex: 0, action: 'online' });
+    await inject(dev.devIndex!);
+    await mon.waitFor(/"seq":1,/);
+    const r = await mon.stop('SIGINT');
+    const doc = JSON.parse(r.stdout);
+    expect(doc.mon.map((e: any) => [e.command, Object.keys(e.ras ?? {})])).toEqual([['event', ['pci/0000:0c:00.0']]]);
+  } finally {
+    await admin.do(CMD.DEV_DEL, { devIndex: dev.devIndex });
+  }
+});
+
 describe('--pcap', () => {
   const why = missingPackages(['tshark']);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'accel-pcap-'));
