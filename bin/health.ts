@@ -2,7 +2,8 @@
 import { REPORTERS } from '../device/enums';
 import { fmsgValue } from '../device/fmsg';
 import { type Accel, CMD, type Kv, type Reporter } from '../device/gen/accel';
-import { type Args, UsageError, keyword, parseBool, parseUint } from './args';
+import { type Args, UsageError, keyword, parseBool } from './args';
+import { parseAttr } from './policy';
 import { type Ctx, type Obj, doOne, dumpAll } from './context';
 import { type DevHandle, needDev, optDev } from './handle';
 import { dateTime, handleOf, num, toJson } from './output';
@@ -84,7 +85,7 @@ async function set(ctx: Ctx, a: Args): Promise<void> {
   while (a.more) {
     const w = a.next()!;
     switch (keyword(w, ['grace_period', 'auto_recover', 'auto_dump'])) {
-      case 'grace_period': req.gracePeriodMs = parseUint(a.value(w, 'milliseconds'), 'grace_period'); break;
+      case 'grace_period': req.gracePeriodMs = parseAttr(a.value(w, 'milliseconds'), 'grace_period', 'health-set', 'grace-period-ms'); break;
       case 'auto_recover': req.autoRecover = parseBool(a.value(w, 'true or false'), 'auto_recover') ? 1 : 0; break;
       case 'auto_dump': req.autoDump = parseBool(a.value(w, 'true or false'), 'auto_dump') ? 1 : 0; break;
       default: throw new UsageError(`Unknown option "${w}".\n${USAGE}`);

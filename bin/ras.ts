@@ -5,7 +5,7 @@ import { type Args, UsageError, keyword, parseEnum, parseU32, parseUint } from '
 import { type Ctx, type Obj, doOne, dumpAll } from './context';
 import { needDev, optDev } from './handle';
 import { dateTime, handleOf, num, pairs, toJson } from './output';
-import { parseAttr } from './policy';
+import { parseAttr, requestRange } from './policy';
 
 const FORMATS = RAS_FORMAT_NAMES;
 
@@ -154,6 +154,8 @@ async function inject(ctx: Ctx, a: Args): Promise<void> {
       case 'syndrome': {
         const v = a.value(w, 'hex bytes').replace(/^0x/i, '');
         if (!/^([0-9a-f]{2})+$/i.test(v)) throw new UsageError(`Invalid syndrome "${v}": expected hex bytes.`);
+        const max = requestRange('ras-inject', 'syndrome').max;
+        if (v.length / 2 > max) throw new UsageError(`Invalid syndrome: ${v.length / 2} bytes, at most ${max}.`);
         req.syndrome = new Uint8Array(Buffer.from(v, 'hex'));
         break;
       }

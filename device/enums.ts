@@ -38,3 +38,8 @@ export const REPORTER_OF: Record<Block, ReporterName> = {
   'hbm': 'mem', 'sram': 'mem', 'mmu': 'mem', 'firmware': 'fw', 'pcie': 'pcie', 'interconnect': 'pcie',
   'thermal': 'thermal', 'power': 'thermal', 'compute-core': 'core', 'dma': 'core', 'soc-fabric': 'core',
 };
+
+/** A device's state as a message says it: "device accel0 needs a reset", "device accel1 is offline". */
+export function stateSays(name: string, state: DevState): string {
+  return state === 'needs-reset' ? `device ${name} needs a reset` : `device ${name} is ${state}`;
+}

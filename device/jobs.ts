@@ -7,6 +7,7 @@ import { EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ETIMEDOUT } from '../attrs/
 import { type BoMemory, dropMemory, giveMemory, newBoMemory, takeMemory } from './bomem';
 import type { Emulator } from './emulator';
 import { type Device, touch } from './model';
+import { stateSays } from './enums';
 
 export type DType = 'f32' | 'f64' | 'i8';
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'timeout';
@@ -114,7 +115,7 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
       const d = ev.dev;
       if (d.state === 'needs-reset' || d.state === 'malfunction' || d.state === 'offline') {
         const j = e.running.get(d.index);
-        if (j) finish(e, j, 'failed', EIO, `device ${d.name} is ${d.state}`);
+        if (j) finish(e, j, 'failed', EIO, stateSays(d.name, d.state));
         if (d.state === 'offline') for (const q of [...(e.queues.get(d.index) ?? [])]) finish(e, q, 'failed', ENODEV, `device ${d.name} went offline`);
       } else if (d.state === 'operational') next(e, d);
     } else if (ev.kind === 'del') {
@@ -241,7 +242,7 @@ function describe(e: Engine, r: GemmRequest, port: number): { desc: GemmDesc; bo
  */
 export function submit(e: Engine, d: Device, r: GemmRequest, port: number, timeoutMs: number): Job {
   if (d.state === 'offline') throw new JobError(ENODEV, `device ${d.name} is offline`);
-  if (d.state !== 'operational') throw new JobError(EBUSY, `device ${d.name} is ${d.state}`);
+  if (d.state !== 'operational') throw new JobError(EBUSY, stateSays(d.name, d.state));
   const { desc, bos } = describe(e, r, port);
   for (const b of bos) if (b.dev !== d) throw new JobError(EINVAL, `BO ${b.handle} lives on ${b.dev.name}, not ${d.name}`);
   const j: Job = {

@@ -167,8 +167,17 @@ describe('health', () => {
 
   test('set, test, recover, diagnose, dump show and clear', async () => {
     // fw: no test injects firmware errors, so its counts are this test's own.
+    // The range is the daemon's policy (the spec's max), checked by the CLI before sending: a usage error.
     expect(await accel('health', 'set', 'accel0', 'reporter', 'fw', 'grace_period', '18446744073709551615')).toEqual({
-      code: 1, stdout: '', stderr: 'Error: grace period above 9007199254740991 ms.\ndaemon answers: Invalid argument\n' });
+      code: 2, stdout: '', stderr: 'Invalid grace_period "18446744073709551615": out of range, grace_period is from 0 to 9007199254740991.\n' });
+    const c = await connectAccel({ serverPort: PORT });
+    try {
+      // What the CLI refuses, the daemon's policy refuses too, in the kernel's words.
+      const e = await c.do(CMD.HEALTH_SET, { devIndex: 0, reporterName: 'fw', gracePeriodMs: 2n ** 53n }).catch((x) => x);
+      expect([e.errno, e.extack.msg]).toEqual([34, 'integer out of range']);
+    } finally { c.close(); }
+    expect(await accel('ras', 'inject', 'accel0', 'block', 'hbm', 'severity', 'correctable', 'syndrome', 'ab'.repeat(257))).toEqual({
+      code: 2, stdout: '', stderr: 'Invalid syndrome: 257 bytes, at most 256.\n' });
     expect((await accel('health', 'set', 'accel0', 'reporter', 'fw', 'grace_period', '0', 'auto_recover', 'false', 'auto_dump', 'true')).code).toBe(0);
     expect((await accel('health', 'test', 'accel0', 'reporter', 'fw')).code).toBe(0);
     let fw = (await json('health', 'show', 'accel0', 'reporter', 'fw')).health['pci/0000:03:00.0'][0];

@@ -140,7 +140,7 @@ test('an uncorrectable HBM error inside a queued job\'s BO fails it with EIO; a 
   const [w2] = await req(CMD.JOB_WAIT, { jobId: j.id, timeoutMs: 5000 });
   expect(w2.job![0]).toMatchObject({ status: 'failed', error: 5, message: `uncorrectable HBM error at 0x${addr.toString(16)} in BO ${h2b}` });
   await req(CMD.RAS_INJECT, { devIndex: 0, block: 'compute-core', severity: 'uncorrectable-fatal' });
-  await expect(req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: g2 })).rejects.toMatchObject({ errno: 16, extack: { msg: 'device accel0 is needs-reset' } });
+  await expect(req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: g2 })).rejects.toMatchObject({ errno: 16, extack: { msg: 'device accel0 needs a reset' } });
   await req(CMD.DEV_SET, { devIndex: 0, action: 'reset' });
   await new Promise((r) => setTimeout(r, 30));
   const [s3] = await req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: g2 });
@@ -157,7 +157,7 @@ test('a fatal error fails the running job; a job past its timeout is cancelled a
   eng.running.set(0, j1); j1.status = 'running'; // as if the engine had started it
   eng.queues.get(0)!.splice(0);
   inject(t.d.rt.emu, dev, { block: 'dma', severity: 'uncorrectable-fatal' });
-  expect(j1).toMatchObject({ status: 'failed', error: 5, message: 'device accel0 is needs-reset' });
+  expect(j1).toMatchObject({ status: 'failed', error: 5, message: 'device accel0 needs a reset' });
   eng.running.delete(0);
   await req(CMD.DEV_SET, { devIndex: 0, action: 'reset' });
   await new Promise((res) => setTimeout(res, 30));

@@ -9,7 +9,7 @@ import {
 } from '../../genl';
 import { type Handlers, familyFromSpec, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { addDevice, emitConfig, removeDevice, setState } from '../emulator';
-import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName } from '../enums';
+import { BLOCKS, REPORTERS, SEVERITIES, type ReporterName, stateSays } from '../enums';
 import { FORMATS, FRAGMENT, LOG_BATCH, countersOf, encodePayload, fragments } from '../formats';
 import { formatMask, namesOf, supports } from '../formats/support';
 import { type Accel, ACCEL, CMD, type Event, RAS_FORMAT_VALUES, type RasFormat, type Server, spec } from '../gen/accel';
@@ -138,7 +138,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
     const r = f(c, d, a);
     // An op refused because of the device's state says so (the errno alone reads "No such device").
     if (r.kind === 'error' && (r.errno === ENODEV || r.errno === EBUSY) && !c.ext.msg && (d.state === 'offline' || d.state === 'in-reset')) {
-      setErrMsg(c.ext, `device ${d.name} is ${d.state}`);
+      setErrMsg(c.ext, stateSays(d.name, d.state));
     }
     return r;
   };
@@ -265,7 +265,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
           block: a.block, severity: a.severity, subBlock: a.subBlock, count: a.count,
           address: a.address === undefined ? undefined : BigInt(a.address), syndrome: a.syndrome,
         }, (f) => { folded = f; });
-        if (typeof out === 'number') return fail(-out, c.ext, `device ${d.name} is ${d.state}`);
+        if (typeof out === 'number') return fail(-out, c.ext, stateSays(d.name, d.state));
         emu.sync?.(); // durable before it is acknowledged
         const event = out.map(eventAttrs);
         // Folded by the storm limiter: the counters have it, the log will have it in the window's
@@ -337,11 +337,6 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
         const name = reporterOf(c, a.reporterName);
         if (isFailed(name)) return name;
         const r = d.reporters.get(name)!;
-        if (a.gracePeriodMs !== undefined && !Number.isSafeInteger(a.gracePeriodMs)) {
-          // Held (and journaled) as a double: past 2^53 ms (285,000 years) it would not stay exact.
-          setErrAttr(c.ext, c.attrs[ACCEL.GRACE_PERIOD_MS], `grace period above ${Number.MAX_SAFE_INTEGER} ms`);
-          return fail(EINVAL);
-        }
         if (a.gracePeriodMs !== undefined) r.gracePeriodMs = Number(a.gracePeriodMs);
         if (a.autoRecover !== undefined) r.autoRecover = !!a.autoRecover;
         if (a.autoDump !== undefined) r.autoDump = !!a.autoDump;

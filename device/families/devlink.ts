@@ -10,7 +10,7 @@ import { type DumpResult, type Failed, type Result, done, fail, fromStatus, isFa
 import { familyFromSpec, readRequest, writeAttrs } from '../../genl/ynl';
 import { uptime } from 'os';
 import { emitConfig } from '../emulator';
-import { REPORTERS, type ReporterName } from '../enums';
+import { REPORTERS, type ReporterName, stateSays } from '../enums';
 import { CMD, DEVLINK, type Devlink, GROUP, spec } from '../gen/devlink';
 import { fmsgValue } from '../fmsg';
 import { clearDump, diagnose, getDump, recover, testReporter } from '../health';
@@ -135,7 +135,7 @@ export function devlinkFamily(s: Served): Family {
     const r = reporter(c, d, a);
     if (isFailed(r)) return r;
     const e = f(c, d, r, a);
-    if (isFailed(e) && !c.ext.msg && (d.state === 'offline' || d.state === 'in-reset')) setErrMsg(c.ext, `device ${d.busAddr} is ${d.state}`);
+    if (isFailed(e) && !c.ext.msg && (d.state === 'offline' || d.state === 'in-reset')) setErrMsg(c.ext, stateSays(d.busAddr, d.state));
     return e;
   };
   const replyWith = (c: DoCtx, cmd: number, a: Devlink): Result => { writeAttrs(c.reply(cmd), spec, 'devlink', a); c.end(); return done(); };

@@ -499,6 +499,7 @@ export interface Accel {
   limit?: number;
   reporter?: Reporter[];
   reporterName?: string;
+  /** At most 2^53 - 1 ms (285,000 years): the daemon keeps it exact as a double. */
   gracePeriodMs?: number | bigint;
   autoRecover?: number;
   autoDump?: number;
@@ -1316,7 +1317,12 @@ export const spec: Spec = {
           type: 'string',
           checks: { maxLen: 15 },
         },
-        { name: 'grace-period-ms', value: 38, type: 'u64' },
+        {
+          name: 'grace-period-ms',
+          value: 38,
+          type: 'u64',
+          checks: { max: 9007199254740991 },
+        },
         { name: 'auto-recover', value: 39, type: 'u8', checks: { max: 1 } },
         { name: 'auto-dump', value: 40, type: 'u8', checks: { max: 1 } },
         {
