@@ -1,12 +1,13 @@
 // Encode/decode of an attribute set to and from plain objects, from its Field table (fields.ts):
-// writing runs the set's writer (encoder.ts, compiled on first use), reading walks the table.
+// writing runs the set's writer (encoder.ts), reading its reader (decoder.ts), each compiled on first use.
 // Fields are the camelCase of the attribute names (`node-id` → nodeId). Writing throws on values of
 // the wrong type (a developer error) and then leaves the writer as it was; reading never throws:
 // unknown or malformed attributes are skipped.
-import { type View, type Writer, getSint, getString, getU64Num, getUint, payloadLen, walk } from '../../attrs';
+import { type View, type Writer, getSint, getString, getU64Num, getUint, payloadLen } from '../../attrs';
 import { ownedCopy } from '../owned';
+import { compileReader } from './decoder';
 import { compileWriter } from './encoder';
-import { type Field, type FieldSet, type SetWriter, fieldSet, narrow } from './fields';
+import { type Field, type FieldSet, type SetReader, type SetWriter, fieldSet, narrow } from './fields';
 import type { AttrType, Spec } from './model';
 import { INT, named } from './values';
 
@@ -74,26 +75,11 @@ export function readAttrsInPlace<T = Record<string, unknown>>(v: View, start: nu
 }
 
 function readSet(v: View, start: number, end: number, cs: FieldSet, depth: number, inPlace: boolean): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  walk(v, start, end, (at, type) => {
-    const ca = cs.byType[type];
-    if (!ca) return;
-    const a = ca.a;
-    if (a.type === 'indexed-array') {
-      const arr: unknown[] = [];
-      walk(v, at + 4, at + v.dv.getUint16(at, true), (e) => {
-        const x = readOne(v, e, cs, ca, a.subType!, depth, inPlace);
-        if (x !== undefined) arr.push(x);
-      });
-      o[ca.key] = arr;
-      return;
-    }
-    const x = readOne(v, at, cs, ca, a.type, depth, inPlace);
-    if (x === undefined) return;
-    if (a.multiAttr) ((o[ca.key] ??= []) as unknown[]).push(x);
-    else o[ca.key] = x;
-  });
-  return o;
+  return setReader(cs)(v, start, end, depth, inPlace);
+}
+
+function setReader(cs: FieldSet): SetReader {
+  return (cs.reader ??= compileReader(cs.ordered, (v, at, f, t, depth, inPlace) => readOne(v, at, cs, f, t, depth, inPlace)));
 }
 
 function readOne(v: View, at: number, cs: FieldSet, ca: Field, t: AttrType, depth: number, inPlace: boolean): unknown {

@@ -1,7 +1,7 @@
 // The one encoding of an attribute set that everything in genl/ynl works from: per attribute its
 // object field, wire type id, type, byte order and enum tables, in attribute-value order and by
-// type id. The reader (codec.ts) walks it; the writer (encoder.ts) is compiled from it.
-import type { Writer } from '../../attrs';
+// type id. The reader (decoder.ts) and the writer (encoder.ts) are compiled from it.
+import type { View, Writer } from '../../attrs';
 import { type Attr, type AttrType, type Definition, type Spec, camel, findDef, getSet } from './model';
 
 export interface Field {
@@ -30,10 +30,15 @@ export interface FieldSet {
   byType: (Field | undefined)[];
   /** The set's writer (encoder.ts), compiled on first write. */
   writer?: SetWriter;
+  /** The set's reader (decoder.ts), compiled on first read. */
+  reader?: SetReader;
 }
 
 /** The writer of one set (encoder.ts). */
 export type SetWriter = (w: Writer, o: Record<string, unknown>) => void;
+
+/** The reader of one set (decoder.ts): its attributes in [start, end) as an object, fields in wire order. */
+export type SetReader = (v: View, start: number, end: number, depth: number, inPlace: boolean) => Record<string, unknown>;
 
 export const narrow = (x: bigint): number | bigint => (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x);
 
