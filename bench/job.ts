@@ -35,7 +35,10 @@ async function main(): Promise<void> {
       await Promise.all(boWrites(h, u8).map((w) => c.do(CMD.BO_WRITE, w)));
     };
     const results = [];
-    for (let r = 0; r < rounds; r++) {
+    // Warm-up rounds, not counted: the first rounds measure V8 compiling the daemon's bo-write and
+    // job paths, and the first-touch faults of BO memory the daemon then keeps (docs/daemon.md).
+    const warm = smoke ? 0 : 2;
+    for (let r = 0; r < warm + rounds; r++) {
       const [ha, hb, hc] = [await bo(), await bo(), await bo()];
       const t0 = performance.now();
       await upload(ha, a);
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
       const d0 = performance.now();
       await pool.gemm({ dtype: 'f32', m: n, n, k: n, a, b, c: cc });
       const direct = performance.now() - d0;
-      results.push({ upload: t1 - t0, job: t2 - t1, read: t3 - t2, direct, engineMs: Number(w.job![0].durationNs) / 1e6 });
+      if (r >= warm) results.push({ upload: t1 - t0, job: t2 - t1, read: t3 - t2, direct, engineMs: Number(w.job![0].durationNs) / 1e6 });
       for (const h of [ha, hb, hc]) await c.do(CMD.BO_DESTROY, { boHandle: h });
     }
     // Medians and spreads, never best-of; the overhead also paired per round (job and direct call

@@ -29,12 +29,17 @@ test('root: multicast subscription sees injected events; the ready line names fa
   c.close();
 });
 
-test('a subscriber that misses events (left the group) gets them back from the log, marked recovered, in order', async () => {
+/** A subscriber to device 1's RAS events ([seq, recovered] in seqs, from start + 1 on) and an admin client. */
+async function watchDevice1() {
   const c = await connectAccel({ serverPort: PORT });
   const admin = await connectAccel({ serverPort: PORT });
   const seqs: [number, boolean][] = [];
   const sub = await c.subscribe(['ras'], (e) => { if (e.attrs.devIndex === 1) seqs.push([Number(e.attrs.event![0].seq), !!e.recovered]); });
-  const start = Number(sub.lastSeq.get(1)!);
+  return { c, admin, seqs, sub, start: Number(sub.lastSeq.get(1)!) };
+}
+
+test('a subscriber that misses events (left the group) gets them back from the log, marked recovered, in order', async () => {
+  const { c, admin, seqs, sub, start } = await watchDevice1();
   await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'dma', severity: 'deferred' });
   await settle();
   c.genl.leave(c.family.groups.get('ras')!);
@@ -50,11 +55,7 @@ test('a subscriber that misses events (left the group) gets them back from the l
 });
 
 test('a read-back that fails is tried again, though no later event comes to reveal the gap', async () => {
-  const c = await connectAccel({ serverPort: PORT });
-  const admin = await connectAccel({ serverPort: PORT });
-  const seqs: [number, boolean][] = [];
-  const sub = await c.subscribe(['ras'], (e) => { if (e.attrs.devIndex === 1) seqs.push([Number(e.attrs.event![0].seq), !!e.recovered]); });
-  const start = Number(sub.lastSeq.get(1)!);
+  const { c, admin, seqs, sub, start } = await watchDevice1();
   // The first read-back of the log fails, as it would with the daemon out of memory or busy.
   const dump = c.dump.bind(c);
   let failed = 0;
