@@ -1,15 +1,19 @@
 // Durable RAS state in the daemon's state directory, as a device's RAS EEPROM or InfoROM keeps it:
 // lifetime counters, retired rows and bad pages, and the RAS log. A snapshot (written atomically)
-// plus a journal of changes since; devices are matched by bus address across restarts.
+// plus a journal of changes since. A device's state is found by its bus address (the slot), and
+// belongs to the board that wrote it (its serial): another board in the slot (another --seed, say)
+// starts clean, and the first board's state is kept aside under `ADDR@SERIAL` until it is back.
 import * as fs from 'fs';
 import * as path from 'path';
 import { type Change, type Emulator } from './emulator';
 import { EVENT_KINDS, BLOCKS, SEVERITIES, ACTIONS } from './enums';
 import { type Journal, appendRecord, closeJournal, openJournal, recover, syncJournal, writeAtomic } from './journal';
 import { type RasEvent, allRecords, put } from './log';
-import { type Device, NCOUNTERS, U64_MAX, touch } from './model';
+import { type Device, NCOUNTERS, U64_MAX, newDevice, touch } from './model';
 
 interface DevState {
+  /** The board the state belongs to (absent in snapshots from before serials were kept). */
+  serial?: string;
   aggregate: string[];
   mem: { rowsActive: number; rowsPending: number; badPages: string[]; rma: boolean };
   next: string;
@@ -60,6 +64,7 @@ function devState(d: Device): DevState {
   const events: unknown[] = [];
   for (const e of allRecords(d.log)) events.push(evOut(e)); // oldest first
   return {
+    serial: d.serial,
     aggregate: Array.from(d.counters.aggregate, String),
     mem: { rowsActive: d.mem.rowsActive, rowsPending: d.mem.rowsPending, badPages: d.mem.badPages.map(String), rma: d.mem.rma },
     next: String(d.log.next), events,
@@ -78,6 +83,16 @@ function applyState(d: Device, s: DevState): void {
     if (e) restoreEvent(d, e);
   }
   if (BigInt(s.next) > d.log.next) d.log.next = BigInt(s.next);
+}
+
+/** Where a board's state waits while another board is in its slot. */
+const asideKey = (addr: string, serial: string): string => `${addr}@${serial}`;
+
+/** A device standing for a board that is not hosted now, to carry its state and journal tail forward. */
+function absentBoard(addr: string, s: DevState): Device {
+  const d = newDevice({ index: -1, busAddr: addr, serial: s.serial!, logCapacity: Math.max(65536, s.events.length), rand: () => 0 });
+  applyState(d, s);
+  return d;
 }
 
 function applyChange(d: Device, c: Record<string, unknown>): void {
@@ -119,10 +134,25 @@ export function openPersistence(emu: Emulator, dir: string): Persistence {
     }
     snap = undefined;
   }
-  for (const [addr, s] of Object.entries(snap?.devices ?? {})) {
-    const d = byAddr.get(addr);
-    if (!d) { report.push(`state for ${addr} kept, no such device configured`); continue; }
-    try { applyState(d, s); } catch (e) { report.push(`state for ${addr} unusable: ${(e as Error).message}`); }
+  const saved = snap?.devices ?? {};
+  // The state in a device's slot, if it is this board's (or predates serials); else this board's
+  // state from an earlier visit, kept aside. Another board's state in the slot moves aside, and
+  // its journal tail (below) goes with it.
+  const elsewhere = new Map<string, Device>();
+  for (const d of emu.devices.values()) {
+    const here = saved[d.busAddr];
+    let key: string | undefined = d.busAddr;
+    if (here?.serial !== undefined && here.serial !== d.serial) {
+      report.push(`state for ${d.busAddr} belongs to board ${here.serial}, not ${d.serial}: kept as ${asideKey(d.busAddr, here.serial)}`);
+      try { elsewhere.set(d.busAddr, absentBoard(d.busAddr, here)); } catch (e) { report.push(`state for ${d.busAddr} unusable: ${(e as Error).message}`); }
+      key = asideKey(d.busAddr, d.serial);
+    } else if (!here) key = asideKey(d.busAddr, d.serial);
+    const s = saved[key];
+    if (!s) continue;
+    try { applyState(d, s); } catch (e) { report.push(`state for ${key} unusable: ${(e as Error).message}`); }
+  }
+  for (const addr of Object.keys(saved)) {
+    if (!addr.includes('@') && !byAddr.has(addr)) report.push(`state for ${addr} kept, no such device configured`);
   }
   const rec = recover(jFile);
   report.push(...rec.problems);
@@ -142,13 +172,17 @@ export function openPersistence(emu: Emulator, dir: string): Persistence {
   for (const r of records) {
     try {
       const c = JSON.parse(dec.decode(r)) as Record<string, unknown>;
-      const d = byAddr.get(String(c.dev));
+      const d = elsewhere.get(String(c.dev)) ?? byAddr.get(String(c.dev));
       if (d) { applyChange(d, c); replayed++; }
     } catch (e) { report.push(`journal record skipped: ${(e as Error).message}`); }
   }
   // Compact: everything is in memory now; keep devices we don't host untouched.
-  const devices: Record<string, DevState> = { ...(snap?.devices ?? {}) };
-  for (const d of emu.devices.values()) devices[d.busAddr] = devState(d);
+  const devices: Record<string, DevState> = { ...saved };
+  for (const [addr, b] of elsewhere) devices[asideKey(addr, b.serial)] = devState(b);
+  for (const d of emu.devices.values()) {
+    devices[d.busAddr] = devState(d);
+    delete devices[asideKey(d.busAddr, d.serial)];
+  }
   writeAtomic(snapFile, JSON.stringify({ version: 1, gen: gen + 1, devices } satisfies Snapshot));
   try { fs.truncateSync(jFile, 0); } catch { /* absent */ }
   const journal = openJournal(jFile);

@@ -11,8 +11,8 @@ import { clearCounters, inject } from '../device/ras';
 const dirs: string[] = [];
 const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-state-')); dirs.push(d); return d; };
 afterAll(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
-const boot = (dir: string) => {
-  const emu = newEmulator(manualClock());
+const boot = (dir: string, seed?: number) => {
+  const emu = newEmulator(manualClock(), seed === undefined ? {} : { seed });
   addDevice(emu);
   addDevice(emu);
   const p = openPersistence(emu, dir);
@@ -76,6 +76,31 @@ describe('persistence of RAS state across restarts', () => {
     const c = boot(dir);
     expect(c.d.counters.aggregate.every((x) => x === 0n)).toBe(true);
     expect(readFrom(c.d.log, 1n).events.length).toBe(readFrom(a.d.log, 1n).events.length + 1);
+  });
+  test('state belongs to the board: another board in the slot starts clean, and the first gets its state back', () => {
+    const dir = tmp();
+    const a = boot(dir, 1);
+    inject(a.emu, a.d, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: 0x4000n, count: 3 });
+    a.emu.sync!();
+    closePersistence(a.emu, a.p); // these changes are in the journal only
+    const seqs = (d: typeof a.d) => readFrom(d.log, 1n).events.map((e) => e.seq);
+    // Another seed: other serials in the same slots.
+    const b = boot(dir, 2);
+    expect(b.d.serial).not.toBe(a.d.serial);
+    expect(b.d.counters.aggregate.every((x) => x === 0n)).toBe(true);
+    expect(seqs(b.d)).toEqual([]);
+    expect(b.p.report.join('\n')).toContain(`state for ${a.d.busAddr} belongs to board ${a.d.serial}, not ${b.d.serial}: kept as ${a.d.busAddr}@${a.d.serial}`);
+    inject(b.emu, b.d, { block: 'pcie', severity: 'correctable' });
+    b.emu.sync!();
+    closePersistence(b.emu, b.p);
+    // The first board again: its counters and log, journal tail included; the second's kept aside.
+    const c = boot(dir, 1);
+    expect(Array.from(c.d.counters.aggregate)).toEqual(Array.from(a.d.counters.aggregate));
+    expect(seqs(c.d)).toEqual(seqs(a.d));
+    closePersistence(c.emu, c.p);
+    const d = boot(dir, 2);
+    expect(seqs(d.d)).toEqual([1n]);
+    closePersistence(d.emu, d.p);
   });
   test('a corrupt snapshot is set aside and reported, never a crash', () => {
     const dir = tmp();
