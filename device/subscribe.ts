@@ -164,6 +164,11 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
         arrive(dev, r.seq, { cmd: 'ras-event-ntf', attrs: a, record: r });
         enqueue(dev, () => deliverRas(dev, { seq: r.seq }, a, r));
       }
+    } else if (a.devIndex !== undefined && lastSeq.has(a.devIndex)) {
+      // After the device's RAS events before it, as the daemon sent them (a health or state
+      // change follows the event that caused it), even while a gap of those is being read back.
+      const e = { cmd: name, attrs: a };
+      enqueue(a.devIndex, async () => { onEvent(e); }, async () => {});
     } else onEvent({ cmd: name, attrs: a });
   };
   /** While reconnecting, events wait here: they are handled after the gap has been read back. */

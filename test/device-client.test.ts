@@ -54,6 +54,20 @@ test('a subscriber that misses events (left the group) gets them back from the l
   admin.close();
 });
 
+test('a health change reaches the subscriber after the RAS event that caused it, as the daemon sent them', async () => {
+  const c = await connectAccel({ serverPort: PORT });
+  const admin = await connectAccel({ serverPort: PORT });
+  const seen: string[] = [];
+  const sub = await c.subscribe(['ras', 'config'], (e) => { if (e.attrs.devIndex === 1) seen.push(e.cmd); });
+  await admin.do(CMD.RAS_INJECT, { devIndex: 1, block: 'thermal', severity: 'uncorrectable-nonfatal' });
+  const deadline = Date.now() + 3000;
+  while (!seen.includes('health-ntf') && Date.now() < deadline) await settle(20);
+  expect(seen.slice(0, 2)).toEqual(['ras-event-ntf', 'health-ntf']);
+  await sub.close();
+  c.close();
+  admin.close();
+});
+
 test('a read-back that fails is tried again, though no later event comes to reveal the gap', async () => {
   const { c, admin, seqs, sub, start } = await watchDevice1();
   // The first read-back of the log fails, as it would with the daemon out of memory or busy.
