@@ -5,7 +5,7 @@
 // starts clean, and the first board's state is kept aside under `ADDR@SERIAL` until it is back.
 import * as fs from 'fs';
 import * as path from 'path';
-import { type Change, type Emulator } from './emulator';
+import { type Change, type ConfigEvent, type Emulator } from './emulator';
 import { EVENT_KINDS, BLOCKS, SEVERITIES, ACTIONS } from './enums';
 import { type Journal, appendRecord, closeJournal, openJournal, recover, syncJournal, writeAtomic } from './journal';
 import { type RasEvent, allRecords, put } from './log';
@@ -30,6 +30,10 @@ export interface Persistence {
   report: string[];
   replayed: number;
   dirty: boolean;
+  /** Every board's state as of start-up, and of devices unplugged since: what a hot-plugged board gets back. */
+  saved: Record<string, DevState>;
+  /** The emulator listener that restores a hot-plugged board and keeps an unplugged one's state. */
+  onConfig: (e: ConfigEvent) => void;
 }
 
 const enc = new TextEncoder();
@@ -90,9 +94,23 @@ const asideKey = (addr: string, serial: string): string => `${addr}@${serial}`;
 
 /** A device standing for a board that is not hosted now, to carry its state and journal tail forward. */
 function absentBoard(addr: string, s: DevState): Device {
-  const d = newDevice({ index: -1, busAddr: addr, serial: s.serial!, logCapacity: Math.max(65536, s.events.length), rand: () => 0 });
+  const d = newDevice({ index: -1, busAddr: addr, serial: s.serial ?? '', logCapacity: Math.max(65536, s.events.length), rand: () => 0 });
   applyState(d, s);
   return d;
+}
+
+/** Nothing recorded yet, for a board first seen in the journal. */
+const emptyState = (serial: string | undefined): DevState =>
+  ({ serial, aggregate: [], mem: { rowsActive: 0, rowsPending: 0, badPages: [], rma: false }, next: '1', events: [] });
+
+/**
+ * Where board (addr, serial)'s state is kept: its slot, when the state there is its own (or
+ * predates serials); else aside; undefined when there is none.
+ */
+function stateKey(saved: Record<string, DevState>, addr: string, serial: string): string | undefined {
+  const here = saved[addr];
+  if (here && (here.serial === undefined || here.serial === serial)) return addr;
+  return saved[asideKey(addr, serial)] ? asideKey(addr, serial) : undefined;
 }
 
 function applyChange(d: Device, c: Record<string, unknown>): void {
@@ -135,21 +153,29 @@ export function openPersistence(emu: Emulator, dir: string): Persistence {
     snap = undefined;
   }
   const saved = snap?.devices ?? {};
-  // The state in a device's slot, if it is this board's (or predates serials); else this board's
-  // state from an earlier visit, kept aside. Another board's state in the slot moves aside, and
-  // its journal tail (below) goes with it.
-  const elsewhere = new Map<string, Device>();
+  // Boards whose state is kept but who are not hosted now: displaced from their slot by another
+  // board, or not configured (hot-plugged last time). They carry their state and journal tail
+  // forward. By asideKey(addr, serial); '' for a board from before serials were kept.
+  const absent = new Map<string, Device>();
+  const absentOf = (addr: string, serial: string | undefined): Device => {
+    const k = asideKey(addr, serial ?? '');
+    let b = absent.get(k);
+    if (!b) {
+      const key = serial === undefined ? addr : stateKey(saved, addr, serial);
+      b = absentBoard(addr, (key && saved[key]) || emptyState(serial));
+      absent.set(k, b);
+    }
+    return b;
+  };
   for (const d of emu.devices.values()) {
     const here = saved[d.busAddr];
-    let key: string | undefined = d.busAddr;
     if (here?.serial !== undefined && here.serial !== d.serial) {
       report.push(`state for ${d.busAddr} belongs to board ${here.serial}, not ${d.serial}: kept as ${asideKey(d.busAddr, here.serial)}`);
-      try { elsewhere.set(d.busAddr, absentBoard(d.busAddr, here)); } catch (e) { report.push(`state for ${d.busAddr} unusable: ${(e as Error).message}`); }
-      key = asideKey(d.busAddr, d.serial);
-    } else if (!here) key = asideKey(d.busAddr, d.serial);
-    const s = saved[key];
-    if (!s) continue;
-    try { applyState(d, s); } catch (e) { report.push(`state for ${key} unusable: ${(e as Error).message}`); }
+      try { absentOf(d.busAddr, here.serial); } catch (e) { report.push(`state for ${d.busAddr} unusable: ${(e as Error).message}`); }
+    }
+    const key = stateKey(saved, d.busAddr, d.serial);
+    if (!key) continue;
+    try { applyState(d, saved[key]); } catch (e) { report.push(`state for ${key} unusable: ${(e as Error).message}`); }
   }
   for (const addr of Object.keys(saved)) {
     if (!addr.includes('@') && !byAddr.has(addr)) report.push(`state for ${addr} kept, no such device configured`);
@@ -172,22 +198,37 @@ export function openPersistence(emu: Emulator, dir: string): Persistence {
   for (const r of records) {
     try {
       const c = JSON.parse(dec.decode(r)) as Record<string, unknown>;
-      const d = elsewhere.get(String(c.dev)) ?? byAddr.get(String(c.dev));
-      if (d) { applyChange(d, c); replayed++; }
+      const addr = String(c.dev);
+      // The board that wrote it: named in the record, else (older journals) the one in the slot.
+      const serial = typeof c.serial === 'string' ? c.serial : saved[addr]?.serial;
+      const d = byAddr.get(addr);
+      const to = d && (serial === undefined || serial === d.serial) ? d : absentOf(addr, serial);
+      applyChange(to, c);
+      replayed++;
     } catch (e) { report.push(`journal record skipped: ${(e as Error).message}`); }
   }
-  // Compact: everything is in memory now; keep devices we don't host untouched.
+  // Compact: everything is in memory now. Hosted boards take their slots; a board not hosted
+  // keeps its slot if nobody else holds it, else waits aside.
   const devices: Record<string, DevState> = { ...saved };
-  for (const [addr, b] of elsewhere) devices[asideKey(addr, b.serial)] = devState(b);
   for (const d of emu.devices.values()) {
     devices[d.busAddr] = devState(d);
     delete devices[asideKey(d.busAddr, d.serial)];
+  }
+  for (const b of absent.values()) {
+    const slot = devices[b.busAddr];
+    const mine = !byAddr.has(b.busAddr) && (!slot || slot.serial === undefined || slot.serial === b.serial);
+    const st = devState(b);
+    if (b.serial === '') delete st.serial;
+    if (mine) devices[b.busAddr] = st;
+    else devices[asideKey(b.busAddr, b.serial)] = st;
   }
   writeAtomic(snapFile, JSON.stringify({ version: 1, gen: gen + 1, devices } satisfies Snapshot));
   try { fs.truncateSync(jFile, 0); } catch { /* absent */ }
   const journal = openJournal(jFile);
   appendRecord(journal, enc.encode(JSON.stringify({ k: 'gen', gen: gen + 1 })), true);
-  const p: Persistence = { dir, journal, report, replayed, dirty: false };
+  const p: Persistence = { dir, journal, report, replayed, dirty: false, saved: devices, onConfig: (e) => hotplug(p, e) };
+  // First, so that the device's record, when the families announce it, already shows its history.
+  emu.onConfig.unshift(p.onConfig);
   emu.journal = (d, c) => journalChange(p, d, c);
   emu.sync = () => syncPersistence(p);
   return p;
@@ -231,6 +272,7 @@ function journalChange(p: Persistence, d: Device, c: Change): void {
     case 'event': o = { k: 'event', e: evOut(c.e) }; break;
   }
   o.dev = d.busAddr;
+  o.serial = d.serial;
   appendRecord(p.journal, enc.encode(JSON.stringify(o)), false);
   p.dirty = true;
 }
@@ -242,7 +284,26 @@ export function syncPersistence(p: Persistence): void {
   p.dirty = false;
 }
 
+/**
+ * A board plugged in at run time gets its state back, if one was kept for it (its journal records
+ * then continue it); one unplugged leaves its state here, for when it comes back in this run.
+ */
+function hotplug(p: Persistence, e: ConfigEvent): void {
+  const d = e.dev;
+  if (e.kind === 'new') {
+    const key = stateKey(p.saved, d.busAddr, d.serial);
+    if (!key) return;
+    try { applyState(d, p.saved[key]); } catch (err) { p.report.push(`state for ${key} unusable: ${(err as Error).message}`); }
+  } else if (e.kind === 'del') {
+    const slot = p.saved[d.busAddr];
+    const mine = !slot || slot.serial === undefined || slot.serial === d.serial;
+    p.saved[mine ? d.busAddr : asideKey(d.busAddr, d.serial)] = devState(d);
+  }
+}
+
 export function closePersistence(emu: Emulator, p: Persistence): void {
+  const i = emu.onConfig.indexOf(p.onConfig);
+  if (i >= 0) emu.onConfig.splice(i, 1);
   syncPersistence(p);
   closeJournal(p.journal);
   emu.journal = undefined;

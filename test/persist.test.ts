@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { manualClock } from '../device/clock';
-import { addDevice, newEmulator } from '../device/emulator';
+import { addDevice, newEmulator, removeDevice } from '../device/emulator';
 import { appendRecord, crc32, openJournal, closeJournal, recover } from '../device/journal';
 import { readFrom } from '../device/log';
 import { closePersistence, openPersistence } from '../device/persist';
@@ -101,6 +101,32 @@ describe('persistence of RAS state across restarts', () => {
     const d = boot(dir, 2);
     expect(seqs(d.d)).toEqual([1n]);
     closePersistence(d.emu, d.p);
+  });
+  test('a hot-plugged board keeps its history: across a restart, and unplugged and plugged again', () => {
+    const dir = tmp();
+    const slot = { busAddr: '0000:0c:00.0' };
+    const a = boot(dir);
+    const h = addDevice(a.emu, slot);
+    inject(a.emu, h, { block: 'mmu', severity: 'correctable', count: 2 });
+    a.emu.sync!();
+    closePersistence(a.emu, a.p); // its records are in the journal only, and it is not configured
+    const seqs = (d: typeof h) => readFrom(d.log, 1n).events.map((e) => e.seq);
+    const b = boot(dir);
+    const h2 = addDevice(b.emu, slot);
+    expect(h2.serial).toBe(h.serial);
+    expect(Array.from(h2.counters.aggregate)).toEqual(Array.from(h.counters.aggregate));
+    expect(seqs(h2)).toEqual(seqs(h));
+    const [e] = inject(b.emu, h2, { block: 'mmu', severity: 'correctable' }) as { seq: bigint }[];
+    expect(e.seq).toBe(h.log.next);
+    // Unplugged and plugged again in the same run (same index, so the same serial): still its own.
+    removeDevice(b.emu, h2);
+    const h3 = addDevice(b.emu, { ...slot, index: h2.index });
+    expect(h3.serial).toBe(h.serial);
+    expect(seqs(h3)).toEqual([...seqs(h), e.seq]);
+    // Another board in that slot (another serial) starts clean.
+    removeDevice(b.emu, h3);
+    expect(seqs(addDevice(b.emu, slot))).toEqual([]);
+    closePersistence(b.emu, b.p);
   });
   test('a corrupt snapshot is set aside and reported, never a crash', () => {
     const dir = tmp();
