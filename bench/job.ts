@@ -13,7 +13,7 @@ import { fmt, quick, smoke, report, stats, table } from './_lib';
 async function main(): Promise<void> {
   const n = smoke ? 64 : quick ? 256 : 512;
   // JOB_ROUNDS=N: more rounds, for a steadier median.
-  const rounds = Number(process.env.JOB_ROUNDS) || (smoke ? 1 : quick ? 3 : 7);
+  const rounds = Number(process.env.JOB_ROUNDS) || (smoke ? 1 : quick ? 5 : 15);
   const port = 0x41490000 + (process.pid & 0xffff);
   const child = await startChild(port);
   const c = await connectAccel({ serverPort: port, rcvbuf: 8 << 20 });
