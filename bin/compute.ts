@@ -80,8 +80,16 @@ function fileArg(a: Args, usage: string): string {
   return a.value(w, 'a file name');
 }
 
+/**
+ * Writes `data` in bo-write requests (up to 195,000 bytes each), the one that reaches furthest
+ * first: a write past the BO's end, or to a missing BO, then fails before any byte lands, instead
+ * of after the requests before it. Empty data is a zero-length write, which the daemon checks
+ * the same way.
+ */
 async function upload(ctx: Ctx, handle: number, data: Uint8Array, offset = 0): Promise<void> {
-  await Promise.all(boWrites(handle, data, offset).map((w) => doOne(ctx, CMD.BO_WRITE, w)));
+  const ws = boWrites(handle, data, offset);
+  await doOne(ctx, CMD.BO_WRITE, ws.pop() ?? { boHandle: handle, boOffset: offset, data: new Uint8Array(0) });
+  await Promise.all(ws.map((w) => doOne(ctx, CMD.BO_WRITE, w)));
 }
 
 async function download(ctx: Ctx, handle: number, offset: number, size?: number): Promise<Uint8Array> {

@@ -102,6 +102,16 @@ test('errors: operand out of range is named, bad syntax exits 2', async () => {
   expect(huge).toEqual({ code: 2, stdout: '', stderr: `Invalid a "${path.join(dir, 'small')}": 8 bytes, but A as 4294967295x4294967295 f32 takes 73786976260478468100 bytes.\n` });
   expect(await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'alpha', '', 'a', 'x', 'b', 'x', 'out', 'y'))
     .toMatchObject({ code: 2, stderr: 'Invalid alpha "": expected a number.\n' });
+  // A file of two bo-write requests that runs past the BO's end: refused before a byte lands.
+  fs.writeFileSync(path.join(dir, 'big'), new Uint8Array(199680).fill(7));
+  fs.writeFileSync(path.join(dir, 'empty'), new Uint8Array(0));
+  fs.writeFileSync(path.join(dir, 'over'), `bo create accel0 size 199680\nbo write 1 file ${path.join(dir, 'big')} offset 1\n`
+    + `bo read 1 file ${path.join(dir, 'over.out')}\n`);
+  const over = await accel('-force', '-b', path.join(dir, 'over'));
+  expect(over.stderr).toMatch(/^Error: write of 4680 bytes at offset 195001 exceeds BO 1's 199680 bytes\./);
+  expect(fs.readFileSync(path.join(dir, 'over.out'))).toEqual(Buffer.alloc(199680));
+  // An empty file to a BO that does not exist is an error too.
+  expect((await accel('bo', 'write', '99', 'file', path.join(dir, 'empty'))).stderr).toMatch(/^Error: no BO 99\./);
   fs.writeFileSync(path.join(dir, 'past'), 'bo create accel0 size 16\nbo read 1 file /dev/null offset 17\n');
   expect((await accel('-b', path.join(dir, 'past'))).stderr).toMatch(/^Error: offset 17 is past the end of BO 1 \(16 bytes\)\./m);
   // The batch run's BOs belonged to its (exited) process: the sweeper frees them.
