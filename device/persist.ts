@@ -103,14 +103,23 @@ function absentBoard(addr: string, s: DevState): Device {
 const emptyState = (serial: string | undefined): DevState =>
   ({ serial, aggregate: [], mem: { rowsActive: 0, rowsPending: 0, badPages: [], rma: false }, next: '1', events: [] });
 
-/**
- * Where board (addr, serial)'s state is kept: its slot, when the state there is its own (or
- * predates serials); else aside; undefined when there is none.
- */
+/** Whether the state in slot `addr` may be board `serial`'s: there is none, or it is its own (or predates serials). */
+function slotIsFor(states: Record<string, DevState>, addr: string, serial: string): boolean {
+  const here = states[addr];
+  return !here || here.serial === undefined || here.serial === serial;
+}
+
+/** Where board (addr, serial)'s state is kept: its slot, else aside; undefined when there is none. */
 function stateKey(saved: Record<string, DevState>, addr: string, serial: string): string | undefined {
-  const here = saved[addr];
-  if (here && (here.serial === undefined || here.serial === serial)) return addr;
+  if (saved[addr] && slotIsFor(saved, addr, serial)) return addr;
   return saved[asideKey(addr, serial)] ? asideKey(addr, serial) : undefined;
+}
+
+/** Keep board (addr, serial)'s state `s`: in its slot when the slot is free or its own (the copy aside goes), else aside. */
+function keep(states: Record<string, DevState>, addr: string, serial: string, s: DevState): void {
+  if (!slotIsFor(states, addr, serial)) { states[asideKey(addr, serial)] = s; return; }
+  states[addr] = s;
+  delete states[asideKey(addr, serial)];
 }
 
 function applyChange(d: Device, c: Record<string, unknown>): void {
@@ -211,16 +220,13 @@ export function openPersistence(emu: Emulator, dir: string): Persistence {
   // keeps its slot if nobody else holds it, else waits aside.
   const devices: Record<string, DevState> = { ...saved };
   for (const d of emu.devices.values()) {
-    devices[d.busAddr] = devState(d);
-    delete devices[asideKey(d.busAddr, d.serial)];
+    delete devices[d.busAddr];
+    keep(devices, d.busAddr, d.serial, devState(d));
   }
   for (const b of absent.values()) {
-    const slot = devices[b.busAddr];
-    const mine = !byAddr.has(b.busAddr) && (!slot || slot.serial === undefined || slot.serial === b.serial);
     const st = devState(b);
     if (b.serial === '') delete st.serial;
-    if (mine) devices[b.busAddr] = st;
-    else devices[asideKey(b.busAddr, b.serial)] = st;
+    keep(devices, b.busAddr, b.serial, st);
   }
   writeAtomic(snapFile, JSON.stringify({ version: 1, gen: gen + 1, devices } satisfies Snapshot));
   try { fs.truncateSync(jFile, 0); } catch { /* absent */ }
@@ -294,11 +300,7 @@ function hotplug(p: Persistence, e: ConfigEvent): void {
     const key = stateKey(p.saved, d.busAddr, d.serial);
     if (!key) return;
     try { applyState(d, p.saved[key]); } catch (err) { p.report.push(`state for ${key} unusable: ${(err as Error).message}`); }
-  } else if (e.kind === 'del') {
-    const slot = p.saved[d.busAddr];
-    const mine = !slot || slot.serial === undefined || slot.serial === d.serial;
-    p.saved[mine ? d.busAddr : asideKey(d.busAddr, d.serial)] = devState(d);
-  }
+  } else if (e.kind === 'del') keep(p.saved, d.busAddr, d.serial, devState(d));
 }
 
 export function closePersistence(emu: Emulator, p: Persistence): void {

@@ -21,6 +21,7 @@
 // described in docs/transport.md ("Client identity").
 import * as fs from 'fs';
 import { type NetlinkSocket, type SocketTable, sameSocket } from './sockdiag';
+import { MAX_RECVMSG_LEN } from './sockopt';
 
 export interface SocketClient {
   /** Unique for the server's lifetime, never reused: the key resources are filed under. */
@@ -44,18 +45,17 @@ export interface SocketClient {
   /** NETLINK_EXT_ACK as the client's in-band control message said (undefined: not said). */
   extAck: boolean | undefined;
   /**
-   * The largest datagram the client said it reads (genl/sockopt.ts ACCELNL_OPT_MAX_RECVMSG_LEN),
-   * capped as the kernel caps max_recvmsg_len; 0: not said. Dump datagrams are filled up to it.
-   */
-  maxRecvLen: number;
-  /**
-   * The same length uncapped (0: not said). An error that echoes the request (no NETLINK_CAP_ACK)
-   * and would not fit in it goes capped instead: the client could not read it (genl/outcome.ts ackFor).
+   * The largest datagram the client said it reads (genl/sockopt.ts ACCELNL_OPT_MAX_RECVMSG_LEN);
+   * 0: not said. Dump datagrams are filled up to it, capped (maxRecvLen); an error that echoes the
+   * request and would not fit in it goes capped instead (genl/outcome.ts ackFor).
    */
   recvLen: number;
   /** Answers to its requests may share datagrams (ACCELNL_OPT_JOIN_ANSWERS; genl/outbox.ts pushSpan). */
   joinAnswers: boolean;
 }
+
+/** The kernel's max_recvmsg_len for `c`: the length it said it reads, capped at 32448 (0: not said). */
+export const maxRecvLen = (c: SocketClient): number => Math.min(c.recvLen, MAX_RECVMSG_LEN);
 
 /** The kernel's current table of sockets on the server's protocol, or undefined when unreadable. */
 export type SocketSource = () => SocketTable | undefined;
@@ -157,7 +157,7 @@ function create(t: ClientTable, port: number, uid: number, gid: number, pid: num
   if (sock && pid >= 0 && t.holds?.(pid, sock.inode) === false) return staleSender(t, port, uid, gid, pid);
   const c: SocketClient = {
     id: t.nextId++, port, uid, gid, pid, sock, gone: false, closedAtFirstSight: !!tab && !sock,
-    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined, maxRecvLen: 0, recvLen: 0, joinAnswers: false,
+    capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined, recvLen: 0, joinAnswers: false,
   };
   t.byPort.set(port, c);
   return c;
@@ -234,7 +234,7 @@ function staleSender(t: ClientTable, port: number, uid: number, gid: number, pid
   t.stale++;
   return {
     id: t.nextId++, port, uid, gid, pid, sock: undefined, gone: true, closedAtFirstSight: false,
-    capAck: undefined, extAck: undefined, maxRecvLen: 0, recvLen: 0, joinAnswers: false,
+    capAck: undefined, extAck: undefined, recvLen: 0, joinAnswers: false,
   };
 }
 

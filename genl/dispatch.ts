@@ -19,7 +19,7 @@ import { ownedCopy } from './owned';
 import { type Result, wireStatus } from './result';
 import { startDump } from './dumps';
 import type { Server, ServerCore } from './core';
-import { ACCELNL_MSG_SOCKOPT, MAX_RECVMSG_LEN, applySockopt, parseSockopt } from './sockopt';
+import { ACCELNL_MSG_SOCKOPT, applySockopt, parseSockopt } from './sockopt';
 import { subscribe, unsubscribe } from './subscriptions';
 
 /** Process a batch of datagrams (from genl/socket.ts onBatch) and send the replies. */
@@ -217,8 +217,8 @@ function sockopt(srv: ServerCore, v: View, at: number, len: number, c: SocketCli
       return true;
     },
     leave: (g) => { unsubscribe(srv.subs, c, g); },
-    // As the kernel's max_recvmsg_len: the largest ever said, capped.
-    setMaxRecvLen: (n) => { c.maxRecvLen = Math.max(c.maxRecvLen, Math.min(n, MAX_RECVMSG_LEN)); c.recvLen = Math.max(c.recvLen, n); },
+    // As the kernel's max_recvmsg_len: the largest ever said (capped where used: maxRecvLen).
+    setMaxRecvLen: (n) => { c.recvLen = Math.max(c.recvLen, n); },
     setJoinAnswers: (on) => { c.joinAnswers = on; },
     // The check that chose `c` (verified, above) found the socket closed, or still open: either
     // way the client goes now, with what it held, and the next datagram from the port is checked.

@@ -7,7 +7,7 @@ import { type View, NL_VALIDATE, newExtack, trim, validate, view } from '../attr
 import { EBUSY, EINVAL, EMSGSIZE } from '../attrs/errno';
 import { writeDone } from './ack';
 import { NLMSG_HDRLEN, NLM_F } from './consts';
-import { present, verified } from './clients';
+import { maxRecvLen, present, verified } from './clients';
 import { countRejected } from './counters';
 import type { DumpCtx, DumpHalf, Family, Op, Sender } from './family';
 import { genlStart, msgAddFlags, msgEnd } from './message';
@@ -92,7 +92,8 @@ function dumpChunk(srv: ServerCore, d: DumpState): boolean {
   // netlink_dump's allocation: the reader's max_recvmsg_len when it is larger than the minimum
   // (NLMSG_GOODSIZE), else the minimum. Ours is told by the client (genl/sockopt.ts).
   const min = srv.opts.dumpChunk;
-  d.limit = d.chunkAt + (d.client.maxRecvLen > min ? d.client.maxRecvLen : min);
+  const told = maxRecvLen(d.client);
+  d.limit = d.chunkAt + (told > min ? told : min);
   if (d.status.kind === 'more') {
     let r: DumpResult;
     try {

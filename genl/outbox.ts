@@ -17,7 +17,7 @@
 import { type Writer, ensure, newWriter, resetWriter } from '../attrs';
 import { EAGAIN, ECONNREFUSED, ENOBUFS } from '../attrs/errno';
 import { NLMSG, NLMSG_GOODSIZE } from './consts';
-import { type ClientTable, type SocketClient, freshTable, portClosed, present, staleTable, verified } from './clients';
+import { type ClientTable, type SocketClient, freshTable, maxRecvLen, portClosed, present, staleTable, verified } from './clients';
 import type { SocketTable } from './sockdiag';
 import type { Counters } from './counters';
 import { ownedCopy } from './owned';
@@ -226,7 +226,7 @@ function joins(ob: Outbox, at: number, len: number, c: SocketClient): boolean {
   const i = ob.nspans - 1;
   if (i < 0 || ob.spanClients[i] !== c || !ob.asked[i]) return false;
   const prevLen = ob.spans[i * 4 + 1];
-  if (ob.spans[i * 4] + prevLen !== at || prevLen + len > Math.max(NLMSG_GOODSIZE, c.maxRecvLen)) return false;
+  if (ob.spans[i * 4] + prevLen !== at || prevLen + len > Math.max(NLMSG_GOODSIZE, maxRecvLen(c))) return false;
   ob.spans[i * 4 + 1] = prevLen + len;
   return true;
 }
