@@ -5,6 +5,7 @@
 // Connecting to the daemon: typed clients for its families, and the generic netlink client.
 export { type AccelClient, type AccelEvent, type SubscribeOptions, type Subscription, connectAccel } from './device/client';
 export { type DrmRasClient, connectDrmRas } from './device/drm-ras-client';
+export { type MapOptions, MapError, mapBo, shmStatus } from './device/bomap-client';
 export {
   type Client, type ClientOptions, type FamilyInfo, type Message, type RequestOptions, NetlinkError, createClient,
 } from './genl/client';

@@ -15,9 +15,13 @@ const all = fs.readdirSync(__dirname).filter((f) => f.endsWith('.ts') && !f.star
 if (names.length === 0) names = all;
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-bench-'));
 // The bundles run from a temp dir, where the addon loader (which looks only beside its own file)
-// cannot find the built socket addon: name it, unless the caller did.
+// cannot find the built addons: name them, unless the caller did.
 const addon = path.resolve(__dirname, '../genl/native/build/Release/accelnl_sock.node');
-const addonEnv = !process.env.ACCELNL_NATIVE && fs.existsSync(addon) ? { ACCELNL_NATIVE: addon } : {};
+const shm = path.resolve(__dirname, '../genl/native/shm/build/Release/accelnl_shm.node');
+const addonEnv = {
+  ...(!process.env.ACCELNL_NATIVE && fs.existsSync(addon) ? { ACCELNL_NATIVE: addon } : {}),
+  ...(!process.env.ACCELNL_SHM && fs.existsSync(shm) ? { ACCELNL_SHM: shm } : {}),
+};
 let failed = 0;
 for (const name of names) {
   if (!all.includes(name)) { console.error(`no benchmark named ${name} (have: ${all.join(', ')})`); process.exit(2); }

@@ -67,6 +67,8 @@ function figures(dir) {
     const st = job.data.stats;
     if (job.data.uploadMBps) add(`BO upload MB/s (A+B, ${(2 * job.data.n * job.data.n * 4 / 1048576).toFixed(0)} MiB in bo-writes of up to 195,000 bytes, all in flight)`, job.data.uploadMBps, 1000, '', true,
       st ? `${st.upload.median.toFixed(1)} ms (${st.upload.min.toFixed(1)}-${st.upload.max.toFixed(1)})` : '');
+    if (job.data.mappedMBps) add(`BO upload MB/s into BOs mapped with bo-map (A+B; the first fill of a new mapping apart)`, job.data.mappedMBps, 1000, '', true,
+      st?.mapped ? `${st.mapped.median.toFixed(2)} ms (${st.mapped.min.toFixed(2)}-${st.mapped.max.toFixed(2)}); bo-map + first fill ${job.data.freshMappedMBps.toFixed(0)} MB/s, ${st.fresh.median.toFixed(1)} ms (${st.fresh.min.toFixed(1)}-${st.fresh.max.toFixed(1)})` : '');
     add(`job over netlink, overhead beyond upload (n=${job.data.n})`, Math.max(0, job.data.overhead * 100), 5, '%', false,
       st ? `submit->done ${st.job.median.toFixed(1)} ms (${st.job.min.toFixed(1)}-${st.job.max.toFixed(1)}), direct ${st.direct.median.toFixed(1)} ms (${st.direct.min.toFixed(1)}-${st.direct.max.toFixed(1)}); per round ${(st.overhead.median * 100).toFixed(1)}% (${(st.overhead.min * 100).toFixed(1)} to ${(st.overhead.max * 100).toFixed(1)}%)` : '');
   }

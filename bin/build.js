@@ -172,7 +172,8 @@ function types() {
 /**
  * For the tarball: the addon and the shim as built here, in prebuilds/<platform>-<arch>/. The
  * install step builds both from source; when it cannot (no compiler, or npm's allowScripts policy
- * skipped it) these load instead (Node-API: one build serves every Node >= 20).
+ * skipped it) these load instead (Node-API: one build serves every Node >= 20). The shm addon
+ * goes under node-abi<N>/, for the one Node ABI it was built for.
  */
 function prebuilds() {
   const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
@@ -182,6 +183,15 @@ function prebuilds() {
     const from = path.join(root, f);
     if (!fs.existsSync(from)) throw new Error(`${f} is not built: run "npm install" (or node genl/native/build.js, node shim/build.js) first`);
     fs.copyFileSync(from, path.join(dir, path.basename(f)));
+  }
+  // The shm addon uses V8's API: its prebuild serves this Node ABI only (genl/native/load.ts).
+  const shm = path.join(root, 'genl/native/shm/build/Release/accelnl_shm.node');
+  if (fs.existsSync(shm)) {
+    const abi = path.join(dir, `node-abi${process.versions.modules}`);
+    fs.mkdirSync(abi);
+    fs.copyFileSync(shm, path.join(abi, 'accelnl_shm.node'));
+  } else {
+    console.warn('accelnl: genl/native/shm is not built: the tarball maps BOs only where it builds on install');
   }
   return dir;
 }

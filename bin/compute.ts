@@ -2,12 +2,13 @@
 // are checked in the resolved family first, so an older daemon gets a clear message).
 import { type Accel, CMD } from '../device/gen/accel';
 import { boWrites } from '../device/bo-write';
+import { MapError, mapBo, shmStatus } from '../device/bomap-client';
 import { type DType, elementSizes } from '../compute/dtypes';
 import * as fs from 'fs';
 import { type Args, OpError, UsageError, keyword, parseBytes, parseEnum, parseSize, parseU32 } from './args';
 import { ETIMEDOUT } from '../attrs/errno';
 import { NetlinkError } from '../genl';
-import { type Ctx, type Obj, call, doOne, dumpAll, requireOp } from './context';
+import { type Ctx, type Obj, call, doOne, dumpAll, requireOp, serves } from './context';
 import { needDev } from './handle';
 import { lastJob, lastJobFile, rememberJob } from './last-job';
 import { num, pairs, plural, toJson } from './output';
@@ -90,6 +91,21 @@ async function upload(ctx: Ctx, handle: number, data: Uint8Array, offset = 0): P
   const ws = boWrites(handle, data, offset);
   await doOne(ctx, CMD.BO_WRITE, ws.pop() ?? { boHandle: handle, boOffset: offset, data: new Uint8Array(0) });
   await Promise.all(ws.map((w) => doOne(ctx, CMD.BO_WRITE, w)));
+}
+
+/**
+ * The BO's bytes, mapped (bo-map), or undefined where they cannot be: a daemon that does not serve
+ * bo-map, no shm addon in this process, or a failed fetch. The caller then uses bo-write and
+ * bo-read, which always work.
+ */
+async function tryMap(ctx: Ctx, handle: number): Promise<Uint8Array | undefined> {
+  if (!shmStatus().loaded || !serves(await ctx.accel(), CMD.BO_MAP)) return undefined;
+  try {
+    return await call(ctx, (c) => mapBo(c, handle));
+  } catch (e) {
+    if (e instanceof MapError) return undefined;
+    throw e;
+  }
 }
 
 async function download(ctx: Ctx, handle: number, offset: number, size?: number): Promise<Uint8Array> {
@@ -280,14 +296,19 @@ async function jobRun(ctx: Ctx, a: Args): Promise<void> {
     const ha = await create(inputs.a.length);
     const hb = await create(inputs.b.length);
     const hc = await create(Math.max(cBytes, inputs.c?.length ?? 0));
-    await upload(ctx, ha, inputs.a);
-    await upload(ctx, hb, inputs.b);
-    if (inputs.c) await upload(ctx, hc, inputs.c);
+    // Mapped where it can be: A and B are copied into the BOs and C read out of its mapping,
+    // with no bo-write or bo-read.
+    const mapA = await tryMap(ctx, ha);
+    const maps = mapA ? [mapA, await tryMap(ctx, hb), await tryMap(ctx, hc)] : [];
+    const put = async (h: number, i: number, data: Uint8Array) => { if (maps[i]) maps[i]!.set(data); else await upload(ctx, h, data); };
+    await put(ha, 0, inputs.a);
+    await put(hb, 1, inputs.b);
+    if (inputs.c) await put(hc, 2, inputs.c);
     const [s] = await doOne(ctx, CMD.JOB_SUBMIT, { ...dev, gemm: { ...g, aHandle: ha, bHandle: hb, cHandle: hc }, timeoutMs: r.timeoutMs });
     rememberJob(ctx.port, s.jobId!);
     const done = await waitJob(ctx, s.jobId!);
     const rows = jobRows([done]);
-    if (done.job?.[0]?.status === 'done') { out.write(await download(ctx, hc, 0, cBytes)); written = true; }
+    if (done.job?.[0]?.status === 'done') { out.write(maps[2]?.subarray(0, cBytes) ?? await download(ctx, hc, 0, cBytes)); written = true; }
     print(ctx, 'job', 'id', rows);
     if (done.job?.[0]?.status !== 'done') throw new OpError(`job ${s.jobId} ${done.job?.[0]?.status}: ${done.job?.[0]?.message ?? ''}`);
   } finally {

@@ -10,6 +10,7 @@ import { devlinkFamily } from './families/devlink';
 import { type GrpcService, startGrpc } from './formats/grpc';
 import { formatSupport, maskOf } from './formats/support';
 import { jobHandlers, wireJobEvents } from './families/jobs';
+import { type BoMaps, closeBoMaps, newBoMaps } from './bomap';
 import { type Engine, newEngine, releasePort, stopEngine, takeBusy } from './jobs';
 import { type Persistence, closePersistence, openPersistence, syncPersistence } from './persist';
 import { type Runtime, createRuntime, startTicking, stopRuntime } from './runtime';
@@ -36,12 +37,16 @@ export interface DaemonOptions {
   sockets?: SocketSource;
   /** Compute worker threads (default: the cores available; 0 runs jobs on the main thread). */
   computeThreads?: number;
+  /** false: no mapped BOs (bo-map answers EOPNOTSUPP), as when the shm addon is not built. */
+  shm?: boolean;
 }
 
 export interface Daemon {
   cfg: Config;
   rt: Runtime;
   engine: Engine;
+  /** Mapped BOs: the socket that hands their memfds over (device/bomap.ts). */
+  maps: BoMaps;
   served: ServerBinding;
   persistence: Persistence | undefined;
   /** The gRPC service, when asked for: `ready` gives the endpoint. */
@@ -76,8 +81,9 @@ export function startDaemon(o: DaemonOptions): Daemon {
     throw e;
   }
   const s = { srv, rt };
-  const engine = newEngine(rt.emu, { threads: o.computeThreads });
-  const accel = addFamily(srv, accelFamily(s, jobHandlers(s, engine)));
+  const engine = newEngine(rt.emu, { threads: o.computeThreads, ...(o.shm === false ? { shm: null } : {}) });
+  const maps = newBoMaps(engine);
+  const accel = addFamily(srv, accelFamily(s, jobHandlers(s, engine, maps), engine.shm ? [] : ['bo-map']));
   addFamily(srv, drmRasFamily(s));
   addFamily(srv, devlinkFamily(s));
   wireJobEvents(s, accel, engine);
@@ -99,11 +105,13 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const fams = familiesOf(srv).map((f) => `${f.name} ${hex(f.id!)}`).join(', ');
   const ready = `accel daemon ready: NETLINK_USERSOCK port ${hex(o.port)}, families ${fams}, ` +
     `${rt.emu.devices.size === 1 ? '1 device' : `${rt.emu.devices.size} devices`} (${[...rt.emu.devices.values()].map((d) => d.name).join(' ')})` +
-    (served.socket.credentials ? '' : '; no sender credentials, admin ops refused');
+    (served.socket.credentials ? '' : '; no sender credentials, admin ops refused') +
+    (engine.shm || o.shm === false ? '' : '; no shm addon, bo-map left out');
   return {
-    cfg, rt, served, persistence, ready, engine, grpc,
+    cfg, rt, served, persistence, ready, engine, maps, grpc,
     close() {
       grpc?.close();
+      closeBoMaps(maps);
       void stopEngine(engine);
       served.close();
       stopRuntime(rt);

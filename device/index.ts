@@ -21,3 +21,5 @@ export * as devlinkSpec from './gen/devlink';
 export * from './jobs';
 export { jobHandlers, jobAttrs } from './families/jobs';
 export * from './bo-write';
+export { type BoMaps, TOKEN_MS, offerMap } from './bomap';
+export { type MapOptions, MapError, mapBo, shmStatus } from './bomap-client';

@@ -3,7 +3,8 @@
 // jobs: an uncorrectable HBM error inside a job's BO fails it with EIO, a fatal error fails the
 // running job and holds new ones until a reset, and a job past its timeout is cancelled.
 import { type GemmDesc, type Pool, createPool, elementSizes, gemm, typedView } from '../compute';
-import { EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ETIMEDOUT } from '../attrs/errno';
+import { EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, EOPNOTSUPP, ETIMEDOUT } from '../attrs/errno';
+import { type Shm, loadShm } from '../genl/native/load';
 import { type BoMemory, dropMemory, giveMemory, newBoMemory, takeMemory } from './bomem';
 import type { Emulator } from './emulator';
 import { type Device, touch } from './model';
@@ -22,6 +23,13 @@ export interface Bo {
   /** Device address of the first byte (for matching RAS error addresses). */
   addr: bigint;
   mem: SharedArrayBuffer;
+  /**
+   * Set once the BO is shared (bo-map): the sealed memfd that `mem` maps, which clients map too.
+   * Such memory is never reused for another BO: a client may hold its mapping for ever.
+   */
+  fd?: number;
+  /** Whether anything was written to it yet (bo-write, or as a job's C): a fresh BO is all zeros. */
+  written: boolean;
   owner: number;
   /** The owner's uid, or undefined for an admin (whose BOs count against the host limit only). */
   uid?: number;
@@ -83,6 +91,8 @@ export interface Engine {
   keep: number;
   /** Freed BO memory kept for the next BO of the same size (device/bomem.ts). */
   memory: BoMemory;
+  /** The shared-memory addon, for bo-map; null when it is not built (or a test says so). */
+  shm: Shm | null;
 }
 
 /** An error with an errno and an extack message, for the netlink layer. */
@@ -92,7 +102,7 @@ export class JobError extends Error {
 
 export const MAX_BO = 1 << 30;
 
-export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: number; threads?: number } = {}): Engine {
+export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: number; threads?: number; shm?: Shm | null } = {}): Engine {
   const hostLimit = o.hostLimit ?? 4 * 2 ** 30;
   const e: Engine = {
     emu, bos: new Map(), handles: new Map(), jobs: new Map(), queues: new Map(), running: new Map(), nextBo: 1, nextJob: 1,
@@ -101,6 +111,7 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
     // its event loop, and every client's requests, for about half the call).
     pool: o.threads === 0 ? undefined : createPool({ threads: o.threads, joinFlops: 0 }), onDone: [], keep: 1024,
     memory: newBoMemory(Math.min(hostLimit / 8, 256 * 2 ** 20)),
+    shm: o.shm === undefined ? loadShm().shm : o.shm,
   };
   emu.onRas.push((d, ev) => {
     if (ev.block !== 'hbm' || (ev.severity !== 'uncorrectable-nonfatal' && ev.severity !== 'uncorrectable-fatal') || ev.kind !== 'error') return;
@@ -128,7 +139,36 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
 
 export async function stopEngine(e: Engine): Promise<void> {
   for (const j of e.jobs.values()) if (j.timer) clearTimeout(j.timer);
+  for (const b of e.bos.values()) unshare(e, b);
   await e.pool?.close();
+}
+
+/** Close a shared BO's memfd (its mappings stay valid until each holder lets go). */
+function unshare(e: Engine, b: Bo): void {
+  if (b.fd === undefined) return;
+  e.shm!.close(b.fd);
+  b.fd = undefined;
+}
+
+/**
+ * Move BO `b`'s memory into a sealed memfd that clients can map (bo-map); nothing when it is
+ * shared already. Its bytes are kept. Throws JobError: EOPNOTSUPP without the shm addon, EBUSY
+ * while a job holds views of the memory it would replace, ENOMEM when no memfd can be made.
+ */
+export function shareBo(e: Engine, b: Bo): number {
+  if (b.fd !== undefined) return b.fd;
+  if (!e.shm) throw new JobError(EOPNOTSUPP, `this daemon cannot map BOs: ${loadShm().error ?? 'shared memory is turned off'}`);
+  const j = inUse(e, b);
+  if (j) throw new JobError(EBUSY, `BO ${b.handle} is used by job ${j.id} (${j.status}); map it before submitting`);
+  let made: { fd: number; mem: SharedArrayBuffer };
+  try { made = e.shm.create(b.size); } catch (err) { throw new JobError(ENOMEM, `cannot share BO ${b.handle}: ${(err as Error).message}`); }
+  // A memfd starts zeroed, as a BO does: only written bytes need a copy (which would also fault
+  // in every page on this side before the client touches them).
+  if (b.written) new Uint8Array(made.mem).set(new Uint8Array(b.mem));
+  giveMemory(e.memory, b.mem);
+  b.mem = made.mem;
+  b.fd = made.fd;
+  return made.fd;
 }
 
 /**
@@ -156,7 +196,7 @@ export function createBo(e: Engine, d: Device, want: number | bigint, owner: num
   e.nextAddr.set(d.index, addr + ((BigInt(size) + 0xfffn) & ~0xfffn));
   let ns = e.handles.get(owner);
   if (!ns) e.handles.set(owner, (ns = { next: 1, bos: new Map() }));
-  const bo: Bo = { handle: ns.next++, id: e.nextBo++, dev: d, size, addr, mem, owner, uid };
+  const bo: Bo = { handle: ns.next++, id: e.nextBo++, dev: d, size, addr, mem, written: false, owner, uid };
   e.bos.set(bo.id, bo);
   ns.bos.set(bo.handle, bo);
   d.memUsed += BigInt(size);
@@ -190,10 +230,18 @@ export function freeBo(e: Engine, b: Bo): void {
   }
   b.dev.generation++;
   touch(b.dev);
+  // Shared memory is the client's as much as ours: never handed to another BO.
+  if (b.fd !== undefined) return unshare(e, b);
   // A job that failed or timed out while its worker still computes stays in `running` until the
   // worker is done: its memory is not reused while it may still be written.
   for (const j of e.running.values()) if (j.bos.includes(b)) return;
   giveMemory(e.memory, b.mem);
+}
+
+/** Copy `parts` into BO `b` from byte `at`, one after another; the caller checked they fit. */
+export function writeBo(b: Bo, at: number, parts: readonly Uint8Array[]): void {
+  for (const p of parts) { new Uint8Array(b.mem, at, p.length).set(p); at += p.length; }
+  b.written = true;
 }
 
 /** Everything a port held: its BOs, and its jobs that have not run yet. */
@@ -229,6 +277,7 @@ function describe(e: Engine, r: GemmRequest, port: number): { desc: GemmDesc; bo
   const A = operandView(e, 'A', r.a, port, es, r.transA ? r.k : r.m, r.transA ? r.m : r.k, r.dtype, false);
   const B = operandView(e, 'B', r.b, port, es, r.transB ? r.n : r.k, r.transB ? r.k : r.n, r.dtype, false);
   const C = operandView(e, 'C', r.c, port, ces, r.m, r.n, r.dtype, true);
+  C.bo.written = true;
   const desc = {
     dtype: r.dtype, m: r.m, n: r.n, k: r.k, transA: r.transA, transB: r.transB, alpha: r.alpha, beta: r.beta,
     a: A.view, lda: r.a.ld, b: B.view, ldb: r.b.ld, c: C.view, ldc: r.c.ld,

@@ -35,6 +35,25 @@ test('job run: files in, C out, equal to the engine called directly; buffers fre
   expect(d.engine.bos.size).toBe(0);
 });
 
+test('job run maps its BOs (bo-map) where it can, and uses bo-write and bo-read where it cannot', async () => {
+  const [m, n, k] = [64, 40, 24];
+  const a = Float32Array.from({ length: m * k }, (_, i) => (i % 9) - 4);
+  const b = Float32Array.from({ length: k * n }, (_, i) => (i % 5) - 2);
+  const c0 = Float32Array.from({ length: m * n }, (_, i) => i % 3);
+  for (const [f, x] of [['ma', a], ['mb', b], ['mc', c0]] as const) fs.writeFileSync(path.join(dir, f), new Uint8Array(x.buffer));
+  const want = gemm({ dtype: 'f32', m, n, k, a, b, c: Float32Array.from(c0), beta: 1 });
+  const args = ['job', 'run', 'accel0', 'm', `${m}`, 'n', `${n}`, 'k', `${k}`, 'beta', '1', 'a', path.join(dir, 'ma'), 'b', path.join(dir, 'mb'), 'c', path.join(dir, 'mc')];
+  for (const [env, fetched] of [[{}, 3], [{ ACCELNL_SHM: path.join(dir, 'no-such-addon.node') }, 0]] as const) {
+    const sent = d.maps.sent;
+    const out = path.join(dir, `mout${fetched}`);
+    const r = await runAccel([...args, 'out', out], { port: PORT, env });
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(new Float32Array(new Uint8Array(fs.readFileSync(out)).buffer)).toEqual(want);
+    expect(d.maps.sent - sent).toBe(fetched); // A, B and C fetched, or none
+  }
+  expect(d.engine.bos.size).toBe(0);
+});
+
 test('job run: an output path that cannot be written fails at once, before anything is sent (F5)', async () => {
   const a = path.join(dir, 'f5a'), b = path.join(dir, 'f5b');
   fs.writeFileSync(a, new Uint8Array(4 * 4));

@@ -52,9 +52,10 @@ const npx = (args: string[], o: { nobody?: boolean; timeoutMs?: number } = {}): 
 describe('the tarball', () => {
   test('holds built JavaScript, declarations, the native sources and prebuilds; no tests, benches, fixtures or .ts sources', () => {
     for (const f of ['dist/index.js', 'dist/accel.js', 'dist/daemon-cmd.js', 'dist/types/index.d.ts', 'bin/accel',
-      'genl/native/nlsock.c', 'genl/native/build.js', 'shim/accelnl_shim.c', 'shim/build.js', 'README.md',
+      'genl/native/nlsock.c', 'genl/native/build.js', 'genl/native/shm/shm.cc', 'genl/native/shm/binding.gyp', 'shim/accelnl_shim.c', 'shim/build.js', 'README.md',
       'docs/netlink/specs/accel.yaml', `prebuilds/${process.platform}-${process.arch}/accelnl_sock.node`,
-      `prebuilds/${process.platform}-${process.arch}/accelnl_shim.so`]) expect(files).toContain(f);
+      `prebuilds/${process.platform}-${process.arch}/accelnl_shim.so`,
+      `prebuilds/${process.platform}-${process.arch}/node-abi${process.versions.modules}/accelnl_shm.node`]) expect(files).toContain(f);
     expect(files.filter((f) => /^(test|bench|compute|attrs|device|genl\/ynl)\//.test(f) || /\bfixtures?\b/.test(f))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files).not.toContain('dist/inputs.json');  // an installed package never rebuilds
@@ -64,6 +65,7 @@ describe('the tarball', () => {
     expect(install.code).toBe(0);
     const mod = path.join(app, 'node_modules');
     expect(fs.existsSync(path.join(mod, 'accelnl/genl/native/build/Release/accelnl_sock.node'))).toBe(true);
+    expect(fs.existsSync(path.join(mod, 'accelnl/genl/native/shm/build/Release/accelnl_shm.node'))).toBe(true);
     expect(fs.existsSync(path.join(mod, 'accelnl/shim/build/accelnl_shim.so'))).toBe(true);
     for (const dev of ['esbuild', 'jest', 'fast-check']) expect(fs.existsSync(path.join(mod, dev))).toBe(false);
   });
@@ -188,9 +190,11 @@ describe('the installed package, from a directory outside the repo', () => {
     fs.cpSync(path.join(app, 'node_modules'), path.join(copy, 'node_modules'), { recursive: true, verbatimSymlinks: true });
     const acc = path.join(copy, 'node_modules/accelnl');
     fs.rmSync(path.join(acc, 'genl/native/build'), { recursive: true });
+    fs.rmSync(path.join(acc, 'genl/native/shm/build'), { recursive: true });
     fs.rmSync(path.join(acc, 'shim/build'), { recursive: true });
-    const r = await run(process.execPath, ['-e', "console.log(require('accelnl').nativeStatus().file)"], { cwd: copy });
-    expect(r).toMatchObject({ code: 0, stdout: `${path.join(acc, 'prebuilds', `${process.platform}-${process.arch}`, 'accelnl_sock.node')}\n` });
+    const r = await run(process.execPath, ['-e', "const a = require('accelnl'); console.log(a.nativeStatus().file); console.log(a.shmStatus().file)"], { cwd: copy });
+    const pre = path.join(acc, 'prebuilds', `${process.platform}-${process.arch}`);
+    expect(r).toMatchObject({ code: 0, stdout: `${path.join(pre, 'accelnl_sock.node')}\n${path.join(pre, `node-abi${process.versions.modules}`, 'accelnl_shm.node')}\n` });
     const w = await run(process.execPath, [path.join(acc, 'bin/accel'), '--port', String(PORT), 'wrap', '--', 'sh', '-c', 'echo $LD_PRELOAD'], { cwd: copy });
     expect(w).toMatchObject({ code: 0, stdout: `${path.join(acc, 'prebuilds', `${process.platform}-${process.arch}`, 'accelnl_shim.so')}\n` });
   });

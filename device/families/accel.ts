@@ -124,7 +124,8 @@ function reporterOf(c: DoCtx, name: string | undefined): ReporterName | Failed {
  * The accel family. `extra` adds handlers implemented elsewhere (payload formats, buffers and jobs);
  * ops of the spec that nobody implements are left out rather than stubbed.
  */
-export function accelFamily(s: Served, extra: Handlers = {}): Family {
+/** `unimplemented`: ops of the spec that `extra` leaves out (bo-map without the shm addon). */
+export function accelFamily(s: Served, extra: Handlers = {}, unimplemented: readonly string[] = []): Family {
   const { rt, srv } = s;
   const emu = rt.emu;
   const req = (c: DoCtx | DumpCtx): Accel => readRequest<Accel>(c, spec, 'accel');
@@ -409,7 +410,7 @@ export function accelFamily(s: Served, extra: Handlers = {}): Family {
       dump: (c) => dumpDevices(c, s, (d) => capsAttrs(rt, fam, d)),
     },
     ...extra,
-  }, { generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
+  }, { unimplemented, generation: () => { let g = rt.emu.devices.size; for (const d of rt.emu.devices.values()) g += d.generation; return g; } });
 
   emu.onRas.push((d, e) => {
     const native: Accel = { devIndex: e.dev, event: [eventAttrs(e)] };

@@ -16,6 +16,7 @@ export function features(fam: Family): number {
   if (has(CMD.RAS_INJECT)) f |= FEATURE.INJECT;
   if (has(CMD.CAPS_GET)) f |= FEATURE.FORMATS;
   if (has(CMD.JOB_SUBMIT)) f |= FEATURE.JOBS;
+  if (has(CMD.BO_MAP)) f |= FEATURE.BO_MAP;
   return f;
 }
 

@@ -4,7 +4,8 @@ import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
 import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, GENL_HDRLEN, NLMSG_HDRLEN, done, fail, isAdmin, isFailed, more, onClientGone } from '../../genl';
 import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
-import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob } from '../jobs';
+import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob, writeBo } from '../jobs';
+import { type BoMaps, offerMap } from '../bomap';
 import { type Served, dumpByKey, targetDevice } from './common';
 
 const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
@@ -25,7 +26,7 @@ function jobFailed(c: DoCtx | DumpCtx, err: unknown): Failed {
   throw err;
 }
 
-export function jobHandlers(s: Served, eng: Engine): Handlers {
+export function jobHandlers(s: Served, eng: Engine, maps: BoMaps): Handlers {
   const { rt } = s;
   const req = (c: DoCtx | DumpCtx): Accel => readRequest<Accel>(c, spec, 'accel');
   /** The more-data part of a bo-write that crosses `size` (the BO's end), data ending at `end`. */
@@ -114,11 +115,24 @@ export function jobHandlers(s: Served, eng: Engine): Handlers {
           return fail(EINVAL);
         }
         // All or nothing: checked before the first byte lands.
-        let to = off;
-        for (const p of parts) { new Uint8Array(b.mem, to, p.length).set(p); to += p.length; }
+        writeBo(b, off, parts);
         return done();
       },
     },
+    // Served only with the shm addon: without it the op is left out (device/daemon.ts), so nlctrl
+    // does not list it, caps-get does not claim it, and a request gets EOPNOTSUPP.
+    ...(eng.shm ? { 'bo-map': {
+      do: (c: DoCtx) => {
+        const a = req(c);
+        if (!need(c, a.boHandle, ACCEL.BO_HANDLE)) return fail(EINVAL);
+        const b = bo(c, a.boHandle!);
+        if (!b) return fail(ENOENT);
+        try {
+          const o = offerMap(maps, b);
+          return reply(c, { boHandle: b.handle, boSize: b.size, mapPath: o.path, mapToken: o.token });
+        } catch (e) { return jobFailed(c, e); }
+      },
+    } } : {}),
     'bo-read': {
       dump: (c) => {
         const st = c.state as { handle?: number; off?: number; end?: number };

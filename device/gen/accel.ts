@@ -83,9 +83,16 @@ export const CMD = {
   JOB_NTF: 31,
   /** The daemon's netlink server counters and queues (what `accel server show` prints). */
   STATS_GET: 32,
+  /**
+   * Share one of the caller's BOs: its memory moves into a sealed memfd (size fixed for life), and
+   * the reply says where to fetch the file descriptor to mmap. The client then reads and writes the
+   * BO's bytes in place, with no bo-write or bo-read. EBUSY while a job uses a BO not yet shared;
+   * EOPNOTSUPP when the daemon's shm addon is not built.
+   */
+  BO_MAP: 33,
 } as const;
 
-export type OpName = 'dev-get' | 'dev-set' | 'dev-new' | 'dev-del' | 'ras-get' | 'ras-clear' | 'ras-inject' | 'ras-log-get' | 'health-get' | 'health-set' | 'health-recover' | 'health-diagnose' | 'health-dump' | 'health-test' | 'subscribe' | 'unsubscribe' | 'caps-get' | 'bo-create' | 'bo-destroy' | 'bo-write' | 'bo-read' | 'bo-get' | 'job-submit' | 'job-get' | 'job-wait' | 'dev-add-ntf' | 'dev-del-ntf' | 'dev-state-ntf' | 'health-ntf' | 'ras-event-ntf' | 'job-ntf' | 'stats-get';
+export type OpName = 'dev-get' | 'dev-set' | 'dev-new' | 'dev-del' | 'ras-get' | 'ras-clear' | 'ras-inject' | 'ras-log-get' | 'health-get' | 'health-set' | 'health-recover' | 'health-diagnose' | 'health-dump' | 'health-test' | 'subscribe' | 'unsubscribe' | 'caps-get' | 'bo-create' | 'bo-destroy' | 'bo-write' | 'bo-read' | 'bo-get' | 'job-submit' | 'job-get' | 'job-wait' | 'dev-add-ntf' | 'dev-del-ntf' | 'dev-state-ntf' | 'health-ntf' | 'ras-event-ntf' | 'job-ntf' | 'stats-get' | 'bo-map';
 
 /** Multicast group names; ids are assigned at registration (resolve them through nlctrl). */
 export const GROUP = {
@@ -299,10 +306,11 @@ export const FEATURE = {
   INJECT: 4,
   FORMATS: 8,
   JOBS: 16,
+  BO_MAP: 32,
 } as const;
-export type Feature = 'subscribe' | 'log-cursor' | 'inject' | 'formats' | 'jobs';
+export type Feature = 'subscribe' | 'log-cursor' | 'inject' | 'formats' | 'jobs' | 'bo-map';
 /** The feature entry names (spec spelling), in value order. */
-export const FEATURE_NAMES: readonly Feature[] = ['subscribe', 'log-cursor', 'inject', 'formats', 'jobs'];
+export const FEATURE_NAMES: readonly Feature[] = ['subscribe', 'log-cursor', 'inject', 'formats', 'jobs', 'bo-map'];
 /** The wire value of each feature entry (its bit), by spec name. */
 export const FEATURE_VALUES: Readonly<Record<Feature, number>> = {
   'subscribe': 1,
@@ -310,6 +318,7 @@ export const FEATURE_VALUES: Readonly<Record<Feature, number>> = {
   'inject': 4,
   'formats': 8,
   'jobs': 16,
+  'bo-map': 32,
 };
 
 /** GEMM element types. */
@@ -452,7 +461,9 @@ export const ACCEL = {
   PAYLOAD_MORE: 69,
   SERVER: 70,
   MORE_DATA: 71,
-  MAX: 71,
+  MAP_PATH: 72,
+  MAP_TOKEN: 73,
+  MAX: 73,
 } as const;
 
 export interface Accel {
@@ -546,6 +557,16 @@ export interface Accel {
    * send buffer (net.core.wmem_default 212992, less 32) may send.
    */
   moreData?: Uint8Array[];
+  /**
+   * bo-map: the Unix socket (abstract: a leading @ stands for the NUL) that hands over the BO's
+   * memory file. Its name is random per daemon, so nobody can bind it first.
+   */
+  mapPath?: string;
+  /**
+   * bo-map: 16 random bytes. Written to map-path within 10 s, they are answered once with the BO's
+   * sealed memfd (SCM_RIGHTS); any other bytes get a refusal without one.
+   */
+  mapToken?: Uint8Array;
 }
 
 /** The attribute set version. */
@@ -886,6 +907,7 @@ export const OP_NAMES: Readonly<Record<number, OpName>> = {
   30: 'ras-event-ntf',
   31: 'job-ntf',
   32: 'stats-get',
+  33: 'bo-map',
 };
 
 /** Per attribute set, by attribute type id: its spec name, constant key and object field. */
@@ -964,6 +986,8 @@ export const ATTR_NAMES: Readonly<Record<SetName, Readonly<Record<number, AttrNa
     69: { name: 'payload-more', constant: 'PAYLOAD_MORE', field: 'payloadMore' },
     70: { name: 'server', constant: 'SERVER', field: 'server', nested: 'server' },
     71: { name: 'more-data', constant: 'MORE_DATA', field: 'moreData' },
+    72: { name: 'map-path', constant: 'MAP_PATH', field: 'mapPath' },
+    73: { name: 'map-token', constant: 'MAP_TOKEN', field: 'mapToken' },
   },
   'version': {
     1: { name: 'kind', constant: 'KIND', field: 'kind' },
@@ -1200,6 +1224,7 @@ export const spec: Spec = {
         { name: 'inject', value: 4 },
         { name: 'formats', value: 8 },
         { name: 'jobs', value: 16 },
+        { name: 'bo-map', value: 32 },
       ],
     },
     {
@@ -1392,8 +1417,10 @@ export const spec: Spec = {
           multiAttr: true,
           checks: { maxLen: 65000 },
         },
+        { name: 'map-path', value: 72, type: 'string' },
+        { name: 'map-token', value: 73, type: 'binary' },
       ],
-      max: 71,
+      max: 73,
     },
     {
       name: 'version',
@@ -2038,6 +2065,17 @@ export const spec: Spec = {
       flags: [],
       dontValidate: [],
       do: { reply: ['server'] },
+    },
+    {
+      name: 'bo-map',
+      value: 33,
+      attributeSet: 'accel',
+      flags: [],
+      dontValidate: [],
+      do: {
+        request: ['bo-handle'],
+        reply: ['bo-handle', 'bo-size', 'map-path', 'map-token'],
+      },
     },
   ],
   mcastGroups: [

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Builds genl/native/build/Release/accelnl_sock.node. Run by the root package's `install`
-// script (npm runs it on a plain `npm install` / `npm ci`), or by hand: `node genl/native/build.js`.
-// A failed build does not fail the install: everything but credentials works without the
-// addon (see docs/transport.md). Set ACCELNL_REQUIRE_NATIVE=1 to make it fatal.
+// Builds genl/native/build/Release/accelnl_sock.node (the netlink sockets, Node-API) and
+// genl/native/shm/build/Release/accelnl_shm.node (mapped BO memory, V8's API: built for this
+// Node). Run by the root package's `install` script (npm runs it on a plain `npm install` /
+// `npm ci`), or by hand: `node genl/native/build.js`. A failed build does not fail the install:
+// everything but credentials works without the socket addon (docs/transport.md), and everything
+// but bo-map without the shm one (docs/compute.md). Set ACCELNL_REQUIRE_NATIVE=1 to make either fatal.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -18,6 +20,12 @@ function nodeGyp() {
 }
 
 function main() {
+  const sock = build(__dirname, 'accelnl_sock.node', failSock);
+  const shm = build(path.join(__dirname, 'shm'), 'accelnl_shm.node', failShm);
+  return sock || shm;
+}
+
+function build(dir, file, fail) {
   const gyp = nodeGyp();
   const args = gyp ? [gyp, 'rebuild'] : null;
   if (!args) return fail('node-gyp not found (it ships inside npm)');
@@ -26,13 +34,20 @@ function main() {
   if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include/node/node_api.h'))) {
     args.push(`--nodedir=${prefix}`);
   }
-  const r = spawnSync(process.execPath, args, { cwd: __dirname, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, args, { cwd: dir, stdio: 'inherit' });
   if (r.status !== 0) return fail(`node-gyp exited with ${r.status ?? r.signal}`);
-  console.log(`accelnl: built ${path.join(__dirname, 'build/Release/accelnl_sock.node')}`);
+  console.log(`accelnl: built ${path.join(dir, 'build/Release', file)}`);
   return 0;
 }
 
-function fail(why) {
+function failShm(why) {
+  console.warn(`accelnl: WARNING: shared-memory addon not built: ${why}.\n` +
+    '  Buffer objects cannot be mapped (bo-map answers EOPNOTSUPP); bo-write and bo-read work.\n' +
+    '  Retry with: node genl/native/build.js');
+  return process.env.ACCELNL_REQUIRE_NATIVE === '1' ? 1 : 0;
+}
+
+function failSock(why) {
   console.warn(`accelnl: WARNING: native socket addon not built: ${why}.\n` +
     '  Sockets fall back to the npm `netlink` backend, which cannot report sender credentials;\n' +
     '  the server then refuses admin operations with EPERM. Retry with: node genl/native/build.js');

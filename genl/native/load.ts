@@ -1,5 +1,6 @@
-// Finds and loads the accelnl_sock addon (built on `npm install` by genl/native/build.js).
-// Search order: $ACCELNL_NATIVE (exact file), then places relative to this file only: its own
+// Finds and loads the native addons (built on `npm install` by genl/native/build.js):
+// accelnl_sock (netlink sockets) and accelnl_shm (mapped BO memory, in shm/).
+// Search order: $ACCELNL_NATIVE / $ACCELNL_SHM (exact file), then places relative to this file only: its own
 // build/ dir (run from source), genl/native/build/ of the package when this file is bundled into
 // dist/ (the CLI and the library), and the .node copied beside a bundle. Never the cwd: a process
 // started elsewhere would silently lose credentials (and so admin ops) or load a stranger's build.
@@ -42,7 +43,29 @@ export interface Native {
   constants: Record<string, number>;
 }
 
+/** The shared-memory addon's functions; see shm/shm.cc for the contract of each. */
+export interface Shm {
+  /** A new sealed memfd of `size` bytes (its size can never change) and its mapping. */
+  create(size: number): { fd: number; mem: SharedArrayBuffer };
+  /** Map a BO's memfd; throws EINVAL unless it is exactly `size` bytes and sealed against shrinking. */
+  map(fd: number, size: number): SharedArrayBuffer;
+  /** F_GET_SEALS, or -errno. */
+  seals(fd: number): number;
+  /** One byte with `fd` attached (SCM_RIGHTS), non-blocking: 0 or -errno. */
+  sendFd(sock: number, fd: number): number;
+  /** A listening Unix stream socket bound to exactly `name` (leading NUL: abstract). Throws. */
+  listen(name: string): number;
+  /** A non-blocking Unix stream socket connected to exactly `name`. Throws. */
+  connect(name: string): number;
+  /** Bytes sent (at most 256), or -errno. */
+  write(fd: number, data: Uint8Array): number;
+  /** The descriptor that came with the next byte; -EAGAIN, -ENOMSG (none came), -ECONNRESET. */
+  recvFd(sock: number): number;
+  close(fd: number): number;
+}
+
 export const ADDON_FILE = 'accelnl_sock.node';
+export const SHM_FILE = 'accelnl_shm.node';
 const PLATFORM = `${process.platform}-${process.arch}`;
 
 export interface NativeStatus {
@@ -53,36 +76,63 @@ export interface NativeStatus {
   error: string | null;
 }
 
-let cached: NativeStatus | undefined;
+export interface ShmStatus { shm: Shm | null; file: string | null; error: string | null }
 
-function candidates(): string[] {
-  const env = process.env.ACCELNL_NATIVE;
+let cached: NativeStatus | undefined;
+let cachedShm: ShmStatus | undefined;
+
+/**
+ * Where an addon may be: `build` is its build directory under genl/native ('' or 'shm/'), and
+ * `prebuilt` its name under prebuilds/<platform>-<arch>/.
+ */
+function candidates(file: string, env: string | undefined, build: string, prebuilt: string): string[] {
   if (env) return [path.resolve(env)];  // explicit: no silent fallback to another build
   return [
-    path.join(__dirname, 'build/Release', ADDON_FILE),                   // genl/native/load.ts
-    path.join(__dirname, '../genl/native/build/Release', ADDON_FILE),    // bundled into dist/
-    path.join(__dirname, 'native/build/Release', ADDON_FILE),            // bundled into genl/
-    path.join(__dirname, ADDON_FILE),                                    // copied beside a bundle
+    path.join(__dirname, build, 'build/Release', file),                  // genl/native/load.ts
+    path.join(__dirname, '../genl/native', build, 'build/Release', file), // bundled into dist/
+    path.join(__dirname, 'native', build, 'build/Release', file),        // bundled into genl/
+    path.join(__dirname, file),                                          // copied beside a bundle
     // The package's prebuilt copy, when the install step did not build one (see bin/build.js).
-    path.join(__dirname, '../prebuilds', PLATFORM, ADDON_FILE),          // bundled into dist/
-    path.join(__dirname, '../../prebuilds', PLATFORM, ADDON_FILE),       // genl/native/load.ts
+    path.join(__dirname, '../prebuilds', PLATFORM, prebuilt),            // bundled into dist/
+    path.join(__dirname, '../../prebuilds', PLATFORM, prebuilt),         // genl/native/load.ts
   ];
 }
 
-/** Loads the addon once; never throws. */
-export function loadNative(): NativeStatus {
-  if (cached) return cached;
+/** The first of `files` that loads, or every reason none did. */
+function dlopenFirst<T>(files: string[]): { exports: T; file: string } | { error: string } {
   const tried: string[] = [];
-  for (const file of candidates()) {
+  for (const file of files) {
     if (!fs.existsSync(file)) { tried.push(`${file}: missing`); continue; }
     try {
-      const mod = { exports: {} as Native };
+      const mod = { exports: {} as T };
       // dlopen rather than require: bundlers and jest's module registry leave it alone.
       process.dlopen(mod, file, os.constants.dlopen.RTLD_NOW);
-      return (cached = { native: mod.exports, file, error: null });
+      return { exports: mod.exports, file };
     } catch (e) {
       tried.push(`${file}: ${(e as Error).message}`);
     }
   }
-  return (cached = { native: null, file: null, error: `accelnl_sock.node not loaded (${tried.join('; ')})` });
+  return { error: tried.join('; ') };
+}
+
+/** Loads the socket addon once; never throws. */
+export function loadNative(): NativeStatus {
+  if (cached) return cached;
+  const r = dlopenFirst<Native>(candidates(ADDON_FILE, process.env.ACCELNL_NATIVE, '', ADDON_FILE));
+  return (cached = 'file' in r ? { native: r.exports, file: r.file, error: null }
+    : { native: null, file: null, error: `${ADDON_FILE} not loaded (${r.error})` });
+}
+
+/**
+ * The prebuilt shm addon's name: it is built against V8's API, so a prebuild serves only the
+ * Node ABI it was made for (process.versions.modules).
+ */
+export const SHM_PREBUILT = `node-abi${process.versions.modules}/${SHM_FILE}`;
+
+/** Loads the shared-memory addon once; never throws. */
+export function loadShm(): ShmStatus {
+  if (cachedShm) return cachedShm;
+  const r = dlopenFirst<Shm>(candidates(SHM_FILE, process.env.ACCELNL_SHM, 'shm', SHM_PREBUILT));
+  return (cachedShm = 'file' in r ? { shm: r.exports, file: r.file, error: null }
+    : { shm: null, file: null, error: `${SHM_FILE} not loaded (${r.error})` });
 }

@@ -1,6 +1,6 @@
 // Runs a TypeScript entry as user `nobody` (uid 65534, no capabilities), for permission tests.
 // The entry is bundled with esbuild into a fresh world-readable temp dir together with copies of
-// the native addon and the npm `netlink` package, so the child reads nothing from the repo (the
+// the native addons and the npm `netlink` package, so the child reads nothing from the repo (the
 // checkout may sit in a root-only directory). Needs root (runuser).
 //
 //   const r = await runAsNobody('test/fixtures/x.ts', ['arg'], { VAR: '1' });   // one-off
@@ -11,7 +11,7 @@ import * as esbuild from 'esbuild';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ADDON_FILE, loadNative } from '../../genl/native/load';
+import { ADDON_FILE, SHM_FILE, loadNative, loadShm } from '../../genl/native/load';
 
 export interface NobodyResult { status: number | null; signal: string | null; stdout: string; stderr: string }
 
@@ -44,6 +44,8 @@ export function bundleForNobody(entry: NobodyEntry): NobodyBundle {
       external: ['netlink'],  // it finds its prebuilt addon relative to itself: copied below
     });
     fs.copyFileSync(addon, path.join(dir, ADDON_FILE));
+    const shm = loadShm().file;  // mapped BOs: absent where it is not built
+    if (shm) fs.copyFileSync(shm, path.join(dir, SHM_FILE));
     copyPackage('netlink', dir, (p) => !/(^|\/)(src|node_modules|binding\.gyp)$/.test(p));
     copyPackage('node-gyp-build', dir, () => true);
     publish(dir);

@@ -1,0 +1,103 @@
+// Mapped BOs (bo-map), the daemon's side: the Unix socket that hands a shared BO's memfd to its
+// owner. Netlink cannot carry a file descriptor, so bo-map answers with a one-time token and the
+// name of this socket; the client writes the token there and gets the descriptor (SCM_RIGHTS).
+//
+// Who may map what: the token goes only to the BO's owner (the bo-map reply is unicast to the
+// socket that owns the BO), it is 16 random bytes, it is good once and for 10 s, and it names
+// one BO. The socket's name is random per daemon (abstract namespace, so no file and no stale
+// path), so no one can bind it before the daemon and collect tokens. The memfd is sealed against
+// shrinking and growing: the owner cannot truncate it under the daemon (SIGBUS). Whoever holds
+// the token can map that one BO, as whoever holds a DRM mmap offset and the open file can.
+import { randomBytes } from 'crypto';
+import * as net from 'net';
+import { type Bo, type Engine, JobError, shareBo } from './jobs';
+import { EADDRINUSE, EAGAIN } from '../attrs/errno';
+
+/** How long a token may wait for its fetch, and how many may wait at once. */
+export const TOKEN_MS = 10_000;
+export const MAX_OFFERS = 4096;
+export const TOKEN_LEN = 16;
+
+interface Offer { bo: Bo; expires: number }
+
+export interface BoMaps {
+  readonly e: Engine;
+  /** The socket's abstract name, as map-path gives it ('@' for the leading NUL). */
+  readonly path: string;
+  server: net.Server | undefined;
+  /** Unfetched offers by token (hex). */
+  readonly offers: Map<string, Offer>;
+  /** Descriptors handed over, and fetches refused, since start. */
+  sent: number;
+  refused: number;
+}
+
+export const newBoMaps = (e: Engine): BoMaps => ({
+  e, path: `@accelnl-bo-${randomBytes(8).toString('hex')}`, server: undefined, offers: new Map(), sent: 0, refused: 0,
+});
+
+/**
+ * Share BO `b` (device/jobs.ts shareBo) and offer its memfd once: the socket's name and the token
+ * that fetches it. Throws JobError (EOPNOTSUPP, EBUSY, ENOMEM from shareBo; EAGAIN when too many
+ * offers wait).
+ */
+export function offerMap(m: BoMaps, b: Bo): { path: string; token: Uint8Array } {
+  shareBo(m.e, b);
+  const now = Date.now();
+  for (const [k, o] of m.offers) {
+    if (o.expires > now) break; // offers are kept in the order made, so the rest are younger
+    m.offers.delete(k);
+  }
+  if (m.offers.size >= MAX_OFFERS) throw new JobError(EAGAIN, `${m.offers.size} bo-map tokens are waiting to be fetched; try again later`);
+  listen(m);
+  const token = randomBytes(TOKEN_LEN);
+  m.offers.set(token.toString('hex'), { bo: b, expires: now + TOKEN_MS });
+  return { path: m.path, token };
+}
+
+/** Stop listening; unfetched tokens are void. */
+export function closeBoMaps(m: BoMaps): void {
+  m.server?.close();
+  m.server = undefined;
+  m.offers.clear();
+}
+
+// Started on the first offer, so a daemon that never maps a BO never opens it.
+function listen(m: BoMaps): void {
+  if (m.server) return;
+  let fd: number;
+  try {
+    fd = m.e.shm!.listen(`\0${m.path.slice(1)}`);
+  } catch (e) {
+    throw new JobError(EADDRINUSE, `cannot open the map socket ${m.path}: ${(e as Error).message}`);
+  }
+  const server = net.createServer((c) => answer(m, c));
+  server.on('error', () => { /* accept failures: that fetch fails, the next may not */ });
+  server.listen({ fd });
+  server.unref();
+  m.server = server;
+}
+
+/** One fetch: read the token, send the descriptor or a refusal, close. Never throws. */
+function answer(m: BoMaps, c: net.Socket): void {
+  let got = Buffer.alloc(0);
+  c.setTimeout(2000, () => c.destroy());
+  c.on('error', () => c.destroy());
+  c.on('data', (d) => {
+    got = Buffer.concat([got, d]);
+    if (got.length < TOKEN_LEN) return;
+    c.removeAllListeners('data');
+    const key = got.length === TOKEN_LEN ? got.toString('hex') : '';
+    const o = m.offers.get(key);
+    m.offers.delete(key);
+    const b = o && o.expires > Date.now() && m.e.bos.get(o.bo.id) === o.bo ? o.bo : undefined;
+    const fd = (c as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (b?.fd !== undefined && fd !== undefined && fd >= 0 && m.e.shm!.sendFd(fd, b.fd) === 0) {
+      m.sent++;
+      c.end();
+    } else {
+      m.refused++;
+      c.end(Buffer.from([1])); // a byte without a descriptor: refused
+    }
+  });
+}

@@ -1,0 +1,200 @@
+// Mapped BOs (bo-map) on a real NETLINK_USERSOCK port: the client's mapping and the daemon's BO
+// are the same bytes (bo-read, bo-write and a GEMM on the compute workers see them); the memfd is
+// sealed; a token is good once, for its own BO, and only its owner gets it; a mapped BO's memory
+// never goes to another BO; a gone client's memfds are closed; a job's BO is EBUSY; a daemon
+// without the shm addon leaves the op out; and a nobody process maps its own BO.
+import * as fs from 'fs';
+import { EBUSY, ENOENT, EOPNOTSUPP } from '../attrs/errno';
+import { gemm } from '../compute';
+import { type AccelClient, connectAccel } from '../device/client';
+import { CMD, FEATURE } from '../device/gen/accel';
+import { type Daemon, mapBo, startDaemon } from '../device';
+import { loadShm } from '../genl/native/load';
+import { bundleForNobody } from './helpers/nobody';
+
+const PORT = 0x41450000 + (process.pid & 0xfff);
+const shm = loadShm().shm!;
+let d: Daemon;
+beforeAll(() => {
+  if (!shm) throw new Error(`these tests need the shm addon: ${loadShm().error}`);
+  d = startDaemon({ port: PORT, tick: false, computeThreads: 1, config: 'devices: [{ mem-total: 256MiB }]' });
+});
+afterAll(() => d.close());
+
+const clients: AccelClient[] = [];
+afterEach(() => { for (const c of clients.splice(0)) c.close(); });
+async function client(): Promise<AccelClient> {
+  const c = await connectAccel({ serverPort: PORT });
+  clients.push(c);
+  return c;
+}
+const bo = async (c: AccelClient, size: number) => (await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: size }))[0].boHandle!;
+async function readBo(c: AccelClient, handle: number, size: number): Promise<Uint8Array> {
+  const out = new Uint8Array(size);
+  for (const m of await c.dump(CMD.BO_READ, { boHandle: handle, boSize: size })) out.set(m.data!, Number(m.boOffset));
+  return out;
+}
+/** The descriptor a token fetches, or the negative errno of the refusal. */
+async function fetchRaw(path: string, token: Uint8Array): Promise<number> {
+  const sock = shm.connect(`\0${path.slice(1)}`);
+  try {
+    expect(shm.write(sock, token)).toBe(token.length);
+    for (let i = 0; i < 500; i++) {
+      const fd = shm.recvFd(sock);
+      if (fd !== -11) return fd;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    throw new Error('no answer');
+  } finally { shm.close(sock); }
+}
+/** The daemon's open BO memfds (it runs in this process). */
+const memfds = () => fs.readdirSync('/proc/self/fd').filter((f) => {
+  try { return fs.readlinkSync(`/proc/self/fd/${f}`).startsWith('/memfd:accelnl-bo'); } catch { return false; }
+}).length;
+
+test('the mapping is the BO: bo-write, bo-read and a GEMM on a compute worker see the same bytes', async () => {
+  const c = await client();
+  const caps = (await c.do(CMD.CAPS_GET, { devIndex: 0 }))[0];
+  expect(Number(caps.features) & FEATURE.BO_MAP).toBe(FEATURE.BO_MAP);
+  expect(c.family.ops.map((o) => o.id)).toContain(CMD.BO_MAP);
+
+  const h = await bo(c, 100000);
+  await c.do(CMD.BO_WRITE, { boHandle: h, boOffset: 10, data: Uint8Array.of(1, 2, 3) });
+  const bytes = await mapBo(c, h);
+  expect(bytes.length).toBe(100000);
+  expect([...bytes.subarray(9, 14)]).toEqual([0, 1, 2, 3, 0]); // written before the map: kept
+  bytes.fill(7, 50000, 50010);
+  expect([...(await readBo(c, h, 100000)).subarray(49999, 50011)]).toEqual([0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0]);
+  await c.do(CMD.BO_WRITE, { boHandle: h, boOffset: 99998, data: Uint8Array.of(9, 9) });
+  expect([...bytes.subarray(99997)]).toEqual([0, 9, 9]);
+
+  // A 64x48x32 f32 GEMM whose A, B and C are all mapped: inputs written in place, C read in place.
+  const [m, n, k] = [64, 48, 32];
+  const [ha, hb, hc] = [await bo(c, m * k * 4), await bo(c, k * n * 4), await bo(c, m * n * 4)];
+  const [A, B, C] = [await mapBo(c, ha), await mapBo(c, hb), await mapBo(c, hc)];
+  expect(A.every((x) => x === 0)).toBe(true); // never written: a fresh memfd, all zeros
+  const [a, b] = [new Float32Array(A.buffer), new Float32Array(B.buffer)];
+  a.forEach((_, i) => { a[i] = ((i * 7) % 13) - 6; });
+  b.forEach((_, i) => { b[i] = ((i * 5) % 11) - 5; });
+  const [s] = await c.do(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m, n, k, dtype: 'f32', aHandle: ha, bHandle: hb, cHandle: hc } });
+  const [w] = await c.do(CMD.JOB_WAIT, { jobId: s.jobId, timeoutMs: 10000 });
+  expect(w.job![0].status).toBe('done');
+  expect(new Float32Array(C.buffer)).toEqual(gemm({ dtype: 'f32', m, n, k, a, b, c: new Float32Array(m * n) }));
+});
+
+test('the memfd is sealed: its size can never change, and the seals are final', async () => {
+  const c = await client();
+  const h = await bo(c, 8192);
+  const [r] = await c.do(CMD.BO_MAP, { boHandle: h });
+  expect(r).toMatchObject({ boHandle: h, boSize: 8192, mapPath: expect.stringMatching(/^@accelnl-bo-[0-9a-f]{16}$/) });
+  expect(r.mapToken!.length).toBe(16);
+  const fd = await fetchRaw(r.mapPath!, r.mapToken!);
+  expect(fd).toBeGreaterThanOrEqual(0);
+  try {
+    expect(shm.seals(fd)).toBe(0x1 | 0x2 | 0x4); // F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW
+    expect(fs.fstatSync(fd).size).toBe(8192);
+    expect(() => fs.ftruncateSync(fd, 0)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    expect(() => fs.writeSync(fd, Buffer.alloc(1), 0, 1, 8192)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    // Mapping a wrong size, or an unsealed file, is refused rather than risking SIGBUS.
+    expect(() => shm.map(fd, 8193)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    const plain = fs.openSync('/proc/self/cmdline', 'r');
+    try { expect(() => shm.map(plain, 1)).toThrow(expect.objectContaining({ code: 'EINVAL' })); } finally { fs.closeSync(plain); }
+  } finally { shm.close(fd); }
+});
+
+test('a token is good once, for its BO while it lives; other bytes are refused; a handle is per client', async () => {
+  const [c, other] = [await client(), await client()];
+  const h = await bo(c, 4096);
+  const [r] = await c.do(CMD.BO_MAP, { boHandle: h });
+  const fd = await fetchRaw(r.mapPath!, r.mapToken!);
+  expect(fd).toBeGreaterThanOrEqual(0);
+  shm.close(fd);
+  const ENOMSG = -42;
+  expect(await fetchRaw(r.mapPath!, r.mapToken!)).toBe(ENOMSG);            // used
+  expect(await fetchRaw(r.mapPath!, new Uint8Array(16).fill(0xab))).toBe(ENOMSG); // guessed
+  const [r2] = await c.do(CMD.BO_MAP, { boHandle: h });
+  await c.do(CMD.BO_DESTROY, { boHandle: h });
+  expect(await fetchRaw(r2.mapPath!, r2.mapToken!)).toBe(ENOMSG);          // its BO is gone
+  await expect(mapBo(c, h)).rejects.toMatchObject({ errno: ENOENT, extack: { msg: `no BO ${h}` } });
+  // Another client's handle space does not hold c's BOs.
+  const h2 = await bo(c, 4096);
+  await expect(other.do(CMD.BO_MAP, { boHandle: h2 })).rejects.toMatchObject({ errno: ENOENT });
+  await expect(c.do(CMD.BO_MAP, {})).rejects.toMatchObject({ errno: 22, extack: { missType: expect.any(Number) } });
+});
+
+test('a mapped BO\'s memory never goes to another BO; a gone client\'s memfds are closed', async () => {
+  const [a, b] = [await client(), await client()];
+  const before = memfds();
+  const ha = await bo(a, 65536);
+  const mine = await mapBo(a, ha);
+  mine.fill(0xaa);
+  expect(memfds()).toBe(before + 1);
+  await a.do(CMD.BO_DESTROY, { boHandle: ha });
+  expect(memfds()).toBe(before);
+  // Same size, next allocation: fresh zeroed memory, not the pages a still maps.
+  const hb = await bo(b, 65536);
+  expect((await readBo(b, hb, 65536)).every((x) => x === 0)).toBe(true);
+  mine.fill(0x55);
+  expect((await readBo(b, hb, 65536)).every((x) => x === 0)).toBe(true);
+  expect(mine[0]).toBe(0x55); // still a's own memory
+
+  await mapBo(b, hb);
+  await mapBo(b, await bo(b, 4096));
+  expect(memfds()).toBe(before + 2);
+  b.close();
+  clients.splice(clients.indexOf(b), 1);
+  for (let i = 0; i < 100 && memfds() > before; i++) {
+    d.served.sweeper.run();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(memfds()).toBe(before);
+});
+
+test('bo-map is EBUSY while a job uses a BO not yet shared', async () => {
+  const c = await client();
+  const n = 384;
+  const hs = [await bo(c, n * n * 4), await bo(c, n * n * 4), await bo(c, n * n * 4)];
+  const sub = c.do(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m: n, n, k: n, dtype: 'f32', aHandle: hs[0], bHandle: hs[1], cHandle: hs[2] } });
+  const map = c.do(CMD.BO_MAP, { boHandle: hs[2] });
+  const [s] = await sub;
+  await expect(map).rejects.toMatchObject({ errno: EBUSY, extack: {
+    msg: expect.stringMatching(new RegExp(`^BO ${hs[2]} is used by job ${s.jobId} \\((queued|running)\\); map it before submitting$`)) } });
+  await c.do(CMD.JOB_WAIT, { jobId: s.jobId, timeoutMs: 20000 });
+  expect((await mapBo(c, hs[2])).length).toBe(n * n * 4);
+});
+
+test('without the shm addon the daemon leaves bo-map out: not listed, not claimed, EOPNOTSUPP', async () => {
+  const port = PORT + 0x1000;
+  const bare = startDaemon({ port, tick: false, computeThreads: 0, shm: false });
+  try {
+    const c = await connectAccel({ serverPort: port });
+    clients.push(c);
+    expect(c.family.ops.map((o) => o.id)).not.toContain(CMD.BO_MAP);
+    expect(Number((await c.do(CMD.CAPS_GET, { devIndex: 0 }))[0].features) & FEATURE.BO_MAP).toBe(0);
+    const h = await bo(c, 4096);
+    await expect(mapBo(c, h)).rejects.toMatchObject({ errno: EOPNOTSUPP });
+  } finally { bare.close(); }
+});
+
+test('nobody maps its own BO: its writes in the mapping are the BO\'s bytes', async () => {
+  const b = bundleForNobody({ code: `
+    import { connectAccel } from './device/client';
+    import { mapBo } from './device';
+    import { CMD } from './device/gen/accel';
+    (async () => {
+      const c = await connectAccel({ serverPort: ${PORT} });
+      const [r] = await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: 4096 });
+      const bytes = await mapBo(c, r.boHandle!);
+      bytes.set([1, 2, 3, 4], 100);
+      const back = new Uint8Array(4096);
+      for (const m of await c.dump(CMD.BO_READ, { boHandle: r.boHandle, boSize: 4096 })) back.set(m.data!, Number(m.boOffset));
+      c.close();
+      console.log(JSON.stringify({ uid: process.getuid!(), read: [...back.subarray(100, 104)] }));
+    })().catch((e) => { console.error(e); process.exit(1); });
+  ` });
+  try {
+    const r = await b.run();
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ uid: 65534, read: [1, 2, 3, 4] });
+  } finally { b.dispose(); }
+});
