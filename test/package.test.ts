@@ -144,6 +144,21 @@ describe('the installed package, from a directory outside the repo', () => {
     expect(r.stdout).toMatch(/accel0/);
   });
 
+  test("docs/daemon.md's mapped-BO example runs against the installed package (its shm addon built at install)", async () => {
+    const doc = fs.readFileSync(path.join(REPO, 'docs/daemon.md'), 'utf8');
+    const mapSnippet = /```ts\n(import \{[^\n]*mapBo[^\n]*\} from 'accelnl';\n[\s\S]*?)```/.exec(doc)?.[1];
+    expect(mapSnippet).toBeDefined();
+    const dir = path.join(app, 'ts-map');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+    fs.writeFileSync(path.join(dir, 'map.ts'), mapSnippet!);
+    const tsc = path.join(app, 'node_modules/typescript/bin/tsc');
+    const ok = await run(process.execPath, [tsc, '--module', 'nodenext', '--target', 'es2022', '--strict', '--types', 'node', 'map.ts'], { cwd: dir });
+    expect(ok).toMatchObject({ code: 0, stdout: '' });
+    const r = await run(process.execPath, ['map.js'], { cwd: dir, env: { ACCEL_NL_PORT: String(PORT) } });
+    expect(r).toMatchObject({ code: 0, stderr: '', stdout: '1.5\n' });
+  });
+
   test("the README's family example: a drm-ras family from the shipped spec, served, answers the package's client", async () => {
     expect(familySnippet).toContain('0x41434346');
     const dir = path.join(app, 'ts');
