@@ -1,8 +1,9 @@
 // The kernel's own ynl CLI (tools/net/ynl/pyynl/cli.py, a copy in ../shared/peers/ynl), unmodified,
 // through `accel wrap` against a daemon: with the upstream drm_ras.yaml (mainline, and the
 // error-event series for notifications) and with our accel.yaml and drm-ras.yaml. Do and dump
-// requests, errors with their extack decoded, notifications (--subscribe); as root and as nobody,
-// from a directory outside the repo.
+// requests, errors with their extack decoded, notifications (--subscribe), and a mapped BO taken by
+// a Python program on ynl's library; as root and as nobody, from a directory outside the repo.
+import * as fs from 'fs';
 import * as path from 'path';
 import { type Daemon, startDaemon } from '../device';
 import { NETLINK_USERSOCK, type NlSocket, openSocket } from '../genl/socket';
@@ -59,6 +60,30 @@ describe.each(who)('ynl CLI through accel wrap, as %s', (user) => {
     expect(one).toMatchObject({ 'dev-index': 1, 'dev-name': 'accel1', 'bus-name': 'pci', 'bus-addr': '0000:04:00.0', driver: 'accelnl_emu' });
     const all = json(await wrapped(ynl('accel', '--dump', 'dev-get', '--output-json'), { nobody }));
     expect(all.map((x: any) => x['dev-name'])).toEqual(['accel0', 'accel1']);
+  });
+
+  it_('accel.yaml: a BO mapped by a Python program on the kernel\'s ynl library, from the spec and docs/daemon.md alone', async () => {
+    // An independent client of bo-map: ynl.py for the netlink side, then Python's own socket
+    // (SCM_RIGHTS), fcntl and mmap. Its write through the mapping must be what bo-read returns.
+    const script = path.join(env.dir, 'bomap.py');
+    fs.writeFileSync(script, [
+      'import fcntl, json, mmap, socket, sys',
+      `sys.path.append(${JSON.stringify(path.join(env.ynl!, 'tools/net/ynl/pyynl'))})`,
+      'from lib import YnlFamily',
+      `ynl = YnlFamily(${JSON.stringify(path.join(env.specs, 'accel.yaml'))}, ${JSON.stringify(path.join(env.ynl!, 'Documentation/netlink/genetlink.yaml'))})`,
+      "h = ynl.do('bo-create', {'dev-index': 0, 'bo-size': 8192})['bo-handle']",
+      "m = ynl.do('bo-map', {'bo-handle': h})",
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+      "s.connect('\\0' + m['map-path'][1:])",
+      "s.sendall(m['map-token'])",
+      '_, fds, _, _ = socket.recv_fds(s, 1, 1)',
+      "mem = mmap.mmap(fds[0], m['bo-size'])",
+      "mem[100:104] = bytes([1, 2, 3, 4])",
+      "back = ynl.dump('bo-read', {'bo-handle': h, 'bo-offset': 100, 'bo-size': 4})",
+      "print(json.dumps({'size': m['bo-size'], 'seals': fcntl.fcntl(fds[0], fcntl.F_GET_SEALS), 'read': list(back[0]['data'])}))",
+    ].join('\n'));
+    fs.chmodSync(script, 0o644);
+    expect(json(await wrapped([PY, script], { nobody }))).toEqual({ size: 8192, seals: 7, read: [1, 2, 3, 4] });
   });
 
   it_('drm-ras: list-nodes and get-error-counter with the upstream spec and ours (admin-perm: EPERM for nobody)', async () => {
