@@ -1,5 +1,5 @@
 // The steps an actor takes on its socket, chosen at random with weights, each checked against the
-// model when its answers are in: requests (do and dump), buffer objects, GEMM jobs with async
+// model when its answers are in: requests (do and dump), buffer objects (mapped too), GEMM jobs with async
 // job-wait, subscriptions (unicast op or multicast), RAS injections, probes for other sockets' BOs.
 // Closing a socket and rebinding its port lives in run.ts (it needs the processes).
 import { CMD } from '../../device/gen/accel';
@@ -169,6 +169,20 @@ async function boReadStep(w: World, s: Sock, r: Rng): Promise<void> {
   await boRead(w, s, h, off, whole ? b.size : r.range(0, b.size - off));
 }
 
+/**
+ * bo-map of one of its idle BOs: the reply names the BO with its size and a 16-byte token. The BO's
+ * memory moves into a memfd (written bytes are copied): later bo-reads still check its content.
+ */
+async function boMapStep(w: World, s: Sock, r: Rng): Promise<void> {
+  const [h, b] = r.pick([...s.bos].filter(([, x]) => !x.busy));
+  const e = s.stepEpoch;
+  const rep = ok(w, s, await request(w, s, CMD.BO_MAP, { boHandle: h }), `bo-map of BO ${h}`, e);
+  if (!rep || !same(w, e, s)) return;
+  if (rep.length !== 1 || rep[0].boHandle !== h || Number(rep[0].boSize) !== b.size || rep[0].mapToken?.length !== 16 || !rep[0].mapPath?.startsWith('@')) {
+    violation(w, 'wrong-reply', `bo-map of BO ${h} (${b.size} bytes) from ${who(s)} answered ${JSON.stringify(rep.map((x) => [x.boHandle, Number(x.boSize), x.mapPath, x.mapToken?.length]))}`);
+  }
+}
+
 async function boDestroy(w: World, s: Sock, h: number): Promise<void> {
   const e = s.stepEpoch;
   if (ok(w, s, await request(w, s, CMD.BO_DESTROY, { boHandle: h }), `bo-destroy of BO ${h}`, e) && same(w, e, s)) s.bos.delete(h);
@@ -188,15 +202,18 @@ export async function probe(w: World, s: Sock, r: Rng, h?: number): Promise<void
   if (s.bos.has(h)) return;
   w.stats.probes++;
   const e = s.stepEpoch;
-  const o = await request(w, s, CMD.BO_READ, { boHandle: h, boOffset: 0, boSize: 1 }, { dump: true });
+  // A read, or a bo-map (which would hand over the BO's memory itself): both must be ENOENT.
+  const map = r.chance(0.3);
+  const o = map ? await request(w, s, CMD.BO_MAP, { boHandle: h })
+    : await request(w, s, CMD.BO_READ, { boHandle: h, boOffset: 0, boSize: 1 }, { dump: true });
   if (!same(w, e, s) || s.bos.has(h)) return;
   if (o.kind === 'ok') {
     const owner = s.pred?.bos.has(h) && s.pred.port === s.port ? ` that ${who(s.pred)} created before it closed` : '';
-    violation(w, 'foreign-bo', `${who(s)} read BO ${h}, which it never created${owner}`, owner ? `predecessor's, ${users(s, s.pred!)}` : 'not the predecessor\'s');
+    violation(w, 'foreign-bo', `${who(s)} ${map ? 'was offered the memory of' : 'read'} BO ${h}, which it never created${owner}`, owner ? `predecessor's, ${users(s, s.pred!)}` : 'not the predecessor\'s');
   } else if (o.kind === 'error' && o.errno === EBUSY && s.pred) {
     violation(w, 'dead-reply-to-successor', `bo-read probe from ${who(s)}: EBUSY "${o.msg}", a dump of the closed socket still runs on its port`, `EBUSY, ${users(s, s.pred)}`);
   } else if (o.kind === 'error' && o.errno !== ENOENT) {
-    violation(w, 'unexpected-error', `bo-read of BO ${h} (not held) from ${who(s)}: errno ${o.errno}, not ENOENT`);
+    violation(w, 'unexpected-error', `${map ? 'bo-map' : 'bo-read'} of BO ${h} (not held) from ${who(s)}: errno ${o.errno}, not ENOENT`);
   }
 }
 
@@ -325,6 +342,7 @@ export const STEPS: Step[] = [
   { name: 'bo-create', weight: (s) => (s.bos.size < 6 ? 6 : 0), run: async (w, s, r) => { await boCreate(w, s, r); } },
   { name: 'bo-write', weight: (s) => ([...s.bos.values()].some((b) => !b.busy) ? 8 : 0), run: boWriteStep },
   { name: 'bo-read', weight: (s) => ([...s.bos.values()].some((b) => !b.busy) ? 8 : 0), run: boReadStep },
+  { name: 'bo-map', weight: (s) => ([...s.bos.values()].some((b) => !b.busy) ? 2 : 0), run: boMapStep },
   { name: 'bo-destroy', weight: (s) => ([...s.bos.values()].some((b) => !b.busy) ? 2 : 0),
     run: (w, s, r) => boDestroy(w, s, r.pick([...s.bos].filter(([, b]) => !b.busy))[0]) },
   { name: 'bo probe', weight: () => 3, run: (w, s, r) => probe(w, s, r) },
