@@ -47,7 +47,7 @@ function print(ctx: Ctx, section: string, key: string, rows: Record<string, unkn
 
 /** Handles are per port (as GEM handles per open file), so a BO is named by owner/handle. */
 const boRows = (ms: Accel[]): Record<string, unknown>[] => ms.flatMap((m) => m.bo ?? []).map((b) =>
-  ({ name: `${b.owner}/${b.handle}`, handle: b.handle, dev: b.devIndex, size: num(b.size), owner: b.owner }));
+  ({ name: `${b.owner}/${b.handle}`, handle: b.handle, dev: b.devIndex, size: num(b.size), owner: b.owner, mapped: b.mapped || undefined }));
 
 async function boShow(ctx: Ctx, a: Args): Promise<void> {
   a.end();

@@ -88,6 +88,10 @@ test('the memfd is sealed: its size can never change, and the seals are final', 
   const [r] = await c.do(CMD.BO_MAP, { boHandle: h });
   expect(r).toMatchObject({ boHandle: h, boSize: 8192, mapPath: expect.stringMatching(/^@accelnl-bo-[0-9a-f]{16}$/) });
   expect(r.mapToken!.length).toBe(16);
+  // bo-get (accel bo show) says which BOs are mapped.
+  const h2 = await bo(c, 4096);
+  const listed = (await c.dump(CMD.BO_GET)).flatMap((m) => m.bo ?? []).filter((b) => b.owner === c.genl.port);
+  expect(listed.map((b) => [b.handle, !!b.mapped])).toEqual([[h, true], [h2, false]]);
   const fd = await fetchRaw(r.mapPath!, r.mapToken!);
   expect(fd).toBeGreaterThanOrEqual(0);
   try {

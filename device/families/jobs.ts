@@ -168,7 +168,7 @@ export function jobHandlers(s: Served, eng: Engine, maps: BoMaps): Handlers {
       // An admin sees every BO; anyone else only their own socket's. Resumed after the last BO id
       // sent: BOs freed between chunks must not shift the rest out of the dump (finding M6).
       dump: (c) => dumpByKey(c, [...eng.bos.values()].filter((b) => admin(c) || b.owner === c.owner().id).sort((x, y) => x.id - y.id), (b) => b.id, (w, b) =>
-        writeAttrs(w, spec, 'accel', { bo: [{ handle: b.handle, size: b.size, devIndex: b.dev.index, owner: ownerPort.get(b.owner) ?? b.owner }] })),
+        writeAttrs(w, spec, 'accel', { bo: [{ handle: b.handle, size: b.size, devIndex: b.dev.index, owner: ownerPort.get(b.owner) ?? b.owner, ...(b.fd !== undefined ? { mapped: true } : {}) }] })),
     },
     'job-submit': {
       do: (c) => {

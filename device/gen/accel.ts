@@ -838,7 +838,8 @@ export const BO = {
   SIZE: 2,
   DEV_INDEX: 3,
   OWNER: 4,
-  MAX: 4,
+  MAPPED: 5,
+  MAX: 5,
 } as const;
 
 export interface Bo {
@@ -847,6 +848,8 @@ export interface Bo {
   devIndex?: number;
   /** Netlink port that created it. */
   owner?: number;
+  /** Its memory is a memfd that its owner may have mapped (bo-map). */
+  mapped?: boolean;
 }
 
 /** The attribute set job. */
@@ -1092,6 +1095,7 @@ export const ATTR_NAMES: Readonly<Record<SetName, Readonly<Record<number, AttrNa
     2: { name: 'size', constant: 'SIZE', field: 'size' },
     3: { name: 'dev-index', constant: 'DEV_INDEX', field: 'devIndex' },
     4: { name: 'owner', constant: 'OWNER', field: 'owner' },
+    5: { name: 'mapped', constant: 'MAPPED', field: 'mapped' },
   },
   'job': {
     1: { name: 'id', constant: 'ID', field: 'id' },
@@ -1584,8 +1588,9 @@ export const spec: Spec = {
         { name: 'size', value: 2, type: 'u64' },
         { name: 'dev-index', value: 3, type: 'u32' },
         { name: 'owner', value: 4, type: 'u32' },
+        { name: 'mapped', value: 5, type: 'flag' },
       ],
-      max: 4,
+      max: 5,
     },
     {
       name: 'job',
