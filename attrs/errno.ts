@@ -12,6 +12,7 @@ export const EBUSY = 16;
 export const EEXIST = 17;
 export const ENODEV = 19;
 export const EINVAL = 22;
+export const EMFILE = 24;
 export const ENOSPC = 28;
 export const ERANGE = 34;
 export const ENODATA = 61;
@@ -32,7 +33,7 @@ const TEXTS: Record<number, string> = {
   [EINTR]: 'Interrupted system call', [EIO]: 'Input/output error',
   [EAGAIN]: 'Resource temporarily unavailable', [ENOMEM]: 'Cannot allocate memory',
   [EBUSY]: 'Device or resource busy', [EEXIST]: 'File exists', [ENODEV]: 'No such device',
-  [EINVAL]: 'Invalid argument', [ENOSPC]: 'No space left on device',
+  [EINVAL]: 'Invalid argument', [EMFILE]: 'Too many open files', [ENOSPC]: 'No space left on device',
   [ERANGE]: 'Numerical result out of range', [ENODATA]: 'No data available',
   [EPROTO]: 'Protocol error', [EMSGSIZE]: 'Message too long',
   [EOPNOTSUPP]: 'Operation not supported', [EADDRINUSE]: 'Address already in use',

@@ -2,7 +2,7 @@
 // are checked in the resolved family first, so an older daemon gets a clear message).
 import { type Accel, CMD } from '../device/gen/accel';
 import { boWrites } from '../device/bo-write';
-import { MapError, mapBo, shmStatus } from '../device/bomap-client';
+import { mapBo, shmStatus } from '../device/bomap-client';
 import { type DType, elementSizes } from '../compute/dtypes';
 import * as fs from 'fs';
 import { type Args, OpError, UsageError, keyword, parseBytes, parseEnum, parseSize, parseU32 } from './args';
@@ -95,16 +95,16 @@ async function upload(ctx: Ctx, handle: number, data: Uint8Array, offset = 0): P
 
 /**
  * The BO's bytes, mapped (bo-map), or undefined where they cannot be: a daemon that does not serve
- * bo-map, no shm addon in this process, or a failed fetch. The caller then uses bo-write and
- * bo-read, which always work.
+ * bo-map, no shm addon in this process, a refused bo-map (EMFILE: the user's mapped BOs at their
+ * limit, ENOMEM, ...) or a failed fetch. The caller then uses bo-write and bo-read, which work
+ * whenever the BO does: a missing BO fails there, with its own message.
  */
 async function tryMap(ctx: Ctx, handle: number): Promise<Uint8Array | undefined> {
   if (!shmStatus().loaded || !serves(await ctx.accel(), CMD.BO_MAP)) return undefined;
   try {
-    return await call(ctx, (c) => mapBo(c, handle));
-  } catch (e) {
-    if (e instanceof MapError) return undefined;
-    throw e;
+    return await mapBo(await ctx.accel(), handle);
+  } catch {
+    return undefined;
   }
 }
 

@@ -11,12 +11,14 @@
 import { randomBytes } from 'crypto';
 import * as net from 'net';
 import { type Bo, type Engine, JobError, shareBo } from './jobs';
-import { EADDRINUSE, EAGAIN } from '../attrs/errno';
+import { EADDRINUSE } from '../attrs/errno';
 
-/** How long a token may wait for its fetch, and how many may wait at once. */
+/** How long a token may wait for its fetch, and how many may wait per BO (the oldest goes first). */
 export const TOKEN_MS = 10_000;
-export const MAX_OFFERS = 4096;
+export const TOKENS_PER_BO = 8;
 export const TOKEN_LEN = 16;
+/** Map-socket connections open at once (each is brief; a slow or silent one is closed after 2 s). */
+export const MAX_FETCHES = 256;
 
 interface Offer { bo: Bo; expires: number }
 
@@ -25,34 +27,52 @@ export interface BoMaps {
   /** The socket's abstract name, as map-path gives it ('@' for the leading NUL). */
   readonly path: string;
   server: net.Server | undefined;
-  /** Unfetched offers by token (hex). */
+  /** Unfetched offers by token (hex), oldest first. */
   readonly offers: Map<string, Offer>;
+  /** The unfetched tokens of each BO (by BO id), oldest first: at most TOKENS_PER_BO. */
+  readonly byBo: Map<number, string[]>;
   /** Descriptors handed over, and fetches refused, since start. */
   sent: number;
   refused: number;
 }
 
 export const newBoMaps = (e: Engine): BoMaps => ({
-  e, path: `@accelnl-bo-${randomBytes(8).toString('hex')}`, server: undefined, offers: new Map(), sent: 0, refused: 0,
+  e, path: `@accelnl-bo-${randomBytes(8).toString('hex')}`, server: undefined, offers: new Map(), byBo: new Map(), sent: 0, refused: 0,
 });
 
 /**
  * Share BO `b` (device/jobs.ts shareBo) and offer its memfd once: the socket's name and the token
- * that fetches it. Throws JobError (EOPNOTSUPP, EBUSY, ENOMEM from shareBo; EAGAIN when too many
- * offers wait).
+ * that fetches it. Throws JobError (EOPNOTSUPP, EBUSY, EMFILE, ENOMEM from shareBo; EADDRINUSE
+ * when the socket cannot be opened). Tokens are bounded per BO, not per daemon, so one client
+ * asking again and again never keeps another from mapping.
  */
 export function offerMap(m: BoMaps, b: Bo): { path: string; token: Uint8Array } {
   shareBo(m.e, b);
   const now = Date.now();
   for (const [k, o] of m.offers) {
     if (o.expires > now) break; // offers are kept in the order made, so the rest are younger
-    m.offers.delete(k);
+    forget(m, k);
   }
-  if (m.offers.size >= MAX_OFFERS) throw new JobError(EAGAIN, `${m.offers.size} bo-map tokens are waiting to be fetched; try again later`);
   listen(m);
   const token = randomBytes(TOKEN_LEN);
-  m.offers.set(token.toString('hex'), { bo: b, expires: now + TOKEN_MS });
+  const key = token.toString('hex');
+  let mine = m.byBo.get(b.id);
+  if (!mine) m.byBo.set(b.id, (mine = []));
+  if (mine.length >= TOKENS_PER_BO) forget(m, mine[0]);
+  mine.push(key);
+  m.offers.set(key, { bo: b, expires: now + TOKEN_MS });
   return { path: m.path, token };
+}
+
+/** Drop an offer (fetched, expired, or pushed out by a newer one for its BO). */
+function forget(m: BoMaps, key: string): void {
+  const o = m.offers.get(key);
+  if (!o) return;
+  m.offers.delete(key);
+  const mine = m.byBo.get(o.bo.id);
+  const i = mine ? mine.indexOf(key) : -1;
+  if (i >= 0) mine!.splice(i, 1);
+  if (mine && !mine.length) m.byBo.delete(o.bo.id);
 }
 
 /** Stop listening; unfetched tokens are void. */
@@ -60,6 +80,7 @@ export function closeBoMaps(m: BoMaps): void {
   m.server?.close();
   m.server = undefined;
   m.offers.clear();
+  m.byBo.clear();
 }
 
 // Started on the first offer, so a daemon that never maps a BO never opens it.
@@ -72,13 +93,18 @@ function listen(m: BoMaps): void {
     throw new JobError(EADDRINUSE, `cannot open the map socket ${m.path}: ${(e as Error).message}`);
   }
   const server = net.createServer((c) => answer(m, c));
+  server.maxConnections = MAX_FETCHES;
   server.on('error', () => { /* accept failures: that fetch fails, the next may not */ });
   server.listen({ fd });
   server.unref();
   m.server = server;
 }
 
-/** One fetch: read the token, send the descriptor or a refusal, close. Never throws. */
+/**
+ * One fetch: read the token (the first TOKEN_LEN bytes, nothing more), send the descriptor or a
+ * refusal byte, close. Reading stops at the token: bytes after it are never read, and the
+ * connection is destroyed once the answer is out. Never throws.
+ */
 function answer(m: BoMaps, c: net.Socket): void {
   let got = Buffer.alloc(0);
   c.setTimeout(2000, () => c.destroy());
@@ -86,18 +112,19 @@ function answer(m: BoMaps, c: net.Socket): void {
   c.on('data', (d) => {
     got = Buffer.concat([got, d]);
     if (got.length < TOKEN_LEN) return;
+    c.pause();
     c.removeAllListeners('data');
     const key = got.length === TOKEN_LEN ? got.toString('hex') : '';
     const o = m.offers.get(key);
-    m.offers.delete(key);
+    forget(m, key);
     const b = o && o.expires > Date.now() && m.e.bos.get(o.bo.id) === o.bo ? o.bo : undefined;
     const fd = (c as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (b?.fd !== undefined && fd !== undefined && fd >= 0 && m.e.shm!.sendFd(fd, b.fd) === 0) {
       m.sent++;
-      c.end();
+      c.destroy();
     } else {
       m.refused++;
-      c.end(Buffer.from([1])); // a byte without a descriptor: refused
+      c.end(Buffer.from([1]), () => c.destroy()); // a byte without a descriptor: refused
     }
   });
 }

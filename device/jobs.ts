@@ -3,7 +3,7 @@
 // jobs: an uncorrectable HBM error inside a job's BO fails it with EIO, a fatal error fails the
 // running job and holds new ones until a reset, and a job past its timeout is cancelled.
 import { type GemmDesc, type Pool, createPool, elementSizes, gemm, typedView } from '../compute';
-import { EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, EOPNOTSUPP, ETIMEDOUT } from '../attrs/errno';
+import { EBUSY, EINVAL, EIO, EMFILE, ENODEV, ENOENT, ENOMEM, EOPNOTSUPP, ETIMEDOUT } from '../attrs/errno';
 import { type Shm, loadShm } from '../genl/native/load';
 import { type BoMemory, dropMemory, giveMemory, newBoMemory, takeMemory } from './bomem';
 import type { Emulator } from './emulator';
@@ -93,6 +93,10 @@ export interface Engine {
   memory: BoMemory;
   /** The shared-memory addon, for bo-map; null when it is not built (or a test says so). */
   shm: Shm | null;
+  /** Mapped BOs one non-admin uid may hold at once (each holds a memfd descriptor in the daemon). */
+  mapLimit: number;
+  /** Mapped BOs held per non-admin uid. */
+  mappedBy: Map<number, number>;
 }
 
 /** An error with an errno and an extack message, for the netlink layer. */
@@ -111,7 +115,7 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
     // its event loop, and every client's requests, for about half the call).
     pool: o.threads === 0 ? undefined : createPool({ threads: o.threads, joinFlops: 0 }), onDone: [], keep: 1024,
     memory: newBoMemory(Math.min(hostLimit / 8, 256 * 2 ** 20)),
-    shm: o.shm === undefined ? loadShm().shm : o.shm,
+    shm: o.shm === undefined ? loadShm().shm : o.shm, mapLimit: 1024, mappedBy: new Map(),
   };
   emu.onRas.push((d, ev) => {
     if (ev.block !== 'hbm' || (ev.severity !== 'uncorrectable-nonfatal' && ev.severity !== 'uncorrectable-fatal') || ev.kind !== 'error') return;
@@ -143,23 +147,37 @@ export async function stopEngine(e: Engine): Promise<void> {
   await e.pool?.close();
 }
 
-/** Close a shared BO's memfd (its mappings stay valid until each holder lets go). */
+/**
+ * Let go of a shared BO's memfd: our descriptor and our mapping, now (release), so the file's pages
+ * are the client's alone, gone when it unmaps them. Views of the old mapping that something still
+ * holds read zeros.
+ */
 function unshare(e: Engine, b: Bo): void {
   if (b.fd === undefined) return;
+  e.shm!.release(b.mem);
   e.shm!.close(b.fd);
   b.fd = undefined;
+  if (b.uid !== undefined) {
+    const left = (e.mappedBy.get(b.uid) ?? 0) - 1;
+    if (left > 0) e.mappedBy.set(b.uid, left); else e.mappedBy.delete(b.uid);
+  }
 }
 
 /**
  * Move BO `b`'s memory into a sealed memfd that clients can map (bo-map); nothing when it is
  * shared already. Its bytes are kept. Throws JobError: EOPNOTSUPP without the shm addon, EBUSY
- * while a job holds views of the memory it would replace, ENOMEM when no memfd can be made.
+ * while a job holds views of the memory it would replace, EMFILE past the uid's mapLimit, ENOMEM
+ * when no memfd can be made.
  */
 export function shareBo(e: Engine, b: Bo): number {
   if (b.fd !== undefined) return b.fd;
   if (!e.shm) throw new JobError(EOPNOTSUPP, `this daemon cannot map BOs: ${loadShm().error ?? 'shared memory is turned off'}`);
   const j = inUse(e, b);
   if (j) throw new JobError(EBUSY, `BO ${b.handle} is used by job ${j.id} (${j.status}); map it before submitting`);
+  const held = b.uid === undefined ? 0 : e.mappedBy.get(b.uid) ?? 0;
+  if (b.uid !== undefined && held >= e.mapLimit) {
+    throw new JobError(EMFILE, `uid ${b.uid} holds ${held} mapped BOs, the most a non-admin user may; destroy one first`);
+  }
   let made: { fd: number; mem: SharedArrayBuffer };
   try { made = e.shm.create(b.size); } catch (err) { throw new JobError(ENOMEM, `cannot share BO ${b.handle}: ${(err as Error).message}`); }
   // A memfd starts zeroed, as a BO does: only written bytes need a copy (which would also fault
@@ -168,6 +186,7 @@ export function shareBo(e: Engine, b: Bo): number {
   giveMemory(e.memory, b.mem);
   b.mem = made.mem;
   b.fd = made.fd;
+  if (b.uid !== undefined) e.mappedBy.set(b.uid, held + 1);
   return made.fd;
 }
 

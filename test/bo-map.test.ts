@@ -4,11 +4,12 @@
 // never goes to another BO; a gone client's memfds are closed; a job's BO is EBUSY; a daemon
 // without the shm addon leaves the op out; and a nobody process maps its own BO.
 import * as fs from 'fs';
-import { EBUSY, ENOENT, EOPNOTSUPP } from '../attrs/errno';
+import { EBUSY, EMFILE, ENOENT, EOPNOTSUPP } from '../attrs/errno';
 import { gemm } from '../compute';
 import { type AccelClient, connectAccel } from '../device/client';
 import { CMD, FEATURE } from '../device/gen/accel';
-import { type Daemon, mapBo, startDaemon } from '../device';
+import { type Daemon, createBo, freeBo, mapBo, shareBo, startDaemon } from '../device';
+import { TOKENS_PER_BO } from '../device/bomap';
 import { loadShm } from '../genl/native/load';
 import { bundleForNobody } from './helpers/nobody';
 
@@ -47,6 +48,8 @@ async function fetchRaw(path: string, token: Uint8Array): Promise<number> {
     throw new Error('no answer');
   } finally { shm.close(sock); }
 }
+/** Mappings of BO memfds in this process (the daemon's and the test's own). */
+const memfdMaps = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('/memfd:accelnl-bo')).length;
 /** The daemon's open BO memfds (it runs in this process). */
 const memfds = () => fs.readdirSync('/proc/self/fd').filter((f) => {
   try { return fs.readlinkSync(`/proc/self/fd/${f}`).startsWith('/memfd:accelnl-bo'); } catch { return false; }
@@ -120,6 +123,16 @@ test('a token is good once, for its BO while it lives; other bytes are refused; 
   await c.do(CMD.BO_DESTROY, { boHandle: h });
   expect(await fetchRaw(r2.mapPath!, r2.mapToken!)).toBe(ENOMSG);          // its BO is gone
   await expect(mapBo(c, h)).rejects.toMatchObject({ errno: ENOENT, extack: { msg: `no BO ${h}` } });
+  // Tokens are bounded per BO: asking again and again pushes out that BO's oldest, and never keeps
+  // another client from mapping (there is no daemon-wide cap to fill).
+  const hb = await bo(c, 4096);
+  const asked = [];
+  for (let i = 0; i < TOKENS_PER_BO + 12; i++) asked.push((await c.do(CMD.BO_MAP, { boHandle: hb }))[0].mapToken!);
+  expect(await fetchRaw(r.mapPath!, asked[0])).toBe(ENOMSG);
+  const last = await fetchRaw(r.mapPath!, asked[asked.length - 1]);
+  expect(last).toBeGreaterThanOrEqual(0);
+  shm.close(last);
+  expect((await mapBo(other, await bo(other, 4096))).length).toBe(4096);
   // Another client's handle space does not hold c's BOs.
   const h2 = await bo(c, 4096);
   await expect(other.do(CMD.BO_MAP, { boHandle: h2 })).rejects.toMatchObject({ errno: ENOENT });
@@ -152,6 +165,63 @@ test('a mapped BO\'s memory never goes to another BO; a gone client\'s memfds ar
     await new Promise((r) => setTimeout(r, 20));
   }
   expect(memfds()).toBe(before);
+});
+
+test('a freed mapped BO leaves the daemon at once: its mapping is dropped, not left to the garbage collector', async () => {
+  const c = await client();
+  const before = memfdMaps();
+  const h = await bo(c, 1 << 20);
+  const mine = await mapBo(c, h);
+  mine.fill(3);
+  expect(memfdMaps()).toBe(before + 2); // the daemon's mapping and ours (one process here)
+  await c.do(CMD.BO_DESTROY, { boHandle: h });
+  expect(memfdMaps()).toBe(before + 1); // ours alone: the file's pages go when we let go
+  expect(mine[12345]).toBe(3);
+});
+
+test('the map socket reads a token and nothing more: a writer of junk is answered and cut off', async () => {
+  const c = await client();
+  const [r] = await c.do(CMD.BO_MAP, { boHandle: await bo(c, 4096) });
+  const sock = shm.connect(`\0${r.mapPath!.slice(1)}`);
+  try {
+    const junk = new Uint8Array(256).fill(0x5a);
+    const start = Date.now();
+    let n = 0;
+    // Write without pause: the daemon must close the connection after the first 16 bytes, where it
+    // used to read and discard whatever came for as long as it came.
+    for (;;) {
+      const w = shm.write(sock, junk);
+      if (w < 0 && w !== -11) break; // EPIPE or ECONNRESET: cut off
+      if (w > 0) n += w;
+      if (Date.now() - start > 1500) throw new Error(`still connected after ${n} bytes`);
+      if (w === -11) await new Promise((res) => setTimeout(res, 1));
+    }
+    expect(n).toBeGreaterThanOrEqual(16);
+  } finally { shm.close(sock); }
+  // The token itself was not taken by the junk, and still maps.
+  expect(await fetchRaw(r.mapPath!, r.mapToken!)).toBeGreaterThanOrEqual(0);
+});
+
+test('a non-admin uid may hold only mapLimit mapped BOs (EMFILE), and gets one back when it frees one', () => {
+  const e = d.engine;
+  const dev = d.rt.emu.devices.get(0)!;
+  const limit = e.mapLimit;
+  e.mapLimit = 2;
+  const owner = 0x7fff0000;
+  const bos = [0, 1, 2].map(() => createBo(e, dev, 4096, owner, 1000));
+  try {
+    shareBo(e, bos[0]);
+    shareBo(e, bos[1]);
+    shareBo(e, bos[1]); // already shared: no second count
+    expect(() => shareBo(e, bos[2])).toThrow(expect.objectContaining({ errno: EMFILE, message: 'uid 1000 holds 2 mapped BOs, the most a non-admin user may; destroy one first' }));
+    freeBo(e, bos[0]);
+    expect(shareBo(e, bos[2])).toBeGreaterThanOrEqual(0);
+    expect(e.mappedBy.get(1000)).toBe(2);
+  } finally {
+    e.mapLimit = limit;
+    for (const b of bos) freeBo(e, b);
+  }
+  expect(e.mappedBy.has(1000)).toBe(false);
 });
 
 test('bo-map is EBUSY while a job uses a BO not yet shared', async () => {

@@ -43,10 +43,15 @@ test('job run maps its BOs (bo-map) where it can, and uses bo-write and bo-read 
   for (const [f, x] of [['ma', a], ['mb', b], ['mc', c0]] as const) fs.writeFileSync(path.join(dir, f), new Uint8Array(x.buffer));
   const want = gemm({ dtype: 'f32', m, n, k, a, b, c: Float32Array.from(c0), beta: 1 });
   const args = ['job', 'run', 'accel0', 'm', `${m}`, 'n', `${n}`, 'k', `${k}`, 'beta', '1', 'a', path.join(dir, 'ma'), 'b', path.join(dir, 'mb'), 'c', path.join(dir, 'mc')];
-  for (const [env, fetched] of [[{}, 3], [{ ACCELNL_SHM: path.join(dir, 'no-such-addon.node') }, 0]] as const) {
+  // Mapped; no shm addon in the CLI; and a daemon that refuses bo-map with an errno (its memfd
+  // cannot be made: ENOMEM), where job run must still run, on bo-write and bo-read.
+  const real = d.engine.shm!;
+  const cases = [[{}, 3, false], [{ ACCELNL_SHM: path.join(dir, 'no-such-addon.node') }, 0, false], [{}, 0, true]] as const;
+  for (const [env, fetched, refuse] of cases) {
     const sent = d.maps.sent;
-    const out = path.join(dir, `mout${fetched}`);
-    const r = await runAccel([...args, 'out', out], { port: PORT, env });
+    const out = path.join(dir, `mout${fetched}${refuse}`);
+    if (refuse) d.engine.shm = { ...real, create: () => { throw new Error('memfd_create: ENOMEM'); } };
+    const r = await runAccel([...args, 'out', out], { port: PORT, env }).finally(() => { d.engine.shm = real; });
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(new Float32Array(new Uint8Array(fs.readFileSync(out)).buffer)).toEqual(want);
     expect(d.maps.sent - sent).toBe(fetched); // A, B and C fetched, or none

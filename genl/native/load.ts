@@ -49,6 +49,11 @@ export interface Shm {
   create(size: number): { fd: number; mem: SharedArrayBuffer };
   /** Map a BO's memfd; throws EINVAL unless it is exactly `size` bytes and sealed against shrinking. */
   map(fd: number, size: number): SharedArrayBuffer;
+  /**
+   * Drop the memfd behind a buffer from create() or map() now (its range becomes fresh anonymous
+   * memory until the buffer is collected): 0, or -EINVAL for a buffer the addon did not map.
+   */
+  release(mem: SharedArrayBuffer): number;
   /** F_GET_SEALS, or -errno. */
   seals(fd: number): number;
   /** One byte with `fd` attached (SCM_RIGHTS), non-blocking: 0 or -errno. */

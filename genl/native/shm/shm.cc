@@ -11,6 +11,8 @@
 #include <node.h>
 #include <v8.h>
 #include <errno.h>
+#include <mutex>
+#include <unordered_set>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,7 +51,18 @@ bool IntArg(const FunctionCallbackInfo<Value> &a, int i, double *out) {
   return true;
 }
 
-void Unmap(void *data, size_t length, void *) { munmap(data, length); }
+// The mappings this addon made and has not unmapped yet: release() acts on these alone, never on
+// memory V8 or anyone else owns.
+std::mutex mapped_lock;
+std::unordered_set<void *> mapped;
+
+void Unmap(void *data, size_t length, void *) {
+  {
+    std::lock_guard<std::mutex> g(mapped_lock);
+    mapped.erase(data);
+  }
+  munmap(data, length);
+}
 
 // A SharedArrayBuffer over `size` bytes of `fd`, unmapped when the last holder (this thread or a
 // worker it was posted to) lets it go. Throws and returns empty on failure.
@@ -58,6 +71,10 @@ Local<SharedArrayBuffer> MapShared(Isolate *iso, int fd, size_t size) {
   if (p == MAP_FAILED) {
     Throw(iso, errno, "mmap");
     return Local<SharedArrayBuffer>();
+  }
+  {
+    std::lock_guard<std::mutex> g(mapped_lock);
+    mapped.insert(p);
   }
   std::shared_ptr<v8::BackingStore> bs = SharedArrayBuffer::NewBackingStore(p, size, Unmap, nullptr);
   return SharedArrayBuffer::New(iso, std::move(bs));
@@ -103,6 +120,23 @@ void Map(const FunctionCallbackInfo<Value> &a) {
   }
   Local<SharedArrayBuffer> mem = MapShared(iso, (int)fd, (size_t)size);
   if (!mem.IsEmpty()) a.GetReturnValue().Set(mem);
+}
+
+// release(mem): let go of the memfd behind a SharedArrayBuffer from create() or map() now, not
+// when the garbage collector gets to it (which may be minutes, the file's pages held all along).
+// The range is replaced in place by fresh anonymous memory: a view still held somewhere (a compute
+// worker finishing a cancelled job) reads zeros and writes to memory of its own, and never faults.
+// The backing store's deleter later unmaps that. 0, or -EINVAL for a buffer this addon did not map.
+void Release(const FunctionCallbackInfo<Value> &a) {
+  if (a.Length() < 1 || !a[0]->IsSharedArrayBuffer()) return a.GetReturnValue().Set(-EINVAL);
+  std::shared_ptr<v8::BackingStore> bs = a[0].As<SharedArrayBuffer>()->GetBackingStore();
+  void *p = bs->Data();
+  {
+    std::lock_guard<std::mutex> g(mapped_lock);
+    if (!p || !mapped.count(p)) return a.GetReturnValue().Set(-EINVAL);
+  }
+  void *q = mmap(p, bs->ByteLength(), PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  a.GetReturnValue().Set(q == MAP_FAILED ? -errno : 0);
 }
 
 // seals(fd): the file's seals (F_GET_SEALS), or -errno.
@@ -249,6 +283,7 @@ void Close(const FunctionCallbackInfo<Value> &a) {
 NODE_MODULE_INIT(/* exports, module, context */) {
   NODE_SET_METHOD(exports, "create", Create);
   NODE_SET_METHOD(exports, "map", Map);
+  NODE_SET_METHOD(exports, "release", Release);
   NODE_SET_METHOD(exports, "seals", Seals);
   NODE_SET_METHOD(exports, "sendFd", SendFd);
   NODE_SET_METHOD(exports, "listen", Listen);
