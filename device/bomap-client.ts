@@ -65,8 +65,8 @@ async function fetchFd(path: string, token: Uint8Array, timeoutMs: number): Prom
       const fd = shm.recvFd(sock);
       if (fd >= 0) return fd;
       if (fd !== -EAGAIN) {
-        throw new MapError(fd === -constants.errno.ENOMSG ? 'the daemon refused the map token (used, expired, or its BO is gone)'
-          : `the daemon's map socket closed without an answer (${-fd})`, 'EACCES');
+        throw new MapError(fd === -constants.errno.ENOMSG ? 'the daemon refused the map token (used, expired after 10 s, pushed out by 64 newer bo-maps of the same BO, or its BO is gone)'
+          : `the daemon's map socket closed without an answer (errno ${-fd}: too many fetches of this user at once, or too slow)`, 'EACCES');
       }
       if (Date.now() - start >= timeoutMs) throw new MapError(`no answer from the daemon's map socket within ${timeoutMs} ms`, 'ETIMEDOUT');
       await new Promise((res) => (wait ? setTimeout(res, wait) : setImmediate(res)));

@@ -15,10 +15,16 @@ import { EADDRINUSE } from '../attrs/errno';
 
 /** How long a token may wait for its fetch, and how many may wait per BO (the oldest goes first). */
 export const TOKEN_MS = 10_000;
-export const TOKENS_PER_BO = 8;
+export const TOKENS_PER_BO = 64;
 export const TOKEN_LEN = 16;
-/** Map-socket connections open at once (each is brief; a slow or silent one is closed after 2 s). */
-export const MAX_FETCHES = 256;
+/**
+ * A fetch is one short exchange: each connection is closed FETCH_MS after it was accepted, whatever
+ * arrives meanwhile. At most FETCHES_PER_UID are open per uid (root aside), and MAX_FETCHES in all,
+ * so one user's idle or dripping connections cannot keep anyone else from fetching.
+ */
+export const FETCH_MS = 1000;
+export const FETCHES_PER_UID = 16;
+export const MAX_FETCHES = 1024;
 
 interface Offer { bo: Bo; expires: number }
 
@@ -31,13 +37,16 @@ export interface BoMaps {
   readonly offers: Map<string, Offer>;
   /** The unfetched tokens of each BO (by BO id), oldest first: at most TOKENS_PER_BO. */
   readonly byBo: Map<number, string[]>;
-  /** Descriptors handed over, and fetches refused, since start. */
+  /** Map-socket connections open now, per peer uid. */
+  readonly fetching: Map<number, number>;
+  /** Descriptors handed over, fetches refused, and connections turned away (over a uid's share), since start. */
   sent: number;
   refused: number;
+  turnedAway: number;
 }
 
 export const newBoMaps = (e: Engine): BoMaps => ({
-  e, path: `@accelnl-bo-${randomBytes(8).toString('hex')}`, server: undefined, offers: new Map(), byBo: new Map(), sent: 0, refused: 0,
+  e, path: `@accelnl-bo-${randomBytes(8).toString('hex')}`, server: undefined, offers: new Map(), byBo: new Map(), fetching: new Map(), sent: 0, refused: 0, turnedAway: 0,
 });
 
 /**
@@ -103,11 +112,25 @@ function listen(m: BoMaps): void {
 /**
  * One fetch: read the token (the first TOKEN_LEN bytes, nothing more), send the descriptor or a
  * refusal byte, close. Reading stops at the token: bytes after it are never read, and the
- * connection is destroyed once the answer is out. Never throws.
+ * connection is destroyed once the answer is out, or FETCH_MS after it was accepted. Never throws.
  */
 function answer(m: BoMaps, c: net.Socket): void {
+  const fd = (c as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  const uid = fd !== undefined && fd >= 0 ? m.e.shm!.peerUid(fd) : -1;
+  const open = m.fetching.get(uid) ?? 0;
+  if (uid < 0 || (uid !== 0 && open >= FETCHES_PER_UID)) {
+    m.turnedAway++;
+    c.destroy();
+    return;
+  }
+  m.fetching.set(uid, open + 1);
+  const deadline = setTimeout(() => c.destroy(), FETCH_MS);
+  c.on('close', () => {
+    clearTimeout(deadline);
+    const left = (m.fetching.get(uid) ?? 1) - 1;
+    if (left > 0) m.fetching.set(uid, left); else m.fetching.delete(uid);
+  });
   let got = Buffer.alloc(0);
-  c.setTimeout(2000, () => c.destroy());
   c.on('error', () => c.destroy());
   c.on('data', (d) => {
     got = Buffer.concat([got, d]);
@@ -118,8 +141,7 @@ function answer(m: BoMaps, c: net.Socket): void {
     const o = m.offers.get(key);
     forget(m, key);
     const b = o && o.expires > Date.now() && m.e.bos.get(o.bo.id) === o.bo ? o.bo : undefined;
-    const fd = (c as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (b?.fd !== undefined && fd !== undefined && fd >= 0 && m.e.shm!.sendFd(fd, b.fd) === 0) {
+    if (b?.fd !== undefined && m.e.shm!.sendFd(fd!, b.fd) === 0) {
       m.sent++;
       c.destroy();
     } else {

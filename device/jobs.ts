@@ -97,6 +97,9 @@ export interface Engine {
   mapLimit: number;
   /** Mapped BOs held per non-admin uid. */
   mappedBy: Map<number, number>;
+  /** Mapped BOs the daemon holds in all (admins' too), and the most it may: one descriptor each. */
+  mappedTotal: number;
+  mapTotalLimit: number;
 }
 
 /** An error with an errno and an extack message, for the netlink layer. */
@@ -116,6 +119,7 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
     pool: o.threads === 0 ? undefined : createPool({ threads: o.threads, joinFlops: 0 }), onDone: [], keep: 1024,
     memory: newBoMemory(Math.min(hostLimit / 8, 256 * 2 ** 20)),
     shm: o.shm === undefined ? loadShm().shm : o.shm, mapLimit: 1024, mappedBy: new Map(),
+    mappedTotal: 0, mapTotalLimit: 8192,
   };
   emu.onRas.push((d, ev) => {
     if (ev.block !== 'hbm' || (ev.severity !== 'uncorrectable-nonfatal' && ev.severity !== 'uncorrectable-fatal') || ev.kind !== 'error') return;
@@ -157,6 +161,7 @@ function unshare(e: Engine, b: Bo): void {
   e.shm!.release(b.mem);
   e.shm!.close(b.fd);
   b.fd = undefined;
+  e.mappedTotal--;
   if (b.uid !== undefined) {
     const left = (e.mappedBy.get(b.uid) ?? 0) - 1;
     if (left > 0) e.mappedBy.set(b.uid, left); else e.mappedBy.delete(b.uid);
@@ -178,14 +183,21 @@ export function shareBo(e: Engine, b: Bo): number {
   if (b.uid !== undefined && held >= e.mapLimit) {
     throw new JobError(EMFILE, `uid ${b.uid} holds ${held} mapped BOs, the most a non-admin user may; destroy one first`);
   }
+  if (e.mappedTotal >= e.mapTotalLimit) throw new JobError(EMFILE, `the daemon holds ${e.mappedTotal} mapped BOs, its limit; try again when some are freed`);
   let made: { fd: number; mem: SharedArrayBuffer };
-  try { made = e.shm.create(b.size); } catch (err) { throw new JobError(ENOMEM, `cannot share BO ${b.handle}: ${(err as Error).message}`); }
+  try {
+    made = e.shm.create(b.size);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new JobError(code === 'EMFILE' || code === 'ENFILE' ? EMFILE : ENOMEM, `cannot share BO ${b.handle}: ${(err as Error).message}`);
+  }
   // A memfd starts zeroed, as a BO does: only written bytes need a copy (which would also fault
   // in every page on this side before the client touches them).
   if (b.written) new Uint8Array(made.mem).set(new Uint8Array(b.mem));
   giveMemory(e.memory, b.mem);
   b.mem = made.mem;
   b.fd = made.fd;
+  e.mappedTotal++;
   if (b.uid !== undefined) e.mappedBy.set(b.uid, held + 1);
   return made.fd;
 }

@@ -66,6 +66,8 @@ export interface Shm {
   write(fd: number, data: Uint8Array): number;
   /** The descriptor that came with the next byte; -EAGAIN, -ENOMSG (none came), -ECONNRESET. */
   recvFd(sock: number): number;
+  /** The uid at the other end of a Unix socket (SO_PEERCRED), or -errno. */
+  peerUid(sock: number): number;
   close(fd: number): number;
 }
 

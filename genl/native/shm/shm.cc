@@ -272,6 +272,16 @@ void RecvFd(const FunctionCallbackInfo<Value> &a) {
   a.GetReturnValue().Set(got);
 }
 
+// peerUid(sock): the uid of the process at the other end of a Unix socket (SO_PEERCRED), or -errno.
+void PeerUid(const FunctionCallbackInfo<Value> &a) {
+  double sock;
+  if (!IntArg(a, 0, &sock)) return;
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (getsockopt((int)sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) return a.GetReturnValue().Set(-errno);
+  a.GetReturnValue().Set((double)cr.uid);
+}
+
 void Close(const FunctionCallbackInfo<Value> &a) {
   double fd;
   if (!IntArg(a, 0, &fd)) return;
@@ -290,5 +300,6 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   NODE_SET_METHOD(exports, "connect", Connect);
   NODE_SET_METHOD(exports, "write", Write);
   NODE_SET_METHOD(exports, "recvFd", RecvFd);
+  NODE_SET_METHOD(exports, "peerUid", PeerUid);
   NODE_SET_METHOD(exports, "close", Close);
 }
