@@ -14,6 +14,8 @@ const RECENT = 256;
 /** A failed read-back is tried again after this long, doubling up to RETRY_MAX_MS. */
 const RETRY_FIRST_MS = 200;
 const RETRY_MAX_MS = 5000;
+/** Boards that left their slot whose place in their log is remembered (the oldest forgotten first). */
+const PARKED = 256;
 
 export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: AccelEvent) => void, so: SubscribeOptions,
   setOverrun: (f: (() => void) | undefined) => void): Promise<Subscription> {
@@ -41,6 +43,41 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
     const e = a?.get(seq);
     if (e) a!.delete(seq);
     return e;
+  };
+  /**
+   * Which board (serial) each device index's memory is about, and what we remember of boards that
+   * left their slot across a restart (a state dir shared between configurations): when one comes
+   * back, its log is resumed where we left it, not read again from its first record.
+   */
+  const board = new Map<number, string>();
+  const parked = new Map<string, { last: bigint; recent: Map<bigint, bigint> | undefined }>();
+  const park = (dev: number): void => {
+    const serial = board.get(dev), last = lastSeq.get(dev);
+    if (serial === undefined || last === undefined) return;
+    parked.delete(serial);
+    parked.set(serial, { last, recent: recent.has(dev) ? new Map(recent.get(dev)) : undefined });
+    if (parked.size > PARKED) parked.delete(parked.keys().next().value!);
+  };
+  /** Device `dev` takes up what we remember of board `serial`; false if nothing. */
+  const takeUp = (dev: number, serial: string): boolean => {
+    const back = parked.get(serial);
+    if (!back) return false;
+    parked.delete(serial);
+    lastSeq.set(dev, back.last);
+    if (back.recent) recent.set(dev, back.recent); else recent.delete(dev);
+    return true;
+  };
+  /**
+   * Device `dev` holds board `serial` now. Another board's memory there is parked. A board we knew
+   * is resumed where we left it; one we never saw in a slot we followed keeps the old memory, so
+   * resume finds no record in common and reads its log from the first record (at least once).
+   */
+  const seat = (dev: number, serial: string | undefined): void => {
+    const was = board.get(dev);
+    if (serial === undefined || serial === was) return;
+    if (was !== undefined) park(dev); // under the serial it was about, before the slot changes hands
+    board.set(dev, serial);
+    takeUp(dev, serial);
   };
   const sub: Subscription = { mode: 'multicast', lastSeq, recovered: 0, connected: true, close: async () => {} };
   const fmt = so.format;
@@ -196,7 +233,10 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
     // received or read back, so nothing after this point can be missed.
     const devs = (await ac.dump(CMD.RAS_GET)).filter((d) => d.devIndex !== undefined && d.cursor !== undefined);
     if (first) {
-      for (const d of devs) lastSeq.set(d.devIndex!, BigInt(d.cursor!) - 1n);
+      for (const d of devs) {
+        lastSeq.set(d.devIndex!, BigInt(d.cursor!) - 1n);
+        if (d.serial !== undefined) board.set(d.devIndex!, d.serial);
+      }
       let joined = so.prefer !== 'unicast' && !fmt;
       if (joined) {
         try { for (const id of now) genl.join(id); } catch { joined = false; }
@@ -215,8 +255,13 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
       // Sequence numbers of the daemon that went away may come again in the new one's log.
       arrived.clear();
       const present = new Set(devs.map((d) => d.devIndex!));
-      for (const dev of [...lastSeq.keys()]) if (!present.has(dev)) { lastSeq.delete(dev); recent.delete(dev); arrived.delete(dev); }
+      for (const dev of [...lastSeq.keys()]) {
+        if (present.has(dev)) continue;
+        park(dev);
+        lastSeq.delete(dev); recent.delete(dev); arrived.delete(dev); board.delete(dev);
+      }
       for (const d of devs) {
+        seat(d.devIndex!, d.serial);
         const again = (): Promise<void> => resume(d.devIndex!, BigInt(d.cursor!));
         enqueue(d.devIndex!, again, again);
       }

@@ -52,7 +52,8 @@ export function rasAttrs(d: Device): Accel {
     const i = counterIndex(b, s);
     counter.push({ block, severity, volatile: d.counters.volatile[i], aggregate: d.counters.aggregate[i] });
   }));
-  return { devIndex: d.index, devName: d.name, busAddr: d.busAddr, counter, memory: memAttrs(d), cursor: d.log.next };
+  // serial: whose log `cursor` counts in (a board's state follows its serial; docs/reliability.md).
+  return { devIndex: d.index, devName: d.name, busAddr: d.busAddr, serial: d.serial, counter, memory: memAttrs(d), cursor: d.log.next };
 }
 
 export const eventAttrs = (e: RasEvent): Event => {
