@@ -184,7 +184,8 @@ function prebuilds() {
     if (!fs.existsSync(from)) throw new Error(`${f} is not built: run "npm install" (or node genl/native/build.js, node shim/build.js) first`);
     fs.copyFileSync(from, path.join(dir, path.basename(f)));
   }
-  // The shm addon uses V8's API: its prebuild serves this Node ABI only (genl/native/load.ts).
+  // The shm addon uses V8's API: its prebuild serves one Node ABI (genl/native/load.ts). It is
+  // filed under this Node's, so pack with the Node that ran the install step.
   const shm = path.join(root, 'genl/native/shm/build/Release/accelnl_shm.node');
   if (fs.existsSync(shm)) {
     const abi = path.join(dir, `node-abi${process.versions.modules}`);

@@ -4,12 +4,14 @@
 //   const bytes = await mapBo(ac, handle);
 //   new Float32Array(bytes.buffer).set(a);     // the BO holds A now
 //
-// The mapping stays valid after the BO is destroyed or the daemon is gone: it is then this
-// process's memory alone (the daemon never gives a mapped BO's memory to another BO).
+// The mapping stays valid after the BO is destroyed or the daemon is gone, and never faults. A
+// destroyed BO's pages went back with it: the mapping reads zeros, and what this process writes
+// there afterwards is its own memory (the daemon never gives a mapped BO's memory to another BO).
 import { constants } from 'os';
 import { EAGAIN } from '../attrs/errno';
 import { loadShm } from '../genl/native/load';
 import type { AccelClient } from './client-api';
+import { TOKENS_PER_BO, TOKEN_MS } from './bomap';
 import { CMD } from './gen/accel';
 
 export interface MapOptions {
@@ -65,7 +67,7 @@ async function fetchFd(path: string, token: Uint8Array, timeoutMs: number): Prom
       const fd = shm.recvFd(sock);
       if (fd >= 0) return fd;
       if (fd !== -EAGAIN) {
-        throw new MapError(fd === -constants.errno.ENOMSG ? 'the daemon refused the map token (used, expired after 10 s, pushed out by 64 newer bo-maps of the same BO, or its BO is gone)'
+        throw new MapError(fd === -constants.errno.ENOMSG ? `the daemon refused the map token (used, expired after ${TOKEN_MS / 1000} s, pushed out by ${TOKENS_PER_BO} newer bo-maps of the same BO, fetched by another user, or its BO is gone)`
           : `the daemon's map socket closed without an answer (errno ${-fd}: too many fetches of this user at once, or too slow)`, 'EACCES');
       }
       if (Date.now() - start >= timeoutMs) throw new MapError(`no answer from the daemon's map socket within ${timeoutMs} ms`, 'ETIMEDOUT');

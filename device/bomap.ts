@@ -4,13 +4,13 @@
 //
 // Who may map what: the token goes only to the BO's owner (the bo-map reply is unicast to the
 // socket that owns the BO), it is 16 random bytes, it is good once and for 10 s, and it names
-// one BO. The socket's name is random per daemon (abstract namespace, so no file and no stale
+// one BO, for a process of the user who asked (or root). The socket's name is random per daemon (abstract namespace, so no file and no stale
 // path), so no one can bind it before the daemon and collect tokens. The memfd is sealed against
 // shrinking and growing: the owner cannot truncate it under the daemon (SIGBUS). Whoever holds
 // the token can map that one BO, as whoever holds a DRM mmap offset and the open file can.
 import { randomBytes } from 'crypto';
 import * as net from 'net';
-import { type Bo, type Engine, JobError, shareBo } from './jobs';
+import { type Bo, type Engine, JobError, countDown, shareBo } from './jobs';
 import { EADDRINUSE } from '../attrs/errno';
 
 /** How long a token may wait for its fetch, and how many may wait per BO (the oldest goes first). */
@@ -26,7 +26,8 @@ export const FETCH_MS = 1000;
 export const FETCHES_PER_UID = 16;
 export const MAX_FETCHES = 1024;
 
-interface Offer { bo: Bo; expires: number }
+/** An unfetched token: its BO, until when, and the uid that asked (the only one, with root, that may fetch). */
+interface Offer { bo: Bo; expires: number; uid: number }
 
 export interface BoMaps {
   readonly e: Engine;
@@ -50,12 +51,12 @@ export const newBoMaps = (e: Engine): BoMaps => ({
 });
 
 /**
- * Share BO `b` (device/jobs.ts shareBo) and offer its memfd once: the socket's name and the token
- * that fetches it. Throws JobError (EOPNOTSUPP, EBUSY, EMFILE, ENOMEM from shareBo; EADDRINUSE
+ * Share BO `b` (device/jobs.ts shareBo) and offer its memfd once, to a process of user `uid` (the
+ * owner's; root may fetch too): the socket's name and the token that fetches it. Throws JobError (EOPNOTSUPP, EBUSY, EMFILE, ENOMEM from shareBo; EADDRINUSE
  * when the socket cannot be opened). Tokens are bounded per BO, not per daemon, so one client
  * asking again and again never keeps another from mapping.
  */
-export function offerMap(m: BoMaps, b: Bo): { path: string; token: Uint8Array } {
+export function offerMap(m: BoMaps, b: Bo, uid: number): { path: string; token: Uint8Array } {
   shareBo(m.e, b);
   const now = Date.now();
   for (const [k, o] of m.offers) {
@@ -69,7 +70,7 @@ export function offerMap(m: BoMaps, b: Bo): { path: string; token: Uint8Array } 
   if (!mine) m.byBo.set(b.id, (mine = []));
   if (mine.length >= TOKENS_PER_BO) forget(m, mine[0]);
   mine.push(key);
-  m.offers.set(key, { bo: b, expires: now + TOKEN_MS });
+  m.offers.set(key, { bo: b, expires: now + TOKEN_MS, uid });
   return { path: m.path, token };
 }
 
@@ -115,6 +116,8 @@ function listen(m: BoMaps): void {
  * connection is destroyed once the answer is out, or FETCH_MS after it was accepted. Never throws.
  */
 function answer(m: BoMaps, c: net.Socket): void {
+  // Node does not expose an accepted socket's descriptor; SO_PEERCRED and SCM_RIGHTS need it. The
+  // handle's fd is there on Linux in every Node we support; without it, the fetch is turned away.
   const fd = (c as unknown as { _handle?: { fd?: number } })._handle?.fd;
   const uid = fd !== undefined && fd >= 0 ? m.e.shm!.peerUid(fd) : -1;
   const open = m.fetching.get(uid) ?? 0;
@@ -125,10 +128,10 @@ function answer(m: BoMaps, c: net.Socket): void {
   }
   m.fetching.set(uid, open + 1);
   const deadline = setTimeout(() => c.destroy(), FETCH_MS);
+  deadline.unref();
   c.on('close', () => {
     clearTimeout(deadline);
-    const left = (m.fetching.get(uid) ?? 1) - 1;
-    if (left > 0) m.fetching.set(uid, left); else m.fetching.delete(uid);
+    countDown(m.fetching, uid, 1);
   });
   let got = Buffer.alloc(0);
   c.on('error', () => c.destroy());
@@ -140,7 +143,7 @@ function answer(m: BoMaps, c: net.Socket): void {
     const key = got.length === TOKEN_LEN ? got.toString('hex') : '';
     const o = m.offers.get(key);
     forget(m, key);
-    const b = o && o.expires > Date.now() && m.e.bos.get(o.bo.id) === o.bo ? o.bo : undefined;
+    const b = o && o.expires > Date.now() && (uid === o.uid || uid === 0) && m.e.bos.get(o.bo.id) === o.bo ? o.bo : undefined;
     if (b?.fd !== undefined && m.e.shm!.sendFd(fd!, b.fd) === 0) {
       m.sent++;
       c.destroy();

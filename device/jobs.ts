@@ -30,6 +30,8 @@ export interface Bo {
   fd?: number;
   /** Whether anything was written to it yet (bo-write, or as a job's C): a fresh BO is all zeros. */
   written: boolean;
+  /** Its owner went away while a job used it: freed when that job is over (releasePort). */
+  orphan?: boolean;
   owner: number;
   /** The owner's uid, or undefined for an admin (whose BOs count against the host limit only). */
   uid?: number;
@@ -97,9 +99,18 @@ export interface Engine {
   mapLimit: number;
   /** Mapped BOs held per non-admin uid. */
   mappedBy: Map<number, number>;
-  /** Mapped BOs the daemon holds in all (admins' too), and the most it may: one descriptor each. */
+  /**
+   * Mapped BOs the daemon holds in all (admins' too), and the most non-admins may make it hold: one
+   * descriptor each. Admins are held to no count (they are trusted with the daemon's descriptors).
+   */
   mappedTotal: number;
   mapTotalLimit: number;
+}
+
+/** Take `n` off `key`'s count, dropping the key at zero (so the maps hold only who holds something). */
+export function countDown(m: Map<number, number>, key: number, n: number): void {
+  const left = (m.get(key) ?? 0) - n;
+  if (left > 0) m.set(key, left); else m.delete(key);
 }
 
 /** An error with an errno and an extack message, for the netlink layer. */
@@ -118,7 +129,7 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
     // its event loop, and every client's requests, for about half the call).
     pool: o.threads === 0 ? undefined : createPool({ threads: o.threads, joinFlops: 0 }), onDone: [], keep: 1024,
     memory: newBoMemory(Math.min(hostLimit / 8, 256 * 2 ** 20)),
-    shm: o.shm === undefined ? loadShm().shm : o.shm, mapLimit: 1024, mappedBy: new Map(),
+    shm: o.shm === undefined ? loadShm().shm : o.shm, mapLimit: 256, mappedBy: new Map(),
     mappedTotal: 0, mapTotalLimit: 8192,
   };
   emu.onRas.push((d, ev) => {
@@ -152,19 +163,21 @@ export async function stopEngine(e: Engine): Promise<void> {
 }
 
 /**
- * Let go of a shared BO's memfd: our descriptor and our mapping, now (release), so the file's pages
- * are the client's alone, gone when it unmaps them. Views of the old mapping that something still
- * holds read zeros.
+ * Let go of a shared BO's memfd: its pages, our mapping (release) and our descriptor, now. Views of
+ * the old mapping that something here still holds read zeros.
  */
 function unshare(e: Engine, b: Bo): void {
   if (b.fd === undefined) return;
+  // The file's pages go back with the BO, whoever faulted them in (the daemon's copies and a job's
+  // C count against no one once the BO is gone): a mapping the client keeps stays valid and reads
+  // zeros, and pages it writes after that are its own.
+  e.shm!.punch(b.fd, b.size);
   e.shm!.release(b.mem);
   e.shm!.close(b.fd);
   b.fd = undefined;
   e.mappedTotal--;
   if (b.uid !== undefined) {
-    const left = (e.mappedBy.get(b.uid) ?? 0) - 1;
-    if (left > 0) e.mappedBy.set(b.uid, left); else e.mappedBy.delete(b.uid);
+    countDown(e.mappedBy, b.uid, 1);
   }
 }
 
@@ -177,13 +190,15 @@ function unshare(e: Engine, b: Bo): void {
 export function shareBo(e: Engine, b: Bo): number {
   if (b.fd !== undefined) return b.fd;
   if (!e.shm) throw new JobError(EOPNOTSUPP, `this daemon cannot map BOs: ${loadShm().error ?? 'shared memory is turned off'}`);
-  const j = inUse(e, b);
+  // A job that failed or timed out may still have its worker writing the memory this would give
+  // back to the pool for other BOs: as busy as a running one.
+  const j = inUse(e, b) ?? stillWriting(e, b);
   if (j) throw new JobError(EBUSY, `BO ${b.handle} is used by job ${j.id} (${j.status}); map it before submitting`);
   const held = b.uid === undefined ? 0 : e.mappedBy.get(b.uid) ?? 0;
   if (b.uid !== undefined && held >= e.mapLimit) {
     throw new JobError(EMFILE, `uid ${b.uid} holds ${held} mapped BOs, the most a non-admin user may; destroy one first`);
   }
-  if (e.mappedTotal >= e.mapTotalLimit) throw new JobError(EMFILE, `the daemon holds ${e.mappedTotal} mapped BOs, its limit; try again when some are freed`);
+  if (b.uid !== undefined && e.mappedTotal >= e.mapTotalLimit) throw new JobError(EMFILE, `the daemon holds ${e.mappedTotal} mapped BOs, its limit; try again when some are freed`);
   let made: { fd: number; mem: SharedArrayBuffer };
   try {
     made = e.shm.create(b.size);
@@ -256,8 +271,7 @@ export function freeBo(e: Engine, b: Bo): void {
   b.dev.memUsed -= BigInt(b.size);
   e.hostUsed -= b.size;
   if (b.uid !== undefined) {
-    const left = (e.usedBy.get(b.uid) ?? 0) - b.size;
-    if (left > 0) e.usedBy.set(b.uid, left); else e.usedBy.delete(b.uid);
+    countDown(e.usedBy, b.uid, b.size);
   }
   b.dev.generation++;
   touch(b.dev);
@@ -265,8 +279,14 @@ export function freeBo(e: Engine, b: Bo): void {
   if (b.fd !== undefined) return unshare(e, b);
   // A job that failed or timed out while its worker still computes stays in `running` until the
   // worker is done: its memory is not reused while it may still be written.
-  for (const j of e.running.values()) if (j.bos.includes(b)) return;
+  if (stillWriting(e, b)) return;
   giveMemory(e.memory, b.mem);
+}
+
+/** The job whose worker may still be writing BO `b` (running, or failed while its worker runs on). */
+function stillWriting(e: Engine, b: Bo): Job | undefined {
+  for (const j of e.running.values()) if (j.bos.includes(b)) return j;
+  return undefined;
 }
 
 /** Copy `parts` into BO `b` from byte `at`, one after another; the caller checked they fit. */
@@ -278,7 +298,11 @@ export function writeBo(b: Bo, at: number, parts: readonly Uint8Array[]): void {
 /** Everything a port held: its BOs, and its jobs that have not run yet. */
 export function releasePort(e: Engine, port: number): void {
   for (const j of [...e.jobs.values()]) if (j.owner === port && j.status === 'queued') finish(e, j, 'cancelled', 0, 'owner went away');
-  for (const b of [...e.bos.values()]) if (b.owner === port && !inUse(e, b)) freeBo(e, b);
+  for (const b of [...e.bos.values()]) {
+    if (b.owner !== port) continue;
+    if (inUse(e, b)) b.orphan = true; // freed when its running job is over (next)
+    else freeBo(e, b);
+  }
 }
 
 /** The ports that own something, for the server's sweeper. */
@@ -360,6 +384,7 @@ function next(e: Engine, d: Device): void {
     if (j.status === 'running') finish(e, j, 'failed', err instanceof RangeError || err instanceof TypeError ? EINVAL : EIO, err.message);
   }).finally(() => {
     if (e.running.get(d.index) === j) e.running.delete(d.index);
+    for (const b of j.bos) if (b.orphan && !inUse(e, b)) freeBo(e, b);
     next(e, d);
   });
 }

@@ -14,8 +14,11 @@ const RECENT = 256;
 /** A failed read-back is tried again after this long, doubling up to RETRY_MAX_MS. */
 const RETRY_FIRST_MS = 200;
 const RETRY_MAX_MS = 5000;
-/** Boards that left their slot whose place in their log is remembered (the oldest forgotten first). */
+/** Logs whose board left its slot, whose place is remembered (the oldest forgotten first). */
 const PARKED = 256;
+
+/** A device's log: its board in its slot, as the daemon keeps it (undefined from a daemon that does not say). */
+const logKey = (d: Accel): string | undefined => (d.serial === undefined || d.busAddr === undefined ? undefined : `${d.busAddr}@${d.serial}`);
 
 export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: AccelEvent) => void, so: SubscribeOptions,
   setOverrun: (f: (() => void) | undefined) => void): Promise<Subscription> {
@@ -45,39 +48,42 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
     return e;
   };
   /**
-   * Which board (serial) each device index's memory is about, and what we remember of boards that
-   * left their slot across a restart (a state dir shared between configurations): when one comes
-   * back, its log is resumed where we left it, not read again from its first record.
+   * Whose log each device index's memory is about, and what we remember of logs whose board left
+   * its slot across a restart (a state dir shared between configurations). The daemon keeps a log
+   * per board per slot (docs/reliability.md), so a log is `ADDR@SERIAL` (logKey): when its board
+   * comes back to that slot, the log is resumed where we left it, not read again from its first
+   * record.
    */
   const board = new Map<number, string>();
   const parked = new Map<string, { last: bigint; recent: Map<bigint, bigint> | undefined }>();
   const park = (dev: number): void => {
-    const serial = board.get(dev), last = lastSeq.get(dev);
-    if (serial === undefined || last === undefined) return;
-    parked.delete(serial);
-    parked.set(serial, { last, recent: recent.has(dev) ? new Map(recent.get(dev)) : undefined });
+    const log = board.get(dev), last = lastSeq.get(dev);
+    if (log === undefined || last === undefined) return;
+    parked.delete(log);
+    parked.set(log, { last, recent: recent.has(dev) ? new Map(recent.get(dev)) : undefined });
     if (parked.size > PARKED) parked.delete(parked.keys().next().value!);
   };
-  /** Device `dev` takes up what we remember of board `serial`; false if nothing. */
-  const takeUp = (dev: number, serial: string): boolean => {
-    const back = parked.get(serial);
+  /** Device `dev` takes up what we remember of log `log` (ADDR@SERIAL); false if nothing. */
+  const takeUp = (dev: number, log: string): boolean => {
+    const back = parked.get(log);
     if (!back) return false;
-    parked.delete(serial);
+    parked.delete(log);
     lastSeq.set(dev, back.last);
     if (back.recent) recent.set(dev, back.recent); else recent.delete(dev);
     return true;
   };
   /**
-   * Device `dev` holds board `serial` now. Another board's memory there is parked. A board we knew
-   * is resumed where we left it; one we never saw in a slot we followed keeps the old memory, so
-   * resume finds no record in common and reads its log from the first record (at least once).
+   * Device `dev` holds log `log` (ADDR@SERIAL) now; the one that was there is parked already. A
+   * log we knew is resumed where we left it. One we never saw, in a slot we followed, is read from
+   * its first record (at least once: we cannot tell what of it we missed).
    */
-  const seat = (dev: number, serial: string | undefined): void => {
+  const seat = (dev: number, log: string | undefined): void => {
     const was = board.get(dev);
-    if (serial === undefined || serial === was) return;
-    if (was !== undefined) park(dev); // under the serial it was about, before the slot changes hands
-    board.set(dev, serial);
-    takeUp(dev, serial);
+    if (log === undefined || log === was) return;
+    board.set(dev, log);
+    if (takeUp(dev, log) || was === undefined) return;
+    lastSeq.set(dev, 0n);
+    recent.delete(dev);
   };
   const sub: Subscription = { mode: 'multicast', lastSeq, recovered: 0, connected: true, close: async () => {} };
   const fmt = so.format;
@@ -235,7 +241,8 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
     if (first) {
       for (const d of devs) {
         lastSeq.set(d.devIndex!, BigInt(d.cursor!) - 1n);
-        if (d.serial !== undefined) board.set(d.devIndex!, d.serial);
+        const log = logKey(d);
+        if (log !== undefined) board.set(d.devIndex!, log);
       }
       let joined = so.prefer !== 'unicast' && !fmt;
       if (joined) {
@@ -260,8 +267,10 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
         park(dev);
         lastSeq.delete(dev); recent.delete(dev); arrived.delete(dev); board.delete(dev);
       }
+      // Park every board that left its slot first, so that boards that swapped slots find each other.
+      for (const d of devs) if (logKey(d) !== undefined && board.has(d.devIndex!) && board.get(d.devIndex!) !== logKey(d)) park(d.devIndex!);
       for (const d of devs) {
-        seat(d.devIndex!, d.serial);
+        seat(d.devIndex!, logKey(d));
         const again = (): Promise<void> => resume(d.devIndex!, BigInt(d.cursor!));
         enqueue(d.devIndex!, again, again);
       }

@@ -123,9 +123,9 @@ function reporterOf(c: DoCtx, name: string | undefined): ReporterName | Failed {
 
 /**
  * The accel family. `extra` adds handlers implemented elsewhere (payload formats, buffers and jobs);
- * ops of the spec that nobody implements are left out rather than stubbed.
+ * ops of the spec that nobody implements are left out rather than stubbed. `unimplemented` names
+ * the ops of the spec that `extra` leaves out (bo-map without the shm addon).
  */
-/** `unimplemented`: ops of the spec that `extra` leaves out (bo-map without the shm addon). */
 export function accelFamily(s: Served, extra: Handlers = {}, unimplemented: readonly string[] = []): Family {
   const { rt, srv } = s;
   const emu = rt.emu;

@@ -128,7 +128,7 @@ export function jobHandlers(s: Served, eng: Engine, maps: BoMaps): Handlers {
         const b = bo(c, a.boHandle!);
         if (!b) return fail(ENOENT);
         try {
-          const o = offerMap(maps, b);
+          const o = offerMap(maps, b, c.owner().uid);
           return reply(c, { boHandle: b.handle, boSize: b.size, mapPath: o.path, mapToken: o.token });
         } catch (e) { return jobFailed(c, e); }
       },

@@ -563,8 +563,9 @@ export interface Accel {
    */
   mapPath?: string;
   /**
-   * bo-map: 16 random bytes. Written to map-path within 10 s, they are answered once with the BO's
-   * sealed memfd (SCM_RIGHTS); any other bytes get a refusal without one.
+   * bo-map: 16 random bytes. Written to map-path within 10 s by a process of the same user (or
+   * root), they are answered once with the BO's sealed memfd (SCM_RIGHTS); anything else gets a
+   * refusal without one.
    */
   mapToken?: Uint8Array;
 }

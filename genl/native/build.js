@@ -4,7 +4,7 @@
 // Node). Run by the root package's `install` script (npm runs it on a plain `npm install` /
 // `npm ci`), or by hand: `node genl/native/build.js`. A failed build does not fail the install:
 // everything but credentials works without the socket addon (docs/transport.md), and everything
-// but bo-map without the shm one (docs/compute.md). Set ACCELNL_REQUIRE_NATIVE=1 to make either fatal.
+// but bo-map without the shm one (docs/daemon.md). Set ACCELNL_REQUIRE_NATIVE=1 to make either fatal.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');

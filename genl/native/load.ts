@@ -54,6 +54,8 @@ export interface Shm {
    * memory until the buffer is collected): 0, or -EINVAL for a buffer the addon did not map.
    */
   release(mem: SharedArrayBuffer): number;
+  /** Give a memfd's pages back (a hole over [0, size), size kept): 0 or -errno. */
+  punch(fd: number, size: number): number;
   /** F_GET_SEALS, or -errno. */
   seals(fd: number): number;
   /** One byte with `fd` attached (SCM_RIGHTS), non-blocking: 0 or -errno. */

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <unordered_set>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -137,6 +138,15 @@ void Release(const FunctionCallbackInfo<Value> &a) {
   }
   void *q = mmap(p, bs->ByteLength(), PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   a.GetReturnValue().Set(q == MAP_FAILED ? -errno : 0);
+}
+
+// punch(fd, size): give the file's pages back (a hole over [0, size), its size kept): 0 or -errno.
+// A mapping of it stays valid and reads zeros; pages written after that are new ones.
+void Punch(const FunctionCallbackInfo<Value> &a) {
+  double fd, size;
+  if (!IntArg(a, 0, &fd) || !IntArg(a, 1, &size)) return;
+  int r = fallocate((int)fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size);
+  a.GetReturnValue().Set(r < 0 ? -errno : 0);
 }
 
 // seals(fd): the file's seals (F_GET_SEALS), or -errno.
@@ -291,15 +301,10 @@ void Close(const FunctionCallbackInfo<Value> &a) {
 }  // namespace
 
 NODE_MODULE_INIT(/* exports, module, context */) {
-  NODE_SET_METHOD(exports, "create", Create);
-  NODE_SET_METHOD(exports, "map", Map);
-  NODE_SET_METHOD(exports, "release", Release);
-  NODE_SET_METHOD(exports, "seals", Seals);
-  NODE_SET_METHOD(exports, "sendFd", SendFd);
-  NODE_SET_METHOD(exports, "listen", Listen);
-  NODE_SET_METHOD(exports, "connect", Connect);
-  NODE_SET_METHOD(exports, "write", Write);
-  NODE_SET_METHOD(exports, "recvFd", RecvFd);
-  NODE_SET_METHOD(exports, "peerUid", PeerUid);
-  NODE_SET_METHOD(exports, "close", Close);
+  static const struct { const char *name; v8::FunctionCallback fn; } fns[] = {
+    { "create", Create }, { "map", Map }, { "release", Release }, { "punch", Punch }, { "seals", Seals },
+    { "sendFd", SendFd }, { "listen", Listen }, { "connect", Connect }, { "write", Write },
+    { "recvFd", RecvFd }, { "peerUid", PeerUid }, { "close", Close },
+  };
+  for (const auto &f : fns) NODE_SET_METHOD(exports, f.name, f.fn);
 }
