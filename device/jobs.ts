@@ -49,8 +49,12 @@ export interface Job {
   dev: Device;
   owner: number;
   req: GemmRequest;
-  /** The compute descriptor: views into the BOs' shared memory. */
-  desc: GemmDesc;
+  /**
+   * The compute descriptor (views into the BOs' memory) and the BOs, while the job may touch them:
+   * dropped once it is over (letGo), so that the finished jobs kept for job-get hold no memory of
+   * BOs destroyed since.
+   */
+  desc: GemmDesc | undefined;
   bos: Bo[];
   status: JobStatus;
   /** errno of a failed job, 0 otherwise. */
@@ -375,7 +379,8 @@ function next(e: Engine, d: Device): void {
   j.status = 'running';
   j.startNs = e.emu.clock.nowNs();
   const t0 = process.hrtime.bigint();
-  const run = e.pool ? e.pool.gemm(j.desc) : Promise.resolve().then(() => gemm(j.desc));
+  const desc = j.desc!;
+  const run = e.pool ? e.pool.gemm(desc) : Promise.resolve().then(() => gemm(desc));
   run.then(() => {
     const ns = process.hrtime.bigint() - t0;
     e.busyMs.set(d.index, (e.busyMs.get(d.index) ?? 0) + Number(ns) / 1e6);
@@ -385,14 +390,22 @@ function next(e: Engine, d: Device): void {
   }).finally(() => {
     if (e.running.get(d.index) === j) e.running.delete(d.index);
     for (const b of j.bos) if (b.orphan && !inUse(e, b)) freeBo(e, b);
+    letGo(j);
     next(e, d);
   });
+}
+
+/** A job that can no longer touch memory lets go of its BOs and their views. */
+function letGo(j: Job): void {
+  j.desc = undefined;
+  j.bos = [];
 }
 
 /** Settle a job (once): status, errno, message; wake waiters; tell listeners. */
 export function finish(e: Engine, j: Job, status: JobStatus, errno: number, message: string): void {
   if (j.status !== 'queued' && j.status !== 'running') return;
   if (j.status === 'queued') {
+    letGo(j); // it never ran (a running one lets go when its worker is done: next)
     const q = e.queues.get(j.dev.index);
     const i = q?.indexOf(j) ?? -1;
     if (i >= 0) q!.splice(i, 1);

@@ -303,6 +303,8 @@ test('a client that goes away while its job runs: the job\'s BOs (and their memf
     await new Promise((r) => setTimeout(r, 20));
   }
   expect(job.status).toBe('done'); // it ran to the end; its BOs went after it
+  // The finished job, kept for job-get, holds no views of their memory.
+  expect([job.desc, job.bos]).toEqual([undefined, []]);
   expect(d.engine.bos.size).toBe(bosBefore);
   expect(memfds()).toBe(before);
 });

@@ -101,6 +101,10 @@ async function runF32(m: number, n: number, k: number, extra: Accel['gemm'] = {}
 
 test('a GEMM job computes what the engine computes directly, and reports status, duration and flops', async () => {
   const { job, got, want } = await runF32(33, 17, 29);
+  // Kept for job-get, the finished job holds no views of its BOs' memory: a destroyed BO's memory
+  // must not stay alive in the history of up to 1024 jobs.
+  const kept = t.d.engine.jobs.get(job.id!)!;
+  expect([kept.desc, kept.bos]).toEqual([undefined, []]);
   expect(job).toMatchObject({ status: 'done', error: 0, flops: 2 * 33 * 17 * 29, devIndex: 0 });
   expect(job.durationNs).toBeGreaterThan(0);
   expect(got).toEqual(want);
