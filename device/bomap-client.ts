@@ -66,9 +66,13 @@ async function fetchFd(path: string, token: Uint8Array, timeoutMs: number): Prom
     for (let wait = 0; ; wait = Date.now() - start < 2 ? 0 : Math.min(wait ? wait * 2 : 1, 50)) {
       const fd = shm.recvFd(sock);
       if (fd >= 0) return fd;
+      // A refused token is EACCES; a connection closed unanswered (this user's fetches at their
+      // limit, or too slow) is worth another try, so EAGAIN.
+      if (fd === -constants.errno.ENOMSG) {
+        throw new MapError(`the daemon refused the map token (used, expired after ${TOKEN_MS / 1000} s, pushed out by ${TOKENS_PER_BO} newer bo-maps of the same BO, fetched by another user, or its BO is gone)`, 'EACCES');
+      }
       if (fd !== -EAGAIN) {
-        throw new MapError(fd === -constants.errno.ENOMSG ? `the daemon refused the map token (used, expired after ${TOKEN_MS / 1000} s, pushed out by ${TOKENS_PER_BO} newer bo-maps of the same BO, fetched by another user, or its BO is gone)`
-          : `the daemon's map socket closed without an answer (errno ${-fd}: too many fetches of this user at once, or too slow)`, 'EACCES');
+        throw new MapError(`the daemon's map socket closed without an answer (errno ${-fd}: too many fetches of this user at once, or too slow); try again`, 'EAGAIN');
       }
       if (Date.now() - start >= timeoutMs) throw new MapError(`no answer from the daemon's map socket within ${timeoutMs} ms`, 'ETIMEDOUT');
       await new Promise((res) => (wait ? setTimeout(res, wait) : setImmediate(res)));
