@@ -100,9 +100,10 @@ async function upload(ctx: Ctx, handle: number, data: Uint8Array, offset = 0): P
  * whenever the BO does: a missing BO fails there, with its own message.
  */
 async function tryMap(ctx: Ctx, handle: number): Promise<Uint8Array | undefined> {
-  if (!shmStatus().loaded || !serves(await ctx.accel(), CMD.BO_MAP)) return undefined;
+  const c = await ctx.accel();
+  if (!shmStatus().loaded || !serves(c, CMD.BO_MAP)) return undefined;
   try {
-    return await mapBo(await ctx.accel(), handle);
+    return await mapBo(c, handle);
   } catch {
     return undefined;
   }

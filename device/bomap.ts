@@ -52,9 +52,10 @@ export const newBoMaps = (e: Engine): BoMaps => ({
 
 /**
  * Share BO `b` (device/jobs.ts shareBo) and offer its memfd once, to a process of user `uid` (the
- * owner's; root may fetch too): the socket's name and the token that fetches it. Throws JobError (EOPNOTSUPP, EBUSY, EMFILE, ENOMEM from shareBo; EADDRINUSE
- * when the socket cannot be opened). Tokens are bounded per BO, not per daemon, so one client
- * asking again and again never keeps another from mapping.
+ * owner's; root may fetch too): the socket's name and the token that fetches it. Throws JobError
+ * (EOPNOTSUPP, EBUSY, EMFILE, ENOMEM from shareBo; EADDRINUSE when the socket cannot be opened).
+ * Tokens are bounded per BO, not per daemon, so one client asking again and again never keeps
+ * another from mapping.
  */
 export function offerMap(m: BoMaps, b: Bo, uid: number): { path: string; token: Uint8Array } {
   shareBo(m.e, b);

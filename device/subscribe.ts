@@ -73,13 +73,15 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
     return true;
   };
   /**
-   * Device `dev` holds log `log` (ADDR@SERIAL) now; the one that was there is parked already. A
-   * log we knew is resumed where we left it. One we never saw, in a slot we followed, is read from
-   * its first record (at least once: we cannot tell what of it we missed).
+   * Device `dev` holds log `log` (ADDR@SERIAL) now; the one that was there is parked. A log we knew
+   * is resumed where we left it. One we never saw, in a slot we followed, is read from its first
+   * record (at least once: we cannot tell what of it we missed). Logs are per slot, so a slot only
+   * ever takes up its own: no order among slots matters.
    */
   const seat = (dev: number, log: string | undefined): void => {
     const was = board.get(dev);
     if (log === undefined || log === was) return;
+    if (was !== undefined) park(dev);
     board.set(dev, log);
     if (takeUp(dev, log) || was === undefined) return;
     lastSeq.set(dev, 0n);
@@ -241,8 +243,7 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
     if (first) {
       for (const d of devs) {
         lastSeq.set(d.devIndex!, BigInt(d.cursor!) - 1n);
-        const log = logKey(d);
-        if (log !== undefined) board.set(d.devIndex!, log);
+        seat(d.devIndex!, logKey(d));
       }
       let joined = so.prefer !== 'unicast' && !fmt;
       if (joined) {
@@ -267,8 +268,6 @@ export async function subscribe(ac: AccelClient, groups: string[], onEvent: (e: 
         park(dev);
         lastSeq.delete(dev); recent.delete(dev); arrived.delete(dev); board.delete(dev);
       }
-      // Park every board that left its slot first, so that boards that swapped slots find each other.
-      for (const d of devs) if (logKey(d) !== undefined && board.has(d.devIndex!) && board.get(d.devIndex!) !== logKey(d)) park(d.devIndex!);
       for (const d of devs) {
         seat(d.devIndex!, logKey(d));
         const again = (): Promise<void> => resume(d.devIndex!, BigInt(d.cursor!));
