@@ -11,7 +11,7 @@ import { type GrpcService, startGrpc } from './formats/grpc';
 import { formatSupport, maskOf } from './formats/support';
 import { jobHandlers, wireJobEvents } from './families/jobs';
 import { type BoMaps, closeBoMaps, newBoMaps } from './bomap';
-import { type Engine, newEngine, releasePort, stopEngine, takeBusy } from './jobs';
+import { type Engine, newEngine, releaseClient, stopEngine, takeBusy } from './jobs';
 import { type Persistence, closePersistence, openPersistence, syncPersistence } from './persist';
 import { type Runtime, createRuntime, startTicking, stopRuntime } from './runtime';
 
@@ -90,7 +90,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   rt.busySource = (dev, dtMs) => takeBusy(engine, dev, dtMs);
   // Buffer objects and queued jobs belong to their client (socket): freed when it is dropped (its
   // socket closed, or its port changed hands; see genl/clients.ts).
-  onClientGone(srv, (c) => releasePort(engine, c.id));
+  onClientGone(srv, (c) => releaseClient(engine, c.id));
   if (o.tick !== false) {
     startTicking(rt);
     if (persistence) {

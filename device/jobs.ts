@@ -1,8 +1,9 @@
-// Device memory and the command path: buffer objects (BOs) in device memory, owned by the netlink
-// port that created them, and GEMM jobs queued per device and run by the compute engine. Faults meet
-// jobs: an uncorrectable HBM error inside a job's BO fails it with EIO, a fatal error fails the
-// running job and holds new ones until a reset, and a job past its timeout is cancelled.
-import { type GemmDesc, type Pool, createPool, elementSizes, gemm, typedView } from '../compute';
+// Device memory and the command path: buffer objects (BOs) in device memory, owned by the client
+// that created them (the socket, genl/clients.ts: an id never reused, never its port number), and
+// GEMM jobs queued per device and run by the compute engine. Faults meet jobs: an uncorrectable HBM
+// error inside a job's BO fails it with EIO, a fatal error fails the running job and holds new ones
+// until a reset, and a job past its timeout is cancelled.
+import { type DType, type GemmDesc, type Pool, createPool, elementSizes, gemm, typedView } from '../compute';
 import { EBUSY, EINVAL, EIO, EMFILE, ENODEV, ENOENT, ENOMEM, EOPNOTSUPP, ETIMEDOUT } from '../attrs/errno';
 import { type Shm, loadShm } from '../genl/native/load';
 import { type BoMemory, dropMemory, giveMemory, newBoMemory, takeMemory } from './bomem';
@@ -10,11 +11,11 @@ import type { Emulator } from './emulator';
 import { type Device, touch } from './model';
 import { stateSays } from './enums';
 
-export type DType = 'f32' | 'f64' | 'i8';
+export type { DType };
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'timeout';
 
 export interface Bo {
-  /** Per-port handle, from 1 (as GEM handles are per open file): scripts can predict them. */
+  /** Per-client handle, from 1 (as GEM handles are per open file): scripts can predict them. */
   handle: number;
   /** Daemon-wide id. */
   id: number;
@@ -30,7 +31,7 @@ export interface Bo {
   fd?: number;
   /** Whether anything was written to it yet (bo-write, or as a job's C): a fresh BO is all zeros. */
   written: boolean;
-  /** Its owner went away while a job used it: freed when that job is over (releasePort). */
+  /** Its owner went away while a job used it: freed when that job is over (releaseClient). */
   orphan?: boolean;
   owner: number;
   /** The owner's uid, or undefined for an admin (whose BOs count against the host limit only). */
@@ -47,7 +48,10 @@ export interface GemmRequest {
 export interface Job {
   id: number;
   dev: Device;
+  /** The client (socket id) that submitted it: its queued jobs are cancelled when it goes. */
   owner: number;
+  /** The submitter's uid (-1: unknown): the job is seen by that user and by admins. */
+  uid: number;
   req: GemmRequest;
   /**
    * The compute descriptor (views into the BOs' memory) and the BOs, while the job may touch them:
@@ -72,7 +76,7 @@ export interface Engine {
   emu: Emulator;
   /** Every BO by daemon-wide id. */
   bos: Map<number, Bo>;
-  /** Per port: handle → BO, and the next handle. */
+  /** Per client id: handle → BO, and the next handle. */
   handles: Map<number, { next: number; bos: Map<number, Bo> }>;
   jobs: Map<number, Job>;
   queues: Map<number, Job[]>;
@@ -222,7 +226,7 @@ export function shareBo(e: Engine, b: Bo): number {
 }
 
 /**
- * Allocate a BO for port `owner`; `uid` (undefined for an admin) is held to the per-user limit.
+ * Allocate a BO for client `owner`; `uid` (undefined for an admin) is held to the per-user limit.
  * Throws JobError ENOMEM with the sizes when device, host or the user's share is short.
  */
 export function createBo(e: Engine, d: Device, want: number | bigint, owner: number, uid?: number): Bo {
@@ -257,9 +261,9 @@ export function createBo(e: Engine, d: Device, want: number | bigint, owner: num
   return bo;
 }
 
-/** A BO as its owner sees it: handles of other ports do not exist for them (as GEM handles per file). */
-export function lookupBo(e: Engine, handle: number, port: number): Bo | undefined {
-  return e.handles.get(port)?.bos.get(handle);
+/** A BO as its owner sees it: handles of other clients do not exist for them (as GEM handles per file). */
+export function lookupBo(e: Engine, handle: number, client: number): Bo | undefined {
+  return e.handles.get(client)?.bos.get(handle);
 }
 
 export function inUse(e: Engine, b: Bo): Job | undefined {
@@ -299,26 +303,19 @@ export function writeBo(b: Bo, at: number, parts: readonly Uint8Array[]): void {
   b.written = true;
 }
 
-/** Everything a port held: its BOs, and its jobs that have not run yet. */
-export function releasePort(e: Engine, port: number): void {
-  for (const j of [...e.jobs.values()]) if (j.owner === port && j.status === 'queued') finish(e, j, 'cancelled', 0, 'owner went away');
+/** Everything a client held: its BOs, and its jobs that have not run yet. */
+export function releaseClient(e: Engine, client: number): void {
+  for (const j of [...e.jobs.values()]) if (j.owner === client && j.status === 'queued') finish(e, j, 'cancelled', 0, 'owner went away');
   for (const b of [...e.bos.values()]) {
-    if (b.owner !== port) continue;
+    if (b.owner !== client) continue;
     if (inUse(e, b)) b.orphan = true; // freed when its running job is over (next)
     else freeBo(e, b);
   }
 }
 
-/** The ports that own something, for the server's sweeper. */
-export function owners(e: Engine): Set<number> {
-  const s = new Set<number>();
-  for (const b of e.bos.values()) s.add(b.owner);
-  return s;
-}
-
-function operandView(e: Engine, name: string, op: Operand, port: number, esize: number, rows: number, cols: number,
+function operandView(e: Engine, name: string, op: Operand, client: number, esize: number, rows: number, cols: number,
   dtype: DType, isC: boolean): { bo: Bo; view: Float32Array | Float64Array | Int8Array | Int32Array } {
-  const bo = lookupBo(e, op.handle, port);
+  const bo = lookupBo(e, op.handle, client);
   if (!bo) throw new JobError(ENOENT, `operand ${name}: no BO ${op.handle}`);
   if (op.ld < cols) throw new JobError(EINVAL, `operand ${name}: ld${name.toLowerCase()} ${op.ld} is below its row width ${cols}`);
   if (op.offset % esize) throw new JobError(EINVAL, `operand ${name}: offset ${op.offset} is not aligned to ${esize} bytes`);
@@ -331,11 +328,11 @@ function operandView(e: Engine, name: string, op: Operand, port: number, esize: 
   return { bo, view };
 }
 
-function describe(e: Engine, r: GemmRequest, port: number): { desc: GemmDesc; bos: Bo[] } {
+function describe(e: Engine, r: GemmRequest, client: number): { desc: GemmDesc; bos: Bo[] } {
   const { input: es, output: ces } = elementSizes(r.dtype);
-  const A = operandView(e, 'A', r.a, port, es, r.transA ? r.k : r.m, r.transA ? r.m : r.k, r.dtype, false);
-  const B = operandView(e, 'B', r.b, port, es, r.transB ? r.n : r.k, r.transB ? r.k : r.n, r.dtype, false);
-  const C = operandView(e, 'C', r.c, port, ces, r.m, r.n, r.dtype, true);
+  const A = operandView(e, 'A', r.a, client, es, r.transA ? r.k : r.m, r.transA ? r.m : r.k, r.dtype, false);
+  const B = operandView(e, 'B', r.b, client, es, r.transB ? r.n : r.k, r.transB ? r.k : r.n, r.dtype, false);
+  const C = operandView(e, 'C', r.c, client, ces, r.m, r.n, r.dtype, true);
   C.bo.written = true;
   const desc = {
     dtype: r.dtype, m: r.m, n: r.n, k: r.k, transA: r.transA, transB: r.transB, alpha: r.alpha, beta: r.beta,
@@ -348,13 +345,13 @@ function describe(e: Engine, r: GemmRequest, port: number): { desc: GemmDesc; bo
  * Validate and queue a GEMM job on a device; returns it at once. Throws JobError: EINVAL naming the
  * operand out of range, ENOENT for an unknown BO, EBUSY/ENODEV for a device that cannot take work.
  */
-export function submit(e: Engine, d: Device, r: GemmRequest, port: number, timeoutMs: number): Job {
+export function submit(e: Engine, d: Device, r: GemmRequest, client: number, timeoutMs: number, uid = -1): Job {
   if (d.state === 'offline') throw new JobError(ENODEV, `device ${d.name} is offline`);
   if (d.state !== 'operational') throw new JobError(EBUSY, stateSays(d.name, d.state));
-  const { desc, bos } = describe(e, r, port);
+  const { desc, bos } = describe(e, r, client);
   for (const b of bos) if (b.dev !== d) throw new JobError(EINVAL, `BO ${b.handle} lives on ${b.dev.name}, not ${d.name}`);
   const j: Job = {
-    id: e.nextJob++, dev: d, owner: port, req: r, desc, bos, status: 'queued', error: 0, message: '',
+    id: e.nextJob++, dev: d, owner: client, uid, req: r, desc, bos, status: 'queued', error: 0, message: '',
     flops: 2 * r.m * r.n * r.k, startNs: 0n, durationNs: 0n, timeoutMs, waiters: [],
   };
   e.jobs.set(j.id, j);

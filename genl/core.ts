@@ -6,7 +6,7 @@ import type { Extack } from '../attrs';
 import type { AckOptions } from './ack';
 import type { ClientTable, SocketClient, SocketSource } from './clients';
 import type { Counters } from './counters';
-import type { DumpCtx, DumpHalf, Sender } from './family';
+import type { Credentials, DumpCtx, DumpHalf } from './family';
 import type { Outbox } from './outbox';
 import type { Registry } from './registry';
 import type { DumpResult } from './result';
@@ -22,8 +22,11 @@ export interface ServerOptions {
   ack?: Partial<AckOptions>;
   /** Dump datagram size: the kernel's first chunk on a fresh socket is NLMSG_GOODSIZE (3776). */
   dumpChunk?: number;
-  /** Who may run admin ops. Default: uid 0. Unknown credentials (-1) are never admin. */
-  isAdmin?: (s: Sender) => boolean;
+  /**
+   * Who may run admin ops, by the credentials the kernel attested (a request's sender, or a
+   * subscribed client's). Default: uid 0. Unknown credentials (-1) are never admin.
+   */
+  isAdmin?: (who: Credentials) => boolean;
   /** Most datagrams queued for one port whose buffer is full before the oldest are dropped. */
   maxBacklog?: number;
   /** Most bytes queued for one port (default 1 MiB), and for all ports together (default 64 MiB). */

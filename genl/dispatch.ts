@@ -16,6 +16,7 @@ import { genlStart, msgEnd } from './message';
 import { flushOutbox, pushSpan } from './outbox';
 import { type Outcome, DO_KINDS, LATER_ASYNC, ackFor, checked, failed } from './outcome';
 import { ownedCopy } from './owned';
+import { familiesIn, familyById } from './registry';
 import { type Result, wireStatus } from './result';
 import { startDump } from './dumps';
 import type { Server, ServerCore } from './core';
@@ -117,7 +118,7 @@ function findOp(fam: Family, cmd: number): Op | undefined {
 
 function genlRcv(srv: ServerCore, v: View, at: number, len: number, flags: number, type: number, sender: Sender): Outcome {
   const ext = srv.ext;
-  const fam = srv.registry.byId.get(type);
+  const fam = familyById(srv.registry, type);
   if (!fam) return failed(ENOENT);
   const hdrlen = NLMSG_HDRLEN + GENL_HDRLEN + (((fam.hdrsize ?? 0) + 3) & ~3);
   if (len < hdrlen) return failed(EINVAL);
@@ -228,6 +229,6 @@ function sockopt(srv: ServerCore, v: View, at: number, len: number, c: SocketCli
 
 /** Whether a family on this server has multicast group `g` (the ids nlctrl hands out). */
 function groupRegistered(srv: ServerCore, g: number): boolean {
-  for (const fam of srv.registry.byId.values()) if (fam.mcgrps?.some((x) => x.id === g)) return true;
+  for (const fam of familiesIn(srv.registry)) if (fam.mcgrps?.some((x) => x.id === g)) return true;
   return false;
 }

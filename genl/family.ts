@@ -5,11 +5,15 @@ import { GENL_OP } from './consts';
 import { type DoResult, type DumpResult, type Result, done, more } from './result';
 
 /** A datagram's source: its port and, when the transport can tell, its credentials (-1 unknown). */
-export interface Peer {
+export interface Peer extends Credentials {
   port: number;
+  pid: number;
+}
+
+/** SCM_CREDENTIALS' uid and gid, as the kernel attested them (-1: the transport cannot tell). */
+export interface Credentials {
   uid: number;
   gid: number;
-  pid: number;
 }
 
 /**

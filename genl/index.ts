@@ -10,7 +10,7 @@ export * from './registry';
 export {
   type Counters, type ServerSocket, OVERRUN_LOST_REPLIES, receive, receiveBatch, notify, notifyClients, type Fill,
   type ServerOptions, type Server, createServer, attach, detach, socketOf, useKernelSockets, useSocketTable,
-  hasSocketTable, clientTableOf, registryOf, type MutableOptions, setServerOptions, clientPresent, flush, isAdmin,
+  hasSocketTable, registryOf, type MutableOptions, setServerOptions, clientPresent, flush, isAdmin,
   subscriptionsOf, familiesOf, clientAt, onClientGone, portState, ACCELNL_MSG_SOCKOPT, goneAway, pump, abortDumps,
   type ServerStats, serverStats,
 } from './server';

@@ -12,6 +12,7 @@ import {
 import { type DoCtx, type DumpCtx, type Family, type McGroup, opFlags, reportedPolicy } from './family';
 import { type DumpResult, type Result, done, fail, more } from './result';
 import { type Server, notify, registryOf } from './server';
+import { familiesIn, familyById, familyByName, familyCount } from './registry';
 
 /** ctrl_policy_family and ctrl_policy_policy. */
 export const CTRL_POLICY_FAMILY: Policy = policy({
@@ -68,8 +69,8 @@ function lookup(srv: Server, ctx: DoCtx | DumpCtx): Family | Result {
   const name = ctx.attrs[CTRL_ATTR.FAMILY_NAME];
   let fam: Family | undefined;
   let err = EINVAL;
-  if (id >= 0) { fam = registryOf(srv).byId.get(getU16(ctx.req, id)); err = ENOENT; }
-  if (name >= 0) { fam = registryOf(srv).byName.get(getString(ctx.req, name)); err = ENOENT; }
+  if (id >= 0) { fam = familyById(registryOf(srv), getU16(ctx.req, id)); err = ENOENT; }
+  if (name >= 0) { fam = familyByName(registryOf(srv), getString(ctx.req, name)); err = ENOENT; }
   return fam ?? fail(err);
 }
 
@@ -83,14 +84,14 @@ function getFamily(srv: Server, ctx: DoCtx): Result {
 
 /** ctrl_dumpfamily(): one NEWFAMILY per family in id order; done once all fit (DONE may share the datagram). */
 function dumpFamilies(srv: Server, ctx: DumpCtx): DumpResult {
-  const ids = [...registryOf(srv).byId.keys()].sort((a, b) => a - b);
+  const fams = familiesIn(registryOf(srv));
   let n = (ctx.state.skip as number) ?? 0;
-  for (; n < ids.length; n++) {
-    writeFamilyInfo(ctx.start(CTRL_CMD.NEWFAMILY, NLM_F.MULTI), registryOf(srv).byId.get(ids[n])!);
+  for (; n < fams.length; n++) {
+    writeFamilyInfo(ctx.start(CTRL_CMD.NEWFAMILY, NLM_F.MULTI), fams[n]);
     if (!ctx.end()) break;
   }
   ctx.state.skip = n;
-  return n < ids.length ? more() : done();
+  return n < fams.length ? more() : done();
 }
 
 interface PolicyDump {
@@ -111,11 +112,11 @@ function policyStart(srv: Server, ctx: DumpCtx): Result {
   let id: number;
   if (idAt >= 0) id = getU16(ctx.req, idAt);
   else {
-    const f = registryOf(srv).byName.get(getString(ctx.req, nameAt));
+    const f = familyByName(registryOf(srv), getString(ctx.req, nameAt));
     if (!f) return fail(ENOENT);
     id = f.id!;
   }
-  const fam = registryOf(srv).byId.get(id);
+  const fam = familyById(registryOf(srv), id);
   if (!fam) return fail(ENOENT);
   const st = newPolicyDumpState();
   const opAt = ctx.attrs[CTRL_ATTR.OP];
@@ -196,7 +197,7 @@ export function nlctrlFamily(srv: Server): Family {
   return {
     name: 'nlctrl', id: GENL_ID_CTRL, version: 2, hdrsize: 0, maxattr: 0, resvStartOp: CTRL_CMD.GETPOLICY + 1,
     mcgrps: [{ name: 'notify', id: GENL_ID_CTRL }],
-    generation: () => registryOf(srv).byId.size,
+    generation: () => familyCount(registryOf(srv)),
     ops: [
       {
         cmd: CTRL_CMD.GETFAMILY, name: 'getfamily',

@@ -14,9 +14,12 @@ import { NATIVE_FORMAT, subscribersOf } from './subscriptions';
 
 /**
  * Send a notification to a family's multicast group: kernel multicast (pid 0, seq 0) plus a unicast
- * copy to each subscribed port. `fill` writes the attributes.
+ * copy to each subscribed client. `fill` writes the attributes. `audience`, when given, picks the
+ * unicast subscribers that may see this notification (a job's events go to its user and admins);
+ * multicast members are privileged (USERSOCK groups need CAP_NET_ADMIN) and get every one.
  */
-export function notify(handle: Server, fam: Family, group: string, cmd: number, fill: Fill, formatted?: (format: number) => Fill): void {
+export function notify(handle: Server, fam: Family, group: string, cmd: number, fill: Fill,
+  formatted?: (format: number) => Fill, audience?: (c: SocketClient) => boolean): void {
   const srv = handle as ServerCore;
   const g = fam.mcgrps?.find((m) => m.name === group);
   if (!g || g.id === undefined || !srv.outbox.socket) return; // nobody can hear a server without a socket
@@ -34,6 +37,7 @@ export function notify(handle: Server, fam: Family, group: string, cmd: number, 
     const enc = new Map<number, number>(); // format -> offset in ev, or -1 when it failed
     for (const [c, f] of subs) {
       if (c.gone) continue; // (the flush checks the rest against the kernel's table before it sends)
+      if (audience && !audience(c)) continue;
       let at = enc.get(f);
       if (at === undefined) {
         at = f === NATIVE_FORMAT || !formatted

@@ -4,7 +4,11 @@ import { EEXIST, EINVAL, ENOSPC } from '../attrs/errno';
 import { GENL_ID_CTRL, GENL_ID_PMCRAID, GENL_ID_VFS_DQUOT, GENL_MAX_ID, GENL_NAMSIZ, GENL_START_ALLOC } from './consts';
 import type { Family } from './family';
 
-export interface Registry {
+declare const REGISTRY: unique symbol;
+/** A family registry. Opaque: read and changed only through this module's functions. */
+export interface Registry { readonly [REGISTRY]: true }
+
+interface State {
   byId: Map<number, Family>;
   byName: Map<string, Family>;
   /** Group ids in use; 0 and 1 and the three fixed families' ids are reserved, as in the kernel. */
@@ -17,11 +21,26 @@ export interface Registry {
   listeners: ((fam: Family, added: boolean) => void)[];
 }
 
+const state = (reg: Registry): State => reg as unknown as State;
+
 export function newRegistry(maxGroup = 32): Registry {
-  return {
+  const s: State = {
     byId: new Map(), byName: new Map(), nextId: GENL_START_ALLOC, maxGroup, listeners: [],
     groups: new Set([0, 1, GENL_ID_CTRL, GENL_ID_VFS_DQUOT, GENL_ID_PMCRAID]),
   };
+  return s as unknown as Registry;
+}
+
+export const familyById = (reg: Registry, id: number): Family | undefined => state(reg).byId.get(id);
+export const familyByName = (reg: Registry, name: string): Family | undefined => state(reg).byName.get(name);
+/** Every registered family, by id. */
+export const familiesIn = (reg: Registry): Family[] => [...state(reg).byId.values()].sort((x, y) => x.id! - y.id!);
+export const familyCount = (reg: Registry): number => state(reg).byId.size;
+/** Whether a group id is taken (by a family, or reserved). */
+export const groupTaken = (reg: Registry, group: number): boolean => state(reg).groups.has(group);
+/** Call `fn` after every register (true) and before every unregister (false). */
+export function onFamilyChange(reg: Registry, fn: (fam: Family, added: boolean) => void): void {
+  state(reg).listeners.push(fn);
 }
 
 export class RegistryError extends Error {
@@ -37,7 +56,7 @@ function ownReserved(fam: Family, group: number): boolean {
   return group === fam.id && (group === GENL_ID_CTRL || group === GENL_ID_VFS_DQUOT || group === GENL_ID_PMCRAID);
 }
 
-function allocId(reg: Registry): number {
+function allocId(reg: State): number {
   for (let i = 0; i <= GENL_MAX_ID - GENL_START_ALLOC; i++) {
     const id = GENL_START_ALLOC + ((reg.nextId - GENL_START_ALLOC + i) % (GENL_MAX_ID - GENL_START_ALLOC + 1));
     if (!reg.byId.has(id)) {
@@ -48,7 +67,7 @@ function allocId(reg: Registry): number {
   throw new RegistryError(ENOSPC, 'no free generic netlink family id');
 }
 
-function allocGroups(reg: Registry, n: number): number {
+function allocGroups(reg: State, n: number): number {
   for (let first = 2; first + n - 1 <= reg.maxGroup; first++) {
     let fits = true;
     for (let g = first; g < first + n; g++) if (reg.groups.has(g)) { fits = false; break; }
@@ -61,7 +80,8 @@ function allocGroups(reg: Registry, n: number): number {
  * Register a family. Fixed ids (fam.id, group ids) are honoured, which is how kernel families are
  * mirrored under their kernel ids; otherwise ids are allocated. Throws RegistryError on a clash.
  */
-export function register(reg: Registry, fam: Family): Family {
+export function register(handle: Registry, fam: Family): Family {
+  const reg = state(handle);
   if (!fam.name || fam.name.length >= GENL_NAMSIZ) throw new RegistryError(EINVAL, `bad family name "${fam.name}"`);
   if (reg.byName.has(fam.name)) throw new RegistryError(EEXIST, `family ${fam.name} already registered`);
   if (fam.id !== undefined && reg.byId.has(fam.id)) throw new RegistryError(EEXIST, `family id ${fam.id} in use`);
@@ -83,7 +103,8 @@ export function register(reg: Registry, fam: Family): Family {
   return fam;
 }
 
-export function unregister(reg: Registry, fam: Family): void {
+export function unregister(handle: Registry, fam: Family): void {
+  const reg = state(handle);
   if (reg.byName.get(fam.name) !== fam) return;
   for (const l of reg.listeners) l(fam, false);
   reg.byName.delete(fam.name);

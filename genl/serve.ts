@@ -2,7 +2,7 @@
 import { type Family } from './family';
 import { ctrlNotifier, nlctrlFamily } from './nlctrl';
 import { GENL_ID_CTRL } from './consts';
-import { register, unregister } from './registry';
+import { familiesIn, onFamilyChange, register, unregister } from './registry';
 import {
   type Server, type ServerOptions, attach, createServer, detach, flush, hasSocketTable, receiveBatch, registryOf, useKernelSockets,
   useSocketTable,
@@ -25,7 +25,7 @@ export interface ServerBinding {
 export function createGenlServer(o: ServerOptions = {}): Server {
   const srv = createServer(o);
   const ctrl = register(registryOf(srv), nlctrlFamily(srv));
-  registryOf(srv).listeners.push(ctrlNotifier(srv, ctrl));
+  onFamilyChange(registryOf(srv), ctrlNotifier(srv, ctrl));
   return srv;
 }
 
@@ -70,7 +70,7 @@ export function serve(srv: Server, o: {
       // A clean shutdown says so, as the kernel does when a module unloads: DELFAMILY (and
       // DELMCAST_GRP) on nlctrl's notify group for every family but nlctrl, sent before the socket goes.
       const reg = registryOf(srv);
-      for (const f of [...reg.byId.values()]) if (f.id !== GENL_ID_CTRL) unregister(reg, f);
+      for (const f of familiesIn(reg)) if (f.id !== GENL_ID_CTRL) unregister(reg, f);
       flush(srv);
       sweeper.stop(); socket.close(); detach(srv);
     },

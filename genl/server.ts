@@ -18,12 +18,12 @@ import { type ClientTable, type SocketClient, type SocketSource, clientOf, newCl
 import { type Counters, newCounters } from './counters';
 import { type Dumps, type Server, type ServerCore, type ServerOptions, type ServerParts, coreOf } from './core';
 import { pumpDumps } from './dumps';
-import type { Family, Peer, Sender } from './family';
+import type { Credentials, Family, Peer } from './family';
 import {
   type ServerSocket, bufferBytes, closeOutbox, flushOutbox, forgetQueue, newOutbox, portGone, portQueue,
   queueStats, retryQueues, settleSends,
 } from './outbox';
-import { type Registry, newRegistry } from './registry';
+import { type Registry, familiesIn, newRegistry } from './registry';
 import { kick, kickAt, newSchedule } from './schedule';
 import { type Subscriptions, forgetClient, newSubscriptions, subscriberCounts } from './subscriptions';
 import { ACCELNL_MSG_SOCKOPT } from './sockopt';
@@ -132,13 +132,13 @@ export function flush(srv: Server): void {
 }
 
 /** Whether `who` may run admin ops on this server (uid 0, or what it was configured with). */
-export const isAdmin = (srv: Server, who: Sender): boolean => coreOf(srv).opts.isAdmin(who);
+export const isAdmin = (srv: Server, who: Credentials): boolean => coreOf(srv).opts.isAdmin(who);
 
 /** The server's unicast subscriptions, for the functions of genl/subscriptions.ts. */
 export const subscriptionsOf = (srv: Server): Subscriptions => coreOf(srv).subs;
 
 /** The families this server serves, in id order. */
-export const familiesOf = (srv: Server): Family[] => [...coreOf(srv).registry.byId.values()].sort((a, b) => a.id! - b.id!);
+export const familiesOf = (srv: Server): Family[] => familiesIn(coreOf(srv).registry);
 
 /** The client datagrams from `peer` are served as (made on first sight): for tests and tools. */
 export function clientAt(srv: Server, peer: Peer): SocketClient {

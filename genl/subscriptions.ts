@@ -8,21 +8,29 @@ import type { SocketClient } from './clients';
 /** The group's own encoding (what multicast members get). */
 export const NATIVE_FORMAT = -1;
 
-export interface Subscriptions {
+declare const SUBSCRIPTIONS: unique symbol;
+/** A server's unicast subscriptions. Opaque: read and changed only through this module's functions. */
+export interface Subscriptions { readonly [SUBSCRIPTIONS]: true }
+
+interface State {
   /** group id -> client -> format. */
   readonly byGroup: Map<number, Map<SocketClient, number>>;
 }
 
-export const newSubscriptions = (): Subscriptions => ({ byGroup: new Map() });
+const state = (s: Subscriptions): State => s as unknown as State;
 
-export function subscribe(s: Subscriptions, c: SocketClient, group: number, format = NATIVE_FORMAT): void {
+export const newSubscriptions = (): Subscriptions => ({ byGroup: new Map() }) as State as unknown as Subscriptions;
+
+export function subscribe(h: Subscriptions, c: SocketClient, group: number, format = NATIVE_FORMAT): void {
+  const s = state(h);
   let m = s.byGroup.get(group);
   if (!m) s.byGroup.set(group, (m = new Map()));
   m.set(c, format);
 }
 
 /** True when `c` was subscribed. */
-export function unsubscribe(s: Subscriptions, c: SocketClient, group: number): boolean {
+export function unsubscribe(h: Subscriptions, c: SocketClient, group: number): boolean {
+  const s = state(h);
   const m = s.byGroup.get(group);
   if (!m?.delete(c)) return false;
   if (!m.size) s.byGroup.delete(group);
@@ -31,22 +39,22 @@ export function unsubscribe(s: Subscriptions, c: SocketClient, group: number): b
 
 /** Every subscription of a client that went away. */
 export function forgetClient(s: Subscriptions, c: SocketClient): void {
-  for (const [g, m] of s.byGroup) if (m.delete(c) && !m.size) s.byGroup.delete(g);
+  for (const [g, m] of state(s).byGroup) if (m.delete(c) && !m.size) state(s).byGroup.delete(g);
 }
 
 /** The subscribers of a group with their formats (empty when none). */
 export function subscribersOf(s: Subscriptions, group: number): ReadonlyMap<SocketClient, number> {
-  return s.byGroup.get(group) ?? EMPTY;
+  return state(s).byGroup.get(group) ?? EMPTY;
 }
 
 const EMPTY: ReadonlyMap<SocketClient, number> = new Map();
 
 /** The format `c` asked for on `group`, or undefined when it is not subscribed. */
-export const formatOf = (s: Subscriptions, c: SocketClient, group: number): number | undefined => s.byGroup.get(group)?.get(c);
+export const formatOf = (s: Subscriptions, c: SocketClient, group: number): number | undefined => state(s).byGroup.get(group)?.get(c);
 
 /** Subscribers per group id (for stats). */
 export function subscriberCounts(s: Subscriptions): Record<number, number> {
-  return Object.fromEntries([...s.byGroup].map(([g, m]) => [g, m.size]));
+  return Object.fromEntries([...state(s).byGroup].map(([g, m]) => [g, m.size]));
 }
 
 /** The subscribers of `group` grouped by format, in subscription order within each. */

@@ -31,7 +31,7 @@ let d: Daemon;
 let famId: number;
 beforeAll(() => {
   d = startDaemon({ port: PORT, config: 'devices: [{}]', tick: false });
-  famId = G.registryOf(d.served.srv).byName.get('accel')!.id!;
+  famId = G.familyByName(G.registryOf(d.served.srv), 'accel')!.id!;
 });
 afterAll(() => d.close());
 

@@ -130,6 +130,50 @@ test('completion arrives on the jobs group for subscribers', async () => {
   expect((await ev).job![0]).toMatchObject({ id: job.id, status: 'done' });
 });
 
+test('a job is seen by its submitter\'s user and by admins only: job-get, job-wait, the job-get dump and job-ntf events', async () => {
+  const as = (uid: number) => G.createClient({ serverPort: PORT, open: (onBatch) => G.openInproc(t.hub, { onBatch, uid }) });
+  const nobody = as(65534), nobody2 = as(65534), other = as(1000);
+  try {
+    // Every client subscribes to the jobs group (unicast; root c too) and records the job ids of its events.
+    const seen = new Map<G.Client, number[]>();
+    for (const cl of [c, nobody, nobody2, other]) {
+      await req(CMD.SUBSCRIBE, { group: 'jobs' }, cl);
+      const ids: number[] = [];
+      seen.set(cl, ids);
+      cl.onEvent((m) => { if (m.cmd === CMD.JOB_NTF) ids.push(read(m).job![0].id!); });
+    }
+    const submitAs = async (cl: G.Client) => {
+      const [ha, hb, hc] = [await bo(16, 0, cl), await bo(16, 0, cl), await bo(16, 0, cl)];
+      const [r] = await req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m: 2, n: 2, k: 2, dtype: 'f32', aHandle: ha, bHandle: hb, cHandle: hc } }, cl);
+      await req(CMD.JOB_WAIT, { jobId: r.jobId, timeoutMs: 10000 }, cl);
+      return r.jobId!;
+    };
+    const rootJob = await submitAs(c), nobodyJob = await submitAs(nobody), otherJob = await submitAs(other);
+    // Events are flushed with the answers; a round trip on each client settles what it was sent.
+    for (const cl of [c, nobody, nobody2, other]) await req(CMD.DEV_GET, { devIndex: 0 }, cl);
+    expect(seen.get(c)).toEqual([rootJob, nobodyJob, otherJob]); // an admin sees every job
+    expect(seen.get(nobody)).toEqual([nobodyJob]);
+    expect(seen.get(nobody2)).toEqual([nobodyJob]); // the same user's other socket (job wait from another process)
+    expect(seen.get(other)).toEqual([otherJob]);
+    // job-get and job-wait: the same rule, another user's job is ENOENT "no job N".
+    for (const [cl, id] of [[nobody, rootJob], [nobody, otherJob], [other, nobodyJob]] as const) {
+      await expect(req(CMD.JOB_GET, { jobId: id }, cl)).rejects.toMatchObject({ errno: 2, extack: { msg: `no job ${id}` } });
+      await expect(req(CMD.JOB_WAIT, { jobId: id }, cl)).rejects.toMatchObject({ errno: 2, extack: { msg: `no job ${id}` } });
+    }
+    expect((await req(CMD.JOB_GET, { jobId: nobodyJob }, nobody2))[0].job![0]).toMatchObject({ id: nobodyJob, status: 'done' });
+    expect((await req(CMD.JOB_GET, { jobId: otherJob }))[0].job![0].id).toBe(otherJob);
+    const listed = async (cl: G.Client) => {
+      const out: number[] = [];
+      for await (const m of cl.dump(fam.id, CMD.JOB_GET, { fill: put({}) })) out.push(read(m).job![0].id!);
+      return out;
+    };
+    expect(await listed(nobody2)).toEqual([nobodyJob]);
+    expect(await listed(c)).toEqual([rootJob, nobodyJob, otherJob]);
+  } finally {
+    for (const cl of [nobody, nobody2, other]) cl.close();
+  }
+});
+
 test('an uncorrectable HBM error inside a queued job\'s BO fails it with EIO; a fatal error holds new jobs until reset', async () => {
   const [h2a, h2b, h2c] = [await bo(64), await bo(64), await bo(64)];
   const g2 = { m: 2, n: 2, k: 2, dtype: 'f32' as const, aHandle: h2a, bHandle: h2b, cHandle: h2c };

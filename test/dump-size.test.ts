@@ -17,7 +17,7 @@ let d: Daemon;
 let famId: number;
 beforeAll(() => {
   d = startDaemon({ port: PORT, config: `devices: [${Array(96).fill('{}').join(', ')}]`, tick: false });
-  famId = G.registryOf(d.served.srv).byName.get('accel')!.id!;
+  famId = G.familyByName(G.registryOf(d.served.srv), 'accel')!.id!;
 });
 afterAll(() => d.close());
 

@@ -20,7 +20,7 @@ beforeEach(() => {
   hub = G.newHub();
   d = startDaemon({ port: PORT, config: 'devices: [{}]', tick: false,
     open: (onBatch) => G.openInproc(hub, { port: PORT, onBatch }), sockets: G.hubSockets(hub) });
-  famId = G.registryOf(d.served.srv).byName.get('accel')!.id!;
+  famId = G.familyByName(G.registryOf(d.served.srv), 'accel')!.id!;
 });
 let restore = (): void => undefined;
 afterEach(() => { restore(); d.close(); });

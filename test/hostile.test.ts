@@ -171,7 +171,7 @@ function bigDump(seq: number): Uint8Array {
   const dev = d.rt.emu.devices.get(0)!;
   while (dev.log.next < 2000n) inject(d.rt.emu, dev, { block: 'hbm', severity: 'deferred' });
   const w = A.newWriter(64);
-  const at = G.genlStart(w, G.registryOf(d.served.srv).byName.get('accel')!.id!, G.NLM_F.REQUEST | G.NLM_F.ACK | G.NLM_F.DUMP, seq, 0, CMD.RAS_LOG_GET, 1);
+  const at = G.genlStart(w, G.familyByName(G.registryOf(d.served.srv), 'accel')!.id!, G.NLM_F.REQUEST | G.NLM_F.ACK | G.NLM_F.DUMP, seq, 0, CMD.RAS_LOG_GET, 1);
   writeAttrs(w, spec, 'accel', { devIndex: 0, cursor: 1 });
   G.msgEnd(w, at);
   return A.bytes(w);

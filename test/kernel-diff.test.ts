@@ -148,7 +148,7 @@ beforeAll(async () => {
   srv = G.createServer();
   const kctrl = mirrors.find((f) => f.name === 'nlctrl')!;
   const ctrl = G.register(G.registryOf(srv), adoptPolicies(G.nlctrlFamily(srv), kctrl));
-  G.registryOf(srv).listeners.push(G.ctrlNotifier(srv, ctrl));
+  G.onFamilyChange(G.registryOf(srv), G.ctrlNotifier(srv, ctrl));
   for (const f of mirrors) if (f.name !== 'nlctrl') G.register(G.registryOf(srv), f);
   // Handlers we can recognise: reaching one means our validation let the request through.
   for (const f of mirrors) {
@@ -171,7 +171,7 @@ afterAll(() => {
 });
 
 test('our nlctrl validates with the kernel-dumped policies, not its own tables', () => {
-  const ctrl = G.registryOf(srv).byId.get(G.GENL_ID_CTRL)!;
+  const ctrl = G.familyById(G.registryOf(srv), G.GENL_ID_CTRL)!;
   expect(ctrl.ops[0].do!.policy).not.toBe(G.CTRL_POLICY_FAMILY);
   expect(ctrl.ops[0].do!.policy!.name).toBe('nlctrl/0');
   expect(ctrl.ops[1].dump!.policy!.name).toBe('nlctrl/1');

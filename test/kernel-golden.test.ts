@@ -168,7 +168,7 @@ test('nlctrl rebuilt from its own kernel policy dump answers like the kernel', a
   const s2 = G.createServer();
   const reg2 = G.registryOf(s2);
   const ctrl = G.register(reg2, adoptPolicies(G.nlctrlFamily(s2), kctrl));
-  reg2.listeners.push(G.ctrlNotifier(s2, ctrl));
+  G.onFamilyChange(reg2, G.ctrlNotifier(s2, ctrl));
   for (const f of mirrors) if (f.name !== 'nlctrl') G.register(reg2, f);
   const saved = ours;
   ours = serveOurs(s2);

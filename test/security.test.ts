@@ -207,7 +207,7 @@ describe('limits, each with its errno', () => {
     const s = openSocket({ protocol: G.NETLINK_USERSOCK, sndbuf, onBatch: (b) => { for (let i = 0; i < b.count; i++) got.push(new Uint8Array(b.data(i))); } });
     return { s, got };
   };
-  const accelId = () => G.registryOf(d.served.srv).byName.get('accel')!.id!;
+  const accelId = () => G.familyByName(G.registryOf(d.served.srv), 'accel')!.id!;
 
   test('maximum message size: a datagram over 256 KiB gets EMSGSIZE with the limit in the message', async () => {
     const { s, got } = peer(1 << 20); // a send buffer that allows it
@@ -248,7 +248,7 @@ describe('limits, each with its errno', () => {
     const clients: G.Client[] = [];
     try {
       const put = (w: A.Writer) => writeAttrs(w, spec, 'accel', { group: 'ras' });
-      const id = G.registryOf(hd.served.srv).byName.get('accel')!.id!;
+      const id = G.familyByName(G.registryOf(hd.served.srv), 'accel')!.id!;
       for (let i = 0; i < MAX_SUBSCRIBERS; i++) {
         // Many users (each may hold MAX_SUBSCRIBERS_PER_UID).
         const uid = 10000 + (i % 32);
@@ -279,7 +279,7 @@ describe('limits, each with its errno', () => {
     };
     try {
       const put = (w: A.Writer) => writeAttrs(w, spec, 'accel', { group: 'ras' });
-      const id = G.registryOf(hd.served.srv).byName.get('accel')!.id!;
+      const id = G.familyByName(G.registryOf(hd.served.srv), 'accel')!.id!;
       for (let i = 0; i < MAX_SUBSCRIBERS_PER_UID; i++) await client(65534).request(id, CMD.SUBSCRIBE, { fill: put });
       await expect(client(65534).request(id, CMD.SUBSCRIBE, { fill: put })).rejects.toMatchObject({
         errno: 28, extack: { msg: `uid 65534 already has ${MAX_SUBSCRIBERS_PER_UID} subscribers to ras` } });

@@ -1,7 +1,7 @@
 // The accel family's command path: buffer objects and GEMM jobs (device/jobs.ts does the work).
 import { payloadLen, setAttrMissing, setErrAttr, setErrMsg, walk } from '../../attrs';
 import { EBUSY, EINVAL, ENOENT } from '../../attrs/errno';
-import { type DoCtx, type DumpCtx, type Failed, type Family, type Result, GENL_HDRLEN, NLMSG_HDRLEN, done, fail, isAdmin, isFailed, more, onClientGone } from '../../genl';
+import { type Credentials, type DoCtx, type DumpCtx, type Failed, type Family, type Result, GENL_HDRLEN, NLMSG_HDRLEN, done, fail, isAdmin, isFailed, more, onClientGone } from '../../genl';
 import { type Handlers, notifyEvent, readRequest, writeAttrs } from '../../genl/ynl';
 import { type Accel, ACCEL, GEMM, spec } from '../gen/accel';
 import { type Engine, type GemmRequest, type Job, JobError, createBo, freeBo, inUse, lookupBo, submit, waitJob, writeBo } from '../jobs';
@@ -54,13 +54,11 @@ export function jobHandlers(s: Served, eng: Engine, maps: BoMaps): Handlers {
     if (!b) setErrAttr(c.ext, c.attrs[ACCEL.BO_HANDLE], `no BO ${handle}`);
     return b;
   };
-  /** Who submitted each job (uid), and the port each owner id stood for (for bo-get's owner). */
-  const jobUid = new Map<number, number>();
+  /** The port each owner id stood for (for bo-get's owner). */
   const ownerPort = new Map<number, number>();
   onClientGone(s.srv, (cl) => ownerPort.delete(cl.id));
   const admin = (c: DoCtx | DumpCtx) => isAdmin(s.srv, c.sender);
-  /** Jobs are seen by their submitter's user (job wait from another process) and by admins. */
-  const visible = (c: DoCtx | DumpCtx, j: Job) => admin(c) || (c.sender.uid >= 0 && jobUid.get(j.id) === c.sender.uid);
+  const visible = (c: DoCtx | DumpCtx, j: Job) => jobSeenBy(s.srv, c.sender, j);
   const job = (c: DoCtx, id: number) => {
     const j = eng.jobs.get(id);
     if (!j || !visible(c, j)) { setErrAttr(c.ext, c.attrs[ACCEL.JOB_ID], `no job ${id}`); return undefined; }
@@ -196,8 +194,7 @@ export function jobHandlers(s: Served, eng: Engine, maps: BoMaps): Handlers {
         try {
           const me = c.owner();
           if (me.gone) return done();
-          const j = submit(eng, d, r, me.id, a.timeoutMs ?? 10000);
-          jobUid.set(j.id, me.uid);
+          const j = submit(eng, d, r, me.id, a.timeoutMs ?? 10000, me.uid);
           return reply(c, { jobId: j.id });
         } catch (e) { return jobFailed(c, e); }
       },
@@ -227,7 +224,19 @@ export function jobHandlers(s: Served, eng: Engine, maps: BoMaps): Handlers {
   };
 }
 
-/** Job completions on the `jobs` group (and to its unicast subscribers). */
+/**
+ * A job belongs to the socket that submitted it (its queued jobs are cancelled when that socket
+ * goes), and is seen by the submitter's user (`job wait` from another process of theirs) and by
+ * admins: job-get, job-wait, the job-get dump and the `jobs` group's events alike.
+ */
+function jobSeenBy(srv: Served['srv'], who: Credentials, j: Job): boolean {
+  return isAdmin(srv, who) || (who.uid >= 0 && j.uid === who.uid);
+}
+
+/**
+ * Job completions on the `jobs` group: to its multicast members (privileged) and to the unicast
+ * subscribers who may see the job.
+ */
 export function wireJobEvents(s: Served, fam: Family, eng: Engine): void {
-  eng.onDone.push((j) => notifyEvent(s.srv, fam, spec, 'job-ntf', { job: [jobAttrs(j)] }));
+  eng.onDone.push((j) => notifyEvent(s.srv, fam, spec, 'job-ntf', { job: [jobAttrs(j)] }, (c) => jobSeenBy(s.srv, c, j)));
 }

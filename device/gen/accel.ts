@@ -79,7 +79,10 @@ export const CMD = {
   HEALTH_NTF: 29,
   /** A RAS log record, as it is appended. */
   RAS_EVENT_NTF: 30,
-  /** A job finished (done, failed, cancelled or timed out). */
+  /**
+   * A job finished (done, failed, cancelled or timed out). Unicast subscribers get the jobs of
+   * their own user; multicast members and admins get every job.
+   */
   JOB_NTF: 31,
   /** The daemon's netlink server counters and queues (what `accel server show` prints). */
   STATS_GET: 32,

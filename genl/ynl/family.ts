@@ -4,6 +4,7 @@ import { type View, type Writer } from '../../attrs';
 import { GENL_HDRLEN, GENL_OP, NLMSG_HDRLEN } from '../consts';
 import type { DoCtx, DoHandler, DumpCtx, DumpHandler, DumpStart, Family, Op } from '../family';
 import { type Server, notify } from '../server';
+import type { SocketClient } from '../clients';
 import { readAttrs, readAttrsInPlace, writeAttrs } from './codec';
 import { type Spec, findOp, isAsync } from './model';
 import { opPolicies } from './policy';
@@ -97,10 +98,14 @@ export function readRequest<T = Record<string, unknown>>(ctx: DoCtx | DumpCtx, s
   return (inPlace ? readAttrsInPlace<T> : readAttrs<T>)(v, start, at + v.dv.getUint32(at, true), spec, setName);
 }
 
-/** Multicast an event/notification op: its cmd, its mcgrp, its attribute set's encoding of `obj`. */
-export function notifyEvent(srv: Server, fam: Family, spec: Spec, opName: string, obj: object): void {
+/**
+ * Multicast an event/notification op: its cmd, its mcgrp, its attribute set's encoding of `obj`.
+ * `audience` picks the unicast subscribers that may see it (genl/notify.ts); all when left out.
+ */
+export function notifyEvent(srv: Server, fam: Family, spec: Spec, opName: string, obj: object,
+  audience?: (c: SocketClient) => boolean): void {
   const op = findOp(spec, opName);
   if (!op?.mcgrp || !op.attributeSet) throw new Error(`${spec.name}: "${opName}" is not an event with an mcgrp and attribute-set`);
   const set = op.attributeSet;
-  notify(srv, fam, op.mcgrp, op.value, (w: Writer) => writeAttrs(w, spec, set, obj));
+  notify(srv, fam, op.mcgrp, op.value, (w: Writer) => writeAttrs(w, spec, set, obj), undefined, audience);
 }

@@ -79,7 +79,7 @@ export function closeTarget(t: Target): void {
 /** Every op half (do, dump) of every family a server has. */
 export function halvesOf(srv: G.Server): Half[] {
   const halves: Half[] = [];
-  for (const fam of G.registryOf(srv).byId.values()) {
+  for (const fam of G.familiesIn(G.registryOf(srv))) {
     for (const op of fam.ops) {
       if (op.do) halves.push({ fam, op, dump: false, h: op.do });
       if (op.dump) halves.push({ fam, op, dump: true, h: op.dump });
@@ -207,7 +207,7 @@ function judge(t: Target, data: Uint8Array, port: number, uid: number, truncated
         if (s.port === port) got.set(seq, (got.get(seq) ?? 0) + 1);
         probs.push(...judgeStatus(v, at, len, type, flags, seq, bySeq.get(seq), data, truncated));
       } else if (type >= G.NLMSG.MIN_TYPE) {
-        const fam = G.registryOf(t.srv).byId.get(type);
+        const fam = G.familyById(G.registryOf(t.srv), type);
         if (!fam) probs.push(`message of unknown type 0x${type.toString(16)}`);
         else if (len < 20 || d[at + 17] !== fam.version || v.dv.getUint16(at + 18, true) !== 0) probs.push(`bad genl header in a ${fam.name} message`);
         else if (!attrsWellFormed(v, at + 20, at + len)) probs.push(`${fam.name} cmd ${d[at + 16]}: attributes not well-formed`);

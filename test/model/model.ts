@@ -15,6 +15,7 @@ export const KINDS = {
   'no-answer': 'a request left without an answer for 20 s while the daemon ran',
   'unexpected-error': 'an error answering a request the model says is valid',
   'foreign-bo': 'a socket read or listed a BO it does not own',
+  'foreign-job': 'a non-root socket saw a job another user submitted (job-get, or its job-ntf event)',
   'inject-no-record': 'a root ras-inject answered without its event record (no reply message, or one with no event)',
   'dump-incomplete': 'a dump left out an entry that existed all through it (bo-get without the socket\'s own BO)',
   'dead-reply-to-successor': 'a reply, ACK or dump chunk meant for a closed socket reached the socket that took its port, and the daemon did not report it as a raced send (or the closed socket\'s dump blocks the new socket)',
@@ -109,10 +110,17 @@ export interface World {
    * datagram that may have reached a successor) are the documented window; the rest are violations.
    */
   successorLeaks: SuccessorLeak[];
+  /** Submitted jobs by `epoch:id` (job ids start again at every restart): the submitter's uid and the job's flops. */
+  jobs: Map<string, { uid: number; flops: number }>;
+  /**
+   * job-ntf events non-root sockets received, judged at the end (an event can arrive before the
+   * submitter's own answer that names the job): each must be of a job of the receiver's user.
+   */
+  jobEvents: { uid: number; epoch: number; id: number; flops: number; detail: string; step: number }[];
   stats: { steps: number; requests: number; restarts: number; rebinds: number; rebindsOtherUser: number; closes: number;
     /** Sockets that asked for joined answers and 32 KiB dump datagrams. */
     optedIn: number;
-    events: number; injections: number; jobs: number; probes: number; lostToKill: number; foreign: number; settled: number; overruns: number; watchesChecked: number };
+    events: number; injections: number; jobs: number; probes: number; jobProbes: number; jobEvents: number; lostToKill: number; foreign: number; settled: number; overruns: number; watchesChecked: number };
 }
 
 const CMD_NAME = new Map(spec.operations.map((o) => [o.value, o.name]));
@@ -275,9 +283,16 @@ function onEvent(w: World, s: Sock, m: Message): void {
     violation(w, 'unsubscribed-event', `${who(s)} got ${name} on groups 0x${m.groups.toString(16)} without having joined`);
     return;
   }
-  if (name !== 'ras-event-ntf') return;
+  if (name !== 'ras-event-ntf' && name !== 'job-ntf') return;
   let a: Accel;
   try { a = decode(m); } catch (e) { violation(w, 'event-content', `${who(s)}: undecodable ${name} (${(e as Error).message})`); return; }
+  if (name === 'job-ntf') {
+    w.stats.jobEvents++;
+    for (const j of a.job ?? []) {
+      if (s.uid !== 0) w.jobEvents.push({ uid: s.uid, epoch: w.epoch, id: j.id ?? -1, flops: Number(j.flops), detail: `${who(s)} got job-ntf of job ${j.id} (${j.status})`, step: w.stats.steps });
+    }
+    return;
+  }
   for (const e of a.event ?? []) {
     const dev = a.devIndex ?? -1;
     const seq = BigInt(e.seq ?? 0);
@@ -288,6 +303,18 @@ function onEvent(w: World, s: Sock, m: Message): void {
     const rec = w.acked.get(key);
     if (rec && rec.content !== eventContent(e)) violation(w, 'event-content', `${who(s)}: record ${key} is "${eventContent(e)}", acknowledged as "${rec.content}"`);
     s.watch?.got.add(key);
+  }
+}
+
+/**
+ * Judge the job-ntf events non-root sockets got: a job of another user is a violation. The job is
+ * found by its id in the epoch the event arrived in, and must have the same flops (an event of the
+ * killed daemon read after the restart names a job of the old epoch); unknown jobs are not judged.
+ */
+export function judgeJobEvents(w: World): void {
+  for (const ev of w.jobEvents) {
+    const j = w.jobs.get(`${ev.epoch}:${ev.id}`);
+    if (j && j.flops === ev.flops && j.uid !== ev.uid) violation(w, 'foreign-job', `${ev.detail}, which uid ${j.uid} submitted`, 'job-ntf event', ev.step);
   }
 }
 

@@ -12,7 +12,7 @@ import { CMD } from '../../device/gen/accel';
 import { helloMessages } from '../../genl/sockopt';
 import { type Running, startAccel } from '../helpers/cli';
 import {
-  KINDS, type Kind, type Sock, type Violations, type World, abandonAll, eventContent, onDatagram, onOverrun, request, violation,
+  KINDS, type Kind, type Sock, type Violations, type World, abandonAll, eventContent, judgeJobEvents, onDatagram, onOverrun, request, violation,
 } from './model';
 import { type Proc, bundleClient, startProc } from './procs';
 import { type Rng, rng } from './rng';
@@ -99,8 +99,9 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
   const w: World = {
     seed: o.seed, daemonPort: port, family: 0, groups: new Map(), epoch: 0, up: false, socks: new Map(), nextSock: 1,
     bySeq: new Map(), nextSeq: (o.seed & 0xffffff) * 64 + 1, clock: 0, ledger: [], acked: new Map(), violations: new Map(), successorLeaks: [],
+    jobs: new Map(), jobEvents: [],
     stats: { steps: 0, requests: 0, restarts: 0, rebinds: 0, rebindsOtherUser: 0, closes: 0, optedIn: 0, events: 0, injections: 0, jobs: 0,
-      probes: 0, lostToKill: 0, foreign: 0, settled: 0, overruns: 0, watchesChecked: 0 },
+      probes: 0, jobProbes: 0, jobEvents: 0, lostToKill: 0, foreign: 0, settled: 0, overruns: 0, watchesChecked: 0 },
   };
 
   // --- the daemon -------------------------------------------------------------------------------
@@ -329,6 +330,7 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
   }
   const sockets = w.nextSock - 1;
   const raced = judgeLeaks(w, new Map([...daemonLogs].map(([e, d]) => [e, d.stderr()])));
+  judgeJobEvents(w);
   return {
     seed: o.seed, seconds: (Date.now() - t0) / 1000,
     clients: { procs: nProcs, root: procs.filter((p) => p.uid === 0).length, nobody: procs.filter((p) => p.uid !== 0).length, slots: nSlots, sockets },

@@ -263,6 +263,7 @@ async function jobSubmit(w: World, s: Sock, r: Rng): Promise<void> {
   const id = rep[0]?.jobId;
   if (id === undefined || s.jobs.has(id)) { violation(w, 'wrong-reply', `job-submit from ${who(s)} answered job ${id}`); return; }
   w.stats.jobs++;
+  w.jobs.set(`${e}:${id}`, { uid: s.uid, flops: 2 * m * n * k });
   for (const h of hs) s.bos.get(h)!.busy = true;
   s.jobs.set(id, { a: hs[0], b: hs[1], c: hs[2], m, n, expected: new Uint8Array(C.buffer) });
   if (r.chance(big ? 0.8 : 0.4)) await jobWait(w, s, r, id);
@@ -292,6 +293,22 @@ async function jobGet(w: World, s: Sock, r: Rng): Promise<void> {
   const e = s.stepEpoch;
   const rep = ok(w, s, await request(w, s, CMD.JOB_GET, { jobId: id }), `job-get of job ${id}`, e);
   if (rep && rep[0]?.job?.[0]?.id !== id) violation(w, 'wrong-reply', `job-get of job ${id} from ${who(s)} answered job ${rep[0]?.job?.[0]?.id}`);
+}
+
+/**
+ * job-get of a job another user's socket submitted (this daemon's): a non-root socket must get
+ * ENOENT. Jobs are seen by their submitter's user and by admins, never by another user.
+ */
+async function jobProbe(w: World, s: Sock, r: Rng): Promise<void> {
+  const e = s.stepEpoch;
+  const theirs = [...w.jobs].filter(([k, j]) => k.startsWith(`${e}:`) && j.uid !== s.uid).map(([k]) => Number(k.split(':')[1]));
+  if (!theirs.length) return;
+  const id = r.pick(theirs);
+  w.stats.jobProbes++;
+  const o = await request(w, s, CMD.JOB_GET, { jobId: id });
+  if (!same(w, e, s)) return;
+  if (o.kind === 'ok') violation(w, 'foreign-job', `${who(s)} read job ${id}, which uid ${w.jobs.get(`${e}:${id}`)!.uid} submitted`, 'job-get');
+  else if (o.kind === 'error' && o.errno !== ENOENT) violation(w, 'unexpected-error', `job-get of another user's job ${id} from ${who(s)}: errno ${o.errno}, not ENOENT`);
 }
 
 async function subscribe(w: World, s: Sock, r: Rng): Promise<void> {
@@ -350,6 +367,7 @@ export const STEPS: Step[] = [
   { name: 'job-submit', weight: (s) => (s.jobs.size < 2 ? 4 : 0), run: jobSubmit },
   { name: 'job-wait', weight: (s) => (s.jobs.size ? 6 : 0), run: jobWait },
   { name: 'job-get', weight: (s) => (s.jobs.size ? 2 : 0), run: jobGet },
+  { name: 'job probe', weight: (s) => (s.uid !== 0 ? 1 : 0), run: jobProbe },
   { name: 'subscribe', weight: (s) => (!s.watch && !s.uni.size && !s.joined ? 3 : 0), run: subscribe },
   { name: 'unsubscribe', weight: (s) => (s.watch || s.uni.size || s.joined ? 2 : 0), run: (w, s) => unsubscribe(w, s) },
 ];
