@@ -13,6 +13,8 @@ import { CMD } from '../device/gen/accel';
 import { startChild } from './_daemon';
 import { fmt, quick, smoke, report, stats, table } from './_lib';
 
+const F32 = Float32Array.BYTES_PER_ELEMENT;
+
 
 async function main(): Promise<void> {
   const n = smoke ? 64 : quick ? 256 : 512;
@@ -26,13 +28,13 @@ async function main(): Promise<void> {
     // On SharedArrayBuffer, like the daemon's BOs: the direct call then computes in place too (with
     // ordinary arrays the pool would copy A and B in and C out, and the job would look cheaper).
     const shared = (f: (i: number) => number) => {
-      const x = new Float32Array(new SharedArrayBuffer(n * n * 4));
+      const x = new Float32Array(new SharedArrayBuffer(n * n * F32));
       for (let i = 0; i < x.length; i++) x[i] = f(i);
       return x;
     };
     const a = shared((i) => ((i * 31) % 7) - 3);
     const b = shared((i) => ((i * 17) % 5) - 2);
-    const bytes = n * n * 4;
+    const bytes = n * n * F32;
     const bo = async () => (await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: bytes }))[0].boHandle!;
     const upload = async (h: number, x: Float32Array) => {
       const u8 = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
       const t3 = performance.now();
       if (w.job![0].status !== 'done' || got !== bytes) throw new Error(`job ${w.job![0].status}, read ${got} bytes`);
       // The direct call: same engine, same thread count, data already in place.
-      const cc = new Float32Array(new SharedArrayBuffer(n * n * 4));
+      const cc = new Float32Array(new SharedArrayBuffer(n * n * F32));
       const d0 = performance.now();
       await pool.gemm({ dtype: 'f32', m: n, n, k: n, a, b, c: cc });
       const direct = performance.now() - d0;
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
       overhead: stats(results.map((r) => (r.job - r.direct) / r.direct)),
     };
     const overhead = (st.job.median - st.direct.median) / st.direct.median;
-    const mbps = (ms: number) => (2 * n * n * 4) / ms / 1e3;
+    const mbps = (ms: number) => (2 * n * n * F32) / ms / 1e3;
     const sp = (x: { median: number; min: number; max: number }, d = 1) => `${fmt(x.median, d)} (${fmt(x.min, d)}-${fmt(x.max, d)})`;
     table(`GEMM job over netlink, ${n}^3 f32${quick ? ' (quick)' : ''}: median (min-max) of ${rounds} rounds`, [{
       'upload A+B (ms)': sp(st.upload), 'upload MB/s (median)': fmt(mbps(st.upload.median), 0),

@@ -1,6 +1,6 @@
 // accel bo and accel job: buffer objects and GEMM jobs, where the daemon serves them (the ops
 // are checked in the resolved family first, so an older daemon gets a clear message).
-import { type Accel, CMD } from '../device/gen/accel';
+import { type Accel, CMD, DTYPE_NAMES, type Dtype } from '../device/gen/accel';
 import { boWrites } from '../device/bo-write';
 import { mapBo, shmStatus } from '../device/bomap-client';
 import { type DType, elementSizes } from '../compute/dtypes';
@@ -211,7 +211,7 @@ function parseGemm(a: Args, operands: 'handles' | 'files', usage: string): GemmA
         if (g[kw] === 0) throw new UsageError(`Invalid ${kw} "${t}": out of range, ${kw} is from 1 to 4294967295.`);
         break;
       }
-      case 'dtype': g.dtype = parseEnum(a.value(w, 'a type'), ['f32', 'f64', 'i8'], 'dtype') as 'f32'; break;
+      case 'dtype': g.dtype = parseEnum(a.value(w, 'a type'), DTYPE_NAMES, 'dtype') as Dtype; break;
       case 'alpha': case 'beta': {
         const t = a.value(w, 'a number');
         const v = t.trim() === '' ? NaN : Number(t); // Number('') is 0
