@@ -19,7 +19,7 @@ export * as accelSpec from './gen/accel';
 export * as drmRasSpec from './gen/drm-ras';
 export * as devlinkSpec from './gen/devlink';
 export * from './jobs';
-export { jobHandlers, jobAttrs } from './families/jobs';
+export { jobHandlers, jobAttrs, wireJobEvents } from './families/jobs';
 export * from './bo-write';
 export { type BoMaps, TOKEN_MS, offerMap } from './bomap';
 export { type MapOptions, MapError, mapBo, shmStatus } from './bomap-client';

@@ -23,8 +23,10 @@ export interface ServerOptions {
   /** Dump datagram size: the kernel's first chunk on a fresh socket is NLMSG_GOODSIZE (3776). */
   dumpChunk?: number;
   /**
-   * Who may run admin ops, by the credentials the kernel attested (a request's sender, or a
-   * subscribed client's). Default: uid 0. Unknown credentials (-1) are never admin.
+   * Who may run admin ops, and see what a family shows admins only, by the credentials the kernel
+   * attested: a request's sender, or a subscribed client's (uid and gid as its first datagram
+   * carried them; a family's audience asks for each unicast copy of an event). Only `uid` and
+   * `gid` are given. Default: uid 0. Unknown credentials (-1) are never admin.
    */
   isAdmin?: (who: Credentials) => boolean;
   /** Most datagrams queued for one port whose buffer is full before the oldest are dropped. */

@@ -21,6 +21,8 @@ export interface Counters {
   rejected: Record<string, number>;
   /** Notifications a subscriber missed because its format's encoder threw (it got NLMSG_OVERRUN). */
   encodeFailed: number;
+  /** Unicast copies of a notification left out because the family's audience function threw. */
+  audienceFailed: number;
   /**
    * Datagrams delivered to a port that another socket held after the send (checked just before):
    * each may have reached that socket, and each is logged (genl/outbox.ts raceLine;
@@ -37,7 +39,7 @@ export interface Counters {
 
 export const newCounters = (): Counters => ({
   datagrams: 0, messages: 0, errors: 0, truncated: 0, malformed: 0, dumps: 0, sendFailures: 0, dropped: 0,
-  overruns: 0, stalled: 0, rejected: {}, encodeFailed: 0, racedSends: 0, unprovenSends: 0,
+  overruns: 0, stalled: 0, rejected: {}, encodeFailed: 0, audienceFailed: 0, racedSends: 0, unprovenSends: 0,
 });
 
 /** An error was answered (NLMSG_ERROR or a failing NLMSG_DONE): counted by errno name. */

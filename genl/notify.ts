@@ -37,7 +37,7 @@ export function notify(handle: Server, fam: Family, group: string, cmd: number, 
     const enc = new Map<number, number>(); // format -> offset in ev, or -1 when it failed
     for (const [c, f] of subs) {
       if (c.gone) continue; // (the flush checks the rest against the kernel's table before it sends)
-      if (audience && !audience(c)) continue;
+      if (audience && !allowed(srv, audience, c)) continue;
       let at = enc.get(f);
       if (at === undefined) {
         at = f === NATIVE_FORMAT || !formatted
@@ -67,6 +67,16 @@ export function notifyClients(handle: Server, fam: Family, cmd: number, clients:
     if (at >= 0) stage(srv.outbox, at, fam.id!, c, 0);
   }
   kick(srv.sched);
+}
+
+/** Whether `audience` lets `c` see a notification; one that throws (a family's bug) says no, counted. */
+function allowed(srv: ServerCore, audience: (c: SocketClient) => boolean, c: SocketClient): boolean {
+  try {
+    return audience(c);
+  } catch {
+    srv.counters.audienceFailed++;
+    return false;
+  }
 }
 
 /** What writes a notification's attributes. */

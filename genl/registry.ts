@@ -38,9 +38,11 @@ export const familiesIn = (reg: Registry): Family[] => [...state(reg).byId.value
 export const familyCount = (reg: Registry): number => state(reg).byId.size;
 /** Whether a group id is taken (by a family, or reserved). */
 export const groupTaken = (reg: Registry, group: number): boolean => state(reg).groups.has(group);
-/** Call `fn` after every register (true) and before every unregister (false). */
-export function onFamilyChange(reg: Registry, fn: (fam: Family, added: boolean) => void): void {
-  state(reg).listeners.push(fn);
+/** Call `fn` after every register (true) and before every unregister (false); returns its undo. */
+export function onFamilyChange(reg: Registry, fn: (fam: Family, added: boolean) => void): () => void {
+  const ls = state(reg).listeners;
+  ls.push(fn);
+  return () => { const i = ls.indexOf(fn); if (i >= 0) ls.splice(i, 1); };
 }
 
 export class RegistryError extends Error {

@@ -302,6 +302,33 @@ describe('notifications: batched per destination, in order, after what happened 
     t.served.close();
   });
 
+  test('an audience picks the unicast subscribers of a notification; multicast members get all; an audience that throws only leaves its copy out', async () => {
+    const hub = G.newHub();
+    const srv = G.createGenlServer();
+    const served = G.serve(srv, { port: 0x41434345, open: (onBatch) => G.openInproc(hub, { port: 0x41434345, onBatch }) });
+    const a = G.addFamily(srv, { name: 'fam-aud', version: 1, ops: [], mcgrps: [{ name: 'a' }] });
+    const rx = new Map<number, number[]>();
+    const open = (port: number) => G.openInproc(hub, {
+      port, onBatch: (x) => { for (let i = 0; i < x.count; i++) (rx.get(port) ?? rx.set(port, []).get(port)!).push(...messages(x.data(i)).map(([, n]) => n)); },
+    });
+    open(4218).addMembership(a.mcgrps![0].id!);
+    const g = a.mcgrps![0].id!;
+    for (const [port, uid] of [[4219, 1000], [4220, 2000]]) {
+      open(port);
+      G.subscribe(G.subscriptionsOf(srv), G.clientAt(srv, { port, uid, gid: uid, pid: port }), g);
+    }
+    G.notify(srv, a, 'a', 1, (w) => A.putU32(w, 1, 1), undefined, (c) => c.uid === 1000);
+    G.notify(srv, a, 'a', 1, (w) => A.putU32(w, 1, 2), undefined, (c) => { if (c.uid === 2000) throw new Error('a broken audience'); return true; });
+    G.notify(srv, a, 'a', 1, (w) => A.putU32(w, 1, 3));
+    for (let i = 0; i < 100 && (rx.get(4218)?.length ?? 0) < 3; i++) await settle();
+    await settle();
+    expect(rx.get(4218)).toEqual([1, 2, 3]); // multicast: every one
+    expect(rx.get(4219)).toEqual([1, 2, 3]);
+    expect(rx.get(4220)).toEqual([3]);
+    expect(G.serverStats(srv).audienceFailed).toBe(1);
+    served.close();
+  });
+
   test('a member of two groups of one family gets its notifications in order; runs still share datagrams', async () => {
     const t = setup();
     const fam = G.addFamily(t.srv, { name: 'two-groups', version: 1, ops: [], mcgrps: [{ name: 'config' }, { name: 'ras' }] });

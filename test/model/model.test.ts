@@ -34,7 +34,7 @@ beforeAll(async () => {
     `${r.clients.procs} processes (${r.clients.root} root, ${r.clients.nobody} nobody), ${r.clients.slots} concurrent sockets ` +
     `(${r.clients.sockets} over the run), ${r.stats.restarts} restarts, ${r.stats.rebinds} rebinds ` +
     `(${r.stats.rebindsOtherUser} by the other user), ${r.stats.optedIn} sockets with joined answers, ${r.stats.records} acknowledged records, ${r.stats.jobs} jobs, ` +
-    `${r.stats.jobProbes} probes of other users' jobs, ${r.stats.jobEvents} job events, ` +
+    `${r.stats.jobProbes} probes of other users' jobs, ${r.stats.jobEvents} job events (${r.stats.ownJobEvents} of its own user's jobs to a non-root socket), ` +
     `${r.stats.watchesChecked} subscription intervals checked; raced sends the daemon reported: ${r.raced.lines} ` +
     `(${r.raced.messages} messages seen by successors${r.raced.examples.length ? `, e.g. ${r.raced.examples[0]}` : ''}); violations ` +
     `${JSON.stringify(Object.fromEntries(Object.entries(r.violations).map(([k, x]) => [k, x!.count])))}\n` +
@@ -56,6 +56,7 @@ it_('the run itself worked: clients as root and nobody, restarts, rebinds by the
   expect(r.stats.watchesChecked).toBeGreaterThan(5);
   expect(r.stats.jobProbes).toBeGreaterThan(0);
   expect(r.stats.jobEvents).toBeGreaterThan(0);
+  expect(r.stats.ownJobEvents).toBeGreaterThan(0); // the audience filter lets a user's own jobs through
   expect(Object.keys(r.stats.stepsByName).length).toBeGreaterThanOrEqual(18); // every step and close+rebind
 });
 

@@ -120,7 +120,9 @@ export interface World {
   stats: { steps: number; requests: number; restarts: number; rebinds: number; rebindsOtherUser: number; closes: number;
     /** Sockets that asked for joined answers and 32 KiB dump datagrams. */
     optedIn: number;
-    events: number; injections: number; jobs: number; probes: number; jobProbes: number; jobEvents: number; lostToKill: number; foreign: number; settled: number; overruns: number; watchesChecked: number };
+    events: number; injections: number; jobs: number; probes: number; jobProbes: number; jobEvents: number;
+    /** job-ntf events of their own user's jobs that non-root sockets got (the audience lets those through). */
+    ownJobEvents: number; lostToKill: number; foreign: number; settled: number; overruns: number; watchesChecked: number };
 }
 
 const CMD_NAME = new Map(spec.operations.map((o) => [o.value, o.name]));
@@ -314,7 +316,9 @@ function onEvent(w: World, s: Sock, m: Message): void {
 export function judgeJobEvents(w: World): void {
   for (const ev of w.jobEvents) {
     const j = w.jobs.get(`${ev.epoch}:${ev.id}`);
-    if (j && j.flops === ev.flops && j.uid !== ev.uid) violation(w, 'foreign-job', `${ev.detail}, which uid ${j.uid} submitted`, 'job-ntf event', ev.step);
+    if (!j || j.flops !== ev.flops) continue;
+    if (j.uid !== ev.uid) violation(w, 'foreign-job', `${ev.detail}, which uid ${j.uid} submitted`, 'job-ntf event', ev.step);
+    else w.stats.ownJobEvents++;
   }
 }
 

@@ -101,7 +101,7 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
     bySeq: new Map(), nextSeq: (o.seed & 0xffffff) * 64 + 1, clock: 0, ledger: [], acked: new Map(), violations: new Map(), successorLeaks: [],
     jobs: new Map(), jobEvents: [],
     stats: { steps: 0, requests: 0, restarts: 0, rebinds: 0, rebindsOtherUser: 0, closes: 0, optedIn: 0, events: 0, injections: 0, jobs: 0,
-      probes: 0, jobProbes: 0, jobEvents: 0, lostToKill: 0, foreign: 0, settled: 0, overruns: 0, watchesChecked: 0 },
+      probes: 0, jobProbes: 0, jobEvents: 0, ownJobEvents: 0, lostToKill: 0, foreign: 0, settled: 0, overruns: 0, watchesChecked: 0 },
   };
 
   // --- the daemon -------------------------------------------------------------------------------
@@ -187,10 +187,18 @@ export async function runModel(o: ModelOptions): Promise<ModelResult> {
   const onExit = (p: Proc, code: number | null, stderr: string): void => {
     if (!stopped) errors.push(`client process ${p.index} (uid ${p.uid}) exited ${code}: ${stderr.slice(-500)}`);
   };
-  /** Ports are chosen here (never by kernel autobind), so a socket's port is known before it can receive. */
+  /**
+   * Ports are chosen here (never by kernel autobind), so a socket's port is known before it can
+   * receive. From the seed, shifted by this process's pid: two runs of one seed at once (a long
+   * run beside `npm test`) do not fight over the same ports, and a run still takes its seed's steps.
+   */
   const usedPorts = new Set<number>();
+  const shift = Math.imul(process.pid, 0x9e3779b1) >>> 0;
   const freshPort = (rr: Rng): number => {
-    for (;;) { const p = 0x50000000 + rr.int(0x2fffffff); if (!usedPorts.has(p)) { usedPorts.add(p); return p; } }
+    for (;;) {
+      const p = 0x50000000 + ((rr.int(0x2fffffff) + shift) % 0x2fffffff);
+      if (!usedPorts.has(p)) { usedPorts.add(p); return p; }
+    }
   };
   const openSock = async (p: Proc, rr: Rng, bindPort: number, pred?: Sock): Promise<Sock | undefined> => {
     const s: Sock = {
