@@ -7,6 +7,13 @@
  *
  *   floor server PORT            echo until killed
  *   floor client PORT MS         echo for MS milliseconds (after MS/4 of warm-up), print "rate N"
+ *   floor genl PROTOCOL PORT MS  the same client asking a generic netlink server instead:
+ *                                CTRL_CMD_GETFAMILY("nlctrl") with NLM_F_ACK, read until its ACK,
+ *                                on PROTOCOL (16: NETLINK_GENERIC, the kernel's nlctrl at port 0;
+ *                                2: NETLINK_USERSOCK, our daemon at PORT), print "rate N"
+ *
+ * The genl mode puts a server beside the C echo server under one and the same client, so that
+ * their ratio is what the server adds (bench/rate.ts also measures with its Node client).
  */
 #include <errno.h>
 #include <linux/netlink.h>
@@ -19,12 +26,16 @@
 
 #define MSG_LEN 40
 
-static int open_sock(unsigned port) {
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_USERSOCK);
-	if (fd < 0) { perror("socket(NETLINK_USERSOCK)"); exit(1); }
+static int open_proto(int protocol, unsigned port) {
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+	if (fd < 0) { perror("socket(AF_NETLINK)"); exit(1); }
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_pid = port };
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) { perror("bind"); exit(1); }
 	return fd;
+}
+
+static int open_sock(unsigned port) {
+	return open_proto(NETLINK_USERSOCK, port);
 }
 
 static double now_ms(void) {
@@ -47,37 +58,76 @@ static int serve(unsigned port) {
 	}
 }
 
-/* One round trip: send the request to the server, wait for its echo. */
-static void round_trip(int fd, const struct sockaddr_nl *to, unsigned char *msg, unsigned seq) {
+/* Whether a datagram ends the round trip of `seq`: the echo itself, or (genl) the ACK of the request. */
+static int ends(const unsigned char *buf, ssize_t n, unsigned seq, int genl) {
+	if (!genl) {
+		if (n != MSG_LEN) { fprintf(stderr, "recv: %zd bytes\n", n); exit(1); }
+		return ((const struct nlmsghdr *)buf)->nlmsg_seq == seq;
+	}
+	for (ssize_t at = 0; at + (ssize_t)sizeof(struct nlmsghdr) <= n;) {
+		const struct nlmsghdr *h = (const struct nlmsghdr *)(buf + at);
+		if (h->nlmsg_len < sizeof(*h)) break;
+		if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_seq == seq) {
+			int err = *(const int *)NLMSG_DATA(h);
+			if (err) { fprintf(stderr, "request %u: error %d\n", seq, err); exit(1); }
+			return 1;
+		}
+		at += NLMSG_ALIGN(h->nlmsg_len);
+	}
+	return 0;
+}
+
+/* One round trip: send the request to the server, read until its answer (the echo, or the ACK). */
+static void round_trip(int fd, const struct sockaddr_nl *to, unsigned char *msg, size_t len, unsigned seq, int genl) {
 	struct nlmsghdr *h = (struct nlmsghdr *)msg;
 	h->nlmsg_seq = seq;
-	if (sendto(fd, msg, MSG_LEN, 0, (const struct sockaddr *)to, sizeof(*to)) != MSG_LEN) { perror("sendto"); exit(1); }
-	unsigned char buf[256];
+	if (sendto(fd, msg, len, 0, (const struct sockaddr *)to, sizeof(*to)) != (ssize_t)len) { perror("sendto"); exit(1); }
+	unsigned char buf[8192];
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0 && errno == EINTR) continue;
-		if (n != MSG_LEN) { fprintf(stderr, "recv: %zd bytes\n", n); exit(1); }
-		if (((struct nlmsghdr *)buf)->nlmsg_seq == seq) return;
+		if (n < 0) { perror("recv"); exit(1); }
+		if (ends(buf, n, seq, genl)) return;
 	}
 }
 
-static int client(unsigned port, double ms) {
-	int fd = open_sock(0);
+/* CTRL_CMD_GETFAMILY (3, version 1) for "nlctrl" to GENL_ID_CTRL (0x10), with NLM_F_ACK: 32 bytes. */
+static size_t getfamily(unsigned char *msg) {
+	static const char name[] = "nlctrl";
+	struct nlmsghdr *h = (struct nlmsghdr *)msg;
+	h->nlmsg_len = 32;
+	h->nlmsg_type = 0x10;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	msg[16] = 3; /* genlmsghdr: cmd, version, reserved */
+	msg[17] = 1;
+	struct nlattr *a = (struct nlattr *)(msg + 20);
+	a->nla_len = NLA_HDRLEN + sizeof(name); /* 11, padded to 12 */
+	a->nla_type = 2; /* CTRL_ATTR_FAMILY_NAME */
+	memcpy(msg + 24, name, sizeof(name));
+	return 32;
+}
+
+static int client(int protocol, unsigned port, double ms, int genl) {
+	int fd = open_proto(protocol, 0);
 	struct sockaddr_nl to = { .nl_family = AF_NETLINK, .nl_pid = port };
 	unsigned char msg[MSG_LEN];
 	memset(msg, 0, sizeof(msg));
 	struct nlmsghdr *h = (struct nlmsghdr *)msg;
-	h->nlmsg_len = MSG_LEN;
-	h->nlmsg_type = 0x10;
-	h->nlmsg_flags = NLM_F_REQUEST;
+	size_t len = MSG_LEN;
+	if (genl) len = getfamily(msg);
+	else {
+		h->nlmsg_len = MSG_LEN;
+		h->nlmsg_type = 0x10;
+		h->nlmsg_flags = NLM_F_REQUEST;
+	}
 	unsigned seq = 0;
 	double t = now_ms(), end = t + ms / 4;
-	while (now_ms() < end) round_trip(fd, &to, msg, ++seq);
+	while (now_ms() < end) round_trip(fd, &to, msg, len, ++seq, genl);
 	unsigned long done = 0;
 	double t0 = now_ms();
 	end = t0 + ms;
 	for (;;) {
-		for (int i = 0; i < 64; i++) round_trip(fd, &to, msg, ++seq);
+		for (int i = 0; i < 64; i++) round_trip(fd, &to, msg, len, ++seq, genl);
 		done += 64;
 		t = now_ms();
 		if (t >= end) break;
@@ -88,7 +138,9 @@ static int client(unsigned port, double ms) {
 
 int main(int argc, char **argv) {
 	if (argc >= 3 && strcmp(argv[1], "server") == 0) return serve((unsigned)strtoul(argv[2], NULL, 0));
-	if (argc >= 4 && strcmp(argv[1], "client") == 0) return client((unsigned)strtoul(argv[2], NULL, 0), atof(argv[3]));
-	fprintf(stderr, "usage: floor server PORT | floor client PORT MS\n");
+	if (argc >= 4 && strcmp(argv[1], "client") == 0) return client(NETLINK_USERSOCK, (unsigned)strtoul(argv[2], NULL, 0), atof(argv[3]), 0);
+	if (argc >= 5 && strcmp(argv[1], "genl") == 0)
+		return client(atoi(argv[2]), (unsigned)strtoul(argv[3], NULL, 0), atof(argv[4]), 1);
+	fprintf(stderr, "usage: floor server PORT | floor client PORT MS | floor genl PROTOCOL PORT MS\n");
 	return 2;
 }

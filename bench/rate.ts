@@ -2,7 +2,9 @@
 // NLM_F_ACK to the kernel's nlctrl (NETLINK_GENERIC, port 0) and to our daemon's nlctrl
 // (NETLINK_USERSOCK), sequentially and pipelined (32 in flight), and counts completed requests.
 // The sequential row has a second anchor, the userspace floor: a C echo server and client on
-// NETLINK_USERSOCK (bench/floor.c), the least any userspace server's round trip can cost.
+// NETLINK_USERSOCK (bench/floor.c), the least any userspace server's round trip can cost. The same
+// C client also asks the kernel's nlctrl and our daemon's (`floor genl`), so that the three servers
+// are compared under one client too: ours ÷ floor with the C client is what our server adds.
 import { type ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -91,10 +93,14 @@ async function startFloorServer(bin: string, port: number): Promise<ChildProcess
   return proc;
 }
 
-/** One timed run of the C client against the C server: round trips per second. */
-function floorRate(bin: string, port: number, ms: number): Promise<number> {
+/**
+ * One timed run of the C client: against the C echo server, or (`genl`: [protocol, port]) asking a
+ * generic netlink server for GETFAMILY with an ACK. Round trips per second.
+ */
+function floorRate(bin: string, port: number, ms: number, genl?: [number, number]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(bin, ['client', String(port), String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const args = genl ? ['genl', String(genl[0]), String(genl[1]), String(ms)] : ['client', String(port), String(ms)];
+    const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout!.on('data', (d) => { out += d; });
     proc.on('exit', (code) => {
@@ -124,7 +130,11 @@ async function main(): Promise<void> {
         add(`ours_${inflight}`, await measure(NETLINK_USERSOCK, port, inflight, ms));
         add(`joined_${inflight}`, await measure(NETLINK_USERSOCK, port, inflight, ms, true));
       }
-      if ('bin' in floor) add('floor_1', await floorRate(floor.bin, floorPort, ms));
+      if ('bin' in floor) {
+        add('floor_1', await floorRate(floor.bin, floorPort, ms));
+        add('ckernel_1', await floorRate(floor.bin, 0, ms, [NETLINK_GENERIC, 0]));
+        add('cours_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, port]));
+      }
     }
   } finally {
     floorSrv?.kill('SIGTERM');
@@ -149,6 +159,12 @@ async function main(): Promise<void> {
     'joined/floor': inflight === 1 && st.floor_1 ? fmt(st.joined_1.median / st.floor_1.median, 2) : '',
   }));
   table(`Request rate, GETFAMILY + ACK, one client process${quick ? ' (quick)' : ''}: median (min-max) of ${rounds} rounds of ${ms} ms`, rows);
+  if (st.cours_1) {
+    table('Sequential, the C client of bench/floor.c against each server (what the server adds, one client for all)', [{
+      'C floor (echo) req/s': spread('floor_1'), 'kernel nlctrl req/s': spread('ckernel_1'), 'accelnl nlctrl req/s': spread('cours_1'),
+      'ours/floor': fmt(st.cours_1.median / st.floor_1.median, 2), 'ours/kernel': fmt(st.cours_1.median / st.ckernel_1.median, 2),
+    }]);
+  }
   console.log('ours: answers as the kernel sends them, one datagram each; joined: with the options genl/client.ts sends (ACCELNL_OPT_JOIN_ANSWERS: answers read in one batch share datagrams)');
   if (!('bin' in floor)) console.log(`C floor skipped: ${floor.why}`);
   report('rate', data);
