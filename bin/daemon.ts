@@ -2,7 +2,7 @@
 // ready line once it listens. Stops cleanly on SIGINT/SIGTERM.
 import * as fs from 'fs';
 import { resolvePort } from '../device/port';
-import { ConfigError, DEFAULT_CONFIG_YAML, startDaemon } from '../device';
+import { ConfigError, DEFAULT_CONFIG_YAML, GrpcError, startDaemon } from '../device';
 import { DAEMON_USAGE } from './daemon-usage';
 
 export { DAEMON_USAGE };
@@ -60,6 +60,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
   try {
     d = startDaemon({ port: a.port, config, seed: a.seed, stateDir: a.stateDir, grpc: a.grpc });
   } catch (e) {
+    if (e instanceof GrpcError) {
+      process.stderr.write(`accel daemon: ${e.message}\n`);
+      return 1;
+    }
     if (e instanceof ConfigError) {
       process.stderr.write(`accel daemon: ${a.config ?? 'configuration'}: ${e.message}\n`);
       return 1;

@@ -50,7 +50,7 @@ export interface Daemon {
   served: ServerBinding;
   persistence: Persistence | undefined;
   /** The gRPC service, when asked for: `ready` gives the endpoint. */
-  grpc: GrpcService | undefined;
+  grpc?: GrpcService;
   /** The ready line: families, ids, port. */
   ready: string;
   close(): void;
@@ -100,17 +100,16 @@ export function startDaemon(o: DaemonOptions): Daemon {
       rt.emu.timers.add(t as unknown as NodeJS.Timeout);
     }
   }
-  const grpc = o.grpc === undefined ? undefined : startGrpc(rt, o.grpc);
   const hex = (n: number) => `0x${n.toString(16)}`;
   const fams = familiesOf(srv).map((f) => `${f.name} ${hex(f.id!)}`).join(', ');
   const ready = `accel daemon ready: NETLINK_USERSOCK port ${hex(o.port)}, families ${fams}, ` +
     `${rt.emu.devices.size === 1 ? '1 device' : `${rt.emu.devices.size} devices`} (${[...rt.emu.devices.values()].map((d) => d.name).join(' ')})` +
     (served.socket.credentials ? '' : '; no sender credentials, admin ops refused') +
     (engine.shm || o.shm === false ? '' : '; no shm addon, bo-map left out');
-  return {
-    cfg, rt, served, persistence, ready, engine, maps, grpc,
+  const d: Daemon = {
+    cfg, rt, served, persistence, ready, engine, maps,
     close() {
-      grpc?.close();
+      d.grpc?.close();
       closeBoMaps(maps);
       void stopEngine(engine);
       served.close();
@@ -118,5 +117,18 @@ export function startDaemon(o: DaemonOptions): Daemon {
       if (persistence) closePersistence(rt.emu, persistence);
     },
   };
+  if (o.grpc !== undefined) {
+    // Its package is loaded only now (device/formats/grpc.ts); a daemon that cannot have it stops whole.
+    try { d.grpc = startGrpc(rt, o.grpc); } catch (e) { d.close(); throw new GrpcError(o.grpc, e); }
+  }
+  return d;
+}
+
+/** The gRPC service could not start (its package missing or broken): nothing of the daemon is left running. */
+export class GrpcError extends Error {
+  constructor(readonly address: string, cause: unknown) {
+    // The first line: a missing module's message goes on with its require stack.
+    super(`cannot serve gRPC on ${address}: ${String((cause as Error)?.message ?? cause).split('\n')[0]}`, { cause });
+  }
 }
 

@@ -391,6 +391,31 @@ describe('errors and help', () => {
     expect(g.stderr).toMatch(/^accel daemon: "--grpc" needs host:port, the port from 0 to 65535\n/);
   });
 
+  test('daemon --grpc loads @grpc/grpc-js only then, from the dependencies: without it, a clear error and exit 1', async () => {
+    // The launcher and the bundles alone, where no node_modules can be found.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-nodeps-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'bin'));
+      fs.mkdirSync(path.join(dir, 'dist'));
+      fs.copyFileSync(ACCEL, path.join(dir, 'bin/accel'));
+      for (const f of fs.readdirSync(path.join(path.dirname(ACCEL), '../dist'))) {
+        if (f.endsWith('.js')) fs.copyFileSync(path.join(path.dirname(ACCEL), '../dist', f), path.join(dir, 'dist', f));
+      }
+      const run = (...args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.join(dir, 'bin/accel'), ...args], { cwd: dir, env: { ...process.env, ACCELNL_NATIVE: require('../genl/native/load').loadNative().file } });
+        let stdout = '', stderr = '';
+        child.stdout.on('data', (x) => { stdout += x; });
+        child.stderr.on('data', (x) => { stderr += x; });
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+      const r = await run('daemon', '--port', String(DEAD), '--grpc', '127.0.0.1:0');
+      expect(r).toMatchObject({ code: 1, stdout: '' });
+      expect(r.stderr).toBe("accel daemon: cannot serve gRPC on 127.0.0.1:0: Cannot find module '@grpc/grpc-js'\n");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('help for every object prints its usage on stdout, exit 0; -V prints the version', async () => {
     for (const obj of ['dev', 'ras', 'health', 'caps', 'job', 'bo', 'family', 'server', 'monitor', 'exporter', 'daemon']) {
       const r = await accel(obj, 'help');

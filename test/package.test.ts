@@ -80,7 +80,8 @@ describe('the installed package, from a directory outside the repo', () => {
   let ready = '';
   beforeAll(async () => {
     // Its own process group: npx runs the daemon in a child, and the whole group is stopped at the end.
-    daemon = spawn('npx', ['--no-install', 'accel', '--port', String(PORT), 'daemon'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // With its gRPC endpoint: @grpc/grpc-js is not in the daemon's bundle, it comes from the package's dependencies.
+    daemon = spawn('npx', ['--no-install', 'accel', '--port', String(PORT), 'daemon', '--grpc', '127.0.0.1:0'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`daemon not ready: ${ready}`)), 20000);
       daemon!.stdout!.on('data', (d) => { ready += d; if (/ready/.test(ready)) { clearTimeout(t); resolve(); } });
@@ -88,8 +89,8 @@ describe('the installed package, from a directory outside the repo', () => {
     });
   }, 30000);
 
-  test('npx accel daemon starts, and dev show, an admin op (root) and 256 KiB uploads work', async () => {
-    expect(ready).toMatch(/^accel daemon ready: NETLINK_USERSOCK port 0x[0-9a-f]+, families nlctrl 0x10, accel/);
+  test('npx accel daemon starts (with gRPC), and dev show, an admin op (root) and 256 KiB uploads work', async () => {
+    expect(ready).toMatch(/^accel daemon ready: NETLINK_USERSOCK port 0x[0-9a-f]+, families nlctrl 0x10, accel.*; gRPC on 127\.0\.0\.1:\d+\n/);
     const show = await npx(['--port', String(PORT), 'dev', 'show']);
     expect(show).toMatchObject({ code: 0, stderr: '' });
     expect(show.stdout).toMatch(/^pci\/0000:03:00\.0:\n {2}name accel0 index 0/);
