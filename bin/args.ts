@@ -37,13 +37,20 @@ export class Args {
   }
 }
 
-/** A non-negative integer (decimal or 0x-hex), as a number when safe, else a bigint. */
-export function parseUint(s: string, what: string, max = 0xffffffffffffffffn): number | bigint {
-  if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(s)) throw new UsageError(`Invalid ${what} "${s}": expected a number.`);
-  const n = BigInt(s);
-  if (n > max) throw new UsageError(`Invalid ${what} "${s}": out of range, ${what} is from 0 to ${max}.`);
-  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+/**
+ * An integer (decimal or 0x-hex, with an optional minus) within [min, max], as a number when safe,
+ * else a bigint. A number out of range, a negative one included, is named as out of range.
+ */
+export function parseInteger(s: string, what: string, min: bigint, max: bigint): number | bigint {
+  const m = /^(-?)(0x[0-9a-f]+|[0-9]+)$/i.exec(s);
+  if (!m) throw new UsageError(`Invalid ${what} "${s}": expected a number.`);
+  const n = m[1] ? -BigInt(m[2]) : BigInt(m[2]);
+  if (n < min || n > max) throw new UsageError(`Invalid ${what} "${s}": out of range, ${what} is from ${min} to ${max}.`);
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(n) : n;
 }
+
+/** A non-negative integer (decimal or 0x-hex), as a number when safe, else a bigint. */
+export const parseUint = (s: string, what: string, max = 0xffffffffffffffffn): number | bigint => parseInteger(s, what, 0n, max);
 
 export const parseU32 = (s: string, what: string): number => parseUint(s, what, 0xffffffffn) as number;
 

@@ -115,8 +115,9 @@ export async function runMonitor(ctx: Ctx, a: Args): Promise<void> {
       if (timeoutMs) away = setTimeout(() => gaveUp?.(), timeoutMs);
     } else {
       clearTimeout(away);
-      process.stderr.write(`accel monitor: the daemon is back${e.restarted ? ' (restarted)' : ''}; ` +
-        `${plural(e.recovered, 'event')} read back from the RAS log\n`);
+      // Only RAS events are read back (jobs and devices have no log): said when they are followed.
+      process.stderr.write(`accel monitor: the daemon is back${e.restarted ? ' (restarted)' : ''}` +
+        `${objs.has('ras') ? `; ${plural(e.recovered, 'event')} read back from the RAS log` : ''}\n`);
     }
   };
   const sub = await c.subscribe(groups, onEvent, { reconnect: true, onConnection });

@@ -5,7 +5,7 @@ import { entryRange } from '../attrs/validate';
 import { findOp, getSet } from '../genl/ynl/model';
 import { opPolicies } from '../genl/ynl/policy';
 import { spec } from '../device/gen/accel';
-import { UsageError } from './args';
+import { parseInteger } from './args';
 
 /** The [min, max] the daemon accepts for attribute `attr` of op `op`'s do request. */
 export function requestRange(op: string, attr: string): { min: bigint; max: bigint } {
@@ -24,8 +24,5 @@ export function requestRange(op: string, attr: string): { min: bigint; max: bigi
  */
 export function parseAttr(s: string, what: string, op: string, attr: string): number | bigint {
   const { min, max } = requestRange(op, attr);
-  if (!/^(0x[0-9a-f]+|[0-9]+)$/i.test(s)) throw new UsageError(`Invalid ${what} "${s}": expected a number.`);
-  const n = BigInt(s);
-  if (n < min || n > max) throw new UsageError(`Invalid ${what} "${s}": out of range, ${what} is from ${min} to ${max}.`);
-  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+  return parseInteger(s, what, min, max);
 }

@@ -126,6 +126,9 @@ test('errors: operand out of range is named, bad syntax exits 2', async () => {
   expect(huge).toEqual({ code: 2, stdout: '', stderr: `Invalid a "${path.join(dir, 'small')}": 8 bytes, but A as 4294967295x4294967295 f32 takes 73786976260478468100 bytes.\n` });
   expect(await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'alpha', '', 'a', 'x', 'b', 'x', 'out', 'y'))
     .toMatchObject({ code: 2, stderr: 'Invalid alpha "": expected a number.\n' });
+  // A negative number is a number out of range, and says so (it used to say "expected a number").
+  expect(await accel('job', 'show', '-1')).toEqual({ code: 2, stdout: '', stderr: 'Invalid job id "-1": out of range, job id is from 0 to 4294967295.\n' });
+  expect(await accel('job', 'show', 'abc')).toMatchObject({ code: 2, stderr: 'Invalid job id "abc": expected a number.\n' });
   // A file of two bo-write requests that runs past the BO's end: refused before a byte lands.
   fs.writeFileSync(path.join(dir, 'big'), new Uint8Array(199680).fill(7));
   fs.writeFileSync(path.join(dir, 'empty'), new Uint8Array(0));

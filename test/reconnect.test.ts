@@ -82,6 +82,8 @@ describe('daemon restarts', () => {
     const bundle = bundleForNobody('bin/main.ts');
     const root = startAccel(['monitor', 'ras', '--timeout', '20000'], { port: PORT });
     const nobody = startNobodyMonitor(bundle, ['monitor', 'ras', '--timeout', '20000']);
+    // Following jobs only: nothing of theirs is read back from the RAS log, so nothing is said of it.
+    const jobs = startAccel(['monitor', 'job', '--timeout', '20000'], { port: PORT });
     const lib = await connectAccel({ serverPort: PORT });
     const libRows: [string, number, boolean][] = [];
     const conn: ConnectionEvent[] = [];
@@ -89,6 +91,7 @@ describe('daemon restarts', () => {
     try {
       await root.waitFor(/listening to ras \(multicast\)/, 'stderr');
       await nobody.waitFor(/listening to ras \(unicast via the subscribe op\)/, 'stderr');
+      await jobs.waitFor(/listening to jobs \(multicast\)/, 'stderr');
       const sub = await lib.subscribe(['ras'], (e: AccelEvent) => {
         for (const ev of e.attrs.event ?? []) libRows.push([HANDLES[e.attrs.devIndex!], Number(ev.seq), !!e.recovered]);
       }, { prefer: 'unicast', probeMs: 100, onConnection: (c) => conn.push(c) });
@@ -176,6 +179,8 @@ describe('daemon restarts', () => {
         expect(m.stderr()).toMatch(/accel monitor: lost the daemon at netlink port 0x[0-9a-f]+ \(.*\); waiting up to 20000 ms for it\n/);
         expect(m.stderr()).toMatch(/accel monitor: the daemon is back \(restarted\); \d+ events? read back from the RAS log\n/);
       }
+      await jobs.waitFor(/accel monitor: the daemon is back/, 'stderr');
+      expect(jobs.stderr()).toMatch(/accel monitor: the daemon is back \(restarted\)\n/);
       expect(conn.map((c) => c.state)).toEqual(['down', 'up']);
       expect(conn[1]).toMatchObject({ state: 'up', restarted: true });
       expect(sub.connected).toBe(true);
@@ -190,7 +195,7 @@ describe('daemon restarts', () => {
       if (daemon) await exited(daemon);
       admin?.close();
       lib.close();
-      await Promise.all([root.stop(), nobody.stop()]);
+      await Promise.all([root.stop(), nobody.stop(), jobs.stop()]);
       bundle.dispose();
     }
   }, 90000);
