@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,8 +67,10 @@ static int ends(const unsigned char *buf, ssize_t n, unsigned seq, int genl) {
 	}
 	for (ssize_t at = 0; at + (ssize_t)sizeof(struct nlmsghdr) <= n;) {
 		const struct nlmsghdr *h = (const struct nlmsghdr *)(buf + at);
-		if (h->nlmsg_len < sizeof(*h)) break;
+		/* A message must lie inside the datagram (this also keeps the walk from wrapping). */
+		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > (size_t)(n - at)) break;
 		if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_seq == seq) {
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(int))) { fprintf(stderr, "request %u: short NLMSG_ERROR\n", seq); exit(1); }
 			int err = *(const int *)NLMSG_DATA(h);
 			if (err) { fprintf(stderr, "request %u: error %d\n", seq, err); exit(1); }
 			return 1;
@@ -81,13 +84,17 @@ static int ends(const unsigned char *buf, ssize_t n, unsigned seq, int genl) {
 static void round_trip(int fd, const struct sockaddr_nl *to, unsigned char *msg, size_t len, unsigned seq, int genl) {
 	struct nlmsghdr *h = (struct nlmsghdr *)msg;
 	h->nlmsg_seq = seq;
-	if (sendto(fd, msg, len, 0, (const struct sockaddr *)to, sizeof(*to)) != (ssize_t)len) { perror("sendto"); exit(1); }
-	unsigned char buf[8192];
+	ssize_t sent = sendto(fd, msg, len, 0, (const struct sockaddr *)to, sizeof(*to));
+	if (sent < 0) { perror("sendto"); exit(1); }
+	if (sent != (ssize_t)len) { fprintf(stderr, "sendto: %zd of %zu bytes\n", sent, len); exit(1); }
+	union { struct nlmsghdr h; unsigned char b[8192]; } buf; /* aligned for the headers in it */
 	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		/* MSG_TRUNC: the datagram's real length, so a cut one is an error, not a short message. */
+		ssize_t n = recv(fd, buf.b, sizeof(buf.b), MSG_TRUNC);
 		if (n < 0 && errno == EINTR) continue;
-		if (n < 0) { perror("recv"); exit(1); }
-		if (ends(buf, n, seq, genl)) return;
+		if (n < 0) { perror("recv (no answer within 2 s?)"); exit(1); }
+		if (n > (ssize_t)sizeof(buf.b)) { fprintf(stderr, "recv: a %zd-byte datagram\n", n); exit(1); }
+		if (ends(buf.b, n, seq, genl)) return;
 	}
 }
 
@@ -109,10 +116,14 @@ static size_t getfamily(unsigned char *msg) {
 
 static int client(int protocol, unsigned port, double ms, int genl) {
 	int fd = open_proto(protocol, 0);
+	/* A lost answer ends the run with an error instead of hanging the bench. */
+	struct timeval tv = { .tv_sec = 2 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct sockaddr_nl to = { .nl_family = AF_NETLINK, .nl_pid = port };
-	unsigned char msg[MSG_LEN];
-	memset(msg, 0, sizeof(msg));
-	struct nlmsghdr *h = (struct nlmsghdr *)msg;
+	union { struct nlmsghdr h; unsigned char b[MSG_LEN]; } m;
+	unsigned char *msg = m.b;
+	memset(msg, 0, MSG_LEN);
+	struct nlmsghdr *h = &m.h;
 	size_t len = MSG_LEN;
 	if (genl) len = getfamily(msg);
 	else {

@@ -4,7 +4,8 @@
 // The sequential row has a second anchor, the userspace floor: a C echo server and client on
 // NETLINK_USERSOCK (bench/floor.c), the least any userspace server's round trip can cost. The same
 // C client also asks the kernel's nlctrl and our daemon's (`floor genl`), so that the three servers
-// are compared under one client too: ours ÷ floor with the C client is what our server adds.
+// are compared under one client too: ours ÷ floor with the C client is what our server adds, and
+// the protocol's: a GETFAMILY is answered with two datagrams (reply, then ACK), the echo with one.
 import { type ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -101,9 +102,12 @@ function floorRate(bin: string, port: number, ms: number, genl?: [number, number
   return new Promise((resolve, reject) => {
     const args = genl ? ['genl', String(genl[0]), String(genl[1]), String(ms)] : ['client', String(port), String(ms)];
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The client gives up after 2 s without an answer; this is in case it cannot even do that.
+    const timer = setTimeout(() => proc.kill('SIGKILL'), ms * 2 + 10000);
     let out = '';
     proc.stdout!.on('data', (d) => { out += d; });
     proc.on('exit', (code) => {
+      clearTimeout(timer);
       const m = /rate (\d+)/.exec(out);
       if (code === 0 && m) resolve(Number(m[1])); else reject(new Error(`floor client exited ${code}: ${out}`));
     });

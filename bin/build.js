@@ -44,7 +44,7 @@ function lazyFormats(names) {
 const pkgBundle = (name) => `./${name.replace(/[^a-z0-9]+/gi, '-')}.js`;
 
 /**
- * Packages the CLI's commands rarely run (the YAML parser, there for spec files and configs) become
+ * Packages the CLI's commands rarely run (the `yaml` parser, there for spec files) become
  * a stub that loads the package on first use, from a bundle of its own beside the CLI's
  * (pkgBundle): a short command neither initialises it nor reads its code (the YAML parser was half
  * of the main bundle). The stub answers esbuild's interop (__esModule, default) itself.
@@ -128,8 +128,8 @@ async function build() {
         // dependencies. In the bundle, its 0.8 MB (with protobufjs and the proto loader) were read and
         // deserialized at every start: the 1-device daemon's ready line came 60-70 ms later.
         ...(src === 'daemon-cmd' ? ['@grpc/grpc-js'] : [])],
-      // The daemon reads its config with the YAML parser and encodes payloads all the time: it
-      // keeps both in its own bundle.
+      // The daemon reads its config (js-yaml) and encodes payloads all the time: it keeps both in
+      // its own bundle. (`yaml` is not in it: only the spec loader uses that.)
       plugins: src === 'daemon-cmd' ? [] : [...plugins, lazyPackages(lazyPkgs)],
     }))));
   }

@@ -3,7 +3,8 @@
 import { readFileSync } from 'fs';
 // js-yaml, not the `yaml` package the spec loader uses (genl/ynl/load.ts needs its document API):
 // the daemon parses its configuration at every start, and for 1024 devices `yaml` took 48 ms of
-// CPU and 28 ms of collections against about 5 ms (docs/performance.md, start-up).
+// CPU and 28 ms of collections against about 5 ms (docs/performance.md, start-up). js-yaml sets no
+// limit on aliases: the checks below never expand a value they have not checked (shown, text).
 import { CORE_SCHEMA, load } from 'js-yaml';
 import { BLOCKS, SEVERITIES, type Block, type Severity } from './enums';
 import { FORMATS } from './formats/record';
@@ -58,9 +59,26 @@ const KEYS = new Set(['seed', 'tick-ms', 'storm', 'reset-ms', 'ce-retire-thresho
 const DEV_KEYS = new Set(['index', 'bus-addr', 'serial', 'driver', 'vendor-id', 'device-id', 'mem-total', 'compute-units',
   'clock-max-mhz', 'power-limit-mw', 'rma-threshold', 'log-capacity', 'versions', 'formats']);
 
+/**
+ * A value as an error message shows it: a scalar as JSON, a list or mapping by its kind only. YAML
+ * aliases make a small file a huge tree (each alias is the same object again), which printing would
+ * expand; js-yaml has no alias limit, so nothing here walks a value it has not checked.
+ */
+function shown(v: unknown): string {
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object' && v !== null) return 'a mapping';
+  return JSON.stringify(v) ?? String(v);
+}
+
+/** A string, number or boolean as text (serials, versions); a list or mapping is refused. */
+function text(v: unknown, where: string): string {
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new ConfigError(`${where}: expected a string, got ${shown(v)}`);
+  return String(v);
+}
+
 function num(v: unknown, where: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw new ConfigError(`${where}: expected a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    throw new ConfigError(`${where}: expected a number from ${min} to ${max}, got ${shown(v)}`);
   }
   return v;
 }
@@ -69,7 +87,7 @@ function num(v: unknown, where: string, min = 0, max = Number.MAX_SAFE_INTEGER):
 export function parseSize(v: unknown, where: string): bigint {
   if (typeof v === 'number' && Number.isInteger(v) && v > 0) return BigInt(v);
   const m = typeof v === 'string' ? /^(\d+)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(v.trim()) : null;
-  if (!m) throw new ConfigError(`${where}: expected a size like 16GiB, got ${JSON.stringify(v)}`);
+  if (!m) throw new ConfigError(`${where}: expected a size like 16GiB, got ${shown(v)}`);
   const shift = { B: 0n, KiB: 10n, MiB: 20n, GiB: 30n, TiB: 40n }[(m[2] ?? 'B') as 'B'];
   return BigInt(m[1]) << shift;
 }
@@ -82,12 +100,12 @@ function device(o: unknown, where: string): DeviceConfig {
   const d: DeviceConfig = {};
   if (r.index !== undefined) d.index = num(r.index, `${where}.index`, 0, 1 << 20);
   if (r['bus-addr'] !== undefined) {
-    const b = String(r['bus-addr']);
+    const b = text(r['bus-addr'], `${where}.bus-addr`);
     if (!/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(b)) throw new ConfigError(`${where}.bus-addr: expected dddd:bb:ss.f, got "${b}"`);
     d.busAddr = b;
   }
-  if (r.serial !== undefined) d.serial = String(r.serial);
-  if (r.driver !== undefined) d.driver = String(r.driver);
+  if (r.serial !== undefined) d.serial = text(r.serial, `${where}.serial`);
+  if (r.driver !== undefined) d.driver = text(r.driver, `${where}.driver`);
   if (r['vendor-id'] !== undefined) d.vendorId = num(r['vendor-id'], `${where}.vendor-id`, 0, 0xffff);
   if (r['device-id'] !== undefined) d.deviceId = num(r['device-id'], `${where}.device-id`, 0, 0xffff);
   if (r['mem-total'] !== undefined) d.memTotal = parseSize(r['mem-total'], `${where}.mem-total`);
@@ -99,7 +117,7 @@ function device(o: unknown, where: string): DeviceConfig {
   if (r.formats !== undefined) {
     if (!Array.isArray(r.formats)) throw new ConfigError(`${where}.formats: expected a list of formats (${FORMATS.join(', ')})`);
     d.formats = r.formats.map((f, i) => {
-      if (!FORMATS.includes(f as RasFormat)) throw new ConfigError(`${where}.formats[${i}]: unknown format ${JSON.stringify(f)} (one of ${FORMATS.join(', ')})`);
+      if (!FORMATS.includes(f as RasFormat)) throw new ConfigError(`${where}.formats[${i}]: unknown format ${shown(f)} (one of ${FORMATS.join(', ')})`);
       return f as RasFormat;
     });
   }
@@ -110,7 +128,7 @@ function device(o: unknown, where: string): DeviceConfig {
     for (const k of Object.keys(v)) {
       if (k !== 'fixed' && k !== 'running' && k !== 'stored') throw new ConfigError(`${where}.versions.${k}: expected fixed, running or stored`);
       if (typeof v[k] !== 'object' || v[k] === null || Array.isArray(v[k])) throw new ConfigError(`${where}.versions.${k}: expected a mapping of name to version`);
-      out[k] = Object.fromEntries(Object.entries(v[k] as object).map(([a, b]) => [a, String(b)]));
+      out[k] = Object.fromEntries(Object.entries(v[k] as object).map(([a, b]) => [a, text(b, `${where}.versions.${k}.${a}`)]));
     }
     d.versions = out;
   }
@@ -135,7 +153,8 @@ function rates(o: unknown): SimRates {
 /** Parse and validate a configuration (YAML text). Throws ConfigError. */
 export function parseConfig(text: string): Config {
   let o: unknown;
-  // The YAML 1.2 core schema, as the `yaml` package reads it: no timestamps, no yes/no booleans.
+  // The YAML 1.2 core schema: no timestamps, no yes/no booleans, no tags beyond the core ones
+  // (docs/daemon.md says how this reads numbers).
   try { o = load(text, { schema: CORE_SCHEMA }); } catch (e) { throw new ConfigError(`not valid YAML: ${(e as Error).message}`); }
   // An empty file is a mistake more often than a wish for no devices: that takes `devices: []`.
   if (o === null || o === undefined) throw new ConfigError(`the configuration is empty: give a devices list (devices: [] for none; docs/daemon.md)`);
@@ -183,7 +202,7 @@ function unique(devices: DeviceConfig[], key: string, of: (d: DeviceConfig) => u
 
 /** A group name to its gid, from /etc/group (the daemon runs where its clients do). */
 function groupOf(v: unknown, file = '/etc/group'): { name: string; gid: number } {
-  if (typeof v !== 'string' || !v) throw new ConfigError(`admin-group: expected a group name, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !v) throw new ConfigError(`admin-group: expected a group name, got ${shown(v)}`);
   let text = '';
   try { text = readFileSync(file, 'utf8'); } catch (e) { throw new ConfigError(`admin-group: cannot read ${file}: ${(e as Error).message}`); }
   for (const line of text.split('\n')) {
@@ -194,7 +213,7 @@ function groupOf(v: unknown, file = '/etc/group'): { name: string; gid: number }
 }
 
 function bool(v: unknown, where: string): boolean {
-  if (typeof v !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${shown(v)}`);
   return v;
 }
 

@@ -218,6 +218,24 @@ describe('configuration', () => {
     expect(parseConfig('devices: [{ mem-total: 512MiB, bus-addr: "0000:0a:00.0" }]').devices[0])
       .toEqual({ memTotal: 512n << 20n, busAddr: '0000:0a:00.0' });
   });
+  test('YAML 1.2 core schema, as docs/daemon.md says: yes is a string, 0x/0o/0b are numbers, other tags are refused', () => {
+    expect(parseConfig('devices: [{ serial: yes, driver: on, vendor-id: 0x10de, device-id: 0b1010, index: 0o17 }]').devices[0])
+      .toEqual({ serial: 'yes', driver: 'on', vendorId: 0x10de, deviceId: 10, index: 15 });
+    expect(() => parseConfig('devices: [{ serial: !!binary aGk= }]')).toThrow(/not valid YAML/);
+    expect(() => parseConfig('devices: [{ serial: !custom x }]')).toThrow(/not valid YAML/);
+    expect(() => parseConfig('devices: []\ndevices: []')).toThrow(/not valid YAML/); // duplicate key
+  });
+  test('text values must be scalars: a list or mapping is refused by its kind, and an alias bomb is never expanded', () => {
+    expect(() => parseConfig('devices: [{ serial: [1] }]')).toThrow(new ConfigError('devices[0].serial: expected a string, got a list'));
+    expect(() => parseConfig('devices: [{ versions: { fixed: { board: { a: 1 } } } }]'))
+      .toThrow(new ConfigError('devices[0].versions.fixed.board: expected a string, got a mapping'));
+    // Ten levels of ten aliases each: 10^10 leaves if anything walked it (js-yaml has no alias limit).
+    const levels = ['a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+    for (let i = 1; i < 10; i++) levels.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+    const bomb = `devices: [{ versions: { fixed: { ${levels.join(', ')} } } }]`;
+    expect(() => parseConfig(bomb)).toThrow(new ConfigError('devices[0].versions.fixed.a0: expected a string, got a list'));
+    expect(() => parseConfig('devices: [{ mem-total: [lol, lol] }]')).toThrow(new ConfigError('devices[0].mem-total: expected a size like 16GiB, got a list'));
+  });
 });
 
 describe('runtime: telemetry and simulation are deterministic under a seed', () => {
