@@ -319,7 +319,7 @@ async function jobRun(ctx: Ctx, a: Args): Promise<void> {
 }
 
 const jobRows = (ms: Accel[]): Record<string, unknown>[] => ms.flatMap((m) => m.job ?? []).map((j) => ({
-  id: j.id, dev: j.devIndex, status: j.status, error: j.error || undefined, duration_ns: num(j.durationNs),
+  id: j.id, dev: j.devIndex, uid: j.uid, status: j.status, error: j.error || undefined, duration_ns: num(j.durationNs),
   flops: num(j.flops), message: j.message,
 }));
 

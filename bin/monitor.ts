@@ -45,7 +45,7 @@ function render(e: AccelEvent, handle: (a: Accel) => string): Printed | undefine
       };
     }
     case 'job-ntf': {
-      const rows = (a.job ?? []).map((j) => ({ id: j.id, dev: j.devIndex, status: j.status, error: j.error || undefined, message: j.message }));
+      const rows = (a.job ?? []).map((j) => ({ id: j.id, dev: j.devIndex, uid: j.uid, status: j.status, error: j.error || undefined, message: j.message }));
       return { obj, cmd, text: rows.map((r) => `job ${r.id}:\n  ${pairs({ ...r, id: undefined })}\n`).join(''), json: { job: rows } };
     }
   }

@@ -28,8 +28,8 @@ test('job run: files in, C out, equal to the engine called directly; buffers fre
   const r = await accel('-j', 'job', 'run', 'accel0', 'm', '7', 'n', '5', 'k', '3', 'alpha', '2', 'a', path.join(dir, 'a.bin'), 'b', path.join(dir, 'b.bin'), 'out', out);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
-  const job = Object.values(JSON.parse(r.stdout).job)[0] as { status: string; flops: number };
-  expect(job).toMatchObject({ status: 'done', flops: 2 * m * n * k });
+  const job = Object.values(JSON.parse(r.stdout).job)[0] as { status: string; flops: number; uid: number };
+  expect(job).toMatchObject({ status: 'done', flops: 2 * m * n * k, uid: process.getuid!() }); // whose job it is
   const want = gemm({ dtype: 'f32', m, n, k, a, b, c: new Float32Array(m * n), alpha: 2 });
   expect(new Float32Array(new Uint8Array(fs.readFileSync(out)).buffer)).toEqual(want);
   expect(d.engine.bos.size).toBe(0);

@@ -160,8 +160,10 @@ test('a job is seen by its submitter\'s user and by admins only: job-get, job-wa
       await expect(req(CMD.JOB_GET, { jobId: id }, cl)).rejects.toMatchObject({ errno: 2, extack: { msg: `no job ${id}` } });
       await expect(req(CMD.JOB_WAIT, { jobId: id }, cl)).rejects.toMatchObject({ errno: 2, extack: { msg: `no job ${id}` } });
     }
-    expect((await req(CMD.JOB_GET, { jobId: nobodyJob }, nobody2))[0].job![0]).toMatchObject({ id: nobodyJob, status: 'done' });
-    expect((await req(CMD.JOB_GET, { jobId: otherJob }))[0].job![0].id).toBe(otherJob);
+    expect((await req(CMD.JOB_GET, { jobId: nobodyJob }, nobody2))[0].job![0]).toMatchObject({ id: nobodyJob, status: 'done', uid: 65534 });
+    // An admin sees every job, and whose it is.
+    expect((await req(CMD.JOB_GET, { jobId: otherJob }))[0].job![0]).toMatchObject({ id: otherJob, uid: 1000 });
+    expect((await req(CMD.JOB_GET, { jobId: rootJob }))[0].job![0]).toMatchObject({ id: rootJob, uid: 0 });
     const listed = async (cl: G.Client) => {
       const out: number[] = [];
       for await (const m of cl.dump(fam.id, CMD.JOB_GET, { fill: put({}) })) out.push(read(m).job![0].id!);

@@ -14,7 +14,7 @@ export const READ_CHUNK = 32768;
 
 export const jobAttrs = (j: Job): NonNullable<Accel['job']>[number] => ({
   id: j.id, devIndex: j.dev.index, status: j.status, error: j.error, durationNs: j.durationNs, flops: j.flops,
-  ...(j.message ? { message: j.message } : {}),
+  ...(j.message ? { message: j.message } : {}), ...(j.uid >= 0 ? { uid: j.uid } : {}),
 });
 
 const f64 = (b: Uint8Array | undefined, dflt: number): number =>

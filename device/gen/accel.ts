@@ -865,7 +865,8 @@ export const JOB = {
   DURATION_NS: 5,
   FLOPS: 6,
   MESSAGE: 7,
-  MAX: 7,
+  UID: 8,
+  MAX: 8,
 } as const;
 
 export interface Job {
@@ -876,6 +877,8 @@ export interface Job {
   durationNs?: number | bigint;
   flops?: number | bigint;
   message?: string;
+  /** The submitter's uid: whose job it is (an admin sees every user's jobs). */
+  uid?: number;
 }
 
 // ---- name tables: spec name <-> constant <-> TypeScript field; no module converts names ----
@@ -1109,6 +1112,7 @@ export const ATTR_NAMES: Readonly<Record<SetName, Readonly<Record<number, AttrNa
     5: { name: 'duration-ns', constant: 'DURATION_NS', field: 'durationNs' },
     6: { name: 'flops', constant: 'FLOPS', field: 'flops' },
     7: { name: 'message', constant: 'MESSAGE', field: 'message' },
+    8: { name: 'uid', constant: 'UID', field: 'uid' },
   },
 };
 
@@ -1607,8 +1611,9 @@ export const spec: Spec = {
         { name: 'duration-ns', value: 5, type: 'u64' },
         { name: 'flops', value: 6, type: 'u64' },
         { name: 'message', value: 7, type: 'string' },
+        { name: 'uid', value: 8, type: 'u32' },
       ],
-      max: 7,
+      max: 8,
     },
   ],
   operations: [
