@@ -5,7 +5,7 @@ import { boWrites } from '../device/bo-write';
 import { mapBo, shmStatus } from '../device/bomap-client';
 import { type DType, elementSizes } from '../compute/dtypes';
 import * as fs from 'fs';
-import { type Args, OpError, UsageError, keyword, parseBytes, parseEnum, parseSize, parseU32 } from './args';
+import { type Args, OpError, UsageError, keyword, parseBytes, parseEnum, parseInteger, parseSize, parseU32 } from './args';
 import { ETIMEDOUT } from '../attrs/errno';
 import { NetlinkError } from '../genl';
 import { type Ctx, type Obj, call, doOne, dumpAll, requireOp, serves } from './context';
@@ -207,8 +207,7 @@ function parseGemm(a: Args, operands: 'handles' | 'files', usage: string): GemmA
     switch (kw) {
       case 'm': case 'n': case 'k': case 'lda': case 'ldb': case 'ldc': {
         const t = a.value(w, 'a number');
-        g[kw] = parseU32(t, kw);
-        if (g[kw] === 0) throw new UsageError(`Invalid ${kw} "${t}": out of range, ${kw} is from 1 to 4294967295.`);
+        g[kw] = parseInteger(t, kw, 1n, 0xffffffffn) as number;
         break;
       }
       case 'dtype': g.dtype = parseEnum(a.value(w, 'a type'), DTYPE_NAMES, 'dtype') as Dtype; break;

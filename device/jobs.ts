@@ -305,9 +305,11 @@ export function writeBo(b: Bo, at: number, parts: readonly Uint8Array[]): void {
 
 /** Everything a client held: its BOs, and its jobs that have not run yet. */
 export function releaseClient(e: Engine, client: number): void {
-  for (const j of [...e.jobs.values()]) if (j.owner === client && j.status === 'queued') finish(e, j, 'cancelled', 0, 'owner went away');
-  for (const b of [...e.bos.values()]) {
-    if (b.owner !== client) continue;
+  // Its queued jobs are in the device queues, its BOs under its handles: no walk of everything
+  // (this runs whenever a client goes, a CLI command's socket included).
+  const queued = [...e.queues.values()].flatMap((q) => q.filter((j) => j.owner === client)).sort((x, y) => x.id - y.id);
+  for (const j of queued) finish(e, j, 'cancelled', 0, 'owner went away');
+  for (const b of [...(e.handles.get(client)?.bos.values() ?? [])]) {
     if (inUse(e, b)) b.orphan = true; // freed when its running job is over (next)
     else freeBo(e, b);
   }

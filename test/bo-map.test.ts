@@ -48,7 +48,6 @@ async function fetchRaw(path: string, token: Uint8Array): Promise<number> {
     throw new Error('no answer');
   } finally { shm.close(sock); }
 }
-/** Mappings of BO memfds in this process (the daemon's and the test's own). */
 /** This process's mappings of BO memfds, counted per memfd (by inode). */
 const memfdMaps = (): Map<string, number> => {
   const out = new Map<string, number>();

@@ -9,6 +9,8 @@ import { connectAccel } from '../device/client';
 import { spawn } from 'child_process';
 import { ACCEL, runAccel } from './helpers/cli';
 import { bundleForNobody } from './helpers/nobody';
+import { run } from './helpers/wrap';
+import { loadNative } from '../genl/native/load';
 
 const PORT = 0x41450000 + (process.pid & 0xfff);
 const DEAD = 0x41460000 + (process.pid & 0xfff);
@@ -401,14 +403,8 @@ describe('errors and help', () => {
       for (const f of fs.readdirSync(path.join(path.dirname(ACCEL), '../dist'))) {
         if (f.endsWith('.js')) fs.copyFileSync(path.join(path.dirname(ACCEL), '../dist', f), path.join(dir, 'dist', f));
       }
-      const run = (...args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [path.join(dir, 'bin/accel'), ...args], { cwd: dir, env: { ...process.env, ACCELNL_NATIVE: require('../genl/native/load').loadNative().file } });
-        let stdout = '', stderr = '';
-        child.stdout.on('data', (x) => { stdout += x; });
-        child.stderr.on('data', (x) => { stderr += x; });
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
-      const r = await run('daemon', '--port', String(DEAD), '--grpc', '127.0.0.1:0');
+      const r = await run(process.execPath, [path.join(dir, 'bin/accel'), 'daemon', '--port', String(DEAD), '--grpc', '127.0.0.1:0'],
+        { cwd: dir, env: { ACCELNL_NATIVE: loadNative().file! } });
       expect(r).toMatchObject({ code: 1, stdout: '' });
       expect(r.stderr).toBe("accel daemon: cannot serve gRPC on 127.0.0.1:0: Cannot find module '@grpc/grpc-js'\n");
     } finally {
