@@ -40,6 +40,29 @@ function lazyFormats(names) {
   };
 }
 
+/**
+ * Modules of ours that only a rarely used command needs, by source, and the bundle of its own each
+ * becomes (dist/<name>.js): the main bundle's require() of one loads that bundle on first use.
+ * devlink's generated module (its spec, 63 KB) serves only `accel family get -s devlink`; in the
+ * main bundle it was a quarter of what every command read and deserialized.
+ */
+const LAZY_MODULES = { 'device/gen/devlink.ts': 'devlink' };
+
+function lazyModules() {
+  const byPath = new Map(Object.entries(LAZY_MODULES).map(([src, name]) => [path.join(root, src), `./${name}.js`]));
+  const stems = Object.keys(LAZY_MODULES).map((src) => path.basename(src, '.ts').replace(/[.-]/g, '\\$&'));
+  return {
+    name: 'lazy-modules',
+    setup(b) {
+      b.onResolve({ filter: new RegExp(`/(${stems.join('|')})$`) }, async (args) => {
+        if (args.pluginData === 'real') return undefined;
+        const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'real' });
+        return byPath.has(r.path) ? { path: byPath.get(r.path), external: true } : r;
+      });
+    },
+  };
+}
+
 /** dist/<name>.js: the bundle a lazily loaded package becomes (yaml -> dist/yaml.js). */
 const pkgBundle = (name) => `./${name.replace(/[^a-z0-9]+/gi, '-')}.js`;
 
@@ -98,6 +121,14 @@ async function build() {
     bundle: true, platform: 'node', target: 'node20', logLevel: 'error', write: false,
     sourcemap: 'linked', minifySyntax: true, legalComments: 'none', metafile: true,
   };
+  // The bundles bin/accel runs (the main one, the lazy ones and the payload codecs) are written
+  // as Node's module wrapper function, which bin/accel compiles as it is. It used to wrap them
+  // itself (Module.wrap), and V8 then copied the joined source into one flat string: 254 KB of
+  // new space for the main bundle at every start, which with the rest crossed the young
+  // generation's threshold and cost a 2-3 ms scavenge. Such a file is not a module to require:
+  // only bin/accel runs it. (dist/yaml.js, which is, stays a plain module; bin/accel takes both.)
+  const { wrapper } = require('module');
+  const wrapped = { banner: { js: wrapper[0] }, footer: { js: wrapper[1] } };
   const outputs = [];
   /** Per bundle (file name in dist/), the sources it was made from. */
   const inputs = {};
@@ -112,7 +143,10 @@ async function build() {
   if (haveFormats) {
     const probe = await esbuild.build({ ...base, entryPoints: [FORMATS], format: 'esm', metafile: true, sourcemap: false, outdir: '/tmp', external: ['netlink', '*.node'] });
     plugins.push(lazyFormats(Object.values(probe.metafile.outputs)[0].exports));
-    outputs.push(...track(await esbuild.build({ ...base, entryPoints: [FORMATS], outfile: path.join(root, 'dist/formats.js'), external: ['netlink', '*.node'] })));
+    outputs.push(...track(await esbuild.build({ ...base, ...wrapped, entryPoints: [FORMATS], outfile: path.join(root, 'dist/formats.js'), external: ['netlink', '*.node'] })));
+  }
+  for (const [src, name] of Object.entries(LAZY_MODULES)) {
+    outputs.push(...track(await esbuild.build({ ...base, ...wrapped, entryPoints: [path.join(root, src)], outfile: path.join(root, `dist/${name}.js`) })));
   }
   for (const name of lazyPkgs) {
     outputs.push(...track(await esbuild.build({
@@ -122,7 +156,7 @@ async function build() {
   }
   for (const [src, out] of [['main', 'accel'], ...lazy.map((n) => [n, n])]) {
     outputs.push(...direct(track(await esbuild.build({
-      ...base, entryPoints: [path.join(root, `bin/${src}.ts`)], outfile: path.join(root, `dist/${out}.js`),
+      ...base, ...wrapped, entryPoints: [path.join(root, `bin/${src}.ts`)], outfile: path.join(root, `dist/${out}.js`),
       external: ['netlink', '*.node', './formats.js', ...lazy.map((n) => `./${n}.js`), ...lazyPkgs.map(pkgBundle),
         // Only `accel daemon --grpc` loads @grpc/grpc-js (device/formats/grpc.ts), from the package's
         // dependencies. In the bundle, its 0.8 MB (with protobufjs and the proto loader) were read and
@@ -130,7 +164,7 @@ async function build() {
         ...(src === 'daemon-cmd' ? ['@grpc/grpc-js'] : [])],
       // The daemon reads its config (js-yaml) and encodes payloads all the time: it keeps both in
       // its own bundle. (`yaml` is not in it: only the spec loader uses that.)
-      plugins: src === 'daemon-cmd' ? [] : [...plugins, lazyPackages(lazyPkgs)],
+      plugins: src === 'daemon-cmd' ? [] : [...plugins, lazyPackages(lazyPkgs), lazyModules()],
     }))));
   }
   // The library: dependencies stay packages (the user's install dedupes them), the addon is

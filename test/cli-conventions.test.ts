@@ -36,9 +36,13 @@ test('a fresh build is not stale: every input the launcher checks exists and is 
   const built = fs.statSync(path.join(root, 'dist/accel.js')).mtimeMs;
   const listed: Record<string, string[]> = JSON.parse(fs.readFileSync(path.join(root, 'dist/inputs.json'), 'utf8'));
   // Per bundle: the main one's sources are checked at every start, the others' on first use.
-  expect(Object.keys(listed).sort()).toEqual(['accel.js', 'daemon-cmd.js', 'exporter.js', 'formats.js', 'index.js', 'monitor.js', 'yaml.js']);
+  expect(Object.keys(listed).sort()).toEqual(['accel.js', 'daemon-cmd.js', 'devlink.js', 'exporter.js', 'formats.js', 'index.js', 'monitor.js', 'yaml.js']);
   expect(listed['accel.js']).toContain('bin/main.ts');
   expect(listed['accel.js']).not.toContain('bin/monitor.ts');
+  // devlink's spec module is loaded only by `family get -s devlink` (test/cli.test.ts reads its op names).
+  expect(listed['accel.js']).not.toContain('device/gen/devlink.ts');
+  expect(listed['devlink.js']).toContain('device/gen/devlink.ts');
+  expect(listed['daemon-cmd.js']).toContain('device/gen/devlink.ts');
   const inputs = Object.values(listed).flat();
   expect(inputs.filter((f) => !(fs.statSync(path.join(root, f), { throwIfNoEntry: false })?.mtimeMs! <= built))).toEqual([]);
   // The YAML parser, which short commands never run, is a bundle of its own, not half of the CLI's.

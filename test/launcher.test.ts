@@ -41,3 +41,39 @@ test('a bundle loaded on first use gets its own code cache, written once and the
   expect(caches('monitor.js')).toEqual([m]);
   expect(fs.statSync(file).mtimeMs).toBe(before);
 }, 60000);
+
+/** Run the installed copy's `accel ARGS`; its exit status. */
+function accel(...args: string[]): number | null {
+  return spawnSync(process.execPath, [path.join(dir, 'bin/accel'), ...args], {
+    env: { ...process.env, ACCEL_NL_PORT: String(0x7e000000 + (process.pid & 0xffff)), NODE_PATH: path.join(root, 'node_modules') },
+    encoding: 'utf8', timeout: 20000,
+  }).status;
+}
+
+/** The main bundle's cache: the commands it holds (its first line) and its size. */
+function mainCache(): { commands: string[]; size: number; mtimeMs: number } {
+  const [f] = caches('accel.js');
+  const b = fs.readFileSync(path.join(dir, 'dist/.cache', f));
+  const st = fs.statSync(path.join(dir, 'dist/.cache', f));
+  return { commands: JSON.parse(b.toString('latin1', 0, b.indexOf(10))), size: b.length, mtimeMs: st.mtimeMs };
+}
+
+test('the main bundle\'s cache is written again after each command\'s first successful run, with what it compiled', () => {
+  fs.rmSync(path.join(dir, 'dist/.cache'), { recursive: true, force: true });
+  expect(accel('-V')).toBe(0);
+  const first = mainCache();
+  expect(first.commands).toEqual(['']);
+  // A command that fails (no daemon) ran too little of itself to be kept: the cache stays.
+  expect(accel('dev', 'show')).toBe(1);
+  expect(mainCache()).toEqual(first);
+  // The first successful `completion bash` adds its functions (the command table's walk, the script).
+  expect(accel('completion', 'bash')).toBe(0);
+  const second = mainCache();
+  expect(second.commands).toEqual(['', 'completion bash']);
+  expect(second.size).toBeGreaterThan(first.size);
+  // Then both are in it: neither is written again.
+  expect(accel('completion', 'bash')).toBe(0);
+  expect(accel('-V')).toBe(0);
+  expect(mainCache()).toEqual(second);
+  expect(caches('accel.js')).toHaveLength(1);
+}, 60000);

@@ -6,7 +6,9 @@ import * as A from '../attrs';
 import * as accel from '../device/gen/accel';
 import * as devlink from '../device/gen/devlink';
 import * as drm from '../device/gen/drm-ras';
+import fc from 'fast-check';
 import { type AttrName, type AttrType, type Spec, readAttrs, writeAttrs } from '../genl/ynl';
+import { camel } from '../genl/ynl/model';
 
 type Mod = Record<string, unknown> & { spec: Spec; OP_NAMES: Record<number, string>; ATTR_NAMES: Record<string, Record<number, AttrName>> };
 const MODULES: [string, Mod][] = [['accel', accel as unknown as Mod], ['drm-ras', drm as unknown as Mod], ['devlink', devlink as unknown as Mod]];
@@ -75,7 +77,26 @@ describe.each(MODULES)('%s: generated name tables', (_name, mod) => {
       write(w1, obj);
       writeAttrs(w2, spec, set.name, obj);
       expect(A.bytes(w1)).toEqual(A.bytes(w2));
-      expect(read(A.view(A.bytes(w1)), 0, w1.len)).toEqual(readAttrs(A.view(A.bytes(w2)), 0, w2.len, spec, set.name));
+      // A copy of the spec has no generated readers: readAttrs compiles its reader from readerSource.
+      expect(read(A.view(A.bytes(w1)), 0, w1.len)).toEqual(readAttrs(A.view(A.bytes(w2)), 0, w2.len, structuredClone(spec), set.name));
+    }
+  });
+
+  test('every set\'s reader is generated: a fresh module reads each set without compiling code', () => {
+    const compiled = jest.spyOn(globalThis, 'Function');
+    try {
+      jest.isolateModules(() => {
+        const fresh = require(`../device/gen/${_name}`) as Record<string, unknown>;
+        const empty = A.view(new Uint8Array(8));
+        for (const set of spec.attributeSets) {
+          const read = Object.entries(fresh).find(([k, v]) => k.startsWith('read') && typeof v === 'function' &&
+            k === `read${set.name.split(/[-_]/).map((x) => x[0].toUpperCase() + x.slice(1)).join('')}`)?.[1] as (v: A.View, s: number, e: number) => unknown;
+          expect(read(empty, 0, 8)).toEqual({});
+        }
+      });
+      expect(compiled).not.toHaveBeenCalled();
+    } finally {
+      compiled.mockRestore();
     }
   });
 });
@@ -84,4 +105,10 @@ test('a bad value through a typed writer throws the codec\'s message, naming the
   const w = A.newWriter(16);
   expect(() => accel.writeAccel(w, { devIndex: -1 })).toThrow('accel.devIndex: -1 does not fit u32');
   expect(() => drm.writeErrorCounterAttrs(w, { errorName: 7 as never })).toThrow('error-counter-attrs.errorName: expected a string');
+});
+
+test('camel: the words split at runs of - and _, each after the first with its first letter upper-cased', () => {
+  expect(['dev-index', 'bo_handle', '-lead', 'a--b_c', 'x', 'tail-', ''].map(camel)).toEqual(['devIndex', 'boHandle', 'lead', 'aBC', 'x', 'tail', '']);
+  const words = (n: string): string => n.split(/[-_]+/).filter(Boolean).map((w, i) => (i ? w[0].toUpperCase() + w.slice(1) : w)).join('');
+  fc.assert(fc.property(fc.stringMatching(/^[a-z0-9_-]{0,12}$/), (n) => camel(n) === words(n)));
 });

@@ -663,7 +663,7 @@ attribute-sets:
 operations:
   list: [{ name: get, doc: Get., attribute-set: mode, do: { request: { attributes: [m] } } }]
 `), { source: 'x.yaml', importFrom: '../genl/ynl' }) as string;
-    expect(src).toContain("import type { AttrName, Spec } from '../genl/ynl';\nimport { setCodec } from '../genl/ynl/codec';");
+    expect(src).toContain("import type { AttrName, Spec } from '../genl/ynl';\nimport { setCodec, setReaders } from '../genl/ynl/codec';");
     // Name tables and typed functions (test/ynl-names.test.ts checks them against the codec).
     expect(src).toContain("export const MODE_ENUM_NAMES: readonly ModeEnum[] = ['off', 'on'];");
     expect(src).toContain("export const FEAT_VALUES: Readonly<Record<Feat, number>> = {\n  'x': 1,\n  'y': 2,\n};");

@@ -107,15 +107,21 @@ function candidates(file: string, env: string | undefined, build: string, prebui
   ];
 }
 
-/** The first of `files` that loads, or every reason none did. */
-function dlopenFirst<T>(files: string[]): { exports: T; file: string } | { error: string } {
+/**
+ * The first of `files` that loads, or every reason none did. `flags`: dlopen's. RTLD_NOW binds
+ * every symbol at load, so an addon that cannot run here fails to load (and the next is tried)
+ * instead of failing at its first call. The socket addon does not need it: it uses Node-API 8 only,
+ * which every Node it supports (>= 20) has, and a libc too old for it fails at load either way
+ * (symbol versions are checked then). Its eager binding cost every command 0.7-0.8 ms.
+ */
+function dlopenFirst<T>(files: string[], flags: number): { exports: T; file: string } | { error: string } {
   const tried: string[] = [];
   for (const file of files) {
     if (!fs.existsSync(file)) { tried.push(`${file}: missing`); continue; }
     try {
       const mod = { exports: {} as T };
       // dlopen rather than require: bundlers and jest's module registry leave it alone.
-      process.dlopen(mod, file, os.constants.dlopen.RTLD_NOW);
+      process.dlopen(mod, file, flags);
       return { exports: mod.exports, file };
     } catch (e) {
       tried.push(`${file}: ${(e as Error).message}`);
@@ -127,7 +133,7 @@ function dlopenFirst<T>(files: string[]): { exports: T; file: string } | { error
 /** Loads the socket addon once; never throws. */
 export function loadNative(): NativeStatus {
   if (cached) return cached;
-  const r = dlopenFirst<Native>(candidates(ADDON_FILE, process.env.ACCELNL_NATIVE, '', ADDON_FILE));
+  const r = dlopenFirst<Native>(candidates(ADDON_FILE, process.env.ACCELNL_NATIVE, '', ADDON_FILE), os.constants.dlopen.RTLD_LAZY);
   return (cached = 'file' in r ? { native: r.exports, file: r.file, error: null }
     : { native: null, file: null, error: `${ADDON_FILE} not loaded (${r.error})` });
 }
@@ -141,7 +147,8 @@ export const SHM_PREBUILT = `node-abi${process.versions.modules}/${SHM_FILE}`;
 /** Loads the shared-memory addon once; never throws. */
 export function loadShm(): ShmStatus {
   if (cachedShm) return cachedShm;
-  const r = dlopenFirst<Shm>(candidates(SHM_FILE, process.env.ACCELNL_SHM, 'shm', SHM_PREBUILT));
+  // RTLD_NOW: the shm addon uses V8's C++ API, which differs between Node versions.
+  const r = dlopenFirst<Shm>(candidates(SHM_FILE, process.env.ACCELNL_SHM, 'shm', SHM_PREBUILT), os.constants.dlopen.RTLD_NOW);
   return (cachedShm = 'file' in r ? { shm: r.exports, file: r.file, error: null }
     : { shm: null, file: null, error: `${SHM_FILE} not loaded (${r.error})` });
 }

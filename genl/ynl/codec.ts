@@ -5,7 +5,7 @@
 // unknown or malformed attributes are skipped.
 import { type View, type Writer, getSint, getString, getU64Num, getUint, payloadLen } from '../../attrs';
 import { ownedCopy } from '../owned';
-import { compileReader } from './decoder';
+import { type ReaderMaker, compileReader } from './decoder';
 import { compileWriter } from './encoder';
 import { type Field, type FieldSet, type SetReader, type SetWriter, fieldSet, narrow } from './fields';
 import type { AttrType, Spec } from './model';
@@ -47,6 +47,17 @@ export interface SetCodec<T> {
   write(w: Writer, o: T): void;
 }
 
+/** The generated reader makers of a spec's sets (gen.ts), by set name. */
+const generated = new WeakMap<Spec, Readonly<Record<string, ReaderMaker>>>();
+
+/**
+ * The readers a spec's generated module carries, one per set: used instead of compiling each set's
+ * reader at its first read, which a short CLI command paid for every set it decoded.
+ */
+export function setReaders(spec: Spec, makers: Readonly<Record<string, ReaderMaker>>): void {
+  generated.set(spec, makers);
+}
+
 /** A set's reader and writer, its Field table built on first use (module load stays cheap). */
 export function setCodec<T extends object>(spec: Spec, setName: string): SetCodec<T> {
   let fs: FieldSet | undefined;
@@ -79,7 +90,8 @@ function readSet(v: View, start: number, end: number, cs: FieldSet, depth: numbe
 }
 
 function setReader(cs: FieldSet): SetReader {
-  return (cs.reader ??= compileReader(cs.ordered, (v, at, f, t, depth, inPlace) => readOne(v, at, cs, f, t, depth, inPlace)));
+  return (cs.reader ??= compileReader(cs.ordered, (v, at, f, t, depth, inPlace) => readOne(v, at, cs, f, t, depth, inPlace),
+    generated.get(cs.spec)?.[cs.name]));
 }
 
 function readOne(v: View, at: number, cs: FieldSet, ca: Field, t: AttrType, depth: number, inPlace: boolean): unknown {

@@ -9,7 +9,7 @@ import {
   nestEnd, nestStart, putBe16, putBe32, putBe64, putBytes, putFlag, putS16, putS32, putS64, putS8,
   putSint, putString, putU16, putU32, putU64, putU8, putUint,
 } from '../../attrs';
-import type { Field, SetWriter } from './fields';
+import { type Field, type SetWriter, enumValues } from './fields';
 import type { AttrType } from './model';
 import { INT, elemType, intOf, isInt, refuse, within } from './values';
 
@@ -45,7 +45,7 @@ function one(f: Field, i: number, v: string, type: string, j: string): string {
   const put = PUT[f.be ? 'be' : 'le'][t]!;
   const [min, max] = fastRange(t);
   // A plain enum's name is looked up here; an unknown name, like any other shape, goes to intOf.
-  const named = f.values && !f.bits;
+  const named = f.def && !f.bits;
   const x = named ? 'x' : v;
   // A 64-bit type also takes a bigint in range as it is (nanosecond timestamps are past 2^53).
   const [size, lo, hi] = INT[t];
@@ -74,7 +74,7 @@ export function compileWriter(fields: readonly Field[], sub: (i: number) => SetW
   });
   const names = Object.keys(puts);
   const src = `const { ${names.join(', ')} } = h;\nreturn function write(w, o) {\n  let v;\n  ${body.join('\n  ')}\n};`;
-  const vals = fields.map((f) => f.values);
+  const vals = fields.map(enumValues);
   const subs: (SetWriter | undefined)[] = [];
   return new Function('h', 'F', 'vals', 'sub', 'subs', 'intOf', 'refuse', 'within', src)(
     puts, fields, vals, sub, subs, intOf, refuse, within) as SetWriter;

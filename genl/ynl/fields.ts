@@ -16,9 +16,9 @@ export interface Field {
   def?: Definition;
   /** The enum is written as bits: a flags definition, or enum-as-flags. */
   bits: boolean;
-  /** value → name, for reading plain enums back as names. */
+  /** value → name, for reading plain enums back as names (shared by the fields of one enum). */
   names?: Map<number, string>;
-  /** name → value written (a bit for enum-as-flags), for writing names. */
+  /** name → value written (a bit for enum-as-flags), for writing names: see enumValues. */
   values?: Map<string, number | bigint>;
 }
 
@@ -44,6 +44,27 @@ export const narrow = (x: bigint): number | bigint => (x <= BigInt(Number.MAX_SA
 
 const sets = new WeakMap<Spec, Map<string, FieldSet>>();
 
+/**
+ * Value → name of each plain enum, built once per definition and shared by its fields. A set's
+ * Field table is built when a command first reads or writes it; per field, these maps (and the
+ * bigints of `values`) were most of that cost, which every short CLI command paid.
+ */
+const enumNames = new WeakMap<Definition, Map<number, string>>();
+
+function namesOf(def: Definition): Map<number, string> {
+  let m = enumNames.get(def);
+  if (!m) enumNames.set(def, (m = new Map(def.entries!.map((e) => [e.value, e.name]))));
+  return m;
+}
+
+/** Field `f`'s name → value table (for writing names), built on first use. */
+export function enumValues(f: Field): Map<string, number | bigint> | undefined {
+  const def = f.def;
+  if (!def || f.values) return f.values;
+  return (f.values = new Map(def.entries!.map((e) => [e.name,
+    narrow(f.bits && def.type !== 'flags' ? 1n << BigInt(e.value) : BigInt(e.value))])));
+}
+
 /** The fields of set `setName`, built once per spec object. */
 export function fieldSet(spec: Spec, setName: string): FieldSet {
   let m = sets.get(spec);
@@ -57,11 +78,7 @@ export function fieldSet(spec: Spec, setName: string): FieldSet {
       const def = a.enum !== undefined ? findDef(spec, a.enum) : undefined;
       const bits = !!def && (def.type === 'flags' || a.enumAsFlags === true);
       const f: Field = { a, key: camel(a.name), type: a.value, t: a.type, multi: a.multiAttr === true, be: a.byteOrder === 'big-endian', def, bits };
-      if (def && !bits) f.names = new Map(def.entries!.map((e) => [e.value, e.name]));
-      if (def) {
-        f.values = new Map(def.entries!.map((e) => [e.name,
-          narrow(bits && def.type !== 'flags' ? 1n << BigInt(e.value) : BigInt(e.value))]));
-      }
+      if (def && !bits) f.names = namesOf(def);
       return f;
     });
   const byType: (Field | undefined)[] = new Array(set.max + 1).fill(undefined);

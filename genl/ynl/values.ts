@@ -4,7 +4,7 @@
 // enum entry name, a list of flag names) or refused. Every error message of the writer is made
 // here, with the path of the field (`all.inner.label`), which each enclosing nest and finally the
 // set add to as the error passes out. Nothing here writes bytes.
-import { type Field, narrow } from './fields';
+import { type Field, enumValues, narrow } from './fields';
 import type { AttrType } from './model';
 
 type IntType = 'u8' | 's8' | 'u16' | 's16' | 'u32' | 's32' | 'u64' | 's64' | 'uint' | 'sint';
@@ -61,7 +61,7 @@ export function intOf(f: Field, v: unknown, index: number): number | bigint {
 }
 
 function entry(f: Field, name: unknown, index: number): number | bigint {
-  const e = typeof name === 'string' ? f.values?.get(name) : undefined;
+  const e = typeof name === 'string' ? enumValues(f)?.get(name) : undefined;
   if (e !== undefined) return e;
   return fail(f, index, new TypeError(`${JSON.stringify(name)} is not ${f.def ? `an entry of ${f.def.name}` : 'an integer'}`));
 }
