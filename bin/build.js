@@ -11,7 +11,9 @@
 //    bundles of their own, reached through main.ts's dynamic import();
 //  - the RAS payload codecs (device/formats: CBOR, ASN.1, protobuf, Thrift libraries), which the
 //    client library imports for format subscriptions, are dist/formats.js, behind a stub whose
-//    getters require it when a codec is first touched.
+//    getters require it when a codec is first touched;
+//  - devlink's generated module (LAZY_MODULES), for `accel -s family get devlink` only, is
+//    dist/devlink.js.
 // Each file is written beside its final name and renamed into place, so that a process starting
 // while another rebuilds never loads half a file.
 'use strict';
@@ -21,17 +23,25 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 const FORMATS = path.join(root, 'device/formats/index.ts');
 
+/**
+ * Resolve imports matching `filter` as esbuild would, then let `pick` replace the result (undefined:
+ * keep it). The second resolve is marked, so that it does not come back here.
+ */
+function redirect(b, filter, pick) {
+  b.onResolve({ filter }, async (args) => {
+    if (args.pluginData === 'real') return undefined;
+    const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'real' });
+    return pick(r) ?? r;
+  });
+}
+
 /** Resolve device/formats to a stub with one lazy getter per export of the real module. */
 function lazyFormats(names) {
   const getters = names.map((n) => `get ${JSON.stringify(n)}() { return load()[${JSON.stringify(n)}]; }`).join(',\n  ');
   return {
     name: 'lazy-formats',
     setup(b) {
-      b.onResolve({ filter: /\/formats$/ }, async (args) => {
-        if (args.pluginData === 'real') return undefined;
-        const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'real' });
-        return r.path === FORMATS ? { path: 'formats-stub', namespace: 'lazy' } : r;
-      });
+      redirect(b, /\/formats$/, (r) => (r.path === FORMATS ? { path: 'formats-stub', namespace: 'lazy' } : undefined));
       b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
         loader: 'js',
         contents: `let m; const load = () => (m ??= require('./formats.js'));\nmodule.exports = { __esModule: true,\n  ${getters} };\n`,
@@ -43,7 +53,7 @@ function lazyFormats(names) {
 /**
  * Modules of ours that only a rarely used command needs, by source, and the bundle of its own each
  * becomes (dist/<name>.js): the main bundle's require() of one loads that bundle on first use.
- * devlink's generated module (its spec, 63 KB) serves only `accel family get -s devlink`; in the
+ * devlink's generated module (its spec, 63 KB) serves only `accel -s family get devlink`; in the
  * main bundle it was a quarter of what every command read and deserialized.
  */
 const LAZY_MODULES = { 'device/gen/devlink.ts': 'devlink' };
@@ -54,11 +64,7 @@ function lazyModules() {
   return {
     name: 'lazy-modules',
     setup(b) {
-      b.onResolve({ filter: new RegExp(`/(${stems.join('|')})$`) }, async (args) => {
-        if (args.pluginData === 'real') return undefined;
-        const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'real' });
-        return byPath.has(r.path) ? { path: byPath.get(r.path), external: true } : r;
-      });
+      redirect(b, new RegExp(`/(${stems.join('|')})$`), (r) => (byPath.has(r.path) ? { path: byPath.get(r.path), external: true } : undefined));
     },
   };
 }

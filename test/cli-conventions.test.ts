@@ -39,7 +39,7 @@ test('a fresh build is not stale: every input the launcher checks exists and is 
   expect(Object.keys(listed).sort()).toEqual(['accel.js', 'daemon-cmd.js', 'devlink.js', 'exporter.js', 'formats.js', 'index.js', 'monitor.js', 'yaml.js']);
   expect(listed['accel.js']).toContain('bin/main.ts');
   expect(listed['accel.js']).not.toContain('bin/monitor.ts');
-  // devlink's spec module is loaded only by `family get -s devlink` (test/cli.test.ts reads its op names).
+  // devlink's spec module is loaded only by `accel -s family get devlink` (test/cli.test.ts reads its op names).
   expect(listed['accel.js']).not.toContain('device/gen/devlink.ts');
   expect(listed['devlink.js']).toContain('device/gen/devlink.ts');
   expect(listed['daemon-cmd.js']).toContain('device/gen/devlink.ts');

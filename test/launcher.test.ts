@@ -62,18 +62,53 @@ test('the main bundle\'s cache is written again after each command\'s first succ
   fs.rmSync(path.join(dir, 'dist/.cache'), { recursive: true, force: true });
   expect(accel('-V')).toBe(0);
   const first = mainCache();
-  expect(first.commands).toEqual(['']);
+  expect(first.commands).toEqual(['-V']);
   // A command that fails (no daemon) ran too little of itself to be kept: the cache stays.
   expect(accel('dev', 'show')).toBe(1);
   expect(mainCache()).toEqual(first);
   // The first successful `completion bash` adds its functions (the command table's walk, the script).
   expect(accel('completion', 'bash')).toBe(0);
   const second = mainCache();
-  expect(second.commands).toEqual(['', 'completion bash']);
+  expect(second.commands).toEqual(['-V', 'completion bash']);
   expect(second.size).toBeGreaterThan(first.size);
   // Then both are in it: neither is written again.
   expect(accel('completion', 'bash')).toBe(0);
   expect(accel('-V')).toBe(0);
   expect(mainCache()).toEqual(second);
+  // The values of options are not part of the command: a second port is no new one.
+  const port = String(0x7e000000 + (process.pid & 0xffff));
+  expect(accel('--port', port, '-V')).toBe(0);
+  const third = mainCache();
+  expect(third.commands).toEqual(['-V', 'completion bash', '--port -V']);
+  expect(accel('--port', String(Number(port) + 1), '-V')).toBe(0);
+  expect(mainCache()).toEqual(third);
   expect(caches('accel.js')).toHaveLength(1);
+  expect(fs.readdirSync(path.join(dir, 'dist/.cache')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 }, 60000);
+
+test('the cache\'s rules: a command is its options and first two words; a cache never shrinks', () => {
+  const { commandOf, cacheUpdate, MAX_COMMANDS } = require('../bin/accel') as {
+    commandOf(argv: string[]): string;
+    cacheUpdate(disk: { commands: string[]; data: Buffer } | undefined, data: Buffer, command: string, ok: boolean):
+      { commands: string[]; data: Buffer } | undefined;
+    MAX_COMMANDS: number;
+  };
+  const argv = (...a: string[]): string[] => ['node', 'accel', ...a];
+  expect(commandOf(argv('dev', 'show', 'accel0'))).toBe('dev show');
+  expect(commandOf(argv('-j', '-p', 'ras', 'show'))).toBe('-j -p ras show');
+  expect(commandOf(argv('--port', '0x41434345', '-batch', '/tmp/x', 'dev', 'show'))).toBe('--port -batch dev show');
+  expect(commandOf(argv('daemon', '--config', '/etc/accel.yaml', '--tick', '250'))).toBe('--config --tick daemon');
+  const small = Buffer.alloc(10, 1);
+  const big = Buffer.alloc(20, 2);
+  // No cache yet: this run's.
+  expect(cacheUpdate(undefined, small, 'dev show', true)).toEqual({ commands: ['dev show'], data: small });
+  expect(cacheUpdate(undefined, small, 'dev show', false)).toEqual({ commands: [], data: small });
+  // A run with more code replaces the cache; one with less (a daemon whose unused code V8 flushed
+  // after hours) leaves its data and only adds its command; one with nothing new writes nothing.
+  expect(cacheUpdate({ commands: ['-V'], data: small }, big, 'dev show', true)).toEqual({ commands: ['-V', 'dev show'], data: big });
+  expect(cacheUpdate({ commands: ['-V'], data: big }, small, 'daemon', true)).toEqual({ commands: ['-V', 'daemon'], data: big });
+  expect(cacheUpdate({ commands: ['-V', 'daemon'], data: big }, small, 'daemon', true)).toBeUndefined();
+  // The list is bounded.
+  const full = Array.from({ length: MAX_COMMANDS }, (_, i) => `c${i}`);
+  expect(cacheUpdate({ commands: full, data: big }, small, 'dev show', true)).toBeUndefined();
+});

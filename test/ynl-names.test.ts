@@ -8,7 +8,7 @@ import * as devlink from '../device/gen/devlink';
 import * as drm from '../device/gen/drm-ras';
 import fc from 'fast-check';
 import { type AttrName, type AttrType, type Spec, readAttrs, writeAttrs } from '../genl/ynl';
-import { camel } from '../genl/ynl/model';
+import { camel, pascal } from '../genl/ynl/model';
 
 type Mod = Record<string, unknown> & { spec: Spec; OP_NAMES: Record<number, string>; ATTR_NAMES: Record<string, Record<number, AttrName>> };
 const MODULES: [string, Mod][] = [['accel', accel as unknown as Mod], ['drm-ras', drm as unknown as Mod], ['devlink', devlink as unknown as Mod]];
@@ -66,7 +66,7 @@ describe.each(MODULES)('%s: generated name tables', (_name, mod) => {
   test('typed readX/writeX per set encode as writeAttrs does and decode what it wrote', () => {
     for (const set of spec.attributeSets) {
       const t = Object.keys(mod).find((k) => k.startsWith('write') && mod[`read${k.slice(5)}`] &&
-        (mod.ATTR_NAMES[set.name] && k === `write${set.name.split(/[-_]/).map((x) => x[0].toUpperCase() + x.slice(1)).join('')}`));
+        (mod.ATTR_NAMES[set.name] && k === `write${pascal(set.name)}`));
       expect(t).toBeDefined();
       const write = mod[t!] as (w: A.Writer, o: object) => void;
       const read = mod[`read${t!.slice(5)}`] as (v: A.View, s: number, e: number) => Record<string, unknown>;
@@ -90,7 +90,7 @@ describe.each(MODULES)('%s: generated name tables', (_name, mod) => {
         const empty = A.view(new Uint8Array(8));
         for (const set of spec.attributeSets) {
           const read = Object.entries(fresh).find(([k, v]) => k.startsWith('read') && typeof v === 'function' &&
-            k === `read${set.name.split(/[-_]/).map((x) => x[0].toUpperCase() + x.slice(1)).join('')}`)?.[1] as (v: A.View, s: number, e: number) => unknown;
+            k === `read${pascal(set.name)}`)?.[1] as (v: A.View, s: number, e: number) => unknown;
           expect(read(empty, 0, 8)).toEqual({});
         }
       });

@@ -110,9 +110,11 @@ function candidates(file: string, env: string | undefined, build: string, prebui
 /**
  * The first of `files` that loads, or every reason none did. `flags`: dlopen's. RTLD_NOW binds
  * every symbol at load, so an addon that cannot run here fails to load (and the next is tried)
- * instead of failing at its first call. The socket addon does not need it: it uses Node-API 8 only,
- * which every Node it supports (>= 20) has, and a libc too old for it fails at load either way
- * (symbol versions are checked then). Its eager binding cost every command 0.7-0.8 ms.
+ * instead of failing at its first call. The socket addon does without it: it calls Node-API 8 and
+ * libuv's poll and handle functions (uv_poll_*, uv_close, uv_ref...), which every Node it supports
+ * (>= 20) exports, and a libc too old for it fails at load either way (symbol versions are checked
+ * then). A Node lacking one of them would stop at the first call instead. Eager binding cost
+ * every command 0.7-0.8 ms.
  */
 function dlopenFirst<T>(files: string[], flags: number): { exports: T; file: string } | { error: string } {
   const tried: string[] = [];

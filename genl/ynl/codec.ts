@@ -1,5 +1,6 @@
 // Encode/decode of an attribute set to and from plain objects, from its Field table (fields.ts):
-// writing runs the set's writer (encoder.ts), reading its reader (decoder.ts), each compiled on first use.
+// writing runs the set's writer (encoder.ts), compiled on first use, reading its reader (decoder.ts),
+// which a spec's generated module carries (setReaders) and is compiled on first use otherwise.
 // Fields are the camelCase of the attribute names (`node-id` → nodeId). Writing throws on values of
 // the wrong type (a developer error) and then leaves the writer as it was; reading never throws:
 // unknown or malformed attributes are skipped.
