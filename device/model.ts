@@ -42,7 +42,7 @@ export interface Memory {
   /** Retired (remapped) rows in use, and those waiting for a reset to take effect. */
   rowsActive: number;
   rowsPending: number;
-  /** Bad page addresses, in the order they were found. */
+  /** Bad page addresses, in the order they were found; at most BAD_PAGE_CAPACITY. */
   badPages: bigint[];
   /** Retired rows at which the device should be replaced. */
   rmaThreshold: number;
@@ -105,6 +105,14 @@ export interface Device {
 export const NCOUNTERS = BLOCKS.length * SEVERITIES.length;
 export const counterIndex = (block: number, severity: number): number => block * SEVERITIES.length + severity;
 export const U64_MAX = 0xffffffffffffffffn;
+
+/**
+ * The bad page table's capacity, as a board's RAS EEPROM table has one (amdgpu reports a page it
+ * could not record as failed to reserve). Every page is an attribute of the device record's memory
+ * nest (12 bytes each), which must fit nla_len: 4096 pages are 48 KiB. Past 5400 or so, every
+ * dev-get and ras-get of the device failed to encode. A board is RMA long before (threshold 64).
+ */
+export const BAD_PAGE_CAPACITY = 4096;
 
 export interface DeviceSpec {
   index: number;

@@ -6,7 +6,7 @@ import { type Emulator, emitRas, setState } from './emulator';
 import { type Action, BLOCKS, type Block, REPORTER_OF, SEVERITIES, type Severity, THROTTLE } from './enums';
 import { report } from './health';
 import { type RasEvent, append } from './log';
-import { type Device, U64_MAX, counterIndex, touch } from './model';
+import { BAD_PAGE_CAPACITY, type Device, U64_MAX, counterIndex, touch } from './model';
 
 export { resetDevice } from './reset';
 
@@ -144,11 +144,14 @@ function consequences(emu: Emulator, d: Device, inj: Injection, out: RasEvent[])
   if (severity !== 'correctable') report(emu, d, REPORTER_OF[block], `${severity} error in ${block}`);
 }
 
-/** Retire the row behind `address`: pending until the next reset, a bad page, maybe RMA. */
+/**
+ * Retire the row behind `address`: pending until the next reset, a bad page, maybe RMA. With the
+ * bad page table full (BAD_PAGE_CAPACITY), nothing more is retired: the error stays as logged.
+ */
 function retire(emu: Emulator, d: Device, inj: Injection, out: RasEvent[]): void {
   const address = inj.address ?? 0n;
   const page = address & ~0xfffn;
-  if (d.mem.badPages.includes(page)) return;
+  if (d.mem.badPages.length >= BAD_PAGE_CAPACITY || d.mem.badPages.includes(page)) return;
   d.mem.badPages.push(page);
   d.mem.rowsPending++;
   touch(d);

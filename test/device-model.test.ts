@@ -4,7 +4,10 @@ import { addDevice, devicesInOrder, findDevice, newEmulator, removeDevice, stopE
 import { BLOCKS, SEVERITIES, THROTTLE } from '../device/enums';
 import { diagnose, getDump, overallHealth, recover, testReporter } from '../device/health';
 import { oldest, readFrom } from '../device/log';
-import { U64_MAX, counterIndex } from '../device/model';
+import { BAD_PAGE_CAPACITY, U64_MAX, counterIndex } from '../device/model';
+import { devAttrs } from '../device/families/accel';
+import { readAccel, writeAccel } from '../device/gen/accel';
+import { bytes, newWriter, view } from '../attrs';
 import { clearCounters, flushStorms, inject, resetDevice } from '../device/ras';
 import { createRuntime, step } from '../device/runtime';
 
@@ -145,6 +148,21 @@ describe('RAS counters, log and consequences', () => {
     expect(out[2].action).toBe('replace');
     expect(d.mem.rma).toBe(true);
     stopEmulator(emu);
+  });
+  test('the bad page table holds BAD_PAGE_CAPACITY pages, so the device record always encodes', () => {
+    const { emu, d } = setup();
+    // 5600 pages would be a memory nest past nla_len's 64 KiB: dev-get and ras-get failed to encode.
+    for (let i = 0; i < 5600; i++) inject(emu, d, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: BigInt(i) << 12n });
+    expect(d.mem.badPages).toHaveLength(BAD_PAGE_CAPACITY);
+    expect(d.mem.rowsPending).toBe(BAD_PAGE_CAPACITY);
+    expect(d.mem.rma).toBe(true);
+    const w = newWriter(64);
+    writeAccel(w, devAttrs(d));
+    const back = readAccel(view(bytes(w)), 0, w.len);
+    expect(back.memory?.badPage).toHaveLength(BAD_PAGE_CAPACITY);
+    // A full table retires nothing more: the error is logged, no row-retired record.
+    const out = inject(emu, d, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: 0x7fff000n }) as { kind: string }[];
+    expect(out.map((e) => e.kind)).toEqual(['error']);
   });
   test('repeated correctable errors on one HBM page retire it', () => {
     const { emu, d } = setup();
