@@ -48,7 +48,8 @@ export interface Emulator {
 export type Change =
   | { k: 'count'; ci: number; n: bigint }
   | { k: 'clear'; aggregate: boolean }
-  | { k: 'mem' }
+  /** `page`: the bad page the change added, if any (pages are only ever added). */
+  | { k: 'mem'; page?: bigint }
   | { k: 'event'; e: RasEvent };
 
 export function newEmulator(clock: Clock, cfg: Partial<EmulatorConfig> = {}): Emulator {

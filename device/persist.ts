@@ -64,7 +64,7 @@ function restoreEvent(d: Device, e: RasEvent): void {
   d.log.next = e.seq + 1n;
 }
 
-/** The memory part of a device's state: what a `mem` change journals and restores. */
+/** The memory part of a device's state, as a snapshot keeps it. */
 const memState = (d: Device): DevState['mem'] =>
   ({ rowsActive: d.mem.rowsActive, rowsPending: d.mem.rowsPending, badPages: d.mem.badPages.map(String), rma: d.mem.rma });
 
@@ -138,7 +138,18 @@ function applyChange(d: Device, c: Record<string, unknown>): void {
     case 'clear': if (c.aggregate) d.counters.aggregate.fill(0n); break;
     // Only the memory part: the whole state (every record of the RAS log, serialized) per retired
     // row made replaying a storm's journal quadratic: 34 s for 25 s of one.
-    case 'mem': applyMem(d, c.mem as DevState['mem']); break;
+    case 'mem': {
+      const m = c.mem as DevState['mem'];
+      // Journals written before session 10 list every bad page; since, a record names the one it adds.
+      if (Array.isArray(m.badPages)) { applyMem(d, m); break; }
+      d.mem.rowsActive = m.rowsActive;
+      d.mem.rowsPending = m.rowsPending;
+      d.mem.rma = m.rma;
+      const page = typeof c.page === 'string' ? BigInt(c.page) : undefined;
+      if (page !== undefined && d.mem.badPages.length < BAD_PAGE_CAPACITY && !d.mem.badPages.includes(page)) d.mem.badPages.push(page);
+      touch(d);
+      break;
+    }
     case 'event': { const e = evIn(d.index, c.e as Record<string, unknown>); if (e) restoreEvent(d, e); break; }
   }
 }
@@ -279,7 +290,13 @@ function journalChange(p: Persistence, d: Device, c: Change): void {
   switch (c.k) {
     case 'count': o = { k: 'count', ci: c.ci, n: String(c.n) }; break;
     case 'clear': o = { k: 'clear', aggregate: c.aggregate }; break;
-    case 'mem': o = { k: 'mem', mem: memState(d) }; break;
+    // The counts, and the page added (not the list: a storm retiring rows fast wrote megabytes a
+    // second of lists).
+    case 'mem': {
+      const counts = { rowsActive: d.mem.rowsActive, rowsPending: d.mem.rowsPending, rma: d.mem.rma };
+      o = { k: 'mem', mem: counts, page: c.page === undefined ? undefined : String(c.page) };
+      break;
+    }
     case 'event': o = { k: 'event', e: evOut(c.e) }; break;
   }
   o.dev = d.busAddr;

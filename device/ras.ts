@@ -157,7 +157,7 @@ function retire(emu: Emulator, d: Device, inj: Injection, out: RasEvent[]): void
   touch(d);
   const becameRma = !d.mem.rma && d.mem.rowsActive + d.mem.rowsPending >= d.mem.rmaThreshold;
   if (becameRma) d.mem.rma = true;
-  emu.journal?.(d, { k: 'mem' });
+  emu.journal?.(d, { k: 'mem', page });
   const base = {
     block: inj.block, severity: inj.severity, errorId: errorIdOf(inj.block), errorName: inj.block, count: 1,
     address: page, syndrome: new Uint8Array(0), folded: 0, firstTsNs: 0n, lastTsNs: 0n,

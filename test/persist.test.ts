@@ -77,6 +77,29 @@ describe('persistence of RAS state across restarts', () => {
     expect(c.d.counters.aggregate.every((x) => x === 0n)).toBe(true);
     expect(readFrom(c.d.log, 1n).events.length).toBe(readFrom(a.d.log, 1n).events.length + 1);
   });
+  test('a retired row journals the counts and the page it adds, not the list; journals that list every page still replay', () => {
+    const dir = tmp();
+    const a = boot(dir);
+    for (const address of [0x1000n, 0x2000n, 0x3000n]) inject(a.emu, a.d, { block: 'hbm', severity: 'uncorrectable-nonfatal', address });
+    a.emu.sync!();
+    closePersistence(a.emu, a.p); // in the journal only
+    const mem = recover(path.join(dir, 'journal.bin')).records.map((r) => JSON.parse(new TextDecoder().decode(r)))
+      .filter((o) => o.k === 'mem');
+    expect(mem.map((o) => [o.page, o.mem.badPages])).toEqual([['4096', undefined], ['8192', undefined], ['12288', undefined]]);
+    const b = boot(dir);
+    expect(b.p.report).toEqual([]);
+    expect(b.d.mem).toEqual(a.d.mem);
+    expect(b.d.mem.badPages).toEqual([0x1000n, 0x2000n, 0x3000n]);
+    // A record as journals before it: the whole list.
+    closePersistence(b.emu, b.p);
+    const j = openJournal(path.join(dir, 'journal.bin'));
+    const old = { k: 'mem', mem: { rowsActive: 3, rowsPending: 1, badPages: ['4096', '8192', '12288', '16384'], rma: false }, dev: b.d.busAddr, serial: b.d.serial };
+    appendRecord(j, new TextEncoder().encode(JSON.stringify(old)), true);
+    closeJournal(j);
+    const c = boot(dir);
+    expect(c.p.report).toEqual([]);
+    expect(c.d.mem).toMatchObject({ rowsActive: 3, rowsPending: 1, badPages: [0x1000n, 0x2000n, 0x3000n, 0x4000n], rma: false });
+  });
   test('state belongs to the board: another board in the slot starts clean, and the first gets its state back', () => {
     const dir = tmp();
     const a = boot(dir, 1);
