@@ -100,6 +100,33 @@ describe('persistence of RAS state across restarts', () => {
     expect(c.p.report).toEqual([]);
     expect(c.d.mem).toMatchObject({ rowsActive: 3, rowsPending: 1, badPages: [0x1000n, 0x2000n, 0x3000n, 0x4000n], rma: false });
   });
+  test('a journal past compactBytes is folded into a new snapshot at the next sync, and a crash after it loses nothing', () => {
+    const dir = tmp();
+    const emu = newEmulator(manualClock());
+    addDevice(emu);
+    const p = openPersistence(emu, dir, { compactBytes: 8192 });
+    const d = emu.devices.get(0)!;
+    const jFile = path.join(dir, 'journal.bin');
+    const gen = () => (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { gen: number }).gen;
+    expect(gen()).toBe(1);
+    let most = 0;
+    for (let i = 0; i < 200; i++) {
+      inject(emu, d, { block: 'hbm', severity: 'uncorrectable-nonfatal', address: BigInt(i) << 12n });
+      emu.sync!();
+      most = Math.max(most, fs.statSync(jFile).size);
+    }
+    // Bounded: it never grew past the threshold by more than the records of one sync.
+    expect(most).toBeLessThan(8192 + 4096);
+    expect(gen()).toBeGreaterThan(2);
+    expect(p.gen).toBe(gen());
+    closePersistence(emu, p); // a crash: no compaction at close
+    const b = boot(dir);
+    expect(b.p.report).toEqual([]);
+    expect(b.d.mem).toEqual(d.mem);
+    expect(b.d.mem.badPages).toHaveLength(200);
+    expect(Array.from(b.d.counters.aggregate)).toEqual(Array.from(d.counters.aggregate));
+    expect(readFrom(b.d.log, 1n).events.map((e) => e.seq)).toEqual(readFrom(d.log, 1n).events.map((e) => e.seq));
+  });
   test('state belongs to the board: another board in the slot starts clean, and the first gets its state back', () => {
     const dir = tmp();
     const a = boot(dir, 1);
