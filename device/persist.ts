@@ -86,11 +86,16 @@ function devState(d: Device): DevState {
   return { serial: d.serial, aggregate: Array.from(d.counters.aggregate, String), mem: memState(d), next: String(d.log.next), events };
 }
 
-function applyMem(d: Device, m: DevState['mem']): void {
+/**
+ * Restore the memory part: `m` lists every bad page (a snapshot, or a journal written before
+ * session 10), or none, and then `page` is the one a journaled retirement added.
+ */
+function applyMem(d: Device, m: Omit<DevState['mem'], 'badPages'> & { badPages?: string[] }, page?: bigint): void {
   d.mem.rowsActive = m.rowsActive;
   d.mem.rowsPending = m.rowsPending;
-  d.mem.badPages = m.badPages.slice(0, BAD_PAGE_CAPACITY).map((x) => BigInt(x));
   d.mem.rma = m.rma;
+  if (Array.isArray(m.badPages)) d.mem.badPages = m.badPages.slice(0, BAD_PAGE_CAPACITY).map((x) => BigInt(x));
+  else if (page !== undefined && d.mem.badPages.length < BAD_PAGE_CAPACITY && !d.mem.badPages.includes(page)) d.mem.badPages.push(page);
   touch(d);
 }
 
@@ -150,18 +155,7 @@ function applyChange(d: Device, c: Record<string, unknown>): void {
     case 'clear': if (c.aggregate) d.counters.aggregate.fill(0n); break;
     // Only the memory part: the whole state (every record of the RAS log, serialized) per retired
     // row made replaying a storm's journal quadratic: 34 s for 25 s of one.
-    case 'mem': {
-      const m = c.mem as DevState['mem'];
-      // Journals written before session 10 list every bad page; since, a record names the one it adds.
-      if (Array.isArray(m.badPages)) { applyMem(d, m); break; }
-      d.mem.rowsActive = m.rowsActive;
-      d.mem.rowsPending = m.rowsPending;
-      d.mem.rma = m.rma;
-      const page = typeof c.page === 'string' ? BigInt(c.page) : undefined;
-      if (page !== undefined && d.mem.badPages.length < BAD_PAGE_CAPACITY && !d.mem.badPages.includes(page)) d.mem.badPages.push(page);
-      touch(d);
-      break;
-    }
+    case 'mem': applyMem(d, c.mem as DevState['mem'], typeof c.page === 'string' ? BigInt(c.page) : undefined); break;
     case 'event': { const e = evIn(d.index, c.e as Record<string, unknown>); if (e) restoreEvent(d, e); break; }
   }
 }
