@@ -112,3 +112,21 @@ test('the cache\'s rules: a command is its options and first two words; a cache 
   const full = Array.from({ length: MAX_COMMANDS }, (_, i) => `c${i}`);
   expect(cacheUpdate({ commands: full, data: big }, small, 'dev show', true)).toBeUndefined();
 });
+
+test('a damaged cache file (garbage, or a cache from before the command line) is ignored and rewritten', () => {
+  fs.rmSync(path.join(dir, 'dist/.cache'), { recursive: true, force: true });
+  expect(accel('-V')).toBe(0);
+  const [f] = caches('accel.js');
+  const file = path.join(dir, 'dist/.cache', f);
+  const valid = fs.readFileSync(file);
+  const raw = valid.subarray(valid.indexOf(10) + 1); // V8's data alone, as the launcher wrote it before
+  for (const junk of [raw, Buffer.from('not a cache\n\x00\x01'), Buffer.from([0xc0, 0xde, 0x00, 0x01, 0x0a, 0xff]), Buffer.alloc(0)]) {
+    fs.writeFileSync(file, junk);
+    const r = spawnSync(process.execPath, [path.join(dir, 'bin/accel'), '-V'], {
+      env: { ...process.env, NODE_PATH: path.join(root, 'node_modules') }, encoding: 'utf8', timeout: 20000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^accel utility, accelnl /);
+    expect(mainCache().commands).toEqual(['-V']);
+  }
+}, 60000);
