@@ -5,12 +5,13 @@
 // Pool rows use inputs already on SharedArrayBuffer; "pool, copy" rows pass ordinary arrays, so
 // they include copying A, B and C into shared memory and C back.
 import { cpus, availableParallelism, loadavg } from 'os';
+import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 // Used below: a bare side-effect import is dropped by esbuild (the package's sideEffects list omits
 // its node entry), and then the 'cpu' backend never registers.
 import { version_cpu as tfjsCpuVersion } from '@tensorflow/tfjs-backend-cpu';
 import { Matrix } from 'ml-matrix';
-import { blocking, createPool, gemm } from '../compute';
+import { DEFAULT_JOIN_FLOPS, blocking, createPool, gemm } from '../compute';
 import type { GemmDesc, Pool } from '../compute';
 import { type Stats, fmt, quick, report, stats, table } from './_lib';
 
@@ -20,7 +21,7 @@ const REPS = (n: number, slow: boolean): number => (quick ? (slow ? 3 : 9) : n >
 const WARMUP = quick ? 1 : 2;
 
 interface Case { name: string; kind: string; slow?: boolean; run: () => void | Promise<void> }
-interface Result { impl: string; n: number; ms: Stats; median: number; q1: number; q3: number; times: number[]; cpuMedian: number }
+interface Result { impl: string; n: number; ms: Stats; median: number; q1: number; q3: number; times: number[]; cpuMedian: number; busy: number }
 
 /**
  * The anchor for the one-thread rows: the core's scalar multiply-add rate from JS, measured in the
@@ -37,6 +38,54 @@ function scalarPeak(flops: number, x: number): number {
   return c0 + c1 + c2 + c3 + c4 + c5;
 }
 let sink = 0;
+
+/**
+ * The anchor for the pool rows: the same register-only loop on `threads` threads at once, on
+ * workers of the bench's own (not the pool's), started by a message and claiming equal chunks from
+ * a shared counter, the two ways the pool runs a call:
+ * - joined (calls below DEFAULT_JOIN_FLOPS): this thread and threads - 1 workers, this thread
+ *   waiting (Atomics) for those still inside a chunk;
+ * - asynchronous: `threads` workers while this thread waits in the event loop.
+ * Its time against the one-thread anchor's, in the same rounds, is how far this machine let that
+ * many threads scale at that moment, wake-ups and their placement included. On this VM it is
+ * often well short of 2: its kernel packs woken threads onto the waker's vCPU (the boot parameter
+ * sched_vcpu_pack; docs/compute.md), which the guest cannot see in /proc/stat.
+ */
+function peakThreads(threads: number): { run: (flops: number, joined: boolean) => Promise<void>; close: () => Promise<void> } {
+  const CHUNKS = 64;
+  const claimLoop = (ctl: Int32Array, per: number): number => {
+    let s = 0;
+    for (let i = Atomics.add(ctl, 0, 1); i < CHUNKS; i = Atomics.add(ctl, 0, 1)) s += scalarPeak(per, 1 + s * 1e-300);
+    return s;
+  };
+  const src = [
+    '"use strict";',
+    "const { parentPort } = require('node:worker_threads');",
+    `const CHUNKS = ${CHUNKS};`,
+    `const scalarPeak = (${scalarPeak.toString()});`,
+    `const claimLoop = (${claimLoop.toString()});`,
+    'let sink = 0;',
+    // ctl: [0] chunks claimed, [1] workers started, [2] workers done
+    'parentPort.on("message", ({ ctl, per, reply }) => { Atomics.add(ctl, 1, 1); sink += claimLoop(ctl, per); Atomics.add(ctl, 2, 1); Atomics.notify(ctl, 2); if (reply) parentPort.postMessage(0); });',
+  ].join('\n');
+  const workers = Array.from({ length: threads }, () => new Worker(src, { eval: true }));
+  return {
+    run: async (flops: number, joined: boolean) => {
+      const ctl = new Int32Array(new SharedArrayBuffer(12)), per = flops / CHUNKS;
+      if (!joined) {
+        const replies = workers.map((w) => new Promise((resolve) => w.once('message', resolve)));
+        for (const w of workers) w.postMessage({ ctl, per, reply: true });
+        await Promise.all(replies);
+        return;
+      }
+      for (const w of workers.slice(1)) w.postMessage({ ctl, per, reply: false });
+      sink += claimLoop(ctl, per);
+      // Done before started: a worker that starts after this read finds nothing left to claim.
+      for (let done = Atomics.load(ctl, 2); done < Atomics.load(ctl, 1); done = Atomics.load(ctl, 2)) Atomics.wait(ctl, 2, done);
+    },
+    close: async () => { await Promise.all(workers.map((w) => w.terminate())); },
+  };
+}
 
 /**
  * CPU time of the process in ms (all threads: pool workers and V8's GC threads count too). A
@@ -71,13 +120,14 @@ function arrays(n: number, shared: boolean) {
   };
 }
 
-function cases(n: number, pool: Pool): Case[] {
+function cases(n: number, pool: Pool, peak2: ReturnType<typeof peakThreads>): Case[] {
   const plain = arrays(n, false), shared = arrays(n, true);
   const ta = tf.tensor2d(plain.f32.a as Float32Array, [n, n]), tb = tf.tensor2d(plain.f32.b as Float32Array, [n, n]);
   const toRows = (x: Float64Array) => Array.from({ length: n }, (_, i) => Array.from(x.subarray(i * n, (i + 1) * n)));
   const ma = new Matrix(toRows(plain.f64.a as Float64Array)), mb = new Matrix(toRows(plain.f64.b as Float64Array));
   return [
     { name: 'scalar peak (anchor)', kind: 'peak', run: () => { sink += scalarPeak(2 * n ** 3, 1 + sink * 1e-300); } },
+    { name: `scalar peak, ${pool.threads} threads (pool anchor)`, kind: 'peak', run: () => peak2.run(2 * n ** 3, pool.threads > 1 && 2 * n ** 3 < DEFAULT_JOIN_FLOPS) },
     { name: 'tfjs-cpu f32', kind: 'tfjs', slow: true, run: () => { const c = tf.matMul(ta, tb); c.dataSync(); c.dispose(); } },
     { name: 'ml-matrix f64', kind: 'ml', slow: true, run: () => { ma.mmul(mb); } },
     { name: 'ours f32', kind: 'f32', run: () => { gemm(plain.f32); } },
@@ -120,11 +170,11 @@ async function measure(n: number, list: Case[]): Promise<Result[]> {
   }
   const flop = 2 * n ** 3;
   return list.map((c) => {
-    const t = times.get(c) as number[];
+    const t = times.get(c) as number[], u = cpu.get(c) as number[];
     const ms = stats(t);
     // Rate quartiles from time quartiles (a longer time is a lower rate).
     return { impl: c.name, n, ms, median: flop / ms.median / 1e6, q1: flop / ms.q3 / 1e6, q3: flop / ms.q1 / 1e6, times: t,
-      cpuMedian: flop / stats(cpu.get(c) as number[]).median / 1e6 };
+      cpuMedian: flop / stats(u).median / 1e6, busy: stats(u.map((x, i) => x / t[i])).median };
   });
 }
 
@@ -137,19 +187,23 @@ async function main(): Promise<void> {
   console.warn = warn;
   const threads = availableParallelism();
   const pool = createPool({ threads });
+  const peak2 = peakThreads(threads);
   const all: Result[] = [];
   const ratios: Record<string, Record<string, number>> = {};
   const loads: Record<string, number[]> = {}; // 1-minute load average before and after each size
   try {
     for (const n of SIZES) {
       const load0 = loadavg()[0];
-      const res = await measure(n, cases(n, pool));
+      const res = await measure(n, cases(n, pool, peak2));
       const load = [+load0.toFixed(2), +loadavg()[0].toFixed(2)];
       loads[`n=${n}`] = load;
       all.push(...res);
       const by = (name: string) => res.find((r) => r.impl === name) as Result;
       const tfjs = by('tfjs-cpu f32'), peak = by('scalar peak (anchor)');
-      const single = (name: string) => by(name.replace(' pool, copy', '').replace(' pool', ''));
+      const peakN = by(`scalar peak, ${threads} threads (pool anchor)`);
+      const anchorScaling = peakN.median / peak.median;
+      // The one-thread row a many-thread row is compared with.
+      const single = (name: string) => (name === peakN.impl ? peak : by(name.replace(' pool, copy', '').replace(' pool', '')));
       // Per rep: the single-thread time over the pool time of the same round (reps are interleaved).
       const paired = (name: string) => {
         const p = by(name).times, s1 = single(name).times;
@@ -169,6 +223,10 @@ async function main(): Promise<void> {
         'f64 pool/single': r2(by('ours f64 pool').median / by('ours f64').median),
         'i8 pool/single': r2(by('ours i8 pool').median / by('ours i8').median),
         'f32 pool/single paired median': r2(paired('ours f32 pool').median),
+        [`scalar peak ${threads} threads/1 thread`]: r2(anchorScaling),
+        [`scalar peak ${threads} threads/1 thread paired median`]: r2(paired(peakN.impl).median),
+        'f32 pool/single vs the anchor\'s scaling': r2(by('ours f32 pool').median / by('ours f32').median / anchorScaling),
+        'f32 pool CPU/wall': r2(by('ours f32 pool').busy),
       };
       table(`GEMM n=${n}${quick ? ' (quick)' : ''}: GFLOP/s (GOP/s for i8), ${threads}-thread pool; medians of ${by('ours f32').ms.n} interleaved reps, (min-max) and [quartiles]; load average ${load[0]} -> ${load[1]} on ${cpus().length} CPUs`, res.map((r) => {
         const pair = r.impl.includes('pool') ? paired(r.impl) : undefined;
@@ -181,15 +239,17 @@ async function main(): Promise<void> {
           'x peak (CPU time)': r.impl.includes('pool') || r.impl.startsWith('scalar') ? '' : fmt(r.cpuMedian / peak.cpuMedian, 2),
           'pool/single (medians)': r.impl.includes('pool') ? fmt(r.median / single(r.impl).median, 2) : '',
           'paired per rep: median [q1-q3]': pair ? `${fmt(pair.median, 2)} [${fmt(pair.q1, 2)}-${fmt(pair.q3, 2)}]` : '',
+          'CPU/wall': r.impl.includes('pool') ? fmt(r.busy, 2) : '',
         };
       }));
     }
   } finally {
     await pool.close();
+    await peak2.close();
   }
   report('gemm', {
     cpu: cpus()[0]?.model, threads, blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion, loadAverage: loads,
-    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round; "scalar peak" = 6 register-only multiply-add chains, the one-thread anchor, compared in process CPU time; loadAverage = 1-minute load before/after each size',
+    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round; "scalar peak" = 6 register-only multiply-add chains, the one-thread anchor, compared in process CPU time; "scalar peak, N threads" = the same on this thread and N-1 bench-owned workers at once (equal shares), the anchor of the pool rows: the time of the one-thread anchor over its own is how far the machine let N threads scale in that run; CPU/wall = median over reps of process CPU time / wall time; loadAverage = 1-minute load before/after each size',
     ratios,
     results: all.map((r) => ({
       impl: r.impl, n: r.n, medianMs: +r.ms.median.toFixed(3), minMs: +r.ms.min.toFixed(3), maxMs: +r.ms.max.toFixed(3),

@@ -19,6 +19,15 @@ test('npm run bench -- --smoke: every benchmark runs and reports', () => {
       const rep = JSON.parse(fs.readFileSync(path.join(out, `${n}.json`), 'utf8'));
       expect(rep).toMatchObject({ name: n, smoke: true });
     }
+    // The pool's rows come with their anchor: the register-only loop on as many threads, measured in
+    // the same rounds, and the summary quotes how far it scaled next to the pool's ratio.
+    const gemm = JSON.parse(fs.readFileSync(path.join(out, 'gemm.json'), 'utf8'));
+    const anchor = gemm.data.ratios['n=256'][`scalar peak ${gemm.data.threads} threads/1 thread`];
+    expect(anchor).toBeGreaterThan(0);
+    expect(gemm.data.results.find((x: { impl: string; n: number }) => x.n === 256 && x.impl === `scalar peak, ${gemm.data.threads} threads (pool anchor)`).median).toBeGreaterThan(0);
+    const { figures } = require('../bench/summary.js') as { figures: (dir: string) => { label: string; detail: string }[] };
+    const row = figures(out).find((f) => f.label === 'GEMM f32 2-worker pool / 1 thread (n=256)');
+    expect(row?.detail).toContain(`the ${gemm.data.threads}-thread anchor scaled ${anchor.toFixed(2)}x`);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
