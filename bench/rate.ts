@@ -6,6 +6,8 @@
 // C client also asks the kernel's nlctrl and our daemon's (`floor genl`), so that the three servers
 // are compared under one client too: ours ÷ floor with the C client is what our server adds, and
 // the protocol's: a GETFAMILY is answered with two datagrams (reply, then ACK), the echo with one.
+// A second daemon runs with `--busy-poll 50` (docs/transport.md): the same clients against it show
+// what the wake-up of the daemon costs a client in a request loop, and what polling buys back.
 import { type ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -114,10 +116,15 @@ function floorRate(bin: string, port: number, ms: number, genl?: [number, number
   });
 }
 
+/** The busy-polling daemon's setting: about three times what a client's turn-around takes here. */
+const BUSY_POLL_US = 50;
+
 async function main(): Promise<void> {
   const port = 0x41450000 + (process.pid & 0xffff);
   const floorPort = 0x46450000 + (process.pid & 0xffff);
   const child = await startChild(port);
+  const busyPort = port + 0x8000;
+  const busy = await startChild(busyPort, ['--busy-poll', String(BUSY_POLL_US)]);
   // Rounds of each measurement interleaved, so drift and neighbours' load hit all of them alike.
   const rounds = smoke ? 1 : quick ? 3 : 5;
   const ms = smoke ? 60 : quick ? 150 : 500;
@@ -133,20 +140,24 @@ async function main(): Promise<void> {
         add(`kernel_${inflight}`, await measure(NETLINK_GENERIC, 0, inflight, ms));
         add(`ours_${inflight}`, await measure(NETLINK_USERSOCK, port, inflight, ms));
         add(`joined_${inflight}`, await measure(NETLINK_USERSOCK, port, inflight, ms, true));
+        add(`busy_${inflight}`, await measure(NETLINK_USERSOCK, busyPort, inflight, ms));
+        add(`busyjoined_${inflight}`, await measure(NETLINK_USERSOCK, busyPort, inflight, ms, true));
       }
       if ('bin' in floor) {
         add('floor_1', await floorRate(floor.bin, floorPort, ms));
         add('ckernel_1', await floorRate(floor.bin, 0, ms, [NETLINK_GENERIC, 0]));
         add('cours_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, port]));
+        add('cbusy_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, busyPort]));
       }
     }
   } finally {
     floorSrv?.kill('SIGTERM');
     await child.stop();
+    await busy.stop();
     fs.rmSync(floorDir, { recursive: true, force: true });
   }
   const st = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, stats(v)]));
-  const data: Record<string, unknown> = { rounds, msPerRound: ms, runs, stats: st };
+  const data: Record<string, unknown> = { rounds, msPerRound: ms, busyPollUs: BUSY_POLL_US, runs, stats: st };
   // Medians, as the figures always were (the keys summary.js and the docs read).
   for (const [k, v] of Object.entries(st)) data[k] = v.median;
   if (!('bin' in floor)) data.floorSkipped = floor.why;
@@ -169,6 +180,19 @@ async function main(): Promise<void> {
       'ours/floor': fmt(st.cours_1.median / st.floor_1.median, 2), 'ours/kernel': fmt(st.cours_1.median / st.ckernel_1.median, 2),
     }]);
   }
+  const ratio = (a: string, b: string) => (st[a] && st[b] ? fmt(st[a].median / st[b].median, 2) : '');
+  table(`The same requests to a daemon started with --busy-poll ${BUSY_POLL_US} (same rounds)`, [1, 32].map((inflight) => ({
+    mode: inflight === 1 ? 'sequential' : `pipelined (${inflight})`,
+    'busy req/s': spread(`busy_${inflight}`),
+    'busy/kernel': ratio(`busy_${inflight}`, `kernel_${inflight}`),
+    'busy/floor': inflight === 1 ? ratio('busy_1', 'floor_1') : '',
+    'busy/ours': ratio(`busy_${inflight}`, `ours_${inflight}`),
+    'busy joined req/s': spread(`busyjoined_${inflight}`),
+    'busy joined/floor': inflight === 1 ? ratio('busyjoined_1', 'floor_1') : '',
+    'busy joined/kernel': ratio(`busyjoined_${inflight}`, `kernel_${inflight}`),
+    'C client, busy req/s': inflight === 1 && st.cbusy_1 ? spread('cbusy_1') : '',
+    'C client, busy/floor': inflight === 1 ? ratio('cbusy_1', 'floor_1') : '',
+  })));
   console.log('ours: answers as the kernel sends them, one datagram each; joined: with the options genl/client.ts sends (ACCELNL_OPT_JOIN_ANSWERS: answers read in one batch share datagrams)');
   if (!('bin' in floor)) console.log(`C floor skipped: ${floor.why}`);
   report('rate', data);

@@ -32,6 +32,13 @@ function figures(dir) {
       add('pipelined (32), answers joined (our client\'s default) vs kernel', rate.data.joined_32 / rate.data.kernel_32, 1.2, 'x', true,
         `joined ${sp('joined_32')}, kernel ${sp('kernel_32')}`);
     }
+    if (rate.data.busy_1) {
+      const us = rate.data.busyPollUs;
+      add(`sequential, daemon with --busy-poll ${us} vs floor`, rate.data.busy_1 / rate.data.floor_1, 0.85, 'x', true,
+        `busy ${sp('busy_1')}, joined ${r2(rate.data.busyjoined_1 / rate.data.floor_1)}x, C client ${r2(rate.data.cbusy_1 / rate.data.floor_1)}x; floor ${sp('floor_1')}`);
+      add(`pipelined (32), daemon with --busy-poll ${us} vs kernel`, rate.data.busy_32 / rate.data.kernel_32, 1.2, 'x', true,
+        `busy ${sp('busy_32')}, joined ${r2(rate.data.busyjoined_32 / rate.data.kernel_32)}x; kernel ${sp('kernel_32')}`);
+    }
   }
   const dump = load(dir, 'dump');
   if (dump) {

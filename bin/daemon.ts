@@ -3,11 +3,12 @@
 import * as fs from 'fs';
 import { resolvePort } from '../device/port';
 import { ConfigError, DEFAULT_CONFIG_YAML, GrpcError, startDaemon } from '../device';
+import { nativeStatus } from '../genl';
 import { DAEMON_USAGE } from './daemon-usage';
 
 export { DAEMON_USAGE };
 
-export interface DaemonArgs { port: number; config?: string; seed?: number; stateDir?: string; simulate: boolean; grpc?: string }
+export interface DaemonArgs { port: number; config?: string; seed?: number; stateDir?: string; simulate: boolean; grpc?: string; busyPollUs?: number }
 
 export function parseDaemonArgs(args: string[]): DaemonArgs | string {
   const out: Partial<DaemonArgs> = { simulate: false };
@@ -26,6 +27,12 @@ export function parseDaemonArgs(args: string[]): DaemonArgs | string {
         const port = v === undefined ? NaN : Number(/:(\d+)$/.exec(v)?.[1]);
         if (!(port <= 65535)) return `"${a}" needs host:port, the port from 0 to 65535`;
         out.grpc = v;
+        break;
+      }
+      case 'busy-poll': {
+        const v = val();
+        if (v === undefined || !/^\d+$/.test(v) || Number(v) > 1000) return `"${a}" needs a time in µs, from 0 to 1000`;
+        out.busyPollUs = Number(v);
         break;
       }
       case 'help': case 'h': return 'help';
@@ -55,10 +62,14 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return 1;
   }
   if (a.simulate && !/^simulate:/m.test(config)) config += DEMO_SIMULATION;
+  if (a.busyPollUs && !nativeStatus().loaded) {
+    process.stderr.write(`accel daemon: --busy-poll needs the native socket addon, which did not load: ${nativeStatus().error}\n`);
+    return 1;
+  }
   const hex = `0x${a.port.toString(16)}`;
   let d;
   try {
-    d = startDaemon({ port: a.port, config, seed: a.seed, stateDir: a.stateDir, grpc: a.grpc });
+    d = startDaemon({ port: a.port, config, seed: a.seed, stateDir: a.stateDir, grpc: a.grpc, busyPollUs: a.busyPollUs });
   } catch (e) {
     if (e instanceof GrpcError) {
       process.stderr.write(`accel daemon: ${e.message}\n`);

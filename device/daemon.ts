@@ -39,6 +39,8 @@ export interface DaemonOptions {
   computeThreads?: number;
   /** false: no mapped BOs (bo-map answers EOPNOTSUPP), as when the shm addon is not built. */
   shm?: boolean;
+  /** Busy polling of the netlink socket, in µs (genl/socket.ts busyPollUs; 0 or absent: none). */
+  busyPollUs?: number;
 }
 
 export interface Daemon {
@@ -74,7 +76,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const srv = createGenlServer({ ack, ...(isAdmin ? { isAdmin } : {}), ...o.server });
   let served: ServerBinding;
   try {
-    served = serve(srv, { port: o.port, open: o.open, alive: o.alive, sockets: o.sockets });
+    served = serve(srv, { port: o.port, open: o.open, alive: o.alive, sockets: o.sockets, busyPollUs: o.busyPollUs });
   } catch (e) {
     if (persistence) closePersistence(rt.emu, persistence);
     stopRuntime(rt);

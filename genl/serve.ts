@@ -48,10 +48,13 @@ export function serve(srv: Server, o: {
   alive?: (ports: Set<number>) => Set<number> | undefined;
   /** The transport's socket table (the hub's hubSockets); default sock_diag for real sockets. */
   sockets?: SocketSource;
+  /** The real socket's busy polling, in µs (OpenOptions.busyPollUs; 0 or absent: none). */
+  busyPollUs?: number;
 }): ServerBinding {
   const onBatch = (b: Batch): void => receiveBatch(srv, b);
   const socket = o.open ? o.open(onBatch) : openSocket({
     protocol: NETLINK_USERSOCK, port: o.port, credentials: true, onBatch, rcvbuf: 4 << 20, sndbuf: 4 << 20, maxMessage: SERVER_MAX_MESSAGE,
+    ...(o.busyPollUs ? { busyPollUs: o.busyPollUs } : {}),
     onError: (e) => { process.emitWarning(`netlink socket: ${e.message}`); },
   });
   attach(srv, socket);

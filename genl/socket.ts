@@ -59,6 +59,12 @@ export interface OpenOptions {
   batch?: number;
   /** Native: bytes kept per datagram (default 65536); longer ones are reported truncated. */
   maxMessage?: number;
+  /**
+   * Native only: after each batch, keep reading for up to this many µs (at most 1000) before the
+   * event loop sleeps again, so that a client in a request loop is answered without a wake-up of
+   * this process. It spends CPU while it waits; 0 (the default) never does. See docs/transport.md.
+   */
+  busyPollUs?: number;
   onBatch(batch: Batch): void;
   /** Socket-level failures. Default: throw (i.e. uncaught). */
   onError?(err: NlError): void;
@@ -103,6 +109,8 @@ export interface NlSocket {
   dropMembership(group: number): void;
   /** Integer setsockopt: 0 or -errno (-EOPNOTSUPP on the npm backend). */
   setOption(level: number, name: number, value: number): number;
+  /** Native backend: batches read while busy polling (busyPollUs). */
+  busyPolled?(): number;
   close(): void;
   ref(): void;
   unref(): void;
@@ -230,6 +238,10 @@ function openNative(nat: Native, opts: OpenOptions): NlSocket {
   };
   try {
     nat.startRecv(h, buf, slot, meta, onReadable);
+    if (opts.busyPollUs) {
+      if (typeof nat.busyPoll !== 'function') throw new Error('busy polling needs a newer socket addon: rebuild it (node genl/native/build.js)');
+      if (nat.busyPoll(h, opts.busyPollUs) !== 0) throw new RangeError(`busy polling takes 0 to ${nat.constants.MAX_BUSY_US} µs (got ${opts.busyPollUs})`);
+    }
   } catch (e) {
     nat.close(h);
     throw e;
@@ -252,6 +264,7 @@ function openNative(nat: Native, opts: OpenOptions): NlSocket {
     addMembership: (g) => membership(nat, h, SockOpt.NETLINK_ADD_MEMBERSHIP, g),
     dropMembership: (g) => membership(nat, h, SockOpt.NETLINK_DROP_MEMBERSHIP, g),
     setOption: (level, name, value) => (closed ? -E.EBADF : nat.setInt(h, level, name, value)),
+    busyPolled: () => nat.busyPolled?.(h) ?? 0,
     close() { closed = true; nat.close(h); },
     ref: () => nat.ref(h, 1),
     unref: () => nat.ref(h, 0),
@@ -279,6 +292,7 @@ function asNlError(e: unknown): NlError {
 type NpmRaw = import('netlink').RawNetlinkSocket;
 
 function openNpm(opts: OpenOptions): NlSocket {
+  if (opts.busyPollUs) throw new Error('busy polling needs the native socket backend');
   // Required lazily: the package loads its own addon, which a bundle cannot always reach.
   const { RawNetlinkSocket } = require('netlink') as typeof import('netlink');
   let raw: NpmRaw;

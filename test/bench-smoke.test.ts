@@ -28,6 +28,10 @@ test('npm run bench -- --smoke: every benchmark runs and reports', () => {
     const { figures } = require('../bench/summary.js') as { figures: (dir: string) => { label: string; detail: string }[] };
     const row = figures(out).find((f) => f.label === 'GEMM f32 2-worker pool / 1 thread (n=256)');
     expect(row?.detail).toContain(`the ${gemm.data.threads}-thread anchor scaled ${anchor.toFixed(2)}x`);
+    // The request rate is measured against a busy-polling daemon too, in the same rounds.
+    const rate = JSON.parse(fs.readFileSync(path.join(out, 'rate.json'), 'utf8'));
+    for (const k of ['busy_1', 'busyjoined_1', 'busy_32', 'busyjoined_32']) expect([k, rate.data[k] > 0]).toEqual([k, true]);
+    expect(figures(out).map((f) => f.label)).toContain(`sequential, daemon with --busy-poll ${rate.data.busyPollUs} vs floor`);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }

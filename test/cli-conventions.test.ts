@@ -20,7 +20,8 @@ let d: Daemon;
 let dir: string;
 beforeAll(async () => {
   await require('../bin/build.js').build();
-  d = startDaemon({ port: PORT, config: 'devices: [{}, {}]', tick: false, computeThreads: 0 });
+  // Busy polling on: every CLI run in this file is a client of a daemon that polls after answering.
+  d = startDaemon({ port: PORT, config: 'devices: [{}, {}]', tick: false, computeThreads: 0, busyPollUs: 50 });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'accelnl-conv-'));
 });
 afterAll(() => { d.close(); fs.rmSync(dir, { recursive: true, force: true }); });
@@ -177,6 +178,18 @@ describe('daemon configuration and state directory', () => {
       const r = await runAccel(['daemon', '--port', String(SPARE), '--config', file], { timeoutMs: 2000 });
       expect(r.stdout).toContain(`, ${want}`);
     }
+  });
+
+  test('--busy-poll: a time out of 0-1000 µs is a usage error; in range, the daemon serves', async () => {
+    for (const v of ['5000', '-1', 'x', '1.5']) {
+      const r = await daemon('--busy-poll', v);
+      expect([r.code, r.stdout, r.stderr.split('\n')[0]]).toEqual([2, '', 'accel daemon: "--busy-poll" needs a time in µs, from 0 to 1000']);
+    }
+    expect((await daemon('--busy-poll')).stderr).toMatch(/^accel daemon: "--busy-poll" needs a time in µs/);
+    const file = conf('busy.yaml', 'devices: [{}]\n');
+    const r = await runAccel(['daemon', '--port', String(SPARE), '--config', file, '--busy-poll', '50'], { timeoutMs: 2000 });
+    expect(r.stdout).toContain(', 1 device (accel0)');
+    expect(r.stderr).toBe('');
   });
 
   test('an unusable --state-dir: a message and exit 1, promptly (Node\'s recursive mkdir spun on /proc)', async () => {

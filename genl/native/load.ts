@@ -32,6 +32,13 @@ export interface Native {
    */
   sendManyHeld?(h: NativeHandle, data: Uint8Array, spans: Int32Array, count: number, results: Int32Array,
     inodes: Int32Array, protocol: number, after?: Int32Array): number;
+  /**
+   * After each batch, keep reading for up to `usec` µs (0..constants.MAX_BUSY_US) before sleeping
+   * again: 0, or -EINVAL out of range. Absent from addons built before it.
+   */
+  busyPoll?(h: NativeHandle, usec: number): number;
+  /** Batches read while busy polling. Absent from addons built before it. */
+  busyPolled?(h: NativeHandle): number;
   setInt(h: NativeHandle, level: number, name: number, value: number): number;
   getInt(h: NativeHandle, level: number, name: number): number;
   /**

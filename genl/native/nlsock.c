@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <linux/netlink.h>
 
 #ifndef SOL_NETLINK
@@ -21,6 +22,9 @@
 #endif
 #define META_STRIDE 8  // offset, length, port, groups, uid, gid, pid, full length
 #define MAX_SEND_BATCH 64
+// Busy polling never keeps the event loop away longer than this per wake-up (timers, other sockets).
+#define BUSY_SLICE_NS 1000000L
+#define MAX_BUSY_US 1000
 
 typedef struct {
   int fd;
@@ -36,6 +40,8 @@ typedef struct {
   struct iovec *iov;
   struct sockaddr_nl *addr;
   uint8_t *ctl;
+  long busy_ns;             // after a batch, keep reading this long before going back to sleep (0: off)
+  double busy_hits;         // batches read while busy polling
 } sock_t;
 
 #define CTL_SPACE CMSG_SPACE(sizeof(struct ucred))
@@ -194,26 +200,16 @@ static napi_value js_local_port(napi_env env, napi_callback_info info) {
   return num(env, a.nl_pid);
 }
 
-// Drains up to nslots datagrams with one recvmmsg, then makes one JS call:
-// cb(count, overrun, err). overrun=1 if the kernel reported ENOBUFS (datagrams were dropped);
-// err=-errno for any other socket error (receiving stops only if the socket itself is unusable).
-static void on_readable(uv_poll_t *h, int status, int events) {
-  (void)events;
-  sock_t *s = h->data;
-  napi_env env = s->env;
-  int n = 0, overrun = 0, err = 0, fatal = 0;
-  if (status < 0) {
-    // libuv turns EPOLLERR into UV_EBADF and stops the poll. On netlink EPOLLERR just means
-    // sk_err is set, usually ENOBUFS after an overrun: read (and clear) it, then re-arm.
-    int soerr = 0; socklen_t len = sizeof soerr;
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) { err = status; fatal = 1; }
-    else {
-      if (soerr == ENOBUFS) overrun = 1; else if (soerr) err = -soerr;
-      int r = uv_poll_start(h, UV_READABLE, on_readable);
-      if (r) { err = r; fatal = 1; }
-    }
-  }
-  for (int tries = 0; !fatal && tries < 4; tries++) {
+static long now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+// One recvmmsg of up to nslots datagrams, without waiting: their count (0 if none), with ENOBUFS
+// reported in *overrun and any other error as -errno in *err.
+static int recv_batch(sock_t *s, int *overrun, int *err) {
+  for (int tries = 0; tries < 4; tries++) {
     for (size_t i = 0; i < s->nslots; i++) {
       struct msghdr *m = &s->msgs[i].msg_hdr;
       m->msg_namelen = sizeof(struct sockaddr_nl);
@@ -221,15 +217,18 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       m->msg_flags = 0;
     }
     // MSG_TRUNC: netlink then returns the full datagram length even when the slot was smaller.
-    n = recvmmsg(s->fd, s->msgs, (unsigned)s->nslots, MSG_DONTWAIT | MSG_TRUNC, NULL);
-    if (n >= 0) break;
-    n = 0;
+    int n = recvmmsg(s->fd, s->msgs, (unsigned)s->nslots, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (n >= 0) return n;
     if (errno == EINTR) continue;
-    if (errno == ENOBUFS) { overrun = 1; continue; }  // reported once; queued data follows
-    if (errno != EAGAIN) err = -errno;  // e.g. a failed kernel dump; sk_err is consumed
-    break;
+    if (errno == ENOBUFS) { *overrun = 1; continue; }  // reported once; queued data follows
+    if (errno != EAGAIN) *err = -errno;  // e.g. a failed kernel dump; sk_err is consumed
+    return 0;
   }
-  if (n == 0 && !overrun && !err) return;
+  return 0;
+}
+
+// The batch's metadata for JS: offset, length, sender, groups, credentials, full length.
+static void fill_meta(sock_t *s, int n) {
   for (int i = 0; i < n; i++) {
     struct msghdr *m = &s->msgs[i].msg_hdr;
     int32_t *e = s->meta + (size_t)i * META_STRIDE;
@@ -248,6 +247,33 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       }
     }
   }
+}
+
+// Drains up to nslots datagrams with one recvmmsg, then makes one JS call:
+// cb(count, overrun, err). overrun=1 if the kernel reported ENOBUFS (datagrams were dropped);
+// err=-errno for any other socket error (receiving stops only if the socket itself is unusable).
+// With busy polling on (busyPoll), it then keeps reading for up to busy_ns for the next batch,
+// and calls JS again for it, instead of going back to sleep: a client in a request loop is then
+// answered without waking this process. It returns to the event loop when nothing came in that
+// time, and after BUSY_SLICE_NS in all.
+static void on_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  sock_t *s = h->data;
+  napi_env env = s->env;
+  int n = 0, overrun = 0, err = 0, fatal = 0;
+  if (status < 0) {
+    // libuv turns EPOLLERR into UV_EBADF and stops the poll. On netlink EPOLLERR just means
+    // sk_err is set, usually ENOBUFS after an overrun: read (and clear) it, then re-arm.
+    int soerr = 0; socklen_t len = sizeof soerr;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) { err = status; fatal = 1; }
+    else {
+      if (soerr == ENOBUFS) overrun = 1; else if (soerr) err = -soerr;
+      int r = uv_poll_start(h, UV_READABLE, on_readable);
+      if (r) { err = r; fatal = 1; }
+    }
+  }
+  if (!fatal) n = recv_batch(s, &overrun, &err);
+  if (n == 0 && !overrun && !err) return;
   napi_handle_scope scope;
   napi_value self, cb, recv, argv[3], result;
   napi_open_handle_scope(env, &scope);
@@ -255,16 +281,32 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_get_reference_value(env, s->self, &self);
   napi_get_reference_value(env, s->cb, &cb);
   napi_get_global(env, &recv);  // make_callback needs an object receiver
-  argv[0] = num(env, n); argv[1] = num(env, overrun); argv[2] = num(env, err);
-  s->cb_actx = s->actx;
-  napi_status st = napi_make_callback(env, s->cb_actx, recv, cb, 3, argv, &result);
-  if (s->defer_destroy) napi_async_destroy(env, s->cb_actx);
-  s->cb_actx = NULL; s->defer_destroy = 0;
-  if (fatal && s->poll == h) stop_recv(s);
-  if (st == napi_pending_exception) {
-    napi_value ex;
-    napi_get_and_clear_last_exception(env, &ex);
-    napi_fatal_exception(env, ex);  // surfaces as 'uncaughtException', like any event handler
+  long start = 0;
+  for (;;) {
+    fill_meta(s, n);
+    argv[0] = num(env, n); argv[1] = num(env, overrun); argv[2] = num(env, err);
+    s->cb_actx = s->actx;
+    napi_status st = napi_make_callback(env, s->cb_actx, recv, cb, 3, argv, &result);
+    if (s->defer_destroy) napi_async_destroy(env, s->cb_actx);
+    s->cb_actx = NULL; s->defer_destroy = 0;
+    if (fatal && s->poll == h) stop_recv(s);
+    if (st == napi_pending_exception) {
+      napi_value ex;
+      napi_get_and_clear_last_exception(env, &ex);
+      napi_fatal_exception(env, ex);  // surfaces as 'uncaughtException', like any event handler
+      break;
+    }
+    // Stopped or closed by the callback (s->poll is then NULL), or not polling: back to the loop.
+    if (fatal || s->poll != h || s->busy_ns <= 0) break;
+    long t = now_ns();
+    if (start == 0) start = t;
+    n = 0; overrun = 0; err = 0;
+    for (long t0 = t; t - t0 < s->busy_ns && t - start < BUSY_SLICE_NS; t = now_ns()) {
+      n = recv_batch(s, &overrun, &err);
+      if (n > 0 || overrun || err) break;
+    }
+    if (n == 0 && !overrun && !err) break;
+    if (n > 0) s->busy_hits++;
   }
   napi_close_handle_scope(env, scope);
 }
@@ -669,12 +711,32 @@ static napi_value js_send_many_held(napi_env env, napi_callback_info info) {
   return num(env, (double)sent);
 }
 
+// busyPoll(handle, usec) -> 0, or -EINVAL outside 0..MAX_BUSY_US: after each batch, keep reading
+// for up to usec microseconds before going back to sleep (0: never; see on_readable).
+static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
+  napi_value argv[2]; int64_t us;
+  if (!get_args(env, info, 2, argv) || !get_i64(env, argv[1], &us)) return NULL;
+  sock_t *s = get_sock(env, argv[0], 1);
+  if (!s) return NULL;
+  if (us < 0 || us > MAX_BUSY_US) return num(env, -EINVAL);
+  s->busy_ns = (long)us * 1000;
+  return num(env, 0);
+}
+
+// busyPolled(handle) -> batches read while busy polling, since the socket was opened.
+static napi_value js_busy_polled(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  sock_t *s = get_sock(env, argv[0], 0);
+  return s ? num(env, s->busy_hits) : NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "open", js_open }, { "localPort", js_local_port }, { "startRecv", js_start }, { "stopRecv", js_stop },
     { "close", js_close }, { "ref", js_ref }, { "send", js_send }, { "sendMany", js_send_many },
     { "setInt", js_set_int }, { "getInt", js_get_int }, { "dumpSync", js_dump_sync },
-    { "sendManyHeld", js_send_many_held },
+    { "sendManyHeld", js_send_many_held }, { "busyPoll", js_busy_poll }, { "busyPolled", js_busy_polled },
   };
   static const struct { const char *name; int value; } consts[] = {
     { "SOL_SOCKET", SOL_SOCKET }, { "SOL_NETLINK", SOL_NETLINK },
@@ -683,6 +745,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "NETLINK_ADD_MEMBERSHIP", NETLINK_ADD_MEMBERSHIP }, { "NETLINK_DROP_MEMBERSHIP", NETLINK_DROP_MEMBERSHIP },
     { "NETLINK_NO_ENOBUFS", NETLINK_NO_ENOBUFS }, { "NETLINK_CAP_ACK", NETLINK_CAP_ACK },
     { "NETLINK_EXT_ACK", NETLINK_EXT_ACK }, { "META_STRIDE", META_STRIDE },
+    { "MAX_BUSY_US", MAX_BUSY_US },
   };
   napi_value v, c;
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
