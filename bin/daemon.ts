@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import { resolvePort } from '../device/port';
 import { ConfigError, DEFAULT_CONFIG_YAML, GrpcError, startDaemon } from '../device';
-import { nativeStatus } from '../genl';
+import { MAX_BUSY_POLL_US, nativeStatus } from '../genl';
 import { DAEMON_USAGE } from './daemon-usage';
 
 export { DAEMON_USAGE };
@@ -31,7 +31,7 @@ export function parseDaemonArgs(args: string[]): DaemonArgs | string {
       }
       case 'busy-poll': {
         const v = val();
-        if (v === undefined || !/^\d+$/.test(v) || Number(v) > 1000) return `"${a}" needs a time in µs, from 0 to 1000`;
+        if (v === undefined || !/^\d+$/.test(v) || Number(v) > MAX_BUSY_POLL_US) return `"${a}" needs a time in µs, from 0 to ${MAX_BUSY_POLL_US}`;
         out.busyPollUs = Number(v);
         break;
       }
@@ -62,8 +62,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return 1;
   }
   if (a.simulate && !/^simulate:/m.test(config)) config += DEMO_SIMULATION;
-  if (a.busyPollUs && !nativeStatus().loaded) {
-    process.stderr.write(`accel daemon: --busy-poll needs the native socket addon, which did not load: ${nativeStatus().error}\n`);
+  const addon = nativeStatus();
+  if (a.busyPollUs && !addon.busyPoll) {
+    process.stderr.write(`accel daemon: --busy-poll needs the native socket addon, ${addon.loaded
+      ? `and ${addon.file} predates busy polling: rebuild it (node genl/native/build.js)` : `which did not load: ${addon.error}`}\n`);
     return 1;
   }
   const hex = `0x${a.port.toString(16)}`;

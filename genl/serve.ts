@@ -54,7 +54,7 @@ export function serve(srv: Server, o: {
   const onBatch = (b: Batch): void => receiveBatch(srv, b);
   const socket = o.open ? o.open(onBatch) : openSocket({
     protocol: NETLINK_USERSOCK, port: o.port, credentials: true, onBatch, rcvbuf: 4 << 20, sndbuf: 4 << 20, maxMessage: SERVER_MAX_MESSAGE,
-    ...(o.busyPollUs ? { busyPollUs: o.busyPollUs } : {}),
+    busyPollUs: o.busyPollUs,
     onError: (e) => { process.emitWarning(`netlink socket: ${e.message}`); },
   });
   attach(srv, socket);

@@ -148,10 +148,14 @@ export function nlError(errno: number, syscall: string, message?: string): NlErr
 const E = osConstants.errno;
 
 /** Whether the native backend is usable, and why not. */
-export function nativeStatus(): { loaded: boolean; file: string | null; error: string | null } {
+/** Whether the native addon loaded (and from where, or why not), and whether it can busy poll. */
+export function nativeStatus(): { loaded: boolean; file: string | null; error: string | null; busyPoll: boolean } {
   const s = loadNative();
-  return { loaded: s.native !== null, file: s.file, error: s.error };
+  return { loaded: s.native !== null, file: s.file, error: s.error, busyPoll: typeof s.native?.busyPoll === 'function' };
 }
+
+/** The longest busy poll after a batch, in µs (the addon's MAX_BUSY_US). */
+export const MAX_BUSY_POLL_US = 1000;
 
 /**
  * A netlink port id written as decimal or 0x-hex, 1..0xffffffff; throws a clear Error otherwise.
@@ -171,6 +175,7 @@ export function openSocket(opts: OpenOptions): NlSocket {
   const native = loadNative().native;
   const backend = opts.backend ?? (native ? 'native' : 'npm');
   if (backend === 'native' && !native) throw new Error(`native socket backend unavailable: ${loadNative().error}`);
+  checkBusyPoll(opts.busyPollUs, backend, native);
   try {
     return backend === 'native' ? openNative(native!, opts) : openNpm(opts);
   } catch (e) {
@@ -181,6 +186,17 @@ export function openSocket(opts: OpenOptions): NlSocket {
     }
     throw err;
   }
+}
+
+/** Refuses a busy poll the socket could not do, before any socket is opened (or a port bound). */
+function checkBusyPoll(us: number | undefined, backend: Backend, native: Native | null): void {
+  if (us === undefined) return;
+  if (!(Number.isInteger(us) && us >= 0 && us <= MAX_BUSY_POLL_US)) {
+    throw new RangeError(`busy polling takes a whole number of µs from 0 to ${MAX_BUSY_POLL_US} (got ${us})`);
+  }
+  if (us === 0) return;
+  if (backend !== 'native') throw new Error('busy polling needs the native socket backend');
+  if (typeof native?.busyPoll !== 'function') throw new Error('busy polling needs a newer socket addon: rebuild it (node genl/native/build.js)');
 }
 
 function defaultOnError(err: NlError): void {
@@ -238,10 +254,7 @@ function openNative(nat: Native, opts: OpenOptions): NlSocket {
   };
   try {
     nat.startRecv(h, buf, slot, meta, onReadable);
-    if (opts.busyPollUs) {
-      if (typeof nat.busyPoll !== 'function') throw new Error('busy polling needs a newer socket addon: rebuild it (node genl/native/build.js)');
-      if (nat.busyPoll(h, opts.busyPollUs) !== 0) throw new RangeError(`busy polling takes 0 to ${nat.constants.MAX_BUSY_US} µs (got ${opts.busyPollUs})`);
-    }
+    if (opts.busyPollUs) nat.busyPoll!(h, opts.busyPollUs);  // checked by checkBusyPoll
   } catch (e) {
     nat.close(h);
     throw e;
@@ -292,7 +305,6 @@ function asNlError(e: unknown): NlError {
 type NpmRaw = import('netlink').RawNetlinkSocket;
 
 function openNpm(opts: OpenOptions): NlSocket {
-  if (opts.busyPollUs) throw new Error('busy polling needs the native socket backend');
   // Required lazily: the package loads its own addon, which a bundle cannot always reach.
   const { RawNetlinkSocket } = require('netlink') as typeof import('netlink');
   let raw: NpmRaw;

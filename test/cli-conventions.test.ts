@@ -8,7 +8,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, type Daemon, parseConfig, startDaemon } from '../device';
-import { runAccel } from './helpers/cli';
+import { runAccel, startAccel } from './helpers/cli';
 import { connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
 import { NetlinkError } from '../genl';
@@ -187,9 +187,14 @@ describe('daemon configuration and state directory', () => {
     }
     expect((await daemon('--busy-poll')).stderr).toMatch(/^accel daemon: "--busy-poll" needs a time in µs/);
     const file = conf('busy.yaml', 'devices: [{}]\n');
-    const r = await runAccel(['daemon', '--port', String(SPARE), '--config', file, '--busy-poll', '50'], { timeoutMs: 2000 });
-    expect(r.stdout).toContain(', 1 device (accel0)');
-    expect(r.stderr).toBe('');
+    const p = startAccel(['daemon', '--port', String(SPARE), '--config', file, '--busy-poll', '50']);
+    try {
+      await p.waitFor(/ready:.*, 1 device \(accel0\)/);
+      const shown = await runAccel(['-j', 'dev', 'show'], { port: SPARE, env: env() });
+      expect([shown.code, Object.values(JSON.parse(shown.stdout).dev).map((d) => (d as { name: string }).name)]).toEqual([0, ['accel0']]);
+    } finally {
+      expect(await p.stop()).toMatchObject({ code: 0, stderr: '' });
+    }
   });
 
   test('an unusable --state-dir: a message and exit 1, promptly (Node\'s recursive mkdir spun on /proc)', async () => {

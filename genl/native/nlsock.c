@@ -40,7 +40,7 @@ typedef struct {
   struct iovec *iov;
   struct sockaddr_nl *addr;
   uint8_t *ctl;
-  long busy_ns;             // after a batch, keep reading this long before going back to sleep (0: off)
+  int64_t busy_ns;          // after a batch, keep reading this long before going back to sleep (0: off)
   double busy_hits;         // batches read while busy polling
 } sock_t;
 
@@ -200,10 +200,10 @@ static napi_value js_local_port(napi_env env, napi_callback_info info) {
   return num(env, a.nl_pid);
 }
 
-static long now_ns(void) {
+static int64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1000000000L + t.tv_nsec;
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 // One recvmmsg of up to nslots datagrams, without waiting: their count (0 if none), with ENOBUFS
@@ -249,13 +249,32 @@ static void fill_meta(sock_t *s, int n) {
   }
 }
 
+// Busy polling after a batch: reads without waiting until a batch (or an error) arrives, for up to
+// busy_ns, never past BUSY_SLICE_NS after `start` nor past the next timer. It does not wait at all
+// while the event loop has work due (an immediate such as a dump's next chunk, a closing handle,
+// a timer): that work would otherwise wait for the poll. Returns recv_batch's count.
+static int poll_next_batch(sock_t *s, uv_loop_t *loop, int64_t start, int *overrun, int *err) {
+  *overrun = 0; *err = 0;
+  uv_update_time(loop);
+  int timer_ms = uv_backend_timeout(loop);  // 0: work due now; -1: no timer
+  if (timer_ms == 0) return 0;
+  int64_t t0 = now_ns(), end = t0 + s->busy_ns;
+  if (end > start + BUSY_SLICE_NS) end = start + BUSY_SLICE_NS;
+  if (timer_ms > 0 && end > t0 + (int64_t)timer_ms * 1000000) end = t0 + (int64_t)timer_ms * 1000000;
+  for (int64_t t = t0; t < end; t = now_ns()) {
+    int n = recv_batch(s, overrun, err);
+    if (n > 0 || *overrun || *err) return n;
+  }
+  return 0;
+}
+
 // Drains up to nslots datagrams with one recvmmsg, then makes one JS call:
 // cb(count, overrun, err). overrun=1 if the kernel reported ENOBUFS (datagrams were dropped);
 // err=-errno for any other socket error (receiving stops only if the socket itself is unusable).
 // With busy polling on (busyPoll), it then keeps reading for up to busy_ns for the next batch,
 // and calls JS again for it, instead of going back to sleep: a client in a request loop is then
 // answered without waking this process. It returns to the event loop when nothing came in that
-// time, and after BUSY_SLICE_NS in all.
+// time, when other work is due (poll_next_batch), and after BUSY_SLICE_NS in all.
 static void on_readable(uv_poll_t *h, int status, int events) {
   (void)events;
   sock_t *s = h->data;
@@ -274,6 +293,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   }
   if (!fatal) n = recv_batch(s, &overrun, &err);
   if (n == 0 && !overrun && !err) return;
+  uv_loop_t *loop = uv_handle_get_loop((uv_handle_t *)h);
   napi_handle_scope scope;
   napi_value self, cb, recv, argv[3], result;
   napi_open_handle_scope(env, &scope);
@@ -281,7 +301,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   napi_get_reference_value(env, s->self, &self);
   napi_get_reference_value(env, s->cb, &cb);
   napi_get_global(env, &recv);  // make_callback needs an object receiver
-  long start = 0;
+  int64_t start = 0;
   for (;;) {
     fill_meta(s, n);
     argv[0] = num(env, n); argv[1] = num(env, overrun); argv[2] = num(env, err);
@@ -296,15 +316,11 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       napi_fatal_exception(env, ex);  // surfaces as 'uncaughtException', like any event handler
       break;
     }
-    // Stopped or closed by the callback (s->poll is then NULL), or not polling: back to the loop.
-    if (fatal || s->poll != h || s->busy_ns <= 0) break;
-    long t = now_ns();
-    if (start == 0) start = t;
-    n = 0; overrun = 0; err = 0;
-    for (long t0 = t; t - t0 < s->busy_ns && t - start < BUSY_SLICE_NS; t = now_ns()) {
-      n = recv_batch(s, &overrun, &err);
-      if (n > 0 || overrun || err) break;
-    }
+    // Stopped or closed by the callback (s->poll is then NULL), the environment going away, or
+    // not polling: back to the loop.
+    if (st != napi_ok || fatal || s->poll != h || s->busy_ns <= 0) break;
+    if (start == 0) start = now_ns();
+    n = poll_next_batch(s, loop, start, &overrun, &err);
     if (n == 0 && !overrun && !err) break;
     if (n > 0) s->busy_hits++;
   }
@@ -719,7 +735,7 @@ static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
   sock_t *s = get_sock(env, argv[0], 1);
   if (!s) return NULL;
   if (us < 0 || us > MAX_BUSY_US) return num(env, -EINVAL);
-  s->busy_ns = (long)us * 1000;
+  s->busy_ns = us * 1000;
   return num(env, 0);
 }
 
