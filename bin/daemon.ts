@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import { resolvePort } from '../device/port';
 import { ConfigError, DEFAULT_CONFIG_YAML, GrpcError, startDaemon } from '../device';
 import { MAX_BUSY_POLL_US, nativeStatus } from '../genl';
+import { REBUILD } from '../genl/socket';
 import { DAEMON_USAGE } from './daemon-usage';
 
 export { DAEMON_USAGE };
@@ -65,7 +66,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
   const addon = nativeStatus();
   if (a.busyPollUs && !addon.busyPoll) {
     process.stderr.write(`accel daemon: --busy-poll needs the native socket addon, ${addon.loaded
-      ? `and ${addon.file} predates busy polling: rebuild it (node genl/native/build.js)` : `which did not load: ${addon.error}`}\n`);
+      ? `and ${addon.file} predates busy polling: rebuild it (${REBUILD})` : `which did not load: ${addon.error}`}\n`);
     return 1;
   }
   const hex = `0x${a.port.toString(16)}`;

@@ -158,6 +158,7 @@ export function buildMetrics(devs: Map<number, Dev>, stats: Stats, mono: Monoton
   server('counter', 'accel_server_overruns_total', 'NLMSG_OVERRUN markers sent to clients that lost datagrams.', (s) => s.overruns);
   server('counter', 'accel_server_stalled_total', 'Client ports released after taking nothing for the stall time.', (s) => s.stalled);
   server('counter', 'accel_server_raced_sends_total', 'Datagrams whose port another socket held right after the send (each may have reached it; each is logged).', (s) => s.racedSends);
+  server('counter', 'accel_server_busy_polled_total', 'Batches of requests the daemon read while busy polling (accel daemon --busy-poll): wake-ups saved.', (s) => s.busyPolled);
   server('gauge', 'accel_server_backlog_bytes', 'Bytes queued for clients whose receive buffer is full.', (s) => s.backlogBytes);
   server('gauge', 'accel_server_subscriptions', 'Unicast subscriptions (subscribe op).', (s) => s.subscriptions);
   const errTotals = new Map<string, number>();  // kept while the daemon is away, like the counters above

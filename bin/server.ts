@@ -20,6 +20,7 @@ function serverJson(s: Server): Record<string, unknown> {
     dropped: n(s.dropped), overruns: n(s.overruns), stalled: n(s.stalled), backlog_ports: n(s.backlogPorts),
     backlog_datagrams: n(s.backlogDatagrams), backlog_bytes: n(s.backlogBytes), subscriptions: n(s.subscriptions),
     raced_sends: n(s.racedSends), unproven_sends: n(s.unprovenSends),
+    busy_poll_us: n(s.busyPollUs), busy_polled: n(s.busyPolled),
     rejected: Object.fromEntries((s.rejected ?? []).map((r) => [r.errnoName ?? '?', n(r.count)])),
   };
 }
@@ -39,7 +40,7 @@ async function show(ctx: Ctx, a: Args): Promise<void> {
     `server: ${pairs(pick('datagrams', 'messages', 'errors', 'truncated', 'malformed'))}`,
     `  ${pairs(pick('dumps', 'dumps_running', 'send_failures', 'dropped', 'overruns', 'stalled'))}`,
     `  ${pairs(pick('backlog_ports', 'backlog_datagrams', 'backlog_bytes', 'subscriptions'))}`,
-    `  ${pairs(pick('raced_sends', 'unproven_sends'))}`,
+    `  ${pairs(pick('raced_sends', 'unproven_sends', 'busy_poll_us', 'busy_polled'))}`,
     `  rejected ${rejected.length ? rejected.map(([k, v]) => `${k} ${v}`).join(' ') : 'none'}`,
   ].join('\n') + '\n');
 }

@@ -107,7 +107,8 @@ export function startDaemon(o: DaemonOptions): Daemon {
   const ready = `accel daemon ready: NETLINK_USERSOCK port ${hex(o.port)}, families ${fams}, ` +
     `${rt.emu.devices.size === 1 ? '1 device' : `${rt.emu.devices.size} devices`} (${[...rt.emu.devices.values()].map((d) => d.name).join(' ')})` +
     (served.socket.credentials ? '' : '; no sender credentials, admin ops refused') +
-    (engine.shm || o.shm === false ? '' : '; no shm addon, bo-map left out');
+    (engine.shm || o.shm === false ? '' : '; no shm addon, bo-map left out') +
+    (o.busyPollUs ? `; busy polling ${o.busyPollUs} µs` : '');
   const d: Daemon = {
     cfg, rt, served, persistence, ready, engine, maps,
     close() {

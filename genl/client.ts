@@ -193,6 +193,7 @@ export interface Client {
 
 export function createClient(o: ClientOptions = {}): Client {
   const serverPort = o.serverPort ?? 0;
+  const portName = `0x${serverPort.toString(16)}`;  // in messages: port ids read as hex, as the CLI prints them
   const timeoutMs = o.timeoutMs ?? 5000;
   const pending = new Map<number, Pending>();
   const events = new Set<(m: Message) => void>();
@@ -250,7 +251,7 @@ export function createClient(o: ClientOptions = {}): Client {
     if (!p) return;
     pending.delete(s);
     clearTimeout(p.timer);
-    p.reject(new NetlinkError(EPERM, { msg: `the server at port ${serverPort} runs as uid ${uid}, not ${requiredUid} (ClientOptions.serverUid)` }));
+    p.reject(new NetlinkError(EPERM, { msg: `the server at port ${portName} runs as uid ${uid}, not ${requiredUid} (ClientOptions.serverUid)` }));
   };
 
   const route = (m: Message): void => {
@@ -261,7 +262,7 @@ export function createClient(o: ClientOptions = {}): Client {
         for (const [s, p] of pending) {
           pending.delete(s);
           clearTimeout(p.timer);
-          p.reject(new NetlinkError(ENOBUFS, { msg: `the server at port ${serverPort} dropped replies to this socket while it was not reading` }));
+          p.reject(new NetlinkError(ENOBUFS, { msg: `the server at port ${portName} dropped replies to this socket while it was not reading` }));
         }
       }
       o.onOverrun?.();
@@ -313,7 +314,7 @@ export function createClient(o: ClientOptions = {}): Client {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(s);
-        reject(Object.assign(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${serverPort} within ${ro.timeoutMs ?? timeoutMs} ms` }), { local: true }));
+        reject(Object.assign(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${portName} within ${ro.timeoutMs ?? timeoutMs} ms` }), { local: true }));
       }, ro.timeoutMs ?? timeoutMs);
       pending.set(s, { replies: [], dump, resolve, reject, onMessage, timer });
       const attempt = (bytes: Uint8Array, delay: number, own: boolean): void => {
@@ -329,7 +330,7 @@ export function createClient(o: ClientOptions = {}): Client {
         if (r < 0) {
           pending.delete(s);
           clearTimeout(timer);
-          reject(new NetlinkError(-r, { msg: `cannot reach the server at port ${serverPort}` }));
+          reject(new NetlinkError(-r, { msg: `cannot reach the server at port ${portName}` }));
         }
       };
       attempt(w.buf.subarray(0, w.len), 1, false);

@@ -31,6 +31,9 @@ export interface ServerSocket {
    * `after` says which holds it once sent (genl/socket.ts).
    */
   sendManyHeld?(data: Uint8Array, spans: Int32Array, count: number, results: Int32Array, inodes: Int32Array, after?: Int32Array): number;
+  /** Busy polling after each batch, in µs (0 or absent: none), and the batches it read (genl/socket.ts). */
+  readonly busyPollUs?: number;
+  busyPolled?(): number;
 }
 
 /** The server options the outbox reads (the server's own options object: changes apply at once). */

@@ -219,6 +219,9 @@ export interface ServerStats extends Counters {
   outBufferBytes: number;
   eventBufferBytes: number;
   eventBytesStaged: number;
+  /** The socket's busy polling in µs (0: none), and the batches it read while polling. */
+  busyPollUs: number;
+  busyPolled: number;
 }
 
 export function serverStats(srv: Server): ServerStats {
@@ -231,5 +234,6 @@ export function serverStats(srv: Server): ServerStats {
     subscribers: subscriberCounts(core.subs), encodeErrors: { ...core.encodeErrors },
     clients: core.clients.byPort.size, socketQueries: core.clients.queries, staleDatagrams: core.clients.stale,
     outBufferBytes: b.out, eventBufferBytes: b.events, eventBytesStaged: b.eventsStaged,
+    busyPollUs: core.outbox.socket?.busyPollUs ?? 0, busyPolled: core.outbox.socket?.busyPolled?.() ?? 0,
   };
 }

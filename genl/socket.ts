@@ -109,6 +109,8 @@ export interface NlSocket {
   dropMembership(group: number): void;
   /** Integer setsockopt: 0 or -errno (-EOPNOTSUPP on the npm backend). */
   setOption(level: number, name: number, value: number): number;
+  /** Native backend: busy polling after each batch, in µs (OpenOptions.busyPollUs; 0: none). */
+  readonly busyPollUs?: number;
   /** Native backend: batches read while busy polling (busyPollUs). */
   busyPolled?(): number;
   close(): void;
@@ -154,6 +156,9 @@ export function nativeStatus(): { loaded: boolean; file: string | null; error: s
   return { loaded: s.native !== null, file: s.file, error: s.error, busyPoll: typeof s.native?.busyPoll === 'function' };
 }
 
+/** How to rebuild the addon, installed or in a checkout. */
+export const REBUILD = 'npm rebuild accelnl, or node genl/native/build.js in a checkout';
+
 /** The longest busy poll after a batch, in µs (the addon's MAX_BUSY_US). */
 export const MAX_BUSY_POLL_US = 1000;
 
@@ -192,11 +197,11 @@ export function openSocket(opts: OpenOptions): NlSocket {
 function checkBusyPoll(us: number | undefined, backend: Backend, native: Native | null): void {
   if (us === undefined) return;
   if (!(Number.isInteger(us) && us >= 0 && us <= MAX_BUSY_POLL_US)) {
-    throw new RangeError(`busy polling takes a whole number of µs from 0 to ${MAX_BUSY_POLL_US} (got ${us})`);
+    throw new RangeError(`busy polling takes a whole number of µs from 0 to ${MAX_BUSY_POLL_US} (got ${typeof us === 'number' ? us : JSON.stringify(us)})`);
   }
   if (us === 0) return;
   if (backend !== 'native') throw new Error('busy polling needs the native socket backend');
-  if (typeof native?.busyPoll !== 'function') throw new Error('busy polling needs a newer socket addon: rebuild it (node genl/native/build.js)');
+  if (typeof native?.busyPoll !== 'function') throw new Error(`busy polling needs a newer socket addon: rebuild it (${REBUILD})`);
 }
 
 function defaultOnError(err: NlError): void {
@@ -277,6 +282,7 @@ function openNative(nat: Native, opts: OpenOptions): NlSocket {
     addMembership: (g) => membership(nat, h, SockOpt.NETLINK_ADD_MEMBERSHIP, g),
     dropMembership: (g) => membership(nat, h, SockOpt.NETLINK_DROP_MEMBERSHIP, g),
     setOption: (level, name, value) => (closed ? -E.EBADF : nat.setInt(h, level, name, value)),
+    busyPollUs: opts.busyPollUs ?? 0,
     busyPolled: () => nat.busyPolled?.(h) ?? 0,
     close() { closed = true; nat.close(h); },
     ref: () => nat.ref(h, 1),

@@ -189,9 +189,13 @@ describe('daemon configuration and state directory', () => {
     const file = conf('busy.yaml', 'devices: [{}]\n');
     const p = startAccel(['daemon', '--port', String(SPARE), '--config', file, '--busy-poll', '50']);
     try {
-      await p.waitFor(/ready:.*, 1 device \(accel0\)/);
+      await p.waitFor(/ready:.*, 1 device \(accel0\); busy polling 50 µs\n/);
       const shown = await runAccel(['-j', 'dev', 'show'], { port: SPARE, env: env() });
       expect([shown.code, Object.values(JSON.parse(shown.stdout).dev).map((d) => (d as { name: string }).name)]).toEqual([0, ['accel0']]);
+      // The CLI's requests come one after another: the later ones were read while polling.
+      const server = JSON.parse((await runAccel(['-j', 'server', 'show'], { port: SPARE, env: env() })).stdout).server;
+      expect(server.busy_poll_us).toBe(50);
+      expect(server.busy_polled).toBeGreaterThan(0);
     } finally {
       expect(await p.stop()).toMatchObject({ code: 0, stderr: '' });
     }

@@ -293,7 +293,7 @@ describe('server', () => {
     expect(typeof after.unproven_sends).toBe('number');
     const text = await accel('server', 'show');
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^server: datagrams \d+ messages \d+ errors \d+ truncated 0 malformed 0\n  dumps \d+ dumps_running 0 send_failures \d+ dropped 0 overruns 0 stalled 0\n  backlog_ports 0 backlog_datagrams 0 backlog_bytes 0 subscriptions \d+\n  raced_sends \d+ unproven_sends \d+\n  rejected (\w+ \d+ ?)*ENODEV \d+/);
+    expect(text.stdout).toMatch(/^server: datagrams \d+ messages \d+ errors \d+ truncated 0 malformed 0\n  dumps \d+ dumps_running 0 send_failures \d+ dropped 0 overruns 0 stalled 0\n  backlog_ports 0 backlog_datagrams 0 backlog_bytes 0 subscriptions \d+\n  raced_sends \d+ unproven_sends \d+ busy_poll_us 0 busy_polled 0\n  rejected (\w+ \d+ ?)*ENODEV \d+/);
     expect(await accel('server', 'show', 'extra')).toMatchObject({ code: 2, stdout: '' });
   });
 });

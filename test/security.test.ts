@@ -179,7 +179,7 @@ test('the client checks the server credentials: a root client refuses a daemon r
     const t0 = Date.now();
     while (!p.out().includes('ready') && Date.now() - t0 < 5000) await sleep(20);
     await expect(connectAccel({ serverPort: port })).rejects.toMatchObject({
-      errno: 1, message: expect.stringContaining(`the server at port ${port} runs as uid 65534, not 0`),
+      errno: 1, message: expect.stringContaining(`the server at port 0x${port.toString(16)} runs as uid 65534, not 0`),
     });
     const ok = await connectAccel({ serverPort: port, serverUid: 65534 });
     expect((await ok.dump(CMD.DEV_GET)).length).toBe(2);

@@ -429,6 +429,8 @@ if (!havePython) console.warn(`skipping the busy polling tests: no ${PYTHON} for
     for (const us of [5000, -1, 1.5, NaN, Infinity]) {
       expect(() => echo({ port, busyPollUs: us })).toThrow(new RangeError(`busy polling takes a whole number of µs from 0 to 1000 (got ${us})`));
     }
+    // a string, as from an environment variable, is named as one
+    expect(() => echo({ port, busyPollUs: '50' as unknown as number })).toThrow(new RangeError('busy polling takes a whole number of µs from 0 to 1000 (got "50")'));
     expect(() => echo({ port, busyPollUs: 50, backend: 'npm' })).toThrow('busy polling needs the native socket backend');
     expect(echo({ port, busyPollUs: 0, backend: 'npm' }).sock.port).toBe(port);
   });

@@ -87,7 +87,7 @@ function serverAttrs(st: ReturnType<typeof serverStats>): Server {
     dumpsRunning: st.dumpsRunning, backlogPorts: st.backlogPorts, backlogDatagrams: st.backlogDatagrams,
     backlogBytes: st.backlogBytes, subscriptions: Object.values(st.subscribers).reduce((a, n) => a + n, 0),
     rejected: Object.entries(st.rejected).sort(([a], [b]) => a.localeCompare(b)).map(([errnoName, count]) => ({ errnoName, count })),
-    racedSends: st.racedSends, unprovenSends: st.unprovenSends,
+    racedSends: st.racedSends, unprovenSends: st.unprovenSends, busyPollUs: st.busyPollUs, busyPolled: st.busyPolled,
   };
 }
 

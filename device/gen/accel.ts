@@ -702,7 +702,9 @@ export const SERVER = {
   REJECTED: 16,
   RACED_SENDS: 17,
   UNPROVEN_SENDS: 18,
-  MAX: 18,
+  BUSY_POLL_US: 19,
+  BUSY_POLLED: 20,
+  MAX: 20,
 } as const;
 
 export interface Server {
@@ -745,6 +747,13 @@ export interface Server {
    * closed, most likely.
    */
   unprovenSends?: number | bigint;
+  /**
+   * How long the socket is read after each batch before the daemon sleeps, in µs (accel daemon
+   * --busy-poll); 0: not at all.
+   */
+  busyPollUs?: number;
+  /** Batches of requests read while busy polling: each is a wake-up of the daemon saved. */
+  busyPolled?: number | bigint;
 }
 
 /** The attribute set rejected. */
@@ -1061,6 +1070,8 @@ export const ATTR_NAMES: Readonly<Record<SetName, Readonly<Record<number, AttrNa
     16: { name: 'rejected', constant: 'REJECTED', field: 'rejected', nested: 'rejected' },
     17: { name: 'raced-sends', constant: 'RACED_SENDS', field: 'racedSends' },
     18: { name: 'unproven-sends', constant: 'UNPROVEN_SENDS', field: 'unprovenSends' },
+    19: { name: 'busy-poll-us', constant: 'BUSY_POLL_US', field: 'busyPollUs' },
+    20: { name: 'busy-polled', constant: 'BUSY_POLLED', field: 'busyPolled' },
   },
   'rejected': {
     1: { name: 'errno-name', constant: 'ERRNO_NAME', field: 'errnoName' },
@@ -1530,8 +1541,10 @@ export const spec: Spec = {
         },
         { name: 'raced-sends', value: 17, type: 'u64' },
         { name: 'unproven-sends', value: 18, type: 'u64' },
+        { name: 'busy-poll-us', value: 19, type: 'u32' },
+        { name: 'busy-polled', value: 20, type: 'u64' },
       ],
-      max: 18,
+      max: 20,
     },
     {
       name: 'rejected',
@@ -2318,6 +2331,8 @@ setReaders(spec, {
         case 16: x = one(v, at, F[15], T[15], depth, inPlace); if (x !== undefined) (o["rejected"] ??= []).push(x); break;
         case 17: x = one(v, at, F[16], T[16], depth, inPlace); if (x !== undefined) o["racedSends"] = x; break;
         case 18: x = one(v, at, F[17], T[17], depth, inPlace); if (x !== undefined) o["unprovenSends"] = x; break;
+        case 19: x = one(v, at, F[18], T[18], depth, inPlace); if (x !== undefined) o["busyPollUs"] = x; break;
+        case 20: x = one(v, at, F[19], T[19], depth, inPlace); if (x !== undefined) o["busyPolled"] = x; break;
       }
       const step = (len + 3) & ~3;
       at += step;
