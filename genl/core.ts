@@ -2,7 +2,7 @@
 // share behind it (genl/server.ts ties them together; dispatch, dumps and notify work on them).
 // It imports only types, so the server modules import it instead of server.ts (which imports them):
 // no import cycle.
-import type { Extack } from '../attrs';
+import type { Extack, View } from '../attrs';
 import type { AckOptions } from './ack';
 import type { ClientTable, SocketClient, SocketSource } from './clients';
 import type { Counters } from './counters';
@@ -84,6 +84,8 @@ export interface ServerCore extends Server {
   readonly subs: Subscriptions;
   /** Dispatch's extack for the message being handled (cleared per message). */
   readonly ext: Extack;
+  /** Dispatch's view over the socket's receive area (Batch.area), made once per area. */
+  readonly rx: { area?: View };
   /** Notification encoders that threw, by "family/format" (genl/notify.ts), and those warned about. */
   readonly encodeErrors: Record<string, number>;
   readonly encodeWarned: Set<string>;

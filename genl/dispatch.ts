@@ -27,27 +27,39 @@ import { subscribe, unsubscribe } from './subscriptions';
 export function receiveBatch(handle: Server, batch: {
   count: number; data(i: number): Uint8Array; port(i: number): number; uid(i: number): number;
   gid(i: number): number; pid(i: number): number; truncated(i: number): number;
+  area?: Uint8Array; offset?(i: number): number; length?(i: number): number;
 }): void {
   const srv = handle as ServerCore;
+  // One view over the socket's whole receive area, kept while the area is the same, rather than a
+  // Buffer and a DataView per datagram (a tenth of the daemon's time under pipelined requests).
+  const area = batch.area && batch.offset && batch.length ? areaView(srv, batch.area) : undefined;
   for (let i = 0; i < batch.count; i++) {
     const sender: Peer = { port: batch.port(i), uid: batch.uid(i), gid: batch.gid(i), pid: batch.pid(i) };
     if (batch.truncated(i)) tooLong(srv, batch.data(i), batch.truncated(i), sender);
+    else if (area) { const at = batch.offset!(i); receiveIn(srv, area, at, at + batch.length!(i), sender); }
     else receive(srv, batch.data(i), sender);
   }
   flushOutbox(srv.outbox);
 }
 
+function areaView(srv: ServerCore, area: Uint8Array): View {
+  if (srv.rx.area?.buf !== area) srv.rx.area = view(area);
+  return srv.rx.area;
+}
+
 /** Handle one received datagram from `peer`. Replies are queued; call flush(srv) after a batch. */
 export function receive(handle: Server, data: Uint8Array, peer: Peer): void {
-  const srv = handle as ServerCore;
+  receiveIn(handle as ServerCore, view(data), 0, data.length, peer);
+}
+
+/** The datagram in v's bytes [start, end). Every offset below is into v, as the ACK's echo is. */
+function receiveIn(srv: ServerCore, v: View, start: number, end: number, peer: Peer): void {
   srv.counters.datagrams++;
   const sender: Sender = { port: peer.port, uid: peer.uid, gid: peer.gid, pid: peer.pid,
     client: clientOf(srv.clients, peer.port, peer.uid, peer.gid, peer.pid) };
   // First seen with its port already unbound: the socket closed before its datagram was read.
   if (sender.client.closedAtFirstSight) sender.client = detached(srv.clients, sender.client);
-  const v = view(data);
-  const end = data.length;
-  let at = 0;
+  let at = start;
   while (end - at >= NLMSG_HDRLEN) {
     const len = v.dv.getUint32(at, true);
     if (len < NLMSG_HDRLEN || len > end - at) break;

@@ -51,7 +51,7 @@ export function createServer(o: ServerOptions = {}): Server {
   srv = {
     registry: o.registry ?? newRegistry(), opts, clients, dumps, counters, sched,
     outbox: newOutbox({ clients, counters, opts, wake: (at) => kickAt(sched, at), onStall: (c) => { dumps.delete(c.id); } }),
-    subs: newSubscriptions(), ext: newExtack(), encodeErrors: {}, encodeWarned: new Set(),
+    subs: newSubscriptions(), ext: newExtack(), rx: {}, encodeErrors: {}, encodeWarned: new Set(),
   } as ServerParts as ServerCore;
   const s = srv;
   clients.onGone.push((c) => clientGone(s, c));

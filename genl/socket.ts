@@ -39,6 +39,14 @@ export interface Batch {
   pid(i: number): number;
   /** 0 if whole; otherwise the datagram's real length (data(i) holds only the first part). */
   truncated(i: number): number;
+  /**
+   * Native backend: the whole receive area, datagram i being its `length(i)` bytes at `offset(i)`:
+   * the same bytes as data(i), as short-lived, for a reader that keeps one view over the area
+   * instead of making one per datagram. The area stays the same object for the socket's life.
+   */
+  readonly area?: Buffer;
+  offset?(i: number): number;
+  length?(i: number): number;
 }
 
 export interface NlError extends Error { code: string; errno: number; syscall?: string }
@@ -246,6 +254,9 @@ function openNative(nat: Native, opts: OpenOptions): NlSocket {
     gid: (i) => at(i, 5),
     pid: (i) => at(i, 6),
     truncated: (i) => (at(i, 7) > at(i, 1) ? at(i, 7) : 0),
+    area: buf,
+    offset: (i) => at(i, 0),
+    length: (i) => at(i, 1),
   };
   const onError = opts.onError ?? defaultOnError;
   let closed = false;

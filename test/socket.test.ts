@@ -138,6 +138,32 @@ describe('native backend', () => {
     expect(srv.errors).toEqual([]);
   });
 
+  test('the receive area: offset(i) and length(i) locate data(i) in it, one area for the socket\'s life', async () => {
+    const areas = new Set<Buffer>();
+    const seen: string[] = [];
+    const mismatches: number[] = [];
+    const s = openSocket({
+      protocol: NETLINK_USERSOCK, batch: 4, maxMessage: 256,
+      onBatch(b) {
+        areas.add(b.area!);
+        for (let i = 0; i < b.count; i++) {
+          const at = b.offset!(i), len = b.length!(i);
+          if (!b.area!.subarray(at, at + len).equals(b.data(i)) || at !== i * 256) mismatches.push(i);
+          seen.push(b.area!.toString('latin1', at, at + len));
+        }
+      },
+    });
+    open.push(s);
+    const cli = collect();
+    const sent = Array.from({ length: 10 }, (_, i) => 'x'.repeat(1 + i * 20));
+    for (const m of sent) cli.sock.send(Buffer.from(m), s.port);
+    await until(() => seen.length === sent.length);
+    expect(seen).toEqual(sent);
+    expect(mismatches).toEqual([]);
+    expect(areas.size).toBe(1);
+    expect([...areas][0].length).toBe(4 * 256);
+  });
+
   test('batch views are only valid inside the callback', async () => {
     let kept: Batch | undefined;
     const s = openSocket({ protocol: NETLINK_USERSOCK, onBatch: (b) => { kept = b; } });
