@@ -29,17 +29,19 @@ function hasTlvs(err: number, ext: Extack | undefined, o: AckOptions): boolean {
 }
 
 /**
- * Append the TLVs. Offsets in `ext` are absolute in the request datagram `req`; OFFS and MISS_NEST
- * are emitted relative to the request header at `reqAt`, and only when inside the datagram.
+ * Append the TLVs. Offsets in `ext` are absolute in `req` (a datagram, or the socket's whole
+ * receive area); OFFS and MISS_NEST are emitted relative to the request header at `reqAt`, and
+ * only when inside the request, whose nlmsg_len dispatch has checked against its datagram.
  */
 function writeTlvs(w: Writer, err: number, ext: Extack, req: View, reqAt: number): void {
   if (ext.msg !== undefined) putString(w, NLMSGERR_ATTR.MSG, ext.msg);
   if (ext.cookie && ext.cookie.length) putBytes(w, NLMSGERR_ATTR.COOKIE, ext.cookie);
   if (!err) return;
-  if (ext.badAttr >= 0 && ext.badAttr < req.buf.length) putU32(w, NLMSGERR_ATTR.OFFS, ext.badAttr - reqAt);
+  const reqEnd = reqAt + req.dv.getUint32(reqAt, true);
+  if (ext.badAttr >= reqAt && ext.badAttr < reqEnd) putU32(w, NLMSGERR_ATTR.OFFS, ext.badAttr - reqAt);
   if (ext.policy) writePolicyAttr(w, ext.policy, NLMSGERR_ATTR.POLICY);
   if (ext.missType) putU32(w, NLMSGERR_ATTR.MISS_TYPE, ext.missType);
-  if (ext.missNest >= 0 && ext.missNest <= req.buf.length) putU32(w, NLMSGERR_ATTR.MISS_NEST, ext.missNest - reqAt);
+  if (ext.missNest >= reqAt && ext.missNest <= reqEnd) putU32(w, NLMSGERR_ATTR.MISS_NEST, ext.missNest - reqAt);
 }
 
 /**
