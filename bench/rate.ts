@@ -166,25 +166,26 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(st)) data[k] = v.median;
   if (!('bin' in floor)) data.floorSkipped = floor.why;
   const spread = (k: string) => `${fmt(st[k].median)} (${fmt(st[k].min)}-${fmt(st[k].max)})`;
+  /** Ratio of two medians of this run; '' when either was not measured (no C floor). */
+  const ratio = (a: string, b: string) => (st[a] && st[b] ? fmt(st[a].median / st[b].median, 2) : '');
   const rows = [1, 32].map((inflight) => ({
     mode: inflight === 1 ? 'sequential' : `pipelined (${inflight})`,
     'kernel nlctrl req/s': spread(`kernel_${inflight}`),
     'C echo floor req/s': inflight === 1 && st.floor_1 ? spread('floor_1') : '',
     'accelnl nlctrl req/s': spread(`ours_${inflight}`),
-    'ours/kernel': fmt(st[`ours_${inflight}`].median / st[`kernel_${inflight}`].median, 2),
-    'ours/floor': inflight === 1 && st.floor_1 ? fmt(st.ours_1.median / st.floor_1.median, 2) : '',
+    'ours/kernel': ratio(`ours_${inflight}`, `kernel_${inflight}`),
+    'ours/floor': inflight === 1 ? ratio('ours_1', 'floor_1') : '',
     'joined req/s': spread(`joined_${inflight}`),
-    'joined/kernel': fmt(st[`joined_${inflight}`].median / st[`kernel_${inflight}`].median, 2),
-    'joined/floor': inflight === 1 && st.floor_1 ? fmt(st.joined_1.median / st.floor_1.median, 2) : '',
+    'joined/kernel': ratio(`joined_${inflight}`, `kernel_${inflight}`),
+    'joined/floor': inflight === 1 ? ratio('joined_1', 'floor_1') : '',
   }));
   table(`Request rate, GETFAMILY + ACK, one client process${quick ? ' (quick)' : ''}: median (min-max) of ${rounds} rounds of ${ms} ms`, rows);
   if (st.cours_1) {
     table('Sequential, the C client of bench/floor.c against each server (what the server adds, one client for all)', [{
       'C floor (echo) req/s': spread('floor_1'), 'kernel nlctrl req/s': spread('ckernel_1'), 'accelnl nlctrl req/s': spread('cours_1'),
-      'ours/floor': fmt(st.cours_1.median / st.floor_1.median, 2), 'ours/kernel': fmt(st.cours_1.median / st.ckernel_1.median, 2),
+      'ours/floor': ratio('cours_1', 'floor_1'), 'ours/kernel': ratio('cours_1', 'ckernel_1'),
     }]);
   }
-  const ratio = (a: string, b: string) => (st[a] && st[b] ? fmt(st[a].median / st[b].median, 2) : '');
   table(`The same requests to a daemon started with --busy-poll ${BUSY_POLL_US} (same rounds)`, [1, 32].map((inflight) => ({
     mode: inflight === 1 ? 'sequential' : `pipelined (${inflight})`,
     'busy req/s': spread(`busy_${inflight}`),

@@ -3,8 +3,7 @@
 import * as fs from 'fs';
 import { resolvePort } from '../device/port';
 import { ConfigError, DEFAULT_CONFIG_YAML, GrpcError, startDaemon } from '../device';
-import { MAX_BUSY_POLL_US, nativeStatus } from '../genl';
-import { REBUILD } from '../genl/socket';
+import { MAX_BUSY_POLL_US, REBUILD, nativeStatus } from '../genl';
 import { DAEMON_USAGE } from './daemon-usage';
 
 export { DAEMON_USAGE };

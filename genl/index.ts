@@ -19,7 +19,7 @@ export * from './serve';
 export * from './client';
 export * from './inproc';
 export {
-  openSocket, parsePort, nativeStatus, MAX_BUSY_POLL_US, sendEach, type NlSocket, type Batch, type OpenOptions,
+  openSocket, parsePort, nativeStatus, MAX_BUSY_POLL_US, REBUILD, sendEach, type NlSocket, type Batch, type OpenOptions,
 } from './socket';
 export * as ynl from './ynl';
 export * from './sweep';
