@@ -7,6 +7,7 @@ import { EAGAIN, EMSGSIZE, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
+import { querySockets } from './sockdiag';
 import { ACCELNL_OPT_CLOSING, helloMessages, sockoptMessage } from './sockopt';
 
 /** One received message: a view on a private copy of its datagram. */
@@ -275,6 +276,7 @@ export function createClient(o: ClientOptions = {}): Client {
     }
     if (m.type === NLMSG.ERROR || (p.dump && m.type === NLMSG.DONE)) {
       const { error, extack } = decodeStatus(m);
+      answered++;
       pending.delete(m.seq);
       clearTimeout(p.timer);
       if (error) p.reject(new NetlinkError(-error, extack));
@@ -298,6 +300,9 @@ export function createClient(o: ClientOptions = {}): Client {
   const userspace = serverPort !== 0;
   const hello = userspace ? helloMessages({ recvLen: (o.tellRecvLen ?? true) ? socket.recvLen : 0, joinAnswers: o.joinAnswers ?? true }) : [];
   let spoke = false; // sent the server anything: it has a client for this socket
+  // Requests sent, and those whose answer was read to its end: equal when this socket read
+  // everything the server sent it in answer (said when closing: ACCELNL_OPT_CLOSING).
+  let asked = 0, answered = 0;
   let dumpsAhead: Promise<void> | undefined; // settles when the last dump asked for is over
   const send = (type: number, cmd: number, flags: number, ro: RequestOptions, dump: boolean,
     onMessage?: (m: Message) => void): Promise<Message[]> => {
@@ -317,6 +322,7 @@ export function createClient(o: ClientOptions = {}): Client {
         reject(Object.assign(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${portName} within ${ro.timeoutMs ?? timeoutMs} ms` }), { local: true }));
       }, ro.timeoutMs ?? timeoutMs);
       pending.set(s, { replies: [], dump, resolve, reject, onMessage, timer });
+      asked++;
       const attempt = (bytes: Uint8Array, delay: number, own: boolean): void => {
         if (pending.get(s)?.timer !== timer) return; // answered, timed out or closed meanwhile
         const r = socket.send(bytes, serverPort);
@@ -336,6 +342,9 @@ export function createClient(o: ClientOptions = {}): Client {
       attempt(w.buf.subarray(0, w.len), 1, false);
     });
   };
+
+  /** This socket's inode, by the kernel's table (0: unknown). */
+  const ownInode = (): number => querySockets(o.protocol ?? NETLINK_USERSOCK)?.table.get(socket.port)?.inode ?? 0;
 
   const client: Client = {
     get port() { return socket.port; },
@@ -392,7 +401,7 @@ export function createClient(o: ClientOptions = {}): Client {
       pending.clear();
       // A userspace server frees what this socket held now rather than at its next sweep, and
       // does not take a socket this process opens next on the same port for this one.
-      if (userspace && spoke) socket.send(sockoptMessage(ACCELNL_OPT_CLOSING, 0), serverPort);
+      if (userspace && spoke) socket.send(sockoptMessage(ACCELNL_OPT_CLOSING, asked === answered ? ownInode() : 0), serverPort);
       socket.close();
     },
   };

@@ -9,18 +9,18 @@ import {
 import { EINVAL, EMSGSIZE, ENOENT, EOPNOTSUPP, EPERM } from '../attrs/errno';
 import { writeAck } from './ack';
 import { GENL_HDRLEN, GENL_OP, NLMSG, NLMSG_HDRLEN, NLM_F } from './consts';
-import { type SocketClient, clientOf, detached, drop, verified } from './clients';
+import { clientOf, detached, drop, verified } from './clients';
 import { countRejected } from './counters';
 import type { DoCtx, DoHalf, DumpHalf, Family, Op, Peer, Sender } from './family';
 import { genlStart, msgEnd } from './message';
-import { flushOutbox, pushSpan } from './outbox';
+import { flushOutbox, provenRead, pushSpan } from './outbox';
 import { type Outcome, DO_KINDS, LATER_ASYNC, ackFor, checked, failed } from './outcome';
 import { ownedCopy } from './owned';
 import { familiesIn, familyById } from './registry';
 import { type Result, wireStatus } from './result';
 import { startDump } from './dumps';
 import type { Server, ServerCore } from './core';
-import { ACCELNL_MSG_SOCKOPT, applySockopt, parseSockopt } from './sockopt';
+import { ACCELNL_MSG_SOCKOPT, ACCELNL_OPT_CLOSING, applySockopt, parseSockopt } from './sockopt';
 import { subscribe, unsubscribe } from './subscriptions';
 
 /** Process a batch of datagrams (from genl/socket.ts onBatch) and send the replies. */
@@ -97,7 +97,7 @@ function handleMessage(srv: ServerCore, v: View, at: number, len: number, sender
   const ext = srv.ext;
   clearExtack(ext);
   let err = 0;
-  if (type === ACCELNL_MSG_SOCKOPT) sockopt(srv, v, at, len, (sender.client = verified(srv.clients, sender.client, sender.pid)));
+  if (type === ACCELNL_MSG_SOCKOPT) sockopt(srv, v, at, len, sender);
   if ((flags & NLM_F.REQUEST) && type >= NLMSG.MIN_TYPE) {
     let r: Outcome;
     try {
@@ -219,9 +219,12 @@ function genlRcv(srv: ServerCore, v: View, at: number, len: number, flags: numbe
   return LATER_ASYNC;
 }
 
-function sockopt(srv: ServerCore, v: View, at: number, len: number, c: SocketClient): void {
+function sockopt(srv: ServerCore, v: View, at: number, len: number, sender: Sender): void {
   const o = parseSockopt(v, at, len);
   if (!o) return;
+  // A socket that closes names itself (its inode) when it read every answer it asked for.
+  if (o.optname === ACCELNL_OPT_CLOSING && o.value) { closingSocket(srv, sender, o.value); return; }
+  const c = sender.client = verified(srv.clients, sender.client, sender.pid);
   applySockopt(o, {
     setExtAck: (on) => { c.extAck = on; },
     join: (g) => {
@@ -237,6 +240,24 @@ function sockopt(srv: ServerCore, v: View, at: number, len: number, c: SocketCli
     // way the client goes now, with what it held, and the next datagram from the port is checked.
     closing: () => { drop(srv.clients, c); },
   });
+}
+
+/**
+ * ACCELNL_OPT_CLOSING from the socket with `inode` on the sender's port, which read the answer to
+ * every request it sent: what was sent to it is proven (a socket the same process opens next gets
+ * the same port, and is not a race), and its client goes without a table read. A CLOSING of a
+ * socket the server no longer files the port under (its client was already dropped) leaves the
+ * port's client alone. Without a known socket for the port's client, the check decides as for
+ * any CLOSING.
+ */
+function closingSocket(srv: ServerCore, sender: Sender, inode: number): void {
+  provenRead(srv.outbox, sender.port, inode);
+  const c = srv.clients.byPort.get(sender.port);
+  if (c?.sock) {
+    if (c.sock.inode === inode) drop(srv.clients, c);
+    return;
+  }
+  drop(srv.clients, (sender.client = verified(srv.clients, sender.client, sender.pid)));
 }
 
 /** Whether a family on this server has multicast group `g` (the ids nlctrl hands out). */

@@ -72,10 +72,11 @@ export interface Outbox {
   asked: Uint8Array;
   /**
    * Datagrams delivered by checked sends and not yet proven to have reached their socket: each is
-   * settled by the next table that lists its port (the socket itself, or another: raced).
+   * settled by the next table that lists its port (the socket itself; or another: suspect, then
+   * raced unless its socket's CLOSING proves it read it, provenRead).
    */
   unproven: Unproven[];
-  /** When a table is taken to settle them, if nothing else took one (0: not due). */
+  /** When a table is taken to settle them, or suspects are reported, if nothing else did (0: not due). */
   settleAt: number;
   /**
    * Some span goes to a client seen in an earlier callback (a dump chunk, a late async answer, a
@@ -366,8 +367,12 @@ function resendHeld(ob: Outbox): void {
  */
 export const SETTLE_MS = 20;
 
-/** A datagram a checked send delivered to `port` for the socket with `inode`, not yet proven. */
-export interface Unproven { port: number; inode: number; kind: DatagramKind; missed: boolean }
+/**
+ * A datagram a checked send delivered to `port` for the socket with `inode`, not yet proven.
+ * `missed`: a table did not list the port. `other`: a table listed another socket on it (0: not
+ * seen); it is reported as raced at `reportAt` unless proven before.
+ */
+export interface Unproven { port: number; inode: number; kind: DatagramKind; missed: boolean; other: number; reportAt: number }
 
 /** This flush's delivered, checked spans are unproven until a later table lists their sockets. */
 function sentUnproven(ob: Outbox): void {
@@ -379,11 +384,27 @@ function sentUnproven(ob: Outbox): void {
 }
 
 function addUnproven(ob: Outbox, port: number, inode: number, kind: DatagramKind): void {
-  ob.unproven.push({ port, inode, kind, missed: false });
-  if (!ob.settleAt) {
-    ob.settleAt = Date.now() + SETTLE_MS;
-    ob.wake(ob.settleAt);
-  }
+  ob.unproven.push({ port, inode, kind, missed: false, other: 0, reportAt: 0 });
+  settleBy(ob, Date.now() + SETTLE_MS);
+}
+
+/** Make sure the pump settles (or reports) by `at`. */
+function settleBy(ob: Outbox, at: number): void {
+  if (ob.settleAt && ob.settleAt <= at) return;
+  ob.settleAt = at;
+  ob.wake(at);
+}
+
+/**
+ * The socket with `inode` on `port` said, closing, that it read the answer to every request it
+ * sent (ACCELNL_OPT_CLOSING with its inode, genl/sockopt.ts): the replies, ACKs and dump chunks
+ * sent to it that are still unproven reached it. Events are not covered (it never asked for them).
+ */
+export function provenRead(ob: Outbox, port: number, inode: number): void {
+  const before = ob.unproven.length;
+  if (!before) return;
+  ob.unproven = ob.unproven.filter((u) => u.port !== port || u.inode !== inode || (u.kind !== 'reply' && u.kind !== 'dump chunk'));
+  if (!ob.unproven.length) ob.settleAt = 0;
 }
 
 /**
@@ -404,17 +425,27 @@ function provenByHeld(ob: Outbox): void {
 /**
  * A table of the kernel's, read after every unproven datagram was sent (genl/clients.ts calls this
  * for each one it reads): the same socket on the port proves a datagram; another socket means the
- * port changed hands after the check: the datagram may have reached it (reported: counted and
- * logged). None in two tables running (a socket can be left out of one dump), or no table, is
- * counted as unproven: whoever read it has closed.
+ * port changed hands after the check: the datagram may have reached it. That one is a suspect,
+ * reported (counted and logged) SETTLE_MS later unless its socket's CLOSING, already in the
+ * server's receive queue when the other socket could bind the port, proves it read it meanwhile
+ * (provenRead): a process that closes a client and opens the next gets the same port. None in two
+ * tables running (a socket can be left out of one dump), or no table, is counted as unproven:
+ * whoever read it has closed.
  */
 export function settleWith(ob: Outbox, tab: SocketTable | undefined): void {
   if (!ob.unproven.length) return;
   let k = 0;
   for (const u of ob.unproven) {
+    if (u.other) { ob.unproven[k++] = u; continue; }
     const s = tab?.get(u.port);
     if (s && s.inode === u.inode) continue;
-    if (s) { reportRaced(ob, u, s.inode); continue; }
+    if (s) {
+      u.other = s.inode;
+      u.reportAt = Date.now() + SETTLE_MS;
+      settleBy(ob, u.reportAt);
+      ob.unproven[k++] = u;
+      continue;
+    }
     // Nobody holds the port (twice running), or no table: the socket most likely read it and
     // closed. A socket that bound the port meanwhile and closed again is gone too: counted only.
     if (!tab || u.missed) { ob.counters.unprovenSends++; continue; }
@@ -426,16 +457,24 @@ export function settleWith(ob: Outbox, tab: SocketTable | undefined): void {
 }
 
 /**
- * Settle what is unproven now (a table is read for it, twice when a port is missing) if it is due
- * (`force`: whether due or not: before the server stops). Called by the pump.
+ * Settle what is unproven now (a table is read for it, twice when a port is missing) and report
+ * the suspects whose time came, if due (`force`: all of it, whether due or not: before the server
+ * stops). Called by the pump.
  */
 export function settleSends(ob: Outbox, force = false): void {
   if (!ob.unproven.length) { ob.settleAt = 0; return; }
   const now = Date.now();
   if (!force && now < ob.settleAt) { ob.wake(ob.settleAt); return; }
-  for (let n = 0; n < 2 && ob.unproven.length; n++) freshTable(ob.clients);
-  if (ob.unproven.length) settleWith(ob, undefined);  // no source to ask: cannot be proven
   ob.settleAt = 0;
+  const open = (): boolean => ob.unproven.some((u) => !u.other);
+  for (let n = 0; n < 2 && open(); n++) freshTable(ob.clients);
+  if (open()) settleWith(ob, undefined);  // no source to ask: cannot be proven
+  let k = 0;
+  for (const u of ob.unproven) {
+    if (force || u.reportAt <= now) reportRaced(ob, u, u.other);
+    else { ob.unproven[k++] = u; settleBy(ob, u.reportAt); }
+  }
+  ob.unproven.length = k;
 }
 
 /** Count and log one datagram that may have reached the socket that took its port (raceLine). */

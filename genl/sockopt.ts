@@ -21,7 +21,11 @@
 //                                 above) cannot pass to a socket the same process opens next
 //                                 on the same port, which the server would otherwise take for
 //                                 this one until a check (its datagrams carry the same uid and
-//                                 pid: docs/transport.md).
+//                                 pid: docs/transport.md). value: the socket's inode when it
+//                                 read the answer to every request it sent, else 0. With it,
+//                                 the server needs no table read, and knows that what it sent
+//                                 the socket arrived: the next socket on the port, the same
+//                                 process's, is not reported as a raced send.
 // Options of our own start at 0x10000, above the kernel's SOL_NETLINK option numbers.
 // The server applies it to the sending client (a socket, never a port number) through a target.
 import type { View } from '../attrs';
@@ -36,7 +40,7 @@ export const ACCELNL_OPT_MAX_RECVMSG_LEN = 0x10001;
 /** Answers to this socket may share datagrams (value 0/1). */
 export const ACCELNL_OPT_JOIN_ANSWERS = 0x10002;
 
-/** The socket is about to close (value ignored). */
+/** The socket is about to close (value: its inode when it read every answer it asked for, else 0). */
 export const ACCELNL_OPT_CLOSING = 0x10003;
 
 /**

@@ -16,7 +16,9 @@ import { readAttrs, writeAttrs } from '../genl/ynl';
 import { openSocket } from '../genl/socket';
 import { connectAccel } from '../device/client';
 import { bundleForNobody } from './helpers/nobody';
-import type { SocketTable } from '../genl/sockdiag';
+import { type SocketTable, querySockets } from '../genl/sockdiag';
+import { SETTLE_MS } from '../genl/outbox';
+import { ACCELNL_MSG_SOCKOPT, ACCELNL_OPT_CLOSING } from '../genl/sockopt';
 
 const PORT = 0x41490000 + (process.pid & 0xfff);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -300,4 +302,65 @@ test('a library client that closes is forgotten at once (ACCELNL_OPT_CLOSING): i
   expect(d.engine.bos.size).toBe(before + 1);
   c.close();
   expect(await until(() => d.engine.bos.size, (n) => n === before)).toBe(before);
+});
+
+test('clients a process closes and opens one after another share its port: none of their answers is reported as a raced send', async () => {
+  // The kernel binds a process's first free socket to its pid: each new client gets the port the
+  // closed one had. Each says, closing, that it read every answer (its CLOSING carries its inode),
+  // which proves what was sent to it: the next socket on the port is no race.
+  const before = G.serverStats(d.served.srv);
+  const ports: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const c = G.createClient({ serverPort: PORT });
+    try {
+      expect((await c.resolve('accel')).id).toBe(famId);
+      ports.push(c.port);
+    } finally {
+      c.close();
+    }
+  }
+  await sleep(SETTLE_MS * 5);  // past the time a suspect would be reported
+  const after = G.serverStats(d.served.srv);
+  expect(ports.filter((p, i) => i > 0 && p === ports[i - 1]).length).toBeGreaterThan(30);
+  expect(after.racedSends - before.racedSends).toBe(0);
+  expect(after.clients).toBeLessThanOrEqual(before.clients);
+});
+
+test('a client vouches, closing, only when it read the answer to every request it sent', async () => {
+  // A stand-in server that records the CLOSING value and answers only requests it is told to.
+  const serverPort = 0x7e100000 + (process.pid & 0xffff);
+  const closing: number[] = [];
+  let answerTo: number | undefined;
+  const srv = openSocket({
+    protocol: G.NETLINK_USERSOCK, port: serverPort,
+    onBatch: (b) => {
+      for (let i = 0; i < b.count; i++) {
+        const v = A.view(new Uint8Array(b.data(i)));
+        if (v.dv.getUint16(4, true) === ACCELNL_MSG_SOCKOPT && v.dv.getUint32(16, true) === ACCELNL_OPT_CLOSING) closing.push(v.dv.getUint32(20, true));
+        if (v.dv.getUint16(4, true) !== famId || answerTo === undefined) continue;
+        const w = A.newWriter();
+        G.writeAck(w, v, 0, 0, undefined, answerTo);
+        srv.send(A.bytes(w), answerTo);
+      }
+    },
+  });
+  try {
+    const unanswered = G.createClient({ serverPort, timeoutMs: 50 });
+    await expect(unanswered.request(famId, CMD.DEV_GET)).rejects.toThrow(/no answer/);
+    unanswered.close();
+    const pending = G.createClient({ serverPort });
+    const never = pending.request(famId, CMD.DEV_GET).catch((e: Error) => e.message);
+    pending.close();
+    expect(await never).toBe('client closed');
+    const answered = G.createClient({ serverPort });
+    answerTo = answered.port;
+    await answered.request(famId, CMD.DEV_GET);
+    const inode = querySockets(G.NETLINK_USERSOCK)!.table.get(answered.port)!.inode;
+    answered.close();
+    await until(() => closing.length, (n) => n === 3);
+    expect(closing).toEqual([0, 0, inode]);
+    expect(inode).toBeGreaterThan(0);
+  } finally {
+    srv.close();
+  }
 });

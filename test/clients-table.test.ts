@@ -2,7 +2,7 @@
 // kernel walks its socket hash in passes while others come and go) is not taken for a closed socket.
 import { type SocketClient, clientOf, newClientTable, present, staleTable, verified } from '../genl/clients';
 import { newCounters } from '../genl/counters';
-import { type ServerSocket, SETTLE_MS, datagramKind, ensureCopy, flushOutbox, newOutbox, pushSpan, raceLine, retryQueues, settleSends } from '../genl/outbox';
+import { type ServerSocket, SETTLE_MS, datagramKind, ensureCopy, flushOutbox, newOutbox, provenRead, pushSpan, raceLine, retryQueues, settleSends } from '../genl/outbox';
 import type { NetlinkSocket, SocketTable } from '../genl/sockdiag';
 
 const sock = (port: number, inode: number): NetlinkSocket => ({ port, inode, cookie: BigInt(inode), flags: 0, dstPort: 0, groups: 0 });
@@ -161,12 +161,37 @@ describe('a port that changed hands during a checked send is reported (raced)', 
     pushChunk(ob, c);
     flushOutbox(ob);
     pushChunk(ob, c);
-    flushOutbox(ob);  // its check reads inode 200 on port 7: the first chunk raced, the second is not sent
+    flushOutbox(ob);  // its check reads inode 200 on port 7: the first chunk is a suspect, the second is not sent
     expect(t.queries).toBe(3);
+    expect(c.gone).toBe(true);
+    // Reported SETTLE_MS later, when no CLOSING of the socket proved it read it meanwhile.
+    expect(counters.racedSends).toBe(0);
+    expect(ob.unproven).toMatchObject([{ port: 7, inode: 100, other: 200 }]);
+    expect(ob.settleAt).toBe(ob.unproven[0].reportAt);
+    settleSends(ob);  // not due: kept
+    expect(counters.racedSends).toBe(0);
+    ob.unproven[0].reportAt = ob.settleAt = Date.now();
+    settleSends(ob);
+    expect(t.queries).toBe(3);  // reporting a suspect reads no table
     expect(counters.racedSends).toBe(1);
     expect(lines).toHaveLength(1);
     expect(ob.unproven).toHaveLength(0);
-    expect(c.gone).toBe(true);
+  });
+
+  test('a suspect whose socket said, closing, that it read every answer is proven, not reported', () => {
+    const { ob, c, lines, counters } = setup([tableOf(sock(7, 100)), tableOf(sock(7, 100)), tableOf(sock(7, 200))]);
+    pushChunk(ob, c);
+    flushOutbox(ob);
+    pushChunk(ob, c);
+    flushOutbox(ob);
+    expect(ob.unproven).toHaveLength(1);
+    provenRead(ob, 7, 999);  // another socket's word proves nothing
+    expect(ob.unproven).toHaveLength(1);
+    provenRead(ob, 7, 100);
+    expect(ob.unproven).toHaveLength(0);
+    settleSends(ob, true);
+    expect(counters.racedSends).toBe(0);
+    expect(lines).toEqual([]);
   });
 
   test('missing from the table after the send but there on the next: the same socket, nothing reported', () => {
@@ -231,6 +256,8 @@ describe('a port that changed hands during a checked send is reported (raced)', 
     t.source = () => tableOf(sock(7, 200));
     pushChunk(ob, c);
     flushOutbox(ob);
+    expect(ob.unproven).toMatchObject([{ inode: 100, other: 200 }]);
+    settleSends(ob, true);
     expect(counters.racedSends).toBe(1);
     expect(lines).toEqual(['accelnl: raced send: port 0x00000007 socket inode 100 changed hands during the send ' +
       '(now inode 200); a dump chunk for it may have reached the next socket']);

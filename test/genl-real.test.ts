@@ -139,8 +139,18 @@ describe('admin permission judged by the sender credentials', () => {
     expect(open.stdout.trim()).toBe('ok');
     // root is allowed
     const c = G.createClient({ serverPort: PORT });
-    await expect(c.request(fam.id!, 2)).resolves.toEqual([]);
-    c.close();
+    const before = G.serverStats(served.srv);
+    try {
+      // On failure, say what the server saw (this request once went unanswered under heavy load).
+      const r = await c.request(fam.id!, 2).catch((e: Error) => {
+        const after = G.serverStats(served.srv);
+        const keys = ['datagrams', 'staleDatagrams', 'racedSends', 'unprovenSends', 'socketQueries'] as const;
+        throw new Error(`${e.message}; server: ${keys.map((k) => `${k} +${after[k] - before[k]}`).join(', ')}`);
+      });
+      expect(r).toEqual([]);
+    } finally {
+      c.close();
+    }
   });
 });
 

@@ -7,6 +7,7 @@
 // the process exits with status 1: failed tests already fail the run, and a leaked handle is a
 // defect too.
 'use strict';
+const fs = require('fs');
 const EXIT_AFTER_MS = 15000;
 
 class SummaryReporter {
@@ -16,11 +17,28 @@ class SummaryReporter {
     // unref: this timer never keeps the process alive; it fires only if something else does.
     setTimeout(() => {
       const open = [...(process._getActiveHandles?.() ?? []).map(describe).filter(Boolean),
-        ...process.getActiveResourcesInfo().filter((x) => x !== 'TTYWrap' && x !== 'Timeout')];
+        ...process.getActiveResourcesInfo().filter((x) => x !== 'TTYWrap' && x !== 'Timeout'), ...netlinkSockets()];
       process.stderr.write(`\njest: still running ${EXIT_AFTER_MS / 1000} s after the tests ended; ` +
         `open handles: ${open.join(', ') || 'none listed'}. Exiting with status 1.\n`);
       process.exit(1);
     }, EXIT_AFTER_MS).unref();
+  }
+}
+
+// The addon's sockets keep the process alive but are no handle Node lists: name them by the
+// kernel's view (/proc/self/fd inodes in /proc/net/netlink).
+function netlinkSockets() {
+  try {
+    const mine = new Set();
+    for (const fd of fs.readdirSync('/proc/self/fd')) {
+      try { const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`)); if (m) mine.add(m[1]); } catch { /* closed meanwhile */ }
+    }
+    // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+    return fs.readFileSync('/proc/net/netlink', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 10 && mine.has(f[9]))
+      .map((f) => `netlink socket protocol ${f[1]} port 0x${(Number(f[2]) >>> 0).toString(16).padStart(8, '0')}`);
+  } catch {
+    return [];
   }
 }
 
