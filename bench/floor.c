@@ -5,12 +5,16 @@
  * both processes once, which is what any userspace server pays and the kernel's own families do not.
  * bench/rate.ts builds this file with cc and reports its rate next to ours and the kernel's.
  *
- *   floor server PORT            echo until killed
- *   floor client PORT MS         echo for MS milliseconds (after MS/4 of warm-up), print "rate N"
- *   floor genl PROTOCOL PORT MS  the same client asking a generic netlink server instead:
- *                                CTRL_CMD_GETFAMILY("nlctrl") with NLM_F_ACK, read until its ACK,
- *                                on PROTOCOL (16: NETLINK_GENERIC, the kernel's nlctrl at port 0;
- *                                2: NETLINK_USERSOCK, our daemon at PORT), print "rate N"
+ *   floor server PORT [POLL]            echo until killed
+ *   floor client PORT MS [POLL]         echo for MS milliseconds (after MS/4 of warm-up), print "rate N"
+ *   floor genl PROTOCOL PORT MS [POLL]  the same client asking a generic netlink server instead:
+ *                                       CTRL_CMD_GETFAMILY("nlctrl") with NLM_F_ACK, read until its
+ *                                       ACK, on PROTOCOL (16: NETLINK_GENERIC, the kernel's nlctrl
+ *                                       at port 0; 2: NETLINK_USERSOCK, our daemon at PORT), print
+ *                                       "rate N"
+ * POLL (µs, default 0): before each blocking read, read without waiting for up to that long, as a
+ * busy-polling socket does (SO_BUSY_POLL, `accel daemon --busy-poll`): the polling floor, the
+ * anchor for our busy-polling client and daemon.
  *
  * The genl mode puts a server beside the C echo server under one and the same client, so that
  * their ratio is what the server adds (bench/rate.ts also measures with its Node client).
@@ -35,6 +39,26 @@ static int open_proto(int protocol, unsigned port) {
 	return fd;
 }
 
+/* Busy polling before each blocking read, in µs (0: none). */
+static long poll_us;
+
+static double now_ms(void);
+
+/* recvfrom, first spinning on non-blocking reads for up to poll_us. */
+static ssize_t recv_polled(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *fl) {
+	socklen_t given = fl ? *fl : 0;
+	if (poll_us > 0) {
+		double end = now_ms() + poll_us / 1e3;
+		do {
+			if (fl) *fl = given;
+			ssize_t r = recvfrom(fd, buf, n, flags | MSG_DONTWAIT, from, fl);
+			if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return r;
+		} while (now_ms() < end);
+	}
+	if (fl) *fl = given;
+	return recvfrom(fd, buf, n, flags, from, fl);
+}
+
 static int open_sock(unsigned port) {
 	return open_proto(NETLINK_USERSOCK, port);
 }
@@ -53,7 +77,7 @@ static int serve(unsigned port) {
 	for (;;) {
 		struct sockaddr_nl from;
 		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		ssize_t n = recv_polled(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
 		if (n < 0) { if (errno == EINTR) continue; perror("recvfrom"); return 1; }
 		if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl) < 0 && errno != EAGAIN) { perror("sendto"); return 1; }
 	}
@@ -90,7 +114,7 @@ static void round_trip(int fd, const struct sockaddr_nl *to, unsigned char *msg,
 	union { struct nlmsghdr h; unsigned char b[8192]; } buf; /* aligned for the headers in it */
 	for (;;) {
 		/* MSG_TRUNC: the datagram's real length, so a cut one is an error, not a short message. */
-		ssize_t n = recv(fd, buf.b, sizeof(buf.b), MSG_TRUNC);
+		ssize_t n = recv_polled(fd, buf.b, sizeof(buf.b), MSG_TRUNC, NULL, NULL);
 		if (n < 0 && errno == EINTR) continue;
 		if (n < 0) { perror("recv (no answer within 2 s?)"); exit(1); }
 		if (n > (ssize_t)sizeof(buf.b)) { fprintf(stderr, "recv: a %zd-byte datagram\n", n); exit(1); }
@@ -148,10 +172,18 @@ static int client(int protocol, unsigned port, double ms, int genl) {
 }
 
 int main(int argc, char **argv) {
-	if (argc >= 3 && strcmp(argv[1], "server") == 0) return serve((unsigned)strtoul(argv[2], NULL, 0));
-	if (argc >= 4 && strcmp(argv[1], "client") == 0) return client(NETLINK_USERSOCK, (unsigned)strtoul(argv[2], NULL, 0), atof(argv[3]), 0);
-	if (argc >= 5 && strcmp(argv[1], "genl") == 0)
+	if (argc >= 3 && strcmp(argv[1], "server") == 0) {
+		if (argc >= 4) poll_us = atol(argv[3]);
+		return serve((unsigned)strtoul(argv[2], NULL, 0));
+	}
+	if (argc >= 4 && strcmp(argv[1], "client") == 0) {
+		if (argc >= 5) poll_us = atol(argv[4]);
+		return client(NETLINK_USERSOCK, (unsigned)strtoul(argv[2], NULL, 0), atof(argv[3]), 0);
+	}
+	if (argc >= 5 && strcmp(argv[1], "genl") == 0) {
+		if (argc >= 6) poll_us = atol(argv[5]);
 		return client(atoi(argv[2]), (unsigned)strtoul(argv[3], NULL, 0), atof(argv[4]), 1);
-	fprintf(stderr, "usage: floor server PORT | floor client PORT MS | floor genl PROTOCOL PORT MS\n");
+	}
+	fprintf(stderr, "usage: floor server PORT [POLL_US] | floor client PORT MS [POLL_US] | floor genl PROTOCOL PORT MS [POLL_US]\n");
 	return 2;
 }

@@ -18,7 +18,7 @@ import { helloMessages } from '../genl/sockopt';
 import { type Child, startChild } from './_daemon';
 import { fmt, quick, smoke, report, stats, table } from './_lib';
 
-async function measure(protocol: number, peer: number, inflight: number, ms: number, joined = false): Promise<number> {
+async function measure(protocol: number, peer: number, inflight: number, ms: number, joined = false, busyPollUs = 0): Promise<number> {
   const w = A.newWriter(64);
   const at = genlStart(w, GENL_ID_CTRL, 0x05, 0, 0, CTRL_CMD.GETFAMILY, 1);
   A.putString(w, CTRL_ATTR.FAMILY_NAME, 'nlctrl');
@@ -38,7 +38,7 @@ async function measure(protocol: number, peer: number, inflight: number, ms: num
     }
   };
   const sock = openSocket({
-    protocol, rcvbuf: 4 << 20, backend: 'native',
+    protocol, rcvbuf: 4 << 20, backend: 'native', busyPollUs,
     onBatch: (b) => {
       for (let i = 0; i < b.count; i++) {
         const d = b.data(i);
@@ -86,8 +86,8 @@ function buildFloor(dir: string): { bin: string } | { why: string } {
 }
 
 /** Starts the C echo server on `port` and waits for its ready line. */
-async function startFloorServer(bin: string, port: number): Promise<ChildProcess> {
-  const proc = spawn(bin, ['server', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startFloorServer(bin: string, port: number, pollUs = 0): Promise<ChildProcess> {
+  const proc = spawn(bin, ['server', String(port), String(pollUs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d) => { out += d; if (out.includes('ready')) resolve(); });
@@ -100,9 +100,9 @@ async function startFloorServer(bin: string, port: number): Promise<ChildProcess
  * One timed run of the C client: against the C echo server, or (`genl`: [protocol, port]) asking a
  * generic netlink server for GETFAMILY with an ACK. Round trips per second.
  */
-function floorRate(bin: string, port: number, ms: number, genl?: [number, number]): Promise<number> {
+function floorRate(bin: string, port: number, ms: number, genl?: [number, number], pollUs = 0): Promise<number> {
   return new Promise((resolve, reject) => {
-    const args = genl ? ['genl', String(genl[0]), String(genl[1]), String(ms)] : ['client', String(port), String(ms)];
+    const args = [...(genl ? ['genl', String(genl[0]), String(genl[1]), String(ms)] : ['client', String(port), String(ms)]), String(pollUs)];
     const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     // The client gives up after 2 s without an answer; this is in case it cannot even do that.
     const timer = setTimeout(() => proc.kill('SIGKILL'), ms * 2 + 10000);
@@ -126,6 +126,7 @@ async function main(): Promise<void> {
   const port = 0x41450000 + (process.pid & 0xffff);
   const busyPort = 0x42450000 + (process.pid & 0xffff);
   const floorPort = 0x46450000 + (process.pid & 0xffff);
+  const floorPollPort = 0x47450000 + (process.pid & 0xffff);
   // Rounds of each measurement interleaved, so drift and neighbours' load hit all of them alike.
   const rounds = smoke ? 1 : quick ? 3 : 5;
   const ms = smoke ? 60 : quick ? 150 : 500;
@@ -134,11 +135,12 @@ async function main(): Promise<void> {
   const floor = buildFloor(floorDir);
   const runs: Record<string, number[]> = {};
   const add = (key: string, v: number) => { (runs[key] ??= []).push(v); };
-  let child: Child | undefined, busy: Child | undefined, floorSrv: ChildProcess | undefined;
+  let child: Child | undefined, busy: Child | undefined, floorSrv: ChildProcess | undefined, floorPollSrv: ChildProcess | undefined;
   try {
     child = await startChild(port);
     busy = await startChild(busyPort, ['--busy-poll', String(BUSY_POLL_US)]);
     if ('bin' in floor) floorSrv = await startFloorServer(floor.bin, floorPort);
+    if ('bin' in floor) floorPollSrv = await startFloorServer(floor.bin, floorPollPort, BUSY_POLL_US);
     for (let r = 0; r < rounds; r++) {
       for (const inflight of [1, 32]) {
         add(`kernel_${inflight}`, await measure(NETLINK_GENERIC, 0, inflight, ms));
@@ -147,15 +149,21 @@ async function main(): Promise<void> {
         add(`busy_${inflight}`, await measure(NETLINK_USERSOCK, busyPort, inflight, ms));
         add(`busyjoined_${inflight}`, await measure(NETLINK_USERSOCK, busyPort, inflight, ms, true));
       }
+      // Both ends polling: our client's socket too (ClientOptions.busyPollUs).
+      add('pollclient_1', await measure(NETLINK_USERSOCK, busyPort, 1, ms, false, BUSY_POLL_US));
       if ('bin' in floor) {
         add('floor_1', await floorRate(floor.bin, floorPort, ms));
         add('ckernel_1', await floorRate(floor.bin, 0, ms, [NETLINK_GENERIC, 0]));
         add('cours_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, port]));
         add('cbusy_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, busyPort]));
+        // The polling floor: the C pair with both ends polling, and its client against our polling daemon.
+        add('floorpoll_1', await floorRate(floor.bin, floorPollPort, ms, undefined, BUSY_POLL_US));
+        add('cpoll_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, busyPort], BUSY_POLL_US));
       }
     }
   } finally {
     floorSrv?.kill('SIGTERM');
+    floorPollSrv?.kill('SIGTERM');
     await child?.stop();
     await busy?.stop();
     fs.rmSync(floorDir, { recursive: true, force: true });
@@ -198,6 +206,15 @@ async function main(): Promise<void> {
     'C client, busy req/s': inflight === 1 && st.cbusy_1 ? spread('cbusy_1') : '',
     'C client, busy/floor': inflight === 1 ? ratio('cbusy_1', 'floor_1') : '',
   })));
+  table(`Both ends polling ${BUSY_POLL_US} µs, sequential (same rounds): client and daemon, against the C pair that polls too`, [{
+    'polling Node client req/s': spread('pollclient_1'),
+    'polling C client req/s': st.cpoll_1 ? spread('cpoll_1') : '',
+    'polling floor req/s': st.floorpoll_1 ? spread('floorpoll_1') : '',
+    'Node client/polling floor': ratio('pollclient_1', 'floorpoll_1'),
+    'C client/polling floor': ratio('cpoll_1', 'floorpoll_1'),
+    'Node client/floor': ratio('pollclient_1', 'floor_1'),
+    'polling floor/floor': ratio('floorpoll_1', 'floor_1'),
+  }]);
   console.log('ours: answers as the kernel sends them, one datagram each; joined: with the options genl/client.ts sends (ACCELNL_OPT_JOIN_ANSWERS: answers read in one batch share datagrams)');
   if (!('bin' in floor)) console.log(`C floor skipped: ${floor.why}`);
   report('rate', data);

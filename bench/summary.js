@@ -39,6 +39,11 @@ function figures(dir) {
       add(`pipelined (32), daemon with --busy-poll ${us} vs kernel`, rate.data.busy_32 / rate.data.kernel_32, 1.2, 'x', true,
         `busy ${sp('busy_32')}, joined ${r2(rate.data.busyjoined_32 / rate.data.kernel_32)}x; kernel ${sp('kernel_32')}`);
     }
+    if (rate.data.pollclient_1 && rate.data.floorpoll_1) {
+      // Like for like: our client and daemon both polling, against the C pair both polling.
+      add(`sequential, client and daemon polling ${rate.data.busyPollUs} µs vs polling floor`, rate.data.pollclient_1 / rate.data.floorpoll_1, 0.85, 'x', true,
+        `ours ${sp('pollclient_1')}, polling floor ${sp('floorpoll_1')}, C client ${r2(rate.data.cpoll_1 / rate.data.floorpoll_1)}x; ours/floor ${r2(rate.data.pollclient_1 / rate.data.floor_1)}x`);
+    }
   }
   const dump = load(dir, 'dump');
   if (dump) {

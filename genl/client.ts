@@ -142,6 +142,15 @@ export interface ClientOptions {
    * way. Default true.
    */
   joinAnswers?: boolean;
+  /**
+   * Native backend: after each batch of answers, keep reading for up to this many µs (at most
+   * 1000) before the event loop sleeps (genl/socket.ts OpenOptions.busyPollUs). A request sent
+   * from the answer's continuation (`await c.request(...)` in a loop) is then answered without a
+   * wake-up of this process: with a daemon that polls too (`accel daemon --busy-poll`), a
+   * sequential loop runs about twice as fast (docs/performance.md). It spends CPU while it waits;
+   * 0 (the default) never does. Ignored with `open`.
+   */
+  busyPollUs?: number;
 }
 
 interface Pending {
@@ -289,7 +298,7 @@ export function createClient(o: ClientOptions = {}): Client {
   };
 
   const socket = o.open ? o.open(onBatch, { onOverrun: o.onOverrun, rcvbuf: o.rcvbuf }) : openSocket({
-    protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch, rcvbuf: o.rcvbuf, credentials: wantCreds,
+    protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch, rcvbuf: o.rcvbuf, credentials: wantCreds, busyPollUs: o.busyPollUs,
     onOverrun: o.onOverrun ?? (() => { /* requests are retried by their callers; events: see onOverrun */ }),
     onError: (e) => { for (const p of pending.values()) p.reject(e); },
   });

@@ -10,6 +10,8 @@ import { DEFAULT_PORT, resolvePort } from '../device/port';
 import { errnoName } from '../attrs/errno';
 import { loadNative } from '../genl/native/load';
 import { NobodyBundle, bundleForNobody } from './helpers/nobody';
+import { createClient } from '../genl/client';
+import { GENL_ID_CTRL } from '../genl/consts';
 
 const E = os.constants.errno;
 
@@ -447,6 +449,23 @@ if (!havePython) console.warn(`skipping the busy polling tests: no ${PYTHON} for
     expect(s.delays).toHaveLength(200);
     // A poll that ignored the pending immediate would spin its full 1000 µs before every answer.
     expect(median(s.delays)).toBeLessThan(0.5);
+  });
+
+  test('a library client that polls reads the answers of its request loop without sleeping (ClientOptions.busyPollUs)', async () => {
+    // The kernel's nlctrl answers within the send, so a polling client finds each answer queued
+    // when its previous one's continuation has sent the next request.
+    const loop = async (busyPollUs?: number) => {
+      const c = createClient({ protocol: NETLINK_GENERIC, serverPort: 0, busyPollUs });
+      try {
+        for (let i = 0; i < 200; i++) expect((await c.resolve('nlctrl')).id).toBe(GENL_ID_CTRL);
+        return c.socket.busyPolled!();
+      } finally {
+        c.close();
+      }
+    };
+    expect(await loop(50)).toBeGreaterThan(100);
+    expect(await loop()).toBe(0);
+    expect(() => createClient({ protocol: NETLINK_GENERIC, serverPort: 0, busyPollUs: 5000 })).toThrow(RangeError);
   });
 
   test('not a whole number of µs from 0 to 1000 is a RangeError, before any port is bound; the npm backend has none', () => {
