@@ -352,8 +352,8 @@ export function createClient(o: ClientOptions = {}): Client {
     });
   };
 
-  /** This socket's inode, by the kernel's table (0: unknown). */
-  const ownInode = (): number => querySockets(o.protocol ?? NETLINK_USERSOCK)?.table.get(socket.port)?.inode ?? 0;
+  /** This socket's inode, by the kernel's table (0: unknown, or a socket `open` made). */
+  const ownInode = (): number => (o.open ? 0 : querySockets(o.protocol ?? NETLINK_USERSOCK)?.table.get(socket.port)?.inode ?? 0);
 
   const client: Client = {
     get port() { return socket.port; },

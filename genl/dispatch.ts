@@ -244,19 +244,15 @@ function sockopt(srv: ServerCore, v: View, at: number, len: number, sender: Send
 
 /**
  * ACCELNL_OPT_CLOSING from the socket with `inode` on the sender's port, which read the answer to
- * every request it sent: what was sent to it is proven (a socket the same process opens next gets
- * the same port, and is not a race), and its client goes without a table read. A CLOSING of a
- * socket the server no longer files the port under (its client was already dropped) leaves the
- * port's client alone. Without a known socket for the port's client, the check decides as for
- * any CLOSING.
+ * every request it sent: what was sent to it for this process is proven (a socket the same process
+ * opens next gets the same port, and is not a race), and when the port's client is filed with that
+ * socket it goes without a table read. Otherwise (no socket known for the client, or another one:
+ * a record older than this socket) the check decides as for any CLOSING.
  */
 function closingSocket(srv: ServerCore, sender: Sender, inode: number): void {
-  provenRead(srv.outbox, sender.port, inode);
+  provenRead(srv.outbox, sender.port, inode, sender.uid, sender.pid);
   const c = srv.clients.byPort.get(sender.port);
-  if (c?.sock) {
-    if (c.sock.inode === inode) drop(srv.clients, c);
-    return;
-  }
+  if (c?.sock?.inode === inode) { drop(srv.clients, c); return; }
   drop(srv.clients, (sender.client = verified(srv.clients, sender.client, sender.pid)));
 }
 

@@ -183,7 +183,7 @@ export function retryQueues(ob: Outbox): number {
     b.retryAt = now + b.delay;
     next = Math.min(next, b.retryAt);
   }
-  for (const [c, d] of sent) if (c.sock) addUnproven(ob, c.port, c.sock.inode, datagramKind(d, 0));
+  for (const [c, d] of sent) if (c.sock) addUnproven(ob, c, c.sock.inode, datagramKind(d, 0));
   return next;
 }
 
@@ -368,23 +368,26 @@ function resendHeld(ob: Outbox): void {
 export const SETTLE_MS = 20;
 
 /**
- * A datagram a checked send delivered to `port` for the socket with `inode`, not yet proven.
- * `missed`: a table did not list the port. `other`: a table listed another socket on it (0: not
- * seen); it is reported as raced at `reportAt` unless proven before.
+ * A datagram a checked send delivered to `port` for the socket with `inode`, not yet proven; `uid`
+ * and `pid` are its client's when sent. `missed`: a table did not list the port. `other`: a table
+ * listed another socket on it (0: not seen); it is reported as raced at `reportAt` unless proven
+ * before.
  */
-export interface Unproven { port: number; inode: number; kind: DatagramKind; missed: boolean; other: number; reportAt: number }
+export interface Unproven {
+  port: number; inode: number; uid: number; pid: number; kind: DatagramKind; missed: boolean; other: number; reportAt: number;
+}
 
 /** This flush's delivered, checked spans are unproven until a later table lists their sockets. */
 function sentUnproven(ob: Outbox): void {
   for (let i = 0; i < ob.nspans; i++) {
     const c = ob.spanClients[i];
     if (!c?.sock || ob.results[i] !== 0 || ob.spans[i * 4 + 3] !== 0) continue;
-    addUnproven(ob, c.port, c.sock.inode, datagramKind(ob.out.buf, ob.spans[i * 4]));
+    addUnproven(ob, c, c.sock.inode, datagramKind(ob.out.buf, ob.spans[i * 4]));
   }
 }
 
-function addUnproven(ob: Outbox, port: number, inode: number, kind: DatagramKind): void {
-  ob.unproven.push({ port, inode, kind, missed: false, other: 0, reportAt: 0 });
+function addUnproven(ob: Outbox, c: SocketClient, inode: number, kind: DatagramKind): void {
+  ob.unproven.push({ port: c.port, inode, uid: c.uid, pid: c.pid, kind, missed: false, other: 0, reportAt: 0 });
   settleBy(ob, Date.now() + SETTLE_MS);
 }
 
@@ -397,13 +400,17 @@ function settleBy(ob: Outbox, at: number): void {
 
 /**
  * The socket with `inode` on `port` said, closing, that it read the answer to every request it
- * sent (ACCELNL_OPT_CLOSING with its inode, genl/sockopt.ts): the replies, ACKs and dump chunks
- * sent to it that are still unproven reached it. Events are not covered (it never asked for them).
+ * sent (ACCELNL_OPT_CLOSING with its inode, genl/sockopt.ts), from process `pid` of user `uid` (the
+ * kernel's credentials of that message): the replies, ACKs and dump chunks sent to that socket
+ * for that same process and user, still unproven, reached it. The word of another process proves
+ * nothing (inodes are public in /proc/net/netlink, and whoever took the port could name the one
+ * before it), nor does it cover events (the socket never asked for them).
  */
-export function provenRead(ob: Outbox, port: number, inode: number): void {
-  const before = ob.unproven.length;
-  if (!before) return;
-  ob.unproven = ob.unproven.filter((u) => u.port !== port || u.inode !== inode || (u.kind !== 'reply' && u.kind !== 'dump chunk'));
+export function provenRead(ob: Outbox, port: number, inode: number, uid: number, pid: number): void {
+  if (!ob.unproven.length || pid < 0) return;
+  const read = (u: Unproven) => u.port === port && u.inode === inode && u.uid === uid && u.pid === pid && (u.kind === 'reply' || u.kind === 'dump chunk');
+  if (!ob.unproven.some(read)) return;
+  ob.unproven = ob.unproven.filter((u) => !read(u));
   if (!ob.unproven.length) ob.settleAt = 0;
 }
 

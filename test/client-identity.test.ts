@@ -324,6 +324,20 @@ test('clients a process closes and opens one after another share its port: none 
   expect(ports.filter((p, i) => i > 0 && p === ports[i - 1]).length).toBeGreaterThan(30);
   expect(after.racedSends - before.racedSends).toBe(0);
   expect(after.clients).toBeLessThanOrEqual(before.clients);
+
+  // The control: the same loop from sockets that say nothing when they close. Each answer is a
+  // suspect when the next socket shows up on the port, and is reported: nobody proved it read.
+  const quiet: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const a = rawAt(0); // autobound: this process's port again
+    quiet.push(a.sock.port);
+    a.send(CMD.DEV_GET, 1, { devIndex: 0 });
+    expect((await a.answer(1)).error).toBe(0);
+    a.sock.close();
+  }
+  await sleep(SETTLE_MS * 5);
+  expect(quiet.filter((p, i) => i > 0 && p === quiet[i - 1]).length).toBeGreaterThan(5);
+  expect(G.serverStats(d.served.srv).racedSends - after.racedSends).toBeGreaterThan(0);
 });
 
 test('a client vouches, closing, only when it read the answer to every request it sent', async () => {
