@@ -21,7 +21,14 @@
 //  - getsockopt(SO_PROTOCOL) says NETLINK_GENERIC;
 //  - the length a read asks for is told to the daemon when it is the largest yet (capped at
 //    32448), as the kernel records it in max_recvmsg_len and fills dump datagrams up to it: the
-//    same control message, option ACCELNL_OPT_MAX_RECVMSG_LEN (0x10001), sent before the read.
+//    same control message, option ACCELNL_OPT_MAX_RECVMSG_LEN (0x10001), sent before the read;
+//  - close of a socket that read the final answer (NLMSG_ERROR or NLMSG_DONE) to every request it
+//    sent that asks for one (NLM_F_ACK or a dump), that never sent a request that may go
+//    unanswered, and was never duplicated here, first tells the daemon so, with its inode:
+//    option ACCELNL_OPT_CLOSING (0x10003). The daemon then takes its answers as read, and a
+//    socket the program opens next on the same port is no raced send (docs/transport.md). A
+//    socket a child inherited (fork) and still uses is not seen: the daemon forgets the closed
+//    one's client, and the child's next request makes a new one.
 // CAP_ACK, GET_STRICT_CHK, buffer sizes and the rest pass through to the real socket (the daemon
 // reads CAP_ACK with sock_diag).
 #define _GNU_SOURCE
@@ -35,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -43,11 +51,17 @@
 #endif
 #define ACCELNL_MSG_SOCKOPT 0x0f
 #define ACCELNL_OPT_MAX_RECVMSG_LEN 0x10001
+#define ACCELNL_OPT_CLOSING 0x10003
 #define MAX_RECVMSG_LEN 32448 /* the kernel's cap: SKB_WITH_OVERHEAD(32768) */
 #define MAX_FD 65536
 
-enum { REDIRECTED = 1, EXT_ACK_PENDING = 2 };
+// UNSURE: a request went out that may get no answer (no NLM_F_ACK, not a dump) or could not be
+// read (several iovecs), or an answer was read in a way not parsed: the socket cannot vouch.
+// SHARED: the descriptor was duplicated: closing one copy does not close the socket.
+enum { REDIRECTED = 1, EXT_ACK_PENDING = 2, UNSURE = 4, SHARED = 8 };
 static unsigned char fd_state[MAX_FD];
+static uint32_t fd_asked[MAX_FD];    /* requests that ask for a final answer */
+static uint32_t fd_answered[MAX_FD]; /* final answers read (NLMSG_ERROR, NLMSG_DONE) */
 static unsigned char fd_ext_ack[MAX_FD];
 static uint16_t fd_recv_len[MAX_FD]; /* the largest read length told to the daemon */
 static uint32_t daemon_port = 0x41434345;
@@ -196,6 +210,39 @@ static void note_recv_len(int fd, size_t n) {
   errno = saved;
 }
 
+/* The messages of a datagram this socket sent (`out`) or read, for the CLOSING count (see the top). */
+static void count_msgs(int fd, const void *buf, size_t n, int out) {
+  const unsigned char *p = buf;
+  for (size_t at = 0; p && at + sizeof(struct nlmsghdr) <= n;) {
+    struct nlmsghdr h;
+    memcpy(&h, p + at, sizeof h);
+    if (h.nlmsg_len < sizeof h || h.nlmsg_len > n - at) break;
+    if (out && (h.nlmsg_flags & NLM_F_REQUEST) && h.nlmsg_type >= NLMSG_MIN_TYPE) {
+      if ((h.nlmsg_flags & NLM_F_ACK) || (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP) fd_asked[fd]++;
+      else fd_state[fd] |= UNSURE;
+    }
+    if (!out && (h.nlmsg_type == NLMSG_ERROR || h.nlmsg_type == NLMSG_DONE)) fd_answered[fd]++;
+    at += NLMSG_ALIGN(h.nlmsg_len);
+  }
+}
+
+/* After a send or a read of `r` bytes on a redirected fd: count what the iovecs held. */
+static void count_iov(int fd, const struct iovec *iov, size_t cnt, ssize_t r, int out) {
+  if (r <= 0 || !redirected(fd)) return;
+  if (cnt != 1 || !iov) { fd_state[fd] |= UNSURE; return; }
+  count_msgs(fd, iov[0].iov_base, (size_t)r < iov[0].iov_len ? (size_t)r : iov[0].iov_len, out);
+}
+
+/* Before close: the CLOSING message, when this socket can vouch that it read every answer. */
+static void closing(int fd) {
+  if (!redirected(fd) || (fd_state[fd] & (UNSURE | SHARED)) || !fd_asked[fd] || fd_asked[fd] != fd_answered[fd]) return;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (uint32_t)st.st_ino == 0) return;
+  int saved = errno;
+  send_sockopt(fd, ACCELNL_OPT_CLOSING, (uint32_t)st.st_ino);
+  errno = saved;
+}
+
 static size_t iov_len(const struct iovec *iov, size_t n) {
   size_t t = 0;
   for (size_t i = 0; iov && i < n; i++) t += iov[i].iov_len;
@@ -210,6 +257,7 @@ int socket(int domain, int type, int protocol) {
     fd_state[fd] = REDIRECTED;
     fd_ext_ack[fd] = 0;
     fd_recv_len[fd] = 0;
+    fd_asked[fd] = fd_answered[fd] = 0;
   }
   trace("accelnl shim: socket(NETLINK_GENERIC) = fd %d on NETLINK_USERSOCK, daemon port 0x%x", fd, daemon_port);
   return fd;
@@ -272,7 +320,9 @@ ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockad
   if (!redirected(fd) || !to_kernel(addr, len)) return real_sendto(fd, buf, n, flags, addr, len);
   flush_pending(fd);
   struct sockaddr_nl a = daemon_addr();
-  return real_sendto(fd, buf, n, flags, (struct sockaddr *)&a, sizeof a);
+  ssize_t r = real_sendto(fd, buf, n, flags, (struct sockaddr *)&a, sizeof a);
+  if (r > 0) count_msgs(fd, buf, (size_t)r, 1);
+  return r;
 }
 
 ssize_t send(int fd, const void *buf, size_t n, int flags) {
@@ -292,7 +342,9 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
   struct msghdr m = *msg;
   m.msg_name = &a;
   m.msg_namelen = sizeof a;
-  return real_sendmsg(fd, &m, flags);
+  ssize_t r = real_sendmsg(fd, &m, flags);
+  count_iov(fd, m.msg_iov, m.msg_iovlen, r, 1);
+  return r;
 }
 
 int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags) {
@@ -329,13 +381,12 @@ ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, 
   note_recv_len(fd, n);
   ssize_t r = real_recvfrom(fd, buf, n, flags, addr, len);
   if (r >= 0 && redirected(fd) && addr && len) from_daemon(addr, *len);
+  if (r > 0 && redirected(fd) && !(flags & MSG_PEEK)) count_msgs(fd, buf, (size_t)r < n ? (size_t)r : n, 0);
   return r;
 }
 
 ssize_t recv(int fd, void *buf, size_t n, int flags) {
-  resolve();
-  note_recv_len(fd, n);
-  return real_recvfrom(fd, buf, n, flags, NULL, NULL);
+  return recvfrom(fd, buf, n, flags, NULL, NULL);
 }
 
 ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags) {
@@ -353,6 +404,7 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   if (msg) note_recv_len(fd, iov_len(msg->msg_iov, msg->msg_iovlen));
   ssize_t r = real_recvmsg(fd, msg, flags);
   if (r >= 0 && redirected(fd) && msg) from_daemon(msg->msg_name, msg->msg_namelen);
+  if (msg && !(flags & MSG_PEEK)) count_iov(fd, msg->msg_iov, msg->msg_iovlen, r, 0);
   return r;
 }
 
@@ -361,12 +413,16 @@ int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timesp
   for (unsigned int i = 0; v && i < n; i++) note_recv_len(fd, iov_len(v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen));
   int r = real_recvmmsg(fd, v, n, flags, timeout);
   if (r > 0 && redirected(fd))
-    for (int i = 0; i < r; i++) from_daemon(v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen);
+    for (int i = 0; i < r; i++) {
+      from_daemon(v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen);
+      if (!(flags & MSG_PEEK)) count_iov(fd, v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen, v[i].msg_len, 0);
+    }
   return r;
 }
 
 static int copy_state(int from, int to) {
   if (to >= 0 && to < MAX_FD) {
+    if (redirected(from)) fd_state[from] |= SHARED;
     fd_state[to] = redirected(from) ? fd_state[from] : 0;
     fd_ext_ack[to] = redirected(from) ? fd_ext_ack[from] : 0;
     fd_recv_len[to] = redirected(from) ? fd_recv_len[from] : 0;
@@ -416,6 +472,7 @@ int fcntl64(int fd, int cmd, ...) {
 
 int close(int fd) {
   resolve();
+  if (redirected(fd)) closing(fd);
   if (fd >= 0 && fd < MAX_FD) fd_state[fd] = 0;
   return real_close(fd);
 }
