@@ -208,7 +208,10 @@ export function createClient(o: ClientOptions = {}): Client {
   const pending = new Map<number, Pending>();
   const events = new Set<(m: Message) => void>();
   const w = newWriter(1024);
-  let seq = (Date.now() & 0x7fffffff) | 1;
+  // A random start: a process that closes a client and opens the next gets the same port, and an
+  // answer meant for the old socket can reach the new one (docs/transport.md, "Client identity");
+  // with clients started in the same millisecond, a clock-based start would give it a pending seq.
+  let seq = ((Math.random() * 0x7fffffff) >>> 0) | 1;
   const asRoot = process.getuid?.() === 0;
   const wantCreds = o.serverUid !== null && (o.serverUid !== undefined || asRoot);
   let requiredUid: number | undefined;

@@ -22,17 +22,21 @@
 //  - the length a read asks for is told to the daemon when it is the largest yet (capped at
 //    32448), as the kernel records it in max_recvmsg_len and fills dump datagrams up to it: the
 //    same control message, option ACCELNL_OPT_MAX_RECVMSG_LEN (0x10001), sent before the read;
-//  - close of a socket that read the final answer (NLMSG_ERROR or NLMSG_DONE) to every request it
-//    sent that asks for one (NLM_F_ACK or a dump), that never sent a request that may go
-//    unanswered, and was never duplicated here, first tells the daemon so, with its inode:
-//    option ACCELNL_OPT_CLOSING (0x10003). The daemon then takes its answers as read, and a
-//    socket the program opens next on the same port is no raced send (docs/transport.md). A
-//    socket a child inherited (fork) and still uses is not seen: the daemon forgets the closed
-//    one's client, and the child's next request makes a new one.
+//  - close of a socket that asked one thing at a time and read each answer to its end first
+//    tells the daemon so, with its inode: option ACCELNL_OPT_CLOSING (0x10003). The daemon then
+//    takes its answers as read, and a socket the program opens next on the same port is no
+//    raced send (docs/transport.md). It vouches only when every request it sent asked for a
+//    final answer (NLM_F_ACK, or a dump), no second one went out before the first's final
+//    answer (NLMSG_ERROR or NLMSG_DONE with its sequence number, from the daemon's port) was
+//    read, every final it read was that awaited one, every send and read it saw went through
+//    one buffer (a datagram it could parse), and the descriptor was never duplicated, nor the
+//    process forked while it was open. Anything else, and close says nothing (the daemon's
+//    sweep forgets the socket).
 // CAP_ACK, GET_STRICT_CHK, buffer sizes and the rest pass through to the real socket (the daemon
 // reads CAP_ACK with sock_diag).
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -55,13 +59,14 @@
 #define MAX_RECVMSG_LEN 32448 /* the kernel's cap: SKB_WITH_OVERHEAD(32768) */
 #define MAX_FD 65536
 
-// UNSURE: a request went out that may get no answer (no NLM_F_ACK, not a dump) or could not be
-// read (several iovecs), or an answer was read in a way not parsed: the socket cannot vouch.
-// SHARED: the descriptor was duplicated: closing one copy does not close the socket.
-enum { REDIRECTED = 1, EXT_ACK_PENDING = 2, UNSURE = 4, SHARED = 8 };
+// For ACCELNL_OPT_CLOSING (see the top). UNSURE: the socket cannot vouch that it read every
+// answer (a request that may get no answer, two at once, a final it did not await, a datagram it
+// could not parse). SHARED: duplicated, or inherited by a fork: closing this copy does not close
+// the socket. WAITING: one request awaits its final answer, whose sequence number is fd_seq.
+// SPOKE: at least one final answer was read. Bits change atomically: threads may share a socket.
+enum { REDIRECTED = 1, EXT_ACK_PENDING = 2, UNSURE = 4, SHARED = 8, WAITING = 16, SPOKE = 32 };
 static unsigned char fd_state[MAX_FD];
-static uint32_t fd_asked[MAX_FD];    /* requests that ask for a final answer */
-static uint32_t fd_answered[MAX_FD]; /* final answers read (NLMSG_ERROR, NLMSG_DONE) */
+static uint32_t fd_seq[MAX_FD];
 static unsigned char fd_ext_ack[MAX_FD];
 static uint16_t fd_recv_len[MAX_FD]; /* the largest read length told to the daemon */
 static uint32_t daemon_port = 0x41434345;
@@ -121,8 +126,11 @@ static void resolve(void) {
   real_close = next("close");
 }
 
+static void forked(void);
+
 __attribute__((constructor)) static void init(void) {
   resolve();
+  pthread_atfork(NULL, forked, forked);
   const char *p = getenv("ACCEL_NL_PORT");
   if (p && *p) {
     char *end;
@@ -175,6 +183,8 @@ static void from_daemon(void *addr, socklen_t len) {
 
 /** One ACCELNL_MSG_SOCKOPT control message to the daemon. Returns 0 or -1 with errno. */
 static int send_sockopt(int fd, uint32_t optname, uint32_t value) {
+  // CLOSING never blocks close(): if the daemon's buffer is full, it is dropped (the sweep frees).
+  int flags = optname == ACCELNL_OPT_CLOSING ? MSG_DONTWAIT : 0;
   struct { struct nlmsghdr h; uint32_t opt, val; } m;
   memset(&m, 0, sizeof m);
   m.h.nlmsg_len = sizeof m;
@@ -182,8 +192,8 @@ static int send_sockopt(int fd, uint32_t optname, uint32_t value) {
   m.opt = optname;
   m.val = value;
   struct sockaddr_nl a = daemon_addr();
-  ssize_t r = real_sendto(fd, &m, sizeof m, 0, (struct sockaddr *)&a, sizeof a);
-  trace("accelnl shim: fd %d: sockopt %u = %u to the daemon: %s", fd, optname, value, r < 0 ? strerror(errno) : "sent");
+  ssize_t r = real_sendto(fd, &m, sizeof m, flags, (struct sockaddr *)&a, sizeof a);
+  if (debug) trace("accelnl shim: fd %d: sockopt %u = %u to the daemon: %s", fd, optname, value, r < 0 ? strerror(errno) : "sent");
   return r < 0 ? -1 : 0;
 }
 
@@ -210,37 +220,70 @@ static void note_recv_len(int fd, size_t n) {
   errno = saved;
 }
 
-/* The messages of a datagram this socket sent (`out`) or read, for the CLOSING count (see the top). */
-static void count_msgs(int fd, const void *buf, size_t n, int out) {
+static void set_bits(int fd, unsigned char bits) { __atomic_fetch_or(&fd_state[fd], bits, __ATOMIC_SEQ_CST); }
+
+/* What a datagram this socket sent asks for (see the top). */
+static void note_sent(int fd, const void *buf, size_t n) {
   const unsigned char *p = buf;
   for (size_t at = 0; p && at + sizeof(struct nlmsghdr) <= n;) {
     struct nlmsghdr h;
     memcpy(&h, p + at, sizeof h);
-    if (h.nlmsg_len < sizeof h || h.nlmsg_len > n - at) break;
-    if (out && (h.nlmsg_flags & NLM_F_REQUEST) && h.nlmsg_type >= NLMSG_MIN_TYPE) {
-      if ((h.nlmsg_flags & NLM_F_ACK) || (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP) fd_asked[fd]++;
-      else fd_state[fd] |= UNSURE;
+    if (h.nlmsg_len < sizeof h || h.nlmsg_len > n - at) { set_bits(fd, UNSURE); return; }
+    int awaits = (h.nlmsg_flags & NLM_F_ACK) || (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+    if (awaits) {
+      // The first of two awaited at once wins the bit; the second makes the socket unsure.
+      if (__atomic_fetch_or(&fd_state[fd], WAITING, __ATOMIC_SEQ_CST) & WAITING) set_bits(fd, UNSURE);
+      else __atomic_store_n(&fd_seq[fd], h.nlmsg_seq, __ATOMIC_SEQ_CST);
+    } else if ((h.nlmsg_flags & NLM_F_REQUEST) && h.nlmsg_type >= NLMSG_MIN_TYPE) {
+      set_bits(fd, UNSURE);  // a do without NLM_F_ACK: answered or not, nobody can tell
     }
-    if (!out && (h.nlmsg_type == NLMSG_ERROR || h.nlmsg_type == NLMSG_DONE)) fd_answered[fd]++;
     at += NLMSG_ALIGN(h.nlmsg_len);
   }
 }
 
-/* After a send or a read of `r` bytes on a redirected fd: count what the iovecs held. */
-static void count_iov(int fd, const struct iovec *iov, size_t cnt, ssize_t r, int out) {
+/* The final answers in a datagram this socket read from the daemon's port (see the top). */
+static void note_read(int fd, const void *buf, size_t n) {
+  const unsigned char *p = buf;
+  for (size_t at = 0; p && at + sizeof(struct nlmsghdr) <= n;) {
+    struct nlmsghdr h;
+    memcpy(&h, p + at, sizeof h);
+    if (h.nlmsg_len < sizeof h || h.nlmsg_len > n - at) return;  // cut short: the final may be lost
+    if (h.nlmsg_type == NLMSG_ERROR || h.nlmsg_type == NLMSG_DONE) {
+      unsigned char st = __atomic_load_n(&fd_state[fd], __ATOMIC_SEQ_CST);
+      if ((st & WAITING) && __atomic_load_n(&fd_seq[fd], __ATOMIC_SEQ_CST) == h.nlmsg_seq) {
+        __atomic_fetch_and(&fd_state[fd], (unsigned char)~WAITING, __ATOMIC_SEQ_CST);
+        set_bits(fd, SPOKE);
+      } else {
+        set_bits(fd, UNSURE);  // not the awaited one: a stray, or one of the socket before it
+      }
+    }
+    at += NLMSG_ALIGN(h.nlmsg_len);
+  }
+}
+
+/* After a send (`out`) or a read of `r` bytes on a redirected fd, from `src` (reads). */
+static void note_iov(int fd, const struct iovec *iov, size_t cnt, ssize_t r, int out, const struct sockaddr_nl *src) {
   if (r <= 0 || !redirected(fd)) return;
-  if (cnt != 1 || !iov) { fd_state[fd] |= UNSURE; return; }
-  count_msgs(fd, iov[0].iov_base, (size_t)r < iov[0].iov_len ? (size_t)r : iov[0].iov_len, out);
+  if (cnt != 1 || !iov) { set_bits(fd, UNSURE); return; }
+  size_t n = (size_t)r < iov[0].iov_len ? (size_t)r : iov[0].iov_len;
+  if (out) note_sent(fd, iov[0].iov_base, n);
+  else if (!src) set_bits(fd, UNSURE);  // whose it is cannot be told
+  else if (src->nl_pid == daemon_port) note_read(fd, iov[0].iov_base, n);
 }
 
 /* Before close: the CLOSING message, when this socket can vouch that it read every answer. */
 static void closing(int fd) {
-  if (!redirected(fd) || (fd_state[fd] & (UNSURE | SHARED)) || !fd_asked[fd] || fd_asked[fd] != fd_answered[fd]) return;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || (uint32_t)st.st_ino == 0) return;
+  unsigned char st = __atomic_load_n(&fd_state[fd], __ATOMIC_SEQ_CST);
+  if ((st & (UNSURE | SHARED | WAITING)) || !(st & SPOKE)) return;
   int saved = errno;
-  send_sockopt(fd, ACCELNL_OPT_CLOSING, (uint32_t)st.st_ino);
+  struct stat sb;
+  if (fstat(fd, &sb) == 0 && (uint32_t)sb.st_ino != 0) send_sockopt(fd, ACCELNL_OPT_CLOSING, (uint32_t)sb.st_ino);
   errno = saved;
+}
+
+/* A fork: both processes now hold every redirected socket, so neither may vouch at its close. */
+static void forked(void) {
+  for (int fd = 0; fd < MAX_FD; fd++) if (fd_state[fd] & REDIRECTED) set_bits(fd, SHARED);
 }
 
 static size_t iov_len(const struct iovec *iov, size_t n) {
@@ -257,7 +300,7 @@ int socket(int domain, int type, int protocol) {
     fd_state[fd] = REDIRECTED;
     fd_ext_ack[fd] = 0;
     fd_recv_len[fd] = 0;
-    fd_asked[fd] = fd_answered[fd] = 0;
+    fd_seq[fd] = 0;
   }
   trace("accelnl shim: socket(NETLINK_GENERIC) = fd %d on NETLINK_USERSOCK, daemon port 0x%x", fd, daemon_port);
   return fd;
@@ -321,7 +364,7 @@ ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockad
   flush_pending(fd);
   struct sockaddr_nl a = daemon_addr();
   ssize_t r = real_sendto(fd, buf, n, flags, (struct sockaddr *)&a, sizeof a);
-  if (r > 0) count_msgs(fd, buf, (size_t)r, 1);
+  if (r > 0) note_sent(fd, buf, (size_t)r);
   return r;
 }
 
@@ -343,7 +386,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
   m.msg_name = &a;
   m.msg_namelen = sizeof a;
   ssize_t r = real_sendmsg(fd, &m, flags);
-  count_iov(fd, m.msg_iov, m.msg_iovlen, r, 1);
+  note_iov(fd, m.msg_iov, m.msg_iovlen, r, 1, NULL);
   return r;
 }
 
@@ -379,9 +422,21 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt) {
 ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *len) {
   resolve();
   note_recv_len(fd, n);
-  ssize_t r = real_recvfrom(fd, buf, n, flags, addr, len);
-  if (r >= 0 && redirected(fd) && addr && len) from_daemon(addr, *len);
-  if (r > 0 && redirected(fd) && !(flags & MSG_PEEK)) count_msgs(fd, buf, (size_t)r < n ? (size_t)r : n, 0);
+  if (!redirected(fd)) return real_recvfrom(fd, buf, n, flags, addr, len);
+  // The sender's address, to tell the daemon's answers from anyone else's, even when not asked for.
+  struct sockaddr_nl src;
+  socklen_t sl = sizeof src;
+  memset(&src, 0, sizeof src);
+  ssize_t r = real_recvfrom(fd, buf, n, flags, (struct sockaddr *)&src, &sl);
+  if (r >= 0 && addr && len) {
+    memcpy(addr, &src, *len < sl ? *len : sl);
+    *len = sl;
+    from_daemon(addr, *len);
+  }
+  if (r > 0 && !(flags & MSG_PEEK)) {
+    struct iovec one = { buf, n };
+    note_iov(fd, &one, 1, r, 0, &src);
+  }
   return r;
 }
 
@@ -403,8 +458,11 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   resolve();
   if (msg) note_recv_len(fd, iov_len(msg->msg_iov, msg->msg_iovlen));
   ssize_t r = real_recvmsg(fd, msg, flags);
+  // The sender, before it is shown as the kernel (none: the caller asked for no address).
+  struct sockaddr_nl srcbuf, *src = NULL;
+  if (r >= 0 && msg && msg->msg_name && msg->msg_namelen >= sizeof srcbuf) { memcpy(&srcbuf, msg->msg_name, sizeof srcbuf); src = &srcbuf; }
   if (r >= 0 && redirected(fd) && msg) from_daemon(msg->msg_name, msg->msg_namelen);
-  if (msg && !(flags & MSG_PEEK)) count_iov(fd, msg->msg_iov, msg->msg_iovlen, r, 0);
+  if (msg && !(flags & MSG_PEEK)) note_iov(fd, msg->msg_iov, msg->msg_iovlen, r, 0, src);
   return r;
 }
 
@@ -414,15 +472,18 @@ int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timesp
   int r = real_recvmmsg(fd, v, n, flags, timeout);
   if (r > 0 && redirected(fd))
     for (int i = 0; i < r; i++) {
-      from_daemon(v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen);
-      if (!(flags & MSG_PEEK)) count_iov(fd, v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen, v[i].msg_len, 0);
+      struct msghdr *h = &v[i].msg_hdr;
+      struct sockaddr_nl srcbuf, *src = NULL;
+      if (h->msg_name && h->msg_namelen >= sizeof srcbuf) { memcpy(&srcbuf, h->msg_name, sizeof srcbuf); src = &srcbuf; }
+      from_daemon(h->msg_name, h->msg_namelen);
+      if (!(flags & MSG_PEEK)) note_iov(fd, h->msg_iov, h->msg_iovlen, v[i].msg_len, 0, src);
     }
   return r;
 }
 
 static int copy_state(int from, int to) {
   if (to >= 0 && to < MAX_FD) {
-    if (redirected(from)) fd_state[from] |= SHARED;
+    if (redirected(from)) set_bits(from, SHARED);
     fd_state[to] = redirected(from) ? fd_state[from] : 0;
     fd_ext_ack[to] = redirected(from) ? fd_ext_ack[from] : 0;
     fd_recv_len[to] = redirected(from) ? fd_recv_len[from] : 0;

@@ -166,7 +166,45 @@ describe.each(who)('the shim\'s protocol, as %s', (user) => {
     expect(mine).toMatchObject(expected);
     expect(mine.every((g) => g.capAck)).toBe(true);                 // sock_diag shows the program's CAP_ACK
   });
+
+  itIf(missing({ python: ['socket'], nobody }))('close says ACCELNL_OPT_CLOSING with the inode only for a socket that read the awaited answer to each request, one at a time, and was never shared', async () => {
+    const script = path.join(env.dir, 'closing.py');
+    fs.writeFileSync(script, CLOSING_PROBE, { mode: 0o644 });
+    const before = got.length;
+    const r = await env.accel(['wrap', '--', PY, script], { port: FAKE + (nobody ? 1 : 0), nobody });
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const inode = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+    expect(Object.keys(inode)).toEqual(['clean', 'noack', 'pending', 'two', 'dup', 'fork', 'again']);
+    const closing = got.slice(before).filter((g) => g.type === 0x0f && g.payload[0] === 0x10003).map((g) => g.payload[1]);
+    // a do without NLM_F_ACK, an answer not read, two requests at once, a dup, a fork: no word
+    expect(closing).toEqual([inode.clean, inode.again]);
+  });
 });
+
+// Sockets one after another, each closed after one pattern of use; prints each one's inode.
+const CLOSING_PROBE = `
+import os, socket, struct
+def req(s, seq, flags=5):
+    s.send(struct.pack('=IHHII', 20, 0x10, flags, seq, 0) + bytes([3, 1, 0, 0]))
+def answer(s):
+    s.recv(1000)
+def sock(name):
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 16)
+    s.bind((0, 0))
+    print(name, os.fstat(s.fileno()).st_ino)
+    return s
+s = sock('clean'); req(s, 1); answer(s); req(s, 2); answer(s); s.close()
+s = sock('noack'); req(s, 1, 1); answer(s); s.close()
+s = sock('pending'); req(s, 1); s.close()
+s = sock('two'); req(s, 1); req(s, 2); answer(s); answer(s); s.close()
+s = sock('dup'); req(s, 1); answer(s); d = s.dup(); d.close(); s.close()
+s = sock('fork'); req(s, 1); answer(s)
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0); s.close()
+s = sock('again'); req(s, 1); answer(s); s.close()
+`;
 
 describe('iproute2 devlink, through accel wrap', () => {
   const DEVLINK = '/usr/sbin/devlink';
