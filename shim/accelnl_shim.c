@@ -29,9 +29,10 @@
 //    final answer (NLM_F_ACK, or a dump), no second one went out before the first's final
 //    answer (NLMSG_ERROR or NLMSG_DONE with its sequence number, from the daemon's port) was
 //    read, every final it read was that awaited one, every send and read it saw went through
-//    one buffer (a datagram it could parse), and the descriptor was never duplicated, nor the
-//    process forked while it was open. Anything else, and close says nothing (the daemon's
-//    sweep forgets the socket).
+//    one buffer (a datagram it could parse, from a known sender), and the descriptor was never
+//    duplicated or passed (SCM_RIGHTS), the process did not fork while it was open, and it is
+//    close-on-exec. Anything else, and close says nothing (the daemon's sweep forgets the
+//    socket).
 // CAP_ACK, GET_STRICT_CHK, buffer sizes and the rest pass through to the real socket (the daemon
 // reads CAP_ACK with sock_diag).
 #define _GNU_SOURCE
@@ -130,7 +131,7 @@ static void forked(void);
 
 __attribute__((constructor)) static void init(void) {
   resolve();
-  pthread_atfork(NULL, forked, forked);
+  pthread_atfork(forked, forked, forked);  // prepare too: a thread's close during the fork sees it
   const char *p = getenv("ACCEL_NL_PORT");
   if (p && *p) {
     char *end;
@@ -200,7 +201,7 @@ static int send_sockopt(int fd, uint32_t optname, uint32_t value) {
 /** Before a request: tell the daemon the EXT_ACK setting if it changed since the last request. */
 static void flush_pending(int fd) {
   if (!(fd_state[fd] & EXT_ACK_PENDING)) return;
-  fd_state[fd] &= ~EXT_ACK_PENDING;
+  __atomic_fetch_and(&fd_state[fd], (unsigned char)~EXT_ACK_PENDING, __ATOMIC_SEQ_CST);
   int saved = errno;
   send_sockopt(fd, NETLINK_EXT_ACK, fd_ext_ack[fd]);
   errno = saved;
@@ -231,9 +232,10 @@ static void note_sent(int fd, const void *buf, size_t n) {
     if (h.nlmsg_len < sizeof h || h.nlmsg_len > n - at) { set_bits(fd, UNSURE); return; }
     int awaits = (h.nlmsg_flags & NLM_F_ACK) || (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
     if (awaits) {
-      // The first of two awaited at once wins the bit; the second makes the socket unsure.
+      // The seq first, then the bit: a reader never sees WAITING with an older seq. A second
+      // request awaited at once (its seq overwrote the first's) makes the socket unsure.
+      __atomic_store_n(&fd_seq[fd], h.nlmsg_seq, __ATOMIC_SEQ_CST);
       if (__atomic_fetch_or(&fd_state[fd], WAITING, __ATOMIC_SEQ_CST) & WAITING) set_bits(fd, UNSURE);
-      else __atomic_store_n(&fd_seq[fd], h.nlmsg_seq, __ATOMIC_SEQ_CST);
     } else if ((h.nlmsg_flags & NLM_F_REQUEST) && h.nlmsg_type >= NLMSG_MIN_TYPE) {
       set_bits(fd, UNSURE);  // a do without NLM_F_ACK: answered or not, nobody can tell
     }
@@ -276,6 +278,9 @@ static void closing(int fd) {
   unsigned char st = __atomic_load_n(&fd_state[fd], __ATOMIC_SEQ_CST);
   if ((st & (UNSURE | SHARED | WAITING)) || !(st & SPOKE)) return;
   int saved = errno;
+  // Without FD_CLOEXEC a program it started (posix_spawn, system: no fork handlers run) may hold it.
+  int fdflags = real_fcntl(fd, F_GETFD);
+  if (fdflags < 0 || !(fdflags & FD_CLOEXEC)) { errno = saved; return; }
   struct stat sb;
   if (fstat(fd, &sb) == 0 && (uint32_t)sb.st_ino != 0) send_sockopt(fd, ACCELNL_OPT_CLOSING, (uint32_t)sb.st_ino);
   errno = saved;
@@ -345,7 +350,7 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
   if (!redirected(fd) || level != SOL_NETLINK || !val || len < sizeof(int)) return r;
   if (name == NETLINK_EXT_ACK && r == 0) {
     fd_ext_ack[fd] = *(const int *)val ? 1 : 0;
-    fd_state[fd] |= EXT_ACK_PENDING;
+    set_bits(fd, EXT_ACK_PENDING);
   }
   return r;
 }
@@ -377,8 +382,23 @@ ssize_t __send_chk(int fd, const void *buf, size_t n, size_t buflen, int flags) 
   return sendto(fd, buf, n, flags, NULL, 0);
 }
 
+/* Redirected sockets passed in an SCM_RIGHTS message are held elsewhere too: never vouched for. */
+static void passed_fds(const struct msghdr *msg) {
+  if (!msg || !msg->msg_control) return;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int passed;
+      memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+      if (redirected(passed)) set_bits(passed, SHARED);
+    }
+  }
+}
+
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
   resolve();
+  passed_fds(msg);
   if (!redirected(fd) || !msg || !to_kernel(msg->msg_name, msg->msg_namelen)) return real_sendmsg(fd, msg, flags);
   flush_pending(fd);
   struct sockaddr_nl a = daemon_addr();
@@ -429,9 +449,11 @@ ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, 
   memset(&src, 0, sizeof src);
   ssize_t r = real_recvfrom(fd, buf, n, flags, (struct sockaddr *)&src, &sl);
   if (r >= 0 && addr && len) {
-    memcpy(addr, &src, *len < sl ? *len : sl);
+    // The caller's view: the daemon shown as the kernel, cut to the length it gave.
+    struct sockaddr_nl shown = src;
+    from_daemon(&shown, sl);
+    memcpy(addr, &shown, *len < sl ? *len : sl);
     *len = sl;
-    from_daemon(addr, *len);
   }
   if (r > 0 && !(flags & MSG_PEEK)) {
     struct iovec one = { buf, n };
@@ -457,12 +479,14 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, st
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   resolve();
   if (msg) note_recv_len(fd, iov_len(msg->msg_iov, msg->msg_iovlen));
+  // The length the caller's name buffer has: the kernel reports the address's, which may be more.
+  socklen_t given = msg && msg->msg_name ? msg->msg_namelen : 0;
   ssize_t r = real_recvmsg(fd, msg, flags);
-  // The sender, before it is shown as the kernel (none: the caller asked for no address).
+  if (r < 0 || !msg || !redirected(fd)) return r;
+  // The sender, before it is shown as the kernel (none: no room for it, or the caller asked for none).
   struct sockaddr_nl srcbuf, *src = NULL;
-  if (r >= 0 && msg && msg->msg_name && msg->msg_namelen >= sizeof srcbuf) { memcpy(&srcbuf, msg->msg_name, sizeof srcbuf); src = &srcbuf; }
-  if (r >= 0 && redirected(fd) && msg) from_daemon(msg->msg_name, msg->msg_namelen);
-  if (msg && !(flags & MSG_PEEK)) note_iov(fd, msg->msg_iov, msg->msg_iovlen, r, 0, src);
+  if (given >= sizeof srcbuf) { memcpy(&srcbuf, msg->msg_name, sizeof srcbuf); src = &srcbuf; from_daemon(msg->msg_name, sizeof srcbuf); }
+  if (!(flags & MSG_PEEK)) note_iov(fd, msg->msg_iov, msg->msg_iovlen, r, 0, src);
   return r;
 }
 
@@ -470,14 +494,12 @@ int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timesp
   resolve();
   for (unsigned int i = 0; v && i < n; i++) note_recv_len(fd, iov_len(v[i].msg_hdr.msg_iov, v[i].msg_hdr.msg_iovlen));
   int r = real_recvmmsg(fd, v, n, flags, timeout);
-  if (r > 0 && redirected(fd))
-    for (int i = 0; i < r; i++) {
-      struct msghdr *h = &v[i].msg_hdr;
-      struct sockaddr_nl srcbuf, *src = NULL;
-      if (h->msg_name && h->msg_namelen >= sizeof srcbuf) { memcpy(&srcbuf, h->msg_name, sizeof srcbuf); src = &srcbuf; }
-      from_daemon(h->msg_name, h->msg_namelen);
-      if (!(flags & MSG_PEEK)) note_iov(fd, h->msg_iov, h->msg_iovlen, v[i].msg_len, 0, src);
-    }
+  if (r > 0 && redirected(fd)) {
+    // The name buffers' own lengths are not kept here (the kernel rewrites them): whose each
+    // datagram is goes unchecked, so a socket read this way does not vouch.
+    set_bits(fd, UNSURE);
+    for (int i = 0; i < r; i++) from_daemon(v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen);
+  }
   return r;
 }
 

@@ -174,9 +174,10 @@ describe.each(who)('the shim\'s protocol, as %s', (user) => {
     const r = await env.accel(['wrap', '--', PY, script], { port: FAKE + (nobody ? 1 : 0), nobody });
     expect([r.code, r.stderr]).toEqual([0, '']);
     const inode = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
-    expect(Object.keys(inode)).toEqual(['clean', 'noack', 'pending', 'two', 'dup', 'fork', 'again']);
+    expect(Object.keys(inode)).toEqual(['clean', 'noack', 'pending', 'two', 'dup', 'fork', 'inherit', 'passed', 'again']);
     const closing = got.slice(before).filter((g) => g.type === 0x0f && g.payload[0] === 0x10003).map((g) => g.payload[1]);
-    // a do without NLM_F_ACK, an answer not read, two requests at once, a dup, a fork: no word
+    // a do without NLM_F_ACK, an answer not read, two requests at once, a dup, a fork, no
+    // close-on-exec, passed to another socket (SCM_RIGHTS): no word
     expect(closing).toEqual([inode.clean, inode.again]);
   });
 });
@@ -203,6 +204,11 @@ pid = os.fork()
 if pid == 0:
     os._exit(0)
 os.waitpid(pid, 0); s.close()
+s = sock('inherit'); s.set_inheritable(True); req(s, 1); answer(s); s.close()
+s = sock('passed'); req(s, 1); answer(s)
+a, b = socket.socketpair()
+socket.send_fds(a, [b'x'], [s.fileno()])
+a.close(); b.close(); s.close()
 s = sock('again'); req(s, 1); answer(s); s.close()
 `;
 
