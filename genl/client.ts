@@ -119,6 +119,8 @@ export interface ClientOptions {
   onOverrun?: () => void;
   /** Receive buffer size; larger buffers drop fewer events under bursts. */
   rcvbuf?: number;
+  /** Bind the client's socket to this port (default: the kernel picks one, the process's pid first). Ignored with `open`. */
+  port?: number;
   /**
    * Accept answers and events only when the kernel attests (SCM_CREDENTIALS) that the server's
    * socket belongs to this uid: whoever binds the server's port first is the server, and a stale
@@ -301,7 +303,7 @@ export function createClient(o: ClientOptions = {}): Client {
   };
 
   const socket = o.open ? o.open(onBatch, { onOverrun: o.onOverrun, rcvbuf: o.rcvbuf }) : openSocket({
-    protocol: o.protocol ?? NETLINK_USERSOCK, backend: o.backend, onBatch, rcvbuf: o.rcvbuf, credentials: wantCreds, busyPollUs: o.busyPollUs,
+    protocol: o.protocol ?? NETLINK_USERSOCK, port: o.port, backend: o.backend, onBatch, rcvbuf: o.rcvbuf, credentials: wantCreds, busyPollUs: o.busyPollUs,
     onOverrun: o.onOverrun ?? (() => { /* requests are retried by their callers; events: see onOverrun */ }),
     onError: (e) => { for (const p of pending.values()) p.reject(e); },
   });

@@ -306,12 +306,14 @@ test('a library client that closes is forgotten at once (ACCELNL_OPT_CLOSING): i
 
 test('clients a process closes and opens one after another share its port: none of their answers is reported as a raced send', async () => {
   // The kernel binds a process's first free socket to its pid: each new client gets the port the
-  // closed one had. Each says, closing, that it read every answer (its CLOSING carries its inode),
-  // which proves what was sent to it: the next socket on the port is no race.
+  // closed one had (here a fixed port, so that a socket another test left on the pid cannot change
+  // that). Each says, closing, that it read every answer (its CLOSING carries its inode), which
+  // proves what was sent to it: the next socket on the port is no race.
+  const reused = 0x7e200000 + (process.pid & 0xffff);
   const before = G.serverStats(d.served.srv);
   const ports: number[] = [];
   for (let i = 0; i < 40; i++) {
-    const c = G.createClient({ serverPort: PORT });
+    const c = G.createClient({ serverPort: PORT, port: reused });
     try {
       expect((await c.resolve('accel')).id).toBe(famId);
       ports.push(c.port);
@@ -329,7 +331,7 @@ test('clients a process closes and opens one after another share its port: none 
   // suspect when the next socket shows up on the port, and is reported: nobody proved it read.
   const quiet: number[] = [];
   for (let i = 0; i < 10; i++) {
-    const a = rawAt(0); // autobound: this process's port again
+    const a = rawAt(reused); // the same port again
     quiet.push(a.sock.port);
     a.send(CMD.DEV_GET, 1, { devIndex: 0 });
     expect((await a.answer(1)).error).toBe(0);
@@ -388,4 +390,35 @@ test('a client vouches, closing, only when it read the answer to every request i
   } finally {
     srv.close();
   }
+});
+
+test('a malformed or false CLOSING is no crash: a short one is ignored, one naming another inode proves nothing and closes as a plain one', async () => {
+  const a = rawAt(0);
+  const bos = d.engine.bos.size;
+  a.send(CMD.BO_CREATE, 1, { devIndex: 0, boSize: 64 });
+  expect((await a.answer(1)).error).toBe(0);
+  // 20 bytes: the option name without its value. Not a well-formed option: nothing happens.
+  const short = new Uint8Array(20);
+  new DataView(short.buffer).setUint32(0, 20, true);
+  new DataView(short.buffer).setUint16(4, ACCELNL_MSG_SOCKOPT, true);
+  new DataView(short.buffer).setUint32(16, ACCELNL_OPT_CLOSING, true);
+  expect(a.sock.send(short, PORT)).toBe(0);
+  a.send(CMD.DEV_GET, 2, { devIndex: 0 });
+  expect((await a.answer(2)).error).toBe(0);
+  expect(d.engine.bos.size).toBe(bos + 1);
+  // An inode that is not this socket's: the daemon checks the socket as for any CLOSING (it is
+  // this one, still open, saying it closes), so its client goes with its BO, and nothing else.
+  const before = G.serverStats(d.served.srv);
+  const own = querySockets(G.NETLINK_USERSOCK)!.table.get(a.sock.port)!.inode;
+  const m = new Uint8Array(24);
+  const dv = new DataView(m.buffer);
+  dv.setUint32(0, 24, true); dv.setUint16(4, ACCELNL_MSG_SOCKOPT, true);
+  dv.setUint32(16, ACCELNL_OPT_CLOSING, true); dv.setUint32(20, own + 12345, true);
+  expect(a.sock.send(m, PORT)).toBe(0);
+  expect(await until(() => d.engine.bos.size, (n) => n === bos)).toBe(bos);
+  // The socket, still open, is served afresh.
+  a.send(CMD.DEV_GET, 3, { devIndex: 0 });
+  expect((await a.answer(3)).error).toBe(0);
+  expect(G.serverStats(d.served.srv).racedSends).toBe(before.racedSends);
+  a.sock.close();
 });
