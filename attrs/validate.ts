@@ -4,7 +4,7 @@ import { NLA, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK } from './consts';
 import { EINVAL, ERANGE } from './errno';
 import { type Extack, setErrAttr, setErrAttrPol, setErrMsg, setBadAttr } from './extack';
 import { VALIDATE, type Policy, type PolicyEntry } from './policy';
-import type { View } from './reader';
+import { type View, absentAll } from './reader';
 
 /** `enum netlink_validation` flags. */
 export const NL_VALIDATE = {
@@ -37,7 +37,7 @@ export function validate(v: View, start: number, end: number, maxtype: number, p
     setErrMsg(ext, 'allowed policy recursion depth exceeded');
     return -EINVAL;
   }
-  if (tb) tb.fill(-1);
+  if (tb) absentAll(tb);
   const dv = v.dv;
   let at = start;
   let rem = end - start;

@@ -4,7 +4,7 @@
 // buffer. The receive buffer belongs to the transport and is reused after the callback: whatever
 // outlives it (an async handler's request, a dump's request) works on an owned copy.
 import {
-  type View, NL_VALIDATE, clearExtack, newExtack, trim, validate, view,
+  type View, NL_VALIDATE, absentAll, clearExtack, newExtack, trim, validate, view,
 } from '../attrs';
 import { EINVAL, EMSGSIZE, ENOENT, EOPNOTSUPP, EPERM } from '../attrs/errno';
 import { writeAck } from './ack';
@@ -155,7 +155,7 @@ function genlRcv(srv: ServerCore, v: View, at: number, len: number, flags: numbe
   if (isDump) return startDump(srv, v, at, len, hdrlen, fam, op, half as DumpHalf, sender);
 
   const maxattr = half.policy ? (half.maxattr ?? half.policy.maxtype) : 0;
-  const tb = new Int32Array(maxattr + 1).fill(-1);
+  const tb = absentAll(new Int32Array(maxattr + 1));
   if (half.policy && maxattr) {
     const err = validate(v, at + hdrlen, at + len, maxattr, half.policy,
       half.liberal ? NL_VALIDATE.LIBERAL : NL_VALIDATE.STRICT, ext, tb);

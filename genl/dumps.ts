@@ -3,7 +3,7 @@
 // the client (socket) that asked; its request is an owned copy (it outlives the receive buffer),
 // its chunks are written into the outbox's buffer and sent as that client's spans, checked before
 // each send like anything for a client seen in an earlier callback (genl/outbox.ts).
-import { type View, NL_VALIDATE, newExtack, trim, validate, view } from '../attrs';
+import { type View, NL_VALIDATE, absentAll, newExtack, trim, validate, view } from '../attrs';
 import { EBUSY, EINVAL, EMSGSIZE } from '../attrs/errno';
 import { writeDone } from './ack';
 import { NLMSG_HDRLEN, NLM_F } from './consts';
@@ -32,7 +32,7 @@ export function startDump(srv: ServerCore, v: View, at: number, len: number, hdr
   const req = view(ownedCopy(v.buf, at, at + len)); // the dump outlives this receive buffer
   const ext = newExtack();
   const maxattr = half.policy ? (half.maxattr ?? half.policy.maxtype) : 0;
-  const tb = new Int32Array(maxattr + 1).fill(-1);
+  const tb = absentAll(new Int32Array(maxattr + 1));
   const seq = v.dv.getUint32(at + 8, true);
   const done = (r: Result): Result => {
     // start() failed: an ordinary NLMSG_ERROR, offsets relative to the request.

@@ -275,7 +275,7 @@ export function flushOutbox(ob: Outbox): void {
   }
   ob.nspans = 0;
   ob.later = false;
-  ob.spanClients.length = 0;
+  truncate(ob.spanClients, 0);
   ob.out = shrunk(ob, ob.out);
   resetWriter(ob.out);
 }
@@ -357,7 +357,7 @@ function resendHeld(ob: Outbox): void {
     if (to) moveSpan(ob, i, k++, to);
   }
   ob.nspans = k;
-  ob.spanClients.length = k;
+  truncate(ob.spanClients, k);
   if (k) send(ob, false, true);
 }
 
@@ -459,7 +459,7 @@ export function settleWith(ob: Outbox, tab: SocketTable | undefined): void {
     u.missed = true;
     ob.unproven[k++] = u;
   }
-  ob.unproven.length = k;
+  truncate(ob.unproven, k);
   if (!k) ob.settleAt = 0;
 }
 
@@ -481,7 +481,7 @@ export function settleSends(ob: Outbox, force = false): void {
     if (force || u.reportAt <= now) reportRaced(ob, u, u.other);
     else { ob.unproven[k++] = u; settleBy(ob, u.reportAt); }
   }
-  ob.unproven.length = k;
+  truncate(ob.unproven, k);
 }
 
 /** Count and log one datagram that may have reached the socket that took its port (raceLine). */
@@ -533,7 +533,7 @@ function recheck(ob: Outbox, fresh: boolean): void {
     moveSpan(ob, i, k++, to);
   }
   ob.nspans = k;
-  ob.spanClients.length = k;
+  truncate(ob.spanClients, k);
 }
 
 /** Span i moves to slot k (k <= i), for client `c`. */
@@ -573,7 +573,7 @@ function divert(ob: Outbox): void {
     moveSpan(ob, i, k++, c);
   }
   ob.nspans = k;
-  ob.spanClients.length = k;
+  truncate(ob.spanClients, k);
 }
 
 /** Queue a datagram for a full port, dropping its oldest beyond the bounds (the port is owed an OVERRUN). */
@@ -673,7 +673,7 @@ function sendNow(ob: Outbox): number {
   s.sendMany(ob.out.buf, ob.spans, ob.nspans, ob.results);
   const r = ob.results[0];
   ob.nspans = 0;
-  ob.spanClients.length = 0;
+  truncate(ob.spanClients, 0);
   resetWriter(ob.out);
   return r;
 }
@@ -726,9 +726,17 @@ function release(ob: Outbox): void {
 }
 
 function unstage(ob: Outbox): void {
-  ob.staged.length = 0;
-  ob.openFor.clear();
-  ob.lastGroup.clear();
+  // After every batch, and mostly with nothing staged: Map#clear allocates a new table even when
+  // empty, and a length store goes through the runtime (together 5 % of the daemon's time under
+  // sequential requests, measured with perf).
+  truncate(ob.staged, 0);
+  if (ob.openFor.size) ob.openFor.clear();
+  if (ob.lastGroup.size) ob.lastGroup.clear();
   ob.ev = shrunk(ob, ob.ev);
   resetWriter(ob.ev);
+}
+
+/** a.length = k for k <= a.length, by pops: a store to length is a runtime call, a pop is inlined. */
+function truncate(a: unknown[], k: number): void {
+  while (a.length > k) a.pop();
 }
