@@ -7,6 +7,10 @@
  *
  *   floor server PORT [POLL]            echo until killed
  *   floor client PORT MS [POLL]         echo for MS milliseconds (after MS/4 of warm-up), print "rate N"
+ *   floor genl-server PORT [POLL]       a generic netlink server in C: answers every request as
+ *                                       nlctrl answers GETFAMILY("nlctrl") with NLM_F_ACK, a
+ *                                       136-byte NEWFAMILY (the kernel's bytes) then the ACK, two
+ *                                       datagrams in one sendmmsg, as our daemon sends them
  *   floor genl PROTOCOL PORT MS [POLL]  the same client asking a generic netlink server instead:
  *                                       CTRL_CMD_GETFAMILY("nlctrl") with NLM_F_ACK, read until its
  *                                       ACK, on PROTOCOL (16: NETLINK_GENERIC, the kernel's nlctrl
@@ -17,8 +21,11 @@
  * anchor for our busy-polling client and daemon.
  *
  * The genl mode puts a server beside the C echo server under one and the same client, so that
- * their ratio is what the server adds (bench/rate.ts also measures with its Node client).
+ * their ratio is what the server adds (bench/rate.ts also measures with its Node client). The
+ * genl-server is the like-for-like anchor for our daemon: the same request, the same two answer
+ * datagrams, with none of the work of deciding them.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <linux/netlink.h>
 #include <stdio.h>
@@ -80,6 +87,54 @@ static int serve(unsigned port) {
 		ssize_t n = recv_polled(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
 		if (n < 0) { if (errno == EINTR) continue; perror("recvfrom"); return 1; }
 		if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl) < 0 && errno != EAGAIN) { perror("sendto"); return 1; }
+	}
+}
+
+/* The payload of the kernel's NEWFAMILY reply to GETFAMILY("nlctrl"), after its netlink header
+ * (genl header, then name, id, version, hdrsize, maxattr, ops, groups), as this kernel sends it. */
+static const unsigned char NLCTRL_FAMILY[120] = {
+	0x01, 0x02, 0x00, 0x00, 0x0b, 0x00, 0x02, 0x00, 0x6e, 0x6c, 0x63, 0x74, 0x72, 0x6c, 0x00, 0x00,
+	0x06, 0x00, 0x01, 0x00, 0x10, 0x00, 0x00, 0x00, 0x08, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x00,
+	0x08, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x2c, 0x00, 0x06, 0x00, 0x14, 0x00, 0x01, 0x00, 0x08, 0x00, 0x01, 0x00, 0x03, 0x00, 0x00, 0x00,
+	0x08, 0x00, 0x02, 0x00, 0x0e, 0x00, 0x00, 0x00, 0x14, 0x00, 0x02, 0x00, 0x08, 0x00, 0x01, 0x00,
+	0x0a, 0x00, 0x00, 0x00, 0x08, 0x00, 0x02, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x1c, 0x00, 0x07, 0x00,
+	0x18, 0x00, 0x01, 0x00, 0x08, 0x00, 0x02, 0x00, 0x10, 0x00, 0x00, 0x00, 0x0b, 0x00, 0x01, 0x00,
+	0x6e, 0x6f, 0x74, 0x69, 0x66, 0x79, 0x00, 0x00,
+};
+
+/* The genl server: each request gets the NEWFAMILY reply and a capped ACK, both with the request's
+ * seq and the sender's port, in one sendmmsg (what our daemon does for a kernel-style answer). */
+static int serve_genl(unsigned port) {
+	int fd = open_sock(port);
+	union { struct nlmsghdr h; unsigned char b[256]; } req;
+	union { struct nlmsghdr h; unsigned char b[16 + sizeof(NLCTRL_FAMILY)]; } rep;
+	union { struct nlmsghdr h; unsigned char b[36]; } ack;
+	memcpy(rep.b + 16, NLCTRL_FAMILY, sizeof(NLCTRL_FAMILY));
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		struct sockaddr_nl from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recv_polled(fd, req.b, sizeof(req.b), 0, (struct sockaddr *)&from, &fl);
+		if (n < 0) { if (errno == EINTR) continue; perror("recvfrom"); return 1; }
+		if (n < (ssize_t)sizeof(struct nlmsghdr)) continue;
+		rep.h = (struct nlmsghdr){ .nlmsg_len = sizeof(rep.b), .nlmsg_type = req.h.nlmsg_type,
+			.nlmsg_seq = req.h.nlmsg_seq, .nlmsg_pid = from.nl_pid };
+		ack.h = (struct nlmsghdr){ .nlmsg_len = sizeof(ack.b), .nlmsg_type = NLMSG_ERROR, .nlmsg_flags = NLM_F_CAPPED,
+			.nlmsg_seq = req.h.nlmsg_seq, .nlmsg_pid = from.nl_pid };
+		memset(ack.b + 16, 0, 4); /* error 0 */
+		memcpy(ack.b + 20, req.b, 16); /* the request's header */
+		struct iovec iov[2] = { { rep.b, sizeof(rep.b) }, { ack.b, sizeof(ack.b) } };
+		struct mmsghdr mm[2];
+		memset(mm, 0, sizeof(mm));
+		for (int i = 0; i < 2; i++) {
+			mm[i].msg_hdr.msg_name = &from;
+			mm[i].msg_hdr.msg_namelen = fl;
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+		}
+		if (sendmmsg(fd, mm, 2, MSG_DONTWAIT) < 0 && errno != EAGAIN) { perror("sendmmsg"); return 1; }
 	}
 }
 
@@ -176,6 +231,10 @@ int main(int argc, char **argv) {
 		if (argc >= 4) poll_us = atol(argv[3]);
 		return serve((unsigned)strtoul(argv[2], NULL, 0));
 	}
+	if (argc >= 3 && strcmp(argv[1], "genl-server") == 0) {
+		if (argc >= 4) poll_us = atol(argv[3]);
+		return serve_genl((unsigned)strtoul(argv[2], NULL, 0));
+	}
 	if (argc >= 4 && strcmp(argv[1], "client") == 0) {
 		if (argc >= 5) poll_us = atol(argv[4]);
 		return client(NETLINK_USERSOCK, (unsigned)strtoul(argv[2], NULL, 0), atof(argv[3]), 0);
@@ -184,6 +243,6 @@ int main(int argc, char **argv) {
 		if (argc >= 6) poll_us = atol(argv[5]);
 		return client(atoi(argv[2]), (unsigned)strtoul(argv[3], NULL, 0), atof(argv[4]), 1);
 	}
-	fprintf(stderr, "usage: floor server PORT [POLL_US] | floor client PORT MS [POLL_US] | floor genl PROTOCOL PORT MS [POLL_US]\n");
+	fprintf(stderr, "usage: floor server PORT [POLL_US] | floor genl-server PORT [POLL_US] | floor client PORT MS [POLL_US] | floor genl PROTOCOL PORT MS [POLL_US]\n");
 	return 2;
 }

@@ -8,6 +8,8 @@
 // the protocol's: a GETFAMILY is answered with two datagrams (reply, then ACK), the echo with one.
 // A second daemon runs with `--busy-poll 50` (docs/transport.md): the same clients against it show
 // what the wake-up of the daemon costs a client in a request loop, and what polling buys back.
+// The like-for-like anchor for the daemon is `floor genl-server`: a C server sending the same two
+// answer datagrams (nlctrl's reply and the ACK) in one sendmmsg, sleeping or polling as ours does.
 import { type ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -85,9 +87,9 @@ function buildFloor(dir: string): { bin: string } | { why: string } {
   return { bin };
 }
 
-/** Starts the C echo server on `port` and waits for its ready line. */
-async function startFloorServer(bin: string, port: number, pollUs = 0): Promise<ChildProcess> {
-  const proc = spawn(bin, ['server', String(port), String(pollUs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts the C echo server (or `mode` genl-server) on `port` and waits for its ready line. */
+async function startFloorServer(bin: string, port: number, pollUs = 0, mode = 'server'): Promise<ChildProcess> {
+  const proc = spawn(bin, [mode, String(port), String(pollUs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (d) => { out += d; if (out.includes('ready')) resolve(); });
@@ -127,6 +129,8 @@ async function main(): Promise<void> {
   const busyPort = 0x42450000 + (process.pid & 0xffff);
   const floorPort = 0x46450000 + (process.pid & 0xffff);
   const floorPollPort = 0x47450000 + (process.pid & 0xffff);
+  const cGenlPort = 0x48450000 + (process.pid & 0xffff);
+  const cGenlPollPort = 0x49450000 + (process.pid & 0xffff);
   // Rounds of each measurement interleaved, so drift and neighbours' load hit all of them alike.
   const rounds = smoke ? 1 : quick ? 3 : 5;
   const ms = smoke ? 60 : quick ? 150 : 500;
@@ -135,12 +139,17 @@ async function main(): Promise<void> {
   const floor = buildFloor(floorDir);
   const runs: Record<string, number[]> = {};
   const add = (key: string, v: number) => { (runs[key] ??= []).push(v); };
-  let child: Child | undefined, busy: Child | undefined, floorSrv: ChildProcess | undefined, floorPollSrv: ChildProcess | undefined;
+  let child: Child | undefined, busy: Child | undefined;
+  const cServers: ChildProcess[] = [];
   try {
     child = await startChild(port);
     busy = await startChild(busyPort, ['--busy-poll', String(BUSY_POLL_US)]);
-    if ('bin' in floor) floorSrv = await startFloorServer(floor.bin, floorPort);
-    if ('bin' in floor) floorPollSrv = await startFloorServer(floor.bin, floorPollPort, BUSY_POLL_US);
+    if ('bin' in floor) {
+      cServers.push(await startFloorServer(floor.bin, floorPort));
+      cServers.push(await startFloorServer(floor.bin, floorPollPort, BUSY_POLL_US));
+      cServers.push(await startFloorServer(floor.bin, cGenlPort, 0, 'genl-server'));
+      cServers.push(await startFloorServer(floor.bin, cGenlPollPort, BUSY_POLL_US, 'genl-server'));
+    }
     for (let r = 0; r < rounds; r++) {
       for (const inflight of [1, 32]) {
         add(`kernel_${inflight}`, await measure(NETLINK_GENERIC, 0, inflight, ms));
@@ -159,11 +168,13 @@ async function main(): Promise<void> {
         // The polling floor: the C pair with both ends polling, and its client against our polling daemon.
         add('floorpoll_1', await floorRate(floor.bin, floorPollPort, ms, undefined, BUSY_POLL_US));
         add('cpoll_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, busyPort], BUSY_POLL_US));
+        // The C genl server, sleeping and polling: what a server sending our two datagrams costs.
+        add('cgenl_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, cGenlPort]));
+        add('cgenlpoll_1', await floorRate(floor.bin, 0, ms, [NETLINK_USERSOCK, cGenlPollPort], BUSY_POLL_US));
       }
     }
   } finally {
-    floorSrv?.kill('SIGTERM');
-    floorPollSrv?.kill('SIGTERM');
+    for (const p of cServers) p.kill('SIGTERM');
     await child?.stop();
     await busy?.stop();
     fs.rmSync(floorDir, { recursive: true, force: true });
@@ -215,6 +226,13 @@ async function main(): Promise<void> {
     'Node client/floor': ratio('pollclient_1', 'floor_1'),
     'polling floor/floor': ratio('floorpoll_1', 'floor_1'),
   }]);
+  if (st.cgenl_1) {
+    table('Sequential, the C client against a C genl server sending the same two datagrams (the like-for-like anchor for the daemon; same rounds)', [{
+      'C genl server req/s': spread('cgenl_1'), 'accelnl req/s': spread('cours_1'), 'ours/C genl': ratio('cours_1', 'cgenl_1'),
+      'polling C genl server req/s': spread('cgenlpoll_1'), 'polling accelnl req/s': spread('cpoll_1'), 'polling ours/C genl': ratio('cpoll_1', 'cgenlpoll_1'),
+      'C genl/floor': ratio('cgenl_1', 'floor_1'),
+    }]);
+  }
   console.log('ours: answers as the kernel sends them, one datagram each; joined: with the options genl/client.ts sends (ACCELNL_OPT_JOIN_ANSWERS: answers read in one batch share datagrams)');
   if (!('bin' in floor)) console.log(`C floor skipped: ${floor.why}`);
   report('rate', data);

@@ -44,6 +44,12 @@ function figures(dir) {
       add(`sequential, client and daemon polling ${rate.data.busyPollUs} µs vs polling floor`, rate.data.pollclient_1 / rate.data.floorpoll_1, 0.85, 'x', true,
         `ours ${sp('pollclient_1')}, polling floor ${sp('floorpoll_1')}, C client ${r2(rate.data.cpoll_1 / rate.data.floorpoll_1)}x; ours/floor ${r2(rate.data.pollclient_1 / rate.data.floor_1)}x`);
     }
+    if (rate.data.cgenl_1) {
+      // The daemon alone, like for like: the C client against ours and against a C server that sends
+      // the same two datagrams (bench/floor.c genl-server).
+      add('sequential, daemon vs C genl server (same C client, same datagrams)', rate.data.cours_1 / rate.data.cgenl_1, 0.85, 'x', true,
+        `ours ${sp('cours_1')}, C genl server ${sp('cgenl_1')}; both polling ${r2(rate.data.cpoll_1 / rate.data.cgenlpoll_1)}x (${sp('cpoll_1')} / ${sp('cgenlpoll_1')})`);
+    }
   }
   const dump = load(dir, 'dump');
   if (dump) {
