@@ -43,6 +43,13 @@ export function ensure(w: Writer, n: number): number {
   return w.len;
 }
 
+/** Append bytes as they are (encoded attributes, or whole messages), growing the buffer as needed. */
+export function putRaw(w: Writer, bytes: Uint8Array): void {
+  const at = ensure(w, bytes.length);
+  w.buf.set(bytes, at);
+  w.len = at + bytes.length;
+}
+
 /** Zero the bytes from `len` up to the next 4-byte boundary and move there. */
 function finish(w: Writer, end: number): void {
   const aligned = (end + 3) & ~3;

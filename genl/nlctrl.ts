@@ -2,7 +2,7 @@
 // group's NEWFAMILY/DELFAMILY/NEWMCAST_GRP/DELMCAST_GRP events, byte for byte as the kernel sends them.
 import {
   type Policy, type Writer, getString, getU16, getU32, nestEnd, nestStart, nestStartNoflag, newPolicyDumpState,
-  addPolicy, policyIndex, pol, policy, putString, putU16, putU32, setBadAttr, writePolicyAttr, type PolicyDumpState,
+  addPolicy, newWriter, policyIndex, pol, policy, putRaw, putString, putU16, putU32, setBadAttr, writePolicyAttr, type PolicyDumpState,
   isAdvertised,
 } from '../attrs';
 import { EINVAL, ENODATA, ENOENT } from '../attrs/errno';
@@ -23,8 +23,37 @@ export const CTRL_POLICY_POLICY: Policy = policy({
   [CTRL_ATTR.OP]: pol.u32(),
 }, undefined, 'ctrl-policy');
 
+/**
+ * A family's ctrl_fill_info() attributes, encoded once: every client's first request is a
+ * GETFAMILY, and encoding the ops and groups was a third of the daemon's JavaScript for one. Kept
+ * per family object with the ids registration gives it (family and groups), so the same object
+ * registered again, or in another server, is encoded again. A registered family is not changed
+ * otherwise (as in the kernel, where it is const).
+ */
+interface EncodedInfo { id: number; groups: number[]; bytes: Uint8Array }
+const infoCache = new WeakMap<Family, EncodedInfo>();
+const infoScratch = newWriter(1024);
+
+function sameIds(e: EncodedInfo, fam: Family): boolean {
+  const groups = fam.mcgrps ?? [];
+  if (e.id !== fam.id || e.groups.length !== groups.length) return false;
+  for (let i = 0; i < groups.length; i++) if (e.groups[i] !== groups[i].id) return false;
+  return true;
+}
+
 /** ctrl_fill_info(): name, id, version, hdrsize, maxattr, then OPS and MCAST_GROUPS as _noflag nests. */
 export function writeFamilyInfo(w: Writer, fam: Family): void {
+  let e = infoCache.get(fam);
+  if (!e || !sameIds(e, fam)) {
+    infoScratch.len = 0;
+    encodeFamilyInfo(infoScratch, fam);
+    e = { id: fam.id!, groups: (fam.mcgrps ?? []).map((g) => g.id!), bytes: infoScratch.buf.slice(0, infoScratch.len) };
+    infoCache.set(fam, e);
+  }
+  putRaw(w, e.bytes);
+}
+
+function encodeFamilyInfo(w: Writer, fam: Family): void {
   putString(w, CTRL_ATTR.FAMILY_NAME, fam.name);
   putU16(w, CTRL_ATTR.FAMILY_ID, fam.id!);
   putU32(w, CTRL_ATTR.VERSION, fam.version);

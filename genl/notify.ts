@@ -3,11 +3,11 @@
 // message is written once into the outbox's staging buffer and staged per destination; the outbox
 // copies it out at the flush, after checking every subscriber's socket (genl/outbox.ts).
 import type { Writer } from '../attrs';
-import { trim } from '../attrs';
+import { putRaw, trim } from '../attrs';
 import type { SocketClient } from './clients';
 import type { Family } from './family';
 import { genlStart, msgEnd } from './message';
-import { ensureCopy, overrunMessage, stage } from './outbox';
+import { overrunMessage, stage } from './outbox';
 import { kick } from './schedule';
 import type { Server, ServerCore } from './core';
 import { NATIVE_FORMAT, subscribersOf } from './subscriptions';
@@ -109,6 +109,6 @@ function writeNotification(srv: ServerCore, fam: Family, cmd: number, fill: Fill
 /** An NLMSG_OVERRUN telling one subscriber it missed one notification, staged like an event. */
 function writeLost(srv: ServerCore, port: number): number {
   const start = srv.outbox.ev.len;
-  ensureCopy(srv.outbox.ev, overrunMessage(port, 1, false));
+  putRaw(srv.outbox.ev, overrunMessage(port, 1, false));
   return start;
 }

@@ -14,7 +14,7 @@
 //
 // Buffer ownership: `out` and `ev` are reused after every flush. A span is valid until the flush
 // that sends it; whatever must outlive it (a queued datagram) is an owned copy.
-import { type Writer, ensure, newWriter, resetWriter } from '../attrs';
+import { type Writer, ensure, newWriter, putRaw, resetWriter } from '../attrs';
 import { EAGAIN, ECONNREFUSED, ENOBUFS } from '../attrs/errno';
 import { NLMSG, NLMSG_GOODSIZE } from './consts';
 import { type ClientTable, type SocketClient, freshTable, maxRecvLen, portClosed, present, staleTable, verified } from './clients';
@@ -623,7 +623,7 @@ function retry(ob: Outbox, port: number, b: Backlog, sent: [SocketClient, Uint8A
     const notice = b.dropped > 0 && (b.lostReplies || !b.q.length);
     const d = notice ? overrunMessage(port, b.dropped, b.lostReplies) : b.q.length ? b.q[0] : undefined;
     if (!d) { unqueue(ob, port); return true; }
-    ensureCopy(ob.out, d);
+    putRaw(ob.out, d);
     // Not pushSpan: staged notifications are newer than the queue, they go at the next flush.
     addSpan(ob, 0, d.length, port, 0, b.client);
     const r = sendNow(ob);
@@ -661,12 +661,6 @@ export function overrunMessage(port: number, dropped: number, lostReplies: boole
   return b;
 }
 
-/** Append a whole message to the batch; the writer grows the one way attrs/writer.ts does. */
-export function ensureCopy(w: Writer, d: Uint8Array): void {
-  const at = ensure(w, d.length);
-  w.buf.set(d, at);
-  w.len = at + d.length;
-}
 
 function sendNow(ob: Outbox): number {
   const s = ob.socket!;

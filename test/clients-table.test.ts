@@ -2,7 +2,8 @@
 // kernel walks its socket hash in passes while others come and go) is not taken for a closed socket.
 import { type SocketClient, clientOf, newClientTable, present, staleTable, verified } from '../genl/clients';
 import { newCounters } from '../genl/counters';
-import { type ServerSocket, SETTLE_MS, datagramKind, ensureCopy, flushOutbox, newOutbox, provenRead, pushSpan, raceLine, retryQueues, settleSends } from '../genl/outbox';
+import { type ServerSocket, SETTLE_MS, datagramKind, flushOutbox, newOutbox, provenRead, pushSpan, raceLine, retryQueues, settleSends } from '../genl/outbox';
+import { putRaw } from '../attrs';
 import type { NetlinkSocket, SocketTable } from '../genl/sockdiag';
 
 const sock = (port: number, inode: number): NetlinkSocket => ({ port, inode, cookie: BigInt(inode), flags: 0, dstPort: 0, groups: 0 });
@@ -123,7 +124,7 @@ describe('a port that changed hands during a checked send is reported (raced)', 
   /** A dump chunk (NLM_F_MULTI, nlmsg_pid 7) to `c`, from a later callback: the flush checks it. */
   const pushChunk = (ob: ReturnType<typeof setup>['ob'], c: SocketClient) => {
     const at = ob.out.len;
-    ensureCopy(ob.out, new Uint8Array([20, 0, 0, 0, 0x10, 0, 2, 0, 1, 0, 0, 0, c.port, 0, 0, 0, 0, 0, 0, 0]));
+    putRaw(ob.out, new Uint8Array([20, 0, 0, 0, 0x10, 0, 2, 0, 1, 0, 0, 0, c.port, 0, 0, 0, 0, 0, 0, 0]));
     pushSpan(ob, at, c, true);
   };
 
@@ -190,7 +191,7 @@ describe('a port that changed hands during a checked send is reported (raced)', 
     pushChunk(ob, c);
     // and a unicast event (nlmsg_pid 0), in the same checked flush
     const at = ob.out.len;
-    ensureCopy(ob.out, new Uint8Array([20, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    putRaw(ob.out, new Uint8Array([20, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
     pushSpan(ob, at, c, true);
     flushOutbox(ob);
     pushChunk(ob, c);
@@ -233,7 +234,7 @@ describe('a port that changed hands during a checked send is reported (raced)', 
     const { ob, c, lines, t } = setup([tableOf(sock(7, 100))]);
     return nextTurn().then(() => {
       const at = ob.out.len;
-      ensureCopy(ob.out, new Uint8Array([16, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0]));
+      putRaw(ob.out, new Uint8Array([16, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0]));
       pushSpan(ob, at, c, false);
       flushOutbox(ob);
       settleSends(ob, true);

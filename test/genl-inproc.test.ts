@@ -390,3 +390,48 @@ describe('notifications: batched per destination, in order, after what happened 
     t.served.close();
   });
 });
+
+describe("nlctrl's encoded family info", () => {
+  // writeFamilyInfo keeps each family's attributes encoded; the ids registration gives must still
+  // show when they change (the same object registered again, or in another server).
+  const info = (fam: G.Family) => {
+    const w = A.newWriter(16);
+    w.len = 4; // not at 0: the cached bytes must not depend on where they land
+    G.writeFamilyInfo(w, fam);
+    const v = A.view(w.buf.slice(0, w.len));
+    const tb = new Int32Array(G.CTRL_ATTR.MCAST_GROUPS + 1);
+    A.parseInto(v, 4, w.len, tb);
+    const grp = new Int32Array(2), ga = new Int32Array(G.CTRL_ATTR_MCAST_GRP.ID + 1);
+    A.parseInto(v, tb[G.CTRL_ATTR.MCAST_GROUPS] + 4, tb[G.CTRL_ATTR.MCAST_GROUPS] + v.dv.getUint16(tb[G.CTRL_ATTR.MCAST_GROUPS], true), grp);
+    A.parseInto(v, grp[1] + 4, grp[1] + v.dv.getUint16(grp[1], true), ga);
+    return { id: A.getU16(v, tb[G.CTRL_ATTR.FAMILY_ID]), group: A.getU32(v, ga[G.CTRL_ATTR_MCAST_GRP.ID]), bytes: hex(v.buf) };
+  };
+
+  test('the same family encodes the same bytes, and new ids show at once', () => {
+    const fam: G.Family = { name: 'cached', id: 0x30, version: 1, ops: [{ cmd: 1, do: { handler: () => G.done() } }], mcgrps: [{ name: 'g', id: 5 }] };
+    const first = info(fam);
+    expect(first).toMatchObject({ id: 0x30, group: 5 });
+    expect(info(fam).bytes).toBe(first.bytes);
+    fam.id = 0x31;
+    expect(info(fam)).toMatchObject({ id: 0x31, group: 5 });
+    fam.mcgrps![0].id = 6;
+    expect(info(fam)).toMatchObject({ id: 0x31, group: 6 });
+  });
+
+  test('a family registered again with newly allocated ids reports them in its family info', async () => {
+    const t = setup();
+    const fam: G.Family = { name: 'again', version: 1, ops: [], mcgrps: [{ name: 'g' }] };
+    const reg = G.registryOf(t.srv);
+    G.register(reg, fam);
+    const before = { id: fam.id!, group: fam.mcgrps![0].id! };
+    expect(info(fam)).toMatchObject(before);
+    G.unregister(reg, fam);
+    G.register(reg, { name: 'taker', version: 1, ops: [], mcgrps: [{ name: 'x' }] }); // takes the freed ids
+    fam.id = undefined; fam.mcgrps![0].id = undefined;
+    G.register(reg, fam);
+    expect(fam.id).not.toBe(before.id);
+    expect(fam.mcgrps![0].id).not.toBe(before.group);
+    expect(info(fam)).toMatchObject({ id: fam.id, group: fam.mcgrps![0].id });
+    t.served.close();
+  });
+});

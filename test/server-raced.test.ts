@@ -9,7 +9,7 @@ import * as G from '../genl';
 import { type SocketClient, clientOf, newClientTable } from '../genl/clients';
 import { newCounters } from '../genl/counters';
 import { loadNative } from '../genl/native/load';
-import { type ServerSocket, ensureCopy, flushOutbox, newOutbox, pushSpan, settleSends } from '../genl/outbox';
+import { type ServerSocket, flushOutbox, newOutbox, pushSpan, settleSends } from '../genl/outbox';
 import { querySockets } from '../genl/sockdiag';
 import { type NlSocket, NETLINK_USERSOCK, openSocket } from '../genl/socket';
 
@@ -53,7 +53,7 @@ function pushChunk(ob: ReturnType<typeof setup>['ob'], c: SocketClient, mark: nu
   const dv = new DataView(m.buffer);
   dv.setUint32(0, 20, true); dv.setUint16(4, 0x10, true); dv.setUint16(6, 2, true); dv.setUint32(12, c.port, true);
   dv.setUint32(16, mark, true);
-  ensureCopy(ob.out, m);
+  A.putRaw(ob.out, m);
   pushSpan(ob, at, c, true);
 }
 

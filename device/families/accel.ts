@@ -1,6 +1,6 @@
 // The accel family: devices, RAS counters and log, injection, health reporters, subscriptions.
 // Everything on the wire (ids, policies, attribute encodings) comes from the spec via gen/accel.ts.
-import { setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
+import { putRaw, setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EBUSY, EEXIST, EINVAL, EMSGSIZE, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP } from '../../attrs/errno';
 import type { DoCtx, DumpCtx, Family } from '../../genl';
 import {
@@ -18,7 +18,7 @@ import { type RasEvent, readFrom } from '../log';
 import { type Device, counterIndex, versionList } from '../model';
 import { type Folded, clearCounters, errorIdOf, inject, resetDevice } from '../ras';
 import { capsAttrs } from './caps';
-import { encodedRecord, putEncoded } from './records';
+import { encodedRecord } from './records';
 import { type Served, dumpByKey, sortedDevices, targetDevice } from './common';
 
 const HANDLE = { index: ACCEL.DEV_INDEX, name: ACCEL.DEV_NAME, addr: ACCEL.BUS_ADDR };
@@ -190,13 +190,13 @@ export function accelFamily(s: Served, extra: Handlers = {}, unimplemented: read
 
   const fam: Family = familyFromSpec(spec, {
     'dev-get': {
-      do: onDev((c, d) => { putEncoded(c.reply(), devRecord(d)); c.end(); return done(); }),
+      do: onDev((c, d) => { putRaw(c.reply(), devRecord(d)); c.end(); return done(); }),
       dump: (c) => {
         const st = c.state as { want?: Accel['state'] | null };
         if (st.want === undefined) st.want = req(c).state ?? null; // the request is parsed once, not per chunk
         const devs = sortedDevices(s.rt);
         return dumpByKey(c, st.want === null ? devs : devs.filter((d) => d.state === st.want), (d) => d.index,
-          (w, d) => putEncoded(w, devRecord(d)));
+          (w, d) => putRaw(w, devRecord(d)));
       },
     },
     'dev-set': {

@@ -1,8 +1,8 @@
 // Each device's dev-get record, encoded once and reused until the device changes (Device.changes,
 // bumped by every change of a field the record shows, telemetry ticks included). A dump then
 // copies bytes per device instead of building an object and encoding it, and a record that did
-// not fit one datagram is copied again into the next, not encoded again.
-import { type Writer, ensure, newWriter } from '../../attrs';
+// not fit one datagram is copied again into the next, not encoded again (appended with attrs' putRaw).
+import { type Writer, newWriter } from '../../attrs';
 import type { Device } from '../model';
 
 interface Cached { changes: number; bytes: Uint8Array }
@@ -19,11 +19,4 @@ export function encodedRecord(d: Device, encode: (w: Writer, d: Device) => void)
   const bytes = scratch.buf.slice(0, scratch.len);
   if (hit) { hit.changes = d.changes; hit.bytes = bytes; } else cache.set(d, { changes: d.changes, bytes });
   return bytes;
-}
-
-/** Append encoded attributes to a message being written. */
-export function putEncoded(w: Writer, bytes: Uint8Array): void {
-  const at = ensure(w, bytes.length);
-  w.buf.set(bytes, at);
-  w.len = at + bytes.length;
 }
