@@ -5,6 +5,7 @@
 // until a reset, and a job past its timeout is cancelled.
 import { type DType, type GemmDesc, type Pool, createPool, elementSizes, gemm, typedView } from '../compute';
 import { EBUSY, EINVAL, EIO, EMFILE, ENODEV, ENOENT, ENOMEM, EOPNOTSUPP, ETIMEDOUT } from '../attrs/errno';
+import { copyBytes } from '../attrs';
 import { type Shm, loadShm } from '../genl/native/load';
 import { type BoMemory, dropMemory, giveMemory, newBoMemory, takeMemory } from './bomem';
 import type { Emulator } from './emulator';
@@ -299,7 +300,8 @@ function stillWriting(e: Engine, b: Bo): Job | undefined {
 
 /** Copy `parts` into BO `b` from byte `at`, one after another; the caller checked they fit. */
 export function writeBo(b: Bo, at: number, parts: readonly Uint8Array[]): void {
-  for (const p of parts) { new Uint8Array(b.mem, at, p.length).set(p); at += p.length; }
+  // attrs' copyBytes: a part's payload seldom agrees with the BO offset modulo 8 (see there).
+  for (const p of parts) { copyBytes(new Uint8Array(b.mem, at, p.length), 0, p); at += p.length; }
   b.written = true;
 }
 
