@@ -661,7 +661,6 @@ export function overrunMessage(port: number, dropped: number, lostReplies: boole
   return b;
 }
 
-
 function sendNow(ob: Outbox): number {
   const s = ob.socket!;
   s.sendMany(ob.out.buf, ob.spans, ob.nspans, ob.results);
