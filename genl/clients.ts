@@ -177,7 +177,10 @@ const CAP_ACK_FLAG = 0x20;
  */
 export function clientOf(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
   const c = t.byPort.get(port);
-  if (c && c.uid === uid && (c.pid === pid || pid < 0)) return c;
+  // Not a record made for a socket that had closed when first seen: the same process's next
+  // socket may hold the port now (the kernel gives a process its pid as port again), and it must
+  // get a client of its own, not that record's detached service. present() tells which.
+  if (c && c.uid === uid && (c.pid === pid || pid < 0) && !c.closedAtFirstSight) return c;
   if (c && present(t, c)) {
     if (pid >= 0 && c.sock && t.holds?.(pid, c.sock.inode) === false) return staleSender(t, port, uid, gid, pid);
     if (c.uid === uid) { c.pid = pid; return c; } // a child or a thread group sharing the socket

@@ -40,6 +40,39 @@ test('first seen with its port unbound (twice), a client is marked closed at fir
   expect(clientOf(t, 9, 0, 0, 1).closedAtFirstSight).toBe(true);
 });
 
+// Found by genl-real's intermittent timeout (its counters showed every datagram of a live client
+// taken as stale): a datagram read after its socket closed, from a port no client was filed
+// under, leaves a record marked closed at first sight; the process's next socket, bound to the
+// same port (the kernel gives a process its pid as port again), was matched to that record by
+// uid and pid, and all it sent was served detached and answered to nobody.
+test('a new socket on the port of one closed at first sight, in the same process, gets a live client', async () => {
+  let tab = tableOf();
+  const t = newClientTable(() => tab);
+  t.holds = (pid, inode) => pid === 42 && inode === 300;
+  const late = clientOf(t, 7, 0, 0, 42); // the old socket's CLOSING, read after it closed
+  expect(late.closedAtFirstSight).toBe(true);
+  await nextTurn();
+  tab = tableOf(sock(7, 300)); // the same process's next socket binds port 7
+  const next = clientOf(t, 7, 0, 0, 42);
+  expect(next.closedAtFirstSight).toBe(false);
+  expect(next.gone).toBe(false);
+  expect(next.sock?.inode).toBe(300);
+  expect(t.byPort.get(7)).toBe(next);
+  expect(t.stale).toBe(0);
+  await nextTurn();
+  expect(clientOf(t, 7, 0, 0, 42)).toBe(next); // and it stays that socket's client
+});
+
+test('while its port stays unbound, a record closed at first sight still serves datagrams detached', async () => {
+  const t = newClientTable(() => tableOf());
+  const first = clientOf(t, 7, 0, 0, 42);
+  await nextTurn();
+  const again = clientOf(t, 7, 0, 0, 42);
+  expect(again.closedAtFirstSight).toBe(true);
+  expect(again.sock).toBeUndefined();
+  expect(first.closedAtFirstSight).toBe(true);
+});
+
 // Model finding M4: a closed socket's datagrams, read after another process bound its port and
 // was seen, were filed under the new socket's client (its dumps and answers went to that socket).
 describe('a datagram of a closed socket read after the successor was seen (model finding M4)', () => {
