@@ -35,7 +35,9 @@ export interface SocketClient {
   sock: NetlinkSocket | undefined;
   /**
    * The table was readable at first sight and did not list the port: the socket had closed before
-   * the daemon read its first datagram. Whatever holds the port later is someone else.
+   * the daemon read its first datagram. Such a client is never filed under the port (the same
+   * process's next socket may get it: the kernel gives a process its pid as port again), and its
+   * datagram runs detached (genl/dispatch.ts).
    */
   closedAtFirstSight: boolean;
   /** Dropped: its port went away or changed hands. Resources found under it are stale. */
@@ -155,11 +157,12 @@ function create(t: ClientTable, port: number, uid: number, gid: number, pid: num
   // The sending process does not hold the socket on the port: the datagram is a closed socket's,
   // read after another process bound its port. Nothing is filed under the port for it.
   if (sock && pid >= 0 && t.holds?.(pid, sock.inode) === false) return staleSender(t, port, uid, gid, pid);
+  const closed = !!tab && !sock;
   const c: SocketClient = {
-    id: t.nextId++, port, uid, gid, pid, sock, gone: false, closedAtFirstSight: !!tab && !sock,
+    id: t.nextId++, port, uid, gid, pid, sock, gone: closed, closedAtFirstSight: closed,
     capAck: sock?.flags === undefined ? undefined : (sock.flags & CAP_ACK_FLAG) !== 0, extAck: undefined, recvLen: 0, joinAnswers: false,
   };
-  t.byPort.set(port, c);
+  if (!closed) t.byPort.set(port, c);
   return c;
 }
 
@@ -177,10 +180,7 @@ const CAP_ACK_FLAG = 0x20;
  */
 export function clientOf(t: ClientTable, port: number, uid: number, gid: number, pid: number): SocketClient {
   const c = t.byPort.get(port);
-  // Not a record made for a socket that had closed when first seen: the same process's next
-  // socket may hold the port now (the kernel gives a process its pid as port again), and it must
-  // get a client of its own, not that record's detached service. present() tells which.
-  if (c && c.uid === uid && (c.pid === pid || pid < 0) && !c.closedAtFirstSight) return c;
+  if (c && c.uid === uid && (c.pid === pid || pid < 0)) return c;
   if (c && present(t, c)) {
     if (pid >= 0 && c.sock && t.holds?.(pid, c.sock.inode) === false) return staleSender(t, port, uid, gid, pid);
     if (c.uid === uid) { c.pid = pid; return c; } // a child or a thread group sharing the socket
@@ -200,7 +200,6 @@ export function present(t: ClientTable, c: SocketClient): boolean {
   const s = holder(t, c.port);
   if (!s) { drop(t, c); return false; }
   if (!c.sock) {
-    if (c.closedAtFirstSight) { drop(t, c); return false; } // that is a successor's socket
     c.sock = s; // the first readable table since it was seen: adopt it
     return true;
   }
