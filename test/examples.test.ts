@@ -94,7 +94,7 @@ maybe('Python with pyroute2: multicast as root, the subscribe op as nobody', asy
 
 test('TypeScript with the client library', async () => {
   const js = path.join(dir, 'accel-events.js');
-  esbuild.buildSync({ entryPoints: [path.join(EX, 'accel-events.ts')], bundle: true, platform: 'node', target: 'node20', outfile: js, external: ['netlink'], logLevel: 'silent' });
+  esbuild.buildSync({ entryPoints: [path.join(EX, 'accel-events.ts')], bundle: true, platform: 'node', target: 'node20', outfile: js, external: ['netlink'], alias: { accelnl: path.join(ROOT, 'index.ts') }, logLevel: 'silent' });
   // A bundle finds the addon beside itself (genl/native/load.ts looks relative to the module, never the cwd).
   fs.copyFileSync(loadNative().file!, path.join(dir, ADDON_FILE));
   expectEvents(await runExample([process.execPath, js, '3']), 'multicast');

@@ -1,10 +1,11 @@
 // The package as a user gets it: `npm pack`, then `npm i ./accelnl-*.tgz typescript @types/node` in
-// an empty directory outside the repo. What the tarball holds (built JavaScript, declarations,
+// an empty directory outside the repo, then the README's review of install scripts (accelnl
+// approved, its dependencies' denied) and a clean `npm ci` under it. What the tarball holds (built JavaScript, declarations,
 // native sources and prebuilds; no tests, benches, fixtures or TypeScript sources), and that the
 // installed package works from there, as root and as nobody: `npx accel -V`, `accel daemon`,
 // `dev show`, an admin op (the daemon reads sender credentials, so the addon loaded), a GEMM job
 // whose uploads pass 64 KiB (the CLI is on the native backend), require('accelnl'), the README's
-// TypeScript snippet type-checked and run, `accel wrap`, and the prebuilds when the install step
+// TypeScript snippet and the shipped TypeScript example type-checked and run, `accel wrap`, and the prebuilds when the install step
 // built nothing.
 import { type ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -14,6 +15,10 @@ import { REPO, type Run, itIf, publicDir, publish, run } from './helpers/wrap';
 
 const PORT = 0x415b0000 + (process.pid & 0xfff);
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+// The dependencies whose install scripts the README tells users to deny: accelnl needs none of them
+// (netlink's picks a prebuilt addon accelnl does not load, cbor-extract's a prebuilt decoder cbor-x
+// can do without, protobufjs's checks versions).
+const DENIED = ['netlink', 'cbor-extract', 'protobufjs'];
 const NPM_ENV = { npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
 let tmp: string;      // the tarball
@@ -21,6 +26,7 @@ let app: string;      // the user's project
 let tarball: string;
 let files: string[];
 let install: Run;
+let review: { approve: Run; deny: Run; pending: Run; ci: Run };
 let daemon: ChildProcess | undefined;
 
 // The README's snippet, as written there (test/package.test.ts keeps the two in step).
@@ -37,6 +43,14 @@ beforeAll(async () => {
   tarball = path.join(tmp, pack.stdout.trim().split('\n').pop()!);
   files = spawnSync('tar', ['tzf', tarball], { encoding: 'utf8' }).stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
   install = await run('npm', ['i', '--prefer-offline', tarball, 'typescript', '@types/node'], { cwd: app, env: NPM_ENV, timeoutMs: 240000 });
+  // The README's review of install scripts, then a clean install under it: what npm 12 will do by
+  // default (no unreviewed script runs). Every later test runs on this second install.
+  const approve = await run('npm', ['approve-scripts', 'accelnl'], { cwd: app, env: NPM_ENV });
+  const deny = await run('npm', ['deny-scripts', ...DENIED], { cwd: app, env: NPM_ENV });
+  const pending = await run('npm', ['approve-scripts', '--allow-scripts-pending'], { cwd: app, env: NPM_ENV });
+  fs.rmSync(path.join(app, 'node_modules'), { recursive: true, force: true });
+  const ci = await run('npm', ['ci', '--prefer-offline', '--foreground-scripts'], { cwd: app, env: NPM_ENV, timeoutMs: 240000 });
+  review = { approve, deny, pending, ci };
   publish(app);
 }, 300000);
 
@@ -50,24 +64,53 @@ const npx = (args: string[], o: { nobody?: boolean; timeoutMs?: number } = {}): 
   : run('npx', ['--no-install', 'accel', ...args], { cwd: app, timeoutMs: o.timeoutMs });
 
 describe('the tarball', () => {
-  test('holds built JavaScript, declarations, the native sources and prebuilds; no tests, benches, fixtures or .ts sources', () => {
+  test('holds built JavaScript, declarations, the native sources and prebuilds, the docs and examples; no tests, benches, fixtures or .ts sources', () => {
     for (const f of ['dist/index.js', 'dist/accel.js', 'dist/daemon-cmd.js', 'dist/types/index.d.ts', 'bin/accel',
       'genl/native/nlsock.c', 'genl/native/build.js', 'genl/native/shm/shm.cc', 'genl/native/shm/binding.gyp', 'shim/accelnl_shim.c', 'shim/build.js', 'README.md',
       'docs/netlink/specs/accel.yaml', `prebuilds/${process.platform}-${process.arch}/accelnl_sock.node`,
       `prebuilds/${process.platform}-${process.arch}/accelnl_shim.so`,
       `prebuilds/${process.platform}-${process.arch}/node-abi${process.versions.modules}/accelnl_shm.node`]) expect(files).toContain(f);
     expect(files.filter((f) => /^(test|bench|compute|attrs|device|genl\/ynl)\//.test(f) || /\bfixtures?\b/.test(f))).toEqual([]);
-    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('docs/examples/'))).toEqual([]);
+    // What the README links to: the format docs and schemas, the example subscribers, CI's package list.
+    for (const f of ['docs/formats/ras.proto', 'docs/formats/key-val-32.md', 'docs/examples/accel_events.c', '.ci/packages.txt']) expect(files).toContain(f);
     expect(files).not.toContain('dist/inputs.json');  // an installed package never rebuilds
   });
 
   test('installs with its native pieces built from source and neither esbuild nor jest', () => {
     expect(install.code).toBe(0);
+    expect(review.ci.code).toBe(0);
     const mod = path.join(app, 'node_modules');
     expect(fs.existsSync(path.join(mod, 'accelnl/genl/native/build/Release/accelnl_sock.node'))).toBe(true);
     expect(fs.existsSync(path.join(mod, 'accelnl/genl/native/shm/build/Release/accelnl_shm.node'))).toBe(true);
     expect(fs.existsSync(path.join(mod, 'accelnl/shim/build/accelnl_shim.so'))).toBe(true);
     for (const dev of ['esbuild', 'jest', 'fast-check']) expect(fs.existsSync(path.join(mod, dev))).toBe(false);
+  });
+
+  test("the README's review of install scripts: accelnl approved, its dependencies' scripts denied, nothing left pending", () => {
+    expect(review.approve).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Approved .*accelnl-[\d.]+\.tgz/) });
+    expect(review.deny.code).toBe(0);
+    for (const d of DENIED) expect(review.deny.stdout).toContain(`Denied ${d}`);
+    expect(review.pending).toMatchObject({ code: 0, stdout: 'No packages with unreviewed install scripts.\n' });
+    const allow = JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8')).allowScripts;
+    expect(Object.entries(allow).filter(([, v]) => v === true).map(([k]) => k)).toEqual([expect.stringMatching(/accelnl/)]);
+    // The clean install ran accelnl's install step and no other package's script.
+    const ran = [...review.ci.stdout.matchAll(/^> (\S+) (\w+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect(ran).toEqual([`accelnl@${pkg.version} install`]);
+  });
+
+  test('every relative link in the shipped Markdown points at a shipped file', () => {
+    const broken: string[] = [];
+    for (const md of files.filter((f) => f.endsWith('.md'))) {
+      const text = fs.readFileSync(path.join(REPO, md), 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1].replace(/#.*$/, '');
+        if (!target || /^[a-z]+:/.test(target)) continue;
+        const f = path.posix.normalize(path.posix.join(path.posix.dirname(md), target)).replace(/\/$/, '');
+        if (!files.includes(f) && !files.some((g) => g.startsWith(`${f}/`))) broken.push(`${md}: ${m[1]}`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
 
@@ -159,6 +202,28 @@ describe('the installed package, from a directory outside the repo', () => {
     const r = await run(process.execPath, ['map.js'], { cwd: dir, env: { ACCEL_NL_PORT: String(PORT) } });
     expect(r).toMatchObject({ code: 0, stderr: '', stdout: '1.5\n' });
   });
+
+  itIf(process.getuid?.() === 0 ? undefined : 'injecting a RAS event takes root')("the shipped docs/examples/accel-events.ts type-checks as documented and prints an injected event", async () => {
+    const dir = path.join(app, 'ex');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+    fs.copyFileSync(path.join(app, 'node_modules/accelnl/docs/examples/accel-events.ts'), path.join(dir, 'accel-events.ts'));
+    const tsc = await run(process.execPath, [path.join(app, 'node_modules/typescript/bin/tsc'), '--module', 'nodenext', '--target', 'es2022', '--strict', 'accel-events.ts'], { cwd: dir });
+    expect(tsc).toMatchObject({ code: 0, stdout: '' });
+    const ex = spawn(process.execPath, ['accel-events.js', '1'], { cwd: dir, env: { ...process.env, ACCEL_NL_PORT: String(PORT) } });
+    let out = '', err = '';
+    ex.stderr.on('data', (d) => { err += d; });
+    const exited = new Promise<number | null>((resolve) => ex.on('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no subscription: ${out}${err}`)), 10000);
+      ex.stdout.on('data', (d) => { out += d; if (/subscribed/.test(out)) { clearTimeout(t); resolve(); } });
+    });
+    const inject = await npx(['--port', String(PORT), 'ras', 'inject', 'accel1', 'block', 'sram', 'severity', 'uncorrectable']);
+    expect(inject).toMatchObject({ code: 0, stderr: '' });
+    expect(await exited).toBe(0);
+    expect(err).toBe('');
+    expect(out).toMatch(/^subscribed: family accel id \d+, group ras id \d+, multicast\nevent dev=1 seq=\d+ kind=error block=sram severity=uncorrectable-nonfatal name=sram address=0x0\n/);
+  }, 30000);
 
   test("the README's family example: a drm-ras family from the shipped spec, served, answers the package's client", async () => {
     expect(familySnippet).toContain('0x41434346');

@@ -5,9 +5,12 @@
 // subscribe op otherwise; either way it detects sequence gaps and receive overruns and reads the
 // missed events back from the device's RAS log, marked `recovered`, in order, without duplicates.
 //
-// Run from the repository: npx esbuild --bundle --platform=node docs/examples/accel-events.ts \
-//   --outfile=/tmp/accel-events.js --external:netlink && node /tmp/accel-events.js [COUNT]
-import { connectAccel } from '../../device/client';
+// In a project with accelnl installed (see README.md there):
+//   npx tsc --module nodenext --target es2022 --strict accel-events.ts && node accel-events.js [COUNT]
+// From a clone of the repository, on its sources:
+//   npx esbuild --bundle --platform=node docs/examples/accel-events.ts --alias:accelnl=./index.ts \
+//     --outfile=/tmp/accel-events.js --external:netlink && node /tmp/accel-events.js [COUNT]
+import { connectAccel } from 'accelnl';
 
 async function main(): Promise<void> {
   const count = Number(process.argv[2] ?? 0);
