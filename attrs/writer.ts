@@ -231,10 +231,16 @@ function writeUtf8(w: Writer, s: string, extra: number): number {
   return n;
 }
 
+/** A string's encoded payload must fit nla_len; the writer is left as it was (w.len not yet moved). */
+function checkString(payload: number): void {
+  if (payload > MAX_PAYLOAD) throw new RangeError(`string attribute of ${payload} bytes exceeds ${MAX_PAYLOAD}`);
+}
+
 /** nla_put_string: the payload is the string plus its NUL. */
 export function putString(w: Writer, type: number, s: string): void {
   const at = w.len;
   const n = writeUtf8(w, s, 1);
+  checkString(n + 1);
   w.buf[at + NLA_HDRLEN + n] = 0;
   w.dv.setUint16(at, NLA_HDRLEN + n + 1, true);
   w.dv.setUint16(at + 2, type, true);
@@ -245,6 +251,7 @@ export function putString(w: Writer, type: number, s: string): void {
 export function putStringNoNul(w: Writer, type: number, s: string): void {
   const at = w.len;
   const n = writeUtf8(w, s, 0);
+  checkString(n);
   w.dv.setUint16(at, NLA_HDRLEN + n, true);
   w.dv.setUint16(at + 2, type, true);
   finish(w, at + NLA_HDRLEN + n);

@@ -67,6 +67,22 @@ describe('writer: kernel layout', () => {
     const w = A.newWriter();
     expect(() => A.putBytes(w, 1, new Uint8Array(70000))).toThrow(RangeError);
   });
+  test('strings whose encoding passes nla_len are refused, the writer left as it was (the largest that fits is written)', () => {
+    const w = A.newWriter();
+    A.putU32(w, 1, 7);
+    const before = hex(A.bytes(w));
+    // 65531 bytes of payload fit: 65530 characters + NUL, or 65531 without it.
+    for (const [put, s] of [[A.putString, 'x'.repeat(65531)], [A.putString, 'é'.repeat(32766)], [A.putStringNoNul, 'x'.repeat(65532)], [A.putString, 'x'.repeat(70000)]] as const) {
+      expect(() => put(w, 2, s)).toThrow(new RangeError(`string attribute of ${Buffer.byteLength(s) + (put === A.putString ? 1 : 0)} bytes exceeds 65531`));
+      expect(hex(A.bytes(w))).toBe(before);
+    }
+    A.putString(w, 2, 'x'.repeat(65530));
+    A.putStringNoNul(w, 3, 'y'.repeat(65531));
+    const v = view(A.bytes(w));
+    expect(v.dv.getUint16(8, true)).toBe(65535);
+    expect(A.getString(v, 8)).toBe('x'.repeat(65530));
+    expect(v.dv.getUint16(8 + 65536, true)).toBe(65535);
+  });
 });
 
 describe('copyBytes: exact at every alignment, to and from shared memory', () => {

@@ -480,6 +480,13 @@ describe('codec', () => {
     w.len = 8;
     expect(() => writeAttrs(w, test1, 'all', { small: 1, word: 2, inner: { id: 3, label: 4 } })).toThrow('all.inner.label: expected a string');
     expect(w.len).toBe(8);
+    // What does not fit nla_len (65535): a string, a binary, a nest whose parts each fit.
+    const long = 'x'.repeat(70000), half = 'y'.repeat(40000);
+    expect(() => writeAttrs(w, test1, 'all', { word: 1, label: long })).toThrow(new RangeError('all.label: string attribute of 70001 bytes exceeds 65531'));
+    expect(() => writeAttrs(w, test1, 'all', { items: [{}, { label: long }] })).toThrow(new RangeError('all.items[1].label: string attribute of 70001 bytes exceeds 65531'));
+    expect(() => writeAttrs(w, test1, 'all', { blob: new Uint8Array(65532) })).toThrow(new RangeError('all.blob: attribute payload of 65532 bytes exceeds 65531'));
+    expect(() => writeAttrs(w, test1, 'all', { inner: { id: 1, label: half, child: { label: half } } })).toThrow(/^all\.inner: nest of \d+ bytes does not fit nla_len$/);
+    expect(w.len).toBe(8);
   });
 
   test('reading tolerates unknown, short and garbage attributes', () => {

@@ -34,12 +34,13 @@ function one(f: Field, i: number, v: string, type: string, j: string): string {
   const t = elemType(f);
   const no = `refuse(F[${i}], ${v}, ${j})`;
   switch (t) {
-    case 'string': return `if (typeof ${v} === 'string') putString(w, ${type}, ${v}); else ${no};`;
-    case 'binary': return `if (${v} instanceof Uint8Array) putBytes(w, ${type}, ${v}); else ${no};`;
+    // Past nla_len, the attribute writer throws: the error names the field.
+    case 'string': return `if (typeof ${v} === 'string') { try { putString(w, ${type}, ${v}); } catch (e) { throw within(e, F[${i}], ${j}); } } else ${no};`;
+    case 'binary': return `if (${v} instanceof Uint8Array) { try { putBytes(w, ${type}, ${v}); } catch (e) { throw within(e, F[${i}], ${j}); } } else ${no};`;
     case 'flag': return `if (${v} === true) putFlag(w, ${type}); else if (${v} !== false) ${no};`;
     case 'nest':
       return `if (typeof ${v} === 'object' && ${v} !== null) { const n = nestStart(w, ${type}); `
-        + `try { (subs[${i}] ??= sub(${i}))(w, ${v}); } catch (e) { throw within(e, F[${i}], ${j}); } nestEnd(w, n); } else ${no};`;
+        + `try { (subs[${i}] ??= sub(${i}))(w, ${v}); nestEnd(w, n); } catch (e) { throw within(e, F[${i}], ${j}); } } else ${no};`;
   }
   if (!isInt(t)) throw new Error(`${f.key}: no writer for type ${t}`);
   const put = PUT[f.be ? 'be' : 'le'][t]!;

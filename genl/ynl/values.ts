@@ -66,9 +66,14 @@ function entry(f: Field, name: unknown, index: number): number | bigint {
   return fail(f, index, new TypeError(`${JSON.stringify(name)} is not ${f.def ? `an entry of ${f.def.name}` : 'an integer'}`));
 }
 
-/** An error passing out of nest field `f` (element `index`): its path gains the step. */
+/**
+ * An error passing out of field `f` (element `index`): its path gains the step. A RangeError of the
+ * attribute writer (a string, a payload or a nest past nla_len's 65535) starts its path here.
+ */
 export function within(e: unknown, f: Field, index: number): unknown {
-  made.get(e as Error)?.at.unshift(step(f, index));
+  const m = made.get(e as Error);
+  if (m) m.at.unshift(step(f, index));
+  else if (e instanceof RangeError) made.set(e, { at: [step(f, index)], text: e.message });
   return e;
 }
 
