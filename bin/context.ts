@@ -1,13 +1,12 @@
 // What every command runs with: the options, where output goes, and one lazily opened connection
 // to the daemon (shared by the lines of a batch). Netlink failures become iproute2-style messages.
 import { type AccelClient, connectAccel, decode } from '../device/client';
-import { type Accel, ATTR_NAMES, CMD, OP_NAMES } from '../device/gen/accel';
-import { type ClientOptions, NetlinkError } from '../genl';
+import { type Accel, CMD, OP_NAMES } from '../device/gen/accel';
+import { type ClientOptions, NetlinkError, extackText } from '../genl';
 import { resolvePort } from '../device/port';
 import { ECONNREFUSED, ENOENT, ETIMEDOUT, strerror } from '../attrs/errno';
 import { OpError, UsageError } from './args';
 import type { Options, Out } from './output';
-import { extackText } from './extack';
 
 export interface Ctx {
   o: Options;
@@ -59,8 +58,7 @@ export function connectError(e: unknown, port: number): Error {
 
 /** iproute2's way: "Error: <extack message>." then the errno text. */
 export function describeNetlinkError(e: NetlinkError): string {
-  let msg = extackText(e.extack);
-  if (!msg && e.extack.missType) msg = `missing attribute ${ATTR_NAMES.accel[e.extack.missType]?.name ?? e.extack.missType}`;
+  const msg = extackText(e.extack);
   return `${msg ? `Error: ${msg}.\n` : ''}daemon answers: ${strerror(e.errno)}`;
 }
 

@@ -3,8 +3,9 @@
 // subscribe op otherwise, gaps and overruns read back from the RAS log in order without
 // duplicates, and the daemon followed across restarts.
 import { type Client, type ClientOptions, type FamilyInfo, createClient } from '../genl';
+import { nameError } from '../genl/ynl';
 import { type AccelClient, decode } from './client-api';
-import { type Accel, writeAccel } from './gen/accel';
+import { type Accel, spec, writeAccel } from './gen/accel';
 import { resolvePort } from './port';
 import { subscribe } from './subscribe';
 
@@ -24,10 +25,17 @@ export async function connectAccel(o: ClientOptions = {}): Promise<AccelClient> 
   const put = (a: Accel) => (w: Parameters<NonNullable<Parameters<Client['request']>[2]>['fill'] & object>[0]) => writeAccel(w, a);
   const ac: AccelClient = {
     genl, family,
-    async do(cmd, a = {}) { return (await genl.request(ac.family.id, cmd, { fill: put(a) })).map(decode); },
+    // A daemon's error names the attribute it points at (extack.attrName, missName and the message).
+    async do(cmd, a = {}) {
+      try {
+        return (await genl.request(ac.family.id, cmd, { fill: put(a) })).map(decode);
+      } catch (e) { throw nameError(spec, cmd, e); }
+    },
     async dump(cmd, a = {}) {
       const out: Accel[] = [];
-      for await (const m of genl.dump(ac.family.id, cmd, { fill: put(a) })) out.push(decode(m));
+      try {
+        for await (const m of genl.dump(ac.family.id, cmd, { fill: put(a) })) out.push(decode(m));
+      } catch (e) { throw nameError(spec, cmd, e); }
       return out;
     },
     subscribe: (groups, onEvent, so = {}) => subscribe(ac, groups, onEvent, so, (f) => { onOverrun = f; }),

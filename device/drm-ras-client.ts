@@ -1,7 +1,7 @@
 // A TypeScript client for the daemon's drm-ras family (the kernel's drm_ras interface): nodes,
 // error counters, and error events, with the attribute types generated from drm-ras.yaml.
 import { type Client, type ClientOptions, type FamilyInfo, type Message, createClient } from '../genl';
-import { readAttrs, writeAttrs } from '../genl/ynl';
+import { nameError, readAttrs, writeAttrs } from '../genl/ynl';
 import { CMD, type ErrorCounterAttrs, type ErrorEventAttrs, FAMILY_NAME, GROUP, type NodeAttrs, spec } from './gen/drm-ras';
 import { resolvePort } from './port';
 
@@ -37,21 +37,26 @@ export async function connectDrmRas(o: ClientOptions = {}): Promise<DrmRasClient
     genl.close();
     throw e;
   }
+  // A daemon's error names the attribute it points at (extack.attrName, missName and the message).
   const dump = async <T>(cmd: number, set: string, a: object = {}): Promise<T[]> => {
     const out: T[] = [];
-    for await (const m of genl.dump(family.id, cmd, { fill: put(set, a) })) out.push(read<T>(set)(m));
+    try {
+      for await (const m of genl.dump(family.id, cmd, { fill: put(set, a) })) out.push(read<T>(set)(m));
+    } catch (e) { throw nameError(spec, cmd, e); }
     return out;
   };
+  const request = (cmd: number, set: string, a: object) =>
+    genl.request(family.id, cmd, { fill: put(set, a) }).catch((e: unknown) => { throw nameError(spec, cmd, e); });
   return {
     genl, family,
     listNodes: () => dump<NodeAttrs>(CMD.LIST_NODES, 'node-attrs'),
     async getErrorCounter(nodeId, errorId) {
-      const r = await genl.request(family.id, CMD.GET_ERROR_COUNTER, { fill: put('error-counter-attrs', { nodeId, errorId }) });
+      const r = await request(CMD.GET_ERROR_COUNTER, 'error-counter-attrs', { nodeId, errorId });
       return read<ErrorCounterAttrs>('error-counter-attrs')(r[0]!);
     },
     errorCounters: (nodeId) => dump<ErrorCounterAttrs>(CMD.GET_ERROR_COUNTER, 'error-counter-attrs', { nodeId }),
     async clearErrorCounter(nodeId, errorId) {
-      await genl.request(family.id, CMD.CLEAR_ERROR_COUNTER, { fill: put('error-counter-attrs', { nodeId, errorId }) });
+      await request(CMD.CLEAR_ERROR_COUNTER, 'error-counter-attrs', { nodeId, errorId });
     },
     onErrorEvent(cb) {
       const group = family.groups.get(GROUP.ERROR_REPORT);

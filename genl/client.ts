@@ -5,6 +5,7 @@ import {
 } from '../attrs';
 import { EAGAIN, EMSGSIZE, ENOBUFS, EPERM, ETIMEDOUT, errnoName, strerror } from '../attrs/errno';
 import { CTRL_ATTR, CTRL_ATTR_MCAST_GRP, CTRL_ATTR_OP, CTRL_CMD, GENL_HDRLEN, GENL_ID_CTRL, NLMSG, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F } from './consts';
+import { extackText } from './explain';
 import { genlStart, msgEnd } from './message';
 import { type Batch, type NlSocket, NETLINK_USERSOCK, openSocket } from './socket';
 import { querySockets } from './sockdiag';
@@ -45,6 +46,11 @@ export interface ReceivedExtack {
    * answer echoes the request (no NETLINK_CAP_ACK): what lets a tool name the attribute.
    */
   attrPath?: number[];
+  /** The same for the nest that `missNest` points at. */
+  missNestPath?: number[];
+  /** The attribute at `offset` (`gemm.m`) and the missing one, named from the family's spec by a typed client (genl/ynl/names.ts). */
+  attrName?: string;
+  missName?: string;
 }
 
 /** A negative answer from the peer, with what its extended ACK said. */
@@ -52,10 +58,19 @@ export class NetlinkError extends Error {
   /** Raised by this client (no answer in time), not answered by the peer. */
   local = false;
   constructor(public errno: number, public extack: ReceivedExtack = {}, public warning = false) {
-    super(`${extack.msg ? extack.msg + ': ' : ''}${strerror(errno)} (${errnoName(errno)})`);
+    const text = extackText(extack);
+    super(`${text ? text + ': ' : ''}${strerror(errno)} (${errnoName(errno)})`);
     this.name = 'NetlinkError';
   }
   get code(): string { return errnoName(this.errno); }
+}
+
+/** The same error with the attributes its extack points at named (its message says them). */
+export function withNames(e: NetlinkError, attrName: string | undefined, missName: string | undefined): NetlinkError {
+  const named = new NetlinkError(e.errno, { ...e.extack, attrName, missName }, e.warning);
+  named.local = e.local;
+  named.stack = `${named.name}: ${named.message}${e.stack?.replace(/^[^\n]*/, '') ?? ''}`;
+  return named;
 }
 
 /** Decode an NLMSG_ERROR or NLMSG_DONE's status and TLVs. */
@@ -77,6 +92,9 @@ export function decodeStatus(m: Message): { error: number; extack: ReceivedExtac
   });
   if (extack.offset !== undefined && m.type === NLMSG.ERROR && !(m.flags & NLM_F.CAPPED)) {
     extack.attrPath = attrPathAt(m.v, m.at + NLMSG_HDRLEN + 4, tlv, extack.offset);
+  }
+  if (extack.missNest !== undefined && m.type === NLMSG.ERROR && !(m.flags & NLM_F.CAPPED)) {
+    extack.missNestPath = attrPathAt(m.v, m.at + NLMSG_HDRLEN + 4, tlv, extack.missNest);
   }
   return { error, extack };
 }
@@ -162,6 +180,8 @@ interface Pending {
   reject: (e: Error) => void;
   onMessage?: (m: Message) => void;
   timer: NodeJS.Timeout;
+  /** A dump's request, copied: its NLMSG_DONE does not echo it, and an extack offset points into it. */
+  request?: Uint8Array;
 }
 
 export interface RequestOptions {
@@ -290,6 +310,7 @@ export function createClient(o: ClientOptions = {}): Client {
     }
     if (m.type === NLMSG.ERROR || (p.dump && m.type === NLMSG.DONE)) {
       const { error, extack } = decodeStatus(m);
+      if (p.request && extack.offset !== undefined) extack.attrPath = attrPathAt(view(p.request), 0, p.request.length, extack.offset);
       answered++;
       pending.delete(m.seq);
       clearTimeout(p.timer);
@@ -335,7 +356,7 @@ export function createClient(o: ClientOptions = {}): Client {
         pending.delete(s);
         reject(Object.assign(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${portName} within ${ro.timeoutMs ?? timeoutMs} ms` }), { local: true }));
       }, ro.timeoutMs ?? timeoutMs);
-      pending.set(s, { replies: [], dump, resolve, reject, onMessage, timer });
+      pending.set(s, { replies: [], dump, resolve, reject, onMessage, timer, request: dump ? w.buf.slice(0, w.len) : undefined });
       asked++;
       const attempt = (bytes: Uint8Array, delay: number, own: boolean): void => {
         if (pending.get(s)?.timer !== timer) return; // answered, timed out or closed meanwhile

@@ -17,6 +17,7 @@ export {
 export * from './nlctrl';
 export * from './serve';
 export * from './client';
+export * from './explain';
 export * from './inproc';
 export {
   openSocket, parsePort, nativeStatus, MAX_BUSY_POLL_US, REBUILD, sendEach, type NlSocket, type Batch, type OpenOptions,

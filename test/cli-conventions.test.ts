@@ -11,8 +11,7 @@ import { ConfigError, type Daemon, parseConfig, startDaemon } from '../device';
 import { runAccel, startAccel } from './helpers/cli';
 import { connectAccel } from '../device/client';
 import { CMD } from '../device/gen/accel';
-import { NetlinkError, createClient } from '../genl';
-import { extackText } from '../bin/extack';
+import { NetlinkError, createClient, extackText } from '../genl';
 
 const PORT = 0x414b0000 + (process.pid & 0xfff);
 const SPARE = 0x414c0000 + (process.pid & 0xfff);
@@ -70,6 +69,9 @@ test('range errors name the attribute and its range, from the CLI and from the d
     const e = await c.do(CMD.RAS_INJECT, { devIndex: 0, block: 'hbm', severity: 'correctable', count: 0 }).then(() => undefined, (x) => x);
     expect(e).toBeInstanceOf(NetlinkError);
     expect(extackText((e as NetlinkError).extack)).toBe('integer out of range: count must be from 1 to 4294967295');
+    // The library's error says the same, named from the spec by the typed client.
+    expect((e as NetlinkError).extack.attrName).toBe('count');
+    expect((e as NetlinkError).message).toBe('integer out of range: count must be from 1 to 4294967295: Numerical result out of range (ERANGE)');
   } finally { c.close(); }
 });
 

@@ -7,3 +7,4 @@ export { type HalfPolicy, type OpPolicies, attrPolicy, opPolicies, setPolicy } f
 export { type FamilyOptions, type Handlers, type OpHandlers, familyFromSpec, notifyEvent, readRequest } from './family';
 export { readAttrs, writeAttrs } from './codec';
 export { type GenOptions, type GenTarget, TARGETS, generate, renderTarget, withoutDocs } from './gen';
+export { nameError, resolvePath } from './names';
