@@ -11,7 +11,10 @@ import * as tf from '@tensorflow/tfjs-core';
 // its node entry), and then the 'cpu' backend never registers.
 import { version_cpu as tfjsCpuVersion } from '@tensorflow/tfjs-backend-cpu';
 import { Matrix } from 'ml-matrix';
+import { runInThisContext } from 'vm';
 import { DEFAULT_JOIN_FLOPS, DEFAULT_MIN_FLOPS, blocking, createPool, gemm } from '../compute';
+import { kernelText } from '../compute/kernel-text';
+import { dot3x2, installScratch } from '../compute/kernels';
 import type { GemmDesc, Pool } from '../compute';
 import { type Stats, fmt, quick, report, stats, table } from './_lib';
 
@@ -38,6 +41,23 @@ function scalarPeak(flops: number, x: number): number {
   return c0 + c1 + c2 + c3 + c4 + c5;
 }
 let sink = 0;
+
+/**
+ * The GEMM's own micro-kernel alone: compute/kernels.ts's dot3x2, evaluated from the kernel text as
+ * the engine does, on this thread's packed globals (whatever they hold), over 4 row panels x 4
+ * column pairs at kc = 128: 20 KiB, so every load hits L1. What its loop gets from this core with
+ * no cache misses, beside the register-only anchor: if the whole GEMM runs near this, the blocking
+ * and packing cost little and the gap to the anchor is the loop's own instructions.
+ */
+const dotL1 = runInThisContext(`(function () {\n${kernelText()}\n${installScratch.name}(null);\nreturn ${dot3x2.name};\n})()`) as typeof dot3x2;
+const dotOut = new Float64Array(6);
+function microL1(flops: number): void {
+  const KC = 128;
+  for (let done = 0; done < flops; done += 16 * 12 * KC) {
+    for (let q = 0; q < 4; q++) for (let jj = 0; jj < 4; jj++) dotL1(KC, q * KC, jj * KC, dotOut);
+  }
+  sink += dotOut[0];
+}
 
 /**
  * The anchor for the pool rows: the same register-only loop on `threads` threads at once, on
@@ -132,6 +152,7 @@ function cases(n: number, pool: Pool, peak2: ReturnType<typeof peakThreads>): Ca
     { name: `scalar peak, ${pool.threads} threads (pool anchor)`, kind: 'peak', run: () => (2 * n ** 3 < DEFAULT_MIN_FLOPS
       ? void (sink += scalarPeak(2 * n ** 3, 1 + sink * 1e-300))
       : peak2.run(2 * n ** 3, pool.threads > 1 && 2 * n ** 3 < DEFAULT_JOIN_FLOPS)) },
+    { name: 'micro-kernel alone, in L1', kind: 'peak', run: () => microL1(2 * n ** 3) },
     { name: 'tfjs-cpu f32', kind: 'tfjs', slow: true, run: () => { const c = tf.matMul(ta, tb); c.dataSync(); c.dispose(); } },
     { name: 'ml-matrix f64', kind: 'ml', slow: true, run: () => { ma.mmul(mb); } },
     { name: 'ours f32', kind: 'f32', run: () => { gemm(plain.f32); } },
@@ -218,6 +239,8 @@ async function main(): Promise<void> {
         'f32 vs tfjs': r2(by('ours f32').median / tfjs.median),
         'f32 vs scalar peak (CPU time)': r2(by('ours f32').cpuMedian / peak.cpuMedian),
         'f64 vs scalar peak (CPU time)': r2(by('ours f64').cpuMedian / peak.cpuMedian),
+        'micro-kernel in L1 vs scalar peak (CPU time)': r2(by('micro-kernel alone, in L1').cpuMedian / peak.cpuMedian),
+        'f32 vs micro-kernel in L1 (CPU time)': r2(by('ours f32').cpuMedian / by('micro-kernel alone, in L1').cpuMedian),
         'f64 vs tfjs': r2(by('ours f64').median / tfjs.median),
         'i8 vs tfjs': r2(by('ours i8').median / tfjs.median),
         'f32 vs ml-matrix': r2(by('ours f32').median / by('ml-matrix f64').median),
@@ -253,7 +276,7 @@ async function main(): Promise<void> {
   }
   report('gemm', {
     cpu: cpus()[0]?.model, threads, blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion, loadAverage: loads,
-    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round; "scalar peak" = 6 register-only multiply-add chains, the one-thread anchor, compared in process CPU time; "scalar peak, N threads" = the same on this thread and N-1 bench-owned workers at once (equal shares), the anchor of the pool rows: the time of the one-thread anchor over its own is how far the machine let N threads scale in that run; CPU/wall = median over reps of process CPU time / wall time; loadAverage = 1-minute load before/after each size',
+    note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round; "scalar peak" = 6 register-only multiply-add chains, the one-thread anchor, compared in process CPU time; "scalar peak, N threads" = the same on this thread and N-1 bench-owned workers at once (equal shares), the anchor of the pool rows: the time of the one-thread anchor over its own is how far the machine let N threads scale in that run; "micro-kernel alone, in L1" = dot3x2 of the engine on 20 KiB of packed data (every load an L1 hit), what its loop gets from this core: the ceiling of the whole GEMM; CPU/wall = median over reps of process CPU time / wall time; loadAverage = 1-minute load before/after each size',
     ratios,
     results: all.map((r) => ({
       impl: r.impl, n: r.n, medianMs: +r.ms.median.toFixed(3), minMs: +r.ms.min.toFixed(3), maxMs: +r.ms.max.toFixed(3),

@@ -75,8 +75,12 @@ function figures(dir) {
       const q = (x) => (x.q1 !== undefined ? ` [${r2(x.q1)}-${r2(x.q3)}]` : '');
       const tf = r('tfjs-cpu f32', n);
       const cpu = (x) => (x.cpuMedian !== undefined ? `; per CPU time ${r2(x.cpuMedian)}` : '');
-      if (f32) add(`GEMM f32 1 thread GFLOP/s (n=${n})`, f32.median, 12, '', true, `quartiles${q(f32)}${cpu(f32)}${tf ? `; ${r2(f32.median / tf.median)}x tfjs-cpu` : ''}`);
       const ratios = gemm.data.ratios[`n=${n}`] || {};
+      // The two ceilings per CPU time: the register-only anchor, and the engine's own micro-kernel in L1.
+      const peak = r('scalar peak (anchor)', n), micro = r('micro-kernel alone, in L1', n);
+      const ceilings = peak?.cpuMedian !== undefined && micro?.cpuMedian !== undefined
+        ? `; anchor ${r2(peak.cpuMedian)}, micro-kernel in L1 ${r2(micro.cpuMedian)} (${r2(ratios['f32 vs micro-kernel in L1 (CPU time)'] ?? NaN)}x of it)` : '';
+      if (f32) add(`GEMM f32 1 thread GFLOP/s (n=${n})`, f32.median, 12, '', true, `quartiles${q(f32)}${cpu(f32)}${ceilings}${tf ? `; ${r2(f32.median / tf.median)}x tfjs-cpu` : ''}`);
       const anchor = ratios[`scalar peak ${gemm.data.threads} threads/1 thread`];
       if (f32 && pool) add(`GEMM f32 2-worker pool / 1 thread (n=${n})`, pool.median / f32.median, 1.8, 'x', true, `pool ${r2(pool.median)} GFLOP/s${q(pool)}; paired per rep ${r2(ratios['f32 pool/single paired median'] ?? NaN)}${anchor !== undefined ? `; the ${gemm.data.threads}-thread anchor scaled ${r2(anchor)}x in the same rounds` : ''}`);
       if (f32 && i8) add(`GEMM i8 / f32, 1 thread (n=${n})`, i8.median / f32.median, 2, 'x', true, `i8 ${r2(i8.median)} GOP/s${q(i8)}${i8.cpuMedian && f32.cpuMedian ? `; per CPU time ${r2(i8.cpuMedian / f32.cpuMedian)}x` : ''}`);
