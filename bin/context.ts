@@ -4,7 +4,7 @@ import { type AccelClient, connectAccel, decode } from '../device/client';
 import { type Accel, CMD, OP_NAMES } from '../device/gen/accel';
 import { type ClientOptions, NetlinkError, extackText } from '../genl';
 import { resolvePort } from '../device/port';
-import { ECONNREFUSED, ENOENT, ETIMEDOUT, strerror } from '../attrs/errno';
+import { ECONNREFUSED, ENOENT, EPERM, ETIMEDOUT, strerror } from '../attrs/errno';
 import { OpError, UsageError } from './args';
 import type { Options, Out } from './output';
 
@@ -58,7 +58,9 @@ export function connectError(e: unknown, port: number): Error {
 
 /** iproute2's way: "Error: <extack message>." then the errno text. */
 export function describeNetlinkError(e: NetlinkError): string {
-  const msg = extackText(e.extack);
+  // The kernel's answer to a non-admin sender of an admin op has no message; the tool says what it takes.
+  const msg = extackText(e.extack) ?? (e.errno === EPERM && !e.local
+    ? 'only root may do this (the daemon judges the sender\'s credentials, as the kernel judges CAP_NET_ADMIN)' : undefined);
   return `${msg ? `Error: ${msg}.\n` : ''}daemon answers: ${strerror(e.errno)}`;
 }
 

@@ -7,6 +7,7 @@ import { nameError } from '../genl/ynl';
 import { type AccelClient, decode } from './client-api';
 import { type Accel, spec, writeAccel } from './gen/accel';
 import { resolvePort } from './port';
+import { unreachable } from './unreachable';
 import { subscribe } from './subscribe';
 
 export * from './client-api';
@@ -20,7 +21,7 @@ export async function connectAccel(o: ClientOptions = {}): Promise<AccelClient> 
     family = await genl.resolve('accel');
   } catch (e) {
     genl.close();
-    throw e;
+    throw unreachable(e, genl.serverPort);
   }
   const put = (a: Accel) => (w: Parameters<NonNullable<Parameters<Client['request']>[2]>['fill'] & object>[0]) => writeAccel(w, a);
   const ac: AccelClient = {

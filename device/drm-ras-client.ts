@@ -4,6 +4,7 @@ import { type Client, type ClientOptions, type FamilyInfo, type Message, createC
 import { nameError, readAttrs, writeAttrs } from '../genl/ynl';
 import { CMD, type ErrorCounterAttrs, type ErrorEventAttrs, FAMILY_NAME, GROUP, type NodeAttrs, spec } from './gen/drm-ras';
 import { resolvePort } from './port';
+import { unreachable } from './unreachable';
 
 export interface DrmRasClient {
   genl: Client;
@@ -35,7 +36,7 @@ export async function connectDrmRas(o: ClientOptions = {}): Promise<DrmRasClient
     family = await genl.resolve(FAMILY_NAME);
   } catch (e) {
     genl.close();
-    throw e;
+    throw unreachable(e, genl.serverPort);
   }
   // A daemon's error names the attribute it points at (extack.attrName, missName and the message).
   const dump = async <T>(cmd: number, set: string, a: object = {}): Promise<T[]> => {

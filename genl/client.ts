@@ -55,7 +55,10 @@ export interface ReceivedExtack {
 
 /** A negative answer from the peer, with what its extended ACK said. */
 export class NetlinkError extends Error {
-  /** Raised by this client (no answer in time), not answered by the peer. */
+  /**
+   * Raised by this client itself, not answered by the peer (no answer in time, nothing bound at the
+   * server's port, replies the server dropped, a server of another uid): `extack.msg` is the client's.
+   */
   local = false;
   constructor(public errno: number, public extack: ReceivedExtack = {}, public warning = false) {
     const text = extackText(extack);
@@ -63,6 +66,13 @@ export class NetlinkError extends Error {
     this.name = 'NetlinkError';
   }
   get code(): string { return errnoName(this.errno); }
+}
+
+/** An error this client raises itself (no peer answered it): `extack.msg` is the client's words. */
+export function localError(errno: number, msg: string): NetlinkError {
+  const e = new NetlinkError(errno, { msg });
+  e.local = true;
+  return e;
 }
 
 /** The same error with the attributes its extack points at named (its message says them). */
@@ -286,7 +296,7 @@ export function createClient(o: ClientOptions = {}): Client {
     if (!p) return;
     pending.delete(s);
     clearTimeout(p.timer);
-    p.reject(new NetlinkError(EPERM, { msg: `the server at port ${portName} runs as uid ${uid}, not ${requiredUid} (ClientOptions.serverUid)` }));
+    p.reject(localError(EPERM, `the server at port ${portName} runs as uid ${uid}, not ${requiredUid} (ClientOptions.serverUid)`));
   };
 
   const route = (m: Message): void => {
@@ -297,7 +307,7 @@ export function createClient(o: ClientOptions = {}): Client {
         for (const [s, p] of pending) {
           pending.delete(s);
           clearTimeout(p.timer);
-          p.reject(new NetlinkError(ENOBUFS, { msg: `the server at port ${portName} dropped replies to this socket while it was not reading` }));
+          p.reject(localError(ENOBUFS, `the server at port ${portName} dropped replies to this socket while it was not reading`));
         }
       }
       o.onOverrun?.();
@@ -354,7 +364,7 @@ export function createClient(o: ClientOptions = {}): Client {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(s);
-        reject(Object.assign(new NetlinkError(ETIMEDOUT, { msg: `no answer from port ${portName} within ${ro.timeoutMs ?? timeoutMs} ms` }), { local: true }));
+        reject(localError(ETIMEDOUT, `no answer from port ${portName} within ${ro.timeoutMs ?? timeoutMs} ms`));
       }, ro.timeoutMs ?? timeoutMs);
       pending.set(s, { replies: [], dump, resolve, reject, onMessage, timer, request: dump ? w.buf.slice(0, w.len) : undefined });
       asked++;
@@ -371,7 +381,7 @@ export function createClient(o: ClientOptions = {}): Client {
         if (r < 0) {
           pending.delete(s);
           clearTimeout(timer);
-          reject(new NetlinkError(-r, { msg: `cannot reach the server at port ${portName}` }));
+          reject(localError(-r, `cannot reach the server at port ${portName}`));
         }
       };
       attempt(w.buf.subarray(0, w.len), 1, false);
@@ -425,7 +435,7 @@ export function createClient(o: ClientOptions = {}): Client {
       const [m] = await client.request(GENL_ID_CTRL, CTRL_CMD.GETFAMILY, {
         fill: (x) => putString(x, CTRL_ATTR.FAMILY_NAME, name),
       });
-      if (!m) throw new NetlinkError(2, { msg: `no reply for family ${name}` });
+      if (!m) throw localError(2, `no reply for family ${name}`);
       return parseFamily(m);
     },
     onEvent(cb) { events.add(cb); return () => events.delete(cb); },

@@ -439,7 +439,8 @@ test('as user nobody: admin commands say "Operation not permitted", reads work',
   const b = bundleForNobody('bin/main.ts');
   try {
     const env = { ACCEL_NL_PORT: String(PORT) };
-    expect(await b.run(['ras', 'clear', 'accel0'], env)).toMatchObject({ status: 1, stdout: '', stderr: 'daemon answers: Operation not permitted\n' });
+    expect(await b.run(['ras', 'clear', 'accel0'], env)).toMatchObject({ status: 1, stdout: '', stderr:
+      "Error: only root may do this (the daemon judges the sender's credentials, as the kernel judges CAP_NET_ADMIN).\ndaemon answers: Operation not permitted\n" });
     expect(await b.run(['dev', 'show', 'accel0'], env)).toMatchObject({ status: 0, stdout: expect.stringMatching(/^pci\/0000:03:00.0:\n/) });
   } finally {
     b.dispose();

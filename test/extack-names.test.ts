@@ -121,6 +121,19 @@ describe("a daemon's errors, through the typed clients", () => {
     } finally { r.close(); }
   });
 
+  test('nothing bound at the port: the typed clients say the daemon is not running; the error is the client\'s own (local)', async () => {
+    const none = 0x41740000 + (process.pid & 0xfff);
+    const text = `cannot reach the accel daemon at netlink port 0x${none.toString(16)} (NETLINK_USERSOCK): nothing is bound there; `
+      + 'is "accel daemon" running? (serverPort, or ACCEL_NL_PORT, chooses the port): Connection refused (ECONNREFUSED)';
+    await expect(connectAccel({ serverPort: none })).rejects.toMatchObject({ errno: 111, local: true, message: text });
+    await expect(connectDrmRas({ serverPort: none })).rejects.toMatchObject({ errno: 111, local: true, message: text });
+    // The genl client alone names only the port, and marks it its own as well.
+    const g = createClient({ serverPort: none });
+    try {
+      await expect(g.resolve('accel')).rejects.toMatchObject({ errno: 111, local: true, message: `cannot reach the server at port 0x${none.toString(16)}: Connection refused (ECONNREFUSED)` });
+    } finally { g.close(); }
+  });
+
   test('a client without a spec says the missing type by number', async () => {
     const g = createClient({ serverPort: PORT });
     try {
