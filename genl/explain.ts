@@ -32,14 +32,12 @@ export function policyRange(policy: Uint8Array | undefined): string | undefined 
 
 /**
  * The extack's message completed with the attribute's name and allowed range when known, or what is
- * missing ("missing attribute dev-index"; by type number when no spec named it). undefined when the
- * answer said nothing beyond its errno.
+ * missing ("missing attribute gemm.n"; by type number when no spec named it) when the peer gave no
+ * message. undefined when the answer said nothing beyond its errno.
  */
 export function extackText(e: ExtackFields): string | undefined {
-  if (e.missType) {
-    const what = `missing attribute ${e.missName ?? `of type ${e.missType}`}`;
-    return e.msg ? `${e.msg}: ${what}` : what;
-  }
+  // A message of the peer's own says more than the one type MISS_TYPE can name.
+  if (e.missType) return e.msg ?? `missing attribute ${e.missName ?? `of type ${e.missType}`}`;
   const name = e.attrName, range = policyRange(e.policy);
   // A message of the daemon's own already says what is wrong; a policy's generic one does not.
   if (!name || (e.msg && !range)) return e.msg;

@@ -1,12 +1,12 @@
 // Errors that say which attribute: a typed client (connectAccel, connectDrmRas) names what a daemon's
 // extended ACK points at, from the family's spec, in the NetlinkError's extack and message; the same
 // words the `accel` tool prints. Unit tests of the path naming and of the text, then the daemon.
-import { NL_POLICY_TYPE_ATTR as P, newWriter, putU64 } from '../attrs';
+import { NL_POLICY_TYPE_ATTR as P, nestEnd, nestStart, newWriter, putU32, putU64 } from '../attrs';
 import { ENODEV, ENOENT } from '../attrs/errno';
 import { type Daemon, startDaemon } from '../device';
 import { connectAccel } from '../device/client';
 import { connectDrmRas } from '../device/drm-ras-client';
-import { CMD } from '../device/gen/accel';
+import { ACCEL, CMD } from '../device/gen/accel';
 import { NetlinkError, createClient, extackText, withNames } from '../genl';
 import { loadSpec, nameError, resolvePath } from '../genl/ynl';
 
@@ -84,6 +84,7 @@ describe('extackText', () => {
     [{ msg: 'integer out of range', attrName: 'gemm.m', policy: range }, 'integer out of range: gemm.m must be from 1 to 4'],
     [{ missType: 3 }, 'missing attribute of type 3'],
     [{ missType: 3, missName: 'gemm.k' }, 'missing attribute gemm.k'],
+    [{ msg: 'no device given', missType: 1, missName: 'dev-index' }, 'no device given'],
   ] as const)('%j', (x, text) => {
     expect(extackText(x)).toBe(text);
   });
@@ -99,7 +100,8 @@ describe("a daemon's errors, through the typed clients", () => {
     const c = await connectAccel({ serverPort: PORT });
     try {
       await expect(c.do(CMD.DEV_GET, {})).rejects.toMatchObject({
-        errno: 22, message: 'missing attribute dev-index: Invalid argument (EINVAL)', extack: { missType: 1, missName: 'dev-index' },
+        errno: 22, message: 'no device given (by index, name or bus address): Invalid argument (EINVAL)',
+        extack: { msg: 'no device given (by index, name or bus address)', missType: 1, missName: 'dev-index' },
       });
       await expect(c.do(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m: 4 } })).rejects.toMatchObject({
         errno: 22, message: 'missing attribute gemm.n: Invalid argument (EINVAL)', extack: { missName: 'gemm.n', missNestPath: [expect.any(Number)] },
@@ -140,7 +142,8 @@ describe("a daemon's errors, through the typed clients", () => {
       const c = await connectAccel({ serverPort: PORT });
       const id = c.family.id;
       c.close();
-      await expect(g.request(id, CMD.DEV_GET)).rejects.toMatchObject({ message: 'missing attribute of type 1: Invalid argument (EINVAL)' });
+      await expect(g.request(id, CMD.JOB_SUBMIT, { fill: (w) => { putU32(w, ACCEL.DEV_INDEX, 0); nestEnd(w, nestStart(w, ACCEL.GEMM)); } }))
+        .rejects.toMatchObject({ message: 'missing attribute of type 1: Invalid argument (EINVAL)' });
     } finally { g.close(); }
   });
 });

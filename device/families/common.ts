@@ -1,5 +1,5 @@
 // What the accel and drm-ras handlers share: the runtime they serve, and device lookup by handle.
-import { type Extack, type Writer, setAttrMissing, setErrAttr } from '../../attrs';
+import { type Extack, type Writer, setAttrMissing, setErrAttr, setErrMsg } from '../../attrs';
 import { EINVAL, ENODEV } from '../../attrs/errno';
 import { type DumpCtx, type DumpResult, type Failed, type Server, done, fail, more } from '../../genl';
 import { devicesInOrder } from '../emulator';
@@ -32,6 +32,8 @@ export function targetDevice(rt: Runtime, h: Handle, tb: Int32Array, ext: Extack
     d = [...rt.emu.devices.values()].find((x) => x.busAddr === a);
     at = tb[types.addr];
   } else {
+    // MISS_TYPE can name one attribute; the message says that any of the three will do.
+    setErrMsg(ext, 'no device given (by index, name or bus address)');
     setAttrMissing(ext, -1, types.index);
     return fail(EINVAL);
   }
