@@ -36,10 +36,10 @@ export function policyRange(policy: Uint8Array | undefined): string | undefined 
  * message. undefined when the answer said nothing beyond its errno.
  */
 export function extackText(e: ExtackFields): string | undefined {
-  // A message of the peer's own says more than the one type MISS_TYPE can name.
+  // A message of the peer's own already says what is wrong (more than the one type MISS_TYPE can
+  // name); a policy's generic one does not say which attribute or what range.
   if (e.missType) return e.msg ?? `missing attribute ${e.missName ?? `of type ${e.missType}`}`;
   const name = e.attrName, range = policyRange(e.policy);
-  // A message of the daemon's own already says what is wrong; a policy's generic one does not.
   if (!name || (e.msg && !range)) return e.msg;
   const what = range ? `${name} must be ${range}` : `attribute ${name}`;
   return e.msg ? `${e.msg}: ${what}` : what;

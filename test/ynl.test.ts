@@ -486,6 +486,7 @@ describe('codec', () => {
     expect(() => writeAttrs(w, test1, 'all', { items: [{}, { label: long }] })).toThrow(new RangeError('all.items[1].label: string attribute of 70001 bytes exceeds 65531'));
     expect(() => writeAttrs(w, test1, 'all', { blob: new Uint8Array(65532) })).toThrow(new RangeError('all.blob: attribute payload of 65532 bytes exceeds 65531'));
     expect(() => writeAttrs(w, test1, 'all', { inner: { id: 1, label: half, child: { label: half } } })).toThrow(/^all\.inner: nest of \d+ bytes does not fit nla_len$/);
+    expect(() => writeAttrs(w, test1, 'all', { ids: new Array(9000).fill(1) })).toThrow(new RangeError('all.ids: nest of 72004 bytes does not fit nla_len'));
     expect(w.len).toBe(8);
   });
 

@@ -68,7 +68,8 @@ export function compileWriter(fields: readonly Field[], sub: (i: number) => SetW
     const each = (type: string): string => `for (let j = 0; j < v.length; j++) { const e = v[j]; ${one(f, i, 'e', type, 'j')} }`;
     if (f.t === 'indexed-array') {
       // A nest of elements whose types are their 1-based index (as the kernel's nlctrl writes arrays).
-      body.push(`if (v !== undefined && v !== null) { if (Array.isArray(v)) { const n = nestStart(w, ${f.type}); ${each('j + 1')} nestEnd(w, n); } else refuse(F[${i}], v, -1); }`);
+      body.push(`if (v !== undefined && v !== null) { if (Array.isArray(v)) { const n = nestStart(w, ${f.type}); ${each('j + 1')} `
+        + `try { nestEnd(w, n); } catch (e) { throw within(e, F[${i}], -1); } } else refuse(F[${i}], v, -1); }`);
     } else if (f.multi) {
       body.push(`if (v !== undefined && v !== null) { if (Array.isArray(v)) ${each(String(f.type))} else refuse(F[${i}], v, -1); }`);
     } else body.push(`if (v !== undefined && v !== null) { ${one(f, i, 'v', String(f.type), '-1')} }`);
