@@ -212,6 +212,13 @@ async function main(): Promise<void> {
   console.warn = warn;
   const threads = availableParallelism();
   const pool = createPool({ threads });
+  // Every thread compiles its kernels before the first rep (timed here): without it the pool's first
+  // call starts the workers, and the first reps of every row ran beside their warm-up, some hundreds
+  // of ms of both cores (docs/performance.md, fourteenth round).
+  const w0 = performance.now();
+  await pool.warm();
+  const warmMs = performance.now() - w0;
+  console.log(`pool.warm(): ${fmt(warmMs, 0)} ms (${threads} workers and this thread compile their kernels)`);
   const peak2 = peakThreads(threads);
   const all: Result[] = [];
   const ratios: Record<string, Record<string, number>> = {};
@@ -275,7 +282,7 @@ async function main(): Promise<void> {
     for (const r of await Promise.allSettled([pool.close(), peak2.close()])) if (r.status === 'rejected') throw r.reason;
   }
   report('gemm', {
-    cpu: cpus()[0]?.model, threads, blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion, loadAverage: loads,
+    cpu: cpus()[0]?.model, threads, poolWarmMs: +warmMs.toFixed(1), blocking: blocking(), sizes: SIZES, tfjsCpu: tfjsCpuVersion, loadAverage: loads,
     note: 'G/s = 2*n^3/time/1e9 (GOP/s for i8); median and quartiles of interleaved reps after warmup, never best-of; pool rows use SharedArrayBuffer inputs except "pool, copy"; ratios from medians; "paired" = median over reps of single time / pool time in the same round; "scalar peak" = 6 register-only multiply-add chains, the one-thread anchor, compared in process CPU time; "scalar peak, N threads" = the same on this thread and N-1 bench-owned workers at once (equal shares), the anchor of the pool rows: the time of the one-thread anchor over its own is how far the machine let N threads scale in that run; "micro-kernel alone, in L1" = dot3x2 of the engine on 20 KiB of packed data (every load an L1 hit), what its loop gets from this core: the ceiling of the whole GEMM; CPU/wall = median over reps of process CPU time / wall time; loadAverage = 1-minute load before/after each size',
     ratios,
     results: all.map((r) => ({

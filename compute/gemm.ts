@@ -12,6 +12,11 @@ export function runLocal(t: Task): void {
   workspace = localKernels(t).runTask(t, workspace);
 }
 
+/** Compiles this thread's kernels for every dtype now rather than at each dtype's first call. */
+export function warmLocal(): void {
+  for (const c of [new Float32Array(1), new Float64Array(1), new Int32Array(1)]) localKernels({ kind: c instanceof Int32Array ? 1 : 0, c } as Task);
+}
+
 /** The calling thread's help with a pool call while its workers wake up (see runClaims). */
 export function helpLocal(msg: { task: Task; ctl: Int32Array; byRows: boolean; units: number; minTake: number; threads: number },
   helpUntil: number, helpers: number): number {

@@ -39,16 +39,16 @@ export function kernelText(): string {
   return text;
 }
 
-/** Warm-up rounds run before a thread's first call (see warmUp); about 20 ms of one core each, compile time included. */
+/** Warm-up rounds run before a thread's first call (see warmUp). */
 export const WARMUP_ROUNDS = 2;
 
 /**
  * One kernel instance: the text in a function of its own, warmed up for dtype `index` (see
  * kernelIndex). It defines the scratch globals if this thread has none yet (a worker defines them
- * first, from workerData).
+ * first, from workerData). `clone`: an expression for warmUp's clone (a worker's), or null.
  */
-function instanceText(index: number): string {
-  return `(function () {\n${kernelText()}\n${installScratch.name}(null);\n${warmUp.name}(${WARMUP_ROUNDS}, ${index});\nreturn { runTask: ${runTask.name}, runClaims: ${runClaims.name} };\n})()`;
+function instanceText(index: number, clone: string): string {
+  return `(function () {\n${kernelText()}\n${installScratch.name}(null);\n${warmUp.name}(${WARMUP_ROUNDS}, ${index}, ${clone});\nreturn { runTask: ${runTask.name}, runClaims: ${runClaims.name} };\n})()`;
 }
 
 /**
@@ -65,9 +65,14 @@ export function workerScript(): string {
     `const ${blocking.name} = (${blocking.toString()});`,
     `const ${kernelIndex.name} = (${kernelIndex.toString()});`,
     coverageShim(KERNEL_FUNCTIONS.map((f) => f.toString()).join('\n')),
-    "const { workerData } = require('node:worker_threads');",
+    "const { workerData, MessageChannel, receiveMessageOnPort } = require('node:worker_threads');",
     `${installScratch.name}(workerData.scratch);`,
-    `const kernels = [${instanceText(0)}, ${instanceText(1)}, ${instanceText(2)}];`,
+    // Warm-up tasks take the way real ones come: through structured clone (see warmUp).
+    'const warm = new MessageChannel();',
+    'const clone = (t) => { warm.port1.postMessage(t); return receiveMessageOnPort(warm.port2).message; };',
+    `const kernels = [${instanceText(0, 'clone')}, ${instanceText(1, 'clone')}, ${instanceText(2, 'clone')}];`,
+    'warm.port1.close();',
+    'workerData.port.postMessage({ warm: true });',
     'let ws = null;',
     'const port = workerData.port;',
     'port.on("message", (msg) => {',
@@ -90,7 +95,7 @@ export function localKernels(t: Task): Kernels {
   const i = kernelIndex(t);
   let k = local[i];
   if (k === undefined) {
-    const src = `"use strict";\n${instanceText(i)}`;
+    const src = `"use strict";\n${instanceText(i, 'null')}`;
     k = runInThisContext(src, { filename: `accelnl-compute-kernels-${['f32', 'f64', 'i8'][i]}.js` }) as Kernels;
     local[i] = k;
   }

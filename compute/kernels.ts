@@ -10,7 +10,7 @@
 // Passing the same arrays as arguments measured 1.6x slower (the loop re-checks the map and
 // reloads base/length every iteration).
 
-import type { Task } from './types';
+import type { Dst, Src, Task } from './types';
 
 declare const __accelnl_gemm_a0: Float64Array;
 declare const __accelnl_gemm_a1: Float64Array;
@@ -66,6 +66,18 @@ export function installScratch(buffers: ArrayBufferLike[] | null): void {
       if (!ok) throw new Error(`accelnl compute: global ${name} is already defined with an unexpected value`);
     }
   }
+}
+
+/**
+ * A copy of task t with other arrays, rectangle and id. Every task the kernels see is made by this
+ * literal or toTask's (same properties, same order): one hidden class per thread. Spread copies and
+ * structured clones make others, and the kernels deoptimized when they first met each one.
+ */
+export function makeTask(t: Task, a: Src, b: Src, c: Dst, m0: number, m1: number, n0: number, n1: number, id: number): Task {
+  return {
+    kind: t.kind, m: t.m, n: t.n, k: t.k, a, lda: t.lda, transA: t.transA, b, ldb: t.ldb, transB: t.transB, c, ldc: t.ldc,
+    alpha: t.alpha, beta: t.beta, m0, m1, n0, n1, id,
+  };
 }
 
 /**
@@ -421,7 +433,8 @@ export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: numb
     if (take > rem) take = rem;
     if (Atomics.compareExchange(ctl, 0, cur, cur + take) !== cur) continue;
     const s = lo + cur * unit, e = Math.min(hi, lo + (cur + take) * unit);
-    ws = runTask(byRows ? { ...t, m0: s, m1: e } : { ...t, n0: s, n1: e }, ws);
+    // t came by structured clone to a worker: a copy in the kernels' own hidden class.
+    ws = runTask(byRows ? makeTask(t, t.a, t.b, t.c, s, e, t.n0, t.n1, t.id) : makeTask(t, t.a, t.b, t.c, t.m0, t.m1, s, e, t.id), ws);
     chunks++;
   }
   // Counted done only on success: after a throw the call must wait for the worker's error reply.
@@ -430,30 +443,78 @@ export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: numb
 }
 
 /**
- * Runs every kernel path on small local arrays (one dtype's input type, or each with only = -1,
- * both transposes, beta 0 and not) so that TurboFan has compiled them with their full type feedback before the first real
- * call. Without it the first calls of each dtype in a fresh worker run in the interpreter or
- * deoptimize when the next dtype arrives (in a quick benchmark run the pool lost to one thread).
+ * Runs every kernel path on small arrays before a thread's first real call, so that TurboFan
+ * compiles each function once with the type feedback real calls bring. What it covers, each
+ * found as a deoptimization of the first real calls (`--trace-deopt`; test/compute/warm-up.test):
+ * - branches: m % 3 = 0, 1, 2 (partial A panels), odd n and n % 4 = 1..3 (partial B pairs and
+ *   i8 quads), k in one KC block, in two and in three (modes 0 to 3), k > 4095 (i8 decoded per
+ *   block), both transposes, beta 0 and not, id 0 and a pool call's (B blocks reused);
+ * - values: alpha and beta fractional for floats, negative integers for i8;
+ * - object shapes: a task made as toTask makes it, spread as the pool spreads it, and, where
+ *   `clone` is given (a worker), passed through structured clone as a worker receives it. Every
+ *   array type is stored in a task's a, b and c first: V8 tracks a field's type, and widening it
+ *   later throws away code compiled for the narrower one;
+ * - entry points: runTask, and runClaims as a worker (helpUntil 0), as the calling thread helping
+ *   (> 0) and joining (-1).
+ * `only`: one dtype (kernelIndex), or -1 for all. About 5 ms of one core per round and dtype.
  */
-export function warmUp(rounds: number, only: number): void {
-  const m = 24, n = 32, k = 260;
+export function warmUp(rounds: number, only: number, clone: ((t: Task) => Task) | null): void {
+  const KC = blocking().KC;
+  // m, n, k per shape. The first makes the micro-kernel hot; the others are small, since the first
+  // round runs in the interpreter: they reach the branches (the last one only for i8, whose long-k
+  // path starts past k = 4095).
+  const shapes = [24, 32, 260, 25, 9, 40, 26, 6, 12, 7, 3, 2 * KC + 4, 2, 3, 4100];
+  const widened: Task[] = [];
+  for (let kind = 0; kind < 3; kind++) {
+    const a = kind === 0 ? new Float32Array(1) : kind === 1 ? new Float64Array(1) : new Int8Array(1);
+    const c = kind === 0 ? new Float32Array(1) : kind === 1 ? new Float64Array(1) : new Int32Array(1);
+    const t: Task = {
+      kind: kind === 2 ? 1 : 0, m: 1, n: 1, k: 1, a, lda: 1, transA: false, b: a, ldb: 1, transB: false, c, ldc: 1,
+      alpha: 0.5, beta: 0.25, m0: 0, m1: 1, n0: 0, n1: 1, id: 0,
+    };
+    widened.push(t);
+    if (clone !== null) widened.push(clone(t));
+  }
+  let ws: Float64Array | null = null;
+  let id = -1;
   for (let r = 0; r < rounds; r++) {
     for (let kind = 0; kind < 3; kind++) {
       if (only >= 0 && kind !== only) continue;
-      const a = kind === 0 ? new Float32Array(m * k) : kind === 1 ? new Float64Array(m * k) : new Int8Array(m * k);
-      const b = kind === 0 ? new Float32Array(k * n) : kind === 1 ? new Float64Array(k * n) : new Int8Array(k * n);
-      const c = kind === 0 ? new Float32Array(m * n) : kind === 1 ? new Float64Array(m * n) : new Int32Array(m * n);
-      for (let i = 0; i < a.length; i++) a[i] = (i % 7) - 3;
-      for (let i = 0; i < b.length; i++) b[i] = (i % 5) - 2;
-      for (let tr = 0; tr < 4; tr++) {
-        const transA = (tr & 1) !== 0, transB = (tr & 2) !== 0;
-        runTask({
-          kind: kind === 2 ? 1 : 0, m, n, k, a, lda: transA ? m : k, transA, b, ldb: transB ? k : n, transB, c, ldc: n,
-          alpha: 1, beta: tr & 1, m0: 0, m1: m, n0: 0, n1: n, id: 0,
-        }, null);
+      const int = kind === 2;
+      for (let s = 0; s < shapes.length; s += 3) {
+        const m = shapes[s], n = shapes[s + 1], k = shapes[s + 2];
+        if (k > 4095 && !int) continue;
+        const shared = ((s / 3) & 1) === 1;
+        const bi = kind === 1 ? 8 : kind === 0 ? 4 : 1, bo = kind === 1 ? 8 : 4;
+        const ab = shared ? new SharedArrayBuffer(m * k * bi) : new ArrayBuffer(m * k * bi);
+        const bb = shared ? new SharedArrayBuffer(k * n * bi) : new ArrayBuffer(k * n * bi);
+        const cb = shared ? new SharedArrayBuffer(m * n * bo) : new ArrayBuffer(m * n * bo);
+        const a = kind === 0 ? new Float32Array(ab) : kind === 1 ? new Float64Array(ab) : new Int8Array(ab);
+        const b = kind === 0 ? new Float32Array(bb) : kind === 1 ? new Float64Array(bb) : new Int8Array(bb);
+        const c = kind === 0 ? new Float32Array(cb) : kind === 1 ? new Float64Array(cb) : new Int32Array(cb);
+        // The whole int8 range: i8's packed B (b + b' * 2^shift) leaves int32 only with large values.
+        for (let i = 0; i < a.length; i++) a[i] = ((i * 37) & 255) - 128;
+        for (let i = 0; i < b.length; i++) b[i] = ((i * 91) & 255) - 128;
+        for (let tr = 0; tr < 4; tr++) {
+          const transA = (tr & 1) !== 0, transB = (tr & 2) !== 0;
+          const t: Task = {
+            kind: int ? 1 : 0, m, n, k, a, lda: transA ? m : k, transA, b, ldb: transB ? k : n, transB, c, ldc: n,
+            alpha: tr === 2 ? 1 : int ? -3 : 0.5, beta: (tr & 1) === 0 ? 0 : int ? 2 : 0.25, m0: 0, m1: m, n0: 0, n1: n, id: 0,
+          };
+          ws = runTask(t, ws);
+          if (s === 0) continue;
+          // A pool call, cut by rows or by columns into chunks.
+          const byRows = tr < 2, units = Math.ceil((byRows ? m : n) / (byRows ? 6 : 2));
+          const p = makeTask(t, a, b, c, 0, m, 0, n, id--);
+          const q = clone !== null ? clone(p) : p;
+          const helpUntil = clone !== null ? 0 : tr === 0 ? -1 : performance.now() + 1000;
+          ws = runClaims(q, new Int32Array(new SharedArrayBuffer(12)), byRows, units, 1, 2, ws, helpUntil, 3).ws;
+        }
       }
     }
   }
+  // Warm-up ids are negative: a real call's (> 0) never matches them; invalidate all the same.
+  __accelnl_gemm_bkey[0] = 0;
 }
 
 /**
@@ -467,7 +528,7 @@ export function kernelIndex(t: Task): number {
 
 /** Every function above, in an order where each is declared before the worker script runs. */
 export const KERNEL_FUNCTIONS = [
-  blocking, scratchSizes, scratchNames, installScratch, packA, packB, packBI8, dot3x2, macroF, macroPairs, macroI8, writeBack,
+  blocking, scratchSizes, scratchNames, installScratch, makeTask, packA, packB, packBI8, dot3x2, macroF, macroPairs, macroI8, writeBack,
   scaleC, runTask,
   runClaims, warmUp, kernelIndex,
 ];

@@ -5,8 +5,8 @@
 
 import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import { helpLocal, joinLocal, runLocal } from './gemm';
-import { blocking, scratchSizes } from './kernels';
+import { helpLocal, joinLocal, runLocal, warmLocal } from './gemm';
+import { blocking, makeTask, scratchSizes } from './kernels';
 import type { Dst, GemmDesc, Src, Task } from './types';
 import { spans, toTask } from './validate';
 import { workerScript } from './kernel-text';
@@ -28,6 +28,12 @@ export interface Pool {
   readonly threads: number;
   /** Like gemm(desc), on the workers. Rejects with TypeError/RangeError on a bad descriptor. */
   gemm<D extends GemmDesc>(desc: D): Promise<D['c']>;
+  /**
+   * Starts every worker and resolves when each has compiled its kernels, and so has this thread
+   * (about 0.1-0.3 s of CPU per thread; see docs/compute.md). Optional: without it the first calls
+   * start the workers, and run beside their warm-up. Rejects if a worker dies or the pool closes.
+   */
+  warm(): Promise<void>;
   /** Terminates the workers; calls still in flight reject. Idempotent. */
   close(): Promise<void>;
 }
@@ -60,7 +66,9 @@ interface Call {
 }
 /** A worker's answer to a share: done, or the error it threw. */
 interface Reply { ok: boolean; error?: string; chunks?: number }
-interface Slot { worker: Worker; port: MessagePort; call: Call | null }
+/** What a worker posts once its kernels are compiled, before any reply. */
+interface Warm { warm: true }
+interface Slot { worker: Worker; port: MessagePort; call: Call | null; warm: boolean }
 
 // Per process, so a worker never mistakes another call's packed B block for this one's.
 let nextCallId = 1;
@@ -92,10 +100,10 @@ function share(t: Task): { task: Task; copyBack: () => void } {
     return s;
   };
   const a = toShared(t.a, sp.a), b = t.b === t.a && sp.b <= sp.a ? a : toShared(t.b, sp.b);
-  if (isShared(t.c)) return { task: { ...t, a, b }, copyBack: () => {} };
+  if (isShared(t.c)) return { task: makeTask(t, a, b, t.c, t.m0, t.m1, t.n0, t.n1, t.id), copyBack: () => {} };
   const c = sharedLike(t.c, sp.c);
   if (t.beta !== 0) copyRows(t.c, c, t.m, t.n, t.ldc);
-  return { task: { ...t, a, b, c }, copyBack: () => copyRows(c, t.c, t.m, t.n, t.ldc) };
+  return { task: makeTask(t, a, b, c, t.m0, t.m1, t.n0, t.n1, t.id), copyBack: () => copyRows(c, t.c, t.m, t.n, t.ldc) };
 }
 
 /**
@@ -111,7 +119,7 @@ function plan(t: Task, threads: number): Call['msg'] {
   const oneBlock = byRows && t.n <= NC && t.k <= KC;
   const minTake = oneBlock ? 2 : Math.max(1, Math.ceil(units / (2 * threads)));
   const ctl = new Int32Array(new SharedArrayBuffer(12)); // [0] units claimed, [1] workers started, [2] workers done
-  return { task: { ...t, id: nextCallId++ }, ctl, byRows, units, minTake, threads, oneBlock };
+  return { task: makeTask(t, t.a, t.b, t.c, t.m0, t.m1, t.n0, t.n1, nextCallId++), ctl, byRows, units, minTake, threads, oneBlock };
 }
 
 /** Starts a pool. Workers start on first use; idle workers do not keep the process alive. */
@@ -128,6 +136,8 @@ export function createPool(opts: PoolOptions = {}): Pool {
   // is a core to spare, else one fewer (the last one needs the caller's core).
   const helpers = Math.min(threads, availableParallelism() - 1);
   let closed = false;
+  // warm() calls waiting for every worker to post Warm.
+  let warmWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
   function spawn(): Slot {
     // Scratch allocated on this thread, see installScratch. Shared rather than transferred: detaching
@@ -138,8 +148,8 @@ export function createPool(opts: PoolOptions = {}): Pool {
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(workerScript(), { eval: true, workerData: { scratch, port: port2 }, transferList: [port2] });
     worker.unref();
-    const slot: Slot = { worker, port: port1, call: null };
-    port1.on('message', (msg: Reply) => reply(slot, msg));
+    const slot: Slot = { worker, port: port1, call: null, warm: false };
+    port1.on('message', (msg: Reply | Warm) => take(slot, msg));
     port1.unref(); // after on('message'), which refs the port: the worker's ref() alone keeps the process alive
     worker.on('error', (err: Error) => drop(slot, err));
     worker.on('exit', (code: number) => drop(slot, new Error(`gemm worker exited with code ${code}`)));
@@ -147,14 +157,28 @@ export function createPool(opts: PoolOptions = {}): Pool {
     return slot;
   }
 
-  function reply(slot: Slot, msg: Reply): void {
-    settle(slot, msg.ok ? null : new Error(`gemm worker: ${msg.error}`));
+  function take(slot: Slot, msg: Reply | Warm): void {
+    if ('warm' in msg) {
+      slot.warm = true;
+      if (slot.call === null) slot.worker.unref(); // warm() ref'd it
+      checkWarm(null);
+    } else {
+      settle(slot, msg.ok ? null : new Error(`gemm worker: ${msg.error}`));
+    }
+  }
+
+  /** Settles the warm() calls: with err, or once every worker is warm. */
+  function checkWarm(err: Error | null): void {
+    if (warmWaiters.length === 0 || (err === null && (slots.length < threads || slots.some((s) => !s.warm)))) return;
+    const waiting = warmWaiters;
+    warmWaiters = [];
+    for (const w of waiting) if (err === null) w.resolve(); else w.reject(err);
   }
 
   /** Takes every reply already posted, without waiting for the event loop: idle workers are free again. */
   function drain(): void {
     for (const slot of slots.slice()) {
-      for (let m = receiveMessageOnPort(slot.port); m !== undefined; m = receiveMessageOnPort(slot.port)) reply(slot, m.message as Reply);
+      for (let m = receiveMessageOnPort(slot.port); m !== undefined; m = receiveMessageOnPort(slot.port)) take(slot, m.message as Reply | Warm);
     }
   }
 
@@ -189,6 +213,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
     if (call !== null) { call.running--; finish(call, err); }
     slot.port.close();
     void slot.worker.terminate();
+    checkWarm(err);
     if (!closed) pump();
   }
 
@@ -247,10 +272,23 @@ export function createPool(opts: PoolOptions = {}): Pool {
     return desc.c;
   }
 
+  function warm(): Promise<void> {
+    if (closed) return Promise.reject(new Error('gemm pool is closed'));
+    return new Promise<void>((resolve, reject) => {
+      warmWaiters.push({ resolve, reject });
+      // Referenced until warm: a process with nothing else to do would exit before this settles.
+      while (slots.length < threads) spawn().worker.ref();
+      for (const s of slots) if (!s.warm) s.worker.ref();
+      warmLocal();
+      checkWarm(null);
+    });
+  }
+
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
     const err = new Error('gemm pool closed');
+    checkWarm(err);
     for (const call of queue.splice(0)) finish(call, err);
     const all = slots.splice(0);
     for (const s of all) if (s.call !== null) { finish(s.call, err); s.call = null; }
@@ -262,7 +300,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
     await Promise.all(all.map((s) => s.worker.terminate()));
   }
 
-  return { threads, gemm, close };
+  return { threads, gemm, warm, close };
 }
 
 let shared: Pool | null = null;
