@@ -43,6 +43,9 @@ async function main(): Promise<void> {
     // Mapped BOs, held for the whole run as a client would hold its buffers.
     const [hma, hmb] = [await bo(), await bo()];
     const [ma, mb] = [new Float32Array((await mapBo(c, hma)).buffer), new Float32Array((await mapBo(c, hmb)).buffer)];
+    // Both pools compile their kernels before the rounds: the daemon's started at its first BO
+    // (above), this one's now; neither then runs beside the rounds (docs/compute.md, warm-up).
+    await pool.warm();
     /** bo-map of two new BOs and their first fill with A and B, then freed. */
     const mapFresh = async (): Promise<number> => {
       const [h1, h2] = [await bo(), await bo()];

@@ -26,6 +26,8 @@ export interface PoolOptions {
 
 export interface Pool {
   readonly threads: number;
+  /** Workers running now: 0 until the first call or warm(), then up to threads. */
+  readonly workers: number;
   /** Like gemm(desc), on the workers. Rejects with TypeError/RangeError on a bad descriptor. */
   gemm<D extends GemmDesc>(desc: D): Promise<D['c']>;
   /**
@@ -300,7 +302,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
     await Promise.all(all.map((s) => s.worker.terminate()));
   }
 
-  return { threads, gemm, warm, close };
+  return { threads, get workers() { return slots.length; }, gemm, warm, close };
 }
 
 let shared: Pool | null = null;

@@ -96,6 +96,8 @@ export interface Engine {
   /** Busy milliseconds per device since the telemetry last asked. */
   busyMs: Map<number, number>;
   pool: Pool | undefined;
+  /** Whether the pool was told to warm up (at the first BO: see createBo). */
+  warming: boolean;
   /** Called when a job finishes, whatever the outcome. */
   onDone: ((j: Job) => void)[];
   /** Finished jobs kept for job-get. */
@@ -136,7 +138,7 @@ export function newEngine(emu: Emulator, o: { hostLimit?: number; userLimit?: nu
     hostLimit, hostUsed: 0, userLimit: o.userLimit ?? hostLimit / 4, usedBy: new Map(), nextAddr: new Map(), busyMs: new Map(),
     // joinFlops 0: the daemon's thread never computes a share of a job (a joined call would hold
     // its event loop, and every client's requests, for about half the call).
-    pool: o.threads === 0 ? undefined : createPool({ threads: o.threads, joinFlops: 0 }), onDone: [], keep: 1024,
+    pool: o.threads === 0 ? undefined : createPool({ threads: o.threads, joinFlops: 0 }), warming: false, onDone: [], keep: 1024,
     memory: newBoMemory(Math.min(hostLimit / 8, 256 * 2 ** 20)),
     shm: o.shm === undefined ? loadShm().shm : o.shm, mapLimit: 256, mappedBy: new Map(),
     mappedTotal: 0, mapTotalLimit: 8192,
@@ -259,6 +261,13 @@ export function createBo(e: Engine, d: Device, want: number | bigint, owner: num
   if (uid !== undefined) e.usedBy.set(uid, mine + size);
   d.generation++;
   touch(d);
+  // A client that allocates a BO is about to submit a job: the workers start and compile their
+  // kernels now, while it uploads, rather than beside its first jobs (docs/compute.md, warm-up).
+  // Once per daemon; a daemon that never sees a BO never starts them.
+  if (e.pool !== undefined && !e.warming) {
+    e.warming = true;
+    e.pool.warm().catch(() => {}); // rejects only when the pool closes (daemon stopping) or a worker dies, which the job will report
+  }
   return bo;
 }
 

@@ -244,6 +244,21 @@ test('the worker pool runs jobs too (2 threads), with the same result', async ()
   expect(got).toEqual(want);
 });
 
+test('the first BO starts the compute workers, so they compile while the client uploads; no BO, no workers', async () => {
+  c.close(); t.d.close();
+  t = boot(2); c = t.client(); fam = await c.resolve('accel');
+  const pool = t.d.engine.pool!;
+  await req(CMD.DEV_GET, { devIndex: 0 });
+  expect(pool.workers).toBe(0);
+  await bo(4096);
+  expect(pool.workers).toBe(2);
+  await pool.warm(); // the daemon's warm-up, already under way: resolves when it is done
+  const { job, got, want } = await runF32(64, 32, 16);
+  expect(job.status).toBe('done');
+  expect(got).toEqual(want);
+  expect(pool.workers).toBe(2);
+});
+
 test('bo-get lists every BO that exists all through it, while others\' BOs are freed between its chunks (finding M6)', async () => {
   // An admin's bo-get of 2000 BOs spans about 40 datagrams, several turns of the server's dump
   // pump (8 datagrams a turn). BOs already listed are freed while it runs: a cursor by position

@@ -288,7 +288,7 @@ describe('the cached dev-get record (device/families/records.ts)', () => {
     const rt = createRuntime(parseConfig('reset-ms: 1\ndevices: [{ mem-total: 64MiB, rma-threshold: 2 }]'), manualClock());
     const emu = rt.emu;
     const d = emu.devices.get(0)!;
-    const eng = newEngine(emu);
+    const eng = newEngine(emu, { threads: 0 }); // BOs only: no compute workers to start
     let last = Buffer.from(devRecord(d));
     expect(last).toEqual(fresh(d));
     const changes: [string, () => unknown][] = [

@@ -69,7 +69,9 @@ test('after pool.warm(), no call deoptimizes a kernel function, on the calling t
 
 test('pool.warm() resolves once every worker is ready, again at once, and rejects on a closed pool', async () => {
   const pool = createPool({ threads: 2 });
+  expect(pool.workers).toBe(0);
   await expect(pool.warm()).resolves.toBeUndefined();
+  expect(pool.workers).toBe(2);
   await expect(pool.warm()).resolves.toBeUndefined();
   const n = 64, a = new Float64Array(n * n).fill(1), c = new Float64Array(n * n);
   await pool.gemm({ dtype: 'f64', m: n, n, k: n, a, b: a, c });
