@@ -39,7 +39,13 @@ export function kernelText(): string {
   return text;
 }
 
-/** Warm-up rounds run before a thread's first call (see warmUp). */
+/**
+ * Warm-up rounds run before a thread's first call (see warmUp). One reaches every path, but V8
+ * compiles concurrently: a function compiled from the feedback of part of the first round could
+ * land after it, and deoptimize at the first real call (seen in 2 of 9 runs of the warm-up test
+ * with one round). A second round meets such code and has it recompiled. It costs: a first f32
+ * 256^3 call took 85-90 ms with two rounds, 44-64 ms with one.
+ */
 export const WARMUP_ROUNDS = 2;
 
 /**

@@ -433,7 +433,7 @@ export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: numb
     if (take > rem) take = rem;
     if (Atomics.compareExchange(ctl, 0, cur, cur + take) !== cur) continue;
     const s = lo + cur * unit, e = Math.min(hi, lo + (cur + take) * unit);
-    // t came by structured clone to a worker: a copy in the kernels' own hidden class.
+    // In a worker t came by structured clone: the chunk is a copy in the kernels' own hidden class.
     ws = runTask(byRows ? makeTask(t, t.a, t.b, t.c, s, e, t.n0, t.n1, t.id) : makeTask(t, t.a, t.b, t.c, t.m0, t.m1, s, e, t.id), ws);
     chunks++;
   }
@@ -450,20 +450,22 @@ export function runClaims(t: Task, ctl: Int32Array, byRows: boolean, units: numb
  *   i8 quads), k in one KC block, in two and in three (modes 0 to 3), k > 4095 (i8 decoded per
  *   block), both transposes, beta 0 and not, id 0 and a pool call's (B blocks reused);
  * - values: alpha and beta fractional for floats, negative integers for i8;
- * - object shapes: a task made as toTask makes it, spread as the pool spreads it, and, where
- *   `clone` is given (a worker), passed through structured clone as a worker receives it. Every
- *   array type is stored in a task's a, b and c first: V8 tracks a field's type, and widening it
- *   later throws away code compiled for the narrower one;
+ * - object shapes: tasks made as toTask and makeTask make them and, where `clone` is given (a
+ *   worker), passed through structured clone as a worker receives them. Every array type is stored
+ *   in a task's a, b and c first: V8 tracks a field's type, and widening it later throws away code
+ *   compiled for the narrower one;
  * - entry points: runTask, and runClaims as a worker (helpUntil 0), as the calling thread helping
  *   (> 0) and joining (-1).
- * `only`: one dtype (kernelIndex), or -1 for all. About 5 ms of one core per round and dtype.
+ * The small shapes come first, so that the feedback is complete before the big one makes the
+ * functions hot enough to compile. `only`: one dtype (kernelIndex), or -1 for all. Two rounds
+ * (WARMUP_ROUNDS) are 45-85 ms of one core per dtype here, compilation included.
  */
 export function warmUp(rounds: number, only: number, clone: ((t: Task) => Task) | null): void {
   const KC = blocking().KC;
-  // m, n, k per shape. The first makes the micro-kernel hot; the others are small, since the first
-  // round runs in the interpreter: they reach the branches (the last one only for i8, whose long-k
-  // path starts past k = 4095).
-  const shapes = [24, 32, 260, 25, 9, 40, 26, 6, 12, 7, 3, 2 * KC + 4, 2, 3, 4100];
+  // m, n, k per shape. The small ones reach the branches (the fourth only for i8, whose long-k path
+  // starts past k = 4095); they run in the interpreter, so they are small. The last makes the
+  // micro-kernel hot.
+  const shapes = [25, 9, 40, 26, 6, 12, 7, 3, 2 * KC + 4, 2, 3, 4100, 24, 32, 260];
   const widened: Task[] = [];
   for (let kind = 0; kind < 3; kind++) {
     const a = kind === 0 ? new Float32Array(1) : kind === 1 ? new Float64Array(1) : new Int8Array(1);
@@ -502,7 +504,7 @@ export function warmUp(rounds: number, only: number, clone: ((t: Task) => Task) 
             alpha: tr === 2 ? 1 : int ? -3 : 0.5, beta: (tr & 1) === 0 ? 0 : int ? 2 : 0.25, m0: 0, m1: m, n0: 0, n1: n, id: 0,
           };
           ws = runTask(t, ws);
-          if (s === 0) continue;
+          if (s === shapes.length - 3) continue;
           // A pool call, cut by rows or by columns into chunks.
           const byRows = tr < 2, units = Math.ceil((byRows ? m : n) / (byRows ? 6 : 2));
           const p = makeTask(t, a, b, c, 0, m, 0, n, id--);

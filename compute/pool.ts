@@ -32,7 +32,7 @@ export interface Pool {
   gemm<D extends GemmDesc>(desc: D): Promise<D['c']>;
   /**
    * Starts every worker and resolves when each has compiled its kernels, and so has this thread
-   * (about 0.1-0.3 s of CPU per thread; see docs/compute.md). Optional: without it the first calls
+   * (about 0.2 s of CPU per thread; see docs/compute.md). Optional: without it the first calls
    * start the workers, and run beside their warm-up. Rejects if a worker dies or the pool closes.
    */
   warm(): Promise<void>;
@@ -289,7 +289,7 @@ export function createPool(opts: PoolOptions = {}): Pool {
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
-    const err = new Error('gemm pool closed');
+    const err = new Error('gemm pool is closed');
     checkWarm(err);
     for (const call of queue.splice(0)) finish(call, err);
     const all = slots.splice(0);
