@@ -6,8 +6,6 @@ import { mapBo, shmStatus } from '../device/bomap-client';
 import { type DType, elementSizes } from '../compute/dtypes';
 import * as fs from 'fs';
 import { type Args, OpError, UsageError, keyword, parseBytes, parseEnum, parseInteger, parseSize, parseU32 } from './args';
-import { ETIMEDOUT } from '../attrs/errno';
-import { NetlinkError } from '../genl';
 import { type Ctx, type Obj, call, doOne, dumpAll, requireOp, serves } from './context';
 import { needDev } from './handle';
 import { lastJob, lastJobFile, rememberJob } from './last-job';
@@ -206,8 +204,10 @@ function parseGemm(a: Args, operands: 'handles' | 'files', usage: string): GemmA
     const kw = words.includes(w) ? w : keyword(w, words);
     switch (kw) {
       case 'm': case 'n': case 'k': case 'lda': case 'ldb': case 'ldc': {
+        // A dimension may be 0, as in BLAS (nothing to compute; k = 0 gives C = beta * C); a
+        // leading dimension is at least 1.
         const t = a.value(w, 'a number');
-        g[kw] = parseInteger(t, kw, 1n, 0xffffffffn) as number;
+        g[kw] = parseInteger(t, kw, kw.startsWith('ld') ? 1n : 0n, 0xffffffffn) as number;
         break;
       }
       case 'dtype': g.dtype = parseEnum(a.value(w, 'a type'), DTYPE_NAMES, 'dtype') as Dtype; break;
@@ -257,7 +257,8 @@ function checkSizes(g: NonNullable<Accel['gemm']>, inputs: Record<string, Uint8A
     const ld = o.ld ?? o.cols;
     if (ld < o.cols) throw new UsageError(`Invalid ${o.ldName} ${ld}: ${o.name} has ${o.cols} columns, so ${o.ldName} is at least ${o.cols}.`);
     const big = (x: number): bigint => BigInt(x); // exact: shapes can reach 2^32 x 2^32
-    const tight = ((big(o.rows) - 1n) * big(ld) + big(o.cols)) * big(o.es), full = big(o.rows) * big(ld) * big(o.es);
+    const empty = o.rows === 0 || o.cols === 0; // no elements: an empty file
+    const tight = empty ? 0n : ((big(o.rows) - 1n) * big(ld) + big(o.cols)) * big(o.es), full = empty ? 0n : big(o.rows) * big(ld) * big(o.es);
     if (big(data.length) === tight || big(data.length) === full) continue;
     const type = x === 'c' && g.dtype === 'i8' ? 'i32' : g.dtype;
     throw new UsageError(`Invalid ${x} "${files[x]}": ${plural(data.length, 'byte')}, but ${o.name} as ${o.rows}x${o.cols} ${type}` +
@@ -351,27 +352,9 @@ async function jobWait(ctx: Ctx, a: Args): Promise<void> {
   print(ctx, 'job', 'id', jobRows([await waitJob(ctx, req.jobId!, req.timeoutMs)]));
 }
 
-/** How long one job-wait request may take: well inside the client's silence timeout. */
-const WAIT_SLICE_MS = 2000;
-
-/**
- * Wait for a job however long it runs (or `timeoutMs`, then the daemon's ETIMEDOUT): job-wait in
- * slices, so that a daemon that went away is still noticed by the client's silence timeout.
- */
+/** Wait for a job however long it runs (or `timeoutMs`): the typed client's job-wait (in slices). */
 async function waitJob(ctx: Ctx, jobId: number, timeoutMs?: number): Promise<Accel> {
-  const end = timeoutMs ? Date.now() + timeoutMs : Infinity;
-  return call(ctx, async (c) => {
-    for (;;) {
-      const slice = Math.max(1, Math.min(WAIT_SLICE_MS, end - Date.now()));
-      try {
-        return (await c.do(CMD.JOB_WAIT, { jobId, timeoutMs: slice }))[0];
-      } catch (e) {
-        const stillRunning = e instanceof NetlinkError && e.errno === ETIMEDOUT && !e.local;
-        if (!stillRunning) throw e;
-        if (Date.now() >= end) throw new NetlinkError(ETIMEDOUT, { msg: `job ${jobId} did not finish within ${timeoutMs} ms` });
-      }
-    }
-  });
+  return call(ctx, async (c) => (await c.do(CMD.JOB_WAIT, { jobId, timeoutMs }))[0]);
 }
 
 export const boObject: Obj = {

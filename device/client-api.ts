@@ -50,6 +50,10 @@ export interface AccelClient {
   genl: Client;
   /** The accel family as last resolved (re-resolved when a subscription follows a restart). */
   family: FamilyInfo;
+  /**
+   * One request, its replies decoded. CMD.JOB_WAIT waits as long as the job runs (or a.timeoutMs,
+   * then ETIMEDOUT), whatever the client's own timeout: it is sent in slices of at most 2 s.
+   */
   do(cmd: number, a?: Accel): Promise<Accel[]>;
   dump(cmd: number, a?: Accel): Promise<Accel[]>;
   subscribe(groups: string[], onEvent: (e: AccelEvent) => void, o?: SubscribeOptions): Promise<Subscription>;

@@ -38,16 +38,17 @@ export async function connectDrmRas(o: ClientOptions = {}): Promise<DrmRasClient
     genl.close();
     throw unreachable(e, genl.serverPort);
   }
-  // A daemon's error names the attribute it points at (extack.attrName, missName and the message).
+  // A daemon's error names the attribute it points at (extack.attrName, missName and the message);
+  // a daemon gone since (nothing bound, no answer) is said as at connect (unreachable).
   const dump = async <T>(cmd: number, set: string, a: object = {}): Promise<T[]> => {
     const out: T[] = [];
     try {
       for await (const m of genl.dump(family.id, cmd, { fill: put(set, a) })) out.push(read<T>(set)(m));
-    } catch (e) { throw nameError(spec, cmd, e); }
+    } catch (e) { throw nameError(spec, cmd, unreachable(e, genl.serverPort)); }
     return out;
   };
   const request = (cmd: number, set: string, a: object) =>
-    genl.request(family.id, cmd, { fill: put(set, a) }).catch((e: unknown) => { throw nameError(spec, cmd, e); });
+    genl.request(family.id, cmd, { fill: put(set, a) }).catch((e: unknown) => { throw nameError(spec, cmd, unreachable(e, genl.serverPort)); });
   return {
     genl, family,
     listNodes: () => dump<NodeAttrs>(CMD.LIST_NODES, 'node-attrs'),
