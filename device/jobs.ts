@@ -330,7 +330,9 @@ function operandView(e: Engine, name: string, op: Operand, client: number, esize
   dtype: DType, isC: boolean): { bo: Bo; view: Float32Array | Float64Array | Int8Array | Int32Array } {
   const bo = lookupBo(e, op.handle, client);
   if (!bo) throw new JobError(ENOENT, `operand ${name}: no BO ${op.handle}`);
-  if (op.ld < cols) throw new JobError(EINVAL, `operand ${name}: ld${name.toLowerCase()} ${op.ld} is below its row width ${cols}`);
+  if (op.ld < Math.max(1, cols)) {
+    throw new JobError(EINVAL, `operand ${name}: ld${name.toLowerCase()} ${op.ld} is below ${cols > 0 ? `its row width ${cols}` : '1, the least an ld may be'}`);
+  }
   if (op.offset % esize) throw new JobError(EINVAL, `operand ${name}: offset ${op.offset} is not aligned to ${esize} bytes`);
   const span = rows === 0 || cols === 0 ? 0 : (rows - 1) * op.ld + cols;
   const bytes = span * esize;

@@ -101,7 +101,7 @@ describe('job', () => {
   });
   const f = (n: string): string => path.join(dir, n);
 
-  test('run checks each file against dtype and shape, needs c when beta != 0, refuses 0 dimensions', async () => {
+  test('run checks each file against dtype and shape, needs c when beta != 0, takes 0 dimensions as BLAS does', async () => {
     expect(await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'a', f('a.f64'), 'b', f('a.f32'), 'out', f('c')))
       .toEqual({ code: 2, stdout: '', stderr: `Invalid a "${f('a.f64')}": 32 bytes, but A as 2x2 f32 takes 16 bytes.\n` });
     expect((await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'dtype', 'f64', 'a', f('a.f64'), 'b', f('a.f32'), 'out', f('c'))).stderr)
@@ -112,11 +112,18 @@ describe('job', () => {
     const beta = await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'beta', '0.5', 'a', f('a.f32'), 'b', f('a.f32'), 'out', f('c'));
     expect(beta).toMatchObject({ code: 2, stdout: '' });
     expect(beta.stderr).toMatch(/^Command line is not complete: beta is not 0, so "c FILE" is needed/);
-    for (const dim of ['m', 'n', 'k']) {
-      const args = { m: '2', n: '2', k: '2', [dim]: '0' };
-      expect(await accel('job', 'run', 'accel0', 'm', args.m, 'n', args.n, 'k', args.k, 'a', f('a.f32'), 'b', f('a.f32'), 'out', f('c')))
-        .toEqual({ code: 2, stdout: '', stderr: `Invalid ${dim} "0": out of range, ${dim} is from 1 to 4294967295.\n` });
+    // A dimension of 0 is a job, as in BLAS: nothing to compute, and k = 0 gives C = beta * C. The
+    // CLI, the daemon and the engine all take it (an empty operand is an empty file).
+    fs.writeFileSync(f('empty'), '');
+    expect(await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '0', 'beta', '0.5', 'a', f('empty'), 'b', f('empty'), 'c', f('a.f32'), 'out', f('c')))
+      .toMatchObject({ code: 0, stderr: '' });
+    expect([...new Float32Array(new Uint8Array(fs.readFileSync(f('c'))).buffer)]).toEqual([0.5, 1, 1.5, 2]);
+    for (const [m, n, k, a, b] of [['0', '2', '2', 'empty', 'a.f32'], ['2', '0', '2', 'a.f32', 'empty']]) {
+      expect(await accel('job', 'run', 'accel0', 'm', m, 'n', n, 'k', k, 'a', f(a), 'b', f(b), 'out', f('c'))).toMatchObject({ code: 0, stderr: '' });
+      expect(fs.readFileSync(f('c')).length).toBe(0);
     }
+    expect(await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'lda', '0', 'a', f('a.f32'), 'b', f('a.f32'), 'out', f('c')))
+      .toEqual({ code: 2, stdout: '', stderr: 'Invalid lda "0": out of range, lda is from 1 to 4294967295.\n' });
     const ok = await accel('job', 'run', 'accel0', 'm', '2', 'n', '2', 'k', '2', 'beta', '1', 'a', f('a.f32'), 'b', f('a.f32'), 'c', f('a.f32'), 'out', f('c'));
     expect(ok).toMatchObject({ code: 0, stderr: '' });
     expect([...new Float32Array(new Uint8Array(fs.readFileSync(f('c'))).buffer)]).toEqual([8, 12, 18, 26]);

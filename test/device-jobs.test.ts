@@ -110,6 +110,24 @@ test('a GEMM job computes what the engine computes directly, and reports status,
   expect(got).toEqual(want);
 });
 
+test('a dimension of 0 is a job, as in BLAS: m or n = 0 computes nothing, k = 0 gives C = beta * C; an ld of 0 is refused', async () => {
+  const [ha, hb, hc] = [await bo(64), await bo(64), await bo(64)];
+  for (const [m, n, k] of [[0, 3, 2], [3, 0, 2], [0, 0, 0]]) {
+    const [s] = await req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m, n, k, dtype: 'f32', aHandle: ha, bHandle: hb, cHandle: hc } });
+    const job = (await req(CMD.JOB_WAIT, { jobId: s.jobId, timeoutMs: 10000 }))[0].job![0];
+    expect({ m, n, k, status: job.status, error: job.error, message: job.message }).toEqual({ m, n, k, status: 'done', error: 0, message: undefined });
+  }
+  // k = 0 (no A or B elements read): C = beta * C.
+  await write(hc, new Uint8Array(Float32Array.from([1, 2, 3, 4]).buffer));
+  const beta = new Uint8Array(new Float64Array([0.5]).buffer);
+  const [s] = await req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m: 2, n: 2, k: 0, dtype: 'f32', aHandle: ha, bHandle: hb, cHandle: hc, beta } });
+  const [w] = await req(CMD.JOB_WAIT, { jobId: s.jobId, timeoutMs: 10000 });
+  expect(w.job![0]).toMatchObject({ status: 'done', error: 0 });
+  expect([...new Float32Array((await readAll(hc, 16)).buffer)]).toEqual([0.5, 1, 1.5, 2]);
+  await expect(req(CMD.JOB_SUBMIT, { devIndex: 0, gemm: { m: 2, n: 2, k: 0, dtype: 'f32', aHandle: ha, bHandle: hb, cHandle: hc, lda: 0 } }))
+    .rejects.toMatchObject({ errno: 22, extack: { msg: 'operand A: lda 0 is below 1, the least an ld may be' } });
+});
+
 test('descriptor validation: out-of-range operand named, misaligned offset, unknown BO, missing dims', async () => {
   const [ha, hb, hc] = [await bo(64), await bo(64), await bo(64)];
   const g = { m: 4, n: 4, k: 4, dtype: 'f32' as const, aHandle: ha, bHandle: hb, cHandle: hc };

@@ -183,9 +183,10 @@ export function jobHandlers(s: Served, eng: Engine, maps: BoMaps): Handlers {
         const r: GemmRequest = {
           m: g!.m!, n: g!.n!, k: g!.k!, dtype: g!.dtype, transA: !!g!.transA, transB: !!g!.transB,
           alpha: f64(g!.alpha, 1), beta: f64(g!.beta, 0),
-          a: { handle: g!.aHandle!, offset: Number(g!.aOffset ?? 0), ld: g!.lda ?? (g!.transA ? g!.m! : g!.k!) },
-          b: { handle: g!.bHandle!, offset: Number(g!.bOffset ?? 0), ld: g!.ldb ?? (g!.transB ? g!.k! : g!.n!) },
-          c: { handle: g!.cHandle!, offset: Number(g!.cOffset ?? 0), ld: g!.ldc ?? g!.n! },
+          // An ld defaults to its row width, and to 1 for a width of 0 (as BLAS wants ld >= max(1, width)).
+          a: { handle: g!.aHandle!, offset: Number(g!.aOffset ?? 0), ld: g!.lda ?? Math.max(1, g!.transA ? g!.m! : g!.k!) },
+          b: { handle: g!.bHandle!, offset: Number(g!.bOffset ?? 0), ld: g!.ldb ?? Math.max(1, g!.transB ? g!.k! : g!.n!) },
+          c: { handle: g!.cHandle!, offset: Number(g!.cOffset ?? 0), ld: g!.ldc ?? Math.max(1, g!.n!) },
         };
         if (r.dtype === 'i8' && (!Number.isInteger(r.alpha) || !Number.isInteger(r.beta))) {
           setErrMsg(c.ext, 'i8 jobs need integer alpha and beta');

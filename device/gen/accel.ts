@@ -63,7 +63,11 @@ export const CMD = {
   BO_READ: 21,
   /** List buffer objects. */
   BO_GET: 22,
-  /** Queue a GEMM job; replies with its id at once. */
+  /**
+   * Queue a GEMM job; replies with its id at once. timeout-ms limits the job from submission,
+   * queued time included (default 10000; 0: no limit): past it the job ends with status timeout and
+   * ETIMEDOUT.
+   */
   JOB_SUBMIT: 23,
   /** Status and result of one job, or of all. */
   JOB_GET: 24,
