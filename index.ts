@@ -1,11 +1,12 @@
 // accelnl as a library: what `require('accelnl')` and `import { … } from 'accelnl'` give.
 // Built into dist/index.js (esbuild) with declarations in dist/types/ (tsc) by `npm run build`.
-// Each layer is also reachable whole, as a namespace: attrs, genl, device.
+// Each layer is also reachable whole, as a namespace: attrs, genl, device, compute.
 
 // Connecting to the daemon: typed clients for its families, and the generic netlink client.
 export { type AccelClient, type AccelEvent, type SubscribeOptions, type Subscription, connectAccel } from './device/client';
 export { type DrmRasClient, connectDrmRas } from './device/drm-ras-client';
 export { type MapOptions, MapError, mapBo, shmStatus } from './device/bomap-client';
+export { BO_WRITE_MAX, boWrites } from './device/bo-write';
 export {
   type Client, type ClientOptions, type FamilyInfo, type Message, type RequestOptions, NetlinkError, createClient,
 } from './genl/client';
@@ -39,9 +40,17 @@ export { type ServerBinding, addFamily, createGenlServer, serve } from './genl/s
 export { type DoCtx, type DumpCtx, type Family } from './genl/family';
 export { type DoResult, type DumpResult, type Result, done, fail, more } from './genl/result';
 
+// The matrix engine the daemon's jobs run on, in-process: GEMM on this thread or on a pool of
+// worker threads (docs/compute.md).
+export {
+  type DType, type GemmDesc, type GemmF32, type GemmF64, type GemmI8, type Pool, type PoolOptions, closeDefaultPool, createPool,
+  gemm, gemmAsync,
+} from './compute';
+
 // The daemon itself (the emulated accelerators behind the accel, drm-ras families), in-process.
 export { type Daemon, type DaemonOptions, startDaemon } from './device/daemon';
 
 export * as attrs from './attrs';
 export * as genl from './genl';
 export * as device from './device';
+export * as compute from './compute';

@@ -99,3 +99,24 @@ test('TypeScript with the client library', async () => {
   fs.copyFileSync(loadNative().file!, path.join(dir, ADDON_FILE));
   expectEvents(await runExample([process.execPath, js, '3']), 'multicast');
 });
+
+test('TypeScript GEMM job: BOs, upload, submit, wait, read back, the same bits as the engine in-process; as nobody too', async () => {
+  const js = path.join(dir, 'gemm-job.js');
+  esbuild.buildSync({ entryPoints: [path.join(EX, 'gemm-job.ts')], bundle: true, platform: 'node', target: 'node20', outfile: js, external: ['netlink'], alias: { accelnl: path.join(ROOT, 'index.ts') }, logLevel: 'silent' });
+  fs.copyFileSync(loadNative().file!, path.join(dir, ADDON_FILE));
+  fs.chmodSync(js, 0o644);
+  fs.chmodSync(path.join(dir, ADDON_FILE), 0o644);
+  for (const [n, asNobody] of [[96, false], [7, false], [33, true]] as const) {
+    const argv = asNobody ? ['runuser', '-u', 'nobody', '--', 'env', `ACCEL_NL_PORT=${PORT}`, process.execPath, js, String(n)] : [process.execPath, js, String(n)];
+    // Not spawnSync: the daemon runs in this process, and must answer meanwhile.
+    const child = spawn(argv[0], argv.slice(1), { cwd: dir, env: { ...process.env, ACCEL_NL_PORT: String(PORT) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = { stdout: '', stderr: '', status: null as number | null };
+    child.stdout!.on('data', (b) => { r.stdout += b; });
+    child.stderr!.on('data', (b) => { r.stderr += b; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
+    r.status = await new Promise<number | null>((res) => child.on('close', res));
+    clearTimeout(timer);
+    expect({ n, status: r.status, stderr: r.stderr }).toEqual({ n, status: 0, stderr: '' });
+    expect(r.stdout).toMatch(new RegExp(`^job \\d+ on accel0: done, ${n}x${n}x${n} f32 in [0-9.]+ ms, the same bits as the engine in this process\n$`));
+  }
+}, 60000);

@@ -23,6 +23,17 @@ const NPM_ENV = { npm_config_audit: 'false', npm_config_fund: 'false', npm_confi
 
 let tmp: string;      // the tarball
 let app: string;      // the user's project
+
+/** A shipped docs/examples file in a module directory of its own in the app, type-checked as its header says: the directory. */
+async function shippedExample(file: string, sub: string): Promise<string> {
+  const dir = path.join(app, sub);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+  fs.copyFileSync(path.join(app, 'node_modules/accelnl/docs/examples', file), path.join(dir, file));
+  const tsc = await run(process.execPath, [path.join(app, 'node_modules/typescript/bin/tsc'), '--module', 'nodenext', '--target', 'es2022', '--strict', file], { cwd: dir });
+  expect(tsc).toMatchObject({ code: 0, stdout: '' });
+  return dir;
+}
 let tarball: string;
 let files: string[];
 let install: Run;
@@ -204,12 +215,7 @@ describe('the installed package, from a directory outside the repo', () => {
   });
 
   itIf(process.getuid?.() === 0 ? undefined : 'injecting a RAS event takes root')("the shipped docs/examples/accel-events.ts type-checks as documented and prints an injected event", async () => {
-    const dir = path.join(app, 'ex');
-    fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
-    fs.copyFileSync(path.join(app, 'node_modules/accelnl/docs/examples/accel-events.ts'), path.join(dir, 'accel-events.ts'));
-    const tsc = await run(process.execPath, [path.join(app, 'node_modules/typescript/bin/tsc'), '--module', 'nodenext', '--target', 'es2022', '--strict', 'accel-events.ts'], { cwd: dir });
-    expect(tsc).toMatchObject({ code: 0, stdout: '' });
+    const dir = await shippedExample('accel-events.ts', 'ex');
     const ex = spawn(process.execPath, ['accel-events.js', '1'], { cwd: dir, env: { ...process.env, ACCEL_NL_PORT: String(PORT) } });
     let out = '', err = '';
     ex.stderr.on('data', (d) => { err += d; });
@@ -224,6 +230,17 @@ describe('the installed package, from a directory outside the repo', () => {
     expect(err).toBe('');
     expect(out).toMatch(/^subscribed: family accel id \d+, group ras id \d+, multicast\nevent dev=1 seq=\d+ kind=error block=sram severity=uncorrectable-nonfatal name=sram address=0x0\n/);
   }, 30000);
+
+  test('the shipped docs/examples/gemm-job.ts type-checks as documented and its job matches the engine the package exports', async () => {
+    const dir = await shippedExample('gemm-job.ts', 'gemm');
+    const r = await run(process.execPath, ['gemm-job.js', '64'], { cwd: dir, env: { ACCEL_NL_PORT: String(PORT) } });
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^job \d+ on accel0: done, 64x64x64 f32 in [0-9.]+ ms, the same bits as the engine in this process\n$/);
+    // The engine itself, from the package: a pool warms, counts its workers, and closes.
+    const pool = await run(process.execPath, ['-e', "const { createPool } = require('accelnl'); const p = createPool({ threads: 2 }); " +
+      "p.warm().then(async () => { console.log(p.workers); await p.close(); await p.warm().catch((e) => console.log(e.message)); })"], { cwd: app });
+    expect(pool).toMatchObject({ code: 0, stderr: '', stdout: '2\ngemm pool is closed\n' });
+  }, 60000);
 
   test("the README's family example: a drm-ras family from the shipped spec, served, answers the package's client", async () => {
     expect(familySnippet).toContain('0x41434346');
