@@ -12,9 +12,21 @@ export function runLocal(t: Task): void {
   workspace = localKernels(t).runTask(t, workspace);
 }
 
-/** Compiles this thread's kernels for every dtype now rather than at each dtype's first call. */
-export function warmLocal(): void {
-  for (const c of [new Float32Array(1), new Float64Array(1), new Int32Array(1)]) localKernels({ kind: c instanceof Int32Array ? 1 : 0, c } as Task);
+let warming: Promise<void> | null = null;
+
+/**
+ * Compiles this thread's kernels for every dtype now rather than at each dtype's first call: one
+ * dtype per turn of the event loop, since each is 45-85 ms of compiling and a server's requests
+ * (the daemon's, whose first bo-create starts this) go on between them.
+ */
+export function warmLocal(): Promise<void> {
+  warming ??= (async () => {
+    for (const c of [new Float32Array(1), new Float64Array(1), new Int32Array(1)]) {
+      await new Promise((r) => setTimeout(r, 0)); // a timer: the immediates already queued (a server flushing its replies) go first
+      localKernels({ kind: c instanceof Int32Array ? 1 : 0, c } as Task);
+    }
+  })();
+  return warming;
 }
 
 /** The calling thread's help with a pool call while its workers wake up (see runClaims). */

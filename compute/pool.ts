@@ -32,8 +32,9 @@ export interface Pool {
   gemm<D extends GemmDesc>(desc: D): Promise<D['c']>;
   /**
    * Starts every worker and resolves when each has compiled its kernels, and so has this thread
-   * (about 0.2 s of CPU per thread; see docs/compute.md). Optional: without it the first calls
-   * start the workers, and run beside their warm-up. Rejects if a worker dies or the pool closes.
+   * (one dtype per turn of its event loop; about 0.2 s of CPU per thread, docs/compute.md).
+   * Optional: without it the first calls start the workers, and run beside their warm-up. Rejects
+   * if a worker dies or the pool closes.
    */
   warm(): Promise<void>;
   /** Terminates the workers; calls still in flight reject. Idempotent. */
@@ -276,14 +277,14 @@ export function createPool(opts: PoolOptions = {}): Pool {
 
   function warm(): Promise<void> {
     if (closed) return Promise.reject(new Error('gemm pool is closed'));
-    return new Promise<void>((resolve, reject) => {
+    const workers = new Promise<void>((resolve, reject) => {
       warmWaiters.push({ resolve, reject });
       // Referenced until warm: a process with nothing else to do would exit before this settles.
       while (slots.length < threads) spawn().worker.ref();
       for (const s of slots) if (!s.warm) s.worker.ref();
-      warmLocal();
       checkWarm(null);
     });
+    return Promise.all([workers, warmLocal()]).then(() => undefined);
   }
 
   async function close(): Promise<void> {

@@ -153,39 +153,45 @@ test('a failed bo-write of 195,000 bytes answers at once, with its message, to a
 });
 
 test('job-wait through the typed client waits as long as the job runs, past the client\'s own timeout; with timeout-ms it stops there', async () => {
-  // The client gives up on a silent daemon after 300 ms; a 1024^3 job runs longer than that here.
-  const c = await connectAccel({ serverPort: PORT, timeoutMs: 300 });
-  const n = 1024, bytes = n * n * 4;
-  const h: number[] = [];
-  for (let i = 0; i < 3; i++) h.push((await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: bytes }))[0].boHandle!);
-  const submit = async () => (await c.do(CMD.JOB_SUBMIT, {
-    devIndex: 0, timeoutMs: 60000, gemm: { m: n, n, k: n, dtype: 'f32', aHandle: h[0], bHandle: h[1], cHandle: h[2] },
-  }))[0].jobId!;
-  const first = await submit();
-  const t0 = Date.now();
-  const [w] = await c.do(CMD.JOB_WAIT, { jobId: first });
-  expect(w.job![0].status).toBe('done');
-  expect(Date.now() - t0).toBeGreaterThan(300); // else this test proves nothing: make the job bigger
-  const second = await submit();
-  const late = await c.do(CMD.JOB_WAIT, { jobId: second, timeoutMs: 20 }).catch((e: unknown) => e);
-  expect(late).toMatchObject({ errno: ETIMEDOUT, local: false, message: expect.stringContaining(`job ${second} did not finish within 20 ms`) });
-  expect((await c.do(CMD.JOB_WAIT, { jobId: second }))[0].job![0].status).toBe('done');
-  for (const boHandle of h) await c.do(CMD.BO_DESTROY, { boHandle });
-  c.close();
+  // The client gives up on a silent daemon after 100 ms; a 1024^3 job runs 150-500 ms here.
+  const c = await connectAccel({ serverPort: PORT, timeoutMs: 100 });
+  try {
+    const n = 1024, bytes = n * n * 4;
+    const h: number[] = [];
+    for (let i = 0; i < 3; i++) h.push((await c.do(CMD.BO_CREATE, { devIndex: 0, boSize: bytes }))[0].boHandle!);
+    const submit = async () => (await c.do(CMD.JOB_SUBMIT, {
+      devIndex: 0, timeoutMs: 60000, gemm: { m: n, n, k: n, dtype: 'f32', aHandle: h[0], bHandle: h[1], cHandle: h[2] },
+    }))[0].jobId!;
+    const first = await submit();
+    const t0 = Date.now();
+    const [w] = await c.do(CMD.JOB_WAIT, { jobId: first });
+    expect(w.job![0].status).toBe('done');
+    expect(Date.now() - t0).toBeGreaterThan(100); // else this test proves nothing: make the job bigger
+    const second = await submit();
+    const late = await c.do(CMD.JOB_WAIT, { jobId: second, timeoutMs: 20 }).catch((e: unknown) => e);
+    expect(late).toMatchObject({ errno: ETIMEDOUT, local: false, message: expect.stringContaining(`job ${second} did not finish within 20 ms`) });
+    expect((await c.do(CMD.JOB_WAIT, { jobId: second }))[0].job![0].status).toBe('done');
+    for (const boHandle of h) await c.do(CMD.BO_DESTROY, { boHandle });
+  } finally {
+    c.close();
+  }
 }, 30_000);
 
 test('a client whose daemon went away after it connected is told so, as at connect', async () => {
   const port = PORT + 0x1000;
   const gone = startDaemon({ port, config: 'devices: [{}]', tick: false });
   const c = await connectAccel({ serverPort: port });
-  await c.do(CMD.DEV_GET, { devIndex: 0 });
-  gone.close();
-  await settle(50);
-  const e = await c.do(CMD.DEV_GET, { devIndex: 0 }).catch((x: unknown) => x);
-  expect(e).toMatchObject({ errno: ECONNREFUSED, local: true, message: expect.stringContaining('is "accel daemon" running?') });
-  const d2 = await c.dump(CMD.DEV_GET).catch((x: unknown) => x);
-  expect(d2).toMatchObject({ errno: ECONNREFUSED, message: expect.stringContaining('cannot reach the accel daemon at netlink port 0x') });
-  c.close();
+  try {
+    await c.do(CMD.DEV_GET, { devIndex: 0 });
+    gone.close();
+    await settle(50);
+    const e = await c.do(CMD.DEV_GET, { devIndex: 0 }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ errno: ECONNREFUSED, local: true, message: expect.stringContaining('is "accel daemon" running?') });
+    const d2 = await c.dump(CMD.DEV_GET).catch((x: unknown) => x);
+    expect(d2).toMatchObject({ errno: ECONNREFUSED, message: expect.stringContaining('cannot reach the accel daemon at netlink port 0x') });
+  } finally {
+    c.close();
+  }
 });
 
 describe('as user nobody', () => {
