@@ -1,6 +1,6 @@
 // Synchronous single-threaded GEMM on the calling thread.
 
-import { localKernels } from './kernel-text';
+import { localKernels, localKernelsAt } from './kernel-text';
 import type { GemmDesc, Task } from './types';
 import { toTask } from './validate';
 
@@ -21,9 +21,9 @@ let warming: Promise<void> | null = null;
  */
 export function warmLocal(): Promise<void> {
   warming ??= (async () => {
-    for (const c of [new Float32Array(1), new Float64Array(1), new Int32Array(1)]) {
+    for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 0)); // a timer: the immediates already queued (a server flushing its replies) go first
-      localKernels({ kind: c instanceof Int32Array ? 1 : 0, c } as Task);
+      localKernelsAt(i);
     }
   })();
   return warming;

@@ -98,7 +98,11 @@ const local: (Kernels | undefined)[] = [undefined, undefined, undefined];
  * (a separate evaluation of the text per dtype: separate functions, separate type feedback).
  */
 export function localKernels(t: Task): Kernels {
-  const i = kernelIndex(t);
+  return localKernelsAt(kernelIndex(t));
+}
+
+/** The calling thread's kernels for dtype index i (kernelIndex: 0 f32, 1 f64, 2 i8). */
+export function localKernelsAt(i: number): Kernels {
   let k = local[i];
   if (k === undefined) {
     const src = `"use strict";\n${instanceText(i, 'null')}`;
